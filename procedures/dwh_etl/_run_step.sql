@@ -1,0 +1,79 @@
+-- Runs one step inside a subtransaction: on error its writes are rolled back and the error
+-- (SQLSTATE, message, detail, hint, context) is written to its dwh_lineage.step_runs row instead.
+-- The caller (run_pipeline) owns the COMMIT; this function owns the EXCEPTION handler.
+CREATE OR REPLACE FUNCTION dwh_etl._run_step(
+    p_run_id    bigint,
+    p_step_name text,
+    p_procedure text,
+    p_run_date  date
+)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_started  timestamptz := clock_timestamp();
+    v_name     text[];
+    v_proc     text;
+    v_state    text;
+    v_message  text;
+    v_detail   text;
+    v_hint     text;
+    v_context  text;
+BEGIN
+    BEGIN
+        v_name := parse_ident(p_procedure);
+        IF cardinality(v_name) <> 2 THEN
+            RAISE EXCEPTION 'step procedure % must be schema-qualified', p_procedure
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_proc := format('%I.%I', v_name[1], v_name[2]);
+        IF to_regprocedure(v_proc || '(bigint, date)') IS NULL THEN
+            RAISE EXCEPTION 'step procedure %(p_run_id bigint, p_run_date date) does not exist', v_proc
+                USING ERRCODE = 'undefined_function',
+                      HINT = 'run dwh migrate, or fix procedure_name in dwh_etl.steps';
+        END IF;
+
+        EXECUTE format('CALL %s(p_run_id => $1, p_run_date => $2)', v_proc)
+        USING p_run_id, p_run_date;
+
+        UPDATE dwh_lineage.step_runs AS sr
+        SET status       = 'completed',
+            completed_at = clock_timestamp(),
+            duration_ms  = (EXTRACT(EPOCH FROM (clock_timestamp() - v_started)) * 1000)::bigint,
+            rows_read    = t.rows_read,
+            rows_written = t.rows_written
+        FROM (
+            SELECT COALESCE(sum(tl.rows_read), 0)::bigint AS rows_read,
+                   COALESCE(sum(COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0)
+                                + COALESCE(tl.rows_deleted, 0)), 0)::bigint AS rows_written
+            FROM dwh_lineage.table_lineage AS tl
+            WHERE tl.run_id = p_run_id
+              AND tl.step_name = p_step_name
+        ) AS t
+        WHERE sr.run_id = p_run_id
+          AND sr.step_name = p_step_name;
+        RETURN 'completed';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS
+            v_state   = RETURNED_SQLSTATE,
+            v_message = MESSAGE_TEXT,
+            v_detail  = PG_EXCEPTION_DETAIL,
+            v_hint    = PG_EXCEPTION_HINT,
+            v_context = PG_EXCEPTION_CONTEXT;
+        UPDATE dwh_lineage.step_runs AS sr
+        SET status        = 'failed',
+            completed_at  = clock_timestamp(),
+            duration_ms   = (EXTRACT(EPOCH FROM (clock_timestamp() - v_started)) * 1000)::bigint,
+            sqlstate      = v_state,
+            error_message = v_message,
+            error_detail  = NULLIF(v_detail, ''),
+            error_hint    = NULLIF(v_hint, ''),
+            error_context = NULLIF(v_context, '')
+        WHERE sr.run_id = p_run_id
+          AND sr.step_name = p_step_name;
+        RETURN 'failed';
+    END;
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl._run_step(bigint, text, text, date) IS 'Run one pipeline step in a subtransaction and record its outcome in dwh_lineage.step_runs.';

@@ -1,0 +1,17 @@
+CREATE OR REPLACE PROCEDURE dwh_etl.register_pipeline(
+    p_pipeline    text,
+    p_description text DEFAULT NULL,
+    p_schedules   text[] DEFAULT '{}'
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+BEGIN
+    INSERT INTO dwh_etl.pipelines (pipeline_name, description, schedules)
+    VALUES (p_pipeline, p_description, COALESCE(p_schedules, '{}'))
+    ON CONFLICT (pipeline_name) DO UPDATE
+    SET description = EXCLUDED.description,
+        schedules   = EXCLUDED.schedules;
+END;
+$$;
+COMMENT ON PROCEDURE dwh_etl.register_pipeline(text, text, text[]) IS 'Create or update a pipeline in the registry (idempotent).';

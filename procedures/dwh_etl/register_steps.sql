@@ -1,0 +1,66 @@
+-- Declarative registration of one area's steps in one pipeline: the listed steps are upserted, the
+-- area's other steps in that pipeline are removed. p_steps is a JSON array of objects with keys
+-- step, procedure, depends_on, sources, targets, layer, description.
+CREATE OR REPLACE PROCEDURE dwh_etl.register_steps(
+    p_pipeline text,
+    p_area     text,
+    p_steps    jsonb
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
+        RAISE EXCEPTION 'unknown pipeline %', p_pipeline
+            USING ERRCODE = 'DW001',
+                  HINT = 'register it first: CALL dwh_etl.register_pipeline(p_pipeline => ...)';
+    END IF;
+    IF jsonb_typeof(p_steps) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'p_steps must be a JSON array, got %', jsonb_typeof(p_steps)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    CREATE TEMP TABLE _new_steps ON COMMIT DROP AS
+    SELECT e->>'step'                                                       AS step_name,
+           e->>'procedure'                                                  AS procedure_name,
+           COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'depends_on')), '{}') AS depends_on,
+           COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'sources')), '{}')    AS source_tables,
+           COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'targets')), '{}')    AS target_tables,
+           e->>'layer'                                                      AS layer,
+           e->>'description'                                                AS description
+    FROM jsonb_array_elements(p_steps) AS e;
+
+    DELETE FROM dwh_etl.steps AS s
+    WHERE s.pipeline_name = p_pipeline
+      AND s.area = p_area
+      AND NOT EXISTS (SELECT 1 FROM _new_steps AS n WHERE n.step_name = s.step_name);
+
+    INSERT INTO dwh_etl.steps AS s (
+        pipeline_name, step_name, procedure_name, depends_on, source_tables, target_tables,
+        layer, area, description
+    )
+    SELECT p_pipeline, n.step_name, n.procedure_name, n.depends_on, n.source_tables, n.target_tables,
+           n.layer, p_area, n.description
+    FROM _new_steps AS n
+    ON CONFLICT (pipeline_name, step_name) DO UPDATE
+    SET procedure_name = EXCLUDED.procedure_name,
+        depends_on     = EXCLUDED.depends_on,
+        source_tables  = EXCLUDED.source_tables,
+        target_tables  = EXCLUDED.target_tables,
+        layer          = EXCLUDED.layer,
+        area           = EXCLUDED.area,
+        description    = EXCLUDED.description;
+
+    -- The declared tables feed the dependency graph before the first run.
+    INSERT INTO dwh_lineage.table_dependencies (upstream_table, downstream_table)
+    SELECT DISTINCT src, tgt
+    FROM _new_steps AS n
+    CROSS JOIN LATERAL unnest(n.source_tables) AS src
+    CROSS JOIN LATERAL unnest(n.target_tables) AS tgt
+    WHERE src <> tgt
+    ON CONFLICT (upstream_table, downstream_table) DO NOTHING;
+
+    DROP TABLE _new_steps;
+END;
+$$;
+COMMENT ON PROCEDURE dwh_etl.register_steps(text, text, jsonb) IS 'Declare the steps an area contributes to a pipeline (upsert listed, remove unlisted); dependencies are checked by trigger.';

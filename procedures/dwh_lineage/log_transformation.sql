@@ -1,0 +1,43 @@
+-- Seed 002: log a transformation. Extended (trailing parameters, all defaulted) with deleted rows and
+-- unchanged rows kept apart, so SCD applications can report inserted / expired / unchanged / deleted.
+CREATE OR REPLACE FUNCTION dwh_lineage.log_transformation(
+    in_source_table   text,
+    in_target_table   text,
+    in_batch_id       uuid,
+    in_rows_inserted  bigint DEFAULT 0,
+    in_rows_updated   bigint DEFAULT 0,
+    in_rows_unchanged bigint DEFAULT 0,
+    in_rows_rejected  bigint DEFAULT 0,
+    in_rows_deleted   bigint DEFAULT 0,
+    in_operation      text DEFAULT 'transform',
+    in_notes          text DEFAULT NULL
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = dwh_lineage, pg_temp
+AS $$
+DECLARE
+    l_lineage_id bigint;
+    l_run        record := dwh_lineage._current_run();
+BEGIN
+    INSERT INTO dwh_lineage.table_lineage (
+        run_id, batch_id, step_name, source_table, target_table, operation,
+        rows_read, rows_inserted, rows_updated, rows_deleted, rows_rejected, rows_unchanged,
+        started_at, completed_at, notes
+    ) VALUES (
+        l_run.run_id, COALESCE(in_batch_id, l_run.batch_id, gen_random_uuid()), l_run.step_name, in_source_table, in_target_table, in_operation,
+        COALESCE(in_rows_inserted, 0) + COALESCE(in_rows_updated, 0) + COALESCE(in_rows_unchanged, 0)
+            + COALESCE(in_rows_rejected, 0) + COALESCE(in_rows_deleted, 0),
+        in_rows_inserted, in_rows_updated, in_rows_deleted, in_rows_rejected, in_rows_unchanged,
+        now(), clock_timestamp(), in_notes
+    )
+    RETURNING lineage_id INTO l_lineage_id;
+
+    INSERT INTO dwh_lineage.table_dependencies (upstream_table, downstream_table)
+    VALUES (in_source_table, in_target_table)
+    ON CONFLICT (upstream_table, downstream_table) DO NOTHING;
+
+    RETURN l_lineage_id;
+END;
+$$;
+COMMENT ON FUNCTION dwh_lineage.log_transformation(text, text, uuid, bigint, bigint, bigint, bigint, bigint, text, text) IS 'Record a transformation source -> target with row counts (seed 002) and the dependency between the two tables.';
