@@ -1,0 +1,328 @@
+"""The ``dwh`` command line: each command parses options, makes one library call, prints.
+
+Progress and NOTICEs go to stderr; stdout holds the result (``--json`` keeps it parseable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import click
+import psycopg
+
+from . import __version__
+from .config import Settings
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, from_psycopg
+from .output import document, table
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def emit_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+class DwhGroup(click.Group):
+    """Turns every expected error into one readable message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DwhError as exc:
+            self._fail(ctx, exc)
+        except psycopg.Error as exc:
+            self._fail(ctx, from_psycopg(exc))
+        except KeyboardInterrupt:
+            err("interrupted")
+            ctx.exit(EXIT_INTERRUPTED)
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: DwhError):
+        for line in exc.lines():
+            err(line)
+        ctx.exit(exc.exit_code)
+
+
+def settings(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings)
+
+
+def conninfo(ctx: click.Context) -> str:
+    return settings(ctx).conninfo(log=err)
+
+
+def parse_date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.group(cls=DwhGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--dsn", metavar="CONNINFO", help="PostgreSQL conninfo or URI (default: $DWH_DSN, then the "
+              "PG* variables, then the embedded cluster).")
+@click.option("--data-dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Embedded cluster data directory (default: $DWH_DATA_DIR, "
+                   "~/.local/share/dwh/pgdata, /var/lib/dwh/pgdata as root).")
+@click.version_option(__version__, "--version", prog_name="dwh")
+@click.pass_context
+def cli(ctx: click.Context, dsn: str | None, data_dir: str | None):
+    """dwh: a data warehouse that lives inside PostgreSQL.
+
+    With no connection configured, commands start an embedded PostgreSQL cluster on demand.
+
+    \b
+    Example:
+        dwh demo
+        dwh --dsn 'host=db.example dbname=dwh' migrate
+    """
+    ctx.obj = Settings(dsn=dsn, data_dir=data_dir)
+
+
+# -- migrate ---------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List pending migrations and changed procedure files; apply nothing.")
+@click.option("--force", is_flag=True, help="Re-apply every procedure file, changed or not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
+    """Apply migrations/ (yoyo), then the changed files of procedures/.
+
+    Concurrent runs wait for each other.
+
+    \b
+    Example:
+        dwh migrate --dry-run
+    """
+    from .migrate import migrate as do_migrate
+
+    res = do_migrate(conninfo(ctx), dry_run=dry_run, force=force, log=err)
+    if as_json:
+        emit_json(res.as_dict())
+        return
+    if res.up_to_date:
+        click.echo(f"Database is up to date ({res.migrations_total} migrations, "
+                   f"{res.procedures_total} procedure files).")
+        return
+    verb = "pending" if dry_run else "applied"
+    for mid in res.migrations_applied:
+        click.echo(f"{verb} migration {mid}")
+    for path in res.procedures_applied:
+        click.echo(f"{verb} {path}")
+    click.echo(f"{len(res.migrations_applied)} migrations, {len(res.procedures_applied)} procedure files "
+               f"{verb}.")
+
+
+# -- run -----------------------------------------------------------------------------------------
+def _print_run(res) -> None:
+    if res.run_id is None:  # nothing was recorded (e.g. unknown pipeline): the error says it all
+        return
+    click.echo(f"run {res.run_id} {res.pipeline} {res.run_date}: {res.status}")
+    if res.steps:
+        click.echo(table(res.steps))
+
+
+@cli.command()
+@click.argument("pipeline")
+@click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
+@click.option("--from", "start", callback=parse_date, metavar="DATE", help="Backfill from this date ...")
+@click.option("--to", "end", callback=parse_date, metavar="DATE", help="... to this date, inclusive, in order.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.pass_context
+def run(ctx, pipeline: str, day, start, end, as_json: bool):
+    """Run PIPELINE for a date, or backfill a date range (stops at the first failure).
+
+    Progress NOTICEs stream to stderr; the run id, status and per-step table go to stdout.
+
+    \b
+    Example:
+        dwh run daily --date 2025-01-31
+        dwh run daily --from 2025-01-01 --to 2025-01-31
+    """
+    from .ops import date_range, run_pipeline
+
+    if day and (start or end):
+        raise click.UsageError("use either --date or --from/--to")
+    if bool(start) != bool(end):
+        raise click.UsageError("--from and --to go together")
+    try:
+        dates = date_range(start, end) if start else [day or dt.date.today()]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,
+                           on_result=None if as_json else _print_run)
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+    failed = next((r for r in results if r.error), None)
+    if failed:
+        raise failed.error
+
+
+# -- status --------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--runs", default=5, show_default=True, help="Last runs to show per pipeline.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+@click.pass_context
+def status(ctx, runs: int, as_json: bool):
+    """Show pipelines, their last runs and steps, watermarks, freshness and failed checks.
+
+    \b
+    Example:
+        dwh status --json
+    """
+    from .ops import status_report
+
+    doc = status_report(conninfo(ctx), runs=runs)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(document(doc))
+
+
+# -- lineage -------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("table_name", metavar="TABLE")
+@click.option("--upstream", "direction", flag_value="upstream", default=True, help="What TABLE is built from (default).")
+@click.option("--downstream", "direction", flag_value="downstream", help="What is built from TABLE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def lineage(ctx, table_name: str, direction: str, as_json: bool):
+    """Show the tables upstream (or downstream) of TABLE, by level.
+
+    \b
+    Example:
+        dwh lineage sales.fact_sales --upstream
+    """
+    from .ops import lineage as get_lineage
+
+    rows = get_lineage(conninfo(ctx), table_name, downstream=direction == "downstream")
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{table_name} ({direction})")
+    if not rows:
+        click.echo("  (none)")
+    for row in rows:
+        level = int(row.get("level") or 1)
+        dep = row.get("dependency_type")
+        click.echo(f"{'  ' * level}{'<- ' if direction == 'upstream' else '-> '}{row.get('table_name')}"
+                   + (f"  [{dep}]" if dep else ""))
+
+
+# -- demo ----------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--scale", default=0.1, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Demo source size (1.0 ≈ 1M sales rows).")
+@click.option("--seed", default=42, show_default=True, type=int, help="Random seed of the generator.")
+@click.option("--next-day", is_flag=True, help="Add one day of changes to the source instead, then run.")
+@click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
+@click.pass_context
+def demo(ctx, scale: float, seed: int, next_day: bool, day):
+    """Migrate, generate the demo source, run the daily pipeline and show the status.
+
+    Uses the embedded cluster unless a server is configured. Phase timings go to stderr.
+
+    \b
+    Example:
+        dwh demo --scale 0.1
+        dwh demo --next-day
+    """
+    from .ops import demo as do_demo
+
+    res = do_demo(conninfo(ctx), scale=scale, seed=seed, next_day=next_day, run_date=day,
+                  log=err, on_notice=err)
+    for r in res.runs:
+        _print_run(r)
+    failed = next((r for r in res.runs if r.error), None)
+    if failed:
+        raise failed.error
+    click.echo()
+    click.echo(document(res.status))
+
+
+# -- db ------------------------------------------------------------------------------------------
+@cli.group()
+def db():
+    """Manage the embedded PostgreSQL cluster.
+
+    \b
+    Example:
+        dwh db start && psql "$(dwh db url)"
+    """
+
+
+@db.command("start")
+@click.pass_context
+def db_start(ctx):
+    """Start the embedded cluster (creating it on first use).
+
+    \b
+    Example:
+        DWH_PORT=54330 dwh db start
+    """
+    cluster = settings(ctx).cluster()
+    started = cluster.start(log=err)
+    click.echo(f"{'started' if started else 'already running'}: {cluster.conninfo()}")
+
+
+@db.command("stop")
+@click.pass_context
+def db_stop(ctx):
+    """Stop the embedded cluster.
+
+    \b
+    Example:
+        dwh db stop
+    """
+    cluster = settings(ctx).cluster()
+    click.echo("stopped" if cluster.stop() else "not running")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def db_status(ctx, as_json: bool):
+    """Show whether the embedded cluster exists and runs (exit 3 when it is not running).
+
+    \b
+    Example:
+        dwh db status --json
+    """
+    st = settings(ctx).cluster().status()
+    if as_json:
+        emit_json(st.as_dict())
+    else:
+        state = "running" if st.running else ("stopped" if st.initialized else "not initialized")
+        click.echo(f"{state}: data {st.data_dir}, port {st.port}")
+    if not st.running:
+        ctx.exit(3)
+
+
+@db.command("url")
+@click.pass_context
+def db_url(ctx):
+    """Print the embedded cluster's connection string (conninfo).
+
+    \b
+    Example:
+        psql "$(dwh db url)"
+    """
+    click.echo(settings(ctx).cluster().conninfo())
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="dwh")
+    except KeyboardInterrupt:  # outside a command (e.g. while parsing)
+        err("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+__all__ = ["cli", "main", "EXIT_USAGE"]

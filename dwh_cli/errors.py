@@ -1,0 +1,71 @@
+"""Errors the CLI turns into one readable message and a documented exit code."""
+
+from __future__ import annotations
+
+import psycopg
+
+# Documented exit codes (README.md, "Exit codes").
+EXIT_FAILURE = 1  # database error, failed run (DW003), anything else
+EXIT_USAGE = 2  # click usage errors
+EXIT_CONNECT = 3  # cannot connect / server unreachable
+EXIT_UNKNOWN_PIPELINE = 4  # SQLSTATE DW001
+EXIT_ALREADY_RUNNING = 5  # SQLSTATE DW002
+EXIT_INTERRUPTED = 130
+
+SQLSTATE_EXIT = {
+    "DW001": EXIT_UNKNOWN_PIPELINE,
+    "DW002": EXIT_ALREADY_RUNNING,
+    "DW003": EXIT_FAILURE,
+}
+
+
+class DwhError(Exception):
+    """An error with a message for people, optional detail/hint, and an exit code."""
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None,
+                 exit_code: int = EXIT_FAILURE, sqlstate: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.exit_code = exit_code
+        self.sqlstate = sqlstate
+
+    def lines(self) -> list[str]:
+        out = [f"error: {self.message}"]
+        if self.detail:
+            out.append(f"detail: {self.detail}")
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return out
+
+
+class ConnectError(DwhError):
+    def __init__(self, message: str, **kw):
+        kw.setdefault("exit_code", EXIT_CONNECT)
+        super().__init__(message, **kw)
+
+
+def from_psycopg(exc: psycopg.Error, prefix: str | None = None) -> DwhError:
+    """Convert a psycopg error into a DwhError, keeping message, detail, hint and SQLSTATE."""
+    diag = exc.diag
+    sqlstate = exc.sqlstate
+    message = diag.message_primary or _first_line(str(exc)) or type(exc).__name__
+    if prefix:
+        message = f"{prefix}: {message}"
+    if sqlstate in SQLSTATE_EXIT:
+        code = SQLSTATE_EXIT[sqlstate]
+    elif sqlstate is None and isinstance(exc, psycopg.OperationalError):
+        # No SQLSTATE: the client lost (or never had) the connection.
+        code = EXIT_CONNECT
+    elif sqlstate is not None and sqlstate.startswith("08"):
+        code = EXIT_CONNECT
+    else:
+        code = EXIT_FAILURE
+    return DwhError(message, detail=diag.message_detail, hint=diag.message_hint,
+                    exit_code=code, sqlstate=sqlstate)
+
+
+def _first_line(text: str) -> str:
+    text = text.strip()
+    return text.splitlines()[0] if text else ""

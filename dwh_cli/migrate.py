@@ -1,0 +1,221 @@
+"""``dwh migrate``: yoyo migrations from ``migrations/``, then changed files from ``procedures/``.
+
+The whole operation holds a session-level advisory lock, so concurrent migrates run one after the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlencode
+
+import psycopg
+
+from .config import connect, dwh_home
+from .errors import DwhError, from_psycopg
+
+LOCK_KEY = "dwh:migrate"
+
+# yoyo's bookkeeping tables (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock) stay in the
+# database's default schema (public). yoyo's postgres backend does support `?schema=`, but it
+# implements it as `SET search_path TO <schema>` for the whole session, which would also change where
+# every unqualified name inside the migrations resolves: not clean, so we don't use it.
+
+ENSURE_APPLIED_CODE = """
+CREATE SCHEMA IF NOT EXISTS dwh_etl;
+CREATE TABLE IF NOT EXISTS dwh_etl.applied_code (
+    path       text        PRIMARY KEY,
+    sha256     text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+@dataclass
+class ProcedureFile:
+    path: str  # relative to the dwh home, e.g. procedures/dwh_etl/run_pipeline.sql
+    file: Path
+    sha256: str
+
+
+@dataclass
+class MigrateResult:
+    migrations_applied: list[str] = field(default_factory=list)
+    procedures_applied: list[str] = field(default_factory=list)
+    migrations_total: int = 0
+    procedures_total: int = 0
+    dry_run: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.migrations_applied and not self.procedures_applied
+
+    def as_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "migrations": self.migrations_applied,
+                "procedures": self.procedures_applied, "migrations_total": self.migrations_total,
+                "procedures_total": self.procedures_total, "up_to_date": self.up_to_date}
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+def read_procedure_files(home: Path | None = None, log: Callable[[str], None] = _noop) -> list[ProcedureFile]:
+    """The files of ``procedures/`` in apply order: folders as listed in ``procedures/ORDER``, then
+    ``*.sql`` sorted by name within each folder (one level)."""
+    home = home or dwh_home()
+    proc_dir = home / "procedures"
+    order_file = proc_dir / "ORDER"
+    if not order_file.exists():
+        if proc_dir.exists() and any(proc_dir.rglob("*.sql")):
+            raise DwhError(f"{order_file} is missing",
+                           hint="list the folders of procedures/ in apply order, one per line")
+        return []
+    folders: list[str] = []
+    for raw in order_file.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            folders.append(line.strip("/"))
+    files: list[ProcedureFile] = []
+    for folder in folders:
+        fdir = proc_dir / folder
+        if not fdir.is_dir():
+            raise DwhError(f"procedures/ORDER lists {folder!r}, but {fdir} is not a folder")
+        for f in sorted(fdir.glob("*.sql"), key=lambda p: p.name):
+            data = f.read_bytes()
+            files.append(ProcedureFile(path=f.relative_to(home).as_posix(), file=f,
+                                       sha256=hashlib.sha256(data).hexdigest()))
+    listed = set(folders)
+    for sub in sorted(p for p in proc_dir.iterdir() if p.is_dir()):
+        if sub.name not in listed and any(sub.glob("*.sql")):
+            log(f"warning: procedures/{sub.name}/ is not listed in procedures/ORDER and is not applied")
+    return files
+
+
+def yoyo_uri(conn: psycopg.Connection) -> str:
+    """A ``postgresql+psycopg://`` URI for yoyo with the parameters of an open connection.
+
+    Everything goes into the query string (yoyo passes it to psycopg.connect as keywords), which also
+    covers unix-socket hosts (``host=/path``) and whatever libpq took from the environment."""
+    info = conn.info
+    params = {k: v for k, v in info.get_parameters().items() if v}
+    params["host"] = info.host
+    params["port"] = str(info.port)
+    params["dbname"] = info.dbname
+    params["user"] = info.user
+    if info.password:
+        params["password"] = info.password
+    params.pop("application_name", None)
+    return "postgresql+psycopg://?" + urlencode(params)
+
+
+@contextlib.contextmanager
+def advisory_lock(conn: psycopg.Connection, log: Callable[[str], None]):
+    got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK_KEY,)).fetchone()[0]
+    if not got:
+        log("waiting for another dwh migrate to finish ...")
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_KEY,))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK_KEY,))
+
+
+def migrate(conninfo: str, dry_run: bool = False, force: bool = False,
+            log: Callable[[str], None] = _noop, home: Path | None = None) -> MigrateResult:
+    """Apply pending migrations, then the procedure files whose hash changed (all with ``force``).
+
+    ``log`` receives progress lines (the CLI sends them to stderr)."""
+    home = home or dwh_home()
+    mig_dir = home / "migrations"
+    if not mig_dir.is_dir():
+        raise DwhError(f"migrations folder not found: {mig_dir}", hint="set DWH_HOME to the dwh checkout")
+    proc_files = read_procedure_files(home, log)
+    result = MigrateResult(dry_run=dry_run, procedures_total=len(proc_files))
+    conn = connect(conninfo, autocommit=True, application_name="dwh migrate")
+    try:
+        with advisory_lock(conn, log):
+            _apply_migrations(conn, mig_dir, dry_run, log, result)
+            _apply_procedures(conn, proc_files, dry_run, force, log, result)
+    except psycopg.Error as exc:
+        raise from_psycopg(exc) from exc
+    finally:
+        conn.close()
+    return result
+
+
+def _apply_migrations(conn, mig_dir: Path, dry_run: bool, log, result: MigrateResult) -> None:
+    from yoyo import get_backend, read_migrations
+    from yoyo.exceptions import LockTimeout
+
+    # yoyo prints the result of any SELECT in a migration to stdout: keep stdout for our output.
+    with contextlib.redirect_stdout(sys.stderr):
+        backend = get_backend(yoyo_uri(conn))
+        try:
+            migrations = read_migrations(str(mig_dir))
+            result.migrations_total = len(migrations)
+            pending = backend.to_apply(migrations)
+            if dry_run:
+                result.migrations_applied = [m.id for m in pending]
+                return
+            if not pending:
+                return
+            try:
+                lock_cm = backend.lock(timeout=5)
+                lock_cm.__enter__()
+            except LockTimeout:
+                # We hold the dwh:migrate advisory lock, so no other dwh migrate is running: the
+                # yoyo_lock row was left by a killed process.
+                log("removing a stale yoyo lock")
+                backend.break_lock()
+                lock_cm = backend.lock(timeout=5)
+                lock_cm.__enter__()
+            try:
+                for m in pending:
+                    log(f"applying migration {m.id}")
+                    try:
+                        backend.apply_one(m)
+                    except psycopg.Error as exc:
+                        raise from_psycopg(exc, prefix=f"migration {m.id} failed") from exc
+                    result.migrations_applied.append(m.id)
+                backend.run_post_apply(pending)
+            finally:
+                lock_cm.__exit__(None, None, None)
+        finally:
+            with contextlib.suppress(Exception):
+                backend.connection.close()
+
+
+def _apply_procedures(conn, files: list[ProcedureFile], dry_run: bool, force: bool, log,
+                      result: MigrateResult) -> None:
+    have_table = conn.execute("SELECT to_regclass('dwh_etl.applied_code') IS NOT NULL").fetchone()[0]
+    applied: dict[str, str] = {}
+    if have_table:
+        applied = dict(conn.execute("SELECT path, sha256 FROM dwh_etl.applied_code").fetchall())
+    changed = [f for f in files if force or applied.get(f.path) != f.sha256]
+    if dry_run or not changed:
+        result.procedures_applied = [f.path for f in changed] if dry_run else []
+        return
+    with conn.transaction():
+        conn.execute("SET LOCAL check_function_bodies = off")
+        if not have_table:
+            conn.execute(ENSURE_APPLIED_CODE)
+        with conn.cursor() as cur:
+            for f in changed:
+                log(f"applying {f.path}")
+                try:
+                    # no parameters: psycopg sends the text through the simple query protocol,
+                    # so a file may hold several statements.
+                    cur.execute(f.file.read_text())
+                except psycopg.Error as exc:
+                    raise from_psycopg(exc, prefix=f"{f.path} failed") from exc
+                cur.execute(
+                    "INSERT INTO dwh_etl.applied_code (path, sha256, applied_at) VALUES (%s, %s, now())"
+                    " ON CONFLICT (path) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()",
+                    (f.path, f.sha256))
+    result.procedures_applied = [f.path for f in changed]

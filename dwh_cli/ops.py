@@ -1,0 +1,202 @@
+"""Library calls behind ``dwh run``, ``dwh status``, ``dwh lineage`` and ``dwh demo``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from .config import connect
+from .errors import DwhError, from_psycopg
+
+Log = Callable[[str], None]
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    run_date: dt.date
+    run_id: int | None
+    status: str | None
+    run: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    error: DwhError | None = None
+
+    def as_dict(self) -> dict:
+        out = {"pipeline": self.pipeline, "run_date": self.run_date.isoformat(), "run_id": self.run_id,
+               "status": self.status, "steps": self.steps}
+        if self.error:
+            out["error"] = {"message": self.error.message, "detail": self.error.detail,
+                            "hint": self.error.hint, "sqlstate": self.error.sqlstate}
+        return out
+
+
+def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    if end < start:
+        raise ValueError(f"--to {end} is before --from {start}")
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _columns(conn, schema: str, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (schema, table)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _pick(cols: list[str], *names: str) -> str | None:
+    return next((n for n in names if n in cols), None)
+
+
+def fetch_run(conn, run_id: int) -> tuple[dict, list[dict]]:
+    """The run's row in dwh_lineage.pipeline_runs and its rows in dwh_lineage.step_runs (all columns)."""
+    run: dict = {}
+    steps: list[dict] = []
+    run_cols = _columns(conn, "dwh_lineage", "pipeline_runs")
+    id_col = _pick(run_cols, "run_id", "id")
+    if id_col:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql.SQL("SELECT * FROM dwh_lineage.pipeline_runs WHERE {} = %s")
+                        .format(sql.Identifier(id_col)), (run_id,))
+            run = cur.fetchone() or {}
+    step_cols = _columns(conn, "dwh_lineage", "step_runs")
+    if "run_id" in step_cols:
+        order = [c for c in ("step_order", "started_at", "step_run_id", "id") if c in step_cols] or [step_cols[0]]
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql.SQL("SELECT * FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY {}")
+                        .format(sql.SQL(", ").join(map(sql.Identifier, order))), (run_id,))
+            steps = cur.fetchall()
+    return run, steps
+
+
+def _latest_run_id(conn, pipeline: str, run_date: dt.date) -> int | None:
+    """Best effort: the id of the newest run of pipeline/date (after a DW003 the CALL returns nothing)."""
+    cols = _columns(conn, "dwh_lineage", "pipeline_runs")
+    id_col = _pick(cols, "run_id", "id")
+    pipe_col = _pick(cols, "pipeline", "pipeline_name")
+    if not id_col or not pipe_col:
+        return None
+    where = [sql.SQL("{} = %s").format(sql.Identifier(pipe_col))]
+    params: list[Any] = [pipeline]
+    if "run_date" in cols:
+        where.append(sql.SQL("run_date = %s"))
+        params.append(run_date)
+    row = conn.execute(sql.SQL("SELECT {id} FROM dwh_lineage.pipeline_runs WHERE {w} ORDER BY {id} DESC LIMIT 1")
+                       .format(id=sql.Identifier(id_col), w=sql.SQL(" AND ").join(where)), params).fetchone()
+    return row[0] if row else None
+
+
+def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
+                 on_result: Callable[[RunResult], None] = lambda _r: None) -> list[RunResult]:
+    """Run ``pipeline`` for each date in order, stopping at the first failure.
+
+    NOTICEs stream to ``on_notice`` as they arrive; ``on_result`` sees each run as it finishes. The last
+    result carries ``error`` when a run failed."""
+    results: list[RunResult] = []
+    with connect(conninfo, autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        for day in dates:
+            res = RunResult(pipeline=pipeline, run_date=day, run_id=None, status=None)
+            try:
+                row = conn.execute(
+                    "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
+                    (pipeline, day)).fetchone()
+                res.run_id = row[0] if row else None
+            except psycopg.Error as exc:
+                res.error = from_psycopg(exc)
+                if exc.sqlstate != "DW003":  # no run was recorded (unknown pipeline, already running, ...)
+                    results.append(res)
+                    return results
+                try:  # DW003: the failure is committed; show it
+                    res.run_id = _latest_run_id(conn, pipeline, day)
+                except psycopg.Error:
+                    res.run_id = None
+            if res.run_id is not None:
+                try:
+                    res.run, res.steps = fetch_run(conn, res.run_id)
+                except psycopg.Error:
+                    pass
+            res.status = res.run.get("status") or ("failed" if res.error else "succeeded")
+            results.append(res)
+            on_result(res)
+            if res.error:
+                break
+    return results
+
+
+def status_report(conninfo: str, runs: int = 5) -> Any:
+    with connect(conninfo) as conn:
+        try:
+            return conn.execute("SELECT dwh_etl.status_report(p_runs => %s)", (runs,)).fetchone()[0]
+        except psycopg.Error as exc:
+            raise from_psycopg(exc) from exc
+
+
+def lineage(conninfo: str, table: str, downstream: bool = False) -> list[dict]:
+    fn = "get_downstream" if downstream else "get_upstream"
+    with connect(conninfo) as conn:
+        try:
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(sql.SQL("SELECT * FROM dwh_lineage.{}(%s)").format(sql.Identifier(fn)), (table,))
+                return cur.fetchall()
+        except psycopg.Error as exc:
+            raise from_psycopg(exc) from exc
+
+
+@dataclass
+class DemoResult:
+    generated: bool
+    runs: list[RunResult]
+    status: Any
+    timings: dict[str, float]
+
+
+def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = False,
+         run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop) -> DemoResult:
+    """migrate -> generate the demo source (or one more day) -> run ``daily`` -> status."""
+    from .migrate import migrate
+
+    timings: dict[str, float] = {}
+
+    def phase(name: str, fn):
+        t0 = time.monotonic()
+        out = fn()
+        timings[name] = time.monotonic() - t0
+        log(f"[{name}] {timings[name]:.1f}s")
+        return out
+
+    mres = phase("migrate", lambda: migrate(conninfo, log=log))
+    if not mres.up_to_date:
+        log(f"applied {len(mres.migrations_applied)} migrations, {len(mres.procedures_applied)} procedure files")
+    generated = False
+    with connect(conninfo, autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        try:
+            if next_day:
+                phase("generate next day", lambda: conn.execute("CALL sales_src.generate_next_day()"))
+                generated = True
+            else:
+                empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM sales_src.customers)").fetchone()[0]
+                if empty:
+                    phase("generate", lambda: conn.execute(
+                        "CALL sales_src.generate(p_scale => %s, p_seed => %s)", (decimal.Decimal(str(scale)), seed)))
+                    generated = True
+                else:
+                    log("the demo source is already generated (sales_src.customers has rows); "
+                        "use --next-day to add a day")
+        except psycopg.Error as exc:
+            raise from_psycopg(exc) from exc
+    day = run_date or dt.date.today()
+    runs = phase("run daily", lambda: run_pipeline(conninfo, "daily", [day], on_notice=on_notice))
+    report = phase("status", lambda: status_report(conninfo))
+    return DemoResult(generated=generated, runs=runs, status=report, timings=timings)

@@ -1,0 +1,87 @@
+"""One PostgreSQL 15 cluster per session (pg_cron preloaded), migrations + procedures applied once into
+the template database, each test on a fresh clone of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+from pytest_postgresql import factories
+
+from dwh_cli.embedded import find_bindir
+from dwh_cli.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if os.geteuid() == 0:  # PostgreSQL refuses to run as root: scripts/test.sh re-runs as `postgres`
+    raise pytest.UsageError("the test suite cannot run as root (PostgreSQL refuses to): use scripts/test.sh")
+
+
+def make_conninfo(host, port, user, dbname, password=None) -> str:
+    return psycopg.conninfo.make_conninfo(host=host, port=str(port), user=user, dbname=dbname,
+                                          password=password or None)
+
+
+def load_dwh(host, port, user, dbname, password=None, **_kwargs):
+    """pytest-postgresql loader: migrate the template database. Any failure errors every test."""
+    migrate(make_conninfo(host, port, user, dbname, password))
+
+
+PG_CTL = str(find_bindir() / "pg_ctl")
+
+postgresql_proc = factories.postgresql_proc(
+    executable=PG_CTL,
+    port=None,
+    postgres_options=(
+        "-c shared_preload_libraries=pg_cron -c cron.database_name=postgres "
+        "-c cron.use_background_workers=on -c max_worker_processes=16"
+    ),
+    load=[load_dwh],
+)
+postgresql = factories.postgresql("postgresql_proc")
+
+
+@pytest.fixture
+def conn(postgresql):
+    """An autocommit psycopg connection to this test's fresh database."""
+    postgresql.autocommit = True
+    return postgresql
+
+
+@pytest.fixture
+def dsn(postgresql) -> str:
+    """The conninfo of this test's database (pass it to the CLI with --dsn)."""
+    info = postgresql.info
+    return make_conninfo(info.host, info.port, info.user, info.dbname, info.password)
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    """No DWH_*/PG* variables leak into the CLI under test; the embedded cluster would live in tmp."""
+    for name in ("DWH_DSN", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGPASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DWH_DATA_DIR", str(tmp_path / "pgdata"))
+    return tmp_path
+
+
+@pytest.fixture
+def runner(cli_env):
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def has_tool(name: str) -> bool:
+    return (find_bindir() / name).exists() or shutil.which(name) is not None
+
+
+def pg_tool(name: str) -> str:
+    path = find_bindir() / name
+    return str(path) if path.exists() else name
+
+
+__all__ = ["ROOT", "pg_tool", "subprocess"]
