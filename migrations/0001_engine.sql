@@ -41,6 +41,10 @@ ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 ALTER DEFAULT PRIVILEGES IN SCHEMA dwh_etl GRANT EXECUTE ON FUNCTIONS TO etl_service;
 ALTER DEFAULT PRIVILEGES IN SCHEMA dwh_lineage GRANT EXECUTE ON FUNCTIONS TO etl_service;
 ALTER DEFAULT PRIVILEGES IN SCHEMA gold GRANT SELECT ON TABLES TO analyst_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA dwh_etl, dwh_lineage, dwh_staging, bronze, silver, gold
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO etl_service;
+ALTER DEFAULT PRIVILEGES IN SCHEMA dwh_etl, dwh_lineage, dwh_staging, bronze, silver, gold
+    GRANT USAGE, SELECT ON SEQUENCES TO etl_service;
 GRANT USAGE ON SCHEMA dwh_etl, dwh_lineage, dwh_staging, bronze, silver, gold TO etl_service;
 GRANT USAGE ON SCHEMA gold TO analyst_role;
 -- dwh_etl.safe_upper_bound reads other sessions' transaction starts in pg_stat_activity.
@@ -77,6 +81,7 @@ COMMENT ON COLUMN dwh_lineage.pipeline_runs.run_date IS 'The business date the r
 COMMENT ON COLUMN dwh_lineage.pipeline_runs.backend_pid IS 'Backend that executed the run; used to detect runs whose session died.';
 
 CREATE TABLE dwh_lineage.step_runs (
+    step_run_id     bigint GENERATED ALWAYS AS IDENTITY,
     run_id          bigint NOT NULL,
     step_name       text NOT NULL,
     procedure_name  text NOT NULL,
@@ -93,6 +98,7 @@ CREATE TABLE dwh_lineage.step_runs (
     error_hint      text,
     error_context   text,
     CONSTRAINT step_runs_pk PRIMARY KEY (run_id, step_name),
+    CONSTRAINT step_runs_step_run_id_uq UNIQUE (step_run_id),
     CONSTRAINT step_runs_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs (run_id) ON DELETE CASCADE,
     CONSTRAINT step_runs_status_ck CHECK (status IN ('running', 'completed', 'failed', 'skipped'))
 );
@@ -267,6 +273,26 @@ CREATE TABLE dwh_etl.dimension_specs (
 COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by dwh_etl.apply_dimension(name, source). The target table carries valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at.';
 COMMENT ON COLUMN dwh_etl.dimension_specs.change_ts_column IS 'Source column with the time the change happened; validity starts there. NULL: the load time.';
 COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source column that marks a key as deleted at its change time.';
+
+CREATE TABLE dwh_etl.quarantine (
+    quarantine_id   bigint GENERATED ALWAYS AS IDENTITY,
+    target_table    text NOT NULL,
+    source_table    text NOT NULL,
+    record_key      text,
+    payload         jsonb NOT NULL,
+    reasons         text[] NOT NULL,
+    run_id          bigint,
+    batch_id        uuid,
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    resolved_at     timestamptz,
+    resolution      text,
+    CONSTRAINT quarantine_pk PRIMARY KEY (quarantine_id),
+    CONSTRAINT quarantine_reasons_ck CHECK (cardinality(reasons) > 0),
+    CONSTRAINT quarantine_resolution_ck CHECK ((resolved_at IS NULL) = (resolution IS NULL))
+);
+CREATE INDEX quarantine_open_idx ON dwh_etl.quarantine (target_table, quarantined_at) WHERE resolved_at IS NULL;
+COMMENT ON TABLE dwh_etl.quarantine IS 'Rows a load rejected, never dropped: the raw payload, every reason, the batch and run. Resolved rows keep their history.';
+COMMENT ON COLUMN dwh_etl.quarantine.record_key IS 'Natural key of the rejected row as text, when it has one.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Conformed calendar

@@ -20,6 +20,7 @@ DECLARE
     v_detail   text;
     v_hint     text;
     v_context  text;
+    v_table    record;
 BEGIN
     BEGIN
         v_name := parse_ident(p_procedure);
@@ -36,6 +37,22 @@ BEGIN
 
         EXECUTE format('CALL %s(p_run_id => $1, p_run_date => $2)', v_proc)
         USING p_run_id, p_run_date;
+
+        -- Fresh statistics for every table the step changed a lot, so the next steps' plans see it.
+        FOR v_table IN
+            SELECT c.oid::regclass AS rel
+            FROM dwh_lineage.table_lineage AS tl
+            JOIN pg_catalog.pg_class AS c
+              ON c.oid = to_regclass(tl.target_table)
+            WHERE tl.run_id = p_run_id
+              AND tl.step_name = p_step_name
+              AND c.relkind IN ('r', 'p', 'm')
+            GROUP BY c.oid, c.reltuples
+            HAVING sum(COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0) + COALESCE(tl.rows_deleted, 0))
+                   > GREATEST(1000, 0.1 * GREATEST(c.reltuples, 0))
+        LOOP
+            EXECUTE format('ANALYZE %s', v_table.rel);
+        END LOOP;
 
         UPDATE dwh_lineage.step_runs AS sr
         SET status       = 'completed',

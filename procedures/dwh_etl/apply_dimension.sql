@@ -1,6 +1,7 @@
 -- The generic SCD Type 1 / Type 2 applier, driven by a row of dwh_etl.dimension_specs. Set-based,
 -- UPDATE + INSERT only (no MERGE: Citus rejects MERGE into reference tables), touching only the keys
 -- present in p_source (a relation: table, view or temp table holding the change batch or a snapshot).
+-- p_lineage_source names the source in the lineage when p_source is a staging table.
 --
 -- Semantics:
 --  * change detection is NULL-safe (ROW(...) IS DISTINCT FROM ROW(...)) over the Type 2 columns and the
@@ -17,7 +18,8 @@
 CREATE OR REPLACE FUNCTION dwh_etl.apply_dimension(
     p_dimension text,
     p_source    text,
-    p_load_ts   timestamptz DEFAULT now()
+    p_load_ts   timestamptz DEFAULT now(),
+    p_lineage_source text DEFAULT NULL
 )
 RETURNS TABLE (
     rows_read          bigint,
@@ -265,7 +267,7 @@ BEGIN
     DROP TABLE pg_temp._scd_ch;
 
     PERFORM dwh_lineage.log_transformation(
-        in_source_table   => p_source,
+        in_source_table   => COALESCE(p_lineage_source, p_source),
         in_target_table   => v_spec.target_table,
         in_batch_id       => v_batch,
         in_rows_inserted  => v_ins,
@@ -279,4 +281,4 @@ BEGIN
     RETURN QUERY SELECT v_read, v_ins, v_exp, v_t1n, v_unch, v_deln;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz) IS 'Apply a change batch or snapshot (relation p_source) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';
+COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text) IS 'Apply a change batch or snapshot (relation p_source) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';

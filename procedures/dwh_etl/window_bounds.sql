@@ -1,0 +1,19 @@
+-- The incremental window [from, to) of a step keyed by p_name: locks the step (see lock_step), then
+-- returns its watermark and the safe upper bound. Advance with set_watermark(p_name, ..., to) in the
+-- same transaction as the writes.
+CREATE OR REPLACE FUNCTION dwh_etl.window_bounds(
+    p_name      text,
+    p_cap       timestamptz DEFAULT NULL,
+    OUT from_ts timestamptz,
+    OUT to_ts   timestamptz
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+BEGIN
+    PERFORM dwh_etl.lock_step(p_name);
+    from_ts := dwh_etl.get_watermark(p_name);
+    to_ts   := GREATEST(from_ts, dwh_etl.safe_upper_bound(p_cap));
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl.window_bounds(text, timestamptz) IS 'Lock a step and return its incremental window [watermark, safe upper bound).';

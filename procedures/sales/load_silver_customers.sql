@@ -1,0 +1,78 @@
+-- Step (silver): the customers of the new bronze rows, typed, trimmed and standardized; invalid rows
+-- to quarantine with every reason; valid rows and tombstones applied as SCD2 history.
+CREATE OR REPLACE PROCEDURE sales.load_silver_customers(
+    p_run_id   bigint,
+    p_run_date date
+)
+LANGUAGE plpgsql
+SET search_path = sales, pg_temp
+AS $$
+DECLARE
+    v_win    record := dwh_etl.window_bounds('silver.sales_customers');
+    v_bronze bigint;
+    v_bad    bigint;
+BEGIN
+    CREATE TEMP TABLE _cust_typed ON COMMIT DROP AS
+    WITH typed AS MATERIALIZED (
+        SELECT b._bronze_id,
+               b.customer_id AS _record_key,
+               dwh_etl.try_bigint(b.customer_id)               AS customer_id,
+               initcap(btrim(b.first_name))                    AS first_name,
+               initcap(btrim(b.last_name))                     AS last_name,
+               NULLIF(lower(btrim(b.email)), '')               AS email,
+               NULLIF(btrim(b.phone), '')                      AS phone,
+               NULLIF(initcap(btrim(b.city)), '')              AS city,
+               NULLIF(btrim(b.country), '')                    AS country,
+               NULLIF(btrim(b.customer_segment), '')           AS customer_segment,
+               dwh_etl.try_timestamptz(b.signup_date)::date    AS signup_date,
+               dwh_etl.try_timestamptz(b.updated_at)           AS updated_at,
+               b.signup_date AS _raw_signup_date,
+               b.updated_at  AS _raw_updated_at
+        FROM bronze.sales_customers AS b
+        WHERE b._ingested_at >= v_win.from_ts
+          AND b._ingested_at < v_win.to_ts
+    )
+    SELECT t.*,
+           dwh_etl.reasons(
+               CASE WHEN t.customer_id IS NULL THEN format('customer_id %s is not an integer', COALESCE(quote_literal(t._record_key), 'NULL')) END,
+               CASE WHEN COALESCE(t.first_name, '') = '' THEN 'first_name is empty' END,
+               CASE WHEN COALESCE(t.last_name, '') = '' THEN 'last_name is empty' END,
+               CASE WHEN t.email IS NOT NULL AND t.email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN 'email is not an address' END,
+               CASE WHEN t._raw_signup_date IS NOT NULL AND t.signup_date IS NULL THEN 'signup_date is not a valid date' END,
+               CASE WHEN t.updated_at IS NULL THEN 'updated_at is not a valid timestamp' END
+           ) AS _reasons
+    FROM typed AS t;
+    GET DIAGNOSTICS v_bronze = ROW_COUNT;
+
+    v_bad := dwh_etl.quarantine_rows('_cust_typed', 'bronze.sales_customers', 'silver.sales_customers');
+
+    -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
+    -- keeps the last known attributes) and is dropped when the key was never loaded.
+    CREATE TEMP TABLE _cust_stage ON COMMIT DROP AS
+    SELECT t.customer_id, t.first_name, t.last_name, t.email, t.phone, t.city, t.country,
+           t.customer_segment, t.signup_date, t.updated_at AS change_ts, false AS is_deleted
+    FROM _cust_typed AS t
+    WHERE cardinality(t._reasons) = 0
+    UNION ALL
+    SELECT c.customer_id, c.first_name, c.last_name, c.email, c.phone, c.city, c.country,
+           c.customer_segment, c.signup_date, dwh_etl.try_timestamptz(d.deleted_at), true
+    FROM bronze.sales_deleted_records AS d
+    JOIN silver.sales_customers AS c
+      ON c.customer_id = dwh_etl.try_bigint(d.record_id)
+     AND c.is_current
+    WHERE d.table_name = 'customers'
+      AND d._ingested_at >= v_win.from_ts
+      AND d._ingested_at < v_win.to_ts;
+
+    PERFORM dwh_etl.apply_dimension('sales.silver_customers', '_cust_stage', p_lineage_source => 'bronze.sales_customers');
+    PERFORM dwh_lineage.log_transformation(
+        in_source_table  => 'bronze.sales_customers',
+        in_target_table  => 'silver.sales_customers',
+        in_batch_id      => NULL,
+        in_rows_rejected => v_bad,
+        in_notes         => format('%s bronze rows: %s valid, %s quarantined', v_bronze, v_bronze - v_bad, v_bad));
+    CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', v_win.to_ts);
+    DROP TABLE _cust_typed, _cust_stage;
+END;
+$$;
+COMMENT ON PROCEDURE sales.load_silver_customers(bigint, date) IS 'Step: bronze customers -> silver.sales_customers (typed, standardized, quarantined when invalid, SCD2 history).';

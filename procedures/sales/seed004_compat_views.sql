@@ -1,0 +1,48 @@
+-- Several small views in one file: the seed 004 aliases belong together and change together.
+-- Seed 004 compatibility views (SET search_path = sales, gold): the seed's layer-prefixed names over
+-- the warehouse's own tables. MRR = bronze, STG = silver, DWH = gold.
+CREATE OR REPLACE VIEW sales.dwh_fact_sales AS
+SELECT f.* FROM sales.fact_sales AS f;
+COMMENT ON VIEW sales.dwh_fact_sales IS 'Seed 004 name for sales.fact_sales.';
+
+CREATE OR REPLACE VIEW sales.dwh_dim_customers AS
+SELECT c.* FROM sales.dim_customer AS c;
+COMMENT ON VIEW sales.dwh_dim_customers IS 'Seed 004 name for sales.dim_customer (SCD2; WHERE is_current for current customers).';
+
+CREATE OR REPLACE VIEW sales.dwh_dim_products AS
+SELECT p.* FROM sales.dim_product AS p;
+COMMENT ON VIEW sales.dwh_dim_products IS 'Seed 004 name for sales.dim_product (SCD2; WHERE is_current for current products).';
+
+CREATE OR REPLACE VIEW sales.dwh_dim_date AS
+SELECT d.* FROM gold.dim_date AS d;
+COMMENT ON VIEW sales.dwh_dim_date IS 'Seed 004 name for the conformed calendar gold.dim_date.';
+
+CREATE OR REPLACE VIEW sales.mrr_fact_sales AS
+SELECT b.* FROM bronze.sales_sales AS b;
+COMMENT ON VIEW sales.mrr_fact_sales IS 'Seed 004 MRR (raw mirror) sales: bronze.sales_sales.';
+
+CREATE OR REPLACE VIEW sales.mrr_dim_customers AS
+SELECT b.* FROM bronze.sales_customers AS b;
+COMMENT ON VIEW sales.mrr_dim_customers IS 'Seed 004 MRR customers: bronze.sales_customers.';
+
+CREATE OR REPLACE VIEW sales.mrr_dim_products AS
+SELECT b.* FROM bronze.sales_products AS b;
+COMMENT ON VIEW sales.mrr_dim_products IS 'Seed 004 MRR products: bronze.sales_products.';
+
+CREATE OR REPLACE VIEW sales.stg_fact_sales AS
+SELECT s.* FROM silver.sales_sales AS s;
+COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales.';
+
+CREATE OR REPLACE VIEW sales.stg_dim_customers AS
+SELECT s.* FROM silver.sales_customers AS s;
+COMMENT ON VIEW sales.stg_dim_customers IS 'Seed 004 STG customers: silver.sales_customers (all versions).';
+
+CREATE OR REPLACE VIEW sales.stg_dim_products AS
+SELECT s.* FROM silver.sales_products AS s;
+COMMENT ON VIEW sales.stg_dim_products IS 'Seed 004 STG products: silver.sales_products (all versions).';
+
+-- The operational table of the seed's "row counts by layer" query (FROM sales). Points at the demo
+-- source schema; recreate it if sales.source_schema names another schema.
+CREATE OR REPLACE VIEW sales.sales AS
+SELECT s.* FROM sales_src.sales AS s;
+COMMENT ON VIEW sales.sales IS 'Seed 004 operational sales table (the demo source sales_src.sales).';

@@ -1,0 +1,91 @@
+-- Seed 004: CALL sp_refresh_customer_metrics(); refreshes sales.customer_metrics from the facts.
+-- Purchases are grouped by the natural customer_id across all dimension versions; the name and
+-- segment are the current version's (the latest one for a deleted customer). Rows change only when
+-- their values do; customers without purchases any more are removed.
+CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics()
+LANGUAGE plpgsql
+SET search_path = sales, pg_temp
+AS $$
+DECLARE
+    v_upserted bigint;
+    v_deleted  bigint;
+BEGIN
+    PERFORM dwh_etl.lock_step('sales.customer_metrics');
+    CREATE TEMP TABLE _cm ON COMMIT DROP AS
+    WITH purchases AS (
+        SELECT v.customer_id,
+               count(DISTINCT f.order_id)   AS total_orders,
+               sum(f.quantity)              AS total_quantity,
+               sum(f.line_total)            AS total_spent,
+               min(f.transaction_at)::date  AS first_purchase_date,
+               max(f.transaction_at)::date  AS last_purchase_date
+        FROM sales.fact_sales AS f
+        JOIN sales.dim_customer AS v
+          ON v.customer_key = f.customer_key
+        GROUP BY v.customer_id
+    ),
+    latest AS (
+        SELECT DISTINCT ON (c.customer_id) c.customer_id, c.full_name, c.customer_segment
+        FROM sales.dim_customer AS c
+        ORDER BY c.customer_id, c.version DESC
+    )
+    SELECT p.customer_id,
+           l.full_name AS customer_name,
+           l.customer_segment,
+           p.total_orders,
+           p.total_quantity,
+           p.total_spent,
+           round(p.total_spent / p.total_orders, 2) AS avg_order_value,
+           p.first_purchase_date,
+           p.last_purchase_date,
+           GREATEST(CURRENT_DATE - p.last_purchase_date, 0) AS days_since_last_purchase,
+           CASE WHEN p.total_spent >= 10000 THEN 'platinum'
+                WHEN p.total_spent >= 5000 THEN 'gold'
+                WHEN p.total_spent >= 1000 THEN 'silver'
+                ELSE 'bronze' END AS customer_tier
+    FROM purchases AS p
+    JOIN latest AS l
+      ON l.customer_id = p.customer_id;
+
+    INSERT INTO sales.customer_metrics AS m (
+        customer_id, customer_name, customer_segment, total_orders, total_quantity, total_spent,
+        avg_order_value, first_purchase_date, last_purchase_date, days_since_last_purchase, customer_tier
+    )
+    SELECT c.customer_id, c.customer_name, c.customer_segment, c.total_orders, c.total_quantity, c.total_spent,
+           c.avg_order_value, c.first_purchase_date, c.last_purchase_date, c.days_since_last_purchase, c.customer_tier
+    FROM _cm AS c
+    ON CONFLICT (customer_id) DO UPDATE
+    SET customer_name = EXCLUDED.customer_name,
+        customer_segment = EXCLUDED.customer_segment,
+        total_orders = EXCLUDED.total_orders,
+        total_quantity = EXCLUDED.total_quantity,
+        total_spent = EXCLUDED.total_spent,
+        avg_order_value = EXCLUDED.avg_order_value,
+        first_purchase_date = EXCLUDED.first_purchase_date,
+        last_purchase_date = EXCLUDED.last_purchase_date,
+        days_since_last_purchase = EXCLUDED.days_since_last_purchase,
+        customer_tier = EXCLUDED.customer_tier,
+        refreshed_at = now()
+    WHERE (m.customer_name, m.customer_segment, m.total_orders, m.total_quantity, m.total_spent,
+           m.first_purchase_date, m.last_purchase_date, m.days_since_last_purchase, m.customer_tier)
+          IS DISTINCT FROM
+          (EXCLUDED.customer_name, EXCLUDED.customer_segment, EXCLUDED.total_orders, EXCLUDED.total_quantity,
+           EXCLUDED.total_spent, EXCLUDED.first_purchase_date, EXCLUDED.last_purchase_date,
+           EXCLUDED.days_since_last_purchase, EXCLUDED.customer_tier);
+    GET DIAGNOSTICS v_upserted = ROW_COUNT;
+
+    DELETE FROM sales.customer_metrics AS m
+    WHERE NOT EXISTS (SELECT 1 FROM _cm AS c WHERE c.customer_id = m.customer_id);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+
+    PERFORM dwh_lineage.log_transformation(
+        in_source_table  => 'sales.fact_sales',
+        in_target_table  => 'sales.customer_metrics',
+        in_batch_id      => NULL,
+        in_rows_inserted => v_upserted,
+        in_rows_deleted  => v_deleted,
+        in_operation     => 'aggregate');
+    DROP TABLE _cm;
+END;
+$$;
+COMMENT ON PROCEDURE sales.sp_refresh_customer_metrics() IS 'Seed 004: refresh sales.customer_metrics (orders, quantity, spend, recency, tier per customer).';
