@@ -103,7 +103,9 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
     """
     from .migrate import migrate as do_migrate
 
-    res = do_migrate(conninfo(ctx), dry_run=dry_run, force=force, log=err)
+    # Per-file progress only for migrations: procedure files are many and each applies in milliseconds.
+    res = do_migrate(conninfo(ctx), dry_run=dry_run, force=force,
+                     log=lambda line: None if line.startswith("applying procedures/") else err(line))
     if as_json:
         emit_json(res.as_dict())
         return
@@ -114,8 +116,9 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
     verb = "pending" if dry_run else "applied"
     for mid in res.migrations_applied:
         click.echo(f"{verb} migration {mid}")
-    for path in res.procedures_applied:
-        click.echo(f"{verb} {path}")
+    if dry_run:
+        for path in res.procedures_applied:
+            click.echo(f"{verb} {path}")
     click.echo(f"{len(res.migrations_applied)} migrations, {len(res.procedures_applied)} procedure files "
                f"{verb}.")
 
@@ -157,7 +160,7 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool):
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,
-                           on_result=None if as_json else _print_run)
+                           on_result=(lambda _r: None) if as_json else _print_run)
     if as_json:
         emit_json([r.as_dict() for r in results])
     failed = next((r for r in results if r.error), None)

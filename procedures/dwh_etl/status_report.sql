@@ -1,8 +1,12 @@
--- Everything `dwh status` prints, as one jsonb document: each key holds a list of rows.
+-- Everything `dwh status` prints, as one json document: each key holds a list of rows. json, not jsonb,
+-- so each row keeps its columns in the order written here (the CLI prints them in that order).
+-- The return type changed from jsonb to json: CREATE OR REPLACE cannot change it, so drop first
+-- (nothing depends on this function).
+DROP FUNCTION IF EXISTS dwh_etl.status_report(integer);
 CREATE OR REPLACE FUNCTION dwh_etl.status_report(
     p_runs integer DEFAULT 5
 )
-RETURNS jsonb
+RETURNS json
 LANGUAGE sql
 STABLE
 SET search_path = dwh_etl, pg_temp
@@ -62,19 +66,19 @@ AS $$
         WHERE NOT qm.passed
           AND qm.measured_at > clock_timestamp() - interval '7 days'
     )
-    SELECT jsonb_build_object(
-        'pipelines',     COALESCE((SELECT jsonb_agg(to_jsonb(p) ORDER BY p.pipeline) FROM pipelines AS p), '[]'),
-        'recent_runs',   COALESCE((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.pipeline, r.run_id DESC) FROM runs AS r), '[]'),
-        'last_run_steps', COALESCE((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.pipeline, s.run_id, sr_order.step_order)
+    SELECT json_build_object(
+        'pipelines',     COALESCE((SELECT json_agg(to_json(p) ORDER BY p.pipeline) FROM pipelines AS p), '[]'::json),
+        'recent_runs',   COALESCE((SELECT json_agg(to_json(r) ORDER BY r.pipeline, r.run_id DESC) FROM runs AS r), '[]'::json),
+        'last_run_steps', COALESCE((SELECT json_agg(to_json(s) ORDER BY s.pipeline, s.run_id, sr_order.step_order)
                                     FROM latest_steps AS s
                                     JOIN dwh_lineage.step_runs AS sr_order
-                                      ON sr_order.run_id = s.run_id AND sr_order.step_name = s.step), '[]'),
-        'watermarks',    COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                      ON sr_order.run_id = s.run_id AND sr_order.step_name = s.step), '[]'::json),
+        'watermarks',    COALESCE((SELECT json_agg(json_build_object(
                                         'table', w.table_name, 'column', w.watermark_column,
                                         'value', w.watermark_value, 'updated_at', w.updated_at) ORDER BY w.table_name)
-                                   FROM dwh_etl.watermarks AS w), '[]'),
-        'freshness',     COALESCE((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.area, f.layer, f."table") FROM freshness AS f), '[]'),
-        'failed_checks', COALESCE((SELECT jsonb_agg(to_jsonb(q) ORDER BY q.measured_at DESC) FROM failed_checks AS q), '[]')
+                                   FROM dwh_etl.watermarks AS w), '[]'::json),
+        'freshness',     COALESCE((SELECT json_agg(to_json(f) ORDER BY f.area, f.layer, f."table") FROM freshness AS f), '[]'::json),
+        'failed_checks', COALESCE((SELECT json_agg(to_json(q) ORDER BY q.measured_at DESC) FROM failed_checks AS q), '[]'::json)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as jsonb: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failed checks (what dwh status prints).';
+COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failed checks (what dwh status prints).';
