@@ -116,7 +116,7 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
     verb = "pending" if dry_run else "applied"
     for mid in res.migrations_applied:
         click.echo(f"{verb} migration {mid}")
-    if dry_run:
+    if dry_run or len(res.procedures_applied) <= 10:  # a fresh database applies them all: just count
         for path in res.procedures_applied:
             click.echo(f"{verb} {path}")
     click.echo(f"{len(res.migrations_applied)} migrations, {len(res.procedures_applied)} procedure files "
