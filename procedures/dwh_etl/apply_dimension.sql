@@ -5,21 +5,30 @@
 --
 -- Semantics:
 --  * change detection is NULL-safe (ROW(...) IS DISTINCT FROM ROW(...)) over the Type 2 columns and the
---    deleted flag; a source row equal to its key's current version creates nothing;
+--    deleted flag; a source row equal to the version valid at its time creates nothing (reruns are no-ops);
 --  * several changes of one key in one batch become that many ordered versions (by the change time);
---  * validity starts at the source's change time (change_ts_column) or at p_load_ts; a change that is
---    not after the key's current version is placed just after it (late-arrival splitting is future work);
---  * exact duplicates of (key, change time) are resolved deterministically (greatest row text wins);
---  * deletes (deleted_flag_column = true): 'ignore' drops them, 'close' ends the current version,
---    'close_marker' ends it and opens an is_deleted marker version; a key that comes back opens a new one;
---  * Type 1 columns are overwritten on every version of the key, or on the current one (type1_scope).
+--  * validity starts at the source's change time (change_ts_column) or at p_load_ts;
+--  * a change older than the key's current version (late arrival) is placed where it belongs: it splits
+--    the version it falls into (that version now ends at the change), and versions are renumbered 1..n;
+--    a late *deletion* is not applied (it would rewrite history after it) and is counted as rejected;
+--  * rows of one key with the same change time are duplicates: one wins deterministically (by values),
+--    the others, when they differ, are recorded in dwh_etl.quarantine and counted as rejected;
+--  * deletes: the deleted flag, and in p_mode 'snapshot' every current key missing from the source.
+--    delete_policy 'ignore' drops them, 'close' ends the current version, 'close_marker' ends it and
+--    opens an is_deleted marker version; a key that comes back opens a new version;
+--  * Type 1 columns take the latest source value on every version of the key, or only the current one.
 -- The target table has: surrogate key (identity), the natural key, Type 2 and Type 1 columns,
 -- valid_from, valid_to (NULL = open), is_current, version, is_deleted, _batch_id, _loaded_at.
+-- Row triggers installed by dwh_etl.enable_scd_triggers see dwh.scd_bulk = on and stay out of the way.
+-- Earlier signatures, replaced by this one (a new argument list would otherwise add an overload).
+DROP FUNCTION IF EXISTS dwh_etl.apply_dimension(text, text, timestamptz);
+DROP FUNCTION IF EXISTS dwh_etl.apply_dimension(text, text, timestamptz, text);
 CREATE OR REPLACE FUNCTION dwh_etl.apply_dimension(
-    p_dimension text,
-    p_source    text,
-    p_load_ts   timestamptz DEFAULT now(),
-    p_lineage_source text DEFAULT NULL
+    p_dimension      text,
+    p_source         text,
+    p_load_ts        timestamptz DEFAULT now(),
+    p_lineage_source text DEFAULT NULL,
+    p_mode           text DEFAULT 'delta'
 )
 RETURNS TABLE (
     rows_read          bigint,
@@ -27,7 +36,9 @@ RETURNS TABLE (
     rows_expired       bigint,
     rows_type1_updated bigint,
     rows_unchanged     bigint,
-    rows_deleted       bigint
+    rows_deleted       bigint,
+    rows_late          bigint,
+    rows_rejected      bigint
 )
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
@@ -40,22 +51,33 @@ DECLARE
     v_k        text[];
     v_t2       text[];
     v_t1       text[];
+    v_all      text[];
     v_ts       text;
     v_del      text;
-    v_batch    uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_run      record := dwh_lineage._current_run();
+    v_batch    uuid;
+    v_source   text := COALESCE(p_lineage_source, p_source);
+    v_in       bigint;
     v_read     bigint;
     v_ins      bigint;
     v_exp      bigint;
     v_t1n      bigint := 0;
     v_unch     bigint;
     v_deln     bigint;
-    v_late     bigint;
+    v_late     bigint := 0;
+    v_rej      bigint := 0;
+    v_n        bigint;
 BEGIN
+    v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown dimension %', quote_literal(p_dimension)
             USING ERRCODE = 'no_data_found',
                   HINT = 'dwh_etl.dimension_specs lists the declared dimensions';
+    END IF;
+    IF p_mode IS NULL OR p_mode NOT IN ('delta', 'snapshot') THEN
+        RAISE EXCEPTION 'p_mode must be delta or snapshot, got %', quote_literal(COALESCE(p_mode, 'NULL'))
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_src := to_regclass(p_source);
     IF v_src IS NULL THEN
@@ -69,13 +91,14 @@ BEGIN
                   HINT = 'run dwh migrate, or fix target_table in dwh_etl.dimension_specs';
     END IF;
 
-    v_k  := v_spec.natural_key;
-    v_t2 := v_spec.type2_columns;
-    v_t1 := v_spec.type1_columns;
+    v_k   := v_spec.natural_key;
+    v_t2  := v_spec.type2_columns;
+    v_t1  := v_spec.type1_columns;
+    v_all := v_k || v_t2 || v_t1;
 
     SELECT array_agg(c ORDER BY c)
     INTO v_missing
-    FROM unnest(v_k || v_t2 || v_t1 || ARRAY[v_spec.change_ts_column, v_spec.deleted_flag_column]) AS c
+    FROM unnest(v_all || ARRAY[v_spec.change_ts_column, v_spec.deleted_flag_column]) AS c
     WHERE c IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM pg_catalog.pg_attribute AS a
@@ -90,127 +113,188 @@ BEGIN
     v_del := CASE WHEN v_spec.deleted_flag_column IS NULL THEN 'false'
                   ELSE format('COALESCE(s.%I, false)', v_spec.deleted_flag_column) END;
 
+    PERFORM set_config('dwh.scd_bulk', 'on', true);
+    IF to_regclass('pg_temp._scd_src') IS NOT NULL THEN DROP TABLE pg_temp._scd_src; END IF;
     IF to_regclass('pg_temp._scd_ev') IS NOT NULL THEN DROP TABLE pg_temp._scd_ev; END IF;
     IF to_regclass('pg_temp._scd_ch') IS NOT NULL THEN DROP TABLE pg_temp._scd_ch; END IF;
+    IF to_regclass('pg_temp._scd_late') IS NOT NULL THEN DROP TABLE pg_temp._scd_late; END IF;
 
-    -- 1. Source events, one per (key, change time). An event older than the key's current version (or,
-    --    for a closed key, than the end of its history) is historical: unchanged when it equals the
-    --    version valid at its time (a rerun), late otherwise (not applied, counted as rejected).
-    --    The other events are ordered per key and each compared with its predecessor (the first with
-    --    the current version): a difference in the Type 2 columns or the deleted flag is a change.
+    -- 1. One source row per (key, change time); which one wins is decided by the values alone.
+    EXECUTE format($q$
+        CREATE TEMP TABLE _scd_src ON COMMIT DROP AS
+        SELECT DISTINCT ON (%1$s, _ts) %2$s, %3$s AS _ts, %4$s AS _del
+        FROM %5$s AS s
+        WHERE %6$s
+        ORDER BY %1$s, _ts, %7$s, _del
+        $q$,
+        dwh_etl._col_list(v_k, 's'),
+        dwh_etl._col_list(v_all, 's'),
+        v_ts,
+        v_del,
+        v_src,
+        CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END,
+        CASE WHEN cardinality(v_t2 || v_t1) = 0 THEN '1' ELSE dwh_etl._col_list(v_t2 || v_t1, 's') END
+    ) USING p_load_ts;
+    GET DIAGNOSTICS v_read = ROW_COUNT;
+    EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
+                   CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END)
+    INTO v_in;
+
+    -- Duplicates that differ from the winner are recorded, not silently dropped.
+    IF v_in > v_read THEN
+        EXECUTE format($q$
+            INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+            SELECT $2, $3, (%1$s)::text, to_jsonb(s),
+                   ARRAY[format('duplicate of key %%s at %%s in one batch: another row with the same key and change time won', (%1$s)::text, w._ts)],
+                   $4, $5
+            FROM %2$s AS s
+            JOIN _scd_src AS w
+              ON %3$s
+             AND w._ts = %4$s
+            WHERE %5$s IS DISTINCT FROM %6$s
+              AND NOT EXISTS (  -- a rerun of the same batch records nothing twice
+                  SELECT 1 FROM dwh_etl.quarantine AS q
+                  WHERE q.target_table = $2 AND q.resolved_at IS NULL AND q.payload = to_jsonb(s))
+            $q$,
+            dwh_etl._row_expr(v_k, 's'),
+            v_src,
+            dwh_etl._join_cond(v_k, 'w', 's'),
+            v_ts,
+            format('ROW(%s, %s)', dwh_etl._col_list(v_all, 's'), v_del),
+            format('ROW(%s, w._del)', dwh_etl._col_list(v_all, 'w'))
+        ) USING p_load_ts, v_spec.target_table, v_source, v_run.run_id, v_batch;
+        GET DIAGNOSTICS v_rej = ROW_COUNT;
+    END IF;
+
+    -- In snapshot mode, a current key missing from the source is deleted at the load time.
+    IF p_mode = 'snapshot' AND v_spec.delete_policy <> 'ignore' THEN
+        EXECUTE format($q$
+            INSERT INTO _scd_src
+            SELECT %1$s, $1, true
+            FROM %2$s AS c
+            WHERE c.is_current
+              AND NOT c.is_deleted
+              AND NOT EXISTS (SELECT 1 FROM _scd_src AS s WHERE %3$s)
+            $q$,
+            dwh_etl._col_list(v_all, 'c'),
+            v_tgt,
+            dwh_etl._join_cond(v_k, 's', 'c')
+        ) USING p_load_ts;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_read := v_read + v_n;
+    END IF;
+
+    -- 2. Events. One older than the key's current version (or, for a closed key, than the end of its
+    --    history) is historical: unchanged when it equals the version valid at its time, late otherwise.
+    --    The others are ordered per key and compared with their predecessor (the first with the current
+    --    version): a difference in the Type 2 columns or the deleted flag is a change.
     EXECUTE format($q$
         CREATE TEMP TABLE _scd_ev ON COMMIT DROP AS
-        WITH src AS (
-            SELECT DISTINCT ON (%1$s, _ts) %2$s, %3$s AS _ts, %4$s AS _del
-            FROM %5$s AS s
-            WHERE %6$s
-            ORDER BY %1$s, _ts, s::text DESC
-        ),
-        base AS (
+        WITH base AS (
             SELECT src.*,
-                   c.%9$I        AS _cur_sk,
+                   c.%1$I        AS _cur_sk,
                    c.version     AS _cur_version,
                    c.valid_from  AS _cur_from,
                    c.is_deleted  AS _cur_del,
-                   %11$s         AS _cur_vals,
+                   %2$s          AS _cur_vals,
                    h.max_version AS _max_version,
                    h.max_to      AS _max_to,
                    COALESCE(src._ts < COALESCE(c.valid_from, h.max_to), false) AS _hist
-            FROM src
-            LEFT JOIN %12$s AS c
-              ON %13$s
+            FROM _scd_src AS src
+            LEFT JOIN %3$s AS c
+              ON %4$s
              AND c.is_current
             LEFT JOIN LATERAL (
                 SELECT max(x.version) AS max_version, max(x.valid_to) AS max_to
-                FROM %12$s AS x
-                WHERE c.%9$I IS NULL
-                  AND %14$s
+                FROM %3$s AS x
+                WHERE c.%1$I IS NULL
+                  AND %5$s
             ) AS h ON true
         ),
         ordered AS (
             SELECT b.*,
                    row_number() OVER w AS _rn,
-                   %7$s IS DISTINCT FROM lag(%7$s) OVER w AS _diff_prev,
+                   %6$s IS DISTINCT FROM lag(%6$s) OVER w AS _diff_prev,
                    lag(b._del) OVER w AS _prev_del
             FROM base AS b
             WHERE NOT b._hist
-            WINDOW w AS (PARTITION BY %8$s ORDER BY b._ts)
+            WINDOW w AS (PARTITION BY %7$s ORDER BY b._ts)
         )
-        SELECT %15$s, o._ts, o._del, o._rn, o._cur_sk, o._cur_version, o._cur_from, o._max_version, o._max_to,
+        SELECT %8$s, o._ts, o._del, o._rn, o._cur_sk, o._cur_version, o._cur_from, o._max_version, o._max_to,
                CASE WHEN o._rn = 1 THEN
                         CASE WHEN o._del THEN o._cur_sk IS NOT NULL AND NOT o._cur_del
-                             ELSE o._cur_sk IS NULL OR o._cur_del OR %10$s IS DISTINCT FROM o._cur_vals END
+                             ELSE o._cur_sk IS NULL OR o._cur_del OR %9$s IS DISTINCT FROM o._cur_vals END
                     ELSE
                         CASE WHEN o._del THEN NOT o._prev_del
                              ELSE o._prev_del OR o._diff_prev END
                END AS _is_change,
-               false AS _late
+               false AS _late,
+               NULL::bigint AS _cover_sk,
+               NULL::timestamptz AS _group_end
         FROM ordered AS o
         UNION ALL
-        SELECT %16$s, b._ts, b._del, NULL, b._cur_sk, b._cur_version, b._cur_from, b._max_version, b._max_to,
+        SELECT %10$s, b._ts, b._del, NULL, b._cur_sk, b._cur_version, b._cur_from, b._max_version, b._max_to,
                false,
-               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %17$s, b._del)
+               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del),
+               v.sk,
+               COALESCE(v.valid_to, nx.next_from)
         FROM base AS b
         LEFT JOIN LATERAL (
-            SELECT x.is_deleted, %18$s AS vals
-            FROM %12$s AS x
-            WHERE %19$s
+            SELECT x.%1$I AS sk, x.is_deleted, x.valid_to, %12$s AS vals
+            FROM %3$s AS x
+            WHERE %13$s
               AND x.valid_from <= b._ts
               AND (x.valid_to IS NULL OR x.valid_to > b._ts)
             LIMIT 1
         ) AS v ON true
+        LEFT JOIN LATERAL (
+            SELECT min(x.valid_from) AS next_from
+            FROM %3$s AS x
+            WHERE v.sk IS NULL
+              AND %13$s
+              AND x.valid_from > b._ts
+        ) AS nx ON true
         WHERE b._hist
         $q$,
-        dwh_etl._col_list(v_k, 's'),                  -- 1
-        dwh_etl._col_list(v_k || v_t2 || v_t1, 's'),  -- 2
-        v_ts,                                         -- 3
-        v_del,                                        -- 4
-        v_src,                                        -- 5
-        CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END, -- 6
-        dwh_etl._row_expr(v_t2, 'b'),                 -- 7
-        dwh_etl._col_list(v_k, 'b'),                  -- 8
-        v_spec.surrogate_key,                         -- 9
-        dwh_etl._row_expr(v_t2, 'o'),                 -- 10
-        dwh_etl._row_expr(v_t2, 'c'),                 -- 11
-        v_tgt,                                        -- 12
-        dwh_etl._join_cond(v_k, 'c', 'src'),          -- 13
-        dwh_etl._join_cond(v_k, 'x', 'src'),          -- 14
-        dwh_etl._col_list(v_k || v_t2 || v_t1, 'o'),  -- 15
-        dwh_etl._col_list(v_k || v_t2 || v_t1, 'b'),  -- 16
-        dwh_etl._row_expr(v_t2, 'b'),                 -- 17
-        dwh_etl._row_expr(v_t2, 'x'),                 -- 18
-        dwh_etl._join_cond(v_k, 'x', 'b')             -- 19
-    ) USING p_load_ts;
-    SELECT count(*), count(*) FILTER (WHERE NOT e._is_change AND NOT e._late), count(*) FILTER (WHERE e._late)
-    INTO v_read, v_unch, v_late
+        v_spec.surrogate_key,                   -- 1
+        dwh_etl._row_expr(v_t2, 'c'),           -- 2
+        v_tgt,                                  -- 3
+        dwh_etl._join_cond(v_k, 'c', 'src'),    -- 4
+        dwh_etl._join_cond(v_k, 'x', 'src'),    -- 5
+        dwh_etl._row_expr(v_t2, 'b'),           -- 6
+        dwh_etl._col_list(v_k, 'b'),            -- 7
+        dwh_etl._col_list(v_all, 'o'),          -- 8
+        dwh_etl._row_expr(v_t2, 'o'),           -- 9
+        dwh_etl._col_list(v_all, 'b'),          -- 10
+        dwh_etl._row_expr(v_t2, 'b'),           -- 11
+        dwh_etl._row_expr(v_t2, 'x'),           -- 12
+        dwh_etl._join_cond(v_k, 'x', 'b')       -- 13
+    );
+    SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late),
+           count(*) FILTER (WHERE e._late AND e._del)
+    INTO v_unch, v_n
     FROM pg_temp._scd_ev AS e;
-    IF v_late > 0 THEN
-        RAISE WARNING 'dimension %: % change(s) older than the history they belong to were not applied', p_dimension, v_late
-            USING HINT = 'late-arriving changes are counted as rejected in dwh_lineage.table_lineage';
+    v_rej := v_rej + v_n;
+    IF v_n > 0 THEN
+        RAISE WARNING 'dimension %: % late deletion(s) not applied', p_dimension, v_n
+            USING HINT = 'a deletion older than later versions of its key would rewrite history; it is counted as rejected in dwh_lineage.table_lineage';
     END IF;
 
-    -- 2. The changes, each with its effective start (kept after the key's existing history so ranges
-    --    never overlap) and the start of the key's next change (its end).
+    -- 3. In-order changes, each with its start and the start of the key's next change (its end).
     EXECUTE format($q$
         CREATE TEMP TABLE _scd_ch ON COMMIT DROP AS
-        SELECT z.*, lead(z._from) OVER (PARTITION BY %1$s ORDER BY z._from) AS _to
-        FROM (
-            SELECT e.*,
-                   GREATEST(e._ts,
-                            e._cur_from + e._rn * interval '1 microsecond',
-                            e._max_to + (e._rn - 1) * interval '1 microsecond') AS _from
-            FROM pg_temp._scd_ev AS e
-            WHERE e._is_change
-        ) AS z
+        SELECT e.*, lead(e._ts) OVER (PARTITION BY %1$s ORDER BY e._ts) AS _to
+        FROM pg_temp._scd_ev AS e
+        WHERE e._is_change
         $q$,
-        dwh_etl._col_list(v_k, 'z'));
+        dwh_etl._col_list(v_k, 'e'));
     SELECT count(*) FILTER (WHERE c._del) INTO v_deln FROM pg_temp._scd_ch AS c;
 
-    -- 3. Close the current version of every changed key at its first change.
+    -- 4. Close the current version of every changed key at its first change.
     EXECUTE format($q$
         UPDATE %1$s AS t
         SET valid_to = f._first, is_current = false
-        FROM (SELECT %2$s, min(ch._from) AS _first FROM pg_temp._scd_ch AS ch GROUP BY %2$s) AS f
+        FROM (SELECT %2$s, min(ch._ts) AS _first FROM pg_temp._scd_ch AS ch GROUP BY %2$s) AS f
         WHERE %3$s
           AND t.is_current
         $q$,
@@ -219,24 +303,91 @@ BEGIN
         dwh_etl._join_cond(v_k, 't', 'f'));
     GET DIAGNOSTICS v_exp = ROW_COUNT;
 
-    -- 4. Insert the new versions (deletes become rows only under 'close_marker').
+    -- 5. Insert the new versions (deletes become rows only under 'close_marker').
     EXECUTE format($q$
         INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
-        SELECT %3$s, ch._from, ch._to, ch._to IS NULL,
+        SELECT %3$s, ch._ts, ch._to, ch._to IS NULL,
                COALESCE(ch._cur_version, ch._max_version, 0)
-                   + row_number() OVER (PARTITION BY %4$s ORDER BY ch._from),
+                   + row_number() OVER (PARTITION BY %4$s ORDER BY ch._ts),
                ch._del, $1, now()
         FROM pg_temp._scd_ch AS ch
         WHERE NOT ch._del OR $2
         $q$,
         v_tgt,
-        dwh_etl._col_list(v_k || v_t2 || v_t1),
-        dwh_etl._col_list(v_k || v_t2 || v_t1, 'ch'),
+        dwh_etl._col_list(v_all),
+        dwh_etl._col_list(v_all, 'ch'),
         dwh_etl._col_list(v_k, 'ch')
     ) USING v_batch, v_spec.delete_policy = 'close_marker';
     GET DIAGNOSTICS v_ins = ROW_COUNT;
 
-    -- 5. Type 1: the latest source value overwrites every version (or only the current one).
+    -- 6. Late changes split the version they fall into (or fill the gap before the next version).
+    --    Within one version, consecutive late changes with equal values collapse into one.
+    EXECUTE format($q$
+        CREATE TEMP TABLE _scd_late ON COMMIT DROP AS
+        WITH late AS (
+            SELECT e.*,
+                   %1$s IS DISTINCT FROM lag(%1$s) OVER w AS _diff_prev,
+                   row_number() OVER w AS _late_rn
+            FROM pg_temp._scd_ev AS e
+            WHERE e._late
+              AND NOT e._del
+            WINDOW w AS (PARTITION BY %2$s, e._cover_sk, e._group_end ORDER BY e._ts)
+        )
+        SELECT l.*,
+               COALESCE(lead(l._ts) OVER (PARTITION BY %3$s, l._cover_sk, l._group_end ORDER BY l._ts), l._group_end) AS _to
+        FROM late AS l
+        WHERE l._late_rn = 1 OR l._diff_prev
+        $q$,
+        dwh_etl._row_expr(v_t2, 'e'),
+        dwh_etl._col_list(v_k, 'e'),
+        dwh_etl._col_list(v_k, 'l'));
+    GET DIAGNOSTICS v_late = ROW_COUNT;
+    IF v_late > 0 THEN
+        EXECUTE format($q$
+            UPDATE %1$s AS t
+            SET valid_to = f._first
+            FROM (SELECT l._cover_sk, min(l._ts) AS _first
+                  FROM pg_temp._scd_late AS l
+                  WHERE l._cover_sk IS NOT NULL
+                  GROUP BY l._cover_sk) AS f
+            WHERE t.%2$I = f._cover_sk
+            $q$,
+            v_tgt, v_spec.surrogate_key);
+        -- placeholder versions above any real one; renumbered below
+        EXECUTE format($q$
+            INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
+            SELECT %3$s, l._ts, l._to, l._to IS NULL,
+                   2000000000 + row_number() OVER (PARTITION BY %4$s ORDER BY l._ts),
+                   false, $1, now()
+            FROM pg_temp._scd_late AS l
+            $q$,
+            v_tgt,
+            dwh_etl._col_list(v_all),
+            dwh_etl._col_list(v_all, 'l'),
+            dwh_etl._col_list(v_k, 'l')
+        ) USING v_batch;
+        -- versions 1..n again, in two passes so the unique (key, version) never sees a transient clash
+        EXECUTE format($q$
+            UPDATE %1$s AS t
+            SET version = t.version + 1000000000
+            WHERE t.version < 1000000000
+              AND (%2$s) IN (SELECT %3$s FROM pg_temp._scd_late AS l)
+            $q$,
+            v_tgt, dwh_etl._col_list(v_k, 't'), dwh_etl._col_list(v_k, 'l'));
+        EXECUTE format($q$
+            UPDATE %1$s AS t
+            SET version = r.rn
+            FROM (SELECT x.%2$I AS sk, row_number() OVER (PARTITION BY %3$s ORDER BY x.valid_from) AS rn
+                  FROM %1$s AS x
+                  WHERE (%3$s) IN (SELECT %4$s FROM pg_temp._scd_late AS l)) AS r
+            WHERE t.%2$I = r.sk
+            $q$,
+            v_tgt, v_spec.surrogate_key, dwh_etl._col_list(v_k, 'x'), dwh_etl._col_list(v_k, 'l'));
+        v_ins := v_ins + v_late;
+        RAISE NOTICE 'dimension %: % late change(s) placed in history', p_dimension, v_late;
+    END IF;
+
+    -- 7. Type 1: the latest source value overwrites every version (or only the current one).
     IF cardinality(v_t1) > 0 THEN
         EXECUTE format($q$
             UPDATE %1$s AS t
@@ -263,22 +414,22 @@ BEGIN
         GET DIAGNOSTICS v_t1n = ROW_COUNT;
     END IF;
 
-    DROP TABLE pg_temp._scd_ev;
-    DROP TABLE pg_temp._scd_ch;
+    DROP TABLE pg_temp._scd_src, pg_temp._scd_ev, pg_temp._scd_ch, pg_temp._scd_late;
+    PERFORM set_config('dwh.scd_bulk', 'off', true);
 
     PERFORM dwh_lineage.log_transformation(
-        in_source_table   => COALESCE(p_lineage_source, p_source),
+        in_source_table   => v_source,
         in_target_table   => v_spec.target_table,
         in_batch_id       => v_batch,
         in_rows_inserted  => v_ins,
         in_rows_updated   => v_exp + v_t1n,
         in_rows_unchanged => v_unch,
         in_rows_deleted   => v_deln,
-        in_rows_rejected  => v_late,
-        in_notes          => format('dimension %s: %s read, %s versions inserted, %s expired, %s type-1 updates, %s unchanged, %s deletes, %s late (not applied)',
-                                    p_dimension, v_read, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late));
+        in_rows_rejected  => v_rej,
+        in_notes          => format('dimension %s (%s): %s read, %s versions inserted (%s late), %s expired, %s type-1 updates, %s unchanged, %s deletes, %s rejected',
+                                    p_dimension, p_mode, v_read, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej));
 
-    RETURN QUERY SELECT v_read, v_ins, v_exp, v_t1n, v_unch, v_deln;
+    RETURN QUERY SELECT v_read, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late, v_rej;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text) IS 'Apply a change batch or snapshot (relation p_source) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';
+COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text, text) IS 'Apply a change batch (p_mode delta) or a full snapshot (p_mode snapshot: missing keys are deletes) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';
