@@ -16,7 +16,8 @@
 --  * deletes: the deleted flag, and in p_mode 'snapshot' every current key missing from the source.
 --    delete_policy 'ignore' drops them, 'close' ends the current version, 'close_marker' ends it and
 --    opens an is_deleted marker version; a key that comes back opens a new version;
---  * Type 1 columns take the latest source value on every version of the key, or only the current one.
+--  * Type 1 columns take the latest in-order source value (a late row does not overwrite newer ones),
+--    on every version of the key or only on the current one.
 -- The target table has: surrogate key (identity), the natural key, Type 2 and Type 1 columns,
 -- valid_from, valid_to (NULL = open), is_current, version, is_deleted, _batch_id, _loaded_at.
 -- Row triggers installed by dwh_etl.enable_scd_triggers see dwh.scd_bulk = on and stay out of the way.
@@ -58,6 +59,8 @@ DECLARE
     v_batch    uuid;
     v_source   text := COALESCE(p_lineage_source, p_source);
     v_in       bigint;
+    v_pre      bigint;
+    v_skip     bigint;
     v_read     bigint;
     v_ins      bigint;
     v_exp      bigint;
@@ -114,55 +117,97 @@ BEGIN
                   ELSE format('COALESCE(s.%I, false)', v_spec.deleted_flag_column) END;
 
     PERFORM set_config('dwh.scd_bulk', 'on', true);
+    IF to_regclass('pg_temp._scd_multi') IS NOT NULL THEN DROP TABLE pg_temp._scd_multi; END IF;
+    IF to_regclass('pg_temp._scd_raw') IS NOT NULL THEN DROP TABLE pg_temp._scd_raw; END IF;
     IF to_regclass('pg_temp._scd_src') IS NOT NULL THEN DROP TABLE pg_temp._scd_src; END IF;
     IF to_regclass('pg_temp._scd_ev') IS NOT NULL THEN DROP TABLE pg_temp._scd_ev; END IF;
     IF to_regclass('pg_temp._scd_ch') IS NOT NULL THEN DROP TABLE pg_temp._scd_ch; END IF;
     IF to_regclass('pg_temp._scd_late') IS NOT NULL THEN DROP TABLE pg_temp._scd_late; END IF;
 
-    -- 1. One source row per (key, change time); which one wins is decided by the values alone.
+    -- 1. The source rows that can change something: the only row of its key that equals the key's
+    --    current version (Type 2 and Type 1 values, not deleted, not older than that version) is
+    --    unchanged and stops here, in hash joins, so a snapshot costs one compare plus the work on its
+    --    changes. Keys with several rows go through whole (A, B, A must stay three versions).
     EXECUTE format($q$
-        CREATE TEMP TABLE _scd_src ON COMMIT DROP AS
-        SELECT DISTINCT ON (%1$s, _ts) %2$s, %3$s AS _ts, %4$s AS _del
-        FROM %5$s AS s
-        WHERE %6$s
-        ORDER BY %1$s, _ts, %7$s, _del
+        CREATE TEMP TABLE _scd_multi ON COMMIT DROP AS
+        SELECT %1$s
+        FROM %2$s AS s
+        WHERE %3$s
+        GROUP BY %1$s
+        HAVING count(*) > 1
         $q$,
         dwh_etl._col_list(v_k, 's'),
+        v_src,
+        CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END);
+    EXECUTE format($q$
+        CREATE TEMP TABLE _scd_raw ON COMMIT DROP AS
+        SELECT %1$s, %2$s AS _ts, %3$s AS _del
+        FROM %4$s AS s
+        LEFT JOIN _scd_multi AS m
+          ON %10$s
+        LEFT JOIN %6$s AS c
+          ON %7$s
+         AND c.is_current
+         AND NOT c.is_deleted
+        WHERE %5$s
+          AND (m.%11$I IS NOT NULL
+               OR c.%12$I IS NULL
+               OR %3$s
+               OR %2$s < c.valid_from
+               OR %8$s IS DISTINCT FROM %9$s)
+        $q$,
         dwh_etl._col_list(v_all, 's'),
         v_ts,
         v_del,
         v_src,
         CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END,
-        CASE WHEN cardinality(v_t2 || v_t1) = 0 THEN '1' ELSE dwh_etl._col_list(v_t2 || v_t1, 's') END
+        v_tgt,
+        dwh_etl._join_cond(v_k, 'c', 's'),
+        dwh_etl._row_expr(v_t2 || v_t1, 'c'),
+        dwh_etl._row_expr(v_t2 || v_t1, 's'),
+        dwh_etl._join_cond(v_k, 'm', 's'),
+        v_k[1],
+        v_spec.surrogate_key
     ) USING p_load_ts;
-    GET DIAGNOSTICS v_read = ROW_COUNT;
+    GET DIAGNOSTICS v_pre = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
                    CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END)
     INTO v_in;
+    v_skip := v_in - v_pre;
+
+    -- One row per (key, change time); which one wins is decided by the values alone.
+    EXECUTE format($q$
+        CREATE TEMP TABLE _scd_src ON COMMIT DROP AS
+        SELECT DISTINCT ON (%1$s, r._ts) r.*
+        FROM _scd_raw AS r
+        ORDER BY %1$s, r._ts, %2$s, r._del
+        $q$,
+        dwh_etl._col_list(v_k, 'r'),
+        CASE WHEN cardinality(v_t2 || v_t1) = 0 THEN '1' ELSE dwh_etl._col_list(v_t2 || v_t1, 'r') END);
+    GET DIAGNOSTICS v_read = ROW_COUNT;
 
     -- Duplicates that differ from the winner are recorded, not silently dropped.
-    IF v_in > v_read THEN
+    IF v_pre > v_read THEN
         EXECUTE format($q$
             INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-            SELECT $2, $3, (%1$s)::text, to_jsonb(s),
+            SELECT $1, $2, (%1$s)::text, to_jsonb(r) - '_ts' - '_del' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del),
                    ARRAY[format('duplicate of key %%s at %%s in one batch: another row with the same key and change time won', (%1$s)::text, w._ts)],
-                   $4, $5
-            FROM %2$s AS s
+                   $3, $4
+            FROM _scd_raw AS r
             JOIN _scd_src AS w
-              ON %3$s
-             AND w._ts = %4$s
-            WHERE %5$s IS DISTINCT FROM %6$s
+              ON %2$s
+             AND w._ts = r._ts
+            WHERE %3$s IS DISTINCT FROM %4$s
               AND NOT EXISTS (  -- a rerun of the same batch records nothing twice
                   SELECT 1 FROM dwh_etl.quarantine AS q
-                  WHERE q.target_table = $2 AND q.resolved_at IS NULL AND q.payload = to_jsonb(s))
+                  WHERE q.target_table = $1 AND q.resolved_at IS NULL
+                    AND q.payload = to_jsonb(r) - '_ts' - '_del' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del))
             $q$,
-            dwh_etl._row_expr(v_k, 's'),
-            v_src,
-            dwh_etl._join_cond(v_k, 'w', 's'),
-            v_ts,
-            format('ROW(%s, %s)', dwh_etl._col_list(v_all, 's'), v_del),
+            dwh_etl._row_expr(v_k, 'r'),
+            dwh_etl._join_cond(v_k, 'w', 'r'),
+            format('ROW(%s, r._del)', dwh_etl._col_list(v_all, 'r')),
             format('ROW(%s, w._del)', dwh_etl._col_list(v_all, 'w'))
-        ) USING p_load_ts, v_spec.target_table, v_source, v_run.run_id, v_batch;
+        ) USING v_spec.target_table, v_source, v_run.run_id, v_batch;
         GET DIAGNOSTICS v_rej = ROW_COUNT;
     END IF;
 
@@ -174,14 +219,15 @@ BEGIN
             FROM %2$s AS c
             WHERE c.is_current
               AND NOT c.is_deleted
-              AND NOT EXISTS (SELECT 1 FROM _scd_src AS s WHERE %3$s)
+              AND NOT EXISTS (SELECT 1 FROM %3$s AS s WHERE %4$s)
             $q$,
             dwh_etl._col_list(v_all, 'c'),
             v_tgt,
+            v_src,
             dwh_etl._join_cond(v_k, 's', 'c')
         ) USING p_load_ts;
         GET DIAGNOSTICS v_n = ROW_COUNT;
-        v_read := v_read + v_n;
+        v_in := v_in + v_n;
     END IF;
 
     -- 2. Events. One older than the key's current version (or, for a closed key, than the end of its
@@ -199,7 +245,7 @@ BEGIN
                    %2$s          AS _cur_vals,
                    h.max_version AS _max_version,
                    h.max_to      AS _max_to,
-                   COALESCE(src._ts < COALESCE(c.valid_from, h.max_to), false) AS _hist
+                   COALESCE(src._ts <= c.valid_from, src._ts < h.max_to, false) AS _hist
             FROM _scd_src AS src
             LEFT JOIN %3$s AS c
               ON %4$s
@@ -230,17 +276,21 @@ BEGIN
                END AS _is_change,
                false AS _late,
                NULL::bigint AS _cover_sk,
-               NULL::timestamptz AS _group_end
+               NULL::timestamptz AS _group_end,
+               false AS _conflict
         FROM ordered AS o
         UNION ALL
         SELECT %10$s, b._ts, b._del, NULL, b._cur_sk, b._cur_version, b._cur_from, b._max_version, b._max_to,
                false,
-               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del),
+               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del)
+                   AND v.valid_from IS DISTINCT FROM b._ts,
                v.sk,
-               COALESCE(v.valid_to, nx.next_from)
+               COALESCE(v.valid_to, nx.next_from),
+               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del)
+                   AND v.valid_from = b._ts
         FROM base AS b
         LEFT JOIN LATERAL (
-            SELECT x.%1$I AS sk, x.is_deleted, x.valid_to, %12$s AS vals
+            SELECT x.%1$I AS sk, x.is_deleted, x.valid_from, x.valid_to, %12$s AS vals
             FROM %3$s AS x
             WHERE %13$s
               AND x.valid_from <= b._ts
@@ -270,7 +320,7 @@ BEGIN
         dwh_etl._row_expr(v_t2, 'x'),           -- 12
         dwh_etl._join_cond(v_k, 'x', 'b')       -- 13
     );
-    SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late),
+    SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict) + v_skip + (v_pre - v_read - v_rej),
            count(*) FILTER (WHERE e._late AND e._del)
     INTO v_unch, v_n
     FROM pg_temp._scd_ev AS e;
@@ -279,6 +329,26 @@ BEGIN
         RAISE WARNING 'dimension %: % late deletion(s) not applied', p_dimension, v_n
             USING HINT = 'a deletion older than later versions of its key would rewrite history; it is counted as rejected in dwh_lineage.table_lineage';
     END IF;
+
+    -- A row that contradicts the version already recorded for its key at the very same change time is
+    -- a duplicate arriving in another batch: recorded, not applied.
+    EXECUTE format($q$
+        INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+        SELECT $1, $2, (%1$s)::text, p.payload,
+               ARRAY[format('conflicts with the version of key %%s already recorded at %%s', (%1$s)::text, e._ts)],
+               $3, $4
+        FROM pg_temp._scd_ev AS e
+        CROSS JOIN LATERAL (SELECT to_jsonb(e) - '_ts' - '_del' || jsonb_build_object('change_ts', e._ts, 'deleted', e._del) AS payload) AS p0
+        CROSS JOIN LATERAL (SELECT jsonb_object_agg(j.key, j.value) FILTER (WHERE j.key = ANY ($5) OR j.key IN ('change_ts', 'deleted')) AS payload
+                            FROM jsonb_each(p0.payload) AS j) AS p
+        WHERE e._conflict
+          AND NOT EXISTS (
+              SELECT 1 FROM dwh_etl.quarantine AS q
+              WHERE q.target_table = $1 AND q.resolved_at IS NULL AND q.payload = p.payload)
+        $q$,
+        dwh_etl._row_expr(v_k, 'e')
+    ) USING v_spec.target_table, v_source, v_run.run_id, v_batch, v_all;
+    SELECT v_rej + count(*) FILTER (WHERE e._conflict) INTO v_rej FROM pg_temp._scd_ev AS e;
 
     -- 3. In-order changes, each with its start and the start of the key's next change (its end).
     EXECUTE format($q$
@@ -387,7 +457,7 @@ BEGIN
         RAISE NOTICE 'dimension %: % late change(s) placed in history', p_dimension, v_late;
     END IF;
 
-    -- 7. Type 1: the latest source value overwrites every version (or only the current one).
+    -- 7. Type 1: the latest in-order source value overwrites every version (or only the current one).
     IF cardinality(v_t1) > 0 THEN
         EXECUTE format($q$
             UPDATE %1$s AS t
@@ -396,6 +466,7 @@ BEGIN
                 SELECT DISTINCT ON (%4$s) %5$s
                 FROM pg_temp._scd_ev AS e
                 WHERE NOT e._del
+                  AND e._rn IS NOT NULL  -- in-order events only: a late row does not overwrite newer values
                 ORDER BY %4$s, e._ts DESC
             ) AS l
             WHERE %6$s
@@ -414,7 +485,7 @@ BEGIN
         GET DIAGNOSTICS v_t1n = ROW_COUNT;
     END IF;
 
-    DROP TABLE pg_temp._scd_src, pg_temp._scd_ev, pg_temp._scd_ch, pg_temp._scd_late;
+    DROP TABLE pg_temp._scd_multi, pg_temp._scd_raw, pg_temp._scd_src, pg_temp._scd_ev, pg_temp._scd_ch, pg_temp._scd_late;
     PERFORM set_config('dwh.scd_bulk', 'off', true);
 
     PERFORM dwh_lineage.log_transformation(
@@ -427,9 +498,9 @@ BEGIN
         in_rows_deleted   => v_deln,
         in_rows_rejected  => v_rej,
         in_notes          => format('dimension %s (%s): %s read, %s versions inserted (%s late), %s expired, %s type-1 updates, %s unchanged, %s deletes, %s rejected',
-                                    p_dimension, p_mode, v_read, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej));
+                                    p_dimension, p_mode, v_in, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej));
 
-    RETURN QUERY SELECT v_read, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late, v_rej;
+    RETURN QUERY SELECT v_in, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late, v_rej;
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text, text) IS 'Apply a change batch (p_mode delta) or a full snapshot (p_mode snapshot: missing keys are deletes) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';
