@@ -1,5 +1,5 @@
--- Rejects, when they are written, steps that depend on a step their pipeline does not have and
--- dependency cycles, so a pipeline can always be ordered.
+-- Rejects, when steps are written or deleted, steps that depend on a step their pipeline does not have
+-- and dependency cycles, so a pipeline can always be ordered.
 CREATE OR REPLACE FUNCTION dwh_etl._check_step_graph()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -57,6 +57,6 @@ $$;
 COMMENT ON FUNCTION dwh_etl._check_step_graph() IS 'Trigger: rejects unknown step dependencies and dependency cycles in dwh_etl.steps.';
 
 CREATE OR REPLACE TRIGGER steps_check_graph
-AFTER INSERT OR UPDATE ON dwh_etl.steps
+AFTER INSERT OR UPDATE OR DELETE ON dwh_etl.steps
 FOR EACH STATEMENT
 EXECUTE FUNCTION dwh_etl._check_step_graph();

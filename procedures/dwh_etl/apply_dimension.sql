@@ -70,6 +70,7 @@ DECLARE
     v_late     bigint := 0;
     v_rej      bigint := 0;
     v_n        bigint;
+    v_conf     bigint;
 BEGIN
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
@@ -320,10 +321,13 @@ BEGIN
         dwh_etl._row_expr(v_t2, 'x'),           -- 12
         dwh_etl._join_cond(v_k, 'x', 'b')       -- 13
     );
-    SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict) + v_skip + (v_pre - v_read - v_rej),
-           count(*) FILTER (WHERE e._late AND e._del)
-    INTO v_unch, v_n
-    FROM pg_temp._scd_ev AS e;
+    -- (the temp tables' columns depend on the spec: statements on them go through EXECUTE)
+    EXECUTE 'SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict),
+                    count(*) FILTER (WHERE e._late AND e._del),
+                    count(*) FILTER (WHERE e._conflict)
+             FROM pg_temp._scd_ev AS e'
+    INTO v_unch, v_n, v_conf;
+    v_unch := v_unch + v_skip + (v_pre - v_read - v_rej);
     v_rej := v_rej + v_n;
     IF v_n > 0 THEN
         RAISE WARNING 'dimension %: % late deletion(s) not applied', p_dimension, v_n
@@ -348,7 +352,7 @@ BEGIN
         $q$,
         dwh_etl._row_expr(v_k, 'e')
     ) USING v_spec.target_table, v_source, v_run.run_id, v_batch, v_all;
-    SELECT v_rej + count(*) FILTER (WHERE e._conflict) INTO v_rej FROM pg_temp._scd_ev AS e;
+    v_rej := v_rej + v_conf;
 
     -- 3. In-order changes, each with its start and the start of the key's next change (its end).
     EXECUTE format($q$
@@ -358,7 +362,7 @@ BEGIN
         WHERE e._is_change
         $q$,
         dwh_etl._col_list(v_k, 'e'));
-    SELECT count(*) FILTER (WHERE c._del) INTO v_deln FROM pg_temp._scd_ch AS c;
+    EXECUTE 'SELECT count(*) FILTER (WHERE c._del) FROM pg_temp._scd_ch AS c' INTO v_deln;
 
     -- 4. Close the current version of every changed key at its first change.
     EXECUTE format($q$
@@ -436,6 +440,17 @@ BEGIN
             dwh_etl._col_list(v_all, 'l'),
             dwh_etl._col_list(v_k, 'l')
         ) USING v_batch;
+        -- Type 1 values are the key's (all_versions scope): late rows take the latest version's.
+        IF cardinality(v_t1) > 0 AND v_spec.type1_scope = 'all_versions' THEN
+            EXECUTE format($q$
+                UPDATE %1$s AS t
+                SET (%2$s) = (SELECT %3$s FROM %1$s AS x
+                              WHERE %4$s AND x.version < 2000000000
+                              ORDER BY x.valid_from DESC LIMIT 1)
+                WHERE t.version > 2000000000
+                $q$,
+                v_tgt, dwh_etl._col_list(v_t1), dwh_etl._col_list(v_t1, 'x'), dwh_etl._join_cond(v_k, 'x', 't'));
+        END IF;
         -- versions 1..n again, in two passes so the unique (key, version) never sees a transient clash
         EXECUTE format($q$
             UPDATE %1$s AS t

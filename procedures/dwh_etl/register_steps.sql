@@ -1,6 +1,7 @@
 -- Declarative registration of one area's steps in one pipeline: the listed steps are upserted, the
 -- area's other steps in that pipeline are removed. p_steps is a JSON array of objects with keys
--- step, procedure, depends_on, sources, targets, layer, description.
+-- step, procedure, depends_on, sources, targets, layer, description, and optionally feeds: the
+-- [source, target] pairs the step moves data along (default: every source feeds every target).
 CREATE OR REPLACE PROCEDURE dwh_etl.register_steps(
     p_pipeline text,
     p_area     text,
@@ -27,7 +28,8 @@ BEGIN
            COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'sources')), '{}')    AS source_tables,
            COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'targets')), '{}')    AS target_tables,
            e->>'layer'                                                      AS layer,
-           e->>'description'                                                AS description
+           e->>'description'                                                AS description,
+           e->'feeds'                                                       AS feeds
     FROM jsonb_array_elements(p_steps) AS e;
 
     DELETE FROM dwh_etl.steps AS s
@@ -52,12 +54,22 @@ BEGIN
         description    = EXCLUDED.description;
 
     -- The declared tables feed the dependency graph before the first run.
+    WITH edges AS (
+        SELECT src, tgt
+        FROM _new_steps AS n
+        CROSS JOIN LATERAL unnest(n.source_tables) AS src
+        CROSS JOIN LATERAL unnest(n.target_tables) AS tgt
+        WHERE n.feeds IS NULL
+        UNION
+        SELECT f->>0, f->>1
+        FROM _new_steps AS n
+        CROSS JOIN LATERAL jsonb_array_elements(n.feeds) AS f
+        WHERE n.feeds IS NOT NULL
+    )
     INSERT INTO dwh_lineage.table_dependencies (upstream_table, downstream_table)
-    SELECT DISTINCT src, tgt
-    FROM _new_steps AS n
-    CROSS JOIN LATERAL unnest(n.source_tables) AS src
-    CROSS JOIN LATERAL unnest(n.target_tables) AS tgt
-    WHERE src <> tgt
+    SELECT DISTINCT e.src, e.tgt
+    FROM edges AS e
+    WHERE e.src <> e.tgt
     ON CONFLICT (upstream_table, downstream_table) DO NOTHING;
 
     DROP TABLE _new_steps;

@@ -1,8 +1,9 @@
 -- Upper end of an incremental window [watermark, upper_bound) on a change timestamp stamped with now()
--- (transaction start). A transaction that started before this one and has not committed yet may still
--- write rows stamped with its start time: the window stops at the oldest such start, so those rows are
--- read by the next window instead of being skipped forever. Only sees transactions of this cluster:
--- for a foreign source, pass an explicit bound or add a safety lag.
+-- (transaction start). Another transaction of this database that is open now may still write rows
+-- stamped with its start time, whether it has written yet or not: the window stops at the oldest such
+-- start, so those rows are read by the next window instead of being skipped forever. The price: a
+-- long-open transaction holds the window back (nothing is lost, it arrives later). Only transactions of
+-- this cluster are visible: for a foreign source, pass an explicit bound or add a safety lag.
 CREATE OR REPLACE FUNCTION dwh_etl.safe_upper_bound(
     p_cap timestamptz DEFAULT NULL
 )
@@ -17,7 +18,9 @@ AS $$
         (SELECT min(a.xact_start)
          FROM pg_catalog.pg_stat_activity AS a
          WHERE a.pid <> pg_backend_pid()
-           AND a.backend_xid IS NOT NULL)
+           AND a.datname = current_database()
+           AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher', 'walsender', 'parallel worker')
+           AND a.xact_start IS NOT NULL)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.safe_upper_bound(timestamptz) IS 'now(), capped at p_cap and at the start of the oldest other open writing transaction: the end of an incremental window that cannot skip a late-committing row.';
+COMMENT ON FUNCTION dwh_etl.safe_upper_bound(timestamptz) IS 'now(), capped at p_cap and at the start of the oldest other open transaction of this database: the end of an incremental window that cannot skip a late-committing row.';
