@@ -25,6 +25,58 @@ CREATE SCHEMA bronze;
 COMMENT ON SCHEMA bronze IS 'Raw landing layer: append-only, text-typed, with ingestion metadata (_batch_id, _ingested_at, _source).';
 
 --
+-- Name: sales_customers__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.sales_customers ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.sales_customers__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: sales_deleted_records__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.sales_deleted_records ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.sales_deleted_records__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: sales_products__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.sales_products ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.sales_products__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: sales_sales__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.sales_sales ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.sales_sales__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: sales_customers; Type: TABLE; Schema: bronze; Owner: -
 --
 
@@ -47,25 +99,6 @@ CREATE TABLE bronze.sales_customers (
 );
 
 --
--- Name: TABLE sales_customers; Type: COMMENT; Schema: bronze; Owner: -
---
-
-COMMENT ON TABLE bronze.sales_customers IS 'Raw customers extracted from the source by high-water mark on updated_at. Append-only.';
-
---
--- Name: sales_customers__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
---
-
-ALTER TABLE bronze.sales_customers ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME bronze.sales_customers__bronze_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: sales_deleted_records; Type: TABLE; Schema: bronze; Owner: -
 --
 
@@ -77,25 +110,6 @@ CREATE TABLE bronze.sales_deleted_records (
     _batch_id uuid NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text NOT NULL
-);
-
---
--- Name: TABLE sales_deleted_records; Type: COMMENT; Schema: bronze; Owner: -
---
-
-COMMENT ON TABLE bronze.sales_deleted_records IS 'Raw tombstones of rows deleted at the source, extracted by high-water mark on deleted_at.';
-
---
--- Name: sales_deleted_records__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
---
-
-ALTER TABLE bronze.sales_deleted_records ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME bronze.sales_deleted_records__bronze_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -120,25 +134,6 @@ CREATE TABLE bronze.sales_products (
 );
 
 --
--- Name: TABLE sales_products; Type: COMMENT; Schema: bronze; Owner: -
---
-
-COMMENT ON TABLE bronze.sales_products IS 'Raw products extracted from the source by high-water mark on updated_at. Append-only.';
-
---
--- Name: sales_products__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
---
-
-ALTER TABLE bronze.sales_products ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME bronze.sales_products__bronze_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: sales_sales; Type: TABLE; Schema: bronze; Owner: -
 --
 
@@ -158,25 +153,6 @@ CREATE TABLE bronze.sales_sales (
     _batch_id uuid NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text NOT NULL
-);
-
---
--- Name: TABLE sales_sales; Type: COMMENT; Schema: bronze; Owner: -
---
-
-COMMENT ON TABLE bronze.sales_sales IS 'Raw sales lines extracted from the source by high-water mark on updated_at (seed 004 mrr_fact_sales). Append-only.';
-
---
--- Name: sales_sales__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
---
-
-ALTER TABLE bronze.sales_sales ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME bronze.sales_sales__bronze_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -232,17 +208,35 @@ CREATE INDEX sales_products_ingested_idx ON bronze.sales_products USING btree (_
 CREATE INDEX sales_sales_ingested_idx ON bronze.sales_sales USING btree (_ingested_at);
 
 --
+-- Name: TABLE sales_customers; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.sales_customers IS 'Raw customers extracted from the source by high-water mark on updated_at. Append-only.';
+
+--
+-- Name: TABLE sales_deleted_records; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.sales_deleted_records IS 'Raw tombstones of rows deleted at the source, extracted by high-water mark on deleted_at.';
+
+--
+-- Name: TABLE sales_products; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.sales_products IS 'Raw products extracted from the source by high-water mark on updated_at. Append-only.';
+
+--
+-- Name: TABLE sales_sales; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.sales_sales IS 'Raw sales lines extracted from the source by high-water mark on updated_at (seed 004 mrr_fact_sales). Append-only.';
+
+--
 -- Name: SCHEMA bronze; Type: ACL; Schema: -; Owner: -
 --
 
 GRANT USAGE ON SCHEMA bronze TO etl_service;
 GRANT ALL ON SCHEMA bronze TO dwh_owner;
-
---
--- Name: TABLE sales_customers; Type: ACL; Schema: bronze; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_customers TO etl_service;
 
 --
 -- Name: SEQUENCE sales_customers__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
@@ -251,22 +245,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_customers TO etl_service
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_customers__bronze_id_seq TO etl_service;
 
 --
--- Name: TABLE sales_deleted_records; Type: ACL; Schema: bronze; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_deleted_records TO etl_service;
-
---
 -- Name: SEQUENCE sales_deleted_records__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_deleted_records__bronze_id_seq TO etl_service;
-
---
--- Name: TABLE sales_products; Type: ACL; Schema: bronze; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_products TO etl_service;
 
 --
 -- Name: SEQUENCE sales_products__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
@@ -275,16 +257,34 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_products TO etl_service;
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_products__bronze_id_seq TO etl_service;
 
 --
--- Name: TABLE sales_sales; Type: ACL; Schema: bronze; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_sales TO etl_service;
-
---
 -- Name: SEQUENCE sales_sales__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_sales__bronze_id_seq TO etl_service;
+
+--
+-- Name: TABLE sales_customers; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_customers TO etl_service;
+
+--
+-- Name: TABLE sales_deleted_records; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_deleted_records TO etl_service;
+
+--
+-- Name: TABLE sales_products; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_products TO etl_service;
+
+--
+-- Name: TABLE sales_sales; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_sales TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: bronze; Owner: -

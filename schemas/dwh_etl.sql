@@ -25,6 +25,19 @@ CREATE SCHEMA dwh_etl;
 COMMENT ON SCHEMA dwh_etl IS 'The warehouse engine: registry of pipelines, steps, dimensions and settings; watermarks; runner and generic procedures.';
 
 --
+-- Name: quarantine_quarantine_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE dwh_etl.quarantine ALTER COLUMN quarantine_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_etl.quarantine_quarantine_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: applied_code; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -33,12 +46,6 @@ CREATE TABLE dwh_etl.applied_code (
     sha256 text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
-
---
--- Name: TABLE applied_code; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.applied_code IS 'Hash of each procedures/ file as last applied by dwh migrate; unchanged files are not re-applied.';
 
 --
 -- Name: dimension_specs; Type: TABLE; Schema: dwh_etl; Owner: -
@@ -62,24 +69,6 @@ CREATE TABLE dwh_etl.dimension_specs (
 );
 
 --
--- Name: TABLE dimension_specs; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by dwh_etl.apply_dimension(name, source). The target table carries valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at.';
-
---
--- Name: COLUMN dimension_specs.change_ts_column; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON COLUMN dwh_etl.dimension_specs.change_ts_column IS 'Source column with the time the change happened; validity starts there. NULL: the load time.';
-
---
--- Name: COLUMN dimension_specs.deleted_flag_column; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source column that marks a key as deleted at its change time.';
-
---
 -- Name: pipelines; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -91,18 +80,6 @@ CREATE TABLE dwh_etl.pipelines (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT pipelines_name_ck CHECK ((pipeline_name ~ '^[a-z][a-z0-9_]*$'::text))
 );
-
---
--- Name: TABLE pipelines; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.pipelines IS 'Registered pipelines. Run with CALL dwh_etl.run_pipeline(p_pipeline => name).';
-
---
--- Name: COLUMN pipelines.schedules; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON COLUMN dwh_etl.pipelines.schedules IS 'Cron expressions in UTC (pg_cron 1.4 has no time zones).';
 
 --
 -- Name: quarantine; Type: TABLE; Schema: dwh_etl; Owner: -
@@ -125,31 +102,6 @@ CREATE TABLE dwh_etl.quarantine (
 );
 
 --
--- Name: TABLE quarantine; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.quarantine IS 'Rows a load rejected, never dropped: the raw payload, every reason, the batch and run. Resolved rows keep their history.';
-
---
--- Name: COLUMN quarantine.record_key; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON COLUMN dwh_etl.quarantine.record_key IS 'Natural key of the rejected row as text, when it has one.';
-
---
--- Name: quarantine_quarantine_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
---
-
-ALTER TABLE dwh_etl.quarantine ALTER COLUMN quarantine_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_etl.quarantine_quarantine_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: settings; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -158,12 +110,6 @@ CREATE TABLE dwh_etl.settings (
     value text NOT NULL,
     description text
 );
-
---
--- Name: TABLE settings; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.settings IS 'Engine and area settings (key/value). Read with dwh_etl.get_setting(key).';
 
 --
 -- Name: steps; Type: TABLE; Schema: dwh_etl; Owner: -
@@ -185,12 +131,6 @@ CREATE TABLE dwh_etl.steps (
 );
 
 --
--- Name: TABLE steps; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.steps IS 'Steps of each pipeline: the procedure to CALL (signature (p_run_id bigint, p_run_date date)), the steps it depends on, its tables. Dependency cycles and unknown dependencies are rejected on write.';
-
---
 -- Name: table_registry; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -203,12 +143,6 @@ CREATE TABLE dwh_etl.table_registry (
 );
 
 --
--- Name: TABLE table_registry; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.table_registry IS 'Which layer and subject area every warehouse table belongs to (never inferred from names).';
-
---
 -- Name: watermarks; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -218,12 +152,6 @@ CREATE TABLE dwh_etl.watermarks (
     watermark_value timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
-
---
--- Name: TABLE watermarks; Type: COMMENT; Schema: dwh_etl; Owner: -
---
-
-COMMENT ON TABLE dwh_etl.watermarks IS 'High-water marks of incremental steps (seed 002), advanced in the transaction that writes the data they cover.';
 
 --
 -- Name: applied_code applied_code_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -298,7 +226,7 @@ CREATE INDEX quarantine_open_idx ON dwh_etl.quarantine USING btree (target_table
 -- Name: steps steps_check_graph; Type: TRIGGER; Schema: dwh_etl; Owner: -
 --
 
-CREATE TRIGGER steps_check_graph AFTER INSERT OR UPDATE ON dwh_etl.steps FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl._check_step_graph();
+CREATE TRIGGER steps_check_graph AFTER INSERT OR DELETE OR UPDATE ON dwh_etl.steps FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl._check_step_graph();
 
 --
 -- Name: steps steps_pipeline_fk; Type: FK CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -308,11 +236,89 @@ ALTER TABLE ONLY dwh_etl.steps
     ADD CONSTRAINT steps_pipeline_fk FOREIGN KEY (pipeline_name) REFERENCES dwh_etl.pipelines(pipeline_name) ON DELETE CASCADE;
 
 --
+-- Name: COLUMN dimension_specs.change_ts_column; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.dimension_specs.change_ts_column IS 'Source column with the time the change happened; validity starts there. NULL: the load time.';
+
+--
+-- Name: COLUMN dimension_specs.deleted_flag_column; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source column that marks a key as deleted at its change time.';
+
+--
+-- Name: COLUMN pipelines.schedules; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.pipelines.schedules IS 'Cron expressions in UTC (pg_cron 1.4 has no time zones).';
+
+--
+-- Name: COLUMN quarantine.record_key; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quarantine.record_key IS 'Natural key of the rejected row as text, when it has one.';
+
+--
+-- Name: TABLE applied_code; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.applied_code IS 'Hash of each procedures/ file as last applied by dwh migrate; unchanged files are not re-applied.';
+
+--
+-- Name: TABLE dimension_specs; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by dwh_etl.apply_dimension(name, source). The target table carries valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at.';
+
+--
+-- Name: TABLE pipelines; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.pipelines IS 'Registered pipelines. Run with CALL dwh_etl.run_pipeline(p_pipeline => name).';
+
+--
+-- Name: TABLE quarantine; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.quarantine IS 'Rows a load rejected, never dropped: the raw payload, every reason, the batch and run. Resolved rows keep their history.';
+
+--
+-- Name: TABLE settings; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.settings IS 'Engine and area settings (key/value). Read with dwh_etl.get_setting(key).';
+
+--
+-- Name: TABLE steps; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.steps IS 'Steps of each pipeline: the procedure to CALL (signature (p_run_id bigint, p_run_date date)), the steps it depends on, its tables. Dependency cycles and unknown dependencies are rejected on write.';
+
+--
+-- Name: TABLE table_registry; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.table_registry IS 'Which layer and subject area every warehouse table belongs to (never inferred from names).';
+
+--
+-- Name: TABLE watermarks; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.watermarks IS 'High-water marks of incremental steps (seed 002), advanced in the transaction that writes the data they cover.';
+
+--
 -- Name: SCHEMA dwh_etl; Type: ACL; Schema: -; Owner: -
 --
 
 GRANT USAGE ON SCHEMA dwh_etl TO etl_service;
 GRANT ALL ON SCHEMA dwh_etl TO dwh_owner;
+
+--
+-- Name: SEQUENCE quarantine_quarantine_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quarantine_quarantine_id_seq TO etl_service;
 
 --
 -- Name: TABLE applied_code; Type: ACL; Schema: dwh_etl; Owner: -
@@ -339,12 +345,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.pipelines TO etl_service;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quarantine TO etl_service;
 
 --
--- Name: SEQUENCE quarantine_quarantine_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
---
-
-GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quarantine_quarantine_id_seq TO etl_service;
-
---
 -- Name: TABLE settings; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
@@ -369,16 +369,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.table_registry TO etl_service
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.watermarks TO etl_service;
 
 --
--- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: dwh_etl; Owner: -
---
-
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT SELECT,USAGE ON SEQUENCES  TO etl_service;
-
---
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: dwh_etl; Owner: -
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT ALL ON FUNCTIONS  TO etl_service;
+
+--
+-- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: dwh_etl; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT SELECT,USAGE ON SEQUENCES  TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: dwh_etl; Owner: -

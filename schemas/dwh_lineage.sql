@@ -25,6 +25,84 @@ CREATE SCHEMA dwh_lineage;
 COMMENT ON SCHEMA dwh_lineage IS 'Run history and lineage: pipeline and step runs, table/column lineage, quality metrics, table dependencies.';
 
 --
+-- Name: column_lineage_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.column_lineage ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.column_lineage_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: pipeline_runs_run_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.pipeline_runs ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.pipeline_runs_run_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: quality_metrics_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.quality_metrics ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.quality_metrics_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: step_runs_step_run_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.step_runs ALTER COLUMN step_run_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.step_runs_step_run_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: table_dependencies_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.table_dependencies ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.table_dependencies_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: table_lineage_lineage_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE dwh_lineage.table_lineage ALTER COLUMN lineage_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_lineage.table_lineage_lineage_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: column_lineage; Type: TABLE; Schema: dwh_lineage; Owner: -
 --
 
@@ -36,25 +114,6 @@ CREATE TABLE dwh_lineage.column_lineage (
     transformation text,
     is_key boolean DEFAULT false NOT NULL,
     notes text
-);
-
---
--- Name: TABLE column_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.column_lineage IS 'Column-level lineage: which source column feeds which target column, and how (seed 002).';
-
---
--- Name: column_lineage_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.column_lineage ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.column_lineage_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -77,43 +136,6 @@ CREATE TABLE dwh_lineage.pipeline_runs (
 );
 
 --
--- Name: TABLE pipeline_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.pipeline_runs IS 'One row per pipeline run (seed 002). A run commits step by step; this row is the run''s record.';
-
---
--- Name: COLUMN pipeline_runs.batch_id; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON COLUMN dwh_lineage.pipeline_runs.batch_id IS 'Stamped as _batch_id on every row the run writes.';
-
---
--- Name: COLUMN pipeline_runs.run_date; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON COLUMN dwh_lineage.pipeline_runs.run_date IS 'The business date the run processed (p_run_date).';
-
---
--- Name: COLUMN pipeline_runs.backend_pid; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON COLUMN dwh_lineage.pipeline_runs.backend_pid IS 'Backend that executed the run; used to detect runs whose session died.';
-
---
--- Name: pipeline_runs_run_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.pipeline_runs ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.pipeline_runs_run_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: quality_metrics; Type: TABLE; Schema: dwh_lineage; Owner: -
 --
 
@@ -128,25 +150,6 @@ CREATE TABLE dwh_lineage.quality_metrics (
     passed boolean,
     details jsonb,
     measured_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
---
--- Name: TABLE quality_metrics; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.quality_metrics IS 'Every evaluation of a quality check, kept as history (seed 002).';
-
---
--- Name: quality_metrics_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.quality_metrics ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.quality_metrics_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -174,31 +177,6 @@ CREATE TABLE dwh_lineage.step_runs (
 );
 
 --
--- Name: TABLE step_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.step_runs IS 'One row per step of a run: timing, rows, and on failure the full error (message, detail, hint, context).';
-
---
--- Name: COLUMN step_runs.rows_written; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON COLUMN dwh_lineage.step_runs.rows_written IS 'Sum of rows inserted, updated and deleted by the step, from its table_lineage rows.';
-
---
--- Name: step_runs_step_run_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.step_runs ALTER COLUMN step_run_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.step_runs_step_run_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: table_dependencies; Type: TABLE; Schema: dwh_lineage; Owner: -
 --
 
@@ -209,25 +187,6 @@ CREATE TABLE dwh_lineage.table_dependencies (
     dependency_type text DEFAULT 'data'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT table_dependencies_type_ck CHECK ((dependency_type = ANY (ARRAY['data'::text, 'reference'::text, 'optional'::text])))
-);
-
---
--- Name: TABLE table_dependencies; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.table_dependencies IS 'Table dependency graph for impact analysis (get_upstream / get_downstream); filled from the step registry and from every logged transformation.';
-
---
--- Name: table_dependencies_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.table_dependencies ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.table_dependencies_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -255,31 +214,6 @@ CREATE TABLE dwh_lineage.table_lineage (
     notes text,
     CONSTRAINT table_lineage_operation_ck CHECK ((operation = ANY (ARRAY['ingest'::text, 'transform'::text, 'aggregate'::text, 'refresh'::text, 'delete'::text])))
 );
-
---
--- Name: TABLE table_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON TABLE dwh_lineage.table_lineage IS 'What each step read and wrote: source -> target, row counts, timing (seed 002).';
-
---
--- Name: table_lineage_lineage_id_seq; Type: SEQUENCE; Schema: dwh_lineage; Owner: -
---
-
-ALTER TABLE dwh_lineage.table_lineage ALTER COLUMN lineage_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME dwh_lineage.table_lineage_lineage_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
--- Name: VIEW v_dependency_graph; Type: COMMENT; Schema: dwh_lineage; Owner: -
---
-
-COMMENT ON VIEW dwh_lineage.v_dependency_graph IS 'Edges of the table dependency graph with each end''s layer, for lineage diagrams (seed 002).';
 
 --
 -- Name: column_lineage column_lineage_pk; Type: CONSTRAINT; Schema: dwh_lineage; Owner: -
@@ -427,17 +361,77 @@ ALTER TABLE ONLY dwh_lineage.table_lineage
     ADD CONSTRAINT table_lineage_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs(run_id) ON DELETE CASCADE;
 
 --
+-- Name: COLUMN pipeline_runs.backend_pid; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.pipeline_runs.backend_pid IS 'Backend that executed the run; used to detect runs whose session died.';
+
+--
+-- Name: COLUMN pipeline_runs.batch_id; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.pipeline_runs.batch_id IS 'Stamped as _batch_id on every row the run writes.';
+
+--
+-- Name: COLUMN pipeline_runs.run_date; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.pipeline_runs.run_date IS 'The business date the run processed (p_run_date).';
+
+--
+-- Name: COLUMN step_runs.rows_written; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.step_runs.rows_written IS 'Sum of rows inserted, updated and deleted by the step, from its table_lineage rows.';
+
+--
+-- Name: TABLE column_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.column_lineage IS 'Column-level lineage: which source column feeds which target column, and how (seed 002).';
+
+--
+-- Name: TABLE pipeline_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.pipeline_runs IS 'One row per pipeline run (seed 002). A run commits step by step; this row is the run''s record.';
+
+--
+-- Name: TABLE quality_metrics; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.quality_metrics IS 'Every evaluation of a quality check, kept as history (seed 002).';
+
+--
+-- Name: TABLE step_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.step_runs IS 'One row per step of a run: timing, rows, and on failure the full error (message, detail, hint, context).';
+
+--
+-- Name: TABLE table_dependencies; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.table_dependencies IS 'Table dependency graph for impact analysis (get_upstream / get_downstream); filled from the step registry and from every logged transformation.';
+
+--
+-- Name: TABLE table_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.table_lineage IS 'What each step read and wrote: source -> target, row counts, timing (seed 002).';
+
+--
+-- Name: VIEW v_dependency_graph; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON VIEW dwh_lineage.v_dependency_graph IS 'Edges of the table dependency graph with each end''s layer, for lineage diagrams (seed 002).';
+
+--
 -- Name: SCHEMA dwh_lineage; Type: ACL; Schema: -; Owner: -
 --
 
 GRANT USAGE ON SCHEMA dwh_lineage TO etl_service;
 GRANT ALL ON SCHEMA dwh_lineage TO dwh_owner;
-
---
--- Name: TABLE column_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.column_lineage TO etl_service;
 
 --
 -- Name: SEQUENCE column_lineage_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
@@ -446,22 +440,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.column_lineage TO etl_ser
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.column_lineage_id_seq TO etl_service;
 
 --
--- Name: TABLE pipeline_runs; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.pipeline_runs TO etl_service;
-
---
 -- Name: SEQUENCE pipeline_runs_run_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.pipeline_runs_run_id_seq TO etl_service;
-
---
--- Name: TABLE quality_metrics; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.quality_metrics TO etl_service;
 
 --
 -- Name: SEQUENCE quality_metrics_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
@@ -470,22 +452,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.quality_metrics TO etl_se
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.quality_metrics_id_seq TO etl_service;
 
 --
--- Name: TABLE step_runs; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.step_runs TO etl_service;
-
---
 -- Name: SEQUENCE step_runs_step_run_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.step_runs_step_run_id_seq TO etl_service;
-
---
--- Name: TABLE table_dependencies; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_dependencies TO etl_service;
 
 --
 -- Name: SEQUENCE table_dependencies_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
@@ -494,16 +464,46 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_dependencies TO etl
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.table_dependencies_id_seq TO etl_service;
 
 --
--- Name: TABLE table_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_lineage TO etl_service;
-
---
 -- Name: SEQUENCE table_lineage_lineage_id_seq; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
 GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.table_lineage_lineage_id_seq TO etl_service;
+
+--
+-- Name: TABLE column_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.column_lineage TO etl_service;
+
+--
+-- Name: TABLE pipeline_runs; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.pipeline_runs TO etl_service;
+
+--
+-- Name: TABLE quality_metrics; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.quality_metrics TO etl_service;
+
+--
+-- Name: TABLE step_runs; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.step_runs TO etl_service;
+
+--
+-- Name: TABLE table_dependencies; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_dependencies TO etl_service;
+
+--
+-- Name: TABLE table_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_lineage TO etl_service;
 
 --
 -- Name: TABLE v_dependency_graph; Type: ACL; Schema: dwh_lineage; Owner: -
@@ -512,16 +512,16 @@ GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.table_lineage_lineage_id_seq TO etl_s
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.v_dependency_graph TO etl_service;
 
 --
--- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -
---
-
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT SELECT,USAGE ON SEQUENCES  TO etl_service;
-
---
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT ALL ON FUNCTIONS  TO etl_service;
+
+--
+-- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT SELECT,USAGE ON SEQUENCES  TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -

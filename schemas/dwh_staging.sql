@@ -35,17 +35,17 @@ CREATE TABLE dwh_staging.sales_affected_dates (
 );
 
 --
--- Name: TABLE sales_affected_dates; Type: COMMENT; Schema: dwh_staging; Owner: -
---
-
-COMMENT ON TABLE dwh_staging.sales_affected_dates IS 'Dates whose facts changed and whose aggregates are not yet recomputed; written by the fact load, consumed by the aggregate step (so a failed aggregate is redone by the next run).';
-
---
 -- Name: sales_affected_dates sales_affected_dates_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
 --
 
 ALTER TABLE ONLY dwh_staging.sales_affected_dates
     ADD CONSTRAINT sales_affected_dates_pk PRIMARY KEY (date_key);
+
+--
+-- Name: TABLE sales_affected_dates; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.sales_affected_dates IS 'Dates whose facts changed and whose aggregates are not yet recomputed; written by the fact load, consumed by the aggregate step (so a failed aggregate is redone by the next run).';
 
 --
 -- Name: SCHEMA dwh_staging; Type: ACL; Schema: -; Owner: -

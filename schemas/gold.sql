@@ -59,48 +59,6 @@ CREATE TABLE gold.dim_date (
 );
 
 --
--- Name: TABLE dim_date; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON TABLE gold.dim_date IS 'Conformed calendar, one row per day, generated set-based by dwh_etl.generate_dim_date. Relative flags (is_current_*) are computed in gold.v_dim_date_relative rather than stored, so they are never stale.';
-
---
--- Name: COLUMN dim_date.date_key; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.date_key IS 'YYYYMMDD.';
-
---
--- Name: COLUMN dim_date.week; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.week IS 'ISO 8601 week number (1-53); pair with iso_year.';
-
---
--- Name: COLUMN dim_date.day_of_week; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.day_of_week IS '0 = Sunday .. 6 = Saturday (EXTRACT(dow)).';
-
---
--- Name: COLUMN dim_date.iso_day_of_week; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.iso_day_of_week IS '1 = Monday .. 7 = Sunday.';
-
---
--- Name: COLUMN dim_date.is_business_day; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.is_business_day IS 'Not a weekend and not a holiday.';
-
---
--- Name: COLUMN dim_date.fiscal_year; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_date.fiscal_year IS 'Fiscal year, named after the calendar year it ends in; start month from setting calendar.fiscal_year_start_month.';
-
---
 -- Name: dim_time_of_day; Type: TABLE; Schema: gold; Owner: -
 --
 
@@ -118,24 +76,6 @@ CREATE TABLE gold.dim_time_of_day (
 );
 
 --
--- Name: TABLE dim_time_of_day; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON TABLE gold.dim_time_of_day IS 'Conformed time of day (seed 003 dim_time), one row per second, time_key HHMMSS.';
-
---
--- Name: COLUMN dim_time_of_day.is_business_hours; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_time_of_day.is_business_hours IS '09:00-17:59 (seed 003).';
-
---
--- Name: COLUMN dim_time_of_day.is_peak_hours; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON COLUMN gold.dim_time_of_day.is_peak_hours IS '09:00-11:59 and 13:00-15:59.';
-
---
 -- Name: holidays; Type: TABLE; Schema: gold; Owner: -
 --
 
@@ -143,12 +83,6 @@ CREATE TABLE gold.holidays (
     holiday_date date NOT NULL,
     holiday_name text NOT NULL
 );
-
---
--- Name: TABLE holidays; Type: COMMENT; Schema: gold; Owner: -
---
-
-COMMENT ON TABLE gold.holidays IS 'Holiday hook: rows here set is_holiday / holiday_name / is_business_day in gold.dim_date (dwh_etl.generate_dim_date re-applies them).';
 
 --
 -- Name: dim_date dim_date_full_date_uq; Type: CONSTRAINT; Schema: gold; Owner: -
@@ -184,6 +118,72 @@ ALTER TABLE ONLY gold.dim_time_of_day
 
 ALTER TABLE ONLY gold.holidays
     ADD CONSTRAINT holidays_pk PRIMARY KEY (holiday_date);
+
+--
+-- Name: COLUMN dim_date.date_key; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.date_key IS 'YYYYMMDD.';
+
+--
+-- Name: COLUMN dim_date.day_of_week; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.day_of_week IS '0 = Sunday .. 6 = Saturday (EXTRACT(dow)).';
+
+--
+-- Name: COLUMN dim_date.fiscal_year; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.fiscal_year IS 'Fiscal year, named after the calendar year it ends in; start month from setting calendar.fiscal_year_start_month.';
+
+--
+-- Name: COLUMN dim_date.is_business_day; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_business_day IS 'Not a weekend and not a holiday.';
+
+--
+-- Name: COLUMN dim_date.iso_day_of_week; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.iso_day_of_week IS '1 = Monday .. 7 = Sunday.';
+
+--
+-- Name: COLUMN dim_date.week; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.week IS 'ISO 8601 week number (1-53); pair with iso_year.';
+
+--
+-- Name: COLUMN dim_time_of_day.is_business_hours; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.is_business_hours IS '09:00-17:59 (seed 003).';
+
+--
+-- Name: COLUMN dim_time_of_day.is_peak_hours; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.is_peak_hours IS '09:00-11:59 and 13:00-15:59.';
+
+--
+-- Name: TABLE dim_date; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON TABLE gold.dim_date IS 'Conformed calendar, one row per day, generated set-based by dwh_etl.generate_dim_date. Relative flags (is_current_*) are computed in gold.v_dim_date_relative rather than stored, so they are never stale.';
+
+--
+-- Name: TABLE dim_time_of_day; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON TABLE gold.dim_time_of_day IS 'Conformed time of day (seed 003 dim_time), one row per second, time_key HHMMSS.';
+
+--
+-- Name: TABLE holidays; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON TABLE gold.holidays IS 'Holiday hook: rows here set is_holiday / holiday_name / is_business_day in gold.dim_date (dwh_etl.generate_dim_date re-applies them).';
 
 --
 -- Name: SCHEMA gold; Type: ACL; Schema: -; Owner: -

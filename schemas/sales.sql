@@ -25,6 +25,32 @@ CREATE SCHEMA sales;
 COMMENT ON SCHEMA sales IS 'Sales star schema (seed 004): dim_customer, dim_product (SCD2), fact_sales, aggregates, marts, and the seed''s compatibility views. SET search_path = sales, gold runs the seed''s SQL unchanged.';
 
 --
+-- Name: dim_customer_customer_key_seq; Type: SEQUENCE; Schema: sales; Owner: -
+--
+
+ALTER TABLE sales.dim_customer ALTER COLUMN customer_key ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME sales.dim_customer_customer_key_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: dim_product_product_key_seq; Type: SEQUENCE; Schema: sales; Owner: -
+--
+
+ALTER TABLE sales.dim_product ALTER COLUMN product_key ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME sales.dim_product_product_key_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: agg_daily_sales; Type: TABLE; Schema: sales; Owner: -
 --
 
@@ -42,24 +68,6 @@ CREATE TABLE sales.agg_daily_sales (
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL
 );
-
---
--- Name: TABLE agg_daily_sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON TABLE sales.agg_daily_sales IS 'Daily sales by customer segment and product group (seed 002), recomputed for the affected dates only.';
-
---
--- Name: COLUMN agg_daily_sales.tax_total; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.agg_daily_sales.tax_total IS 'The source carries no tax: always 0, kept for seed 002 compatibility.';
-
---
--- Name: COLUMN agg_daily_sales.avg_order_value; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.agg_daily_sales.avg_order_value IS 'net_revenue / order_count. Seed 002 used AVG(line_total), the average line, not the average order.';
 
 --
 -- Name: customer_metrics; Type: TABLE; Schema: sales; Owner: -
@@ -80,18 +88,6 @@ CREATE TABLE sales.customer_metrics (
     refreshed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT customer_metrics_tier_ck CHECK ((customer_tier = ANY (ARRAY['platinum'::text, 'gold'::text, 'silver'::text, 'bronze'::text])))
 );
-
---
--- Name: TABLE customer_metrics; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON TABLE sales.customer_metrics IS 'Per-customer purchase metrics (seed 004), refreshed by sales.sp_refresh_customer_metrics().';
-
---
--- Name: COLUMN customer_metrics.customer_tier; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.customer_metrics.customer_tier IS 'By total spent: platinum >= 10000, gold >= 5000, silver >= 1000, else bronze.';
 
 --
 -- Name: dim_customer; Type: TABLE; Schema: sales; Owner: -
@@ -121,37 +117,6 @@ CREATE TABLE sales.dim_customer (
 );
 
 --
--- Name: TABLE dim_customer; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON TABLE sales.dim_customer IS 'Customer dimension, SCD Type 2 (segment, city, country, email tracked; phone and name overwritten), one row per version. A deleted customer has no current row.';
-
---
--- Name: COLUMN dim_customer.customer_key; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.dim_customer.customer_key IS 'Surrogate key of the version; fact rows point at the version current at the sale.';
-
---
--- Name: COLUMN dim_customer.valid_to; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.dim_customer.valid_to IS 'End of validity (exclusive); NULL for the current version.';
-
---
--- Name: dim_customer_customer_key_seq; Type: SEQUENCE; Schema: sales; Owner: -
---
-
-ALTER TABLE sales.dim_customer ALTER COLUMN customer_key ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME sales.dim_customer_customer_key_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
 -- Name: dim_product; Type: TABLE; Schema: sales; Owner: -
 --
 
@@ -178,43 +143,6 @@ CREATE TABLE sales.dim_product (
 );
 
 --
--- Name: TABLE dim_product; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON TABLE sales.dim_product IS 'Product dimension, SCD Type 2 (name, group, category, brand, list price, active flag tracked; unit cost overwritten).';
-
---
--- Name: dim_product_product_key_seq; Type: SEQUENCE; Schema: sales; Owner: -
---
-
-ALTER TABLE sales.dim_product ALTER COLUMN product_key ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME sales.dim_product_product_key_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
--- Name: VIEW dwh_dim_customers; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.dwh_dim_customers IS 'Seed 004 name for sales.dim_customer (SCD2; WHERE is_current for current customers).';
-
---
--- Name: VIEW dwh_dim_date; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.dwh_dim_date IS 'Seed 004 name for the conformed calendar gold.dim_date.';
-
---
--- Name: VIEW dwh_dim_products; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.dwh_dim_products IS 'Seed 004 name for sales.dim_product (SCD2; WHERE is_current for current products).';
-
---
 -- Name: fact_sales; Type: TABLE; Schema: sales; Owner: -
 --
 
@@ -237,54 +165,6 @@ CREATE TABLE sales.fact_sales (
     CONSTRAINT fact_sales_quantity_positive CHECK ((quantity > 0))
 )
 PARTITION BY RANGE (date_key);
-
---
--- Name: TABLE fact_sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON TABLE sales.fact_sales IS 'One row per sales line (grain: sale_id), monthly partitions on date_key created ahead by the load. customer_key / product_key are the dimension versions current at transaction_at.';
-
---
--- Name: COLUMN fact_sales.line_total; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON COLUMN sales.fact_sales.line_total IS 'quantity * unit_price - discount_amount.';
-
---
--- Name: VIEW dwh_fact_sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.dwh_fact_sales IS 'Seed 004 name for sales.fact_sales.';
-
---
--- Name: VIEW etl_logs; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.etl_logs IS 'Seed 004 etl_logs: one row per step of every pipeline run (status SUCCESS / FAILED / RUNNING).';
-
---
--- Name: VIEW high_water_mark; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.high_water_mark IS 'Seed 004 high_water_mark: each incremental load''s watermark (last_updated) and when it moved.';
-
---
--- Name: VIEW mrr_dim_customers; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.mrr_dim_customers IS 'Seed 004 MRR customers: bronze.sales_customers.';
-
---
--- Name: VIEW mrr_dim_products; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.mrr_dim_products IS 'Seed 004 MRR products: bronze.sales_products.';
-
---
--- Name: VIEW mrr_fact_sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.mrr_fact_sales IS 'Seed 004 MRR (raw mirror) sales: bronze.sales_sales.';
 
 --
 -- Name: mv_customer_lifetime_value; Type: MATERIALIZED VIEW; Schema: sales; Owner: -
@@ -319,54 +199,6 @@ CREATE MATERIALIZED VIEW sales.mv_customer_lifetime_value AS
      LEFT JOIN sales_by_customer s ON ((s.customer_id = c.customer_id)))
   WHERE c.is_current
   WITH NO DATA;
-
---
--- Name: MATERIALIZED VIEW mv_customer_lifetime_value; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON MATERIALIZED VIEW sales.mv_customer_lifetime_value IS 'Lifetime value of every current customer across all their versions (seed 002), refreshed CONCURRENTLY after each load.';
-
---
--- Name: VIEW sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.sales IS 'Seed 004 operational sales table (the demo source sales_src.sales).';
-
---
--- Name: VIEW stg_dim_customers; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.stg_dim_customers IS 'Seed 004 STG customers: silver.sales_customers (all versions).';
-
---
--- Name: VIEW stg_dim_products; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.stg_dim_products IS 'Seed 004 STG products: silver.sales_products (all versions).';
-
---
--- Name: VIEW stg_fact_sales; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales.';
-
---
--- Name: VIEW vw_etl_performance_summary; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.vw_etl_performance_summary IS 'Seed 004: per process (step) runs, successes, failures, durations, rows.';
-
---
--- Name: VIEW vw_recent_etl_runs; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.vw_recent_etl_runs IS 'Seed 004: step runs of the last 7 days, newest first.';
-
---
--- Name: VIEW vw_row_counts_by_layer; Type: COMMENT; Schema: sales; Owner: -
---
-
-COMMENT ON VIEW sales.vw_row_counts_by_layer IS 'Seed 004: rows of the sales table in each layer (bronze is append-only, so it counts every extracted version).';
 
 --
 -- Name: agg_daily_sales agg_daily_sales_pk; Type: CONSTRAINT; Schema: sales; Owner: -
@@ -533,6 +365,174 @@ ALTER TABLE sales.fact_sales
     ADD CONSTRAINT fact_sales_time_fk FOREIGN KEY (time_key) REFERENCES gold.dim_time_of_day(time_key);
 
 --
+-- Name: COLUMN agg_daily_sales.avg_order_value; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.avg_order_value IS 'net_revenue / order_count. Seed 002 used AVG(line_total), the average line, not the average order.';
+
+--
+-- Name: COLUMN agg_daily_sales.tax_total; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.tax_total IS 'The source carries no tax: always 0, kept for seed 002 compatibility.';
+
+--
+-- Name: COLUMN customer_metrics.customer_tier; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.customer_tier IS 'By total spent: platinum >= 10000, gold >= 5000, silver >= 1000, else bronze.';
+
+--
+-- Name: COLUMN dim_customer.customer_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.customer_key IS 'Surrogate key of the version; fact rows point at the version current at the sale.';
+
+--
+-- Name: COLUMN dim_customer.valid_to; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.valid_to IS 'End of validity (exclusive); NULL for the current version.';
+
+--
+-- Name: COLUMN fact_sales.line_total; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.line_total IS 'quantity * unit_price - discount_amount.';
+
+--
+-- Name: MATERIALIZED VIEW mv_customer_lifetime_value; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON MATERIALIZED VIEW sales.mv_customer_lifetime_value IS 'Lifetime value of every current customer across all their versions (seed 002), refreshed CONCURRENTLY after each load.';
+
+--
+-- Name: TABLE agg_daily_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON TABLE sales.agg_daily_sales IS 'Daily sales by customer segment and product group (seed 002), recomputed for the affected dates only.';
+
+--
+-- Name: TABLE customer_metrics; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON TABLE sales.customer_metrics IS 'Per-customer purchase metrics (seed 004), refreshed by sales.sp_refresh_customer_metrics().';
+
+--
+-- Name: TABLE dim_customer; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON TABLE sales.dim_customer IS 'Customer dimension, SCD Type 2 (segment, city, country, email tracked; phone and name overwritten), one row per version. A deleted customer has no current row.';
+
+--
+-- Name: TABLE dim_product; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON TABLE sales.dim_product IS 'Product dimension, SCD Type 2 (name, group, category, brand, list price, active flag tracked; unit cost overwritten).';
+
+--
+-- Name: TABLE fact_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON TABLE sales.fact_sales IS 'One row per sales line (grain: sale_id), monthly partitions on date_key created ahead by the load. customer_key / product_key are the dimension versions current at transaction_at.';
+
+--
+-- Name: VIEW dwh_dim_customers; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dwh_dim_customers IS 'Seed 004 name for sales.dim_customer (SCD2; WHERE is_current for current customers).';
+
+--
+-- Name: VIEW dwh_dim_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dwh_dim_date IS 'Seed 004 name for the conformed calendar gold.dim_date.';
+
+--
+-- Name: VIEW dwh_dim_products; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dwh_dim_products IS 'Seed 004 name for sales.dim_product (SCD2; WHERE is_current for current products).';
+
+--
+-- Name: VIEW dwh_fact_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dwh_fact_sales IS 'Seed 004 name for sales.fact_sales.';
+
+--
+-- Name: VIEW etl_logs; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.etl_logs IS 'Seed 004 etl_logs: one row per step of every pipeline run (status SUCCESS / FAILED / RUNNING).';
+
+--
+-- Name: VIEW high_water_mark; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.high_water_mark IS 'Seed 004 high_water_mark: each incremental load''s watermark (last_updated) and when it moved.';
+
+--
+-- Name: VIEW mrr_dim_customers; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.mrr_dim_customers IS 'Seed 004 MRR customers: bronze.sales_customers.';
+
+--
+-- Name: VIEW mrr_dim_products; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.mrr_dim_products IS 'Seed 004 MRR products: bronze.sales_products.';
+
+--
+-- Name: VIEW mrr_fact_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.mrr_fact_sales IS 'Seed 004 MRR (raw mirror) sales: bronze.sales_sales.';
+
+--
+-- Name: VIEW sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.sales IS 'Seed 004 operational sales table (the demo source sales_src.sales).';
+
+--
+-- Name: VIEW stg_dim_customers; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.stg_dim_customers IS 'Seed 004 STG customers: silver.sales_customers (all versions).';
+
+--
+-- Name: VIEW stg_dim_products; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.stg_dim_products IS 'Seed 004 STG products: silver.sales_products (all versions).';
+
+--
+-- Name: VIEW stg_fact_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales.';
+
+--
+-- Name: VIEW vw_etl_performance_summary; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.vw_etl_performance_summary IS 'Seed 004: per process (step) runs, successes, failures, durations, rows.';
+
+--
+-- Name: VIEW vw_recent_etl_runs; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.vw_recent_etl_runs IS 'Seed 004: step runs of the last 7 days, newest first.';
+
+--
+-- Name: VIEW vw_row_counts_by_layer; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.vw_row_counts_by_layer IS 'Seed 004: rows of the sales table in each layer (bronze is append-only, so it counts every extracted version).';
+
+--
 -- Name: SCHEMA sales; Type: ACL; Schema: -; Owner: -
 --
 
@@ -590,13 +590,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.dwh_dim_products TO etl_service
 GRANT SELECT ON TABLE sales.dwh_dim_products TO analyst_role;
 
 --
--- Name: TABLE fact_sales; Type: ACL; Schema: sales; Owner: -
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.fact_sales TO etl_service;
-GRANT SELECT ON TABLE sales.fact_sales TO analyst_role;
-
---
 -- Name: TABLE dwh_fact_sales; Type: ACL; Schema: sales; Owner: -
 --
 
@@ -609,6 +602,13 @@ GRANT SELECT ON TABLE sales.dwh_fact_sales TO analyst_role;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.etl_logs TO etl_service;
 GRANT SELECT ON TABLE sales.etl_logs TO analyst_role;
+
+--
+-- Name: TABLE fact_sales; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.fact_sales TO etl_service;
+GRANT SELECT ON TABLE sales.fact_sales TO analyst_role;
 
 --
 -- Name: TABLE high_water_mark; Type: ACL; Schema: sales; Owner: -

@@ -25,163 +25,6 @@ CREATE SCHEMA sales_src;
 COMMENT ON SCHEMA sales_src IS 'Demo operational (OLTP) source of the sales area: normalized customers, products and sales lines, with deletes recorded in deleted_records. Filled by CALL sales_src.generate(), one more day by CALL sales_src.generate_next_day().';
 
 --
--- Name: sales; Type: TABLE; Schema: sales_src; Owner: -
---
-
-CREATE TABLE sales_src.sales (
-    sale_id bigint NOT NULL,
-    order_id bigint NOT NULL,
-    line_number smallint NOT NULL,
-    customer_id bigint,
-    product_id bigint,
-    quantity integer,
-    unit_price numeric(10,2),
-    discount_amount numeric(10,2) DEFAULT 0 NOT NULL,
-    transaction_date timestamp with time zone NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
---
--- Name: TABLE sales; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TABLE sales_src.sales IS 'Sales lines (one row per product in an order). No foreign keys and no checks on purpose: the feed may hold bad rows (negative or missing quantity, unknown customer or product) that the warehouse must quarantine.';
-
---
--- Name: COLUMN sales.sale_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.sale_id IS 'Natural key of the sales line in the source.';
-
---
--- Name: COLUMN sales.order_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.order_id IS 'The order (basket) the line belongs to; there is no orders table. All lines of an order share customer_id and transaction_date.';
-
---
--- Name: COLUMN sales.line_number; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.line_number IS 'Position of the line in its order, from 1. Gaps appear when a line is deleted.';
-
---
--- Name: COLUMN sales.customer_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.customer_id IS 'sales_src.customers.customer_id, not enforced: may reference a customer that does not exist.';
-
---
--- Name: COLUMN sales.product_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.product_id IS 'sales_src.products.product_id, not enforced: may reference a product that does not exist.';
-
---
--- Name: COLUMN sales.quantity; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.quantity IS 'Units sold. Not validated: may be NULL or negative in bad rows.';
-
---
--- Name: COLUMN sales.unit_price; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.unit_price IS 'Price per unit charged on this line (the product''s list price at the time of sale), before discount.';
-
---
--- Name: COLUMN sales.discount_amount; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.discount_amount IS 'Discount on the whole line, as an amount in the shop''s currency (not a rate): line net = quantity * unit_price - discount_amount.';
-
---
--- Name: COLUMN sales.transaction_date; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.transaction_date IS 'When the sale happened (an instant despite its seed 004 name). Its date in the shop''s time zone is the business day.';
-
---
--- Name: COLUMN sales.created_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.created_at IS 'When the row was written; for the initial load equal to transaction_date.';
-
---
--- Name: COLUMN sales.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.sales.updated_at IS 'When the row was last changed (trigger sales_touch_updated_at). High-water mark column for incremental extraction.';
-
---
--- Name: customers; Type: TABLE; Schema: sales_src; Owner: -
---
-
-CREATE TABLE sales_src.customers (
-    customer_id bigint NOT NULL,
-    first_name text NOT NULL,
-    last_name text NOT NULL,
-    email text,
-    phone text,
-    city text,
-    country text,
-    customer_segment text,
-    signup_date date,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT customers_segment_ck CHECK ((customer_segment = ANY (ARRAY['Consumer'::text, 'Corporate'::text, 'Home Office'::text])))
-);
-
---
--- Name: TABLE customers; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TABLE sales_src.customers IS 'Customers of the retail business as the shop application keeps them: updated in place (no history), deletes recorded in sales_src.deleted_records.';
-
---
--- Name: COLUMN customers.customer_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.customer_id IS 'Natural key of the customer in the source (the warehouse''s customer_id).';
-
---
--- Name: COLUMN customers.last_name; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.last_name IS 'NOT NULL but not validated: the application may store an empty string, which the warehouse must quarantine.';
-
---
--- Name: COLUMN customers.email; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.email IS 'Contact e-mail; NULL when the customer gave none. Not unique.';
-
---
--- Name: COLUMN customers.customer_segment; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.customer_segment IS 'Consumer, Corporate or Home Office; NULL when unknown.';
-
---
--- Name: COLUMN customers.signup_date; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.signup_date IS 'Business date the customer registered (in the shop''s time zone).';
-
---
--- Name: COLUMN customers.created_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.created_at IS 'When the row was written.';
-
---
--- Name: COLUMN customers.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.customers.updated_at IS 'When the row was last changed: set to now() by trigger customers_touch_updated_at on every UPDATE that changes the row. High-water mark column for incremental extraction.';
-
---
 -- Name: customers_customer_id_seq; Type: SEQUENCE; Schema: sales_src; Owner: -
 --
 
@@ -193,107 +36,6 @@ ALTER TABLE sales_src.customers ALTER COLUMN customer_id ADD GENERATED BY DEFAUL
     NO MAXVALUE
     CACHE 1
 );
-
---
--- Name: deleted_records; Type: TABLE; Schema: sales_src; Owner: -
---
-
-CREATE TABLE sales_src.deleted_records (
-    table_name text NOT NULL,
-    record_id bigint NOT NULL,
-    deleted_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
---
--- Name: TABLE deleted_records; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TABLE sales_src.deleted_records IS 'Tombstones: one row per row deleted from customers, products or sales, written by the statement-level trigger function sales_src.trg_record_delete(). TRUNCATE writes none.';
-
---
--- Name: COLUMN deleted_records.table_name; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.deleted_records.table_name IS 'Unqualified name of the table the row was deleted from: customers, products or sales.';
-
---
--- Name: COLUMN deleted_records.record_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.deleted_records.record_id IS 'Primary key of the deleted row (customer_id, product_id or sale_id).';
-
---
--- Name: COLUMN deleted_records.deleted_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.deleted_records.deleted_at IS 'now() of the deleting transaction. High-water mark column for incremental extraction of deletes.';
-
---
--- Name: products; Type: TABLE; Schema: sales_src; Owner: -
---
-
-CREATE TABLE sales_src.products (
-    product_id bigint NOT NULL,
-    product_name text NOT NULL,
-    product_group text NOT NULL,
-    category text,
-    brand text,
-    unit_price numeric(10,2) NOT NULL,
-    unit_cost numeric(10,2),
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT products_unit_cost_ck CHECK ((unit_cost >= (0)::numeric)),
-    CONSTRAINT products_unit_price_ck CHECK ((unit_price >= (0)::numeric))
-);
-
---
--- Name: TABLE products; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TABLE sales_src.products IS 'Product catalogue: current list price and cost, updated in place (a price change overwrites unit_price and bumps updated_at).';
-
---
--- Name: COLUMN products.product_id; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.product_id IS 'Natural key of the product in the source.';
-
---
--- Name: COLUMN products.product_group; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.product_group IS 'Top-level group (seed 004): Electronics, Furniture, Office Supplies, Clothing, Sports, Toys, Books, Garden.';
-
---
--- Name: COLUMN products.category; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.category IS 'Subcategory within product_group, e.g. Laptops in Electronics.';
-
---
--- Name: COLUMN products.unit_price; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.unit_price IS 'Current list price per unit, in the shop''s currency.';
-
---
--- Name: COLUMN products.unit_cost; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.unit_cost IS 'Current purchase cost per unit, in the shop''s currency; NULL when unknown.';
-
---
--- Name: COLUMN products.is_active; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.is_active IS 'false once the product is discontinued: no new sales, the row stays.';
-
---
--- Name: COLUMN products.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON COLUMN sales_src.products.updated_at IS 'When the row was last changed (trigger products_touch_updated_at). High-water mark column for incremental extraction.';
 
 --
 -- Name: products_product_id_seq; Type: SEQUENCE; Schema: sales_src; Owner: -
@@ -319,6 +61,72 @@ ALTER TABLE sales_src.sales ALTER COLUMN sale_id ADD GENERATED BY DEFAULT AS IDE
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: customers; Type: TABLE; Schema: sales_src; Owner: -
+--
+
+CREATE TABLE sales_src.customers (
+    customer_id bigint NOT NULL,
+    first_name text NOT NULL,
+    last_name text NOT NULL,
+    email text,
+    phone text,
+    city text,
+    country text,
+    customer_segment text,
+    signup_date date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT customers_segment_ck CHECK ((customer_segment = ANY (ARRAY['Consumer'::text, 'Corporate'::text, 'Home Office'::text])))
+);
+
+--
+-- Name: deleted_records; Type: TABLE; Schema: sales_src; Owner: -
+--
+
+CREATE TABLE sales_src.deleted_records (
+    table_name text NOT NULL,
+    record_id bigint NOT NULL,
+    deleted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: products; Type: TABLE; Schema: sales_src; Owner: -
+--
+
+CREATE TABLE sales_src.products (
+    product_id bigint NOT NULL,
+    product_name text NOT NULL,
+    product_group text NOT NULL,
+    category text,
+    brand text,
+    unit_price numeric(10,2) NOT NULL,
+    unit_cost numeric(10,2),
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT products_unit_cost_ck CHECK ((unit_cost >= (0)::numeric)),
+    CONSTRAINT products_unit_price_ck CHECK ((unit_price >= (0)::numeric))
+);
+
+--
+-- Name: sales; Type: TABLE; Schema: sales_src; Owner: -
+--
+
+CREATE TABLE sales_src.sales (
+    sale_id bigint NOT NULL,
+    order_id bigint NOT NULL,
+    line_number smallint NOT NULL,
+    customer_id bigint,
+    product_id bigint,
+    quantity integer,
+    unit_price numeric(10,2),
+    discount_amount numeric(10,2) DEFAULT 0 NOT NULL,
+    transaction_date timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
@@ -387,22 +195,10 @@ CREATE INDEX sales_updated_at_idx ON sales_src.sales USING btree (updated_at);
 CREATE TRIGGER customers_record_delete AFTER DELETE ON sales_src.customers REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION sales_src.trg_record_delete('customer_id');
 
 --
--- Name: TRIGGER customers_record_delete ON customers; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TRIGGER customers_record_delete ON sales_src.customers IS 'Writes a tombstone (deleted_records) per deleted customer.';
-
---
 -- Name: customers customers_touch_updated_at; Type: TRIGGER; Schema: sales_src; Owner: -
 --
 
 CREATE TRIGGER customers_touch_updated_at BEFORE UPDATE ON sales_src.customers FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
-
---
--- Name: TRIGGER customers_touch_updated_at ON customers; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TRIGGER customers_touch_updated_at ON sales_src.customers IS 'Bumps updated_at on every UPDATE that changes the row.';
 
 --
 -- Name: products products_record_delete; Type: TRIGGER; Schema: sales_src; Owner: -
@@ -411,22 +207,10 @@ COMMENT ON TRIGGER customers_touch_updated_at ON sales_src.customers IS 'Bumps u
 CREATE TRIGGER products_record_delete AFTER DELETE ON sales_src.products REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION sales_src.trg_record_delete('product_id');
 
 --
--- Name: TRIGGER products_record_delete ON products; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TRIGGER products_record_delete ON sales_src.products IS 'Writes a tombstone (deleted_records) per deleted product.';
-
---
 -- Name: products products_touch_updated_at; Type: TRIGGER; Schema: sales_src; Owner: -
 --
 
 CREATE TRIGGER products_touch_updated_at BEFORE UPDATE ON sales_src.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
-
---
--- Name: TRIGGER products_touch_updated_at ON products; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TRIGGER products_touch_updated_at ON sales_src.products IS 'Bumps updated_at on every UPDATE that changes the row.';
 
 --
 -- Name: sales sales_record_delete; Type: TRIGGER; Schema: sales_src; Owner: -
@@ -435,16 +219,232 @@ COMMENT ON TRIGGER products_touch_updated_at ON sales_src.products IS 'Bumps upd
 CREATE TRIGGER sales_record_delete AFTER DELETE ON sales_src.sales REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION sales_src.trg_record_delete('sale_id');
 
 --
--- Name: TRIGGER sales_record_delete ON sales; Type: COMMENT; Schema: sales_src; Owner: -
---
-
-COMMENT ON TRIGGER sales_record_delete ON sales_src.sales IS 'Writes a tombstone (deleted_records) per deleted sales line.';
-
---
 -- Name: sales sales_touch_updated_at; Type: TRIGGER; Schema: sales_src; Owner: -
 --
 
 CREATE TRIGGER sales_touch_updated_at BEFORE UPDATE ON sales_src.sales FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
+
+--
+-- Name: COLUMN customers.created_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.created_at IS 'When the row was written.';
+
+--
+-- Name: COLUMN customers.customer_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.customer_id IS 'Natural key of the customer in the source (the warehouse''s customer_id).';
+
+--
+-- Name: COLUMN customers.customer_segment; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.customer_segment IS 'Consumer, Corporate or Home Office; NULL when unknown.';
+
+--
+-- Name: COLUMN customers.email; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.email IS 'Contact e-mail; NULL when the customer gave none. Not unique.';
+
+--
+-- Name: COLUMN customers.last_name; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.last_name IS 'NOT NULL but not validated: the application may store an empty string, which the warehouse must quarantine.';
+
+--
+-- Name: COLUMN customers.signup_date; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.signup_date IS 'Business date the customer registered (in the shop''s time zone).';
+
+--
+-- Name: COLUMN customers.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers.updated_at IS 'When the row was last changed: set to now() by trigger customers_touch_updated_at on every UPDATE that changes the row. High-water mark column for incremental extraction.';
+
+--
+-- Name: COLUMN deleted_records.deleted_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.deleted_records.deleted_at IS 'now() of the deleting transaction. High-water mark column for incremental extraction of deletes.';
+
+--
+-- Name: COLUMN deleted_records.record_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.deleted_records.record_id IS 'Primary key of the deleted row (customer_id, product_id or sale_id).';
+
+--
+-- Name: COLUMN deleted_records.table_name; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.deleted_records.table_name IS 'Unqualified name of the table the row was deleted from: customers, products or sales.';
+
+--
+-- Name: COLUMN products.category; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.category IS 'Subcategory within product_group, e.g. Laptops in Electronics.';
+
+--
+-- Name: COLUMN products.is_active; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.is_active IS 'false once the product is discontinued: no new sales, the row stays.';
+
+--
+-- Name: COLUMN products.product_group; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.product_group IS 'Top-level group (seed 004): Electronics, Furniture, Office Supplies, Clothing, Sports, Toys, Books, Garden.';
+
+--
+-- Name: COLUMN products.product_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.product_id IS 'Natural key of the product in the source.';
+
+--
+-- Name: COLUMN products.unit_cost; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.unit_cost IS 'Current purchase cost per unit, in the shop''s currency; NULL when unknown.';
+
+--
+-- Name: COLUMN products.unit_price; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.unit_price IS 'Current list price per unit, in the shop''s currency.';
+
+--
+-- Name: COLUMN products.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products.updated_at IS 'When the row was last changed (trigger products_touch_updated_at). High-water mark column for incremental extraction.';
+
+--
+-- Name: COLUMN sales.created_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.created_at IS 'When the row was written; for the initial load equal to transaction_date.';
+
+--
+-- Name: COLUMN sales.customer_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.customer_id IS 'sales_src.customers.customer_id, not enforced: may reference a customer that does not exist.';
+
+--
+-- Name: COLUMN sales.discount_amount; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.discount_amount IS 'Discount on the whole line, as an amount in the shop''s currency (not a rate): line net = quantity * unit_price - discount_amount.';
+
+--
+-- Name: COLUMN sales.line_number; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.line_number IS 'Position of the line in its order, from 1. Gaps appear when a line is deleted.';
+
+--
+-- Name: COLUMN sales.order_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.order_id IS 'The order (basket) the line belongs to; there is no orders table. All lines of an order share customer_id and transaction_date.';
+
+--
+-- Name: COLUMN sales.product_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.product_id IS 'sales_src.products.product_id, not enforced: may reference a product that does not exist.';
+
+--
+-- Name: COLUMN sales.quantity; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.quantity IS 'Units sold. Not validated: may be NULL or negative in bad rows.';
+
+--
+-- Name: COLUMN sales.sale_id; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.sale_id IS 'Natural key of the sales line in the source.';
+
+--
+-- Name: COLUMN sales.transaction_date; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.transaction_date IS 'When the sale happened (an instant despite its seed 004 name). Its date in the shop''s time zone is the business day.';
+
+--
+-- Name: COLUMN sales.unit_price; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.unit_price IS 'Price per unit charged on this line (the product''s list price at the time of sale), before discount.';
+
+--
+-- Name: COLUMN sales.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.updated_at IS 'When the row was last changed (trigger sales_touch_updated_at). High-water mark column for incremental extraction.';
+
+--
+-- Name: TABLE customers; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TABLE sales_src.customers IS 'Customers of the retail business as the shop application keeps them: updated in place (no history), deletes recorded in sales_src.deleted_records.';
+
+--
+-- Name: TABLE deleted_records; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TABLE sales_src.deleted_records IS 'Tombstones: one row per row deleted from customers, products or sales, written by the statement-level trigger function sales_src.trg_record_delete(). TRUNCATE writes none.';
+
+--
+-- Name: TABLE products; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TABLE sales_src.products IS 'Product catalogue: current list price and cost, updated in place (a price change overwrites unit_price and bumps updated_at).';
+
+--
+-- Name: TABLE sales; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TABLE sales_src.sales IS 'Sales lines (one row per product in an order). No foreign keys and no checks on purpose: the feed may hold bad rows (negative or missing quantity, unknown customer or product) that the warehouse must quarantine.';
+
+--
+-- Name: TRIGGER customers_record_delete ON customers; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER customers_record_delete ON sales_src.customers IS 'Writes a tombstone (deleted_records) per deleted customer.';
+
+--
+-- Name: TRIGGER customers_touch_updated_at ON customers; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER customers_touch_updated_at ON sales_src.customers IS 'Bumps updated_at on every UPDATE that changes the row.';
+
+--
+-- Name: TRIGGER products_record_delete ON products; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER products_record_delete ON sales_src.products IS 'Writes a tombstone (deleted_records) per deleted product.';
+
+--
+-- Name: TRIGGER products_touch_updated_at ON products; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER products_touch_updated_at ON sales_src.products IS 'Bumps updated_at on every UPDATE that changes the row.';
+
+--
+-- Name: TRIGGER sales_record_delete ON sales; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER sales_record_delete ON sales_src.sales IS 'Writes a tombstone (deleted_records) per deleted sales line.';
 
 --
 -- Name: TRIGGER sales_touch_updated_at ON sales; Type: COMMENT; Schema: sales_src; Owner: -
@@ -458,12 +458,6 @@ COMMENT ON TRIGGER sales_touch_updated_at ON sales_src.sales IS 'Bumps updated_a
 
 GRANT USAGE ON SCHEMA sales_src TO etl_service;
 GRANT ALL ON SCHEMA sales_src TO dwh_owner;
-
---
--- Name: TABLE sales; Type: ACL; Schema: sales_src; Owner: -
---
-
-GRANT SELECT ON TABLE sales_src.sales TO etl_service;
 
 --
 -- Name: TABLE customers; Type: ACL; Schema: sales_src; Owner: -
@@ -482,3 +476,9 @@ GRANT SELECT ON TABLE sales_src.deleted_records TO etl_service;
 --
 
 GRANT SELECT ON TABLE sales_src.products TO etl_service;
+
+--
+-- Name: TABLE sales; Type: ACL; Schema: sales_src; Owner: -
+--
+
+GRANT SELECT ON TABLE sales_src.sales TO etl_service;

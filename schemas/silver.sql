@@ -25,6 +25,32 @@ CREATE SCHEMA silver;
 COMMENT ON SCHEMA silver IS 'Cleansed layer: typed, standardized, deduplicated, validated, with history.';
 
 --
+-- Name: sales_customers_customer_sk_seq; Type: SEQUENCE; Schema: silver; Owner: -
+--
+
+ALTER TABLE silver.sales_customers ALTER COLUMN customer_sk ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME silver.sales_customers_customer_sk_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: sales_products_product_sk_seq; Type: SEQUENCE; Schema: silver; Owner: -
+--
+
+ALTER TABLE silver.sales_products ALTER COLUMN product_sk ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME silver.sales_products_product_sk_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: sales_customers; Type: TABLE; Schema: silver; Owner: -
 --
 
@@ -50,12 +76,6 @@ CREATE TABLE silver.sales_customers (
     CONSTRAINT sales_customers_validity_ck CHECK ((valid_to > valid_from)),
     CONSTRAINT sales_customers_version_ck CHECK ((version >= 1))
 );
-
---
--- Name: TABLE sales_customers; Type: COMMENT; Schema: silver; Owner: -
---
-
-COMMENT ON TABLE silver.sales_customers IS 'Customers, cleansed, with every version (SCD2 through dwh_etl.apply_dimension; a deletion is an is_deleted version).';
 
 --
 -- Name: sales_products; Type: TABLE; Schema: silver; Owner: -
@@ -84,12 +104,6 @@ CREATE TABLE silver.sales_products (
 );
 
 --
--- Name: TABLE sales_products; Type: COMMENT; Schema: silver; Owner: -
---
-
-COMMENT ON TABLE silver.sales_products IS 'Products, cleansed, with every version (SCD2; a deletion is an is_deleted version).';
-
---
 -- Name: sales_sales; Type: TABLE; Schema: silver; Owner: -
 --
 
@@ -109,38 +123,6 @@ CREATE TABLE silver.sales_sales (
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sales_sales_price_ck CHECK (((unit_price >= (0)::numeric) AND (discount_amount >= (0)::numeric))),
     CONSTRAINT sales_sales_quantity_ck CHECK ((quantity > 0))
-);
-
---
--- Name: TABLE sales_sales; Type: COMMENT; Schema: silver; Owner: -
---
-
-COMMENT ON TABLE silver.sales_sales IS 'Sales lines, typed and validated, latest state per sale_id (seed 004 stg_fact_sales); deleted lines are flagged, not removed. Rejected lines are in dwh_etl.quarantine.';
-
---
--- Name: sales_customers_customer_sk_seq; Type: SEQUENCE; Schema: silver; Owner: -
---
-
-ALTER TABLE silver.sales_customers ALTER COLUMN customer_sk ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME silver.sales_customers_customer_sk_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
---
--- Name: sales_products_product_sk_seq; Type: SEQUENCE; Schema: silver; Owner: -
---
-
-ALTER TABLE silver.sales_products ALTER COLUMN product_sk ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME silver.sales_products_product_sk_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
 );
 
 --
@@ -223,11 +205,41 @@ CREATE INDEX sales_products_loaded_idx ON silver.sales_products USING btree (_lo
 CREATE INDEX sales_sales_loaded_idx ON silver.sales_sales USING btree (_loaded_at);
 
 --
+-- Name: TABLE sales_customers; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.sales_customers IS 'Customers, cleansed, with every version (SCD2 through dwh_etl.apply_dimension; a deletion is an is_deleted version).';
+
+--
+-- Name: TABLE sales_products; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.sales_products IS 'Products, cleansed, with every version (SCD2; a deletion is an is_deleted version).';
+
+--
+-- Name: TABLE sales_sales; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.sales_sales IS 'Sales lines, typed and validated, latest state per sale_id (seed 004 stg_fact_sales); deleted lines are flagged, not removed. Rejected lines are in dwh_etl.quarantine.';
+
+--
 -- Name: SCHEMA silver; Type: ACL; Schema: -; Owner: -
 --
 
 GRANT USAGE ON SCHEMA silver TO etl_service;
 GRANT ALL ON SCHEMA silver TO dwh_owner;
+
+--
+-- Name: SEQUENCE sales_customers_customer_sk_seq; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE silver.sales_customers_customer_sk_seq TO etl_service;
+
+--
+-- Name: SEQUENCE sales_products_product_sk_seq; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE silver.sales_products_product_sk_seq TO etl_service;
 
 --
 -- Name: TABLE sales_customers; Type: ACL; Schema: silver; Owner: -
@@ -246,18 +258,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.sales_products TO etl_service;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.sales_sales TO etl_service;
-
---
--- Name: SEQUENCE sales_customers_customer_sk_seq; Type: ACL; Schema: silver; Owner: -
---
-
-GRANT SELECT,USAGE ON SEQUENCE silver.sales_customers_customer_sk_seq TO etl_service;
-
---
--- Name: SEQUENCE sales_products_product_sk_seq; Type: ACL; Schema: silver; Owner: -
---
-
-GRANT SELECT,USAGE ON SEQUENCE silver.sales_products_product_sk_seq TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: silver; Owner: -

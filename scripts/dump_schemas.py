@@ -43,6 +43,11 @@ DESCS = sorted([
     "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE", "TRANSFORM", "TRIGGER", "TYPE", "USER MAPPING",
     "ENCODING", "STDSTRINGS", "SEARCHPATH",
 ], key=len, reverse=True)
+ORDER = {desc: rank for rank, desc in enumerate([
+    "SCHEMA", "EXTENSION", "TYPE", "DOMAIN", "SEQUENCE", "TABLE", "MATERIALIZED VIEW", "SEQUENCE OWNED BY",
+    "DEFAULT", "TABLE ATTACH", "CONSTRAINT", "CHECK CONSTRAINT", "INDEX", "INDEX ATTACH", "TRIGGER",
+    "FK CONSTRAINT", "COMMENT", "ACL", "DEFAULT ACL",
+])}
 TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 YOYO = re.compile(r"(^|[\s.])(_yoyo\w*|yoyo_lock)\b")
 HEADER = re.compile(r"^-- (?:Data for )?Name: (?P<name>.*); Type: (?P<type>.*); Schema: (?P<schema>[^;]*); "
@@ -79,8 +84,10 @@ def filter_toc(toc: str) -> str:
             if len(words) > 1 and words[0] in ("TABLE", "VIEW", "COLUMN"):
                 if (schema, words[1].split(".")[0]) in views:
                     continue
-        kept.append(line)
-    return "\n".join(kept) + "\n"
+        kept.append((schema, ORDER.get(desc, len(ORDER)), tail, line))
+    # pg_dump's own order depends on object ids (how the database was built); sorting by schema, kind
+    # and name makes the snapshot depend only on what exists. schemas/ is read, never restored.
+    return "\n".join(line for *_key, line in sorted(kept)) + "\n"
 
 
 def split_by_schema(sql: str) -> dict[str, str]:

@@ -322,10 +322,10 @@ BEGIN
         dwh_etl._join_cond(v_k, 'x', 'b')       -- 13
     );
     -- (the temp tables' columns depend on the spec: statements on them go through EXECUTE)
-    EXECUTE 'SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict),
-                    count(*) FILTER (WHERE e._late AND e._del),
-                    count(*) FILTER (WHERE e._conflict)
-             FROM pg_temp._scd_ev AS e'
+    EXECUTE format('SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict),
+                           count(*) FILTER (WHERE e._late AND e._del),
+                           count(*) FILTER (WHERE e._conflict)
+                    FROM %s AS e', 'pg_temp._scd_ev')
     INTO v_unch, v_n, v_conf;
     v_unch := v_unch + v_skip + (v_pre - v_read - v_rej);
     v_rej := v_rej + v_n;
@@ -362,7 +362,7 @@ BEGIN
         WHERE e._is_change
         $q$,
         dwh_etl._col_list(v_k, 'e'));
-    EXECUTE 'SELECT count(*) FILTER (WHERE c._del) FROM pg_temp._scd_ch AS c' INTO v_deln;
+    EXECUTE format('SELECT count(*) FILTER (WHERE c._del) FROM %s AS c', 'pg_temp._scd_ch') INTO v_deln;
 
     -- 4. Close the current version of every changed key at its first change.
     EXECUTE format($q$

@@ -21,6 +21,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _new_steps (step_name text, procedure_name text, depends_on text[], source_tables text[], '
+            'target_tables text[], layer text, description text, feeds jsonb)';
     CREATE TEMP TABLE _new_steps ON COMMIT DROP AS
     SELECT e->>'step'                                                       AS step_name,
            e->>'procedure'                                                  AS procedure_name,

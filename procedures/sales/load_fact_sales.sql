@@ -18,6 +18,8 @@ DECLARE
     v_inserted bigint;
     v_read     bigint;
 BEGIN
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _fact_delta (LIKE silver.sales_sales)';
     CREATE TEMP TABLE _fact_delta ON COMMIT DROP AS
     SELECT s.*
     FROM silver.sales_sales AS s

@@ -12,6 +12,11 @@ DECLARE
     v_bronze bigint;
     v_bad    bigint;
 BEGIN
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _cust_typed (_bronze_id bigint, _record_key text, customer_id bigint, first_name text, '
+            'last_name text, email text, phone text, city text, country text, customer_segment text, '
+            'signup_date date, updated_at timestamptz, _raw_signup_date text, _raw_updated_at text, '
+            '_reasons text[])';
     CREATE TEMP TABLE _cust_typed ON COMMIT DROP AS
     WITH typed AS MATERIALIZED (
         SELECT b._bronze_id,
@@ -48,6 +53,9 @@ BEGIN
 
     -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
     -- keeps the last known attributes) and is dropped when the key was never loaded.
+    PERFORM 'PRAGMA:TABLE: _cust_stage (customer_id bigint, first_name text, last_name text, email text, phone text, '
+            'city text, country text, customer_segment text, signup_date date, change_ts timestamptz, '
+            'is_deleted boolean)';
     CREATE TEMP TABLE _cust_stage ON COMMIT DROP AS
     SELECT t.customer_id, t.first_name, t.last_name, t.email, t.phone, t.city, t.country,
            t.customer_segment, t.signup_date, t.updated_at AS change_ts, false AS is_deleted

@@ -12,6 +12,10 @@ DECLARE
     v_bronze bigint;
     v_bad    bigint;
 BEGIN
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _prod_typed (_bronze_id bigint, _record_key text, product_id bigint, product_name text, '
+            'product_group text, category text, brand text, unit_price numeric, unit_cost numeric, '
+            'is_active boolean, updated_at timestamptz, _raw_unit_cost text, _reasons text[])';
     CREATE TEMP TABLE _prod_typed ON COMMIT DROP AS
     WITH typed AS MATERIALIZED (
         SELECT b._bronze_id,
@@ -46,6 +50,9 @@ BEGIN
 
     v_bad := dwh_etl.quarantine_rows('_prod_typed', 'bronze.sales_products', 'silver.sales_products');
 
+    PERFORM 'PRAGMA:TABLE: _prod_stage (product_id bigint, product_name text, product_group text, category text, '
+            'brand text, unit_price numeric, unit_cost numeric, is_active boolean, '
+            'change_ts timestamptz, is_deleted boolean)';
     CREATE TEMP TABLE _prod_stage ON COMMIT DROP AS
     SELECT t.product_id, t.product_name, t.product_group, t.category, t.brand, t.unit_price, t.unit_cost,
            t.is_active, t.updated_at AS change_ts, false AS is_deleted

@@ -16,6 +16,12 @@ DECLARE
     v_upsert  bigint;
     v_deleted bigint;
 BEGIN
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _sales_typed (_bronze_id bigint, _record_key text, sale_id bigint, order_id bigint, '
+            'line_number bigint, customer_id bigint, product_id bigint, quantity bigint, '
+            'unit_price numeric, discount_amount numeric, transaction_at timestamptz, '
+            'updated_at timestamptz, _raw_quantity text, _raw_customer_id text, _raw_product_id text, '
+            '_customer_known boolean, _product_known boolean, _reasons text[])';
     CREATE TEMP TABLE _sales_typed ON COMMIT DROP AS
     WITH typed AS MATERIALIZED (
         SELECT b._bronze_id,
@@ -74,6 +80,7 @@ BEGIN
     v_bad := dwh_etl.quarantine_rows('_sales_typed', 'bronze.sales_sales', 'silver.sales_sales');
 
     -- Latest state per sale_id in the window (a line changed twice between runs arrives twice).
+    PERFORM 'PRAGMA:TABLE: _sales_latest (LIKE _sales_typed)';
     CREATE TEMP TABLE _sales_latest ON COMMIT DROP AS
     SELECT DISTINCT ON (t.sale_id) t.*
     FROM _sales_typed AS t

@@ -13,6 +13,8 @@ DECLARE
     v_inserted bigint;
 BEGIN
     PERFORM dwh_etl.lock_step('sales.agg_daily_sales');
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _agg_dates (date_key integer)';
     CREATE TEMP TABLE _agg_dates ON COMMIT DROP AS
     SELECT a.date_key FROM dwh_staging.sales_affected_dates AS a;
 

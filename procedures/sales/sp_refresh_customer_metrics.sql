@@ -11,6 +11,11 @@ DECLARE
     v_deleted  bigint;
 BEGIN
     PERFORM dwh_etl.lock_step('sales.customer_metrics');
+    -- tells plpgsql_check the shape of the temp table created below
+    PERFORM 'PRAGMA:TABLE: _cm (customer_id bigint, customer_name text, customer_segment text, total_orders bigint, '
+            'total_quantity bigint, total_spent numeric, avg_order_value numeric, '
+            'first_purchase_date date, last_purchase_date date, days_since_last_purchase integer, '
+            'customer_tier text)';
     CREATE TEMP TABLE _cm ON COMMIT DROP AS
     WITH purchases AS (
         SELECT v.customer_id,
