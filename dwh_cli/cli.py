@@ -129,7 +129,8 @@ def _print_run(res) -> None:
         return
     click.echo(f"run {res.run_id} {res.pipeline} {res.run_date}: {res.status}")
     if res.steps:
-        click.echo(table(res.steps))
+        shown = ("step_name", "status", "rows_read", "rows_written", "duration_ms", "error_message")
+        click.echo(table([{k: step.get(k) for k in shown} for step in res.steps]))
 
 
 @cli.command()
@@ -318,6 +319,14 @@ def db_url(ctx):
         psql "$(dwh db url)"
     """
     click.echo(settings(ctx).cluster().conninfo())
+
+
+
+# -- quality, quarantine (dwh_cli/quality.py) ----------------------------------------------------
+from .quality import quality, quarantine  # noqa: E402  (registered after cli exists)
+
+cli.add_command(quality)
+cli.add_command(quarantine)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ DECLARE
     v_hint     text;
     v_context  text;
     v_table    record;
+    v_quality  jsonb;
 BEGIN
     BEGIN
         v_name := parse_ident(p_procedure);
@@ -37,6 +38,26 @@ BEGIN
 
         EXECUTE format('CALL %s(p_run_id => $1, p_run_date => $2)', v_proc)
         USING p_run_id, p_run_date;
+
+        -- Audit before publish: the quality rules of the step's target tables, on the rows this run
+        -- wrote, while the step's writes are still uncommitted. A failed error rule raises: the writes
+        -- roll back (nothing is published) and the handler below records the results.
+        SELECT COALESCE(jsonb_agg(e.r), '[]'::jsonb)
+        INTO v_quality
+        FROM dwh_lineage.pipeline_runs AS pr
+        JOIN dwh_etl.steps AS st
+          ON st.pipeline_name = pr.pipeline_name
+         AND st.step_name = p_step_name
+        CROSS JOIN LATERAL unnest(st.target_tables) AS tt (table_name)
+        CROSS JOIN LATERAL jsonb_array_elements(dwh_etl.quality_check_table(tt.table_name, pr.batch_id)) AS e (r)
+        WHERE pr.run_id = p_run_id;
+        IF dwh_etl.quality_gate_message(v_quality) IS NOT NULL THEN
+            RAISE EXCEPTION '%', dwh_etl.quality_gate_message(v_quality)
+                USING ERRCODE = 'DW004',
+                      DETAIL = v_quality::text,
+                      HINT = 'the step''s writes were rolled back; dwh quality --failed shows the failing rows';
+        END IF;
+        PERFORM dwh_etl.quality_record(v_quality);
 
         -- Fresh statistics for every table the step changed a lot, so the next steps' plans see it.
         FOR v_table IN
@@ -78,6 +99,11 @@ BEGIN
             v_detail  = PG_EXCEPTION_DETAIL,
             v_hint    = PG_EXCEPTION_HINT,
             v_context = PG_EXCEPTION_CONTEXT;
+        IF v_state = 'DW004' AND left(v_detail, 1) = '[' THEN
+            -- a quality gate: keep its results (the step's own writes are rolled back)
+            PERFORM dwh_etl.quality_record(v_detail::jsonb);
+            v_detail := format('quality results recorded in dwh_lineage.quality_metrics (run_id %s)', p_run_id);
+        END IF;
         UPDATE dwh_lineage.step_runs AS sr
         SET status        = 'failed',
             completed_at  = clock_timestamp(),

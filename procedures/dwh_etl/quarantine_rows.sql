@@ -1,6 +1,8 @@
--- Moves the rows of a staged relation that carry reasons into dwh_etl.quarantine (payload = the whole
--- staged row as jsonb minus the reasons column). The staged relation needs columns _reasons text[]
--- (empty or NULL when valid) and _record_key text. Returns the number quarantined.
+-- Moves the rows of a staged relation that carry reasons into dwh_etl.quarantine. The staged relation
+-- has _reasons text[] (empty when valid), _record_key text and _bronze_id; the payload kept is the raw
+-- row of p_source_table (the bronze table) with that _bronze_id, so a retry can replay it exactly.
+-- Open quarantine rows of the same records that now load (a corrected version arrived) are resolved
+-- as superseded. Returns the number quarantined.
 CREATE OR REPLACE FUNCTION dwh_etl.quarantine_rows(
     p_staged       text,
     p_source_table text,
@@ -13,19 +15,36 @@ AS $$
 DECLARE
     v_run  record := dwh_lineage._current_run();
     v_rows bigint;
+    v_done bigint;
 BEGIN
     EXECUTE format(
         'INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-         SELECT $1, $2, s._record_key, to_jsonb(s) - ''_reasons'' - ''_record_key'', s._reasons, $3, $4
+         SELECT $1, $2, s._record_key, to_jsonb(b), s._reasons, $3, $4
          FROM %s AS s
+         JOIN %s AS b
+           ON b._bronze_id = s._bronze_id
          WHERE cardinality(s._reasons) > 0',
-        to_regclass(p_staged))
-    USING p_target_table, p_source_table, v_run.run_id, v_run.batch_id;
+        to_regclass(p_staged), to_regclass(p_source_table))
+    USING p_target_table, p_source_table, v_run.run_id, COALESCE(v_run.batch_id, gen_random_uuid());
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_rows > 0 THEN
         RAISE NOTICE '% row(s) of % quarantined (dwh_etl.quarantine)', v_rows, p_source_table;
     END IF;
+
+    EXECUTE format(
+        'UPDATE dwh_etl.quarantine AS q
+         SET resolved_at = now(),
+             resolution = format(''superseded: a valid version of the record loaded in run %%s'', $2)
+         WHERE q.target_table = $1
+           AND q.resolved_at IS NULL
+           AND q.record_key IN (SELECT s._record_key FROM %s AS s WHERE cardinality(s._reasons) = 0)',
+        to_regclass(p_staged))
+    USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run');
+    GET DIAGNOSTICS v_done = ROW_COUNT;
+    IF v_done > 0 THEN
+        RAISE NOTICE '% quarantined row(s) of % superseded by valid versions', v_done, p_target_table;
+    END IF;
     RETURN v_rows;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their payload, batch and run.';
+COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload; resolve earlier quarantined versions of records that now load.';

@@ -50,6 +50,17 @@ BEGIN
     GET DIAGNOSTICS v_bronze = ROW_COUNT;
 
     v_bad := dwh_etl.quarantine_rows('_cust_typed', 'bronze.sales_customers', 'silver.sales_customers');
+    -- every bronze row is accepted (one per key and change time), quarantined, or a collapsed duplicate
+    PERFORM dwh_etl.reconcile(
+        p_target      => 'silver.sales_customers',
+        p_source      => 'bronze.sales_customers',
+        p_read        => (SELECT count(*) FROM bronze.sales_customers AS b
+                          WHERE b._ingested_at >= v_win.from_ts AND b._ingested_at < v_win.to_ts),
+        p_accepted    => (SELECT count(*) FROM (SELECT DISTINCT t.customer_id, t.updated_at FROM _cust_typed AS t
+                                                WHERE cardinality(t._reasons) = 0) AS d),
+        p_quarantined => v_bad,
+        p_duplicates  => (SELECT count(*) - count(DISTINCT (t.customer_id, t.updated_at)) FROM _cust_typed AS t
+                          WHERE cardinality(t._reasons) = 0));
 
     -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
     -- keeps the last known attributes) and is dropped when the key was never loaded.

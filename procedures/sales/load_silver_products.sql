@@ -49,6 +49,17 @@ BEGIN
     GET DIAGNOSTICS v_bronze = ROW_COUNT;
 
     v_bad := dwh_etl.quarantine_rows('_prod_typed', 'bronze.sales_products', 'silver.sales_products');
+    -- every bronze row is accepted (one per key and change time), quarantined, or a collapsed duplicate
+    PERFORM dwh_etl.reconcile(
+        p_target      => 'silver.sales_products',
+        p_source      => 'bronze.sales_products',
+        p_read        => (SELECT count(*) FROM bronze.sales_products AS b
+                          WHERE b._ingested_at >= v_win.from_ts AND b._ingested_at < v_win.to_ts),
+        p_accepted    => (SELECT count(*) FROM (SELECT DISTINCT t.product_id, t.updated_at FROM _prod_typed AS t
+                                                WHERE cardinality(t._reasons) = 0) AS d),
+        p_quarantined => v_bad,
+        p_duplicates  => (SELECT count(*) - count(DISTINCT (t.product_id, t.updated_at)) FROM _prod_typed AS t
+                          WHERE cardinality(t._reasons) = 0));
 
     PERFORM 'PRAGMA:TABLE: _prod_stage (product_id bigint, product_name text, product_group text, category text, '
             'brand text, unit_price numeric, unit_cost numeric, is_active boolean, '

@@ -86,7 +86,16 @@ BEGIN
     FROM _sales_typed AS t
     WHERE cardinality(t._reasons) = 0
     ORDER BY t.sale_id, t.updated_at DESC, t._bronze_id DESC;
-    v_dups := (v_bronze - v_bad) - (SELECT count(*) FROM _sales_latest);
+    v_dups := (SELECT count(*) FROM _sales_typed AS t WHERE cardinality(t._reasons) = 0)
+              - (SELECT count(*) FROM _sales_latest);
+    PERFORM dwh_etl.reconcile(
+        p_target      => 'silver.sales_sales',
+        p_source      => 'bronze.sales_sales',
+        p_read        => (SELECT count(*) FROM bronze.sales_sales AS b
+                          WHERE b._ingested_at >= v_win.from_ts AND b._ingested_at < v_win.to_ts),
+        p_accepted    => (SELECT count(*) FROM _sales_latest),
+        p_quarantined => v_bad,
+        p_duplicates  => v_dups);
 
     INSERT INTO silver.sales_sales AS s (
         sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount,

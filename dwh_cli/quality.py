@@ -1,0 +1,135 @@
+"""``dwh quality`` and ``dwh quarantine``: each command makes one SQL call and prints."""
+
+from __future__ import annotations
+
+import click
+from psycopg.rows import dict_row
+
+from .config import connect
+from .output import document, table
+
+
+def _conninfo(ctx: click.Context) -> str:
+    from .cli import conninfo
+
+    return conninfo(ctx)
+
+
+def _emit_json(value) -> None:
+    from .cli import emit_json
+
+    emit_json(value)
+
+
+def _rows(conninfo: str, query: str, params: tuple) -> list[dict]:
+    with connect(conninfo) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+@click.command()
+@click.option("--table", "table_name", metavar="TABLE", help="Only the rules of this table.")
+@click.option("--failed", is_flag=True, help="Only rules whose latest evaluation failed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def quality(ctx, table_name: str | None, failed: bool, as_json: bool):
+    """Show the latest result of every quality rule and the freshness SLAs.
+
+    \b
+    Example:
+        dwh quality --failed --table sales.fact_sales
+    """
+    with connect(_conninfo(ctx)) as conn:
+        report = conn.execute("SELECT dwh_etl.quality_report(p_table => %s, p_failed_only => %s)",
+                              (table_name, failed)).fetchone()[0]
+    if as_json:
+        _emit_json(report)
+    else:
+        click.echo(document(report))
+
+
+@click.group()
+def quarantine():
+    """Rows a load rejected: list, show, retry.
+
+    \b
+    Example:
+        dwh quarantine list --table silver.sales_sales
+    """
+
+
+@quarantine.command("list")
+@click.option("--table", "table_name", metavar="TABLE", help="Only rows rejected for this target table.")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved rows.")
+@click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_json: bool):
+    """List quarantined rows, newest first (open ones unless --all).
+
+    \b
+    Example:
+        dwh quarantine list --all --json
+    """
+    rows = _rows(_conninfo(ctx), "SELECT * FROM dwh_etl.quarantine_list(p_table => %s, p_all => %s, p_limit => %s)",
+                 (table_name, show_all, limit))
+    if as_json:
+        _emit_json(rows)
+    else:
+        click.echo(table(rows) if rows else "(no quarantined rows)")
+
+
+@quarantine.command("show")
+@click.argument("quarantine_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the row as JSON.")
+@click.pass_context
+def quarantine_show(ctx, quarantine_id: int, as_json: bool):
+    """Show one quarantined row: its raw payload and every reason.
+
+    \b
+    Example:
+        dwh quarantine show 42
+    """
+    rows = _rows(_conninfo(ctx), "SELECT * FROM dwh_etl.quarantine WHERE quarantine_id = %s", (quarantine_id,))
+    if not rows:
+        raise click.ClickException(f"no quarantined row {quarantine_id} (dwh quarantine list shows them)")
+    if as_json:
+        _emit_json(rows[0])
+    else:
+        for key, value in rows[0].items():
+            click.echo(f"{key}: {value}")
+
+
+@quarantine.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--table", "table_name", metavar="TABLE", help="Retry every open row of this target table.")
+@click.option("--run", "pipeline", default="daily", show_default=True,
+              help="Pipeline to run afterwards so the rows are re-validated now.")
+@click.option("--no-run", is_flag=True, help="Only replay; the next scheduled run re-validates.")
+@click.pass_context
+def quarantine_retry(ctx, ids: tuple[int, ...], table_name: str | None, pipeline: str, no_run: bool):
+    """Replay quarantined rows into bronze (after a fix at the source or in the rules) and re-validate.
+
+    With no IDS and no --table, every open row is retried. A row that passes loads exactly once; one that
+    fails again is quarantined again with its new reasons.
+
+    \b
+    Example:
+        dwh quarantine retry 17 18
+        dwh quarantine retry --table silver.sales_sales --no-run
+    """
+    from .ops import run_pipeline
+
+    conninfo = _conninfo(ctx)
+    rows = _rows(conninfo, "SELECT * FROM dwh_etl.retry_quarantine(p_ids => %s, p_table => %s)",
+                 (list(ids) or None, table_name))
+    click.echo(table(rows) if rows else "(nothing to retry)")
+    if rows and not no_run:
+        import datetime as dt
+
+        from .cli import _print_run, err
+
+        results = run_pipeline(conninfo, pipeline, [dt.date.today()], on_notice=err, on_result=_print_run)
+        failed = next((r for r in results if r.error), None)
+        if failed:
+            raise failed.error

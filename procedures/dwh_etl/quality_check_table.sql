@@ -1,0 +1,31 @@
+-- Evaluates every enabled rule of a table (on p_batch's rows for batch-scoped rules) and returns the
+-- results as a jsonb array, ready for dwh_etl.quality_record. Records nothing itself, so a caller that
+-- rolls back can still keep the results (the runner does: see _run_step).
+CREATE OR REPLACE FUNCTION dwh_etl.quality_check_table(
+    p_table text,
+    p_batch uuid DEFAULT NULL
+)
+RETURNS jsonb
+LANGUAGE sql
+SET search_path = dwh_etl, pg_temp
+AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+               'rule_id', r.rule_id,
+               'rule_name', r.rule_name,
+               'table_name', r.table_name,
+               'rule_type', r.rule_type,
+               'severity', r.severity,
+               'threshold', r.threshold,
+               'threshold_type', r.threshold_type,
+               'batch_id', p_batch,
+               'rows_checked', e.rows_checked,
+               'failing', e.failing,
+               'metric_value', e.metric_value,
+               'passed', e.passed,
+               'failing_sample', e.failing_sample) ORDER BY r.rule_name), '[]'::jsonb)
+    FROM dwh_etl.quality_rules AS r
+    CROSS JOIN LATERAL dwh_etl.quality_evaluate(r, p_batch) AS e
+    WHERE r.table_name = p_table
+      AND r.is_enabled;
+$$;
+COMMENT ON FUNCTION dwh_etl.quality_check_table(text, uuid) IS 'Results of every enabled quality rule of a table, as a jsonb array (nothing recorded).';

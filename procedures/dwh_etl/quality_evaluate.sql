@@ -1,0 +1,175 @@
+-- Evaluates one quality rule (a row of dwh_etl.quality_rules, stored or built on the fly) and returns
+-- what it found; records nothing. Batch-scoped rules look only at the rows stamped with p_batch_id.
+-- Identifiers go through %I / regclass, values through %L: a table, column or value carrying SQL is
+-- data, never code. params.where and custom_sql are trusted SQL written by the owner role.
+CREATE OR REPLACE FUNCTION dwh_etl.quality_evaluate(
+    p_rule  dwh_etl.quality_rules,
+    p_batch uuid DEFAULT NULL
+)
+RETURNS TABLE (
+    rows_checked   bigint,
+    failing        bigint,
+    metric_value   numeric,
+    passed         boolean,
+    failing_sample jsonb
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_rel     regclass := to_regclass(p_rule.table_name);
+    v_rows    text;
+    v_cols    text[] := p_rule.column_names;
+    v_prm     jsonb := COALESCE(p_rule.params, '{}');
+    v_checked bigint;
+    v_failing bigint;
+    v_metric  numeric;
+    v_sample  jsonb;
+    v_pred    text;
+    v_missing text[];
+    v_other   regclass;
+    v_age     interval;
+BEGIN
+    IF v_rel IS NULL THEN
+        RAISE EXCEPTION 'quality rule %: table % does not exist', p_rule.rule_name, quote_literal(p_rule.table_name)
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    SELECT array_agg(c) INTO v_missing
+    FROM unnest(v_cols) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                      WHERE a.attrelid = v_rel AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'quality rule %: table % has no column %', p_rule.rule_name, v_rel, array_to_string(v_missing, ', ')
+            USING ERRCODE = 'undefined_column';
+    END IF;
+
+    -- the rows the rule looks at
+    v_rows := format('(SELECT * FROM %s AS x WHERE %s AND (%s)) AS t',
+                     v_rel,
+                     CASE WHEN p_rule.scope = 'batch' AND p_batch IS NOT NULL
+                               AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                           WHERE a.attrelid = v_rel AND a.attname = '_batch_id' AND NOT a.attisdropped)
+                          THEN format('x._batch_id = %L', p_batch) ELSE 'true' END,
+                     COALESCE(v_prm->>'where', 'true'));
+
+    v_pred := CASE p_rule.rule_type
+        WHEN 'not_null' THEN
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(v_cols) AS c)
+        WHEN 'accepted_values' THEN
+            format('t.%I::text <> ALL (%L::text[])', v_cols[1],
+                   ARRAY(SELECT jsonb_array_elements_text(v_prm->'values')))
+        WHEN 'range' THEN
+            concat_ws(' OR ',
+                      CASE WHEN v_prm ? 'min' THEN format('t.%I < %L::numeric', v_cols[1], v_prm->>'min') END,
+                      CASE WHEN v_prm ? 'max' THEN format('t.%I > %L::numeric', v_cols[1], v_prm->>'max') END)
+        WHEN 'regex' THEN
+            format('t.%I::text !~ %L', v_cols[1], v_prm->>'pattern')
+        WHEN 'relationships' THEN
+            format('t.%I IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%I = t.%I)',
+                   v_cols[1], to_regclass(v_prm->>'to_table'), v_prm->>'to_column', v_cols[1])
+    END;
+    IF p_rule.rule_type = 'relationships' THEN
+        v_other := to_regclass(v_prm->>'to_table');
+        IF v_other IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                          WHERE a.attrelid = v_other AND a.attname = v_prm->>'to_column' AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'quality rule %: referenced column %.% does not exist', p_rule.rule_name,
+                            v_prm->>'to_table', v_prm->>'to_column'
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+
+    IF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
+        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s),
+                               (SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s)
+                        FROM %2$s', v_pred, v_rows)
+        INTO v_checked, v_failing, v_sample;
+        v_metric := v_failing;
+
+    ELSIF p_rule.rule_type = 'unique' THEN
+        -- batch scope: keys of the batch that occur more than once in the whole (filtered) table
+        EXECUTE format('WITH keys AS (SELECT DISTINCT %1$s FROM %2$s),
+                             dups AS (SELECT %3$s, count(*) AS n
+                                      FROM %4$s AS x
+                                      WHERE (%5$s) AND (%3$s) IN (SELECT %6$s FROM keys AS k)
+                                      GROUP BY %3$s HAVING count(*) > 1)
+                        SELECT (SELECT count(*) FROM %2$s), COALESCE(sum(d.n - 1), 0)::bigint,
+                               (SELECT jsonb_agg(to_jsonb(s)) FROM (SELECT * FROM dups LIMIT 10) AS s)
+                        FROM dups AS d',
+                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) AS c),
+                       v_rows,
+                       (SELECT string_agg(format('x.%I', c), ', ') FROM unnest(v_cols) AS c),
+                       v_rel,
+                       COALESCE(v_prm->>'where', 'true'),
+                       (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) AS c))
+        INTO v_checked, v_failing, v_sample;
+        v_metric := v_failing;
+
+    ELSIF p_rule.rule_type = 'freshness' THEN
+        IF v_cols[1] IS NOT NULL THEN
+            EXECUTE format('SELECT count(*), clock_timestamp() - max(t.%I) FROM (SELECT * FROM %s AS x WHERE %s) AS t',
+                           v_cols[1], v_rel, COALESCE(v_prm->>'where', 'true'))
+            INTO v_checked, v_age;
+        ELSE
+            SELECT count(*), clock_timestamp() - max(tl.completed_at)
+            INTO v_checked, v_age
+            FROM dwh_lineage.table_lineage AS tl
+            WHERE tl.target_table = p_rule.table_name;
+        END IF;
+        v_metric  := round(EXTRACT(EPOCH FROM v_age)::numeric, 1);
+        v_failing := CASE WHEN v_age IS NULL OR v_age > (v_prm->>'max_age')::interval THEN 1 ELSE 0 END;
+        v_sample  := jsonb_build_object('age', v_age::text, 'max_age', v_prm->>'max_age');
+        v_checked := 1;
+
+    ELSIF p_rule.rule_type = 'row_count' THEN
+        EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_metric;
+        v_failing := CASE WHEN v_metric < COALESCE((v_prm->>'min')::numeric, v_metric)
+                            OR v_metric > COALESCE((v_prm->>'max')::numeric, v_metric) THEN 1 ELSE 0 END;
+        v_checked := 1;
+        v_sample  := jsonb_build_object('rows', v_metric, 'min', v_prm->'min', 'max', v_prm->'max');
+
+    ELSIF p_rule.rule_type = 'volume_change' THEN
+        -- rows this batch wrote to the table against the average of the last loads that wrote any
+        WITH loads AS (
+            SELECT tl.batch_id, sum(COALESCE(tl.rows_inserted, 0)) AS n, max(tl.completed_at) AS at
+            FROM dwh_lineage.table_lineage AS tl
+            WHERE tl.target_table = p_rule.table_name
+            GROUP BY tl.batch_id
+        ),
+        history AS (
+            SELECT l.n FROM loads AS l
+            WHERE l.batch_id IS DISTINCT FROM p_batch AND l.n > 0
+            ORDER BY l.at DESC
+            LIMIT COALESCE((v_prm->>'runs')::int, 7)
+        )
+        SELECT (SELECT l.n FROM loads AS l WHERE l.batch_id = p_batch),
+               (SELECT avg(h.n) FROM history AS h),
+               (SELECT count(*) FROM history AS h)
+        INTO v_checked, v_metric, v_failing;
+        IF v_failing < 3 OR v_checked IS NULL OR v_metric = 0 THEN
+            v_sample := jsonb_build_object('rows', v_checked, 'note', 'fewer than 3 earlier loads: not judged');
+            v_metric := NULL;
+            v_failing := 0;
+        ELSE
+            v_sample := jsonb_build_object('rows', v_checked, 'average', round(v_metric, 1));
+            v_metric := round(abs(v_checked - v_metric) * 100 / v_metric, 1);
+            v_failing := CASE WHEN v_metric > COALESCE((v_prm->>'max_change_pct')::numeric, 50) THEN 1 ELSE 0 END;
+        END IF;
+        v_checked := 1;
+
+    ELSIF p_rule.rule_type = 'custom_sql' THEN
+        EXECUTE format('SELECT count(*), (SELECT jsonb_agg(to_jsonb(s)) FROM (SELECT * FROM (%1$s) AS q LIMIT 10) AS s)
+                        FROM (%1$s) AS q', v_prm->>'sql')
+        INTO v_failing, v_sample;
+        EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_checked;
+        v_metric := v_failing;
+    END IF;
+
+    RETURN QUERY
+    SELECT v_checked, v_failing, v_metric,
+           CASE WHEN p_rule.threshold_type = 'percent'
+                THEN v_failing * 100.0 <= p_rule.threshold * GREATEST(v_checked, 1)
+                ELSE v_failing <= p_rule.threshold END,
+           v_sample;
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid) IS 'Evaluate one quality rule (on the batch''s rows or the whole table); returns rows checked, failing rows, the metric, passed, and a sample of failing rows. Records nothing.';

@@ -1,0 +1,38 @@
+-- Writes quality results (the jsonb array of quality_check_table) to dwh_lineage.quality_metrics,
+-- the history of every evaluation. Returns the number of failed error-severity rules.
+CREATE OR REPLACE FUNCTION dwh_etl.quality_record(p_results jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_run    record := dwh_lineage._current_run();
+    v_errors integer;
+BEGIN
+    INSERT INTO dwh_lineage.quality_metrics (
+        run_id, batch_id, table_name, metric_name, metric_value, threshold, passed, details,
+        rule_id, severity, rows_checked, failing_sample
+    )
+    SELECT v_run.run_id,
+           COALESCE((r->>'batch_id')::uuid, v_run.batch_id, gen_random_uuid()),
+           r->>'table_name',
+           r->>'rule_name',
+           (r->>'metric_value')::numeric,
+           (r->>'threshold')::numeric,
+           (r->>'passed')::boolean,
+           jsonb_build_object('rule_type', r->>'rule_type', 'failing', (r->>'failing')::bigint,
+                              'threshold_type', r->>'threshold_type'),
+           (r->>'rule_id')::bigint,
+           r->>'severity',
+           (r->>'rows_checked')::bigint,
+           r->'failing_sample'
+    FROM jsonb_array_elements(p_results) AS r;
+
+    SELECT count(*) INTO v_errors
+    FROM jsonb_array_elements(p_results) AS r
+    WHERE NOT (r->>'passed')::boolean
+      AND r->>'severity' = 'error';
+    RETURN v_errors;
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl.quality_record(jsonb) IS 'Record quality results in dwh_lineage.quality_metrics; returns how many error-severity rules failed.';

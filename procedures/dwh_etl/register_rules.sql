@@ -1,0 +1,45 @@
+-- Declarative registration of an area's quality rules: listed rules are upserted by name, the area's
+-- other rules removed. p_rules: JSON array of {name, table, type, columns, params, severity, scope,
+-- threshold_type, threshold, description}.
+CREATE OR REPLACE PROCEDURE dwh_etl.register_rules(
+    p_area  text,
+    p_rules jsonb
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+BEGIN
+    DELETE FROM dwh_etl.quality_rules AS q
+    WHERE q.area = p_area
+      AND q.rule_name NOT IN (SELECT e->>'name' FROM jsonb_array_elements(p_rules) AS e);
+
+    INSERT INTO dwh_etl.quality_rules AS q (
+        rule_name, table_name, rule_type, column_names, params, severity, scope, threshold_type,
+        threshold, area, description
+    )
+    SELECT e->>'name',
+           e->>'table',
+           e->>'type',
+           COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'columns')), '{}'),
+           COALESCE(e->'params', '{}'),
+           COALESCE(e->>'severity', 'error'),
+           COALESCE(e->>'scope', 'batch'),
+           COALESCE(e->>'threshold_type', 'count'),
+           COALESCE((e->>'threshold')::numeric, 0),
+           p_area,
+           e->>'description'
+    FROM jsonb_array_elements(p_rules) AS e
+    ON CONFLICT (rule_name) DO UPDATE
+    SET table_name = EXCLUDED.table_name,
+        rule_type = EXCLUDED.rule_type,
+        column_names = EXCLUDED.column_names,
+        params = EXCLUDED.params,
+        severity = EXCLUDED.severity,
+        scope = EXCLUDED.scope,
+        threshold_type = EXCLUDED.threshold_type,
+        threshold = EXCLUDED.threshold,
+        area = EXCLUDED.area,
+        description = EXCLUDED.description;
+END;
+$$;
+COMMENT ON PROCEDURE dwh_etl.register_rules(text, jsonb) IS 'Declare an area''s quality rules (upsert listed, remove unlisted).';
