@@ -57,6 +57,17 @@ BEGIN
                        TG_RELID::regclass, v_spec.surrogate_key)
         USING v_from, v_cur.sk;
     END IF;
+    -- Type 1 values are the key's: the new row's overwrite every earlier version (all_versions scope)
+    IF cardinality(v_spec.type1_columns) > 0 AND v_spec.type1_scope = 'all_versions' THEN
+        EXECUTE format('UPDATE %1$s AS t SET (%2$s) = (SELECT %3$s)
+                        FROM jsonb_populate_record(NULL::%1$s, $1) AS n
+                        WHERE %4$s AND %5$s IS DISTINCT FROM %6$s',
+                       TG_RELID::regclass, dwh_etl._col_list(v_spec.type1_columns),
+                       dwh_etl._col_list(v_spec.type1_columns, 'n'),
+                       dwh_etl._join_cond(v_spec.natural_key, 't', 'n'),
+                       dwh_etl._row_expr(v_spec.type1_columns, 't'), dwh_etl._row_expr(v_spec.type1_columns, 'n'))
+        USING v_new;
+    END IF;
 
     NEW := jsonb_populate_record(NEW, jsonb_build_object(
         'valid_from', v_from,

@@ -3,6 +3,7 @@
 -- into history: each such row gets its old values back and is closed at now(), and a new current version
 -- with the new values is inserted. Type 1 changes are copied to the key's other versions (type1_scope
 -- all_versions). A version created in the same transaction is updated in place (no zero-length history).
+-- Closed versions an UPDATE reached get their historical values back: history is never rewritten.
 CREATE OR REPLACE FUNCTION dwh_etl._scd_trg_update()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -11,13 +12,31 @@ AS $$
 DECLARE
     v_spec  dwh_etl.dimension_specs;
     v_all   text[];
-    v_other text[];
+    v_restore text[];
 BEGIN
     IF pg_trigger_depth() > 1 OR current_setting('dwh.scd_bulk', true) = 'on' THEN
         RETURN NULL;
     END IF;
     v_spec  := dwh_etl._scd_spec_for(TG_RELID);
     v_all   := v_spec.natural_key || v_spec.type2_columns || v_spec.type1_columns;
+    -- what a closed version must keep: its Type 2 values, and its Type 1 values unless they are the key's
+    v_restore := v_spec.type2_columns
+                 || CASE WHEN v_spec.type1_scope = 'current_only' THEN v_spec.type1_columns ELSE '{}'::text[] END;
+
+    -- History is not rewritten: an UPDATE that reached closed versions (no is_current filter) gets
+    -- their Type 2 values (and current-only Type 1 values) put back.
+    IF cardinality(v_restore) > 0 THEN
+        EXECUTE format($q$
+            UPDATE %1$s AS t
+            SET (%2$s) = (SELECT %3$s)
+            FROM old_rows AS o
+            WHERE t.%4$I = o.%4$I
+              AND NOT o.is_current
+              AND %5$s IS DISTINCT FROM %6$s
+            $q$,
+            TG_RELID::regclass, dwh_etl._col_list(v_restore), dwh_etl._col_list(v_restore, 'o'),
+            v_spec.surrogate_key, dwh_etl._row_expr(v_restore, 't'), dwh_etl._row_expr(v_restore, 'o'));
+    END IF;
 
     IF to_regclass('pg_temp._scd_trg_changed') IS NOT NULL THEN DROP TABLE pg_temp._scd_trg_changed; END IF;
     EXECUTE format($q$
@@ -32,7 +51,7 @@ BEGIN
           AND %4$s IS DISTINCT FROM %5$s
         $q$,
         v_spec.surrogate_key,
-        (SELECT string_agg(format('o.%I AS %I', c, 'old_' || c), ', ') FROM unnest(v_spec.type2_columns) AS c),
+        (SELECT string_agg(format('o.%I AS %I', c, 'old_' || c), ', ') FROM unnest(v_spec.type2_columns || v_spec.type1_columns) AS c),
         dwh_etl._col_list(v_all, 'n'),
         dwh_etl._row_expr(v_spec.type2_columns, 'o'),
         dwh_etl._row_expr(v_spec.type2_columns, 'n'));
@@ -45,8 +64,8 @@ BEGIN
         WHERE t.%4$I = ch.sk
         $q$,
         TG_RELID::regclass,
-        dwh_etl._col_list(v_spec.type2_columns),
-        (SELECT string_agg(format('ch.%I', 'old_' || c), ', ') FROM unnest(v_spec.type2_columns) AS c),
+        dwh_etl._col_list(v_restore),
+        (SELECT string_agg(format('ch.%I', 'old_' || c), ', ') FROM unnest(v_restore) AS c),
         v_spec.surrogate_key);
     -- ... and the new values become new current versions.
     EXECUTE format($q$

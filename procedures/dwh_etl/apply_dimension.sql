@@ -266,6 +266,46 @@ BEGIN
             FROM base AS b
             WHERE NOT b._hist
             WINDOW w AS (PARTITION BY %7$s ORDER BY b._ts)
+        ),
+        hist AS (
+            -- each historical row with the version it falls into (or the gap before the next version)
+            SELECT b.*, v.sk AS _v_sk, v.is_deleted AS _v_del, v.valid_from AS _v_from, v.vals AS _v_vals,
+                   COALESCE(v.valid_to, nx.next_from) AS _g_end
+            FROM base AS b
+            LEFT JOIN LATERAL (
+                SELECT x.%1$I AS sk, x.is_deleted, x.valid_from, x.valid_to, %12$s AS vals
+                FROM %3$s AS x
+                WHERE %13$s
+                  AND x.valid_from <= b._ts
+                  AND (x.valid_to IS NULL OR x.valid_to > b._ts)
+                LIMIT 1
+            ) AS v ON true
+            LEFT JOIN LATERAL (
+                SELECT min(x.valid_from) AS next_from
+                FROM %3$s AS x
+                WHERE v.sk IS NULL
+                  AND %13$s
+                  AND x.valid_from > b._ts
+            ) AS nx ON true
+            WHERE b._hist
+        ),
+        hist_seq AS (
+            -- within one version (or gap), in time order, each live row against its predecessor; the
+            -- first against the version itself. A historical deletion is "the same" when the key was not
+            -- live there, a late deletion (rejected) otherwise; it never becomes a predecessor.
+            SELECT h.*,
+                   CASE WHEN row_number() OVER w = 1
+                        THEN COALESCE(NOT h._v_del AND h._v_vals IS NOT DISTINCT FROM %15$s, false)
+                        ELSE lag(%15$s) OVER w IS NOT DISTINCT FROM %15$s
+                   END AS _same,
+                   row_number() OVER w AS _hrn
+            FROM hist AS h
+            WHERE NOT h._del
+            WINDOW w AS (PARTITION BY %14$s, h._v_sk, h._g_end ORDER BY h._ts)
+            UNION ALL
+            SELECT h.*, COALESCE(h._v_del, true), 0
+            FROM hist AS h
+            WHERE h._del
         )
         SELECT %8$s, o._ts, o._del, o._rn, o._cur_sk, o._cur_version, o._cur_from, o._max_version, o._max_to,
                CASE WHEN o._rn = 1 THEN
@@ -281,31 +321,13 @@ BEGIN
                false AS _conflict
         FROM ordered AS o
         UNION ALL
-        SELECT %10$s, b._ts, b._del, NULL, b._cur_sk, b._cur_version, b._cur_from, b._max_version, b._max_to,
+        SELECT %16$s, h._ts, h._del, NULL, h._cur_sk, h._cur_version, h._cur_from, h._max_version, h._max_to,
                false,
-               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del)
-                   AND v.valid_from IS DISTINCT FROM b._ts,
-               v.sk,
-               COALESCE(v.valid_to, nx.next_from),
-               NOT COALESCE(v.is_deleted = b._del AND v.vals IS NOT DISTINCT FROM %11$s, b._del)
-                   AND v.valid_from = b._ts
-        FROM base AS b
-        LEFT JOIN LATERAL (
-            SELECT x.%1$I AS sk, x.is_deleted, x.valid_from, x.valid_to, %12$s AS vals
-            FROM %3$s AS x
-            WHERE %13$s
-              AND x.valid_from <= b._ts
-              AND (x.valid_to IS NULL OR x.valid_to > b._ts)
-            LIMIT 1
-        ) AS v ON true
-        LEFT JOIN LATERAL (
-            SELECT min(x.valid_from) AS next_from
-            FROM %3$s AS x
-            WHERE v.sk IS NULL
-              AND %13$s
-              AND x.valid_from > b._ts
-        ) AS nx ON true
-        WHERE b._hist
+               NOT h._same AND NOT (h._hrn = 1 AND COALESCE(h._v_from = h._ts, false)),
+               h._v_sk,
+               h._g_end,
+               NOT h._same AND h._hrn = 1 AND COALESCE(h._v_from = h._ts, false)
+        FROM hist_seq AS h
         $q$,
         v_spec.surrogate_key,                   -- 1
         dwh_etl._row_expr(v_t2, 'c'),           -- 2
@@ -319,7 +341,10 @@ BEGIN
         dwh_etl._col_list(v_all, 'b'),          -- 10
         dwh_etl._row_expr(v_t2, 'b'),           -- 11
         dwh_etl._row_expr(v_t2, 'x'),           -- 12
-        dwh_etl._join_cond(v_k, 'x', 'b')       -- 13
+        dwh_etl._join_cond(v_k, 'x', 'b'),      -- 13
+        dwh_etl._col_list(v_k, 'h'),            -- 14
+        dwh_etl._row_expr(v_t2, 'h'),           -- 15
+        dwh_etl._col_list(v_all, 'h')           -- 16
     );
     -- (the temp tables' columns depend on the spec: statements on them go through EXECUTE)
     EXECUTE format('SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict),

@@ -1,7 +1,8 @@
 -- Seed 002: CALL dwh_etl.run_quality_gate('silver.sales_customers', batch_id); evaluates the table's
 -- registered rules (the seed hard-coded checks per table; here they are rows of dwh_etl.quality_rules),
 -- records them, and raises DW004 when an error-severity rule failed (a WARNING when in_fail_on_error
--- is false).
+-- is false). The raise rolls back the caller's transaction, records included, so the results also travel
+-- in the error's DETAIL (a jsonb array): inside a pipeline step the runner records them from there.
 CREATE OR REPLACE PROCEDURE dwh_etl.run_quality_gate(
     in_table         text,
     in_batch_id      uuid,
@@ -20,6 +21,7 @@ BEGIN
     ELSIF v_message IS NOT NULL AND in_fail_on_error THEN
         RAISE EXCEPTION 'Quality gate failed for %: %', in_table, v_message
             USING ERRCODE = 'DW004',
+                  DETAIL = v_results::text,
                   HINT = 'dwh quality --failed --table ' || in_table || ' shows the failing rows';
     ELSIF v_message IS NOT NULL THEN
         RAISE WARNING 'Quality gate warning for %: %', in_table, v_message;
