@@ -20,7 +20,10 @@ AS $$
          WHERE a.pid <> pg_backend_pid()
            AND a.datname = current_database()
            AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher', 'walsender', 'parallel worker')
-           AND a.xact_start IS NOT NULL)
+           AND a.xact_start IS NOT NULL
+           -- an idle session has no open transaction, whatever its (stale) xact_start says: with the
+           -- extended query protocol it can still show the last statement's start
+           AND a.state IS DISTINCT FROM 'idle')
     );
 $$;
 COMMENT ON FUNCTION dwh_etl.safe_upper_bound(timestamptz) IS 'now(), capped at p_cap and at the start of the oldest other open transaction of this database: the end of an incremental window that cannot skip a late-committing row.';
