@@ -329,6 +329,94 @@ cli.add_command(quality)
 cli.add_command(quarantine)
 
 
+# -- schedule ------------------------------------------------------------------------------------
+@cli.group()
+def schedule():
+    """Schedule the pipelines with pg_cron (jobs dwh:<pipeline>, in UTC).
+
+    pg_cron runs inside PostgreSQL: no process outside it is needed.
+
+    \b
+    Example:
+        dwh schedule sync && dwh schedule list
+    """
+
+
+def _print_actions(rows: list[dict]) -> None:
+    from .schedule import counts
+
+    changed = [r for r in rows if r["action"] != "unchanged"]
+    if changed:
+        click.echo(table(changed, ["action", "job_name", "schedule_utc"]))
+    c = counts(rows)
+    click.echo(f"{c['created']} created, {c['updated']} updated, {c['removed']} removed, "
+               f"{c['unchanged']} unchanged.")
+
+
+@schedule.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print one row per job (action, job_name, schedule_utc) as JSON.")
+@click.pass_context
+def schedule_sync(ctx, as_json: bool):
+    """Create, update and remove pg_cron jobs so they match the registry (idempotent).
+
+    One job per pipeline and cron expression (dwh_etl.pipelines.schedules); inactive pipelines have none.
+
+    \b
+    Example:
+        dwh schedule sync
+    """
+    from .schedule import sync
+
+    rows = sync(conninfo(ctx), on_notice=lambda _m: None)
+    if as_json:
+        emit_json(rows)
+    else:
+        _print_actions(rows)
+
+
+@schedule.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@click.pass_context
+def schedule_list(ctx, as_json: bool):
+    """Show each job: schedule (UTC), active, next run, last run's start, end and status.
+
+    \b
+    Example:
+        dwh schedule list --json
+    """
+    from .schedule import list_jobs
+
+    rows = list_jobs(conninfo(ctx))
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(table(rows, ["job_name", "schedule_utc", "active", "next_run_at", "last_start", "last_end",
+                            "last_status"]))
+
+
+@schedule.command("remove")
+@click.argument("pipeline", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the removed jobs as JSON.")
+@click.pass_context
+def schedule_remove(ctx, pipeline: str | None, as_json: bool):
+    """Remove the jobs of PIPELINE (default: every dwh job of this database).
+
+    The registry is unchanged: the next sync creates the jobs again. To stop scheduling a pipeline for
+    good, empty its schedules or set it inactive, then sync.
+
+    \b
+    Example:
+        dwh schedule remove incremental
+    """
+    from .schedule import remove
+
+    rows = remove(conninfo(ctx), pipeline)
+    if as_json:
+        emit_json(rows)
+    else:
+        _print_actions(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="dwh")

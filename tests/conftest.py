@@ -75,6 +75,26 @@ def runner(cli_env):
     return CliRunner()
 
 
+@pytest.fixture(scope="session")
+def cron_dsn(postgresql_proc) -> str:
+    """The conninfo of pg_cron's database (cron.database_name = postgres), with CREATE EXTENSION pg_cron
+    done once per session. Test databases are other databases: jobs go through cron.schedule_in_database."""
+    proc = postgresql_proc
+    info = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
+    with psycopg.connect(info, autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    return info
+
+
+@pytest.fixture
+def cron_conn(cron_dsn, postgresql):
+    """An autocommit connection to pg_cron's database; removes this test database's jobs afterwards."""
+    with psycopg.connect(cron_dsn, autocommit=True) as c:
+        yield c
+        c.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE database = %s", (postgresql.info.dbname,))
+        c.execute("DELETE FROM cron.job_run_details WHERE database = %s", (postgresql.info.dbname,))
+
+
 def has_tool(name: str) -> bool:
     return (find_bindir() / name).exists() or shutil.which(name) is not None
 

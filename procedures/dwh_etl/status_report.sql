@@ -2,13 +2,19 @@
 -- so each row keeps its columns in the order written here (the CLI prints them in that order).
 -- The return type changed from jsonb to json: CREATE OR REPLACE cannot change it, so drop first
 -- (nothing depends on this function).
+-- Scheduling sections: schedule (each pipeline's cron expressions and their pg_cron job), cron_health,
+-- missed_schedules and stale_runs. A pipeline missed its schedule when its last expected fire time
+-- before now() - setting schedule.grace (default 1 hour), computed from its cron expressions
+-- (dwh_etl._cron_prev, UTC) and later than its registration, has no successful run started at or after
+-- it. A stale run is marked 'running' but its backend is gone (the next run closes it as failed).
+-- Not STABLE: reaching pg_cron may go through dblink.
 DROP FUNCTION IF EXISTS dwh_etl.status_report(integer);
 CREATE OR REPLACE FUNCTION dwh_etl.status_report(
     p_runs integer DEFAULT 5
 )
 RETURNS json
 LANGUAGE sql
-STABLE
+VOLATILE
 SET search_path = dwh_etl, pg_temp
 AS $$
     WITH ranked_runs AS (
@@ -65,6 +71,67 @@ AS $$
         FROM dwh_lineage.quality_metrics AS qm
         WHERE NOT qm.passed
           AND qm.measured_at > clock_timestamp() - interval '7 days'
+    ),
+    cron_jobs AS MATERIALIZED (
+        SELECT j.* FROM dwh_etl.schedule_jobs(p_quiet => true) AS j
+    ),
+    registry_schedules AS (
+        SELECT p.pipeline_name, p.is_active, p.created_at, btrim(s.expr) AS expr,
+               'dwh:' || p.pipeline_name || CASE WHEN s.n > 1 THEN ':' || s.n ELSE '' END AS job_name
+        FROM dwh_etl.pipelines AS p
+        CROSS JOIN LATERAL unnest(p.schedules) WITH ORDINALITY AS s (expr, n)
+    ),
+    schedule AS (
+        SELECT rs.pipeline_name AS pipeline, COALESCE(rs.expr, j.schedule) AS schedule_utc,
+               COALESCE(rs.job_name, j.job_name) AS job_name,
+               rs.is_active AS pipeline_active,
+               j.jobid IS NOT NULL AS job_exists,
+               j.active AS job_active,
+               CASE WHEN rs.expr IS NULL THEN 'not in the registry: dwh schedule sync removes it'
+                    WHEN NOT dwh_etl._cron_valid(rs.expr) THEN 'invalid cron expression'
+                    WHEN NOT rs.is_active AND j.jobid IS NULL THEN 'pipeline inactive'
+                    WHEN NOT rs.is_active THEN 'pipeline inactive: dwh schedule sync removes the job'
+                    WHEN j.jobid IS NULL THEN 'no job: dwh schedule sync'
+                    WHEN j.schedule <> rs.expr OR NOT j.active THEN 'job differs: dwh schedule sync'
+                    ELSE 'ok' END AS state,
+               j.next_run_at,
+               j.last_start AS last_job_start,
+               j.last_status AS last_job_status
+        FROM registry_schedules AS rs
+        FULL JOIN cron_jobs AS j
+          ON j.job_name = rs.job_name
+    ),
+    expected AS (
+        SELECT rs.pipeline_name,
+               string_agg(rs.expr, ' | ' ORDER BY rs.job_name) AS schedule_utc,
+               max(CASE WHEN dwh_etl._cron_valid(rs.expr)
+                        THEN dwh_etl._cron_prev(rs.expr, clock_timestamp() - dwh_etl.get_setting('schedule.grace', '1 hour')::interval)
+                   END) AS expected_at,
+               min(rs.created_at) AS created_at
+        FROM registry_schedules AS rs
+        WHERE rs.is_active
+        GROUP BY rs.pipeline_name
+    ),
+    missed_schedules AS (
+        SELECT e.pipeline_name AS pipeline, e.schedule_utc, e.expected_at,
+               ls.last_success_started_at,
+               date_trunc('second', clock_timestamp() - e.expected_at) AS overdue_by
+        FROM expected AS e
+        LEFT JOIN LATERAL (
+            SELECT max(pr.started_at) AS last_success_started_at
+            FROM dwh_lineage.pipeline_runs AS pr
+            WHERE pr.pipeline_name = e.pipeline_name
+              AND pr.status = 'completed'
+        ) AS ls ON true
+        WHERE e.expected_at > e.created_at
+          AND (ls.last_success_started_at IS NULL OR ls.last_success_started_at < e.expected_at)
+    ),
+    stale_runs AS (
+        SELECT pr.run_id, pr.pipeline_name AS pipeline, pr.run_date, pr.started_at, pr.backend_pid,
+               date_trunc('second', clock_timestamp() - pr.started_at) AS running_for
+        FROM dwh_lineage.pipeline_runs AS pr
+        WHERE pr.status = 'running'
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a WHERE a.pid = pr.backend_pid)
     )
     SELECT json_build_object(
         'pipelines',     COALESCE((SELECT json_agg(to_json(p) ORDER BY p.pipeline) FROM pipelines AS p), '[]'::json),
@@ -78,7 +145,11 @@ AS $$
                                         'value', w.watermark_value, 'updated_at', w.updated_at) ORDER BY w.table_name)
                                    FROM dwh_etl.watermarks AS w), '[]'::json),
         'freshness',     COALESCE((SELECT json_agg(to_json(f) ORDER BY f.area, f.layer, f."table") FROM freshness AS f), '[]'::json),
-        'failed_checks', COALESCE((SELECT json_agg(to_json(q) ORDER BY q.measured_at DESC) FROM failed_checks AS q), '[]'::json)
+        'failed_checks', COALESCE((SELECT json_agg(to_json(q) ORDER BY q.measured_at DESC) FROM failed_checks AS q), '[]'::json),
+        'schedule',      COALESCE((SELECT json_agg(to_json(s) ORDER BY s.pipeline NULLS LAST, s.job_name) FROM schedule AS s), '[]'::json),
+        'cron_health',   COALESCE((SELECT json_agg(to_json(h)) FROM dwh_etl._cron_health() AS h), '[]'::json),
+        'missed_schedules', COALESCE((SELECT json_agg(to_json(m) ORDER BY m.pipeline) FROM missed_schedules AS m), '[]'::json),
+        'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failed checks (what dwh status prints).';
+COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failed checks, schedule, cron health, missed schedules, stale runs (what dwh status prints).';

@@ -16,3 +16,34 @@ CALL dwh_etl.register_steps(
          "sources": ["dwh_etl.settings"], "targets": ["gold.dim_date", "gold.dim_time_of_day"],
          "description": "extend the conformed calendar ahead"}
     ]');
+
+-- The warehouse's own operations, one step each (each procedure is also callable by hand:
+-- CALL dwh_etl.op_<name>(NULL, CURRENT_DATE)). Nightly at 03:00 UTC, after the daily load.
+CALL dwh_etl.register_pipeline(
+    p_pipeline    => 'maintenance',
+    p_description => 'Keeps the warehouse maintained: calendar and partitions ahead, retention to schema archive, mart refresh, ANALYZE, purge of run and cron history.',
+    p_schedules   => ARRAY['0 3 * * *']);
+
+CALL dwh_etl.register_steps(
+    p_pipeline => 'maintenance',
+    p_area     => 'engine',
+    p_steps    => '[
+        {"step": "extend_calendar", "procedure": "dwh_etl.op_extend_calendar", "layer": "ops",
+         "sources": ["dwh_etl.settings"], "targets": ["gold.dim_date", "gold.dim_time_of_day"],
+         "description": "extend gold.dim_date to the calendar.days_ahead horizon"},
+        {"step": "partitions_ahead", "procedure": "dwh_etl.op_partitions_ahead", "layer": "ops",
+         "depends_on": ["extend_calendar"],
+         "description": "monthly partitions of every registered partitioned table, partitions.months_ahead months ahead"},
+        {"step": "retention", "procedure": "dwh_etl.op_retention", "layer": "ops",
+         "depends_on": ["partitions_ahead"],
+         "description": "detach partitions older than retention.<table> and move them to schema archive"},
+        {"step": "refresh_marts", "procedure": "dwh_etl.op_refresh_marts", "layer": "ops",
+         "depends_on": ["retention"],
+         "description": "REFRESH MATERIALIZED VIEW CONCURRENTLY every registered mart view"},
+        {"step": "analyze", "procedure": "dwh_etl.op_analyze", "layer": "ops",
+         "depends_on": ["refresh_marts"],
+         "description": "ANALYZE registered tables changed by more than analyze.threshold since their last analyze"},
+        {"step": "purge_history", "procedure": "dwh_etl.op_purge_history", "layer": "ops",
+         "depends_on": ["analyze"],
+         "description": "delete run history older than history.keep and cron.job_run_details older than cron_history.keep"}
+    ]');
