@@ -19,13 +19,7 @@ AS $$
         ORDER BY qm.table_name, qm.metric_name, qm.measured_at DESC, qm.id DESC
     ),
     sla AS (
-        SELECT r.table_name AS "table", r.rule_name AS rule, r.severity, e.passed,
-               r.params->>'max_age' AS max_age, e.failing_sample->>'age' AS age, r.description
-        FROM dwh_etl.quality_rules AS r
-        CROSS JOIN LATERAL dwh_etl.quality_evaluate(r, NULL) AS e
-        WHERE r.rule_type = 'freshness'
-          AND r.is_enabled
-          AND (p_table IS NULL OR r.table_name = p_table)
+        SELECT f.* FROM dwh_etl.freshness_sla(p_table) AS f
     )
     SELECT json_build_object(
         'rules', COALESCE((SELECT json_agg(to_json(l) ORDER BY l.passed, l."table", l.rule)

@@ -66,11 +66,16 @@ AS $$
         GROUP BY tr.table_name, tr.layer, tr.area
     ),
     failed_checks AS (
-        SELECT qm.table_name AS "table", qm.metric_name AS "check", qm.metric_value AS value,
-               qm.threshold, qm.measured_at, qm.run_id
-        FROM dwh_lineage.quality_metrics AS qm
-        WHERE NOT qm.passed
-          AND qm.measured_at > clock_timestamp() - interval '7 days'
+        -- rules failing now: their latest evaluation (of the last 7 days) failed
+        SELECT l.* FROM (
+            SELECT DISTINCT ON (qm.table_name, qm.metric_name)
+                   qm.table_name AS "table", qm.metric_name AS "check", qm.metric_value AS value,
+                   qm.threshold, qm.measured_at, qm.run_id, qm.severity, qm.failing_sample AS sample, qm.passed
+            FROM dwh_lineage.quality_metrics AS qm
+            WHERE qm.measured_at > clock_timestamp() - interval '7 days'
+            ORDER BY qm.table_name, qm.metric_name, qm.measured_at DESC, qm.id DESC
+        ) AS l
+        WHERE NOT l.passed
     ),
     cron_jobs AS MATERIALIZED (
         SELECT j.* FROM dwh_etl.schedule_jobs(p_quiet => true) AS j
@@ -145,11 +150,16 @@ AS $$
                                         'value', w.watermark_value, 'updated_at', w.updated_at) ORDER BY w.table_name)
                                    FROM dwh_etl.watermarks AS w), '[]'::json),
         'freshness',     COALESCE((SELECT json_agg(to_json(f) ORDER BY f.area, f.layer, f."table") FROM freshness AS f), '[]'::json),
-        'failed_checks', COALESCE((SELECT json_agg(to_json(q) ORDER BY q.measured_at DESC) FROM failed_checks AS q), '[]'::json),
+        'failed_checks', COALESCE((SELECT json_agg(json_build_object(
+                                       'table', q."table", 'check', q."check", 'value', q.value,
+                                       'threshold', q.threshold, 'measured_at', q.measured_at, 'run_id', q.run_id,
+                                       'severity', q.severity, 'sample', q.sample) ORDER BY q.measured_at DESC)
+                                   FROM failed_checks AS q), '[]'::json),
+        'freshness_sla', COALESCE((SELECT json_agg(to_json(f)) FROM dwh_etl.freshness_sla() AS f), '[]'::json),
         'schedule',      COALESCE((SELECT json_agg(to_json(s) ORDER BY s.pipeline NULLS LAST, s.job_name) FROM schedule AS s), '[]'::json),
         'cron_health',   COALESCE((SELECT json_agg(to_json(h)) FROM dwh_etl._cron_health() AS h), '[]'::json),
         'missed_schedules', COALESCE((SELECT json_agg(to_json(m) ORDER BY m.pipeline) FROM missed_schedules AS m), '[]'::json),
         'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failed checks, schedule, cron health, missed schedules, stale runs (what dwh status prints).';
+COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale runs (what dwh status prints).';
