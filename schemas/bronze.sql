@@ -25,6 +25,162 @@ CREATE SCHEMA bronze;
 COMMENT ON SCHEMA bronze IS 'Raw landing layer: append-only, text-typed, with ingestion metadata (_batch_id, _ingested_at, _source).';
 
 --
+-- Name: devflow_agent_execution_logs__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_agent_execution_logs ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_agent_execution_logs__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_agents__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_agents ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_agents__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_code_gen_tasks__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_code_gen_tasks ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_code_gen_tasks__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_deployment_pipelines__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_deployment_pipelines ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_deployment_pipelines__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_infrastructure__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_infrastructure ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_infrastructure__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_issues__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_issues ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_issues__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_label_history__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_label_history ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_label_history__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_labels__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_labels ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_labels__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_metric_samples__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_metric_samples ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_metric_samples__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_pull_requests__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_pull_requests ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_pull_requests__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_review_results__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_review_results ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_review_results__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: devflow_worktree_states__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_worktree_states ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_worktree_states__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: sales_customers__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -74,6 +230,322 @@ ALTER TABLE bronze.sales_sales ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS I
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: devflow_agent_execution_logs; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_agent_execution_logs (
+    _bronze_id bigint NOT NULL,
+    id text,
+    issue_id text,
+    agent_id text,
+    worktree_path text,
+    started_at text,
+    completed_at text,
+    execution_duration_ms text,
+    memory_usage_mb text,
+    cpu_usage_percent text,
+    disk_io_mb text,
+    api_calls_count text,
+    api_errors_count text,
+    cache_hit_count text,
+    cache_miss_count text,
+    llm_provider text,
+    llm_model text,
+    llm_tokens_input text,
+    llm_tokens_output text,
+    llm_requests_count text,
+    llm_cost_usd text,
+    exit_code text,
+    error_count text,
+    warning_count text,
+    retry_count text,
+    error_message text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_agents; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_agents (
+    _bronze_id bigint NOT NULL,
+    agent_id text,
+    agent_name text,
+    agent_type text,
+    agent_category text,
+    ai_model text,
+    ai_provider text,
+    model_version text,
+    framework_version text,
+    capabilities text,
+    max_concurrent_tasks text,
+    cost_per_hour_usd text,
+    cost_per_token_usd text,
+    is_active text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_code_gen_tasks; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_code_gen_tasks (
+    _bronze_id bigint NOT NULL,
+    id text,
+    issue_id text,
+    agent_id text,
+    execution_id text,
+    total_files_generated text,
+    total_lines_generated text,
+    total_functions_generated text,
+    total_tests_generated text,
+    compilation_time_ms text,
+    clippy_warnings text,
+    clippy_errors text,
+    fmt_issues text,
+    ai_model_name text,
+    ai_model_tokens_input text,
+    ai_model_tokens_output text,
+    ai_generation_cost_usd text,
+    ai_prompt_count text,
+    cyclomatic_complexity_avg text,
+    code_duplication_percent text,
+    maintainability_index text,
+    test_count text,
+    generation_duration_ms text,
+    commit_sha text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_deployment_pipelines; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_deployment_pipelines (
+    _bronze_id bigint NOT NULL,
+    id text,
+    pipeline_id text,
+    issue_id text,
+    agent_id text,
+    resource_id text,
+    commit_sha text,
+    environment text,
+    deployment_type text,
+    deployment_status text,
+    started_at text,
+    completed_at text,
+    deployment_duration_seconds text,
+    rollback_count text,
+    resource_count text,
+    container_count text,
+    health_check_pass_rate text,
+    error_count text,
+    warning_count text,
+    infrastructure_cost_usd text,
+    data_transfer_cost_usd text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_infrastructure; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_infrastructure (
+    _bronze_id bigint NOT NULL,
+    resource_id text,
+    resource_type text,
+    resource_name text,
+    cloud_provider text,
+    region text,
+    availability_zone text,
+    instance_type text,
+    cpu_count text,
+    memory_gb text,
+    storage_gb text,
+    storage_type text,
+    vpc_id text,
+    subnet_id text,
+    security_group_ids text,
+    hourly_cost_usd text,
+    monthly_cost_usd text,
+    tags text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_issues; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_issues (
+    _bronze_id bigint NOT NULL,
+    id text,
+    number text,
+    title text,
+    description text,
+    priority text,
+    complexity text,
+    issue_type text,
+    category text,
+    repository text,
+    created_by text,
+    assigned_to text,
+    labels text,
+    state text,
+    created_at text,
+    updated_at text,
+    closed_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_label_history; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_label_history (
+    _bronze_id bigint NOT NULL,
+    id text,
+    issue_id text,
+    label_name text,
+    action text,
+    changed_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_labels; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_labels (
+    _bronze_id bigint NOT NULL,
+    label_name text,
+    label_category text,
+    label_priority text,
+    color text,
+    icon text,
+    description text,
+    usage_guidelines text,
+    is_active text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_metric_samples; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_metric_samples (
+    _bronze_id bigint NOT NULL,
+    resource_id text,
+    namespace text,
+    "timestamp" text,
+    period text,
+    metrics text,
+    _raw_payload jsonb,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_pull_requests; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_pull_requests (
+    _bronze_id bigint NOT NULL,
+    number text,
+    state text,
+    title text,
+    body text,
+    draft text,
+    merged text,
+    created_at text,
+    updated_at text,
+    closed_at text,
+    merged_at text,
+    additions text,
+    deletions text,
+    changed_files text,
+    html_url text,
+    _raw_payload jsonb,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_review_results; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_review_results (
+    _bronze_id bigint NOT NULL,
+    id text,
+    issue_id text,
+    code_gen_task_id text,
+    agent_id text,
+    review_score text,
+    test_coverage_percent text,
+    approved text,
+    reviewed_at text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
+);
+
+--
+-- Name: devflow_worktree_states; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_worktree_states (
+    _bronze_id bigint NOT NULL,
+    id text,
+    worktree_path text,
+    branch_name text,
+    base_branch text,
+    status text,
+    associated_issue_id text,
+    associated_pr_number text,
+    created_by text,
+    purpose text,
+    created_at text,
+    last_used_at text,
+    cleaned_up_at text,
+    updated_at text,
+    _batch_id uuid NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text NOT NULL
 );
 
 --
@@ -156,6 +628,90 @@ CREATE TABLE bronze.sales_sales (
 );
 
 --
+-- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_agent_execution_logs
+    ADD CONSTRAINT devflow_agent_execution_logs_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_agents devflow_agents_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_agents
+    ADD CONSTRAINT devflow_agents_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_code_gen_tasks devflow_code_gen_tasks_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_code_gen_tasks
+    ADD CONSTRAINT devflow_code_gen_tasks_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_deployment_pipelines devflow_deployment_pipelines_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_deployment_pipelines
+    ADD CONSTRAINT devflow_deployment_pipelines_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_infrastructure devflow_infrastructure_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_infrastructure
+    ADD CONSTRAINT devflow_infrastructure_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_issues devflow_issues_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_issues
+    ADD CONSTRAINT devflow_issues_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_label_history devflow_label_history_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_label_history
+    ADD CONSTRAINT devflow_label_history_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_labels devflow_labels_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_labels
+    ADD CONSTRAINT devflow_labels_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_metric_samples devflow_metric_samples_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_metric_samples
+    ADD CONSTRAINT devflow_metric_samples_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_pull_requests devflow_pull_requests_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_pull_requests
+    ADD CONSTRAINT devflow_pull_requests_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_review_results devflow_review_results_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_review_results
+    ADD CONSTRAINT devflow_review_results_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: devflow_worktree_states devflow_worktree_states_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_worktree_states
+    ADD CONSTRAINT devflow_worktree_states_pk PRIMARY KEY (_bronze_id);
+
+--
 -- Name: sales_customers sales_customers_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
 --
 
@@ -184,6 +740,78 @@ ALTER TABLE ONLY bronze.sales_sales
     ADD CONSTRAINT sales_sales_pk PRIMARY KEY (_bronze_id);
 
 --
+-- Name: devflow_agent_execution_logs_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_agent_execution_logs_ingested_idx ON bronze.devflow_agent_execution_logs USING btree (_ingested_at);
+
+--
+-- Name: devflow_agents_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_agents_ingested_idx ON bronze.devflow_agents USING btree (_ingested_at);
+
+--
+-- Name: devflow_code_gen_tasks_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_code_gen_tasks_ingested_idx ON bronze.devflow_code_gen_tasks USING btree (_ingested_at);
+
+--
+-- Name: devflow_deployment_pipelines_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_deployment_pipelines_ingested_idx ON bronze.devflow_deployment_pipelines USING btree (_ingested_at);
+
+--
+-- Name: devflow_infrastructure_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_infrastructure_ingested_idx ON bronze.devflow_infrastructure USING btree (_ingested_at);
+
+--
+-- Name: devflow_issues_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_issues_ingested_idx ON bronze.devflow_issues USING btree (_ingested_at);
+
+--
+-- Name: devflow_label_history_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_label_history_ingested_idx ON bronze.devflow_label_history USING btree (_ingested_at);
+
+--
+-- Name: devflow_labels_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_labels_ingested_idx ON bronze.devflow_labels USING btree (_ingested_at);
+
+--
+-- Name: devflow_metric_samples_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_metric_samples_ingested_idx ON bronze.devflow_metric_samples USING btree (_ingested_at);
+
+--
+-- Name: devflow_pull_requests_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_pull_requests_ingested_idx ON bronze.devflow_pull_requests USING btree (_ingested_at);
+
+--
+-- Name: devflow_review_results_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_review_results_ingested_idx ON bronze.devflow_review_results USING btree (_ingested_at);
+
+--
+-- Name: devflow_worktree_states_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_worktree_states_ingested_idx ON bronze.devflow_worktree_states USING btree (_ingested_at);
+
+--
 -- Name: sales_customers_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
 --
 
@@ -206,6 +834,78 @@ CREATE INDEX sales_products_ingested_idx ON bronze.sales_products USING btree (_
 --
 
 CREATE INDEX sales_sales_ingested_idx ON bronze.sales_sales USING btree (_ingested_at);
+
+--
+-- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_agent_execution_logs IS 'Raw devflow_src.agent_execution_logs rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_agents; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_agents IS 'Raw devflow_src.agents rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_code_gen_tasks; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_code_gen_tasks IS 'Raw devflow_src.code_gen_tasks rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_deployment_pipelines; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_deployment_pipelines IS 'Raw devflow_src.deployment_pipelines rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_infrastructure; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_infrastructure IS 'Raw devflow_src.infrastructure rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_issues; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_issues IS 'Raw devflow_src.issues rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_label_history; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_label_history IS 'Raw devflow_src.label_history rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_labels; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_labels IS 'Raw devflow_src.labels rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_metric_samples; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_metric_samples IS 'Per-resource metric samples as the Prometheus / CloudWatch collectors export them: {"resource_id", "namespace", "timestamp", "period", "metrics": {"cpu_utilization_percent": ..., ...}}. Landed by CALL dwh_etl.ingest_json(''bronze.devflow_metric_samples'', payload, ''prometheus'').';
+
+--
+-- Name: TABLE devflow_pull_requests; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_pull_requests IS 'GitHub API pull requests (GET /repos/{owner}/{repo}/pulls?state=all&since=), one row per element, top-level keys as text, the whole element (user, head, base ...) in _raw_payload. Landed by CALL dwh_etl.ingest_json(''bronze.devflow_pull_requests'', payload, ''github'').';
+
+--
+-- Name: TABLE devflow_review_results; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_review_results IS 'Raw devflow_src.review_results rows extracted by high-water mark on updated_at, as text. Append-only.';
+
+--
+-- Name: TABLE devflow_worktree_states; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_worktree_states IS 'Raw devflow_src.worktree_states rows extracted by high-water mark on updated_at, as text. Append-only.';
 
 --
 -- Name: TABLE sales_customers; Type: COMMENT; Schema: bronze; Owner: -
@@ -239,6 +939,78 @@ GRANT USAGE ON SCHEMA bronze TO etl_service;
 GRANT ALL ON SCHEMA bronze TO dwh_owner;
 
 --
+-- Name: SEQUENCE devflow_agent_execution_logs__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_agent_execution_logs__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_agents__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_agents__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_code_gen_tasks__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_code_gen_tasks__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_deployment_pipelines__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_deployment_pipelines__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_infrastructure__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_infrastructure__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_issues__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_issues__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_label_history__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_label_history__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_labels__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_labels__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_metric_samples__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_metric_samples__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_pull_requests__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_pull_requests__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_review_results__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_review_results__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE devflow_worktree_states__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_worktree_states__bronze_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE sales_customers__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
@@ -261,6 +1033,78 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.sales_products__bronze_id_seq TO etl_servi
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_sales__bronze_id_seq TO etl_service;
+
+--
+-- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_agent_execution_logs TO etl_service;
+
+--
+-- Name: TABLE devflow_agents; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_agents TO etl_service;
+
+--
+-- Name: TABLE devflow_code_gen_tasks; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_code_gen_tasks TO etl_service;
+
+--
+-- Name: TABLE devflow_deployment_pipelines; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_deployment_pipelines TO etl_service;
+
+--
+-- Name: TABLE devflow_infrastructure; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_infrastructure TO etl_service;
+
+--
+-- Name: TABLE devflow_issues; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_issues TO etl_service;
+
+--
+-- Name: TABLE devflow_label_history; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_label_history TO etl_service;
+
+--
+-- Name: TABLE devflow_labels; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_labels TO etl_service;
+
+--
+-- Name: TABLE devflow_metric_samples; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_metric_samples TO etl_service;
+
+--
+-- Name: TABLE devflow_pull_requests; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_pull_requests TO etl_service;
+
+--
+-- Name: TABLE devflow_review_results; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_review_results TO etl_service;
+
+--
+-- Name: TABLE devflow_worktree_states; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_worktree_states TO etl_service;
 
 --
 -- Name: TABLE sales_customers; Type: ACL; Schema: bronze; Owner: -

@@ -25,6 +25,32 @@ CREATE SCHEMA dwh_etl;
 COMMENT ON SCHEMA dwh_etl IS 'The warehouse engine: registry of pipelines, steps, dimensions and settings; watermarks; runner and generic procedures.';
 
 --
+-- Name: archived_partitions_archive_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE dwh_etl.archived_partitions ALTER COLUMN archive_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_etl.archived_partitions_archive_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: quality_rules_rule_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE dwh_etl.quality_rules ALTER COLUMN rule_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_etl.quality_rules_rule_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: quarantine_quarantine_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
 --
 
@@ -45,6 +71,23 @@ CREATE TABLE dwh_etl.applied_code (
     path text NOT NULL,
     sha256 text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: archived_partitions; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.archived_partitions (
+    archive_id bigint NOT NULL,
+    parent_table text NOT NULL,
+    partition_name text NOT NULL,
+    archived_table text NOT NULL,
+    range_from text NOT NULL,
+    range_to text NOT NULL,
+    row_count bigint NOT NULL,
+    retention interval NOT NULL,
+    run_id bigint,
+    archived_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
@@ -79,6 +122,31 @@ CREATE TABLE dwh_etl.pipelines (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT pipelines_name_ck CHECK ((pipeline_name ~ '^[a-z][a-z0-9_]*$'::text))
+);
+
+--
+-- Name: quality_rules; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.quality_rules (
+    rule_id bigint NOT NULL,
+    rule_name text NOT NULL,
+    table_name text NOT NULL,
+    rule_type text NOT NULL,
+    column_names text[] DEFAULT '{}'::text[] NOT NULL,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    severity text DEFAULT 'error'::text NOT NULL,
+    scope text DEFAULT 'batch'::text NOT NULL,
+    threshold_type text DEFAULT 'count'::text NOT NULL,
+    threshold numeric DEFAULT 0 NOT NULL,
+    is_enabled boolean DEFAULT true NOT NULL,
+    area text,
+    description text,
+    CONSTRAINT quality_rules_scope_ck CHECK ((scope = ANY (ARRAY['batch'::text, 'table'::text]))),
+    CONSTRAINT quality_rules_severity_ck CHECK ((severity = ANY (ARRAY['warn'::text, 'error'::text]))),
+    CONSTRAINT quality_rules_threshold_ck CHECK ((threshold >= (0)::numeric)),
+    CONSTRAINT quality_rules_threshold_type_ck CHECK ((threshold_type = ANY (ARRAY['count'::text, 'percent'::text]))),
+    CONSTRAINT quality_rules_type_ck CHECK ((rule_type = ANY (ARRAY['not_null'::text, 'unique'::text, 'accepted_values'::text, 'relationships'::text, 'range'::text, 'regex'::text, 'freshness'::text, 'row_count'::text, 'volume_change'::text, 'custom_sql'::text])))
 );
 
 --
@@ -161,6 +229,20 @@ ALTER TABLE ONLY dwh_etl.applied_code
     ADD CONSTRAINT applied_code_pk PRIMARY KEY (path);
 
 --
+-- Name: archived_partitions archived_partitions_archived_table_uq; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.archived_partitions
+    ADD CONSTRAINT archived_partitions_archived_table_uq UNIQUE (archived_table);
+
+--
+-- Name: archived_partitions archived_partitions_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.archived_partitions
+    ADD CONSTRAINT archived_partitions_pk PRIMARY KEY (archive_id);
+
+--
 -- Name: dimension_specs dimension_specs_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
 --
 
@@ -180,6 +262,20 @@ ALTER TABLE ONLY dwh_etl.dimension_specs
 
 ALTER TABLE ONLY dwh_etl.pipelines
     ADD CONSTRAINT pipelines_pk PRIMARY KEY (pipeline_name);
+
+--
+-- Name: quality_rules quality_rules_name_uq; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.quality_rules
+    ADD CONSTRAINT quality_rules_name_uq UNIQUE (rule_name);
+
+--
+-- Name: quality_rules quality_rules_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.quality_rules
+    ADD CONSTRAINT quality_rules_pk PRIMARY KEY (rule_id);
 
 --
 -- Name: quarantine quarantine_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -217,6 +313,12 @@ ALTER TABLE ONLY dwh_etl.watermarks
     ADD CONSTRAINT watermarks_pk PRIMARY KEY (table_name);
 
 --
+-- Name: quality_rules_table_idx; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE INDEX quality_rules_table_idx ON dwh_etl.quality_rules USING btree (table_name) WHERE is_enabled;
+
+--
 -- Name: quarantine_open_idx; Type: INDEX; Schema: dwh_etl; Owner: -
 --
 
@@ -234,6 +336,42 @@ CREATE TRIGGER steps_check_graph AFTER INSERT OR DELETE OR UPDATE ON dwh_etl.ste
 
 ALTER TABLE ONLY dwh_etl.steps
     ADD CONSTRAINT steps_pipeline_fk FOREIGN KEY (pipeline_name) REFERENCES dwh_etl.pipelines(pipeline_name) ON DELETE CASCADE;
+
+--
+-- Name: COLUMN archived_partitions.archived_table; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.archived_table IS 'Where it lives now: archive.<name>.';
+
+--
+-- Name: COLUMN archived_partitions.partition_name; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.partition_name IS 'Qualified name the partition had while attached (schema.name).';
+
+--
+-- Name: COLUMN archived_partitions.range_from; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.range_from IS 'Lower bound of the partition (inclusive), as written in its partition bound.';
+
+--
+-- Name: COLUMN archived_partitions.range_to; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.range_to IS 'Upper bound of the partition (exclusive).';
+
+--
+-- Name: COLUMN archived_partitions.retention; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.retention IS 'The horizon (setting retention.<table>) that the partition was entirely older than.';
+
+--
+-- Name: COLUMN archived_partitions.run_id; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.archived_partitions.run_id IS 'The maintenance run that archived it (NULL when called by hand outside a run).';
 
 --
 -- Name: COLUMN dimension_specs.change_ts_column; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -254,6 +392,30 @@ COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source
 COMMENT ON COLUMN dwh_etl.pipelines.schedules IS 'Cron expressions in UTC (pg_cron 1.4 has no time zones).';
 
 --
+-- Name: COLUMN quality_rules.params; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quality_rules.params IS 'Rule parameters (see rule_type). params.where adds a filter on the rows checked (e.g. is_current). Rules are trusted SQL: only the owner role can write this table.';
+
+--
+-- Name: COLUMN quality_rules.rule_type; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quality_rules.rule_type IS 'not_null, unique (column set), accepted_values (params.values), relationships (params.to_table, params.to_column: any row of the target, so any version of an SCD2 dimension), range (params.min / params.max), regex (params.pattern), freshness (params.max_age interval; params.column timestamp, default: the table''s last load in the lineage), row_count (params.min / params.max rows), volume_change (params.max_change_pct against params.runs recent loads), custom_sql (params.sql: a query returning the failing rows).';
+
+--
+-- Name: COLUMN quality_rules.scope; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quality_rules.scope IS 'batch: only the rows the current run wrote (_batch_id), table: the whole table.';
+
+--
+-- Name: COLUMN quality_rules.threshold; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quality_rules.threshold IS 'Failing rows tolerated: a count, or a percentage of the rows checked (threshold_type).';
+
+--
 -- Name: COLUMN quarantine.record_key; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -266,6 +428,12 @@ COMMENT ON COLUMN dwh_etl.quarantine.record_key IS 'Natural key of the rejected 
 COMMENT ON TABLE dwh_etl.applied_code IS 'Hash of each procedures/ file as last applied by dwh migrate; unchanged files are not re-applied.';
 
 --
+-- Name: TABLE archived_partitions; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.archived_partitions IS 'One row per partition retention detached from its parent and moved to schema archive (ALTER TABLE ... SET SCHEMA: same storage, no row copied).';
+
+--
 -- Name: TABLE dimension_specs; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -276,6 +444,12 @@ COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by
 --
 
 COMMENT ON TABLE dwh_etl.pipelines IS 'Registered pipelines. Run with CALL dwh_etl.run_pipeline(p_pipeline => name).';
+
+--
+-- Name: TABLE quality_rules; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.quality_rules IS 'Data quality rules as data. The runner evaluates the rules of a step''s target tables after the step, before its transaction commits (write-audit-publish): a failed error rule rolls the step back, a failed warn rule is recorded.';
 
 --
 -- Name: TABLE quarantine; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -315,6 +489,18 @@ GRANT USAGE ON SCHEMA dwh_etl TO etl_service;
 GRANT ALL ON SCHEMA dwh_etl TO dwh_owner;
 
 --
+-- Name: SEQUENCE archived_partitions_archive_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE dwh_etl.archived_partitions_archive_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE quality_rules_rule_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quality_rules_rule_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE quarantine_quarantine_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
@@ -327,6 +513,12 @@ GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quarantine_quarantine_id_seq TO etl_servi
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.applied_code TO etl_service;
 
 --
+-- Name: TABLE archived_partitions; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.archived_partitions TO etl_service;
+
+--
 -- Name: TABLE dimension_specs; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
@@ -337,6 +529,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.dimension_specs TO etl_servic
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.pipelines TO etl_service;
+
+--
+-- Name: TABLE quality_rules; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quality_rules TO etl_service;
 
 --
 -- Name: TABLE quarantine; Type: ACL; Schema: dwh_etl; Owner: -

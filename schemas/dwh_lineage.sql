@@ -149,7 +149,11 @@ CREATE TABLE dwh_lineage.quality_metrics (
     threshold numeric,
     passed boolean,
     details jsonb,
-    measured_at timestamp with time zone DEFAULT now() NOT NULL
+    measured_at timestamp with time zone DEFAULT now() NOT NULL,
+    rule_id bigint,
+    severity text,
+    rows_checked bigint,
+    failing_sample jsonb
 );
 
 --
@@ -297,6 +301,12 @@ CREATE INDEX pipeline_runs_started_idx ON dwh_lineage.pipeline_runs USING btree 
 CREATE INDEX pipeline_runs_status_idx ON dwh_lineage.pipeline_runs USING btree (status);
 
 --
+-- Name: quality_metrics_rule_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX quality_metrics_rule_idx ON dwh_lineage.quality_metrics USING btree (rule_id, measured_at DESC);
+
+--
 -- Name: quality_metrics_table_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
 --
 
@@ -377,6 +387,18 @@ COMMENT ON COLUMN dwh_lineage.pipeline_runs.batch_id IS 'Stamped as _batch_id on
 --
 
 COMMENT ON COLUMN dwh_lineage.pipeline_runs.run_date IS 'The business date the run processed (p_run_date).';
+
+--
+-- Name: COLUMN quality_metrics.failing_sample; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.quality_metrics.failing_sample IS 'Up to 10 failing rows (their keys), to find them again.';
+
+--
+-- Name: COLUMN quality_metrics.metric_value; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.quality_metrics.metric_value IS 'Failing rows (or the measured value for freshness in seconds, row_count, volume_change in percent).';
 
 --
 -- Name: COLUMN step_runs.rows_written; Type: COMMENT; Schema: dwh_lineage; Owner: -

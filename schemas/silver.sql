@@ -51,6 +51,323 @@ ALTER TABLE silver.sales_products ALTER COLUMN product_sk ADD GENERATED ALWAYS A
 );
 
 --
+-- Name: devflow_agent_execution_logs; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_agent_execution_logs (
+    id bigint NOT NULL,
+    issue_id text,
+    agent_id text,
+    worktree_path text,
+    started_at timestamp with time zone NOT NULL,
+    completed_at timestamp with time zone,
+    execution_duration_ms bigint,
+    memory_usage_mb integer,
+    cpu_usage_percent numeric(5,2),
+    disk_io_mb integer,
+    api_calls_count integer,
+    api_errors_count integer,
+    cache_hit_count integer,
+    cache_miss_count integer,
+    llm_provider text,
+    llm_model text,
+    llm_tokens_input integer,
+    llm_tokens_output integer,
+    llm_requests_count integer,
+    llm_cost_usd numeric(10,4),
+    exit_code integer,
+    error_count integer,
+    warning_count integer,
+    retry_count integer,
+    error_message text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_agents; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_agents (
+    agent_id text NOT NULL,
+    agent_name text NOT NULL,
+    agent_type text,
+    agent_category text,
+    ai_model text,
+    ai_provider text,
+    model_version text,
+    framework_version text,
+    capabilities text[],
+    max_concurrent_tasks integer,
+    cost_per_hour_usd numeric(10,4),
+    cost_per_token_usd numeric(10,8),
+    is_active boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_code_gen_tasks; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_code_gen_tasks (
+    id bigint NOT NULL,
+    issue_id text,
+    agent_id text,
+    execution_id bigint,
+    total_files_generated integer,
+    total_lines_generated integer,
+    total_functions_generated integer,
+    total_tests_generated integer,
+    compilation_time_ms integer,
+    clippy_warnings integer,
+    clippy_errors integer,
+    fmt_issues integer,
+    ai_model_name text,
+    ai_model_tokens_input integer,
+    ai_model_tokens_output integer,
+    ai_generation_cost_usd numeric(10,4),
+    ai_prompt_count integer,
+    cyclomatic_complexity_avg numeric(5,2),
+    code_duplication_percent numeric(5,2),
+    maintainability_index numeric(5,2),
+    test_count integer,
+    generation_duration_ms bigint,
+    commit_sha text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_deployment_pipelines; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_deployment_pipelines (
+    id bigint NOT NULL,
+    pipeline_id text,
+    issue_id text,
+    agent_id text,
+    resource_id text,
+    commit_sha text,
+    environment text,
+    deployment_type text,
+    deployment_status text,
+    started_at timestamp with time zone NOT NULL,
+    completed_at timestamp with time zone,
+    deployment_duration_seconds integer,
+    rollback_count integer,
+    resource_count integer,
+    container_count integer,
+    health_check_pass_rate numeric(5,2),
+    error_count integer,
+    warning_count integer,
+    infrastructure_cost_usd numeric(10,2),
+    data_transfer_cost_usd numeric(10,2),
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_infrastructure; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_infrastructure (
+    resource_id text NOT NULL,
+    resource_type text,
+    resource_name text,
+    cloud_provider text,
+    region text,
+    availability_zone text,
+    instance_type text,
+    cpu_count integer,
+    memory_gb integer,
+    storage_gb integer,
+    storage_type text,
+    vpc_id text,
+    subnet_id text,
+    security_group_ids text[],
+    hourly_cost_usd numeric(10,4),
+    monthly_cost_usd numeric(10,2),
+    tags jsonb,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_issues; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_issues (
+    id text NOT NULL,
+    number integer NOT NULL,
+    title text NOT NULL,
+    description text,
+    priority text,
+    complexity text,
+    issue_type text,
+    category text,
+    repository text,
+    created_by text,
+    assigned_to text,
+    labels text[] NOT NULL,
+    state text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    closed_at timestamp with time zone,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_label_history; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_label_history (
+    id bigint NOT NULL,
+    issue_id text NOT NULL,
+    label_name text NOT NULL,
+    action text NOT NULL,
+    changed_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_labels; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_labels (
+    label_name text NOT NULL,
+    label_category text NOT NULL,
+    label_priority text,
+    color text,
+    icon text,
+    description text,
+    usage_guidelines text,
+    is_active boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_metric_samples; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_metric_samples (
+    resource_id text NOT NULL,
+    measured_at timestamp with time zone NOT NULL,
+    namespace text,
+    measurement_interval_seconds integer NOT NULL,
+    cpu_utilization_percent numeric(5,2),
+    memory_utilization_percent numeric(5,2),
+    disk_usage_percent numeric(5,2),
+    disk_io_mbps numeric(10,2),
+    network_in_mbps numeric(10,2),
+    network_out_mbps numeric(10,2),
+    request_count bigint,
+    request_rate_per_sec numeric(10,2),
+    error_count integer,
+    p50_latency_ms integer,
+    p90_latency_ms integer,
+    p95_latency_ms integer,
+    p99_latency_ms integer,
+    max_latency_ms integer,
+    db_connection_count integer,
+    db_connection_pool_usage_percent numeric(5,2),
+    db_query_count bigint,
+    db_query_time_avg_ms numeric(10,2),
+    db_query_time_p95_ms integer,
+    db_deadlock_count integer,
+    db_slow_query_count integer,
+    cache_hit_count bigint,
+    cache_miss_count bigint,
+    cache_eviction_count integer,
+    cache_size_mb integer,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_pull_requests; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_pull_requests (
+    pr_number integer NOT NULL,
+    issue_number integer,
+    state text NOT NULL,
+    title text,
+    author text,
+    head_ref text,
+    head_sha text,
+    draft boolean,
+    merged boolean,
+    additions integer,
+    deletions integer,
+    changed_files integer,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    closed_at timestamp with time zone,
+    merged_at timestamp with time zone,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_review_results; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_review_results (
+    id bigint NOT NULL,
+    issue_id text,
+    code_gen_task_id bigint,
+    agent_id text,
+    review_score numeric(3,2),
+    test_coverage_percent numeric(5,2),
+    approved boolean,
+    reviewed_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devflow_worktree_states; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.devflow_worktree_states (
+    id bigint NOT NULL,
+    worktree_path text NOT NULL,
+    branch_name text,
+    base_branch text,
+    status text,
+    associated_issue_id text,
+    associated_pr_number integer,
+    created_by text,
+    purpose text,
+    created_at timestamp with time zone NOT NULL,
+    last_used_at timestamp with time zone,
+    cleaned_up_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: sales_customers; Type: TABLE; Schema: silver; Owner: -
 --
 
@@ -126,6 +443,90 @@ CREATE TABLE silver.sales_sales (
 );
 
 --
+-- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_agent_execution_logs
+    ADD CONSTRAINT devflow_agent_execution_logs_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_agents devflow_agents_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_agents
+    ADD CONSTRAINT devflow_agents_pk PRIMARY KEY (agent_id);
+
+--
+-- Name: devflow_code_gen_tasks devflow_code_gen_tasks_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_code_gen_tasks
+    ADD CONSTRAINT devflow_code_gen_tasks_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_deployment_pipelines devflow_deployment_pipelines_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_deployment_pipelines
+    ADD CONSTRAINT devflow_deployment_pipelines_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_infrastructure devflow_infrastructure_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_infrastructure
+    ADD CONSTRAINT devflow_infrastructure_pk PRIMARY KEY (resource_id);
+
+--
+-- Name: devflow_issues devflow_issues_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_issues
+    ADD CONSTRAINT devflow_issues_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_label_history devflow_label_history_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_label_history
+    ADD CONSTRAINT devflow_label_history_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_labels devflow_labels_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_labels
+    ADD CONSTRAINT devflow_labels_pk PRIMARY KEY (label_name);
+
+--
+-- Name: devflow_metric_samples devflow_metric_samples_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_metric_samples
+    ADD CONSTRAINT devflow_metric_samples_pk PRIMARY KEY (resource_id, measured_at);
+
+--
+-- Name: devflow_pull_requests devflow_pull_requests_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_pull_requests
+    ADD CONSTRAINT devflow_pull_requests_pk PRIMARY KEY (pr_number);
+
+--
+-- Name: devflow_review_results devflow_review_results_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_review_results
+    ADD CONSTRAINT devflow_review_results_pk PRIMARY KEY (id);
+
+--
+-- Name: devflow_worktree_states devflow_worktree_states_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.devflow_worktree_states
+    ADD CONSTRAINT devflow_worktree_states_pk PRIMARY KEY (worktree_path);
+
+--
 -- Name: sales_customers sales_customers_no_overlap; Type: CONSTRAINT; Schema: silver; Owner: -
 --
 
@@ -175,6 +576,84 @@ ALTER TABLE ONLY silver.sales_sales
     ADD CONSTRAINT sales_sales_pk PRIMARY KEY (sale_id);
 
 --
+-- Name: devflow_agent_execution_logs_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_agent_execution_logs_loaded_idx ON silver.devflow_agent_execution_logs USING btree (_loaded_at);
+
+--
+-- Name: devflow_agents_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_agents_loaded_idx ON silver.devflow_agents USING btree (_loaded_at);
+
+--
+-- Name: devflow_code_gen_tasks_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_code_gen_tasks_loaded_idx ON silver.devflow_code_gen_tasks USING btree (_loaded_at);
+
+--
+-- Name: devflow_deployment_pipelines_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_deployment_pipelines_loaded_idx ON silver.devflow_deployment_pipelines USING btree (_loaded_at);
+
+--
+-- Name: devflow_infrastructure_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_infrastructure_loaded_idx ON silver.devflow_infrastructure USING btree (_loaded_at);
+
+--
+-- Name: devflow_issues_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_issues_loaded_idx ON silver.devflow_issues USING btree (_loaded_at);
+
+--
+-- Name: devflow_label_history_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_label_history_loaded_idx ON silver.devflow_label_history USING btree (_loaded_at);
+
+--
+-- Name: devflow_labels_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_labels_loaded_idx ON silver.devflow_labels USING btree (_loaded_at);
+
+--
+-- Name: devflow_metric_samples_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_metric_samples_loaded_idx ON silver.devflow_metric_samples USING btree (_loaded_at);
+
+--
+-- Name: devflow_pull_requests_issue_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_pull_requests_issue_idx ON silver.devflow_pull_requests USING btree (issue_number);
+
+--
+-- Name: devflow_pull_requests_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_pull_requests_loaded_idx ON silver.devflow_pull_requests USING btree (_loaded_at);
+
+--
+-- Name: devflow_review_results_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_review_results_loaded_idx ON silver.devflow_review_results USING btree (_loaded_at);
+
+--
+-- Name: devflow_worktree_states_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX devflow_worktree_states_loaded_idx ON silver.devflow_worktree_states USING btree (_loaded_at);
+
+--
 -- Name: sales_customers_current_uq; Type: INDEX; Schema: silver; Owner: -
 --
 
@@ -203,6 +682,78 @@ CREATE INDEX sales_products_loaded_idx ON silver.sales_products USING btree (_lo
 --
 
 CREATE INDEX sales_sales_loaded_idx ON silver.sales_sales USING btree (_loaded_at);
+
+--
+-- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_agent_execution_logs IS 'devflow_src.agent_execution_logs typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_agents; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_agents IS 'devflow_src.agents typed and validated, latest state per agent_id.';
+
+--
+-- Name: TABLE devflow_code_gen_tasks; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_code_gen_tasks IS 'devflow_src.code_gen_tasks typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_deployment_pipelines; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_deployment_pipelines IS 'devflow_src.deployment_pipelines typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_infrastructure; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_infrastructure IS 'devflow_src.infrastructure typed and validated, latest state per resource_id.';
+
+--
+-- Name: TABLE devflow_issues; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_issues IS 'devflow_src.issues typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_label_history; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_label_history IS 'devflow_src.label_history typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_labels; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_labels IS 'devflow_src.labels typed and validated, latest state per label_name.';
+
+--
+-- Name: TABLE devflow_metric_samples; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_metric_samples IS 'Metric samples, one per resource and measurement time (a re-sent sample replaces the earlier one); updated_at is the time the sample was ingested.';
+
+--
+-- Name: TABLE devflow_pull_requests; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_pull_requests IS 'Pull requests from the GitHub feed, latest state per number; issue_number parsed from "Closes #N" in the body, else from the head branch issue-N.';
+
+--
+-- Name: TABLE devflow_review_results; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_review_results IS 'devflow_src.review_results typed and validated, latest state per id.';
+
+--
+-- Name: TABLE devflow_worktree_states; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.devflow_worktree_states IS 'devflow_src.worktree_states typed and validated, latest state per worktree_path.';
 
 --
 -- Name: TABLE sales_customers; Type: COMMENT; Schema: silver; Owner: -
@@ -240,6 +791,78 @@ GRANT SELECT,USAGE ON SEQUENCE silver.sales_customers_customer_sk_seq TO etl_ser
 --
 
 GRANT SELECT,USAGE ON SEQUENCE silver.sales_products_product_sk_seq TO etl_service;
+
+--
+-- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_agent_execution_logs TO etl_service;
+
+--
+-- Name: TABLE devflow_agents; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_agents TO etl_service;
+
+--
+-- Name: TABLE devflow_code_gen_tasks; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_code_gen_tasks TO etl_service;
+
+--
+-- Name: TABLE devflow_deployment_pipelines; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_deployment_pipelines TO etl_service;
+
+--
+-- Name: TABLE devflow_infrastructure; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_infrastructure TO etl_service;
+
+--
+-- Name: TABLE devflow_issues; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_issues TO etl_service;
+
+--
+-- Name: TABLE devflow_label_history; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_label_history TO etl_service;
+
+--
+-- Name: TABLE devflow_labels; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_labels TO etl_service;
+
+--
+-- Name: TABLE devflow_metric_samples; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_metric_samples TO etl_service;
+
+--
+-- Name: TABLE devflow_pull_requests; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_pull_requests TO etl_service;
+
+--
+-- Name: TABLE devflow_review_results; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_review_results TO etl_service;
+
+--
+-- Name: TABLE devflow_worktree_states; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_worktree_states TO etl_service;
 
 --
 -- Name: TABLE sales_customers; Type: ACL; Schema: silver; Owner: -

@@ -1,3 +1,4 @@
+-- Named with a leading underscore so it sorts (and applies) before every area's registry file.
 -- Registry data of the engine (applied by dwh migrate whenever this file changes; idempotent).
 CALL dwh_etl.register_pipeline(
     p_pipeline    => 'daily',

@@ -1,0 +1,37 @@
+-- The metric sample elements of bronze, unpacked to silver's column names (as text) from _raw_payload.
+CREATE OR REPLACE VIEW devflow._bronze_metric_samples AS
+SELECT b._bronze_id,
+       b._ingested_at,
+       b.resource_id,
+       b.timestamp AS measured_at,
+       b.namespace,
+       b.period    AS measurement_interval_seconds,
+       m->>'cpu_utilization_percent'          AS cpu_utilization_percent,
+       m->>'memory_utilization_percent'       AS memory_utilization_percent,
+       m->>'disk_usage_percent'               AS disk_usage_percent,
+       m->>'disk_io_mbps'                     AS disk_io_mbps,
+       m->>'network_in_mbps'                  AS network_in_mbps,
+       m->>'network_out_mbps'                 AS network_out_mbps,
+       m->>'request_count'                    AS request_count,
+       m->>'request_rate_per_sec'             AS request_rate_per_sec,
+       m->>'error_count'                      AS error_count,
+       m->>'p50_latency_ms'                   AS p50_latency_ms,
+       m->>'p90_latency_ms'                   AS p90_latency_ms,
+       m->>'p95_latency_ms'                   AS p95_latency_ms,
+       m->>'p99_latency_ms'                   AS p99_latency_ms,
+       m->>'max_latency_ms'                   AS max_latency_ms,
+       m->>'db_connection_count'              AS db_connection_count,
+       m->>'db_connection_pool_usage_percent' AS db_connection_pool_usage_percent,
+       m->>'db_query_count'                   AS db_query_count,
+       m->>'db_query_time_avg_ms'             AS db_query_time_avg_ms,
+       m->>'db_query_time_p95_ms'             AS db_query_time_p95_ms,
+       m->>'db_deadlock_count'                AS db_deadlock_count,
+       m->>'db_slow_query_count'              AS db_slow_query_count,
+       m->>'cache_hit_count'                  AS cache_hit_count,
+       m->>'cache_miss_count'                 AS cache_miss_count,
+       m->>'cache_eviction_count'             AS cache_eviction_count,
+       m->>'cache_size_mb'                    AS cache_size_mb,
+       b._ingested_at::text                   AS updated_at
+FROM bronze.devflow_metric_samples AS b
+CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(b._raw_payload->'metrics') = 'object' THEN b._raw_payload->'metrics' END) AS x (m);
+COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for devflow._load_silver.';

@@ -1,0 +1,19 @@
+-- Step (mart): REFRESH MATERIALIZED VIEW CONCURRENTLY devflow.mart_infrastructure_cost (readers never blocked; its
+-- unique index covers the mart's grain).
+CREATE OR REPLACE PROCEDURE devflow.refresh_mart_infrastructure_cost(
+    p_run_id   bigint,
+    p_run_date date
+)
+LANGUAGE plpgsql
+SET search_path = devflow, pg_temp
+AS $$
+BEGIN
+    PERFORM dwh_etl.lock_step('devflow.mart_infrastructure_cost');
+    REFRESH MATERIALIZED VIEW CONCURRENTLY devflow.mart_infrastructure_cost;
+    PERFORM dwh_lineage.log_refresh(
+        in_view_name    => 'devflow.mart_infrastructure_cost',
+        in_source_table => 'devflow.fact_deployment',
+        in_row_count    => (SELECT count(*) FROM devflow.mart_infrastructure_cost));
+END;
+$$;
+COMMENT ON PROCEDURE devflow.refresh_mart_infrastructure_cost(bigint, date) IS 'Step: refresh devflow.mart_infrastructure_cost concurrently.';

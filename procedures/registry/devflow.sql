@@ -1,0 +1,218 @@
+-- Registry data of the devflow area (applied by dwh migrate whenever this file changes; idempotent).
+INSERT INTO dwh_etl.settings (key, value, description) VALUES
+    ('devflow.source_schema', 'devflow_src', 'Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads).'),
+    ('retention.devflow.fact_performance_metrics', '2 years', 'Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline.')
+ON CONFLICT (key) DO NOTHING;
+
+CALL dwh_etl.register_tables(
+    p_area   => 'devflow',
+    p_tables => '[
+        {"table": "devflow_src.issues", "layer": "source", "description": "operational issues"},
+        {"table": "devflow_src.agents", "layer": "source", "description": "agent registry"},
+        {"table": "devflow_src.labels", "layer": "source", "description": "the 57-label system"},
+        {"table": "devflow_src.worktree_states", "layer": "source", "description": "git worktrees"},
+        {"table": "devflow_src.infrastructure", "layer": "source", "description": "cloud resource inventory"},
+        {"table": "devflow_src.label_history", "layer": "source", "description": "label changes"},
+        {"table": "devflow_src.agent_execution_logs", "layer": "source", "description": "agent runs"},
+        {"table": "devflow_src.code_gen_tasks", "layer": "source", "description": "code generation attempts"},
+        {"table": "devflow_src.review_results", "layer": "source", "description": "reviews"},
+        {"table": "devflow_src.deployment_pipelines", "layer": "source", "description": "deployment runs"},
+        {"table": "devflow_src.api_payloads", "layer": "source", "description": "inbox of raw GitHub / Prometheus / CloudWatch responses"},
+        {"table": "bronze.devflow_issues", "layer": "bronze"},
+        {"table": "bronze.devflow_agents", "layer": "bronze"},
+        {"table": "bronze.devflow_labels", "layer": "bronze"},
+        {"table": "bronze.devflow_worktree_states", "layer": "bronze"},
+        {"table": "bronze.devflow_infrastructure", "layer": "bronze"},
+        {"table": "bronze.devflow_label_history", "layer": "bronze"},
+        {"table": "bronze.devflow_agent_execution_logs", "layer": "bronze"},
+        {"table": "bronze.devflow_code_gen_tasks", "layer": "bronze"},
+        {"table": "bronze.devflow_review_results", "layer": "bronze"},
+        {"table": "bronze.devflow_deployment_pipelines", "layer": "bronze"},
+        {"table": "bronze.devflow_pull_requests", "layer": "bronze"},
+        {"table": "bronze.devflow_metric_samples", "layer": "bronze"},
+        {"table": "silver.devflow_issues", "layer": "silver"},
+        {"table": "silver.devflow_agents", "layer": "silver"},
+        {"table": "silver.devflow_labels", "layer": "silver"},
+        {"table": "silver.devflow_worktree_states", "layer": "silver"},
+        {"table": "silver.devflow_infrastructure", "layer": "silver"},
+        {"table": "silver.devflow_label_history", "layer": "silver"},
+        {"table": "silver.devflow_agent_execution_logs", "layer": "silver"},
+        {"table": "silver.devflow_code_gen_tasks", "layer": "silver"},
+        {"table": "silver.devflow_review_results", "layer": "silver"},
+        {"table": "silver.devflow_deployment_pipelines", "layer": "silver"},
+        {"table": "silver.devflow_pull_requests", "layer": "silver"},
+        {"table": "silver.devflow_metric_samples", "layer": "silver"},
+        {"table": "devflow.dim_issue", "layer": "gold"},
+        {"table": "devflow.dim_agent", "layer": "gold"},
+        {"table": "devflow.dim_infrastructure", "layer": "gold"},
+        {"table": "devflow.dim_label", "layer": "gold"},
+        {"table": "devflow.dim_worktree", "layer": "gold"},
+        {"table": "devflow.fact_issue_processing", "layer": "gold"},
+        {"table": "devflow.fact_code_generation", "layer": "gold"},
+        {"table": "devflow.fact_deployment", "layer": "gold"},
+        {"table": "devflow.fact_agent_execution", "layer": "gold"},
+        {"table": "devflow.fact_performance_metrics", "layer": "gold"},
+        {"table": "devflow.mart_development_performance", "layer": "mart"},
+        {"table": "devflow.mart_agent_performance", "layer": "mart"},
+        {"table": "devflow.mart_infrastructure_cost", "layer": "mart"}
+    ]');
+
+-- Type 1 dimensions are specs without Type 2 columns: one version per key, attributes overwritten.
+INSERT INTO dwh_etl.dimension_specs AS d (
+    dimension_name, target_table, surrogate_key, natural_key, type2_columns, type1_columns,
+    change_ts_column, deleted_flag_column, delete_policy, type1_scope, description
+) VALUES
+    ('devflow.dim_issue', 'devflow.dim_issue', 'issue_key', '{issue_id}',
+     '{priority,complexity,issue_type,category,assigned_to,labels}', '{issue_number,title,description,repository,created_by}',
+     'change_ts', NULL, 'close', 'all_versions',
+     'Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history.'),
+    ('devflow.dim_infrastructure', 'devflow.dim_infrastructure', 'infrastructure_key', '{resource_id}',
+     '{resource_type,region,availability_zone,instance_type,cpu_count,memory_gb,storage_gb,storage_type,vpc_id,subnet_id,security_group_ids,hourly_cost_usd,monthly_cost_usd,tags}',
+     '{resource_name,cloud_provider}',
+     'change_ts', NULL, 'close', 'all_versions',
+     'Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history.'),
+    ('devflow.dim_agent', 'devflow.dim_agent', 'agent_key', '{agent_id}',
+     '{}', '{agent_name,agent_type,agent_category,ai_model,ai_provider,model_version,framework_version,capabilities,max_concurrent_tasks,cost_per_hour_usd,cost_per_token_usd,is_active,created_at,updated_at}',
+     'change_ts', NULL, 'close', 'all_versions',
+     'Agent dimension (seed 000 D3, Type 1).'),
+    ('devflow.dim_label', 'devflow.dim_label', 'label_key', '{label_name}',
+     '{}', '{label_category,label_priority,color,icon,description,usage_guidelines,is_active,created_at,updated_at}',
+     'change_ts', NULL, 'close', 'all_versions',
+     'Label dimension (seed 000 D5, Type 1).'),
+    ('devflow.dim_worktree', 'devflow.dim_worktree', 'worktree_key', '{worktree_path}',
+     '{}', '{branch_name,base_branch,status,associated_issue_id,associated_pr_number,created_by,purpose,created_at,last_used_at,cleaned_up_at}',
+     'change_ts', NULL, 'close', 'all_versions',
+     'Worktree dimension (seed 000 D6, Type 1).')
+ON CONFLICT (dimension_name) DO UPDATE
+SET target_table = EXCLUDED.target_table,
+    surrogate_key = EXCLUDED.surrogate_key,
+    natural_key = EXCLUDED.natural_key,
+    type2_columns = EXCLUDED.type2_columns,
+    type1_columns = EXCLUDED.type1_columns,
+    change_ts_column = EXCLUDED.change_ts_column,
+    deleted_flag_column = EXCLUDED.deleted_flag_column,
+    delete_policy = EXCLUDED.delete_policy,
+    type1_scope = EXCLUDED.type1_scope,
+    description = EXCLUDED.description;
+
+-- This file is applied before engine.sql (files run in name order), which registers daily: make sure
+-- it exists without overriding what engine.sql declares for it.
+INSERT INTO dwh_etl.pipelines (pipeline_name, description, schedules)
+VALUES ('daily', 'Brings the whole warehouse up to date: every subject area adds its daily steps here.', ARRAY['0 2 * * *'])
+ON CONFLICT (pipeline_name) DO NOTHING;
+
+CALL dwh_etl.register_pipeline(
+    p_pipeline    => 'devflow_hourly',
+    p_description => 'devflow agent metrics (seed 000 hourly_agent_metrics_etl): executions since the last run -> fact_agent_execution, mart_agent_performance.',
+    p_schedules   => ARRAY['0 * * * *']);
+CALL dwh_etl.register_pipeline(
+    p_pipeline    => 'devflow_5min',
+    p_description => 'devflow performance metrics (seed 000 realtime_performance_metrics): new metric samples -> fact_performance_metrics.',
+    p_schedules   => ARRAY['*/5 * * * *']);
+CALL dwh_etl.register_pipeline(
+    p_pipeline    => 'devflow_weekly',
+    p_description => 'devflow dimension refresh (seed 000 weekly_dimension_refresh), Sundays 04:00.',
+    p_schedules   => ARRAY['0 4 * * 0']);
+
+-- Every step is incremental by its own watermarks and serialized by dwh_etl.lock_step, so a step
+-- shared by two pipelines never loads a row twice. daily (02:00) is the seed's daily issue processing:
+-- a missed day is caught up by the next run, which loads everything past the watermarks.
+DO $register$
+DECLARE
+    v_all jsonb := '{
+    "extract_entities": {"step": "devflow_extract_entities", "procedure": "devflow.extract_entities", "layer": "bronze",
+     "sources": ["devflow_src.issues", "devflow_src.agents", "devflow_src.labels", "devflow_src.worktree_states", "devflow_src.infrastructure", "devflow_src.label_history"],
+     "targets": ["bronze.devflow_issues", "bronze.devflow_agents", "bronze.devflow_labels", "bronze.devflow_worktree_states", "bronze.devflow_infrastructure", "bronze.devflow_label_history"],
+     "feeds": [["devflow_src.issues", "bronze.devflow_issues"], ["devflow_src.agents", "bronze.devflow_agents"], ["devflow_src.labels", "bronze.devflow_labels"],
+               ["devflow_src.worktree_states", "bronze.devflow_worktree_states"], ["devflow_src.infrastructure", "bronze.devflow_infrastructure"],
+               ["devflow_src.label_history", "bronze.devflow_label_history"]]},
+    "extract_events": {"step": "devflow_extract_events", "procedure": "devflow.extract_events", "layer": "bronze",
+     "sources": ["devflow_src.agent_execution_logs", "devflow_src.code_gen_tasks", "devflow_src.review_results", "devflow_src.deployment_pipelines"],
+     "targets": ["bronze.devflow_agent_execution_logs", "bronze.devflow_code_gen_tasks", "bronze.devflow_review_results", "bronze.devflow_deployment_pipelines"],
+     "feeds": [["devflow_src.agent_execution_logs", "bronze.devflow_agent_execution_logs"], ["devflow_src.code_gen_tasks", "bronze.devflow_code_gen_tasks"],
+               ["devflow_src.review_results", "bronze.devflow_review_results"], ["devflow_src.deployment_pipelines", "bronze.devflow_deployment_pipelines"]]},
+    "ingest_pull_requests": {"step": "devflow_ingest_pull_requests", "procedure": "devflow.ingest_pull_requests", "layer": "bronze",
+     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_pull_requests"]},
+    "ingest_metrics": {"step": "devflow_ingest_metrics", "procedure": "devflow.ingest_metrics", "layer": "bronze",
+     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_metric_samples"]},
+    "silver_entities": {"step": "devflow_silver_entities", "procedure": "devflow.load_silver_entities", "layer": "silver",
+     "depends_on": ["devflow_extract_entities"],
+     "sources": ["bronze.devflow_issues", "bronze.devflow_agents", "bronze.devflow_labels", "bronze.devflow_worktree_states", "bronze.devflow_infrastructure", "bronze.devflow_label_history"],
+     "targets": ["silver.devflow_issues", "silver.devflow_agents", "silver.devflow_labels", "silver.devflow_worktree_states", "silver.devflow_infrastructure", "silver.devflow_label_history"],
+     "feeds": [["bronze.devflow_issues", "silver.devflow_issues"], ["bronze.devflow_agents", "silver.devflow_agents"], ["bronze.devflow_labels", "silver.devflow_labels"],
+               ["bronze.devflow_worktree_states", "silver.devflow_worktree_states"], ["bronze.devflow_infrastructure", "silver.devflow_infrastructure"],
+               ["bronze.devflow_label_history", "silver.devflow_label_history"]]},
+    "silver_events": {"step": "devflow_silver_events", "procedure": "devflow.load_silver_events", "layer": "silver",
+     "depends_on": ["devflow_extract_events"],
+     "sources": ["bronze.devflow_agent_execution_logs", "bronze.devflow_code_gen_tasks", "bronze.devflow_review_results", "bronze.devflow_deployment_pipelines"],
+     "targets": ["silver.devflow_agent_execution_logs", "silver.devflow_code_gen_tasks", "silver.devflow_review_results", "silver.devflow_deployment_pipelines"],
+     "feeds": [["bronze.devflow_agent_execution_logs", "silver.devflow_agent_execution_logs"], ["bronze.devflow_code_gen_tasks", "silver.devflow_code_gen_tasks"],
+               ["bronze.devflow_review_results", "silver.devflow_review_results"], ["bronze.devflow_deployment_pipelines", "silver.devflow_deployment_pipelines"]]},
+    "silver_pull_requests": {"step": "devflow_silver_pull_requests", "procedure": "devflow.load_silver_pull_requests", "layer": "silver",
+     "depends_on": ["devflow_ingest_pull_requests"],
+     "sources": ["bronze.devflow_pull_requests"], "targets": ["silver.devflow_pull_requests"]},
+    "silver_metrics": {"step": "devflow_silver_metrics", "procedure": "devflow.load_silver_metrics", "layer": "silver",
+     "depends_on": ["devflow_ingest_metrics"],
+     "sources": ["bronze.devflow_metric_samples"], "targets": ["silver.devflow_metric_samples"]},
+    "dimensions": {"step": "devflow_dimensions", "procedure": "devflow.load_dimensions", "layer": "gold",
+     "depends_on": ["devflow_silver_entities"],
+     "sources": ["silver.devflow_issues", "silver.devflow_agents", "silver.devflow_labels", "silver.devflow_worktree_states", "silver.devflow_infrastructure"],
+     "targets": ["devflow.dim_issue", "devflow.dim_agent", "devflow.dim_label", "devflow.dim_worktree", "devflow.dim_infrastructure"],
+     "feeds": [["silver.devflow_issues", "devflow.dim_issue"], ["silver.devflow_agents", "devflow.dim_agent"], ["silver.devflow_labels", "devflow.dim_label"],
+               ["silver.devflow_worktree_states", "devflow.dim_worktree"], ["silver.devflow_infrastructure", "devflow.dim_infrastructure"]]},
+    "fact_agent_execution": {"step": "devflow_fact_agent_execution", "procedure": "devflow.load_fact_agent_execution", "layer": "gold",
+     "depends_on": ["devflow_silver_events", "devflow_dimensions"],
+     "sources": ["silver.devflow_agent_execution_logs", "devflow.dim_agent", "devflow.dim_issue", "devflow.dim_worktree", "gold.dim_date"],
+     "targets": ["devflow.fact_agent_execution"]},
+    "fact_code_generation": {"step": "devflow_fact_code_generation", "procedure": "devflow.load_fact_code_generation", "layer": "gold",
+     "depends_on": ["devflow_silver_events", "devflow_dimensions"],
+     "sources": ["silver.devflow_code_gen_tasks", "devflow.dim_agent", "devflow.dim_issue", "gold.dim_date"],
+     "targets": ["devflow.fact_code_generation"]},
+    "fact_deployment": {"step": "devflow_fact_deployment", "procedure": "devflow.load_fact_deployment", "layer": "gold",
+     "depends_on": ["devflow_silver_events", "devflow_dimensions"],
+     "sources": ["silver.devflow_deployment_pipelines", "devflow.dim_agent", "devflow.dim_issue", "devflow.dim_infrastructure", "gold.dim_date"],
+     "targets": ["devflow.fact_deployment"]},
+    "fact_issue_processing": {"step": "devflow_fact_issue_processing", "procedure": "devflow.load_fact_issue_processing", "layer": "gold",
+     "depends_on": ["devflow_silver_events", "devflow_silver_pull_requests", "devflow_dimensions"],
+     "sources": ["silver.devflow_issues", "silver.devflow_agent_execution_logs", "silver.devflow_code_gen_tasks", "silver.devflow_review_results",
+                 "silver.devflow_deployment_pipelines", "silver.devflow_label_history", "silver.devflow_worktree_states", "silver.devflow_pull_requests",
+                 "devflow.dim_issue", "devflow.dim_agent", "devflow.dim_label", "devflow.dim_worktree", "gold.dim_date"],
+     "targets": ["devflow.fact_issue_processing"]},
+    "fact_performance_metrics": {"step": "devflow_fact_performance_metrics", "procedure": "devflow.load_fact_performance_metrics", "layer": "gold",
+     "depends_on": ["devflow_silver_metrics", "devflow_dimensions"],
+     "sources": ["silver.devflow_metric_samples", "devflow.dim_infrastructure", "gold.dim_date"],
+     "targets": ["devflow.fact_performance_metrics"]},
+    "mart_development_performance": {"step": "devflow_mart_development_performance", "procedure": "devflow.refresh_mart_development_performance", "layer": "mart",
+     "depends_on": ["devflow_fact_issue_processing", "devflow_fact_deployment"],
+     "sources": ["devflow.fact_issue_processing", "devflow.fact_deployment", "devflow.dim_issue", "devflow.dim_agent", "gold.dim_date"],
+     "targets": ["devflow.mart_development_performance"]},
+    "mart_agent_performance": {"step": "devflow_mart_agent_performance", "procedure": "devflow.refresh_mart_agent_performance", "layer": "mart",
+     "depends_on": ["devflow_fact_agent_execution"],
+     "sources": ["devflow.fact_agent_execution", "devflow.dim_agent", "gold.dim_date"],
+     "targets": ["devflow.mart_agent_performance"]},
+    "mart_infrastructure_cost": {"step": "devflow_mart_infrastructure_cost", "procedure": "devflow.refresh_mart_infrastructure_cost", "layer": "mart",
+     "depends_on": ["devflow_fact_deployment", "devflow_fact_performance_metrics"],
+     "sources": ["devflow.fact_deployment", "devflow.fact_performance_metrics", "devflow.dim_infrastructure", "gold.dim_date"],
+     "targets": ["devflow.mart_infrastructure_cost"]}
+    }';
+    v_steps jsonb;
+BEGIN
+    -- daily: the whole area
+    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s;
+    CALL dwh_etl.register_steps(p_pipeline => 'daily', p_area => 'devflow', p_steps => v_steps);
+    -- weekly dimension refresh: the entities, their dimensions, and the marts that read them
+    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
+    WHERE s.key IN ('extract_entities', 'silver_entities', 'dimensions');
+    CALL dwh_etl.register_steps(p_pipeline => 'devflow_weekly', p_area => 'devflow', p_steps => v_steps);
+    -- hourly agent metrics (the entities come along, so a new agent, issue or worktree has its dimension row)
+    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
+    WHERE s.key IN ('extract_entities', 'extract_events', 'silver_entities', 'silver_events', 'dimensions',
+                    'fact_agent_execution', 'mart_agent_performance');
+    CALL dwh_etl.register_steps(p_pipeline => 'devflow_hourly', p_area => 'devflow', p_steps => v_steps);
+    -- every 5 minutes: metric samples (and the inventory, for a new resource's dimension row)
+    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
+    WHERE s.key IN ('extract_entities', 'ingest_metrics', 'silver_entities', 'silver_metrics', 'dimensions',
+                    'fact_performance_metrics');
+    CALL dwh_etl.register_steps(p_pipeline => 'devflow_5min', p_area => 'devflow', p_steps => v_steps);
+END
+$register$;
