@@ -13,6 +13,15 @@ from psycopg.types.json import Jsonb
 
 from dwh_cli.cli import cli
 
+
+@pytest.fixture(autouse=True)
+def sales_area_only(conn):
+    """This module tests the sales area on its own: other areas' steps and rules are switched off, so
+    the daily pipeline is the engine's and sales' steps and the rules are the sales rules."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+
+
 SCALE = 0.005
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 RULE = {"name": "test_fact_quantity_max_1", "table": "sales.fact_sales", "type": "range",

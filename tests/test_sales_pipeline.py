@@ -9,6 +9,15 @@ import datetime as dt
 import psycopg
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def sales_area_only(conn):
+    """This module tests the sales area on its own: other areas' steps and rules are switched off, so
+    the daily pipeline is the engine's and sales' steps and the rules are the sales rules."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+
+
 SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
 
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)"
