@@ -163,7 +163,7 @@ class DemoResult:
 
 def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = False,
          run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop) -> DemoResult:
-    """migrate -> generate the demo source (or one more day) -> run ``daily`` -> status."""
+    """migrate -> generate the demo sources of sales and devflow (or one more day) -> run ``daily`` -> status."""
     from .migrate import migrate
 
     timings: dict[str, float] = {}
@@ -184,6 +184,7 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
         try:
             if next_day:
                 phase("generate next day", lambda: conn.execute("CALL sales_src.generate_next_day()"))
+                phase("generate next day (devflow)", lambda: conn.execute("CALL devflow_src.generate_next_day()"))
                 generated = True
             else:
                 empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM sales_src.customers)").fetchone()[0]
@@ -194,6 +195,11 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
                 else:
                     log("the demo source is already generated (sales_src.customers has rows); "
                         "use --next-day to add a day")
+                if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM devflow_src.issues)").fetchone()[0]:
+                    # a week of software-delivery activity; its seed is a fraction (setseed wants [-1, 1])
+                    phase("generate (devflow)", lambda: conn.execute(
+                        "CALL devflow_src.generate(p_days => 7, p_seed => %s)", (seed,)))
+                    generated = True
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc
     day = run_date or dt.date.today()
