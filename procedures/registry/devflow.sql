@@ -95,12 +95,7 @@ SET target_table = EXCLUDED.target_table,
     type1_scope = EXCLUDED.type1_scope,
     description = EXCLUDED.description;
 
--- This file is applied before engine.sql (files run in name order), which registers daily: make sure
--- it exists without overriding what engine.sql declares for it.
-INSERT INTO dwh_etl.pipelines (pipeline_name, description, schedules)
-VALUES ('daily', 'Brings the whole warehouse up to date: every subject area adds its daily steps here.', ARRAY['0 2 * * *'])
-ON CONFLICT (pipeline_name) DO NOTHING;
-
+-- 'daily' is registered by _engine.sql, which applies before this file.
 CALL dwh_etl.register_pipeline(
     p_pipeline    => 'devflow_hourly',
     p_description => 'devflow agent metrics (seed 000 hourly_agent_metrics_etl): executions since the last run -> fact_agent_execution, mart_agent_performance.',
