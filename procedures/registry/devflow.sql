@@ -58,42 +58,36 @@ CALL dwh_etl.register_tables(
     ]');
 
 -- Type 1 dimensions are specs without Type 2 columns: one version per key, attributes overwritten.
-INSERT INTO dwh_etl.dimension_specs AS d (
-    dimension_name, target_table, surrogate_key, natural_key, type2_columns, type1_columns,
-    change_ts_column, deleted_flag_column, delete_policy, type1_scope, description
-) VALUES
-    ('devflow.dim_issue', 'devflow.dim_issue', 'issue_key', '{issue_id}',
-     '{priority,complexity,issue_type,category,assigned_to,labels}', '{issue_number,title,description,repository,created_by}',
-     'change_ts', NULL, 'close', 'all_versions',
-     'Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history.'),
-    ('devflow.dim_infrastructure', 'devflow.dim_infrastructure', 'infrastructure_key', '{resource_id}',
-     '{resource_type,region,availability_zone,instance_type,cpu_count,memory_gb,storage_gb,storage_type,vpc_id,subnet_id,security_group_ids,hourly_cost_usd,monthly_cost_usd,tags}',
-     '{resource_name,cloud_provider}',
-     'change_ts', NULL, 'close', 'all_versions',
-     'Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history.'),
-    ('devflow.dim_agent', 'devflow.dim_agent', 'agent_key', '{agent_id}',
-     '{}', '{agent_name,agent_type,agent_category,ai_model,ai_provider,model_version,framework_version,capabilities,max_concurrent_tasks,cost_per_hour_usd,cost_per_token_usd,is_active,created_at,updated_at}',
-     'change_ts', NULL, 'close', 'all_versions',
-     'Agent dimension (seed 000 D3, Type 1).'),
-    ('devflow.dim_label', 'devflow.dim_label', 'label_key', '{label_name}',
-     '{}', '{label_category,label_priority,color,icon,description,usage_guidelines,is_active,created_at,updated_at}',
-     'change_ts', NULL, 'close', 'all_versions',
-     'Label dimension (seed 000 D5, Type 1).'),
-    ('devflow.dim_worktree', 'devflow.dim_worktree', 'worktree_key', '{worktree_path}',
-     '{}', '{branch_name,base_branch,status,associated_issue_id,associated_pr_number,created_by,purpose,created_at,last_used_at,cleaned_up_at}',
-     'change_ts', NULL, 'close', 'all_versions',
-     'Worktree dimension (seed 000 D6, Type 1).')
-ON CONFLICT (dimension_name) DO UPDATE
-SET target_table = EXCLUDED.target_table,
-    surrogate_key = EXCLUDED.surrogate_key,
-    natural_key = EXCLUDED.natural_key,
-    type2_columns = EXCLUDED.type2_columns,
-    type1_columns = EXCLUDED.type1_columns,
-    change_ts_column = EXCLUDED.change_ts_column,
-    deleted_flag_column = EXCLUDED.deleted_flag_column,
-    delete_policy = EXCLUDED.delete_policy,
-    type1_scope = EXCLUDED.type1_scope,
-    description = EXCLUDED.description;
+CALL dwh_etl.register_dimension(
+    p_dimension => 'devflow.dim_issue', p_target => 'devflow.dim_issue', p_surrogate_key => 'issue_key', p_natural_key => '{issue_id}',
+    p_type2_columns => '{priority,complexity,issue_type,category,assigned_to,labels}',
+    p_type1_columns => '{issue_number,title,description,repository,created_by}',
+    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history.');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'devflow.dim_infrastructure', p_target => 'devflow.dim_infrastructure', p_surrogate_key => 'infrastructure_key', p_natural_key => '{resource_id}',
+    p_type2_columns => '{resource_type,region,availability_zone,instance_type,cpu_count,memory_gb,storage_gb,storage_type,vpc_id,subnet_id,security_group_ids,hourly_cost_usd,monthly_cost_usd,tags}',
+    p_type1_columns => '{resource_name,cloud_provider}',
+    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history.');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'devflow.dim_agent', p_target => 'devflow.dim_agent', p_surrogate_key => 'agent_key', p_natural_key => '{agent_id}',
+    p_type2_columns => '{}',
+    p_type1_columns => '{agent_name,agent_type,agent_category,ai_model,ai_provider,model_version,framework_version,capabilities,max_concurrent_tasks,cost_per_hour_usd,cost_per_token_usd,is_active,created_at,updated_at}',
+    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Agent dimension (seed 000 D3, Type 1).');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'devflow.dim_label', p_target => 'devflow.dim_label', p_surrogate_key => 'label_key', p_natural_key => '{label_name}',
+    p_type2_columns => '{}',
+    p_type1_columns => '{label_category,label_priority,color,icon,description,usage_guidelines,is_active,created_at,updated_at}',
+    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Label dimension (seed 000 D5, Type 1).');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'devflow.dim_worktree', p_target => 'devflow.dim_worktree', p_surrogate_key => 'worktree_key', p_natural_key => '{worktree_path}',
+    p_type2_columns => '{}',
+    p_type1_columns => '{branch_name,base_branch,status,associated_issue_id,associated_pr_number,created_by,purpose,created_at,last_used_at,cleaned_up_at}',
+    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Worktree dimension (seed 000 D6, Type 1).');
 
 -- 'daily' is registered by _engine.sql, which applies before this file.
 CALL dwh_etl.register_pipeline(

@@ -25,37 +25,30 @@ CALL dwh_etl.register_tables(
         {"table": "sales.customer_metrics", "layer": "mart"}
     ]');
 
-INSERT INTO dwh_etl.dimension_specs AS d (
-    dimension_name, target_table, surrogate_key, natural_key, type2_columns, type1_columns,
-    change_ts_column, deleted_flag_column, delete_policy, type1_scope, description
-) VALUES
-    ('sales.silver_customers', 'silver.sales_customers', 'customer_sk', '{customer_id}',
-     '{first_name,last_name,email,phone,city,country,customer_segment,signup_date}', '{}',
-     'change_ts', 'is_deleted', 'close_marker', 'all_versions',
-     'Silver keeps every version of every customer; a deletion is a marker version.'),
-    ('sales.silver_products', 'silver.sales_products', 'product_sk', '{product_id}',
-     '{product_name,product_group,category,brand,unit_price,unit_cost,is_active}', '{}',
-     'change_ts', 'is_deleted', 'close_marker', 'all_versions',
-     'Silver keeps every version of every product; a deletion is a marker version.'),
-    ('sales.dim_customer', 'sales.dim_customer', 'customer_key', '{customer_id}',
-     '{email,email_domain,city,country,customer_segment}', '{full_name,phone,signup_date}',
-     'change_ts', 'is_deleted', 'close', 'all_versions',
-     'Customer dimension: location, segment and email are history; name, phone and signup date are corrections.'),
-    ('sales.dim_product', 'sales.dim_product', 'product_key', '{product_id}',
-     '{product_name,product_group,category,brand,list_price,is_active}', '{unit_cost}',
-     'change_ts', 'is_deleted', 'close', 'all_versions',
-     'Product dimension: descriptive attributes and list price are history; unit cost is a correction.')
-ON CONFLICT (dimension_name) DO UPDATE
-SET target_table = EXCLUDED.target_table,
-    surrogate_key = EXCLUDED.surrogate_key,
-    natural_key = EXCLUDED.natural_key,
-    type2_columns = EXCLUDED.type2_columns,
-    type1_columns = EXCLUDED.type1_columns,
-    change_ts_column = EXCLUDED.change_ts_column,
-    deleted_flag_column = EXCLUDED.deleted_flag_column,
-    delete_policy = EXCLUDED.delete_policy,
-    type1_scope = EXCLUDED.type1_scope,
-    description = EXCLUDED.description;
+CALL dwh_etl.register_dimension(
+    p_dimension => 'sales.silver_customers', p_target => 'silver.sales_customers', p_surrogate_key => 'customer_sk', p_natural_key => '{customer_id}',
+    p_type2_columns => '{first_name,last_name,email,phone,city,country,customer_segment,signup_date}',
+    p_type1_columns => '{}',
+    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close_marker', p_type1_scope => 'all_versions',
+    p_description => 'Silver keeps every version of every customer; a deletion is a marker version.');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'sales.silver_products', p_target => 'silver.sales_products', p_surrogate_key => 'product_sk', p_natural_key => '{product_id}',
+    p_type2_columns => '{product_name,product_group,category,brand,unit_price,unit_cost,is_active}',
+    p_type1_columns => '{}',
+    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close_marker', p_type1_scope => 'all_versions',
+    p_description => 'Silver keeps every version of every product; a deletion is a marker version.');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'sales.dim_customer', p_target => 'sales.dim_customer', p_surrogate_key => 'customer_key', p_natural_key => '{customer_id}',
+    p_type2_columns => '{email,email_domain,city,country,customer_segment}',
+    p_type1_columns => '{full_name,phone,signup_date}',
+    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Customer dimension: location, segment and email are history; name, phone and signup date are corrections.');
+CALL dwh_etl.register_dimension(
+    p_dimension => 'sales.dim_product', p_target => 'sales.dim_product', p_surrogate_key => 'product_key', p_natural_key => '{product_id}',
+    p_type2_columns => '{product_name,product_group,category,brand,list_price,is_active}',
+    p_type1_columns => '{unit_cost}',
+    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close', p_type1_scope => 'all_versions',
+    p_description => 'Product dimension: descriptive attributes and list price are history; unit cost is a correction.');
 
 -- The same steps serve both pipelines: daily (the whole warehouse) and the 6-hourly incremental run.
 -- Shared steps are serialized by dwh_etl.lock_step and move their own watermarks, so the two
