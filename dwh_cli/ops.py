@@ -47,52 +47,19 @@ def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _columns(conn, schema: str, table: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (schema, table)).fetchall()
-    return [r[0] for r in rows]
-
-
-def _pick(cols: list[str], *names: str) -> str | None:
-    return next((n for n in names if n in cols), None)
-
-
 def fetch_run(conn, run_id: int) -> tuple[dict, list[dict]]:
-    """The run's row in dwh_lineage.pipeline_runs and its rows in dwh_lineage.step_runs (all columns)."""
-    run: dict = {}
-    steps: list[dict] = []
-    run_cols = _columns(conn, "dwh_lineage", "pipeline_runs")
-    id_col = _pick(run_cols, "run_id", "id")
-    if id_col:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql.SQL("SELECT * FROM dwh_lineage.pipeline_runs WHERE {} = %s")
-                        .format(sql.Identifier(id_col)), (run_id,))
-            run = cur.fetchone() or {}
-    step_cols = _columns(conn, "dwh_lineage", "step_runs")
-    if "run_id" in step_cols:
-        order = [c for c in ("step_order", "started_at", "step_run_id", "id") if c in step_cols] or [step_cols[0]]
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql.SQL("SELECT * FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY {}")
-                        .format(sql.SQL(", ").join(map(sql.Identifier, order))), (run_id,))
-            steps = cur.fetchall()
+    """The run's row in dwh_lineage.pipeline_runs and its steps from dwh_lineage.step_runs, in order."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute("SELECT * FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)).fetchone() or {}
+        steps = cur.execute("SELECT * FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order",
+                            (run_id,)).fetchall()
     return run, steps
 
 
 def _latest_run_id(conn, pipeline: str, run_date: dt.date) -> int | None:
-    """Best effort: the id of the newest run of pipeline/date (after a DW003 the CALL returns nothing)."""
-    cols = _columns(conn, "dwh_lineage", "pipeline_runs")
-    id_col = _pick(cols, "run_id", "id")
-    pipe_col = _pick(cols, "pipeline", "pipeline_name")
-    if not id_col or not pipe_col:
-        return None
-    where = [sql.SQL("{} = %s").format(sql.Identifier(pipe_col))]
-    params: list[Any] = [pipeline]
-    if "run_date" in cols:
-        where.append(sql.SQL("run_date = %s"))
-        params.append(run_date)
-    row = conn.execute(sql.SQL("SELECT {id} FROM dwh_lineage.pipeline_runs WHERE {w} ORDER BY {id} DESC LIMIT 1")
-                       .format(id=sql.Identifier(id_col), w=sql.SQL(" AND ").join(where)), params).fetchone()
+    """The id of the newest run of pipeline/date (after a DW003 the CALL returns no row)."""
+    row = conn.execute("SELECT max(run_id) FROM dwh_lineage.pipeline_runs WHERE pipeline_name = %s AND run_date = %s",
+                       (pipeline, run_date)).fetchone()
     return row[0] if row else None
 
 
