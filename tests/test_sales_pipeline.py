@@ -560,6 +560,8 @@ def test_concurrent_run_is_refused_with_dw002(loaded):
         assert scalar(conn, "SELECT count(*) FROM dwh_lineage.pipeline_runs") == runs_before
         # another pipeline is not blocked
         run(conn, "incremental")
+        # release explicitly: closing the connection frees the lock only when its backend has exited
+        holder.execute("SELECT pg_advisory_unlock_all()")
     run_id = run(conn)
     assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "completed"
 
