@@ -161,7 +161,7 @@ def test_steps_run_in_dependency_order_and_each_is_recorded(step_log):
     assert run_row[:7] == (
         "ordered", RUN_DATE, "completed", None, True,
         {"run_date": "2025-01-31", "trigger": "manual"},
-        {"steps": 4, "rows_written": 21},
+        {"steps": 4, "failed_steps": 0, "skipped_steps": 0, "rows_written": 21},
     )
     assert run_row[7] >= 0.05
     # progress is streamed as notices
@@ -240,7 +240,7 @@ def failing_pipeline(conn):
     return conn
 
 
-def test_failing_step_is_rolled_back_recorded_and_stops_the_run(failing_pipeline):
+def test_failing_step_is_rolled_back_recorded_and_its_dependents_skipped(failing_pipeline):
     conn = failing_pipeline
 
     with pytest.raises(psycopg.Error) as excinfo:
@@ -250,9 +250,9 @@ def test_failing_step_is_rolled_back_recorded_and_stops_the_run(failing_pipeline
     err = excinfo.value
     assert err.sqlstate == "DW003"
     assert err.diag.message_primary == f"run {run_id} of pipeline flaky failed at step two: step two exploded on 2025-01-31"
-    assert err.diag.message_detail == f"run_id={run_id}"
+    assert err.diag.message_detail == f"run_id={run_id}; 1 step(s) failed, 1 skipped, the others completed"
     assert f"WHERE run_id = {run_id}" in err.diag.message_hint
-    # step one's writes are kept, step two's are rolled back, step three never ran
+    # step one's writes are kept, step two's are rolled back, step three (depends on two) is skipped
     assert rows(conn, "SELECT run_date, step FROM public.outcome ORDER BY step") == [(RUN_DATE, "one")]
     step_rows = rows(conn, """
         SELECT step_name, step_order, status, sqlstate, error_message, error_detail, error_hint,
@@ -265,6 +265,7 @@ def test_failing_step_is_rolled_back_recorded_and_stops_the_run(failing_pipeline
         ("one", 1, "completed", None, None, None, None, True, True),
         ("two", 2, "failed", "22023", "step two exploded on 2025-01-31", "switch is on", "turn the switch off",
          True, True),
+        ("three", 3, "skipped", None, "skipped: depends on two, which did not complete", None, None, True, True),
     ]
     context = scalar(conn, "SELECT error_context FROM dwh_lineage.step_runs WHERE run_id = %s AND step_name = 'two'",
                      (run_id,))
@@ -278,7 +279,7 @@ def test_failing_step_is_rolled_back_recorded_and_stops_the_run(failing_pipeline
         FROM dwh_lineage.pipeline_runs
         WHERE run_id = %s
     """, (run_id,)) == [
-        ("failed", "step two failed: step two exploded on 2025-01-31", True, 2, 1),
+        ("failed", "step two failed: step two exploded on 2025-01-31 (1 step(s) failed, 1 skipped)", True, 3, 1),
     ]
     # the lock is released: nothing is left 'running' and another session can take it
     with psycopg.connect(conn.info.dsn, autocommit=True) as other:
@@ -308,7 +309,7 @@ def test_rerun_after_fixing_the_cause_completes_without_duplicates(failing_pipel
         FROM dwh_lineage.pipeline_runs
         WHERE pipeline_name = 'flaky'
         ORDER BY run_id
-    """) == [("failed", "step two failed: step two exploded on 2025-01-31"), ("completed", None)]
+    """) == [("failed", "step two failed: step two exploded on 2025-01-31 (1 step(s) failed, 1 skipped)"), ("completed", None)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,19 +329,17 @@ def test_unknown_pipeline_raises_dw001_with_the_registered_ones_in_the_hint(conn
     assert scalar(conn, "SELECT count(*) FROM dwh_lineage.pipeline_runs") == 0
 
 
-def test_null_run_date_is_rejected(step_log):
+def test_null_run_date_means_today_in_utc_whatever_the_client_zone(step_log):
     conn = step_log
     make_step(conn, "only")
     register(conn, "nulldate", [{"step": "only", "procedure": "public.step_only", "layer": "bronze"}])
+    conn.execute("SET TimeZone = 'Pacific/Kiritimati'")  # UTC+14: its date is often tomorrow's
 
-    with pytest.raises(psycopg.errors.NullValueNotAllowed) as excinfo:
-        run(conn, "nulldate", run_date=None)
+    run(conn, "nulldate", run_date=None)
 
-    assert excinfo.value.sqlstate == "22004"
-    assert excinfo.value.diag.message_primary == "p_run_date must not be NULL"
-    assert excinfo.value.diag.message_hint == "omit it for today, or pass a date"
-    assert scalar(conn, "SELECT count(*) FROM dwh_lineage.pipeline_runs") == 0
-    assert scalar(conn, "SELECT count(*) FROM public.step_log") == 0
+    utc_today = scalar(conn, "SELECT (now() AT TIME ZONE 'UTC')::date")
+    assert rows(conn, "SELECT run_date FROM dwh_lineage.pipeline_runs") == [(utc_today,)]
+    assert rows(conn, "SELECT step, run_date FROM public.step_log") == [("only", utc_today)]
 
 
 def test_unknown_trigger_is_rejected(step_log):

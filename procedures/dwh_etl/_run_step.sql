@@ -1,5 +1,6 @@
 -- Runs one step inside a subtransaction: on error its writes are rolled back and the error
 -- (SQLSTATE, message, detail, hint, context) is written to its dwh_lineage.step_runs row instead.
+-- Returns 'completed', 'failed' or 'cancelled' (a cancel or statement_timeout during the step).
 -- The caller (run_pipeline) owns the COMMIT; this function owns the EXCEPTION handler.
 CREATE OR REPLACE FUNCTION dwh_etl._run_step(
     p_run_id    bigint,
@@ -92,7 +93,24 @@ BEGIN
         WHERE sr.run_id = p_run_id
           AND sr.step_name = p_step_name;
         RETURN 'completed';
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN query_canceled THEN
+        -- Ctrl-C in psql, pg_cancel_backend, statement_timeout: not covered by OTHERS. The step's
+        -- writes are rolled back; it is recorded 'cancelled' and the runner ends the run (and releases
+        -- its lock) before raising the cancel again.
+        GET STACKED DIAGNOSTICS
+            v_message = MESSAGE_TEXT,
+            v_context = PG_EXCEPTION_CONTEXT;
+        UPDATE dwh_lineage.step_runs AS sr
+        SET status        = 'cancelled',
+            completed_at  = clock_timestamp(),
+            duration_ms   = (EXTRACT(EPOCH FROM (clock_timestamp() - v_started)) * 1000)::bigint,
+            sqlstate      = '57014',
+            error_message = v_message,
+            error_context = NULLIF(v_context, '')
+        WHERE sr.run_id = p_run_id
+          AND sr.step_name = p_step_name;
+        RETURN 'cancelled';
+    WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS
             v_state   = RETURNED_SQLSTATE,
             v_message = MESSAGE_TEXT,

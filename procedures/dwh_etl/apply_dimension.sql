@@ -203,6 +203,7 @@ BEGIN
                   SELECT 1 FROM dwh_etl.quarantine AS q
                   WHERE q.target_table = $1 AND q.resolved_at IS NULL
                     AND q.payload = to_jsonb(r) - '_ts' - '_del' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del))
+            ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING  -- one open entry per record
             $q$,
             dwh_etl._row_expr(v_k, 'r'),
             dwh_etl._join_cond(v_k, 'w', 'r'),
@@ -374,6 +375,7 @@ BEGIN
           AND NOT EXISTS (
               SELECT 1 FROM dwh_etl.quarantine AS q
               WHERE q.target_table = $1 AND q.resolved_at IS NULL AND q.payload = p.payload)
+        ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING  -- one open entry per record
         $q$,
         dwh_etl._row_expr(v_k, 'e')
     ) USING v_spec.target_table, v_source, v_run.run_id, v_batch, v_all;

@@ -17,18 +17,30 @@ DECLARE
     v_rows bigint;
     v_done bigint;
 BEGIN
+    -- One open entry per record: a record delivered again (the same payload sent twice, a rewound
+    -- watermark, twice in one batch) counts a delivery on its open entry instead of opening another.
     EXECUTE format(
-        'INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-         SELECT $1, $2, s._record_key, to_jsonb(b), s._reasons, $3, $4
-         FROM %s AS s
-         JOIN %s AS b
-           ON b._bronze_id = s._bronze_id
-         WHERE cardinality(s._reasons) > 0',
+        'INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
+         SELECT DISTINCT ON (x.fp) $1, $2, x._record_key, x.payload, x._reasons, $3, $4, count(*) OVER (PARTITION BY x.fp)
+         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) AS payload, b._bronze_id,
+                      dwh_etl.quarantine_fingerprint($1, s._record_key, to_jsonb(b)) AS fp
+               FROM %s AS s
+               JOIN %s AS b
+                 ON b._bronze_id = s._bronze_id
+               WHERE cardinality(s._reasons) > 0) AS x
+         ORDER BY x.fp, x._bronze_id DESC
+         ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
+         SET deliveries        = q.deliveries + EXCLUDED.deliveries,
+             last_delivered_at = now(),
+             payload           = EXCLUDED.payload,
+             reasons           = EXCLUDED.reasons,
+             run_id            = EXCLUDED.run_id,
+             batch_id          = EXCLUDED.batch_id',
         to_regclass(p_staged), to_regclass(p_source_table))
     USING p_target_table, p_source_table, v_run.run_id, COALESCE(v_run.batch_id, gen_random_uuid());
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_rows > 0 THEN
-        RAISE NOTICE '% row(s) of % quarantined (dwh_etl.quarantine)', v_rows, p_source_table;
+        RAISE NOTICE '% row(s) of % quarantined (dwh_etl.quarantine; a record already open there counts one more delivery)', v_rows, p_source_table;
     END IF;
 
     EXECUTE format(

@@ -6,7 +6,9 @@
 -- missed_schedules and stale_runs. A pipeline missed its schedule when its last expected fire time
 -- before now() - setting schedule.grace (default 1 hour), computed from its cron expressions
 -- (dwh_etl._cron_prev, UTC) and later than its registration, has no successful run started at or after
--- it. A stale run is marked 'running' but its backend is gone (the next run closes it as failed).
+-- it. A stale run is marked 'running' but its backend is gone (the next run closes it as failed). An
+-- interrupted run is marked 'running', its session alive and idle (it holds the lock). window_blockers:
+-- open transactions holding every load window back (dwh_etl.window_blockers).
 -- Not STABLE: reaching pg_cron may go through dblink.
 DROP FUNCTION IF EXISTS dwh_etl.status_report(integer);
 CREATE OR REPLACE FUNCTION dwh_etl.status_report(
@@ -137,6 +139,18 @@ AS $$
         FROM dwh_lineage.pipeline_runs AS pr
         WHERE pr.status = 'running'
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a WHERE a.pid = pr.backend_pid)
+    ),
+    interrupted_runs AS (
+        -- marked 'running', its session alive but no longer running it (a CALL interrupted outside a
+        -- step): the session still holds the pipeline's lock until it runs it again or ends
+        SELECT pr.run_id, pr.pipeline_name AS pipeline, pr.started_at, pr.backend_pid, a.state,
+               a.state_change AS since
+        FROM dwh_lineage.pipeline_runs AS pr
+        JOIN pg_catalog.pg_stat_activity AS a
+          ON a.pid = pr.backend_pid
+        WHERE pr.status = 'running'
+          AND a.state IS DISTINCT FROM 'active'
+          AND a.pid <> pg_backend_pid()
     )
     SELECT json_build_object(
         'pipelines',     COALESCE((SELECT json_agg(to_json(p) ORDER BY p.pipeline) FROM pipelines AS p), '[]'::json),
@@ -159,7 +173,9 @@ AS $$
         'schedule',      COALESCE((SELECT json_agg(to_json(s) ORDER BY s.pipeline NULLS LAST, s.job_name) FROM schedule AS s), '[]'::json),
         'cron_health',   COALESCE((SELECT json_agg(to_json(h)) FROM dwh_etl._cron_health() AS h), '[]'::json),
         'missed_schedules', COALESCE((SELECT json_agg(to_json(m) ORDER BY m.pipeline) FROM missed_schedules AS m), '[]'::json),
-        'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json)
+        'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json),
+        'interrupted_runs', COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM interrupted_runs AS r), '[]'::json),
+        'window_blockers', COALESCE((SELECT json_agg(to_json(b) ORDER BY b.xact_start) FROM dwh_etl.window_blockers() AS b), '[]'::json)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale runs (what dwh status prints).';
+COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale and interrupted runs, sessions holding load windows back (what dwh status prints).';
