@@ -79,7 +79,7 @@ BEGIN
             -- Detach + move need ownership: done by the SECURITY DEFINER routine, which re-checks that the
             -- partition is entirely older than the retention horizon (etl_service runs this step).
             SELECT a.* INTO v_arch FROM dwh_etl.sec_archive_partition(v_part.relid, p_run_date) AS a;
-            v_rows := v_arch.row_count;
+            v_rows := v_arch.rows_archived;
             v_name := substr(v_arch.archived_table, length('archive.') + 1);
             INSERT INTO dwh_etl.archived_partitions (
                 parent_table, partition_name, archived_table, range_from, range_to, row_count, retention, run_id)

@@ -12,10 +12,10 @@ CREATE OR REPLACE FUNCTION dwh_etl.sec_archive_partition(
     p_partition     regclass,
     p_run_date      date,
     OUT archived_table text,
-    OUT row_count      bigint,
+    OUT rows_archived  bigint,
     OUT range_from     text,
     OUT range_to       text,
-    OUT retention      interval
+    OUT horizon        interval
 )
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -27,6 +27,7 @@ DECLARE
     v_value  text;
     v_cutoff date;
     v_name   name;
+    v_old    boolean;
 BEGIN
     SELECT n.nspname, c.relname, i.inhparent AS parent, pn.nspname AS parent_nspname, p.relname AS parent_relname,
            a.atttypid::regtype AS keytype,
@@ -61,21 +62,22 @@ BEGIN
                   HINT = format('the owner sets retention.%s.%s in dwh_etl.settings', v_part.parent_nspname, v_part.parent_relname);
     END IF;
     BEGIN
-        retention := v_value::interval;
+        horizon := v_value::interval;
     EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR syntax_error THEN
         RAISE EXCEPTION 'setting % is not an interval: %', v_key, quote_literal(v_value)
             USING ERRCODE = 'invalid_parameter_value';
     END;
-    v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - retention)::date;
-    IF v_part.b IS NULL OR v_part.b[2] IN ('MINVALUE', 'MAXVALUE')
-       OR NOT CASE WHEN v_part.keytype IN ('integer'::regtype, 'bigint'::regtype)
-                   THEN v_part.b[2]::bigint <= to_char(v_cutoff, 'YYYYMMDD')::bigint
-                   ELSE v_part.b[2]::timestamptz <= v_cutoff::timestamptz END THEN
+    v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - horizon)::date;
+    v_old := v_part.b IS NOT NULL AND v_part.b[2] NOT IN ('MINVALUE', 'MAXVALUE')
+             AND CASE WHEN v_part.keytype IN ('integer'::regtype, 'bigint'::regtype)
+                      THEN v_part.b[2]::bigint <= to_char(v_cutoff, 'YYYYMMDD')::bigint
+                      ELSE v_part.b[2]::timestamptz <= v_cutoff::timestamptz END;
+    IF NOT COALESCE(v_old, false) THEN
         RAISE EXCEPTION 'partition %.% is not entirely older than % (% %)', v_part.nspname, v_part.relname, v_cutoff, v_key, v_value
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    EXECUTE format('SELECT count(*) FROM %I.%I', v_part.nspname, v_part.relname) INTO row_count;
+    EXECUTE format('SELECT count(*) FROM %I.%I', v_part.nspname, v_part.relname) INTO rows_archived;
     EXECUTE format('ALTER TABLE %I.%I DETACH PARTITION %I.%I', v_part.parent_nspname, v_part.parent_relname,
                    v_part.nspname, v_part.relname);
     v_name := v_part.relname;
