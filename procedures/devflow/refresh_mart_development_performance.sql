@@ -9,7 +9,7 @@ SET search_path = devflow, pg_temp
 AS $$
 BEGIN
     PERFORM dwh_etl.lock_step('devflow.mart_development_performance');
-    REFRESH MATERIALIZED VIEW CONCURRENTLY devflow.mart_development_performance;
+    PERFORM dwh_etl.sec_refresh_mart('devflow.mart_development_performance');  -- owner-only REFRESH, done for etl_service
     PERFORM dwh_lineage.log_refresh(
         in_view_name    => 'devflow.mart_development_performance',
         in_source_table => 'devflow.fact_issue_processing',

@@ -31,3 +31,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.enable_scd_triggers(text) IS 'Install the SCD trigger API (history from plain INSERT/UPDATE) on a declared dimension table.';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.enable_scd_triggers(text) FROM etl_service, PUBLIC;

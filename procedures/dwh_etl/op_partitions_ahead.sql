@@ -46,7 +46,10 @@ BEGIN
           AND b.lo <> 'MINVALUE';
         v_created := dwh_etl.ensure_partitions(
             p_table        => v_table.table_name,
-            p_from         => COALESCE(v_from, p_run_date),
+            -- an old partition from before partitions.min_date (the window of ensure_partitions) is
+            -- not a reason to fail: fill gaps from the window's start on
+            p_from         => GREATEST(COALESCE(v_from, p_run_date),
+                                       dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date),
             p_until        => GREATEST(p_run_date, CURRENT_DATE),
             p_months_ahead => v_ahead);
         v_id := dwh_lineage.log_refresh(in_view_name => v_table.table_name, in_source_table => 'multiple', in_row_count => 0);

@@ -30,18 +30,15 @@ BEGIN
         in_notes        => format('history.keep %s: runs started before %s deleted with their steps and lineage', v_keep, now() - v_keep));
     RAISE NOTICE 'purged % run(s) older than %', v_runs, v_keep;
 
+    -- pg_cron's history is the owner's (its jobs run as the user who synced, and row security hides
+    -- them from etl_service): the SECURITY DEFINER routine purges it.
     BEGIN
-        PERFORM dwh_etl._cron_check();
+        v_cron := dwh_etl.sec_purge_cron_history();
     EXCEPTION WHEN SQLSTATE 'DW010' THEN
         v_cron_ok := false;
         RAISE NOTICE 'pg_cron is not available: cron.job_run_details not purged';
     END;
     IF v_cron_ok THEN
-        SELECT count(*)
-        INTO v_cron
-        FROM dwh_etl._cron_query(format(
-            'DELETE FROM cron.job_run_details WHERE end_time < now() - %L::interval AND database = %L RETURNING runid',
-            v_cron_keep, current_database()));
         PERFORM dwh_lineage.log_transformation(
             in_source_table => 'dwh_etl.settings',
             in_target_table => 'cron.job_run_details',

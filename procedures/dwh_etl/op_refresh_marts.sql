@@ -24,11 +24,9 @@ BEGIN
           AND c.relkind = 'm'
         ORDER BY tr.table_name
     LOOP
-        IF v_view.relispopulated AND v_view.has_unique THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', v_view.relid::regclass);
-        ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW %s', v_view.relid::regclass);
-        END IF;
+        -- REFRESH needs ownership: the SECURITY DEFINER routine does it (etl_service runs this step) and
+        -- chooses CONCURRENTLY the same way.
+        PERFORM dwh_etl.sec_refresh_mart(v_view.relid::regclass);
         EXECUTE format('SELECT count(*) FROM %s', v_view.relid::regclass) INTO v_rows;
         v_id := dwh_lineage.log_refresh(in_view_name => v_view.table_name, in_source_table => 'multiple', in_row_count => v_rows);
         UPDATE dwh_lineage.table_lineage

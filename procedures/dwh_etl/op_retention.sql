@@ -18,9 +18,10 @@ DECLARE
     v_horizon interval;
     v_cutoff  date;
     v_keytype regtype;
-    v_name    name;
+    v_name    text;
     v_rows    bigint;
     v_count   integer;
+    v_arch    record;
 BEGIN
     FOR v_setting IN
         SELECT substr(s.key, length('retention.') + 1) AS table_name, s.value
@@ -75,21 +76,18 @@ BEGIN
                   END
             ORDER BY p.b[2]
         LOOP
-            EXECUTE format('SELECT count(*) FROM %s', v_part.relid::regclass) INTO v_rows;
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', v_rel, v_part.relid::regclass);
-            v_name := v_part.relname;
-            IF to_regclass(format('archive.%I', v_name)) IS NOT NULL THEN
-                v_name := left(v_part.nspname || '_' || v_part.relname, 63);
-                EXECUTE format('ALTER TABLE %s RENAME TO %I', v_part.relid::regclass, v_name);
-            END IF;
-            EXECUTE format('ALTER TABLE %s SET SCHEMA archive', v_part.relid::regclass);
+            -- Detach + move need ownership: done by the SECURITY DEFINER routine, which re-checks that the
+            -- partition is entirely older than the retention horizon (etl_service runs this step).
+            SELECT a.* INTO v_arch FROM dwh_etl.sec_archive_partition(v_part.relid, p_run_date) AS a;
+            v_rows := v_arch.rows_archived;
+            v_name := substr(v_arch.archived_table, length('archive.') + 1);
             INSERT INTO dwh_etl.archived_partitions (
                 parent_table, partition_name, archived_table, range_from, range_to, row_count, retention, run_id)
-            VALUES (v_setting.table_name, format('%I.%I', v_part.nspname, v_part.relname), format('archive.%I', v_name),
+            VALUES (v_setting.table_name, format('%I.%I', v_part.nspname, v_part.relname), v_arch.archived_table,
                     v_part.range_from, v_part.range_to, v_rows, v_horizon, p_run_id);
             PERFORM dwh_lineage.log_transformation(
                 in_source_table  => v_setting.table_name,
-                in_target_table  => format('archive.%I', v_name),
+                in_target_table  => v_arch.archived_table,
                 in_batch_id      => NULL,
                 in_rows_inserted => v_rows,
                 in_notes         => format('retention %s: partition %I.%I [%s, %s) detached and moved to schema archive (no row copied)',

@@ -36,3 +36,6 @@ AS $$
         description = EXCLUDED.description;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text) IS 'Declare an SCD dimension (upsert into dwh_etl.dimension_specs).';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text) FROM etl_service, PUBLIC;

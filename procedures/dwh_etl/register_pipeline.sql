@@ -15,3 +15,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_pipeline(text, text, text[]) IS 'Create or update a pipeline in the registry (idempotent).';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.register_pipeline(text, text, text[]) FROM etl_service, PUBLIC;

@@ -43,3 +43,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_rules(text, jsonb) IS 'Declare an area''s quality rules (upsert listed, remove unlisted).';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.register_rules(text, jsonb) FROM etl_service, PUBLIC;

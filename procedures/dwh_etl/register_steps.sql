@@ -79,3 +79,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_steps(text, text, jsonb) IS 'Declare the steps an area contributes to a pipeline (upsert listed, remove unlisted); dependencies are checked by trigger.';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.register_steps(text, text, jsonb) FROM etl_service, PUBLIC;

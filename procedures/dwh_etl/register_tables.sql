@@ -16,3 +16,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_tables(text, jsonb) IS 'Record the layer of an area''s tables (JSON array of {table, layer, description}).';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.register_tables(text, jsonb) FROM etl_service, PUBLIC;

@@ -37,3 +37,6 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl.schedule_remove(text) IS 'Remove the pg_cron jobs of one pipeline (or, with NULL, every dwh:* job of this database); the registry is unchanged.';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON FUNCTION dwh_etl.schedule_remove(text) FROM etl_service, PUBLIC;

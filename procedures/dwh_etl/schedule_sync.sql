@@ -77,3 +77,6 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl.schedule_sync() IS 'Create, update and remove the dwh:* pg_cron jobs of this database so they match the registry; one row per job with its action (created, updated, removed, unchanged).';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON FUNCTION dwh_etl.schedule_sync() FROM etl_service, PUBLIC;

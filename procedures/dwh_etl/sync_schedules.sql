@@ -29,3 +29,6 @@ BEGIN
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.sync_schedules(integer, integer, integer, integer) IS 'Make pg_cron''s dwh:* jobs of this database match the registry (idempotent); NOTICEs each change, returns the counts. Example: CALL dwh_etl.sync_schedules();';
+-- The registry is code: only the owner changes it (issue 9: etl_service could write what the pipeline
+-- executes). Routines of dwh_etl are granted to etl_service by default: not this one.
+REVOKE EXECUTE ON PROCEDURE dwh_etl.sync_schedules(integer, integer, integer, integer) FROM etl_service, PUBLIC;

@@ -9,7 +9,7 @@ SET search_path = sales, pg_temp
 AS $$
 BEGIN
     PERFORM dwh_etl.lock_step('sales.mv_customer_lifetime_value');
-    REFRESH MATERIALIZED VIEW CONCURRENTLY sales.mv_customer_lifetime_value;
+    PERFORM dwh_etl.sec_refresh_mart('sales.mv_customer_lifetime_value');  -- owner-only REFRESH, done for etl_service
     PERFORM dwh_lineage.log_refresh(
         in_view_name    => 'sales.mv_customer_lifetime_value',
         in_source_table => 'sales.fact_sales',

@@ -46,3 +46,11 @@ COMMENT ON VIEW sales.stg_dim_products IS 'Seed 004 STG products: silver.sales_p
 CREATE OR REPLACE VIEW sales.sales AS
 SELECT s.* FROM sales_src.sales AS s;
 COMMENT ON VIEW sales.sales IS 'Seed 004 operational sales table (the demo source sales_src.sales).';
+
+-- Analysts read gold only (seed 002; issue 9: they read bronze and silver, personal data included,
+-- through the mrr_/stg_ views). Relations of schema sales are not granted to analyst_role by default
+-- (migration 0008): the gold aliases are granted here, the lower-layer ones are the ETL role's.
+GRANT SELECT ON sales.dwh_fact_sales, sales.dwh_dim_customers, sales.dwh_dim_products, sales.dwh_dim_date TO analyst_role;
+REVOKE ALL ON sales.mrr_fact_sales, sales.mrr_dim_customers, sales.mrr_dim_products,
+              sales.stg_fact_sales, sales.stg_dim_customers, sales.stg_dim_products, sales.sales
+    FROM analyst_role, PUBLIC;
