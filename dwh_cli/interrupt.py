@@ -104,7 +104,7 @@ def _reset() -> None:
 @contextmanager
 def handling(arm: bool = True):
     """Install the handler (main thread only) for the duration; ``arm``: raise at once when idle."""
-    global _armed
+    global _armed, _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -113,6 +113,10 @@ def handling(arm: bool = True):
     was_armed = _armed
     if not ours:
         _reset()
+        import dwh_cli
+
+        if previous is dwh_cli._record_early_sigint and dwh_cli.early_interrupt:
+            _requested = 1  # Ctrl-C while the command was starting
         signal.signal(signal.SIGINT, _handler)
     _armed = arm
     try:
