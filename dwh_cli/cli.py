@@ -47,6 +47,8 @@ class DwhGroup(click.Group):
                 failure = exc
             except psycopg.Error as exc:
                 failure = from_psycopg(exc)
+            except OSError as exc:  # e.g. a data directory we may not enter: a message, not a traceback
+                failure = DwhError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
             interrupt.disarm()
             if interrupt.requested() or failure is None:
                 err("interrupted")

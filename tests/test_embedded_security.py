@@ -266,3 +266,17 @@ def test_a_cluster_made_by_an_older_dwh_is_secured_on_start():
                     and r[0] != "local"]
     finally:
         e.close()
+
+
+def test_a_data_directory_we_may_not_enter_is_an_error_message_not_a_traceback():
+    e = Emb()
+    try:
+        e.data_dir.mkdir(mode=0o700)
+        e.base.chmod(0o000)
+        result = e.dwh("db", "status")
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: Permission denied: "), result.stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    finally:
+        e.base.chmod(0o700)
+        e.close()
