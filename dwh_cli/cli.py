@@ -11,7 +11,7 @@ import sys
 import click
 import psycopg
 
-from . import __version__
+from . import __version__, interrupt
 from .config import Settings
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, from_psycopg
 from .output import document, table
@@ -28,18 +28,32 @@ def emit_json(value) -> None:
 
 
 class DwhGroup(click.Group):
-    """Turns every expected error into one readable message and a documented exit code."""
+    """Turns every expected error into one readable message and a documented exit code.
+
+    Ctrl-C (interrupt.py): the running query is cancelled; whatever the command then raises or returns,
+    a recorded interrupt ends it with one line "interrupted" and exit 130."""
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except DwhError as exc:
-            self._fail(ctx, exc)
-        except psycopg.Error as exc:
-            self._fail(ctx, from_psycopg(exc))
-        except KeyboardInterrupt:
-            err("interrupted")
-            ctx.exit(EXIT_INTERRUPTED)
+        with interrupt.handling():
+            failure: DwhError | None = None
+            try:
+                interrupt.check()  # Ctrl-C while the arguments were parsed
+                rv = super().invoke(ctx)
+                interrupt.check()
+                return rv
+            except KeyboardInterrupt:
+                pass
+            except DwhError as exc:
+                failure = exc
+            except psycopg.Error as exc:
+                failure = from_psycopg(exc)
+            except OSError as exc:  # e.g. a data directory we may not enter: a message, not a traceback
+                failure = DwhError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+            interrupt.disarm()
+            if interrupt.requested() or failure is None:
+                err("interrupted")
+                ctx.exit(EXIT_INTERRUPTED)
+            self._fail(ctx, failure)
 
     @staticmethod
     def _fail(ctx: click.Context, exc: DwhError):
@@ -262,18 +276,49 @@ def db():
     """
 
 
+def parse_listen(ctx, param, value):
+    if value is None:
+        return None
+    from .embedded import parse_listen as parse
+
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _listen_text(listen) -> str:
+    return f"TCP {listen} (scram-sha-256 passwords; see dwh db user add)" if listen else "unix socket only"
+
+
 @db.command("start")
+@click.option("--listen", "listen", metavar="ADDR:PORT", callback=parse_listen,
+              help="Also accept TCP connections on ADDR:PORT (e.g. 127.0.0.1:54329, 0.0.0.0:5433), with "
+                   "scram-sha-256 passwords only; 'none' goes back to the unix socket only. Remembered "
+                   "with the data directory: a later plain `dwh db start` keeps it.")
 @click.pass_context
-def db_start(ctx):
+def db_start(ctx, listen):
     """Start the embedded cluster (creating it on first use).
+
+    By default it accepts no TCP connection: only its owner reaches it, through the unix socket in its
+    data directory. DWH_PORT chooses the port when the cluster is created; the port is then remembered
+    with the data directory (--listen changes it).
 
     \b
     Example:
-        DWH_PORT=54330 dwh db start
+        dwh db start
+        dwh db start --listen 127.0.0.1:5433   # for a BI tool
+        dwh db start --listen none             # back to socket only
     """
+    from .embedded import UNCHANGED
+
     cluster = settings(ctx).cluster()
-    started = cluster.start(log=err)
-    click.echo(f"{'started' if started else 'already running'}: {cluster.conninfo()}")
+    state = cluster.start(log=err, listen=UNCHANGED if ctx.get_parameter_source("listen").name == "DEFAULT"
+                          else listen)
+    word = {"started": "started", "restarted": "restarted", "running": "already running"}[state]
+    click.echo(f"{word}: {cluster.conninfo()}")
+    if cluster.listen:
+        err(f"listening on {_listen_text(cluster.listen)}")
 
 
 @db.command("stop")
@@ -304,7 +349,7 @@ def db_status(ctx, as_json: bool):
         emit_json(st.as_dict())
     else:
         state = "running" if st.running else ("stopped" if st.initialized else "not initialized")
-        click.echo(f"{state}: data {st.data_dir}, port {st.port}")
+        click.echo(f"{state}: data {st.data_dir}, port {st.port}, {_listen_text(st.listen)}")
     if not st.running:
         ctx.exit(3)
 
@@ -320,6 +365,93 @@ def db_url(ctx):
     """
     click.echo(settings(ctx).cluster().conninfo())
 
+
+
+@db.group("user")
+def db_user():
+    """Logins for people and BI tools: members of analyst_role (reads gold) or etl_service (runs
+    pipelines). They connect over TCP (dwh db start --listen) with their scram password.
+
+    Works on the configured connection (the embedded cluster by default; --dsn for another server).
+
+    \b
+    Example:
+        dwh db user add metabase --role analyst
+    """
+
+
+@db_user.command("add")
+@click.argument("name")
+@click.option("--role", "kind", required=True, type=click.Choice(["analyst", "etl"]),
+              help="analyst: member of analyst_role (gold and area star schemas, read only); etl: member "
+                   "of etl_service (runs pipelines).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (one line) instead of "
+              "generating one.")
+@click.option("--json", "as_json", is_flag=True, help="Print user, role and password as JSON.")
+@click.pass_context
+def db_user_add(ctx, name: str, kind: str, password_stdin: bool, as_json: bool):
+    """Create login NAME with a scram-sha-256 password, member of the role of --role.
+
+    Without --password-stdin a password is generated and printed once (stdout): store it now.
+
+    \b
+    Example:
+        dwh db user add metabase --role analyst
+        printf '%s\\n' "$PW" | dwh db user add loader --role etl --password-stdin
+    """
+    from .users import add_user, generate_password, validate_name
+
+    validate_name(name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin: stdin holds no password")
+        generated = False
+    else:
+        password, generated = generate_password(), True
+    res = add_user(conninfo(ctx), name, kind, password)
+    if as_json:
+        emit_json({**res, **({"password": password} if generated else {})})
+        return
+    click.echo(f"created user {name} (member of {res['member_of']})")
+    if generated:
+        click.echo(f"password: {password}")
+        err("the password is shown only this once: store it now")
+
+
+@db_user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
+@click.pass_context
+def db_user_list(ctx, as_json: bool):
+    """List the logins that are members of analyst_role or etl_service.
+
+    \b
+    Example:
+        dwh db user list
+    """
+    from .users import list_users
+
+    rows = list_users(conninfo(ctx))
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(table(rows, ["user", "role", "member_of", "valid_until"]) if rows else "(no users)")
+
+
+@db_user.command("remove")
+@click.argument("name")
+@click.pass_context
+def db_user_remove(ctx, name: str):
+    """Remove login NAME (made by dwh db user add) and end its sessions.
+
+    \b
+    Example:
+        dwh db user remove metabase
+    """
+    from .users import remove_user
+
+    remove_user(conninfo(ctx), name)
+    click.echo(f"removed user {name}")
 
 
 # -- quality, quarantine (dwh_cli/quality.py) ----------------------------------------------------
@@ -419,8 +551,11 @@ def schedule_remove(ctx, pipeline: str | None, as_json: bool):
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="dwh")
-    except KeyboardInterrupt:  # outside a command (e.g. while parsing)
+        # Record Ctrl-C from now on (DwhGroup.invoke turns it into exit 130); before a command runs
+        # it must not raise into click, which would print "Aborted!" and exit 1.
+        with interrupt.handling(arm=False):
+            cli.main(args=argv, prog_name="dwh")
+    except KeyboardInterrupt:  # outside a command
         err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
 

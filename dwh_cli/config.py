@@ -59,16 +59,56 @@ class Settings:
         return cluster.conninfo()
 
 
+# Session settings every CLI connection pins, whatever PGDATESTYLE, PGTZ, PGCLIENTENCODING, PGOPTIONS or a
+# service file say (issue 9: under PGDATESTYLE='SQL, DMY' psycopg could not parse the dates of
+# `dwh run --json` and crashed with a traceback; under PGTZ the CLI printed local times). libpq sends
+# PGDATESTYLE/PGTZ as startup parameters, which override an `options` conninfo, so they are SET right after
+# connecting. Other settings from PGOPTIONS (statement_timeout, ...) are left alone.
+SESSION_SETTINGS = {
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "extra_float_digits": "3",
+}
+PIN_SQL = "SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in SESSION_SETTINGS.items())
+
+
+def pin_session(conn: psycopg.Connection) -> None:
+    """Apply SESSION_SETTINGS on an open connection (kept across transactions)."""
+    autocommit = conn.autocommit
+    if not autocommit:
+        conn.commit()
+        conn.autocommit = True
+    try:
+        conn.execute(PIN_SQL)
+    finally:
+        conn.autocommit = autocommit
+
+
 def connect(conninfo: str, *, autocommit: bool = True, **kwargs) -> psycopg.Connection:
-    """Connect, turning every connection failure into ConnectError (exit code 3)."""
+    """Connect with pinned session settings, turning every connection failure into ConnectError (exit
+    code 3). The connection's running query is cancelled on Ctrl-C (interrupt.py)."""
+    from . import interrupt
+
     kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
     kwargs.setdefault("application_name", "dwh")
+    # an explicit conninfo parameter beats PGCLIENTENCODING: psycopg decodes what the server sends in it
+    kwargs.setdefault("client_encoding", "UTF8")
     try:
-        return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
+        conn = psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
+        interrupt.check()  # Ctrl-C while connecting is an interrupt, not a connection error
         msg = str(exc).strip().splitlines()
         # libpq's message may span several lines ("connection to server ... failed: ...").
         text = " ".join(line.strip() for line in msg if line.strip()) or "connection failed"
         raise ConnectError(f"cannot connect to PostgreSQL: {text}",
                            hint="check --dsn / DWH_DSN / PG* variables, or unset them to use "
                                 "the embedded cluster (dwh db start)") from None
+    try:
+        interrupt.register(conn)
+        interrupt.check()
+        pin_session(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn

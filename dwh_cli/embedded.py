@@ -2,13 +2,24 @@
 
 Runs as the calling user; as root (PostgreSQL refuses to run as root) initdb and pg_ctl run as the
 ``postgres`` OS user through ``runuser``. The CLI always connects over the unix socket in the data dir.
+
+Security (issue 9: it used to be created with ``--auth=trust`` and listen on 127.0.0.1, so every local OS
+user could connect as superuser and run programs as the cluster's OS user through COPY ... TO PROGRAM):
+by default the cluster listens on no TCP address at all, only on a unix socket inside the data directory,
+which only its owner may enter (0700). ``dwh db start --listen ADDR:PORT`` opens TCP for BI tools with
+scram-sha-256 passwords only; the superuser has no password and is refused over TCP.
+
+The port and the listen address are remembered in ``<data dir>/dwh.conf`` (included last by
+postgresql.conf) and read back on every start; ``pg_hba.conf`` is written by dwh.
 """
 
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -74,31 +85,81 @@ def pkglibdir(bindir: Path) -> Path | None:
         return None
 
 
+DWH_CONF = "dwh.conf"  # managed settings, included last by postgresql.conf
+HBA_HEADER = "# Managed by dwh (dwh db start): rewritten when the cluster's settings change."
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A TCP listen address for BI tools (``dwh db start --listen ADDR:PORT``)."""
+
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+
+
+def parse_listen(value: str) -> Listen | None:
+    """``ADDR:PORT`` (``0.0.0.0:5433``, ``127.0.0.1:54329``, ``[::1]:5433``, ``*:5433``) or ``none``."""
+    value = value.strip()
+    if value.lower() in ("none", "off", "socket"):
+        return None
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\[\]]+):(\d+)", value)
+    if not m:
+        raise ValueError(f"{value!r} is not ADDR:PORT (e.g. 127.0.0.1:54329, 0.0.0.0:5433, [::1]:5433) "
+                         "or 'none'")
+    addr, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    if addr != "*":
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            if not _HOSTNAME.match(addr):
+                raise ValueError(f"{addr!r} is not an IP address, host name or '*'") from None
+    port_n = int(port)
+    if not 1 <= port_n <= 65535:
+        raise ValueError(f"port {port_n} is out of range (1-65535)")
+    return Listen(addr, port_n)
+
+
+UNCHANGED = object()  # start(listen=UNCHANGED): keep the remembered listen setting
+
+
 @dataclass
 class Status:
     data_dir: Path
     port: int
     initialized: bool
     running: bool
+    listen: Listen | None = None
 
     def as_dict(self) -> dict:
         return {"data_dir": str(self.data_dir), "port": self.port,
-                "initialized": self.initialized, "running": self.running}
+                "initialized": self.initialized, "running": self.running,
+                "listen": str(self.listen) if self.listen else None}
 
 
 class Cluster:
-    def __init__(self, data_dir: Path, port: int = DEFAULT_PORT):
+    def __init__(self, data_dir: Path, port: int | None = None):
         self.data_dir = Path(data_dir).absolute()
-        self.port = int(port)
+        # The port asked for (DWH_PORT): used when the cluster is created; afterwards the port remembered
+        # in the data directory wins (a second OS user with their own data dir never clashes, and another
+        # DWH_PORT does not silently move an existing cluster).
+        self.requested_port = int(port) if port is not None else None
         self._bindir: Path | None = None
 
     @classmethod
     def from_env(cls, data_dir: str | None = None) -> "Cluster":
         path = data_dir or os.environ.get("DWH_DATA_DIR") or default_data_dir()
-        try:
-            port = int(os.environ.get("DWH_PORT") or DEFAULT_PORT)
-        except ValueError:
-            raise DwhError(f"DWH_PORT must be a number, not {os.environ['DWH_PORT']!r}") from None
+        port = None
+        if os.environ.get("DWH_PORT"):
+            try:
+                port = int(os.environ["DWH_PORT"])
+            except ValueError:
+                raise DwhError(f"DWH_PORT must be a number, not {os.environ['DWH_PORT']!r}") from None
         return cls(Path(path), port)
 
     # -- paths --------------------------------------------------------------------------------
@@ -112,9 +173,84 @@ class Cluster:
     def logfile(self) -> Path:
         return self.data_dir.parent / "postgres.log"
 
+    @property
+    def port(self) -> int:
+        remembered = self._settings().get("port")
+        if remembered:
+            return int(remembered)
+        return self.requested_port or DEFAULT_PORT
+
+    @property
+    def listen(self) -> Listen | None:
+        addresses = self._settings().get("listen_addresses", "")
+        return Listen(addresses, self.port) if addresses else None
+
     def conninfo(self, dbname: str = DATABASE) -> str:
         return psycopg.conninfo.make_conninfo(host=str(self.data_dir), port=str(self.port),
                                               user=SUPERUSER, dbname=dbname)
+
+    # -- remembered settings ---------------------------------------------------------------------
+    def _settings(self) -> dict[str, str]:
+        """port and listen_addresses from dwh.conf; for a cluster made before dwh.conf existed, the
+        last ``port = N`` of postgresql.conf (its listen_addresses is reported as unmanaged)."""
+        for name in (DWH_CONF, "postgresql.conf"):
+            try:
+                text = (self.data_dir / name).read_text()
+            except OSError:
+                continue
+            out: dict[str, str] = {}
+            for line in text.splitlines():
+                m = re.match(r"\s*(port|listen_addresses)\s*=\s*'?([^'#]*?)'?\s*(#.*)?$", line)
+                if m:
+                    out[m.group(1)] = m.group(2).strip()
+            if name == "postgresql.conf":
+                out.pop("listen_addresses", None)
+            if out:
+                return out
+        return {}
+
+    def _managed(self) -> bool:
+        return (self.data_dir / DWH_CONF).exists()
+
+    def _write_owned(self, path: Path, text: str) -> None:
+        """Write a config file in the data dir, 0600 and owned like the data dir (as root: postgres)."""
+        st = self.data_dir.stat()
+        tmp = path.with_name(path.name + ".dwh-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        if _is_root():
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, path)
+
+    def _write_config(self, port: int, listen: Listen | None) -> None:
+        conf = [
+            "# Managed by dwh: `dwh db start [--listen ADDR:PORT | --listen none]` rewrites this file.",
+            "# Port and listen address are remembered here, with the data directory.",
+            f"port = {port}",
+            # No TCP unless asked for: the unix socket below is the only way in.
+            f"listen_addresses = '{_conf_quote(listen.address if listen else '')}'",
+            f"unix_socket_directories = '{_conf_quote(str(self.data_dir))}'",
+            "unix_socket_permissions = 0700",
+            "password_encryption = 'scram-sha-256'",
+        ]
+        self._write_owned(self.data_dir / DWH_CONF, "\n".join(conf) + "\n")
+        hba = [
+            HBA_HEADER,
+            "# Unix socket: trusted, because only the cluster's OS user (and root) can enter the data",
+            "# directory (0700) that holds it. Over TCP (dwh db start --listen): scram-sha-256 passwords",
+            "# only, to the dwh database; never trust; the superuser has no password and is refused.",
+            "# TYPE  DATABASE  USER      ADDRESS  METHOD",
+            "local   all       all                trust",
+            f"host    all       {SUPERUSER:<8}  all      reject",
+            f"host    {DATABASE:<8}  all       all      scram-sha-256",
+        ]
+        self._write_owned(self.data_dir / "pg_hba.conf", "\n".join(hba) + "\n")
+        pgconf = self.data_dir / "postgresql.conf"
+        include = f"include_if_exists = '{DWH_CONF}'"
+        if include not in pgconf.read_text():
+            with pgconf.open("a") as fh:  # last, so it overrides what an older dwh wrote above
+                fh.write(f"\n# dwh: managed settings (port, listen address), last so they win\n{include}\n")
 
     # -- running the server tools ---------------------------------------------------------------
     def _service_user(self) -> str | None:
@@ -136,13 +272,38 @@ class Cluster:
             cmd = ["runuser", "-u", user, "--", *cmd]
         # cwd: a folder the service user can enter (not /root).
         cwd = self.data_dir.parent if self.data_dir.parent.exists() else "/"
+        log_offset = self._log_size()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
         if check and proc.returncode != 0:
             output = (proc.stderr or proc.stdout).strip()
+            hint = None
+            if tool == "pg_ctl":
+                # The cause is in the server log, not in pg_ctl's output ("could not start server"):
+                # quote it (e.g. "could not bind IPv4 address ...: Address already in use").
+                cause = self._log_tail(log_offset)
+                if cause:
+                    output = (output + "\n" if output else "") + f"server log ({self.logfile}):\n{cause}"
+                hint = f"see {self.logfile}"
             raise DwhError(f"{tool} failed (exit {proc.returncode})",
-                           detail=output[-2000:] or None,
-                           hint=f"see {self.logfile}" if tool == "pg_ctl" else None)
+                           detail=output[-3000:] or None, hint=hint)
         return proc
+
+    def _log_size(self) -> int:
+        try:
+            return self.logfile.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_tail(self, offset: int, max_lines: int = 8) -> str:
+        try:
+            with self.logfile.open("rb") as fh:
+                fh.seek(offset)
+                text = fh.read(200_000).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        relevant = [ln for ln in lines if re.search(r"\b(FATAL|PANIC|ERROR|HINT|DETAIL)\b|could not", ln)]
+        return "\n".join((relevant or lines)[-max_lines:])
 
     # -- state ------------------------------------------------------------------------------------
     def initialized(self) -> bool:
@@ -155,7 +316,7 @@ class Cluster:
         return self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False).returncode == 0
 
     def status(self) -> Status:
-        return Status(self.data_dir, self.port, self.initialized(), self.running())
+        return Status(self.data_dir, self.port, self.initialized(), self.running(), self.listen)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def init(self, log: Callable[[str], None] = lambda _m: None) -> None:
@@ -169,16 +330,10 @@ class Cluster:
             raise DwhError(f"{self.data_dir} exists, is not empty and is not a PostgreSQL data directory",
                            hint="point DWH_DATA_DIR / --data-dir at an empty or new folder")
         log(f"initializing embedded PostgreSQL cluster in {self.data_dir}")
-        self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8")
-        lines = [
-            "",
-            CONF_MARKER,
-            "listen_addresses = 'localhost'",
-            f"port = {self.port}",
-            f"unix_socket_directories = '{_conf_quote(str(self.data_dir))}'",
-            "max_worker_processes = 16",
-        ]
+        # trust only on the unix socket (its directory is the gate); TCP always needs a password
+        self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth-local=trust",
+                  "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+        lines = ["", CONF_MARKER, "max_worker_processes = 16"]
         libdir = pkglibdir(self.bindir)
         if libdir and (libdir / "pg_cron.so").exists():
             lines += [
@@ -190,19 +345,61 @@ class Cluster:
         # written by us (root or the owner); keep ownership with the service user
         with conf.open("a") as fh:
             fh.write("\n".join(lines) + "\n")
+        self._write_config(self.requested_port or DEFAULT_PORT, None)
 
-    def start(self, log: Callable[[str], None] = lambda _m: None) -> bool:
-        """Start the cluster (initializing it first if needed). Returns False when already running."""
+    def start(self, log: Callable[[str], None] = lambda _m: None, listen=UNCHANGED) -> str:
+        """Start the cluster (initializing it first if needed); ``listen``: a Listen to open TCP, None
+        for socket only, UNCHANGED to keep what the data directory remembers.
+
+        Returns "started", "restarted" (running, but --listen changed) or "running" (already)."""
         if not self.initialized():
             self.init(log=log)
-        if self.running():
+        running = self.running()
+        current_port, current_listen = self.port, self.listen
+        if not self._managed():
+            # a cluster made by an older dwh: trust on 127.0.0.1. Close that now (pg_hba is reloaded
+            # at once; listen_addresses needs a restart).
+            log(f"securing the embedded cluster in {self.data_dir}: unix socket only, no trust over TCP")
+            self._write_config(current_port, None)
+            current_listen = None
+            if running:
+                self._run("pg_ctl", "-D", str(self.data_dir), "reload")
+                log("TCP now needs a password; restart to stop listening on localhost: "
+                    "dwh db stop && dwh db start")
+        if listen is UNCHANGED:
+            if self.requested_port and self.requested_port != current_port:
+                log(f"warning: DWH_PORT={self.requested_port} ignored: the cluster in {self.data_dir} "
+                    f"uses port {current_port} (remembered with it; change it with "
+                    f"dwh db start --listen ADDR:PORT)")
+            new_port, new_listen = current_port, current_listen
+        else:
+            new_listen = listen
+            new_port = listen.port if listen else current_port
+        changed = (new_port, new_listen) != (current_port, current_listen)
+        if changed:
+            self._write_config(new_port, new_listen)
+        self._secure_data_dir()
+        if running and not changed:
             self.ensure_database()
-            return False
-        log(f"starting embedded PostgreSQL on port {self.port} (data {self.data_dir}, log {self.logfile})")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
-                  "-o", f"-p {self.port}", "start")
+            return "running"
+        if running:
+            log(f"restarting embedded PostgreSQL to apply the listen setting "
+                f"({new_listen or 'unix socket only'})")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
+                      "-m", "fast", "restart")
+            self.ensure_database()
+            return "restarted"
+        where = f"port {new_port}, " + (f"listening on {new_listen}" if new_listen else "unix socket only")
+        log(f"starting embedded PostgreSQL ({where}; data {self.data_dir}, log {self.logfile})")
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
         self.ensure_database()
-        return True
+        return "started"
+
+    def _secure_data_dir(self) -> None:
+        # The data dir holds the socket: only its owner may enter it (PostgreSQL itself accepts 0750).
+        mode = self.data_dir.stat().st_mode & 0o777
+        if mode != 0o700:
+            os.chmod(self.data_dir, 0o700)
 
     def ensure_running(self, log: Callable[[str], None] = lambda _m: None) -> None:
         self.start(log=log)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from .config import connect, dwh_home
+from .config import connect, dwh_home, pin_session
 from .errors import DwhError, from_psycopg
 
 LOCK_KEY = "dwh:migrate"
@@ -157,6 +157,9 @@ def _apply_migrations(conn, mig_dir: Path, dry_run: bool, log, result: MigrateRe
     with contextlib.redirect_stdout(sys.stderr):
         backend = get_backend(yoyo_uri(conn))
         try:
+            # yoyo's own connection: same pinned session settings as ours (PGTZ/PGDATESTYLE must not
+            # change how a migration's literals are read)
+            pin_session(backend.connection)
             migrations = read_migrations(str(mig_dir))
             result.migrations_total = len(migrations)
             pending = backend.to_apply(migrations)

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from . import interrupt
 from .config import connect
 from .errors import DwhError, from_psycopg
 
@@ -71,15 +72,19 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
     result carries ``error`` when a run failed."""
     results: list[RunResult] = []
     with connect(conninfo, autocommit=True) as conn:
-        conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
         for day in dates:
             res = RunResult(pipeline=pipeline, run_date=day, run_id=None, status=None)
+            # Ctrl-C cancels the running CALL; between statements this is where the run stops
+            # (never start the next date's run after an interrupt).
+            interrupt.check()
             try:
                 row = conn.execute(
                     "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
                     (pipeline, day)).fetchone()
                 res.run_id = row[0] if row else None
             except psycopg.Error as exc:
+                interrupt.check()  # the CALL was cancelled by Ctrl-C: an interrupt, not a failure
                 res.error = from_psycopg(exc)
                 if exc.sqlstate != "DW003":  # no run was recorded (unknown pipeline, already running, ...)
                     results.append(res)
@@ -93,6 +98,7 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
                     res.run, res.steps = fetch_run(conn, res.run_id)
                 except psycopg.Error:
                     pass
+            interrupt.check()
             res.status = res.run.get("status") or ("failed" if res.error else "succeeded")
             results.append(res)
             on_result(res)
@@ -147,7 +153,7 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
         log(f"applied {len(mres.migrations_applied)} migrations, {len(mres.procedures_applied)} procedure files")
     generated = False
     with connect(conninfo, autocommit=True) as conn:
-        conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
         try:
             if next_day:
                 phase("generate next day", lambda: conn.execute("CALL sales_src.generate_next_day()"))

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import psycopg
 from psycopg.rows import dict_row
 
+from . import interrupt
 from .config import connect
 from .errors import from_psycopg
 
@@ -30,7 +31,7 @@ def _noop(_msg: str) -> None:
 
 def _query(conninfo: str, query: str, params: Any = None, on_notice: Log = _noop) -> list[dict]:
     with connect(conninfo, autocommit=True) as conn:
-        conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
         try:
             with conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(query, params)

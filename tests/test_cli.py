@@ -8,7 +8,8 @@ from dwh_cli import __version__
 from dwh_cli.cli import cli
 
 COMMANDS = [[], ["migrate"], ["run"], ["status"], ["lineage"], ["demo"], ["db"], ["db", "start"],
-            ["db", "stop"], ["db", "status"], ["db", "url"]]
+            ["db", "stop"], ["db", "status"], ["db", "url"], ["db", "user"], ["db", "user", "add"],
+            ["db", "user", "list"], ["db", "user", "remove"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "dwh")
@@ -110,3 +111,64 @@ def test_document_printer_turns_lists_of_objects_into_tables():
         "daily      3\n"
         "hourly    12"
     )
+
+
+# -- the client's environment does not change what the CLI reads (issue 9, item 6) ---------------------
+HOSTILE_ENVS = {
+    "tokyo": {"PGTZ": "Asia/Tokyo"},
+    "sql-dmy": {"PGDATESTYLE": "SQL, DMY"},
+    "german": {"PGDATESTYLE": "German"},
+    "latin1": {"PGCLIENTENCODING": "LATIN1"},
+    "all": {"PGTZ": "America/New_York", "PGDATESTYLE": "Postgres, DMY", "PGCLIENTENCODING": "LATIN1",
+            "PGOPTIONS": "-c IntervalStyle=sql_standard -c extra_float_digits=-3"},
+}
+
+
+@pytest.mark.parametrize("env", HOSTILE_ENVS.values(), ids=HOSTILE_ENVS.keys())
+def test_json_commands_work_whatever_the_client_session_settings(runner, dsn, conn, env):
+    # a non-ASCII, non-LATIN1 value the commands must carry through
+    if _quarantine_insertable(conn):
+        conn.execute("INSERT INTO dwh_etl.quarantine (source_table, target_table, payload, reasons) "
+                     "VALUES ('t.src', 't.dst', %s, ARRAY['bad ✓ 日本'])", ('{"name": "日本 ✓"}',))
+    run = runner.invoke(cli, ["--dsn", dsn, "run", "daily", "--date", "2025-01-31", "--json"], env=env)
+    assert run.exception is None or isinstance(run.exception, SystemExit), run.output
+    assert run.exit_code in (0, 1), run.output
+    runs = json.loads(run.stdout)
+    assert [(r["pipeline"], r["run_date"]) for r in runs] == [("daily", "2025-01-31")]
+    outputs = {"run": run.stdout}
+    for args in (["status", "--json"], ["quality", "--json"], ["quarantine", "list", "--all", "--json"]):
+        result = runner.invoke(cli, ["--dsn", dsn, *args], env=env)
+        assert result.exit_code == 0, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        json.loads(result.stdout)
+        outputs[args[0]] = result.stdout
+    if _quarantine_insertable(conn):
+        assert "bad ✓ 日本" in json.dumps(json.loads(outputs["quarantine"]), ensure_ascii=False)
+    # timestamps come out in UTC, never in the client's zone
+    assert "+09:00" not in outputs["status"] and "-05:00" not in outputs["status"]
+    assert "-04:00" not in outputs["status"]
+
+
+def _quarantine_insertable(conn) -> bool:
+    cols = {r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'dwh_etl' "
+        "AND table_name = 'quarantine' AND is_nullable = 'NO' AND column_default IS NULL "
+        "AND is_identity = 'NO' AND is_generated = 'NEVER'")}
+    return cols <= {"source_table", "target_table", "payload", "reasons"}
+
+
+def test_every_cli_connection_pins_its_session_settings_but_keeps_pgoptions(dsn, monkeypatch):
+    from dwh_cli.config import connect
+
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+    monkeypatch.setenv("PGDATESTYLE", "SQL, DMY")
+    monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=4321 -c intervalstyle=iso_8601")
+    for autocommit in (True, False):
+        with connect(dsn, autocommit=autocommit) as c:
+            got = c.execute("SELECT current_setting('DateStyle'), current_setting('TimeZone'), "
+                            "current_setting('IntervalStyle'), current_setting('client_encoding'), "
+                            "current_setting('extra_float_digits'), current_setting('statement_timeout'), "
+                            "'2025-01-31 23:30:00+00'::timestamptz::text").fetchone()
+            assert got == ("ISO, MDY", "UTC", "postgres", "UTF8", "3", "4321ms", "2025-01-31 23:30:00+00")
+            assert c.autocommit is autocommit

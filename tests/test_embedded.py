@@ -34,7 +34,7 @@ def test_embedded_cluster_start_status_url_stop(runner, embedded):
     data_dir, port = embedded
     result = runner.invoke(cli, ["db", "status"])
     assert result.exit_code == 3
-    assert result.stdout == f"not initialized: data {data_dir}, port {port}\n"
+    assert result.stdout == f"not initialized: data {data_dir}, port {port}, unix socket only\n"
 
     result = runner.invoke(cli, ["db", "start"])
     assert result.exit_code == 0, result.output
@@ -52,13 +52,13 @@ def test_embedded_cluster_start_status_url_stop(runner, embedded):
     assert result.stdout == url + "\n"
     with psycopg.connect(result.stdout.strip()) as conn:
         assert conn.execute("SELECT current_database(), current_setting('listen_addresses')").fetchone() == (
-            "dwh", "localhost")
+            "dwh", "")  # unix socket only
 
     result = runner.invoke(cli, ["db", "stop"])
     assert result.exit_code == 0 and result.stdout == "stopped\n"
     result = runner.invoke(cli, ["db", "status"])
     assert result.exit_code == 3
-    assert result.stdout == f"stopped: data {data_dir}, port {port}\n"
+    assert result.stdout == f"stopped: data {data_dir}, port {port}, unix socket only\n"
     assert runner.invoke(cli, ["db", "stop"]).stdout == "not running\n"
 
 
