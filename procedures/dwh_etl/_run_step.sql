@@ -61,19 +61,27 @@ BEGIN
         PERFORM dwh_etl.quality_record(v_quality);
 
         -- Fresh statistics for every table the step changed a lot, so the next steps' plans see it.
+        -- Registered tables through dwh_etl.sec_analyze (etl_service does not own them: a non-owner's
+        -- ANALYZE only warns and skips); other tables (an area's scratch) only when the runner owns them.
         FOR v_table IN
-            SELECT c.oid::regclass AS rel
+            SELECT c.oid::regclass AS rel,
+                   EXISTS (SELECT 1 FROM dwh_etl.table_registry AS tr WHERE to_regclass(tr.table_name) = c.oid) AS registered,
+                   pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owned
             FROM dwh_lineage.table_lineage AS tl
             JOIN pg_catalog.pg_class AS c
               ON c.oid = to_regclass(tl.target_table)
             WHERE tl.run_id = p_run_id
               AND tl.step_name = p_step_name
               AND c.relkind IN ('r', 'p', 'm')
-            GROUP BY c.oid, c.reltuples
+            GROUP BY c.oid, c.reltuples, c.relowner
             HAVING sum(COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0) + COALESCE(tl.rows_deleted, 0))
                    > GREATEST(1000, 0.1 * GREATEST(c.reltuples, 0))
         LOOP
-            EXECUTE format('ANALYZE %s', v_table.rel);
+            IF v_table.registered THEN
+                PERFORM dwh_etl.sec_analyze(v_table.rel);
+            ELSIF v_table.owned THEN
+                EXECUTE format('ANALYZE %s', v_table.rel);
+            END IF;
         END LOOP;
 
         UPDATE dwh_lineage.step_runs AS sr
