@@ -143,6 +143,14 @@ def test_the_etl_runs_loaded_and_refreshed_what_needs_ownership(warehouse):
     assert scalar(conn, "SELECT count(*) FROM pg_stats WHERE schemaname = 'sales' AND tablename = 'fact_sales'") > 0
 
 
+def test_etl_service_reads_the_status_report_and_quality(as_etl):
+    # the pg_cron checks read shared_preload_libraries through dwh_etl.sec_preload_libraries
+    doc = scalar(as_etl, "SELECT dwh_etl.status_report()")
+    assert {p["pipeline"] for p in doc["pipelines"]} >= set(PIPELINES)
+    assert doc["cron_health"]
+    as_etl.execute("SELECT * FROM dwh_etl.quality_report()")
+
+
 # ---------------------------------------------------------------------------------------------
 # A. the registry is the owner's
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +257,7 @@ def test_security_definer_routines_are_pinned_and_granted_to_etl_service_only(wa
     """)
     names = [d[0].split("(")[0] for d in definers]
     assert names == ["dwh_etl.sec_analyze", "dwh_etl.sec_archive_partition", "dwh_etl.sec_ensure_partitions",
-                     "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart"]
+                     "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart", "dwh_etl.sec_server_setting"]
     for name, config, _owner, grantees, public in definers:
         assert config == ["search_path=pg_catalog, pg_temp"], name
         assert grantees == ["etl_service"], name

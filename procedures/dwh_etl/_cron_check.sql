@@ -20,7 +20,7 @@ DECLARE
                       'in that database; dwh schedules jobs of other databases with cron.schedule_in_database';
 BEGIN
     IF NOT dwh_etl._cron_preloaded() THEN
-        RAISE EXCEPTION 'pg_cron is not loaded: shared_preload_libraries is %', quote_literal(current_setting('shared_preload_libraries'))
+        RAISE EXCEPTION 'pg_cron is not loaded: shared_preload_libraries is %', quote_literal(dwh_etl.sec_server_setting('shared_preload_libraries'))
             USING ERRCODE = 'DW010',
                   DETAIL = 'pg_cron runs jobs only when the server starts with it in shared_preload_libraries',
                   HINT = v_hint;

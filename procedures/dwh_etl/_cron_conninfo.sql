@@ -10,8 +10,8 @@ SET search_path = dwh_etl, pg_temp
 AS $$
     WITH parts (k, v) AS (
         VALUES ('dbname', p_database),
-               ('host', COALESCE(NULLIF(btrim(split_part(current_setting('unix_socket_directories'), ',', 1)), ''), 'localhost')),
-               ('port', current_setting('port')),
+               ('host', COALESCE(NULLIF(btrim(split_part(dwh_etl.sec_server_setting('unix_socket_directories'), ',', 1)), ''), 'localhost')),
+               ('port', dwh_etl.sec_server_setting('port')),
                ('user', current_user::text),
                ('application_name', 'dwh_cron')
     )

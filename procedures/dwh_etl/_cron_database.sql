@@ -7,7 +7,7 @@ SET search_path = dwh_etl, pg_temp
 AS $$
     SELECT CASE
                WHEN dwh_etl._cron_preloaded()
-               THEN COALESCE(NULLIF(current_setting('cron.database_name', true), ''), 'postgres')
+               THEN COALESCE(NULLIF(dwh_etl.sec_server_setting('cron.database_name'), ''), 'postgres')
            END;
 $$;
 COMMENT ON FUNCTION dwh_etl._cron_database() IS 'Name of the database holding pg_cron (cron.database_name), NULL when pg_cron is not in shared_preload_libraries.';

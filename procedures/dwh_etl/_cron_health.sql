@@ -22,7 +22,7 @@ DECLARE
 BEGIN
     item := 'preloaded';
     ok := dwh_etl._cron_preloaded();
-    detail := format('shared_preload_libraries = %s', quote_literal(current_setting('shared_preload_libraries')));
+    detail := format('shared_preload_libraries = %s', quote_literal(dwh_etl.sec_server_setting('shared_preload_libraries')));
     RETURN NEXT;
 
     item := 'extension';
