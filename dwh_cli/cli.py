@@ -164,14 +164,14 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool):
         dwh run daily --date 2025-01-31
         dwh run daily --from 2025-01-01 --to 2025-01-31
     """
-    from .ops import date_range, run_pipeline
+    from .ops import date_range, run_pipeline, utc_today
 
     if day and (start or end):
         raise click.UsageError("use either --date or --from/--to")
     if bool(start) != bool(end):
         raise click.UsageError("--from and --to go together")
     try:
-        dates = date_range(start, end) if start else [day or dt.date.today()]
+        dates = date_range(start, end) if start else [day or utc_today()]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,

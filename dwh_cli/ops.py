@@ -64,6 +64,11 @@ def _latest_run_id(conn, pipeline: str, run_date: dt.date) -> int | None:
     return row[0] if row else None
 
 
+def utc_today() -> dt.date:
+    """The default run date: today in UTC, the server's and pg_cron's calendar, not the client's zone."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
                  on_result: Callable[[RunResult], None] = lambda _r: None) -> list[RunResult]:
     """Run ``pipeline`` for each date in order, stopping at the first failure.
@@ -86,10 +91,12 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             except psycopg.Error as exc:
                 interrupt.check()  # the CALL was cancelled by Ctrl-C: an interrupt, not a failure
                 res.error = from_psycopg(exc)
-                if exc.sqlstate != "DW003":  # no run was recorded (unknown pipeline, already running, ...)
+                # DW003 failed, 57014 cancelled (statement_timeout): the run is recorded; anything else
+                # (unknown pipeline, already running, ...) recorded none
+                if exc.sqlstate not in ("DW003", "57014"):
                     results.append(res)
                     return results
-                try:  # DW003: the failure is committed; show it
+                try:  # the failure is committed; show it
                     res.run_id = _latest_run_id(conn, pipeline, day)
                 except psycopg.Error:
                     res.run_id = None
@@ -175,7 +182,7 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
                     generated = True
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc
-    day = run_date or dt.date.today()
+    day = run_date or utc_today()
     runs = phase("run daily", lambda: run_pipeline(conninfo, "daily", [day], on_notice=on_notice))
     report = phase("status", lambda: status_report(conninfo))
     return DemoResult(generated=generated, runs=runs, status=report, timings=timings)

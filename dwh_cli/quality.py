@@ -118,18 +118,16 @@ def quarantine_retry(ctx, ids: tuple[int, ...], table_name: str | None, pipeline
         dwh quarantine retry 17 18
         dwh quarantine retry --table silver.sales_sales --no-run
     """
-    from .ops import run_pipeline
+    from .ops import run_pipeline, utc_today
 
     conninfo = _conninfo(ctx)
     rows = _rows(conninfo, "SELECT * FROM dwh_etl.retry_quarantine(p_ids => %s, p_table => %s)",
                  (list(ids) or None, table_name))
     click.echo(table(rows) if rows else "(nothing to retry)")
     if rows and not no_run:
-        import datetime as dt
-
         from .cli import _print_run, err
 
-        results = run_pipeline(conninfo, pipeline, [dt.date.today()], on_notice=err, on_result=_print_run)
+        results = run_pipeline(conninfo, pipeline, [utc_today()], on_notice=err, on_result=_print_run)
         failed = next((r for r in results if r.error), None)
         if failed:
             raise failed.error

@@ -172,3 +172,27 @@ def test_every_cli_connection_pins_its_session_settings_but_keeps_pgoptions(dsn,
                             "'2025-01-31 23:30:00+00'::timestamptz::text").fetchone()
             assert got == ("ISO, MDY", "UTC", "postgres", "UTF8", "3", "4321ms", "2025-01-31 23:30:00+00")
             assert c.autocommit is autocommit
+
+
+def test_run_cut_by_statement_timeout_is_recorded_cancelled_and_shown(runner, conn, dsn, monkeypatch):
+    conn.execute("""
+        CREATE PROCEDURE public.step_nap(p_run_id bigint, p_run_date date) LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(20); END $$
+    """)
+    conn.execute("CALL dwh_etl.register_pipeline(p_pipeline => 'nap', p_description => 'test', p_schedules => '{}')")
+    conn.execute("""CALL dwh_etl.register_steps(p_pipeline => 'nap', p_area => 'test',
+                    p_steps => '[{"step": "nap", "procedure": "public.step_nap", "layer": "bronze"}]')""")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=1500")
+
+    result = runner.invoke(cli, ["--dsn", dsn, "run", "nap", "--json"])
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "cancelled at step nap: canceling statement due to statement timeout" in result.stderr
+    [run] = json.loads(result.stdout)
+    assert run["status"] == "cancelled"
+    assert [(s["step_name"], s["status"]) for s in run["steps"]] == [("nap", "cancelled")]
+    # the pipeline is not left locked: it runs again at once (and is cut again)
+    again = runner.invoke(cli, ["--dsn", dsn, "run", "nap"])
+    assert again.exit_code == 1
+    assert "already running" not in again.output
