@@ -1,5 +1,8 @@
 -- Text to numeric, NULL unless it is a plain decimal with a dot (a comma is not accepted: '1,5' is
--- ambiguous between a decimal comma and a thousands separator).
+-- ambiguous between a decimal comma and a thousands separator). Surrounding Unicode white space is
+-- trimmed for the check and the cast alike (dwh_etl.try_trim). Any number of digits up to 1000
+-- characters: the range of the target column is the caller's check (dwh_etl.reason_numeric), so a
+-- too-large value is reported as out of range, not as "not a number". Nothing is rounded here.
 CREATE OR REPLACE FUNCTION dwh_etl.try_numeric(p_value text)
 RETURNS numeric
 LANGUAGE sql
@@ -7,6 +10,8 @@ IMMUTABLE
 PARALLEL SAFE
 -- No SET clause: it would stop the planner from inlining this into set-based loads (names are qualified).
 AS $$
-    SELECT CASE WHEN p_value ~ '^\s*[+-]?(\d{1,15}(\.\d*)?|\.\d+)\s*$' THEN p_value::numeric END;
+    SELECT CASE WHEN length(p_value) <= 1000
+                 AND dwh_etl.try_trim(p_value) ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'
+                THEN dwh_etl.try_trim(p_value)::numeric END;
 $$;
-COMMENT ON FUNCTION dwh_etl.try_numeric(text) IS 'p_value as numeric, or NULL when it is not a plain decimal number (dot as decimal separator).';
+COMMENT ON FUNCTION dwh_etl.try_numeric(text) IS 'p_value as numeric (surrounding Unicode white space trimmed, never rounded), or NULL when it is not a plain decimal number (dot as decimal separator) of at most 1000 characters.';

@@ -2,6 +2,9 @@
 -- Every key: not null and unique; every fact foreign key: relationships; quantities and amounts: ranges.
 -- Batch-scoped rules look at the rows the current run wrote; uniqueness of a batch's keys is checked
 -- against the whole table.
+-- Row-level limits: sales.load_silver_sales reads the max of silver_sales_quantity_range and
+-- silver_sales_price_range and quarantines the rows past them (issue 9: one such row used to roll back
+-- the whole step); these rules stay as the safety net, and the fact rules still stop the fact step.
 CALL dwh_etl.register_rules(p_area => 'sales', p_rules => '[
     {"name": "silver_customers_key_not_null", "table": "silver.sales_customers", "type": "not_null", "columns": ["customer_id", "first_name", "last_name"]},
     {"name": "silver_customers_version_unique", "table": "silver.sales_customers", "type": "unique", "columns": ["customer_id", "version"]},

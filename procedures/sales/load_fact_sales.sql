@@ -12,6 +12,9 @@ AS $$
 DECLARE
     v_win      record := dwh_etl.window_bounds('sales.fact_sales');
     v_batch    uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    -- a sale's business day and time of day are those of the shop's zone, never the session's: under
+    -- PGTZ=Asia/Tokyo a 23:30Z sale got the next day's date_key (issue 9)
+    v_zone     text := dwh_etl.setting_timezone('sales.source_timezone');
     v_min      date;
     v_max      date;
     v_deleted  bigint;
@@ -28,7 +31,11 @@ BEGIN
     GET DIAGNOSTICS v_read = ROW_COUNT;
     ANALYZE _fact_delta;
 
-    SELECT min(d.transaction_at)::date, max(d.transaction_at)::date INTO v_min, v_max FROM _fact_delta AS d;
+    -- silver accepts only event times within dwh_etl.event_time_bounds, so this range is the data's
+    -- real one (a year-1 sale never reaches here to request partitions from year 1)
+    SELECT min(d.transaction_at AT TIME ZONE v_zone)::date, max(d.transaction_at AT TIME ZONE v_zone)::date
+    INTO v_min, v_max
+    FROM _fact_delta AS d;
     IF v_min IS NOT NULL THEN
         IF (SELECT count(*) FROM gold.dim_date AS dd WHERE dd.full_date BETWEEN v_min AND v_max) < v_max - v_min + 1 THEN
             CALL dwh_etl.generate_dim_date(in_start_date => v_min, in_end_date => v_max);
@@ -45,7 +52,7 @@ BEGIN
     JOIN _fact_delta AS d
       ON d.sale_id = f.sale_id
     UNION
-    SELECT to_char(d.transaction_at, 'YYYYMMDD')::integer, p_run_id
+    SELECT to_char(d.transaction_at AT TIME ZONE v_zone, 'YYYYMMDD')::integer, p_run_id
     FROM _fact_delta AS d
     WHERE NOT d.is_deleted
     ON CONFLICT (date_key) DO NOTHING;
@@ -60,8 +67,8 @@ BEGIN
         quantity, unit_price, discount_amount, transaction_at, _batch_id
     )
     SELECT d.sale_id, d.order_id, d.line_number,
-           to_char(d.transaction_at, 'YYYYMMDD')::integer,
-           to_char(d.transaction_at, 'HH24MISS')::integer,
+           to_char(d.transaction_at AT TIME ZONE v_zone, 'YYYYMMDD')::integer,
+           to_char(d.transaction_at AT TIME ZONE v_zone, 'HH24MISS')::integer,
            COALESCE(ck.customer_key, ck0.customer_key),
            COALESCE(pk.product_key, pk0.product_key),
            d.quantity, d.unit_price, d.discount_amount, d.transaction_at, v_batch
