@@ -166,6 +166,12 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
                 phase("generate next day", lambda: conn.execute("CALL sales_src.generate_next_day()"))
                 phase("generate next day (devflow)", lambda: conn.execute("CALL devflow_src.generate_next_day()"))
                 generated = True
+                # The simulated day may lie ahead of today (repeated --next-day): run for that day, so its
+                # rows are not quarantined as dated in the future (quality.max_future counts from the run date).
+                if run_date is None:
+                    sim_day = conn.execute("SELECT max(transaction_date)::date FROM sales_src.sales").fetchone()[0]
+                    if sim_day is not None and sim_day > utc_today():
+                        run_date = sim_day
             else:
                 empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM sales_src.customers)").fetchone()[0]
                 if empty:
