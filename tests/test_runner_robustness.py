@@ -361,3 +361,15 @@ def test_rewound_watermark_redelivers_sales_without_new_quarantine_entries(conn)
     assert [q for q, _ in after] == [q for q, _ in before]
     assert all(d >= 2 for _, d in after)
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") == facts
+
+
+def test_a_json_element_delivered_twice_keeps_one_open_entry(conn):
+    payload = '[{"customer_id": "1", "first_name": "Ada"}, "PR", 42, "PR"]'
+    for _ in range(2):  # the same payload sent twice
+        conn.execute("CALL dwh_etl.ingest_json(%s, %s::jsonb, 'test feed', gen_random_uuid())",
+                     ("bronze.sales_customers", payload))
+    assert rows(conn, """
+        SELECT payload->'element', deliveries FROM dwh_etl.quarantine
+        WHERE resolved_at IS NULL ORDER BY payload->>'element'
+    """) == [(42, 2), ("PR", 4)]
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 2
