@@ -131,6 +131,10 @@ def test_the_arrival_stamp_overrides_the_writer_and_survives_no_op_updates(sales
     stamp, updated_at = rows(conn, "SELECT _dwh_arrived_at, updated_at::text FROM sales_src.customers WHERE customer_id = 2")[0]
     assert stamp > scalar(conn, "SELECT now() - interval '1 minute'")
     assert updated_at == "2000-01-01 00:00:00+00"  # the writer's value stays: it is data
+    # a stamp the writer puts in the future is replaced too
+    conn.execute("INSERT INTO sales_src.customers (customer_id, first_name, last_name, _dwh_arrived_at) "
+                 "VALUES (3, 'Erika', 'Mustermann', 'infinity')")
+    assert scalar(conn, "SELECT _dwh_arrived_at <= clock_timestamp() FROM sales_src.customers WHERE customer_id = 3") is True
     # a no-op UPDATE keeps both stamps
     conn.execute("UPDATE sales_src.customers SET first_name = first_name WHERE customer_id = 2")
     assert rows(conn, "SELECT _dwh_arrived_at, updated_at::text FROM sales_src.customers WHERE customer_id = 2") == [

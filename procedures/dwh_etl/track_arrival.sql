@@ -9,7 +9,10 @@
 -- 2. indexes it (unless p_index is false or an index already leads with it);
 -- 3. attaches dwh_etl.trg_stamp_arrival() as the BEFORE INSERT OR UPDATE row trigger zz_dwh_arrival (the
 --    name sorts last, so it fires after the table's other BEFORE triggers), ENABLE ALWAYS so rows
---    applied by logical replication are stamped too.
+--    applied by logical replication are stamped too. It fires only when the row's stamp is not one this
+--    transaction could have given it now (outside [now(), clock_timestamp()]): an INSERT that took the
+--    column's DEFAULT clock_timestamp() costs no function call; an UPDATE carries the old stamp and is
+--    restamped (unless it changed nothing).
 -- Then extract with dwh_etl.extract_incremental(source, bronze, p_column). Run it as the table's owner
 -- (DDL; a rewrite and an index build lock the table while they run). Not for the ETL role: what the
 -- pipeline reads is the owner's code.
@@ -73,9 +76,14 @@ BEGIN
         EXECUTE format('CREATE INDEX %I ON %s (%I)', left(v_relname || '_arrival_idx', 63), p_table, p_column);
     END IF;
 
-    EXECUTE format('CREATE OR REPLACE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_stamp_arrival(%s)',
-                   p_table, CASE WHEN p_column <> '_dwh_arrived_at' THEN quote_literal(p_column) ELSE '' END);
+    -- The WHEN clause (evaluated in C, no PL/pgSQL call) lets through the value the column's DEFAULT
+    -- clock_timestamp() just gave an INSERT: bulk loads pay no PL/pgSQL call per row.
+    -- Any stamp within [the writing transaction's start, the time of the write] keeps the guarantees of
+    -- the window (see dwh_etl.trg_stamp_arrival); everything else is restamped.
+    EXECUTE format('CREATE OR REPLACE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON %1$s FOR EACH ROW '
+                   'WHEN (NEW.%2$I IS NULL OR NEW.%2$I < pg_catalog.now() OR NEW.%2$I > pg_catalog.clock_timestamp()) '
+                   'EXECUTE FUNCTION dwh_etl.trg_stamp_arrival(%3$s)',
+                   p_table, p_column, CASE WHEN p_column <> '_dwh_arrived_at' THEN quote_literal(p_column) ELSE '' END);
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER zz_dwh_arrival', p_table);
     EXECUTE format('COMMENT ON TRIGGER zz_dwh_arrival ON %s IS %L', p_table,
                    format('Stamps %s with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).', p_column));

@@ -7,7 +7,12 @@
 -- passed by a window either.
 -- The arrival column is _dwh_arrived_at, or the trigger's argument (e.g. an inbox's received_at).
 -- An UPDATE that changes nothing else keeps the old stamp (the row has nothing new to extract); an
--- attempt to set the stamp itself is ignored. Attach it with dwh_etl.track_arrival(table), which names
+-- attempt to set the stamp itself is ignored. What the windows need of a stamp is only that it lies in
+-- [the writing transaction's start, the time of the write]: then no window has passed it before its
+-- transaction commits. So the trigger's WHEN clause (see track_arrival) skips the call for a row that
+-- already holds such a stamp (an INSERT that took the column's DEFAULT clock_timestamp()): a stamp
+-- outside it (the writer's, a replicated one, an UPDATE's old one) is replaced here.
+-- Attach it with dwh_etl.track_arrival(table), which names
 -- the trigger so it fires after the table's other BEFORE triggers (the stamp is the last word, and their
 -- WHEN (OLD.* IS DISTINCT FROM NEW.*) conditions do not see it) and sets it ENABLE ALWAYS, so it also
 -- fires for rows applied by logical replication (session_replication_role = replica).
