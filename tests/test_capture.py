@@ -9,9 +9,12 @@ Uses the `conn` fixture of tests/conftest.py (autocommit psycopg connection to a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
@@ -418,3 +421,47 @@ def test_extraction_on_an_untracked_source_says_how_to_track_it(shop):
 def test_track_arrival_is_not_for_the_etl_role(conn):
     assert scalar(conn, "SELECT has_function_privilege('etl_service', "
                         "'dwh_etl.track_arrival(regclass, text, text, boolean)', 'EXECUTE')") is False
+
+
+def test_migration_0011_continues_the_old_watermarks_without_a_gap_or_a_reload(sales):
+    """An installation extracted on updated_at before migration 0011: rewind it to that state (no
+    arrival column, no trigger, watermarks on the change columns), write what was pending then, apply
+    the migration and the trigger files, and run."""
+    conn = sales
+    for schema, tables in (("sales_src", SALES_TABLES), ("devflow_src", DEVFLOW_TABLES)):
+        for table in tables:
+            conn.execute(f"DROP TRIGGER zz_dwh_arrival ON {schema}.{table}")
+            # CASCADE: the view sales.sales (SELECT * FROM sales_src.sales) was built with the column
+            conn.execute(f"ALTER TABLE {schema}.{table} DROP COLUMN _dwh_arrived_at CASCADE")
+    conn.execute("DROP TRIGGER zz_dwh_arrival ON devflow_src.api_payloads")
+    conn.execute("""UPDATE dwh_etl.watermarks SET watermark_column = CASE table_name
+                        WHEN 'bronze.sales_deleted_records' THEN 'deleted_at' ELSE 'updated_at' END
+                    WHERE table_name LIKE 'bronze.sales%%'""")
+    add_sale(conn, 2)                              # pending: not extracted yet
+    add_sale(conn, 3, updated_at="'infinity'")     # never due on updated_at
+    conn.execute("INSERT INTO sales_src.deleted_records (table_name, record_id) VALUES ('sales', 99)")
+    conn.execute("UPDATE sales_src.customers SET city = 'Bonn' WHERE customer_id = 1")
+    before = rows(conn, "SELECT sale_id, updated_at::text FROM sales_src.sales ORDER BY sale_id")
+    customer_before = rows(conn, "SELECT updated_at FROM sales_src.customers")
+
+    with conn.transaction():
+        conn.execute((ROOT / "migrations" / "0011_capture.sql").read_text())
+    conn.execute((ROOT / "procedures" / "sales_src" / "arrival_triggers.sql").read_text())
+    conn.execute((ROOT / "procedures" / "devflow_src" / "arrival_triggers.sql").read_text())
+    for view in ("seed004_compat_views.sql", "vw_row_counts_by_layer.sql"):
+        conn.execute((ROOT / "procedures" / "sales" / view).read_text())
+
+    # the rewrite fired no UPDATE trigger: the change times are untouched
+    assert rows(conn, "SELECT sale_id, updated_at::text FROM sales_src.sales ORDER BY sale_id") == before
+    assert rows(conn, "SELECT updated_at FROM sales_src.customers") == customer_before
+    assert rows(conn, """SELECT DISTINCT watermark_column FROM dwh_etl.watermarks
+                         WHERE table_name LIKE 'bronze.sales%%'""") == [("_dwh_arrived_at",)]
+    _, steps = run(conn)
+    assert steps["sales_extract"] == "completed"
+    # sale 1 was extracted before and is not again; 2 and 3 arrive once; the changed customer and the
+    # tombstone too
+    assert [(r[0], len(bronze_sales(conn, r[0]))) for r in before] == [(1, 1), (2, 1), (3, 1)]
+    assert [r[0] for r in rows(conn, "SELECT city FROM bronze.sales_customers ORDER BY _bronze_id")] == ["Berlin", "Bonn"]
+    assert rows(conn, "SELECT record_id FROM bronze.sales_deleted_records") == [("99",)]
+    run(conn)
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_sales") == 3
