@@ -235,8 +235,20 @@ def test_five_minute_pipeline_loads_only_the_new_samples(loaded):
     assert steps(conn, run(conn, "devflow_5min"))["devflow_fact_performance_metrics"][1] == 0
 
 
+def arrived_as_stamped(conn):
+    """Extraction follows arrival order (_dwh_arrived_at, stamped by trigger zz_dwh_arrival when a row is
+    written), and the generator writes its simulated week at once. To simulate a week of arrivals, each
+    row's arrival is set to its updated_at with the trigger switched off (as the owner: a test-only clock)."""
+    for table in ["issues", "agents", "labels", "worktree_states", "infrastructure", "label_history",
+                  "agent_execution_logs", "code_gen_tasks", "review_results", "deployment_pipelines"]:
+        conn.execute(f"ALTER TABLE devflow_src.{table} DISABLE TRIGGER zz_dwh_arrival")
+        conn.execute(f"UPDATE devflow_src.{table} SET _dwh_arrived_at = updated_at")
+        conn.execute(f"ALTER TABLE devflow_src.{table} ENABLE ALWAYS TRIGGER zz_dwh_arrival")
+
+
 def test_daily_catches_up_missed_days(generated):
     conn = generated
+    arrived_as_stamped(conn)
     today = dt.date.today()
     run(conn, "daily", today - dt.timedelta(days=4))
     partial = counts(conn)

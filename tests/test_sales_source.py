@@ -34,13 +34,14 @@ BAD_ROWS_SQL = """
     WHERE c.last_name = ''
 """
 
+# every column but the arrival stamp (_dwh_arrived_at: when the row was written, not generated data)
 CUSTOMERS_CHECKSUM_SQL = """
-    SELECT md5(string_agg(c::text, '|' ORDER BY c.customer_id))
+    SELECT md5(string_agg((to_jsonb(c) - '_dwh_arrived_at')::text, '|' ORDER BY c.customer_id))
     FROM sales_src.customers AS c
 """
 
 SALES_CHECKSUM_SQL = """
-    SELECT md5(string_agg(s::text, '|' ORDER BY s.sale_id))
+    SELECT md5(string_agg((to_jsonb(s) - '_dwh_arrived_at')::text, '|' ORDER BY s.sale_id))
     FROM sales_src.sales AS s
 """
 

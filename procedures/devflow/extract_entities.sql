@@ -1,6 +1,9 @@
 -- Step (bronze): high-water-mark delta extraction of the devflow source's entities (issues, agents,
 -- labels, worktrees, infrastructure inventory, label history) into bronze, in one snapshot. The window
 -- ends at the end of p_run_date at the latest, so `dwh run daily --from --to` catches missed days up.
+-- Windows run on _dwh_arrived_at (when the row reached the source, stamped by trigger zz_dwh_arrival),
+-- not on updated_at, which is data and may lie: a row stamped behind the watermark, or 'infinity', was
+-- never extracted (issue 9).
 CREATE OR REPLACE PROCEDURE devflow.extract_entities(
     p_run_id   bigint,
     p_run_date date
@@ -15,7 +18,7 @@ DECLARE
 BEGIN
     FOREACH v_table IN ARRAY ARRAY['issues', 'agents', 'labels', 'worktree_states', 'infrastructure', 'label_history'] LOOP
         PERFORM dwh_etl.extract_incremental(format('%I.%I', v_schema, v_table), format('bronze.%I', 'devflow_' || v_table),
-                                            'updated_at', v_cap);
+                                            '_dwh_arrived_at', v_cap);
     END LOOP;
 END;
 $$;

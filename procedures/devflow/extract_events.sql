@@ -1,5 +1,7 @@
 -- Step (bronze): high-water-mark delta extraction of the devflow source's event tables (agent
 -- executions, code generation tasks, reviews, deployment pipelines) into bronze, in one snapshot.
+-- Windows run on _dwh_arrived_at (when the row reached the source, stamped by trigger zz_dwh_arrival),
+-- not on updated_at, which is data and may lie (issue 9).
 CREATE OR REPLACE PROCEDURE devflow.extract_events(
     p_run_id   bigint,
     p_run_date date
@@ -14,7 +16,7 @@ DECLARE
 BEGIN
     FOREACH v_table IN ARRAY ARRAY['agent_execution_logs', 'code_gen_tasks', 'review_results', 'deployment_pipelines'] LOOP
         PERFORM dwh_etl.extract_incremental(format('%I.%I', v_schema, v_table), format('bronze.%I', 'devflow_' || v_table),
-                                            'updated_at', v_cap);
+                                            '_dwh_arrived_at', v_cap);
     END LOOP;
 END;
 $$;

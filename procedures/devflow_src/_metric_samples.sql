@@ -1,6 +1,7 @@
 -- One metric payload per 5-minute tick in [p_from, p_to): a JSON array with a sample of every resource
 -- of the inventory, as the Prometheus / CloudWatch collectors export them. Received a minute after the
--- tick (or at p_stamp), never at or after p_cutoff.
+-- tick (or at p_stamp), never at or after p_cutoff, as the collector reports it: the inbox's trigger
+-- zz_dwh_arrival replaces received_at with the time the row is written (arrival order, issue 9).
 CREATE OR REPLACE PROCEDURE devflow_src._metric_samples(
     p_from   timestamptz,
     p_to     timestamptz,

@@ -1,7 +1,12 @@
--- Bronze extraction by high-water mark: copies the source rows whose change timestamp lies in
+-- Bronze extraction by high-water mark: copies the source rows whose p_ts_column lies in
 -- [watermark, upper bound) into an append-only, text-typed bronze table with _batch_id, _ingested_at
 -- and _source, logs the ingestion and advances the watermark, all in the caller's transaction.
 -- The bronze table's columns not starting with '_' are read from the source by name.
+-- p_ts_column should be the source's arrival column (_dwh_arrived_at, see dwh_etl.track_arrival), not a
+-- change timestamp the writer supplies: a window on updated_at skipped every row written with a time
+-- behind the watermark, and never reached one stamped 'infinity' (issue 9). The arrival stamp is
+-- clock_timestamp() at write, >= the writing transaction's start, which is what safe_upper_bound() caps
+-- the window at, so a late-committing row is not skipped either.
 CREATE OR REPLACE FUNCTION dwh_etl.extract_incremental(
     p_source    text,
     p_target    text,
@@ -41,7 +46,11 @@ BEGIN
                       WHERE a.attrelid = v_src AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'source % lacks column(s) % expected by %', v_src, array_to_string(v_missing, ', '), v_tgt
-            USING ERRCODE = 'undefined_column';
+            USING ERRCODE = 'undefined_column',
+                  HINT = CASE WHEN p_ts_column = ANY (v_missing) AND p_ts_column = '_dwh_arrived_at'
+                              THEN format('Track arrivals of the source first (as its owner): CALL dwh_etl.track_arrival(%L, p_backfill_from => ''updated_at'');', v_src::text)
+                              ELSE 'The bronze table''s columns not starting with _ are read from the source by name.'
+                         END;
     END IF;
 
     v_from := dwh_etl.get_watermark(p_target);

@@ -106,7 +106,10 @@ BEGIN
 
     ELSIF p_rule.rule_type = 'freshness' THEN
         IF v_cols[1] IS NOT NULL THEN
-            EXECUTE format('SELECT count(*), clock_timestamp() - max(t.%I) FROM (SELECT * FROM %s AS x WHERE %s) AS t',
+            -- infinite values are not times: 'infinity' made the subtraction fail ("cannot subtract
+            -- infinite timestamps") and with it dwh status, dwh quality and the run (issue 9)
+            EXECUTE format('SELECT count(*), clock_timestamp() - max(t.%1$I) FILTER (WHERE isfinite(t.%1$I))
+                            FROM (SELECT * FROM %2$s AS x WHERE %3$s) AS t',
                            v_cols[1], v_rel, COALESCE(v_prm->>'where', 'true'))
             INTO v_checked, v_age;
         ELSE

@@ -1,6 +1,8 @@
 -- The incremental window [from, to) of a step keyed by p_name: locks the step (see lock_step), then
 -- returns its watermark and the safe upper bound. Advance with set_watermark(p_name, ..., to) in the
--- same transaction as the writes.
+-- same transaction as the writes. Read the window on a column the warehouse stamps itself (an arrival
+-- column filled with clock_timestamp() by dwh_etl.trg_stamp_arrival, or a load time such as _ingested_at
+-- / _loaded_at = now()), never on a timestamp a source writer supplies: that one can lie (issue 9).
 CREATE OR REPLACE FUNCTION dwh_etl.window_bounds(
     p_name      text,
     p_cap       timestamptz DEFAULT NULL,
