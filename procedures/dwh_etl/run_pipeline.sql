@@ -278,12 +278,12 @@ BEGIN
                   HINT = 'the cancelled step rolled back its writes; run the pipeline again to complete it (steps are idempotent)';
     END IF;
     IF v_failed_n > 0 THEN
-        RAISE EXCEPTION 'run % of pipeline % failed at step %: %', p_run_id, p_pipeline, v_first_step, v_first_msg
+        RAISE EXCEPTION '%', format('run %s of pipeline %s failed at step %s: %s', p_run_id, p_pipeline, v_first_step, v_first_msg)
+                             || CASE WHEN v_failed_n > 1 OR v_skipped_n > 0
+                                     THEN format(' (%s step(s) failed, %s skipped, the others completed)', v_failed_n, v_skipped_n)
+                                     ELSE '' END
             USING ERRCODE = 'DW003',
-                  DETAIL = format('run_id=%s', p_run_id)
-                           || CASE WHEN v_failed_n > 1 OR v_skipped_n > 0
-                                   THEN format('; %s step(s) failed, %s skipped, the others completed', v_failed_n, v_skipped_n)
-                                   ELSE '' END,
+                  DETAIL = format('run_id=%s', p_run_id),  -- kept machine-readable: clients parse it
                   HINT = format('SELECT * FROM dwh_lineage.step_runs WHERE run_id = %s shows the error with its context; fix the cause and run the pipeline again (steps are idempotent)', p_run_id);
     END IF;
     RAISE NOTICE 'run % of pipeline % completed in % s', p_run_id, p_pipeline,
