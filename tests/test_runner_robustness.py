@@ -374,3 +374,31 @@ def test_a_json_element_delivered_twice_keeps_one_open_entry(conn):
         WHERE resolved_at IS NULL ORDER BY payload->>'element'
     """) == [(42, 2), ("PR", 4)]
     assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 2
+
+
+def test_migration_folds_duplicate_open_entries_of_an_older_installation(conn):
+    """0012 on a warehouse that already quarantined a record several times: the newest entry stays open
+    with the deliveries counted, the others are resolved as duplicates, and the unique index holds."""
+    from pathlib import Path
+
+    sql = (Path(__file__).resolve().parent.parent / "migrations" / "0012_runner_robustness.sql").read_text()
+    fold = sql[sql.index("-- Entries quarantined twice"):sql.index("CREATE UNIQUE INDEX quarantine_open_fingerprint_uq")]
+    conn.execute("DROP INDEX dwh_etl.quarantine_open_fingerprint_uq")
+    for amount in ("x1", "x1", "x1", "y2"):
+        conn.execute("""
+            INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons)
+            VALUES ('silver.things', 'bronze.things', 'k', jsonb_build_object('amount', %s::text,
+                    '_bronze_id', (SELECT count(*) FROM dwh_etl.quarantine)), ARRAY['bad'])
+        """, (amount,))
+    conn.execute(fold)
+    conn.execute("CREATE UNIQUE INDEX quarantine_open_fingerprint_uq ON dwh_etl.quarantine (fingerprint) "
+                 "WHERE resolved_at IS NULL")
+
+    assert rows(conn, """
+        SELECT payload->>'amount', deliveries, resolution FROM dwh_etl.quarantine ORDER BY quarantine_id
+    """) == [
+        ("x1", 1, "duplicate: the same record is quarantined as entry 3"),
+        ("x1", 1, "duplicate: the same record is quarantined as entry 3"),
+        ("x1", 3, None),
+        ("y2", 1, None),
+    ]
