@@ -136,7 +136,7 @@ BEGIN
     )
     SELECT b.issue_id, b.issue_number, b.started_at, b.completed_at,
            devflow.issue_key_at(b.issue_id, b.started_at) AS issue_key,
-           ag.agent_key, to_char(b.started_at, 'YYYYMMDD')::integer AS time_key,
+           ag.agent_key, devflow._time_key(b.started_at) AS time_key,
            lb.label_key, wk.worktree_key,
            EXTRACT(EPOCH FROM b.completed_at - b.started_at)::integer AS processing_duration_seconds,
            COALESCE(g.lines, 0) AS lines_of_code_generated, COALESCE(g.files, 0) AS files_modified,
@@ -161,7 +161,7 @@ BEGIN
     LEFT JOIN devflow.dim_label AS lb ON lb.label_name = pl.label_name AND lb.is_current
     LEFT JOIN pull_request AS pr ON pr.issue_number = b.issue_number;
 
-    PERFORM devflow._ensure_calendar((SELECT min(s.started_at)::date FROM _fip_stage AS s), (SELECT max(s.started_at)::date FROM _fip_stage AS s));
+    PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(s.started_at)) FROM _fip_stage AS s), (SELECT devflow._utc_date(max(s.started_at)) FROM _fip_stage AS s));
 
     -- an issue whose first execution changed (a late, earlier execution arrived) replaces its row
     DELETE FROM devflow.fact_issue_processing AS f
