@@ -378,6 +378,26 @@ def test_zone_less_timestamps_are_read_in_the_source_zone_whatever_the_session(d
                            WHERE resource_id = %s AND measured_at = %s""", (r["resource_id"], wall)) == 1
 
 
+def test_metrics_loaded_under_utc_then_tokyo_are_not_duplicated(db):
+    """PGTZ=Asia/Tokyo used to fail the metrics fact with 9,072 duplicates: samples already loaded got
+    another time_key (their Tokyo date) when the late-arrival check looked them up again."""
+    conn = db
+    r = ref(conn)
+    inbox(conn, "metrics", [metric_sample(r["resource_id"], 200)])
+    conn.execute("SET TimeZone = 'Asia/Tokyo'")
+    try:
+        run_id = run(conn, "devflow_5min")
+    finally:
+        conn.execute("RESET TimeZone")
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "completed"
+    assert scalar(conn, """SELECT count(*) - count(DISTINCT (resource_id, measured_at))
+                           FROM devflow.fact_performance_metrics""") == 0
+    assert scalar(conn, _metric_good_check(r, 200)) is True
+    # every time_key is the UTC date of its sample
+    assert scalar(conn, """SELECT count(*) FROM devflow.fact_performance_metrics
+                           WHERE time_key <> to_char(measured_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer""") == 0
+
+
 # ------------------------------------------------------------------------------------------------
 # Session settings: the same source loaded under UTC/ISO and under Asia/Tokyo with DateStyle 'SQL, DMY'
 # gives exactly the same facts and marts.
