@@ -217,6 +217,21 @@ def case_commit_sha_longer_than_the_fact_column(conn, r, k):
             f"SELECT EXISTS (SELECT 1 FROM devflow.fact_deployment WHERE deployment_id = {good})")
 
 
+def case_code_generations_whose_sum_overflows_the_fact(conn, r, k):
+    issue = conn.execute("""SELECT i.issue_id, i.issue_number FROM devflow.fact_issue_processing AS f
+                            JOIN devflow.dim_issue AS i USING (issue_key) ORDER BY f.issue_number DESC LIMIT 1""").fetchone()
+    bad, good = 6_000_000 + 10 * k, 6_000_000 + 10 * k + 1
+    # each generation fits an integer, their sum does not
+    for cg_id, issue_id, lines in [(bad, issue[0], 2_147_483_647), (bad + 2, issue[0], 5), (good, r["issue_id"], 12)]:
+        conn.execute("""INSERT INTO devflow_src.code_gen_tasks (id, issue_id, agent_id, total_lines_generated, total_files_generated,
+                                                                generation_duration_ms, created_at, updated_at)
+                        VALUES (%s, %s, %s, %s, 1, 1000, %s, now())""", (cg_id, issue_id, r["agent_id"], lines, fresh_instant(k)))
+    return ("devflow.fact_issue_processing", issue[0], "lines_of_code_generated",
+            f"SELECT EXISTS (SELECT 1 FROM devflow.fact_code_generation WHERE code_gen_id = {good}) "
+            f"AND (SELECT lines_of_code_generated FROM devflow.fact_issue_processing WHERE issue_number = {r['issue_number']}) "
+            f"= (SELECT sum(total_lines_generated) FROM devflow_src.code_gen_tasks WHERE issue_id = '{r['issue_id']}')")
+
+
 def _pr_good_check(r, number):
     return (f"SELECT EXISTS (SELECT 1 FROM silver.devflow_pull_requests WHERE pr_number = {number}) "
             f"AND EXISTS (SELECT 1 FROM devflow.fact_issue_processing WHERE issue_number = {r['issue_number']} "
@@ -311,6 +326,7 @@ CASES = [case_issue_id_of_ascii_spaces, case_issue_id_of_ideographic_spaces, cas
          case_ten_megabytes_in_an_indexed_column, case_execution_started_in_year_one,
          case_execution_completed_at_infinity, case_execution_in_the_far_future,
          case_deployment_type_the_fact_refuses, case_commit_sha_longer_than_the_fact_column,
+         case_code_generations_whose_sum_overflows_the_fact,
          case_pr_number_overflows_integer, case_pr_payload_with_a_number_element, case_pr_payload_with_data_an_object,
          case_pr_payload_with_a_nested_array, case_pr_payload_a_string, case_metric_period_overflows_integer,
          case_metrics_a_string, case_metric_sampled_in_year_one, case_metric_rounded_silently,
