@@ -1,4 +1,5 @@
--- The metric sample elements of bronze, unpacked to silver's column names (as text) from _raw_payload.
+-- The metric sample elements of bronze, unpacked to silver's column names (as text) from _raw_payload;
+-- _metrics_type is the JSON type of "metrics" (load_silver_metrics quarantines anything but an object).
 CREATE OR REPLACE VIEW devflow._bronze_metric_samples AS
 SELECT b._bronze_id,
        b._ingested_at,
@@ -31,7 +32,11 @@ SELECT b._bronze_id,
        m->>'cache_miss_count'                 AS cache_miss_count,
        m->>'cache_eviction_count'             AS cache_eviction_count,
        m->>'cache_size_mb'                    AS cache_size_mb,
-       b._ingested_at::text                   AS updated_at
+       -- ISO UTC text: a plain ::text follows the session's DateStyle ('SQL, DMY' made every sample invalid)
+       to_char(b._ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at,
+       -- the JSON type of "metrics": a string used to load as a sample with every metric NULL
+       jsonb_typeof(b._raw_payload->'metrics') AS _metrics_type,
+       b.metrics                              AS _metrics_text
 FROM bronze.devflow_metric_samples AS b
 CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(b._raw_payload->'metrics') = 'object' THEN b._raw_payload->'metrics' END) AS x (m);
 COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for devflow._load_silver.';

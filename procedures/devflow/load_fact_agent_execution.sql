@@ -25,7 +25,7 @@ BEGIN
       AND EXISTS (SELECT 1 FROM devflow.dim_issue AS k WHERE k.issue_id = e.issue_id)
       AND e.completed_at IS NOT NULL;
     GET DIAGNOSTICS v_read = ROW_COUNT;
-    PERFORM devflow._ensure_calendar((SELECT min(d.started_at)::date FROM _fae_delta AS d), (SELECT max(d.started_at)::date FROM _fae_delta AS d));
+    PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(d.started_at)) FROM _fae_delta AS d), (SELECT devflow._utc_date(max(d.started_at)) FROM _fae_delta AS d));
 
     INSERT INTO devflow.fact_agent_execution AS f (
         execution_id, agent_key, time_key, issue_key, worktree_key, execution_duration_ms, memory_usage_mb,
@@ -33,7 +33,7 @@ BEGIN
         llm_provider, llm_model, llm_tokens_input, llm_tokens_output, llm_requests_count, llm_cost_usd,
         exit_code, error_count, warning_count, retry_count, success, error_message, started_at, completed_at, _batch_id
     )
-    SELECT e.id, a.agent_key, to_char(e.started_at, 'YYYYMMDD')::integer, devflow.issue_key_at(e.issue_id, e.started_at),
+    SELECT e.id, a.agent_key, devflow._time_key(e.started_at), devflow.issue_key_at(e.issue_id, e.started_at),
            w.worktree_key,
            COALESCE(e.execution_duration_ms, (EXTRACT(EPOCH FROM e.completed_at - e.started_at) * 1000)::bigint),
            e.memory_usage_mb, e.cpu_usage_percent, e.disk_io_mb,

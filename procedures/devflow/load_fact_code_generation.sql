@@ -23,7 +23,7 @@ BEGIN
       -- a row whose dimension row has not arrived yet waits (next runs retry it)
       AND EXISTS (SELECT 1 FROM devflow.dim_issue AS k WHERE k.issue_id = c.issue_id);
     GET DIAGNOSTICS v_read = ROW_COUNT;
-    PERFORM devflow._ensure_calendar((SELECT min(d.created_at)::date FROM _fcg_delta AS d), (SELECT max(d.created_at)::date FROM _fcg_delta AS d));
+    PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(d.created_at)) FROM _fcg_delta AS d), (SELECT devflow._utc_date(max(d.created_at)) FROM _fcg_delta AS d));
 
     INSERT INTO devflow.fact_code_generation AS f (
         code_gen_id, agent_key, time_key, issue_key, total_files_generated, total_lines_generated,
@@ -32,7 +32,7 @@ BEGIN
         ai_prompt_count, cyclomatic_complexity_avg, code_duplication_percent, maintainability_index, test_count,
         generation_duration_ms, created_at, commit_sha, _batch_id
     )
-    SELECT c.id, a.agent_key, to_char(c.created_at, 'YYYYMMDD')::integer, devflow.issue_key_at(c.issue_id, c.created_at),
+    SELECT c.id, a.agent_key, devflow._time_key(c.created_at), devflow.issue_key_at(c.issue_id, c.created_at),
            COALESCE(c.total_files_generated, 0), COALESCE(c.total_lines_generated, 0),
            COALESCE(c.total_functions_generated, 0), COALESCE(c.total_tests_generated, 0), c.compilation_time_ms,
            COALESCE(c.clippy_warnings, 0), COALESCE(c.clippy_errors, 0), COALESCE(c.fmt_issues, 0), c.ai_model_name,

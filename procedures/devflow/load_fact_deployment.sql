@@ -27,7 +27,7 @@ BEGIN
       AND d.completed_at IS NOT NULL
       AND d.deployment_status IN ('SUCCESS', 'FAILED', 'ROLLED_BACK', 'PARTIAL');
     GET DIAGNOSTICS v_read = ROW_COUNT;
-    PERFORM devflow._ensure_calendar((SELECT min(d.started_at)::date FROM _fd_delta AS d), (SELECT max(d.started_at)::date FROM _fd_delta AS d));
+    PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(d.started_at)) FROM _fd_delta AS d), (SELECT devflow._utc_date(max(d.started_at)) FROM _fd_delta AS d));
 
     INSERT INTO devflow.fact_deployment AS f (
         deployment_id, infrastructure_key, time_key, issue_key, agent_key, deployment_duration_seconds,
@@ -35,7 +35,7 @@ BEGIN
         infrastructure_cost_usd, data_transfer_cost_usd, deployment_status, deployment_type, environment,
         started_at, completed_at, commit_sha, pipeline_id, _batch_id
     )
-    SELECT d.id, devflow.infrastructure_key_at(d.resource_id, d.started_at), to_char(d.started_at, 'YYYYMMDD')::integer,
+    SELECT d.id, devflow.infrastructure_key_at(d.resource_id, d.started_at), devflow._time_key(d.started_at),
            devflow.issue_key_at(d.issue_id, d.started_at), a.agent_key,
            COALESCE(d.deployment_duration_seconds, EXTRACT(EPOCH FROM d.completed_at - d.started_at)::integer),
            COALESCE(d.rollback_count, 0), COALESCE(d.resource_count, 0), COALESCE(d.container_count, 0),

@@ -136,7 +136,7 @@ BEGIN
     )
     SELECT b.issue_id, b.issue_number, b.started_at, b.completed_at,
            devflow.issue_key_at(b.issue_id, b.started_at) AS issue_key,
-           ag.agent_key, to_char(b.started_at, 'YYYYMMDD')::integer AS time_key,
+           ag.agent_key, devflow._time_key(b.started_at) AS time_key,
            lb.label_key, wk.worktree_key,
            EXTRACT(EPOCH FROM b.completed_at - b.started_at)::integer AS processing_duration_seconds,
            COALESCE(g.lines, 0) AS lines_of_code_generated, COALESCE(g.files, 0) AS files_modified,
@@ -161,7 +161,31 @@ BEGIN
     LEFT JOIN devflow.dim_label AS lb ON lb.label_name = pl.label_name AND lb.is_current
     LEFT JOIN pull_request AS pr ON pr.issue_number = b.issue_number;
 
-    PERFORM devflow._ensure_calendar((SELECT min(s.started_at)::date FROM _fip_stage AS s), (SELECT max(s.started_at)::date FROM _fip_stage AS s));
+    -- Sums over an issue's rows can exceed the fact's columns even when every row fits (one generation
+    -- of 2147483647 lines next to another overflowed lines_of_code_generated and failed the step, issue
+    -- 9): such an issue's row is quarantined with its figures and left as it was; the others load.
+    INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+    SELECT 'devflow.fact_issue_processing', 'silver.devflow_agent_execution_logs', s.issue_id, to_jsonb(s), s.reasons,
+           (dwh_lineage._current_run()).run_id, v_batch
+    FROM (SELECT x.*,
+                 dwh_etl.reasons(
+                     CASE WHEN x.lines_of_code_generated > 2147483647 THEN format('lines_of_code_generated %s (the sum of the issue''s code generations) is out of range for integer', x.lines_of_code_generated) END,
+                     CASE WHEN x.files_modified > 2147483647 THEN format('files_modified %s (the sum of the issue''s code generations) is out of range for integer', x.files_modified) END,
+                     CASE WHEN abs(x.ai_cost_usd) >= 1e6 THEN format('ai_cost_usd %s (the sum of the issue''s executions) is out of range for numeric(10,4)', x.ai_cost_usd) END,
+                     CASE WHEN abs(x.infrastructure_cost_usd) >= 1e6 THEN format('infrastructure_cost_usd %s (the sum of the issue''s deployments) is out of range for numeric(10,4)', x.infrastructure_cost_usd) END
+                 ) AS reasons
+          FROM _fip_stage AS x) AS s
+    WHERE cardinality(s.reasons) > 0;
+    DELETE FROM _fip_issues AS a
+    USING _fip_stage AS s
+    WHERE s.issue_id = a.issue_id
+      AND (s.lines_of_code_generated > 2147483647 OR s.files_modified > 2147483647
+           OR abs(s.ai_cost_usd) >= 1e6 OR abs(s.infrastructure_cost_usd) >= 1e6);
+    DELETE FROM _fip_stage AS s
+    WHERE s.lines_of_code_generated > 2147483647 OR s.files_modified > 2147483647
+       OR abs(s.ai_cost_usd) >= 1e6 OR abs(s.infrastructure_cost_usd) >= 1e6;
+
+    PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(s.started_at)) FROM _fip_stage AS s), (SELECT devflow._utc_date(max(s.started_at)) FROM _fip_stage AS s));
 
     -- an issue whose first execution changed (a late, earlier execution arrived) replaces its row
     DELETE FROM devflow.fact_issue_processing AS f

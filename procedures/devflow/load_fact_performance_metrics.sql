@@ -24,14 +24,19 @@ BEGIN
            -- rows that waited for their dimension row (a late-arriving issue or resource), up to a week
            OR (m._loaded_at >= v_win.to_ts - interval '7 days' AND m._loaded_at < v_win.from_ts
                AND NOT EXISTS (SELECT 1 FROM devflow.fact_performance_metrics AS x WHERE x.resource_id = m.resource_id AND x.measured_at = m.measured_at
-                                 AND x.time_key = to_char(m.measured_at, 'YYYYMMDD')::integer)))
+                                 AND x.time_key = devflow._time_key(m.measured_at))))
       -- a row whose dimension row has not arrived yet waits (next runs retry it)
       AND EXISTS (SELECT 1 FROM devflow.dim_infrastructure AS k WHERE k.resource_id = m.resource_id);
     GET DIAGNOSTICS v_read = ROW_COUNT;
-    SELECT min(d.measured_at)::date, max(d.measured_at)::date INTO v_min, v_max FROM _fpm_delta AS d;
+    SELECT devflow._utc_date(min(d.measured_at)), devflow._utc_date(max(d.measured_at)) INTO v_min, v_max FROM _fpm_delta AS d;
     IF v_min IS NOT NULL THEN
         PERFORM devflow._ensure_calendar(v_min, v_max);
-        PERFORM dwh_etl.ensure_partitions('devflow.fact_performance_metrics', v_min, GREATEST(v_max, CURRENT_DATE), 3);
+        -- partitions for the months that have samples, and the current month and 3 ahead: not every month
+        -- from the oldest sample on (silver keeps instants in a sane range, quality.min_event_date, but a
+        -- single old sample must not create years of empty partitions)
+        PERFORM dwh_etl.ensure_partitions('devflow.fact_performance_metrics', m.month, m.month, 0)
+        FROM (SELECT DISTINCT date_trunc('month', devflow._utc_date(d.measured_at)::timestamp)::date AS month FROM _fpm_delta AS d) AS m;
+        PERFORM dwh_etl.ensure_partitions('devflow.fact_performance_metrics', devflow._utc_date(now()), devflow._utc_date(now()), 3);
     END IF;
 
     INSERT INTO devflow.fact_performance_metrics AS f (
@@ -42,7 +47,7 @@ BEGIN
         db_query_time_p95_ms, db_deadlock_count, db_slow_query_count, cache_hit_count, cache_miss_count,
         cache_eviction_count, cache_size_mb, measured_at, measurement_interval_seconds, _batch_id
     )
-    SELECT to_char(m.measured_at, 'YYYYMMDD')::integer, devflow.infrastructure_key_at(m.resource_id, m.measured_at),
+    SELECT devflow._time_key(m.measured_at), devflow.infrastructure_key_at(m.resource_id, m.measured_at),
            m.resource_id, m.cpu_utilization_percent, m.memory_utilization_percent, m.disk_usage_percent,
            m.disk_io_mbps, m.network_in_mbps, m.network_out_mbps, COALESCE(m.request_count, 0), m.request_rate_per_sec,
            COALESCE(m.error_count, 0), m.p50_latency_ms, m.p90_latency_ms, m.p95_latency_ms, m.p99_latency_ms,

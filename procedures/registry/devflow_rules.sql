@@ -1,4 +1,11 @@
 -- Quality rules of the devflow area (applied by dwh migrate whenever this file changes; idempotent).
+
+-- Row validation settings of the devflow silver loads (issue 9). The sane range of instants reads the
+-- shared quality.min_event_date / quality.max_future (defaults 1990-01-01 / 1 day, also when unset).
+INSERT INTO dwh_etl.settings (key, value, description) VALUES
+    ('devflow.source_timezone', 'UTC', 'Time zone of the devflow source''s zone-less timestamp texts (a text with Z or an offset keeps its own). Not the session''s TimeZone: a load gives the same result whoever runs it.'),
+    ('devflow.max_key_length', '500', 'Longest natural key or indexed text (characters) a devflow silver load accepts; longer rows are quarantined (a 10 MB key failed the index: "index row requires 10000016 bytes").')
+ON CONFLICT (key) DO NOTHING;
 -- The seed's three checks: duplicate facts (unique on the seed's key issue_number + started_at),
 -- referential integrity against ANY version of dim_issue (the seed accepted only the current version,
 -- which flags every fact made before an issue changed), and freshness within 2 hours (warn).

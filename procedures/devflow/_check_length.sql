@@ -1,0 +1,17 @@
+-- A quarantine reason when p_value is longer than p_max characters (a varchar(n) column downstream, or
+-- an indexed column: "index row requires 10000016 bytes" used to fail the step), else NULL.
+CREATE OR REPLACE FUNCTION devflow._check_length(
+    p_column text,
+    p_value  text,
+    p_max    integer
+)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+-- No SET clause: it would stop the planner from inlining this into set-based loads (names are qualified).
+AS $$
+    SELECT CASE WHEN pg_catalog.length(p_value) > p_max
+                THEN p_column || ' is longer than ' || p_max || ' characters: ' || devflow._quote(p_value) END;
+$$;
+COMMENT ON FUNCTION devflow._check_length(text, text, integer) IS 'Quarantine reason when p_value has more than p_max characters, else NULL.';

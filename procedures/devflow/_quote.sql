@@ -1,0 +1,16 @@
+-- A value as a quarantine reason quotes it: at most 200 characters, with the full length when longer.
+-- (A 10 MB value used to be copied whole into every reason that named it.)
+CREATE OR REPLACE FUNCTION devflow._quote(p_value text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+-- No SET clause: it would stop the planner from inlining this into set-based loads (names are qualified).
+AS $$
+    SELECT CASE
+        WHEN p_value IS NULL THEN 'NULL'
+        WHEN pg_catalog.length(p_value) <= 200 THEN '"' || p_value || '"'
+        ELSE '"' || pg_catalog.left(p_value, 200) || '..." (' || pg_catalog.length(p_value) || ' characters)'
+    END;
+$$;
+COMMENT ON FUNCTION devflow._quote(text) IS 'p_value quoted for a quarantine reason, cut at 200 characters (the length given when longer).';

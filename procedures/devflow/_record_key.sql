@@ -1,0 +1,13 @@
+-- The record key a quarantine row keeps: the natural key as text, cut to 200 characters plus the md5 of
+-- the whole key when longer (a 10 MB key must not be copied, nor break an index on record_key).
+CREATE OR REPLACE FUNCTION devflow._record_key(p_key text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+-- No SET clause: it would stop the planner from inlining this into set-based loads (names are qualified).
+AS $$
+    SELECT CASE WHEN pg_catalog.length(p_key) <= 200 THEN p_key
+                ELSE pg_catalog.left(p_key, 200) || '... md5:' || pg_catalog.md5(p_key) END;
+$$;
+COMMENT ON FUNCTION devflow._record_key(text) IS 'p_key, or its first 200 characters and its md5 when longer (quarantine record keys).';
