@@ -67,15 +67,28 @@ BEGIN
         $q$, v_schema)
     USING p_feed, v_win.from_ts, v_win.to_ts;
 
-    INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-    SELECT p_target, format('%I.api_payloads', v_schema),
-           CASE WHEN f.n IS NULL THEN f.payload_id::text ELSE format('%s[%s]', f.payload_id, f.n) END,
-           jsonb_build_object('payload_id', f.payload_id, 'feed', p_feed, 'source', f.source, 'received_at', f.received_at)
-           || CASE WHEN f.n IS NULL THEN jsonb_build_object('payload', f.payload)
-                   ELSE jsonb_build_object('element', f.n, 'value', f.elem) END,
-           ARRAY[f.reason], v_run.run_id, COALESCE(v_batch, gen_random_uuid())
-    FROM _feed_elements AS f
-    WHERE f.reason IS NOT NULL;
+    -- One open entry per record: the record is the feed, the source and the rejected JSON; where and when
+    -- it arrived (payload id, element position, receive time) are technical (_-prefixed), so the same
+    -- payload delivered again (sent twice, a rewound watermark) counts a delivery on its open entry.
+    -- record_key is the md5 of the rejected JSON (as dwh_etl.ingest_json does); the payload keeps where it
+    -- arrived first.
+    INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
+    SELECT DISTINCT ON (x.fp) x.target_table, x.source_table, x.record_key, x.payload, x.reasons, x.run_id, x.batch_id,
+           count(*) OVER (PARTITION BY x.fp)
+    FROM (SELECT p_target AS target_table, format('%I.api_payloads', v_schema) AS source_table,
+                 md5(CASE WHEN f.n IS NULL THEN f.payload ELSE f.elem END::text) AS record_key,
+                 jsonb_build_object('_payload_id', f.payload_id, 'feed', p_feed, 'source', f.source, '_received_at', f.received_at)
+                 || CASE WHEN f.n IS NULL THEN jsonb_build_object('payload', f.payload)
+                         ELSE jsonb_build_object('_element', f.n, 'value', f.elem) END AS payload,
+                 ARRAY[f.reason] AS reasons, v_run.run_id, COALESCE(v_batch, gen_random_uuid()) AS batch_id,
+                 f.received_at, f.payload_id, f.n
+          FROM _feed_elements AS f
+          WHERE f.reason IS NOT NULL) AS x0
+    CROSS JOIN LATERAL (SELECT x0.*, dwh_etl.quarantine_fingerprint(x0.target_table, x0.record_key, x0.payload) AS fp) AS x
+    ORDER BY x.fp, x.received_at, x.payload_id, x.n
+    ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
+    SET deliveries = q.deliveries + EXCLUDED.deliveries, last_delivered_at = now(),
+        reasons = EXCLUDED.reasons, run_id = EXCLUDED.run_id, batch_id = EXCLUDED.batch_id;
     GET DIAGNOSTICS v_bad = ROW_COUNT;
     IF v_bad > 0 THEN
         RAISE NOTICE '% payload(s) or element(s) of feed % quarantined (dwh_etl.quarantine)', v_bad, p_feed;

@@ -164,7 +164,7 @@ BEGIN
     -- Sums over an issue's rows can exceed the fact's columns even when every row fits (one generation
     -- of 2147483647 lines next to another overflowed lines_of_code_generated and failed the step, issue
     -- 9): such an issue's row is quarantined with its figures and left as it was; the others load.
-    INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+    INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
     SELECT 'devflow.fact_issue_processing', 'silver.devflow_agent_execution_logs', s.issue_id, to_jsonb(s), s.reasons,
            (dwh_lineage._current_run()).run_id, v_batch
     FROM (SELECT x.*,
@@ -175,7 +175,11 @@ BEGIN
                      CASE WHEN abs(x.infrastructure_cost_usd) >= 1e6 THEN format('infrastructure_cost_usd %s (the sum of the issue''s deployments) is out of range for numeric(10,4)', x.infrastructure_cost_usd) END
                  ) AS reasons
           FROM _fip_stage AS x) AS s
-    WHERE cardinality(s.reasons) > 0;
+    WHERE cardinality(s.reasons) > 0
+    -- one open entry per record: the same figures judged again (a rerun) count a delivery
+    ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
+    SET deliveries = q.deliveries + 1, last_delivered_at = now(),
+        run_id = EXCLUDED.run_id, batch_id = EXCLUDED.batch_id;
     DELETE FROM _fip_issues AS a
     USING _fip_stage AS s
     WHERE s.issue_id = a.issue_id
