@@ -1459,14 +1459,12 @@ GRANT ALL ON SCHEMA devflow TO dwh_owner;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow._bronze_metric_samples TO etl_service;
-GRANT SELECT ON TABLE devflow._bronze_metric_samples TO analyst_role;
 
 --
 -- Name: TABLE _bronze_pull_requests; Type: ACL; Schema: devflow; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow._bronze_pull_requests TO etl_service;
-GRANT SELECT ON TABLE devflow._bronze_pull_requests TO analyst_role;
 
 --
 -- Name: TABLE dim_agent; Type: ACL; Schema: devflow; Owner: -
@@ -1577,4 +1575,3 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA devflow GRANT ALL ON FUNCTI
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA devflow GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO etl_service;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA devflow GRANT SELECT ON TABLES  TO analyst_role;

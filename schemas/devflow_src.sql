@@ -68,7 +68,8 @@ CREATE TABLE devflow_src.agent_execution_logs (
     retry_count integer,
     error_message text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -90,7 +91,8 @@ CREATE TABLE devflow_src.agents (
     cost_per_token_usd numeric(10,8),
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -135,7 +137,8 @@ CREATE TABLE devflow_src.code_gen_tasks (
     generation_duration_ms bigint,
     commit_sha text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -164,7 +167,8 @@ CREATE TABLE devflow_src.deployment_pipelines (
     infrastructure_cost_usd numeric(10,2),
     data_transfer_cost_usd numeric(10,2),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -200,7 +204,8 @@ CREATE TABLE devflow_src.infrastructure (
     monthly_cost_usd numeric(10,2),
     tags jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -223,7 +228,8 @@ CREATE TABLE devflow_src.issues (
     state text DEFAULT 'open'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    closed_at timestamp with time zone
+    closed_at timestamp with time zone,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -237,6 +243,7 @@ CREATE TABLE devflow_src.label_history (
     action text NOT NULL,
     changed_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT label_history_action_ck CHECK ((action = ANY (ARRAY['added'::text, 'removed'::text])))
 );
 
@@ -254,7 +261,8 @@ CREATE TABLE devflow_src.labels (
     usage_guidelines text,
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -271,7 +279,8 @@ CREATE TABLE devflow_src.review_results (
     approved boolean,
     reviewed_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -291,7 +300,8 @@ CREATE TABLE devflow_src.worktree_states (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone,
     cleaned_up_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -393,10 +403,22 @@ ALTER TABLE ONLY devflow_src.worktree_states
     ADD CONSTRAINT worktree_states_pk PRIMARY KEY (id);
 
 --
+-- Name: agent_execution_logs_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX agent_execution_logs_arrival_idx ON devflow_src.agent_execution_logs USING btree (_dwh_arrived_at);
+
+--
 -- Name: agent_execution_logs_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX agent_execution_logs_updated_at_idx ON devflow_src.agent_execution_logs USING btree (updated_at);
+
+--
+-- Name: agents_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX agents_arrival_idx ON devflow_src.agents USING btree (_dwh_arrived_at);
 
 --
 -- Name: agents_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
@@ -411,10 +433,22 @@ CREATE INDEX agents_updated_at_idx ON devflow_src.agents USING btree (updated_at
 CREATE INDEX api_payloads_received_at_idx ON devflow_src.api_payloads USING btree (feed, received_at);
 
 --
+-- Name: code_gen_tasks_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX code_gen_tasks_arrival_idx ON devflow_src.code_gen_tasks USING btree (_dwh_arrived_at);
+
+--
 -- Name: code_gen_tasks_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX code_gen_tasks_updated_at_idx ON devflow_src.code_gen_tasks USING btree (updated_at);
+
+--
+-- Name: deployment_pipelines_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX deployment_pipelines_arrival_idx ON devflow_src.deployment_pipelines USING btree (_dwh_arrived_at);
 
 --
 -- Name: deployment_pipelines_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
@@ -423,10 +457,22 @@ CREATE INDEX code_gen_tasks_updated_at_idx ON devflow_src.code_gen_tasks USING b
 CREATE INDEX deployment_pipelines_updated_at_idx ON devflow_src.deployment_pipelines USING btree (updated_at);
 
 --
+-- Name: infrastructure_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX infrastructure_arrival_idx ON devflow_src.infrastructure USING btree (_dwh_arrived_at);
+
+--
 -- Name: infrastructure_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX infrastructure_updated_at_idx ON devflow_src.infrastructure USING btree (updated_at);
+
+--
+-- Name: issues_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX issues_arrival_idx ON devflow_src.issues USING btree (_dwh_arrived_at);
 
 --
 -- Name: issues_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
@@ -435,10 +481,22 @@ CREATE INDEX infrastructure_updated_at_idx ON devflow_src.infrastructure USING b
 CREATE INDEX issues_updated_at_idx ON devflow_src.issues USING btree (updated_at);
 
 --
+-- Name: label_history_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX label_history_arrival_idx ON devflow_src.label_history USING btree (_dwh_arrived_at);
+
+--
 -- Name: label_history_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX label_history_updated_at_idx ON devflow_src.label_history USING btree (updated_at);
+
+--
+-- Name: labels_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX labels_arrival_idx ON devflow_src.labels USING btree (_dwh_arrived_at);
 
 --
 -- Name: labels_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
@@ -447,16 +505,182 @@ CREATE INDEX label_history_updated_at_idx ON devflow_src.label_history USING btr
 CREATE INDEX labels_updated_at_idx ON devflow_src.labels USING btree (updated_at);
 
 --
+-- Name: review_results_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX review_results_arrival_idx ON devflow_src.review_results USING btree (_dwh_arrived_at);
+
+--
 -- Name: review_results_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX review_results_updated_at_idx ON devflow_src.review_results USING btree (updated_at);
 
 --
+-- Name: worktree_states_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX worktree_states_arrival_idx ON devflow_src.worktree_states USING btree (_dwh_arrived_at);
+
+--
 -- Name: worktree_states_updated_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
 CREATE INDEX worktree_states_updated_at_idx ON devflow_src.worktree_states USING btree (updated_at);
+
+--
+-- Name: agent_execution_logs zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.agent_execution_logs FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: agents zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.agents FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: api_payloads zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.api_payloads FOR EACH ROW WHEN (((new.received_at IS NULL) OR (new.received_at < now()) OR (new.received_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival('received_at');
+
+ALTER TABLE devflow_src.api_payloads ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: code_gen_tasks zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.code_gen_tasks FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: deployment_pipelines zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.deployment_pipelines FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: infrastructure zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.infrastructure FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: issues zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.issues FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: label_history zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.label_history FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: labels zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.labels FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: review_results zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.review_results FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: worktree_states zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.worktree_states FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.worktree_states ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: COLUMN agent_execution_logs._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.agent_execution_logs._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN agents._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.agents._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN api_payloads.received_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.api_payloads.received_at IS 'When the payload reached the inbox: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the collector supplied. High-water mark column of the ingest steps.';
+
+--
+-- Name: COLUMN code_gen_tasks._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.code_gen_tasks._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN deployment_pipelines._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.deployment_pipelines._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN infrastructure._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.infrastructure._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN issues._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.issues._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN label_history._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.label_history._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN labels._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.labels._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN review_results._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.review_results._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
+
+--
+-- Name: COLUMN worktree_states._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON COLUMN devflow_src.worktree_states._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
 
 --
 -- Name: TABLE agent_execution_logs; Type: COMMENT; Schema: devflow_src; Owner: -
@@ -529,6 +753,72 @@ COMMENT ON TABLE devflow_src.review_results IS 'One row per review of a code gen
 --
 
 COMMENT ON TABLE devflow_src.worktree_states IS 'Git worktrees the agents work in, one per issue attempt; status active -> merged / abandoned.';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON agent_execution_logs; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.agent_execution_logs IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON agents; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.agents IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON api_payloads; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.api_payloads IS 'Stamps received_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON code_gen_tasks; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.code_gen_tasks IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.deployment_pipelines IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON infrastructure; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.infrastructure IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON issues; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.issues IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON label_history; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.label_history IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON labels; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.labels IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON review_results; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.review_results IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON worktree_states; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.worktree_states IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
 
 --
 -- Name: SCHEMA devflow_src; Type: ACL; Schema: -; Owner: -

@@ -165,6 +165,10 @@ CREATE TABLE dwh_etl.quarantine (
     quarantined_at timestamp with time zone DEFAULT now() NOT NULL,
     resolved_at timestamp with time zone,
     resolution text,
+    fingerprint text GENERATED ALWAYS AS (dwh_etl.quarantine_fingerprint(target_table, record_key, payload)) STORED,
+    deliveries integer DEFAULT 1 NOT NULL,
+    last_delivered_at timestamp with time zone,
+    CONSTRAINT quarantine_deliveries_ck CHECK ((deliveries >= 1)),
     CONSTRAINT quarantine_reasons_ck CHECK ((cardinality(reasons) > 0)),
     CONSTRAINT quarantine_resolution_ck CHECK (((resolved_at IS NULL) = (resolution IS NULL)))
 );
@@ -319,6 +323,12 @@ ALTER TABLE ONLY dwh_etl.watermarks
 CREATE INDEX quality_rules_table_idx ON dwh_etl.quality_rules USING btree (table_name) WHERE is_enabled;
 
 --
+-- Name: quarantine_open_fingerprint_uq; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE UNIQUE INDEX quarantine_open_fingerprint_uq ON dwh_etl.quarantine USING btree (fingerprint) WHERE (resolved_at IS NULL);
+
+--
 -- Name: quarantine_open_idx; Type: INDEX; Schema: dwh_etl; Owner: -
 --
 
@@ -416,6 +426,24 @@ COMMENT ON COLUMN dwh_etl.quality_rules.scope IS 'batch: only the rows the curre
 COMMENT ON COLUMN dwh_etl.quality_rules.threshold IS 'Failing rows tolerated: a count, or a percentage of the rows checked (threshold_type).';
 
 --
+-- Name: COLUMN quarantine.deliveries; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quarantine.deliveries IS 'How many times this record arrived and was rejected while the entry was open.';
+
+--
+-- Name: COLUMN quarantine.fingerprint; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quarantine.fingerprint IS 'dwh_etl.quarantine_fingerprint(target_table, record_key, payload): at most one open entry per fingerprint.';
+
+--
+-- Name: COLUMN quarantine.last_delivered_at; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.quarantine.last_delivered_at IS 'When the latest delivery arrived (NULL: only one).';
+
+--
 -- Name: COLUMN quarantine.record_key; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -498,7 +526,7 @@ GRANT SELECT,USAGE ON SEQUENCE dwh_etl.archived_partitions_archive_id_seq TO etl
 -- Name: SEQUENCE quality_rules_rule_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quality_rules_rule_id_seq TO etl_service;
+GRANT SELECT ON SEQUENCE dwh_etl.quality_rules_rule_id_seq TO etl_service;
 
 --
 -- Name: SEQUENCE quarantine_quarantine_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
@@ -510,7 +538,7 @@ GRANT SELECT,USAGE ON SEQUENCE dwh_etl.quarantine_quarantine_id_seq TO etl_servi
 -- Name: TABLE applied_code; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.applied_code TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.applied_code TO etl_service;
 
 --
 -- Name: TABLE archived_partitions; Type: ACL; Schema: dwh_etl; Owner: -
@@ -522,19 +550,19 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.archived_partitions TO etl_se
 -- Name: TABLE dimension_specs; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.dimension_specs TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.dimension_specs TO etl_service;
 
 --
 -- Name: TABLE pipelines; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.pipelines TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.pipelines TO etl_service;
 
 --
 -- Name: TABLE quality_rules; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quality_rules TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.quality_rules TO etl_service;
 
 --
 -- Name: TABLE quarantine; Type: ACL; Schema: dwh_etl; Owner: -
@@ -546,19 +574,19 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quarantine TO etl_service;
 -- Name: TABLE settings; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.settings TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.settings TO etl_service;
 
 --
 -- Name: TABLE steps; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.steps TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.steps TO etl_service;
 
 --
 -- Name: TABLE table_registry; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.table_registry TO etl_service;
+GRANT SELECT ON TABLE dwh_etl.table_registry TO etl_service;
 
 --
 -- Name: TABLE watermarks; Type: ACL; Schema: dwh_etl; Owner: -
@@ -582,4 +610,4 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT SELECT,USAGE 
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: dwh_etl; Owner: -
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO etl_service;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_etl GRANT SELECT ON TABLES  TO etl_service;

@@ -177,7 +177,7 @@ CREATE TABLE dwh_lineage.step_runs (
     error_detail text,
     error_hint text,
     error_context text,
-    CONSTRAINT step_runs_status_ck CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'skipped'::text])))
+    CONSTRAINT step_runs_status_ck CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'skipped'::text])))
 );
 
 --

@@ -601,7 +601,6 @@ GRANT SELECT ON TABLE sales.dwh_fact_sales TO analyst_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.etl_logs TO etl_service;
-GRANT SELECT ON TABLE sales.etl_logs TO analyst_role;
 
 --
 -- Name: TABLE fact_sales; Type: ACL; Schema: sales; Owner: -
@@ -615,28 +614,24 @@ GRANT SELECT ON TABLE sales.fact_sales TO analyst_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.high_water_mark TO etl_service;
-GRANT SELECT ON TABLE sales.high_water_mark TO analyst_role;
 
 --
 -- Name: TABLE mrr_dim_customers; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_dim_customers TO etl_service;
-GRANT SELECT ON TABLE sales.mrr_dim_customers TO analyst_role;
 
 --
 -- Name: TABLE mrr_dim_products; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_dim_products TO etl_service;
-GRANT SELECT ON TABLE sales.mrr_dim_products TO analyst_role;
 
 --
 -- Name: TABLE mrr_fact_sales; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_fact_sales TO etl_service;
-GRANT SELECT ON TABLE sales.mrr_fact_sales TO analyst_role;
 
 --
 -- Name: TABLE mv_customer_lifetime_value; Type: ACL; Schema: sales; Owner: -
@@ -650,49 +645,42 @@ GRANT SELECT ON TABLE sales.mv_customer_lifetime_value TO analyst_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.sales TO etl_service;
-GRANT SELECT ON TABLE sales.sales TO analyst_role;
 
 --
 -- Name: TABLE stg_dim_customers; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.stg_dim_customers TO etl_service;
-GRANT SELECT ON TABLE sales.stg_dim_customers TO analyst_role;
 
 --
 -- Name: TABLE stg_dim_products; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.stg_dim_products TO etl_service;
-GRANT SELECT ON TABLE sales.stg_dim_products TO analyst_role;
 
 --
 -- Name: TABLE stg_fact_sales; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.stg_fact_sales TO etl_service;
-GRANT SELECT ON TABLE sales.stg_fact_sales TO analyst_role;
 
 --
 -- Name: TABLE vw_etl_performance_summary; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.vw_etl_performance_summary TO etl_service;
-GRANT SELECT ON TABLE sales.vw_etl_performance_summary TO analyst_role;
 
 --
 -- Name: TABLE vw_recent_etl_runs; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.vw_recent_etl_runs TO etl_service;
-GRANT SELECT ON TABLE sales.vw_recent_etl_runs TO analyst_role;
 
 --
 -- Name: TABLE vw_row_counts_by_layer; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.vw_row_counts_by_layer TO etl_service;
-GRANT SELECT ON TABLE sales.vw_row_counts_by_layer TO analyst_role;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: sales; Owner: -
@@ -705,4 +693,3 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA sales GRANT ALL ON FUNCTION
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA sales GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO etl_service;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA sales GRANT SELECT ON TABLES  TO analyst_role;

@@ -79,6 +79,7 @@ CREATE TABLE sales_src.customers (
     signup_date date,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT customers_segment_ck CHECK ((customer_segment = ANY (ARRAY['Consumer'::text, 'Corporate'::text, 'Home Office'::text])))
 );
 
@@ -89,7 +90,8 @@ CREATE TABLE sales_src.customers (
 CREATE TABLE sales_src.deleted_records (
     table_name text NOT NULL,
     record_id bigint NOT NULL,
-    deleted_at timestamp with time zone DEFAULT now() NOT NULL
+    deleted_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -107,6 +109,7 @@ CREATE TABLE sales_src.products (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT products_unit_cost_ck CHECK ((unit_cost >= (0)::numeric)),
     CONSTRAINT products_unit_price_ck CHECK ((unit_price >= (0)::numeric))
 );
@@ -126,7 +129,8 @@ CREATE TABLE sales_src.sales (
     discount_amount numeric(10,2) DEFAULT 0 NOT NULL,
     transaction_date timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
 
 --
@@ -165,10 +169,22 @@ ALTER TABLE ONLY sales_src.sales
     ADD CONSTRAINT sales_pk PRIMARY KEY (sale_id);
 
 --
+-- Name: customers_arrival_idx; Type: INDEX; Schema: sales_src; Owner: -
+--
+
+CREATE INDEX customers_arrival_idx ON sales_src.customers USING btree (_dwh_arrived_at);
+
+--
 -- Name: customers_updated_at_idx; Type: INDEX; Schema: sales_src; Owner: -
 --
 
 CREATE INDEX customers_updated_at_idx ON sales_src.customers USING btree (updated_at);
+
+--
+-- Name: deleted_records_arrival_idx; Type: INDEX; Schema: sales_src; Owner: -
+--
+
+CREATE INDEX deleted_records_arrival_idx ON sales_src.deleted_records USING btree (_dwh_arrived_at);
 
 --
 -- Name: deleted_records_deleted_at_idx; Type: INDEX; Schema: sales_src; Owner: -
@@ -177,10 +193,22 @@ CREATE INDEX customers_updated_at_idx ON sales_src.customers USING btree (update
 CREATE INDEX deleted_records_deleted_at_idx ON sales_src.deleted_records USING btree (deleted_at);
 
 --
+-- Name: products_arrival_idx; Type: INDEX; Schema: sales_src; Owner: -
+--
+
+CREATE INDEX products_arrival_idx ON sales_src.products USING btree (_dwh_arrived_at);
+
+--
 -- Name: products_updated_at_idx; Type: INDEX; Schema: sales_src; Owner: -
 --
 
 CREATE INDEX products_updated_at_idx ON sales_src.products USING btree (updated_at);
+
+--
+-- Name: sales_arrival_idx; Type: INDEX; Schema: sales_src; Owner: -
+--
+
+CREATE INDEX sales_arrival_idx ON sales_src.sales USING btree (_dwh_arrived_at);
 
 --
 -- Name: sales_updated_at_idx; Type: INDEX; Schema: sales_src; Owner: -
@@ -201,6 +229,22 @@ CREATE TRIGGER customers_record_delete AFTER DELETE ON sales_src.customers REFER
 CREATE TRIGGER customers_touch_updated_at BEFORE UPDATE ON sales_src.customers FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
 
 --
+-- Name: customers zz_dwh_arrival; Type: TRIGGER; Schema: sales_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON sales_src.customers FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE sales_src.customers ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: deleted_records zz_dwh_arrival; Type: TRIGGER; Schema: sales_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON sales_src.deleted_records FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE sales_src.deleted_records ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
 -- Name: products products_record_delete; Type: TRIGGER; Schema: sales_src; Owner: -
 --
 
@@ -213,6 +257,14 @@ CREATE TRIGGER products_record_delete AFTER DELETE ON sales_src.products REFEREN
 CREATE TRIGGER products_touch_updated_at BEFORE UPDATE ON sales_src.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
 
 --
+-- Name: products zz_dwh_arrival; Type: TRIGGER; Schema: sales_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON sales_src.products FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE sales_src.products ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
 -- Name: sales sales_record_delete; Type: TRIGGER; Schema: sales_src; Owner: -
 --
 
@@ -223,6 +275,20 @@ CREATE TRIGGER sales_record_delete AFTER DELETE ON sales_src.sales REFERENCING O
 --
 
 CREATE TRIGGER sales_touch_updated_at BEFORE UPDATE ON sales_src.sales FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION sales_src.trg_touch_updated_at();
+
+--
+-- Name: sales zz_dwh_arrival; Type: TRIGGER; Schema: sales_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON sales_src.sales FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE sales_src.sales ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: COLUMN customers._dwh_arrived_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.customers._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
 
 --
 -- Name: COLUMN customers.created_at; Type: COMMENT; Schema: sales_src; Owner: -
@@ -264,13 +330,19 @@ COMMENT ON COLUMN sales_src.customers.signup_date IS 'Business date the customer
 -- Name: COLUMN customers.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
 --
 
-COMMENT ON COLUMN sales_src.customers.updated_at IS 'When the row was last changed: set to now() by trigger customers_touch_updated_at on every UPDATE that changes the row. High-water mark column for incremental extraction.';
+COMMENT ON COLUMN sales_src.customers.updated_at IS 'When the row was last changed: set to now() by trigger customers_touch_updated_at on every UPDATE that changes the row. The change time of the SCD history (extraction reads _dwh_arrived_at).';
+
+--
+-- Name: COLUMN deleted_records._dwh_arrived_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.deleted_records._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (deleted_at stays data: the change time).';
 
 --
 -- Name: COLUMN deleted_records.deleted_at; Type: COMMENT; Schema: sales_src; Owner: -
 --
 
-COMMENT ON COLUMN sales_src.deleted_records.deleted_at IS 'now() of the deleting transaction. High-water mark column for incremental extraction of deletes.';
+COMMENT ON COLUMN sales_src.deleted_records.deleted_at IS 'now() of the deleting transaction: the time of the delete in the history (extraction reads _dwh_arrived_at).';
 
 --
 -- Name: COLUMN deleted_records.record_id; Type: COMMENT; Schema: sales_src; Owner: -
@@ -283,6 +355,12 @@ COMMENT ON COLUMN sales_src.deleted_records.record_id IS 'Primary key of the del
 --
 
 COMMENT ON COLUMN sales_src.deleted_records.table_name IS 'Unqualified name of the table the row was deleted from: customers, products or sales.';
+
+--
+-- Name: COLUMN products._dwh_arrived_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.products._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
 
 --
 -- Name: COLUMN products.category; Type: COMMENT; Schema: sales_src; Owner: -
@@ -324,7 +402,13 @@ COMMENT ON COLUMN sales_src.products.unit_price IS 'Current list price per unit,
 -- Name: COLUMN products.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
 --
 
-COMMENT ON COLUMN sales_src.products.updated_at IS 'When the row was last changed (trigger products_touch_updated_at). High-water mark column for incremental extraction.';
+COMMENT ON COLUMN sales_src.products.updated_at IS 'When the row was last changed (trigger products_touch_updated_at). The change time of the SCD history (extraction reads _dwh_arrived_at).';
+
+--
+-- Name: COLUMN sales._dwh_arrived_at; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales._dwh_arrived_at IS 'When the row last reached the table: clock_timestamp(), stamped by trigger zz_dwh_arrival (dwh_etl.trg_stamp_arrival) whatever the writer supplied, also for replicated rows. High-water mark column of incremental extraction (updated_at stays data: the change time).';
 
 --
 -- Name: COLUMN sales.created_at; Type: COMMENT; Schema: sales_src; Owner: -
@@ -390,7 +474,7 @@ COMMENT ON COLUMN sales_src.sales.unit_price IS 'Price per unit charged on this 
 -- Name: COLUMN sales.updated_at; Type: COMMENT; Schema: sales_src; Owner: -
 --
 
-COMMENT ON COLUMN sales_src.sales.updated_at IS 'When the row was last changed (trigger sales_touch_updated_at). High-water mark column for incremental extraction.';
+COMMENT ON COLUMN sales_src.sales.updated_at IS 'When the row was last changed (trigger sales_touch_updated_at). Extraction reads _dwh_arrived_at.';
 
 --
 -- Name: TABLE customers; Type: COMMENT; Schema: sales_src; Owner: -
@@ -451,6 +535,30 @@ COMMENT ON TRIGGER sales_record_delete ON sales_src.sales IS 'Writes a tombstone
 --
 
 COMMENT ON TRIGGER sales_touch_updated_at ON sales_src.sales IS 'Bumps updated_at on every UPDATE that changes the row.';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON customers; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON sales_src.customers IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON deleted_records; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON sales_src.deleted_records IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON products; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON sales_src.products IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON sales; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON sales_src.sales IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
 
 --
 -- Name: SCHEMA sales_src; Type: ACL; Schema: -; Owner: -
