@@ -134,6 +134,9 @@ BEGIN
     -- New_York they were stored five hours off): the typing runs with TimeZone = devflow.source_timezone,
     -- restored right after (and by the rollback if the step fails).
     PERFORM set_config('TimeZone', v_zone, true);
+    -- no JIT for the typing query: its generated expressions take tens of seconds to compile (65 s for
+    -- 24k metric samples) and a fraction of a second to run
+    PERFORM set_config('jit', 'off', true);
     EXECUTE format($q$
         CREATE TEMP TABLE _dfs_typed ON COMMIT DROP AS
         WITH typed AS MATERIALIZED (

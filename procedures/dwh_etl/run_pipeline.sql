@@ -75,7 +75,7 @@ BEGIN
     FROM unnest(ARRAY['TimeZone', 'DateStyle', 'IntervalStyle', 'search_path', 'extra_float_digits',
                       'bytea_output', 'lc_numeric', 'lc_monetary', 'default_transaction_isolation',
                       'default_transaction_read_only', 'xmloption', 'standard_conforming_strings',
-                      'backslash_quote', 'escape_string_warning']) AS s (name);
+                      'backslash_quote', 'escape_string_warning', 'jit']) AS s (name);
     PERFORM set_config('TimeZone', 'UTC', false),
             set_config('DateStyle', 'ISO, MDY', false),
             set_config('IntervalStyle', 'postgres', false),
@@ -89,7 +89,11 @@ BEGIN
             set_config('xmloption', 'content', false),
             set_config('standard_conforming_strings', 'on', false),
             set_config('backslash_quote', 'safe_encoding', false),
-            set_config('escape_string_warning', 'on', false);
+            set_config('escape_string_warning', 'on', false),
+            -- JIT: the loads' generated typing expressions are large and their row estimates high, so
+            -- compiling them cost far more than running them (devflow's metric typing: 65 s of JIT
+            -- for a 0.7 s query, 24k rows)
+            set_config('jit', 'off', false);
 
     -- This session may still hold the lock from an earlier CALL that was interrupted outside a step
     -- (a session-level advisory lock is not released by an error): give those holds back first, so the
