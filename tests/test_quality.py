@@ -313,7 +313,7 @@ def test_failing_error_rule_stops_the_step_before_publishing(loaded):
     steps = dict(rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s", (run_id,)))
     assert steps["sales_silver_sales"] == "completed"
     assert steps["sales_fact_sales"] == "failed"
-    assert "sales_agg_daily_sales" not in steps  # nothing after the failed step ran
+    assert steps["sales_agg_daily_sales"] == "skipped"  # its dependents are skipped, not run on unpublished rows
     sqlstate, message, detail = rows(conn, """
         SELECT sqlstate, error_message, error_detail FROM dwh_lineage.step_runs
         WHERE run_id = %s AND step_name = 'sales_fact_sales'
