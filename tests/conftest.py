@@ -95,6 +95,43 @@ def cron_conn(cron_dsn, postgresql):
         c.execute("DELETE FROM cron.job_run_details WHERE database = %s", (postgresql.info.dbname,))
 
 
+@pytest.fixture(scope="session")
+def devflow_week_template(postgresql_proc):
+    """Name of a database holding a generated devflow week loaded by `daily`, built once per session from
+    the migrated template (a week takes ~10 s to generate and load: per test it cost minutes of CI)."""
+    proc = postgresql_proc
+    name = "devflow_week_tmpl"
+    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{proc.template_dbname}"')
+    with psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, name, proc.password), autocommit=True) as c:
+        c.execute("CALL devflow_src.generate(p_days => 7, p_seed => 0.42)")
+        c.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_id => NULL)")
+    yield name
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def devflow_week(postgresql_proc, devflow_week_template):
+    """An autocommit connection to this test's own clone of the loaded devflow week."""
+    import uuid
+
+    proc = postgresql_proc
+    name = f"dfw_{uuid.uuid4().hex[:12]}"
+    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{devflow_week_template}"')
+    conn = psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, name, proc.password), autocommit=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def has_tool(name: str) -> bool:
     return (find_bindir() / name).exists() or shutil.which(name) is not None
 

@@ -51,9 +51,9 @@ def generated(conn):
 
 
 @pytest.fixture
-def loaded(generated):
-    run(generated)
-    return generated
+def loaded(devflow_week):
+    """A generated week loaded by `daily` (a clone of one built once per session: tests/conftest.py)."""
+    return devflow_week
 
 
 # ------------------------------------------------------------------------------------------------

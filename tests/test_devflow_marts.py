@@ -161,10 +161,9 @@ def rows(conn, sql, params=None):
 
 
 @pytest.fixture
-def loaded(conn):
-    conn.execute("CALL devflow_src.generate(p_days => 7, p_seed => 0.42)")
-    conn.execute(RUN_SQL, ("daily",))
-    return conn
+def loaded(devflow_week):
+    """A generated week loaded by `daily` (a clone of one built once per session: tests/conftest.py)."""
+    return devflow_week
 
 
 def close(a, b):
