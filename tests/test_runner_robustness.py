@@ -193,6 +193,7 @@ def test_lock_left_by_an_interrupted_call_of_this_session_is_taken_once_and_rele
     register(conn, "twice", [{"step": "ok", "procedure": "public.step_ok", "layer": "bronze"}])
     # what an interrupt outside a step leaves behind: this session holds the lock, a run marked running
     conn.execute("SELECT pg_advisory_lock(hashtextextended('dwh_etl.run_pipeline:twice', 0))")
+    conn.execute("SELECT pg_advisory_lock(hashtextextended('dwh_etl.run_pipeline:twice', 0))")  # taken twice
     left = scalar(conn, """
         INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, status, backend_pid)
         VALUES ('twice', DATE '2025-01-30', 'running', pg_backend_pid()) RETURNING run_id

@@ -98,17 +98,21 @@ BEGIN
     -- This session may still hold the lock from an earlier CALL that was interrupted outside a step
     -- (a session-level advisory lock is not released by an error): give those holds back first, so the
     -- lock is taken once and released once.
-    SELECT count(*)
-    INTO v_held
-    FROM pg_catalog.pg_locks AS l
-    WHERE l.locktype = 'advisory'
-      AND l.pid = pg_backend_pid()
-      AND l.granted
-      AND l.objsubid = 1
-      AND l.classid = ((v_lock_key >> 32) & 4294967295)::bigint::oid
-      AND l.objid = (v_lock_key & 4294967295)::bigint::oid;
-    FOR i IN 1 .. v_held LOOP
+    -- pg_locks shows one row however many times the lock was taken: unlock until it is gone (bounded,
+    -- in case a transaction-level lock on the same key, which pg_advisory_unlock cannot release, is there).
+    v_held := 0;
+    WHILE v_held < 100 AND EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'advisory'
+          AND l.pid = pg_backend_pid()
+          AND l.granted
+          AND l.objsubid = 1
+          AND l.classid = ((v_lock_key >> 32) & 4294967295)::bigint::oid
+          AND l.objid = (v_lock_key & 4294967295)::bigint::oid)
+    LOOP
         PERFORM pg_advisory_unlock(v_lock_key);
+        v_held := v_held + 1;
     END LOOP;
 
     IF NOT pg_try_advisory_lock(v_lock_key) THEN
