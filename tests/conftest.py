@@ -3,9 +3,11 @@ the template database, each test on a fresh clone of it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -95,6 +97,23 @@ def cron_conn(cron_dsn, postgresql):
         c.execute("DELETE FROM cron.job_run_details WHERE database = %s", (postgresql.info.dbname,))
 
 
+@contextlib.contextmanager
+def cloned_database(proc, template: str, prefix: str = "clone"):
+    """An autocommit connection to a new database cloned from `template` (on the pytest-postgresql
+    server `proc`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    conn = psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, name, proc.password), autocommit=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def devflow_week_template(postgresql_proc):
     """Name of a database holding a generated devflow week loaded by `daily`, built once per session from
@@ -116,20 +135,8 @@ def devflow_week_template(postgresql_proc):
 @pytest.fixture
 def devflow_week(postgresql_proc, devflow_week_template):
     """An autocommit connection to this test's own clone of the loaded devflow week."""
-    import uuid
-
-    proc = postgresql_proc
-    name = f"dfw_{uuid.uuid4().hex[:12]}"
-    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{devflow_week_template}"')
-    conn = psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, name, proc.password), autocommit=True)
-    try:
+    with cloned_database(postgresql_proc, devflow_week_template, "dfw") as conn:
         yield conn
-    finally:
-        conn.close()
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def has_tool(name: str) -> bool:

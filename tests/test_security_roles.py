@@ -4,13 +4,12 @@ refuse anything unregistered; analyst_role reads gold only, directly or through 
 
 from __future__ import annotations
 
-import uuid
 
 import psycopg
 import pytest
 from psycopg import errors
 
-from conftest import make_conninfo
+from conftest import cloned_database
 
 SCALE = 0.01
 PIPELINES = ["daily", "incremental", "devflow_hourly", "devflow_5min", "devflow_weekly", "maintenance"]
@@ -66,13 +65,7 @@ def scalar(conn, sql, params=None):
 def warehouse(postgresql_proc):
     """A database cloned from the migrated template, demo data generated (as the superuser), then every
     pipeline run once as etl_service. Yields (superuser connection, {pipeline: run_id})."""
-    proc = postgresql_proc
-    dbname = f"sec_{uuid.uuid4().hex[:12]}"
-    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{proc.template_dbname}"')
-    conn = psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, dbname, proc.password), autocommit=True)
-    try:
+    with cloned_database(postgresql_proc, postgresql_proc.template_dbname, "sec") as conn:
         conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
         conn.execute("CALL devflow_src.generate(p_days => 2, p_seed => 0.42)")
         runs = {}
@@ -85,10 +78,6 @@ def warehouse(postgresql_proc):
                 runs[pipeline] = int(exc.diag.message_detail.removeprefix("run_id=")) if exc.diag.message_detail else None
         conn.execute("RESET ROLE")
         yield conn, runs
-    finally:
-        conn.close()
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 @pytest.fixture
