@@ -204,6 +204,106 @@ def status(ctx, runs: int, as_json: bool):
         click.echo(document(doc))
 
 
+# -- sources -------------------------------------------------------------------------------------
+@cli.group()
+def source():
+    """Operational PostgreSQL databases attached as sources (logical replication or postgres_fdw).
+
+    \b
+    Example:
+        dwh source add shop --dsn "host=db1 dbname=shop user=dwh" --schema public --into shop --area sales
+        dwh source status
+    """
+
+
+@source.command("add")
+@click.argument("name")
+@click.option("--dsn", "source_dsn", required=True, metavar="CONNINFO",
+              help="The source's conninfo or URI, as the warehouse server reaches it (never printed or stored in a table).")
+@click.option("--password-stdin", is_flag=True, help="Read the source's password from stdin (keeps it off the command line).")
+@click.option("--schema", default="public", show_default=True, help="The source's schema.")
+@click.option("--tables", metavar="T,...", help="Tables to attach (default: every table of the schema).")
+@click.option("--into", "into", required=True, metavar="SCHEMA", help="Local schema the area reads (created).")
+@click.option("--mode", type=click.Choice(["replicate", "fdw"]), default="replicate", show_default=True,
+              help="replicate: logical replication (continuous); fdw: postgres_fdw, pulled by each run.")
+@click.option("--area", metavar="AREA", help="Point this area at the source (its <area>.source_schema setting).")
+@click.option("--change-column", default="updated_at", show_default=True,
+              help="fdw mode: the source's change timestamp the pull window runs on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def source_add(ctx, name, source_dsn, password_stdin, schema, tables, into, mode, area, change_column, as_json):
+    """Attach an operational PostgreSQL as source NAME."""
+    from .sources import add_source, with_password
+
+    if password_stdin:
+        source_dsn = with_password(source_dsn, click.get_text_stream("stdin").readline().rstrip("\r\n"))
+    table_list = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    res = add_source(conninfo(ctx), name, source_dsn, into, schema, table_list, mode, area, change_column, notice=err)
+    if as_json:
+        emit_json(res)
+    else:
+        click.echo(f"source {name} attached ({mode}) into {into}" + (f"; area {area} reads it" if area else ""))
+
+
+@source.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def source_list(ctx, as_json):
+    """List the attached sources (where they are, never their passwords)."""
+    from .sources import list_sources
+
+    rows = list_sources(conninfo(ctx))
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(table(rows, ["source", "mode", "remote", "schema", "tables", "into", "area"]) if rows else "no sources")
+
+
+@source.command("status")
+@click.option("--no-remote", is_flag=True, help="Do not connect to the sources (no WAL figure for their slots).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def source_status_cmd(ctx, no_remote, as_json):
+    """State, lag and warnings of every source; exits 1 when one has a warning."""
+    from .sources import source_status
+
+    rows = source_status(conninfo(ctx), check_remote=not no_remote)
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo("no sources")
+    else:
+        click.echo(table(rows, ["source_name", "mode", "state", "tables_ready", "tables_total", "lag",
+                                "retained_wal_bytes", "last_sync_at", "last_sync_rows"]))
+        for row in rows:
+            for warning in row["warnings"] or []:
+                click.echo(f"warning: source {row['source_name']}: {warning}")
+    if any(row["warnings"] for row in rows):
+        ctx.exit(1)
+
+
+@source.command("remove")
+@click.argument("name")
+@click.option("--drop-tables", is_flag=True, help="Drop the local copies too (default: keep the data).")
+@click.pass_context
+def source_remove(ctx, name, drop_tables):
+    """Detach source NAME (its slot and publication on the source are dropped)."""
+    from .sources import remove_source
+
+    remove_source(conninfo(ctx), name, drop_tables, notice=err)
+    click.echo(f"source {name} removed")
+
+
+@source.command("pull")
+@click.argument("name")
+@click.pass_context
+def source_pull(ctx, name):
+    """Pull an fdw source now (the pipeline step `sources` does it on every run)."""
+    from .sources import pull_source
+
+    click.echo(f"source {name}: {pull_source(conninfo(ctx), name)} row(s) pulled")
+
+
 # -- lineage -------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("table_name", metavar="TABLE")

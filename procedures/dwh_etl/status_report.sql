@@ -175,7 +175,8 @@ AS $$
         'missed_schedules', COALESCE((SELECT json_agg(to_json(m) ORDER BY m.pipeline) FROM missed_schedules AS m), '[]'::json),
         'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json),
         'interrupted_runs', COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM interrupted_runs AS r), '[]'::json),
-        'window_blockers', COALESCE((SELECT json_agg(to_json(b) ORDER BY b.xact_start) FROM dwh_etl.window_blockers() AS b), '[]'::json)
+        'window_blockers', COALESCE((SELECT json_agg(to_json(b) ORDER BY b.xact_start) FROM dwh_etl.window_blockers() AS b), '[]'::json),
+        'sources',       COALESCE((SELECT json_agg(to_json(s) ORDER BY s.source_name) FROM dwh_etl.source_status() AS s), '[]'::json)
     );
 $$;
 COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale and interrupted runs, sessions holding load windows back (what dwh status prints).';

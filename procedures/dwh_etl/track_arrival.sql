@@ -55,7 +55,7 @@ BEGIN
     IF v_type IS NULL THEN
         EXECUTE format('ALTER TABLE %s ADD COLUMN %I timestamptz', p_table, p_column);
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE timestamptz USING LEAST(%s, now())',
-                       p_table, p_column, COALESCE(format('%I', p_backfill_from), 'NULL::timestamptz'));
+                       p_table, p_column, CASE WHEN p_backfill_from IS NULL THEN 'NULL::timestamptz' ELSE format('%I', p_backfill_from) END);
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT clock_timestamp(), ALTER COLUMN %I SET NOT NULL',
                        p_table, p_column, p_column);
         EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', p_table, p_column,

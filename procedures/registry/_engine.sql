@@ -15,7 +15,18 @@ CALL dwh_etl.register_steps(
     p_steps    => '[
         {"step": "calendar", "procedure": "dwh_etl.step_calendar", "layer": "ops",
          "sources": ["dwh_etl.settings"], "targets": ["gold.dim_date", "gold.dim_time_of_day"],
-         "description": "extend the conformed calendar ahead"}
+         "description": "extend the conformed calendar ahead"},
+        {"step": "sources", "procedure": "dwh_etl.step_sources", "layer": "bronze",
+         "sources": ["dwh_etl.sources"],
+         "description": "pull every fdw source into its local copies; warn about replicated sources that lag or stopped"}
+    ]');
+CALL dwh_etl.register_steps(
+    p_pipeline => 'incremental',
+    p_area     => 'engine',
+    p_steps    => '[
+        {"step": "sources", "procedure": "dwh_etl.step_sources", "layer": "bronze",
+         "sources": ["dwh_etl.sources"],
+         "description": "pull every fdw source into its local copies; warn about replicated sources that lag or stopped"}
     ]');
 
 -- The warehouse's own operations, one step each (each procedure is also callable by hand:

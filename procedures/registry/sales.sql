@@ -57,6 +57,7 @@ DO $register$
 DECLARE
     v_steps jsonb := '[
     {"step": "sales_extract", "procedure": "sales.extract_source", "layer": "bronze",
+     "depends_on": ["sources"],
      "sources": ["sales_src.customers", "sales_src.products", "sales_src.sales", "sales_src.deleted_records"],
      "targets": ["bronze.sales_customers", "bronze.sales_products", "bronze.sales_sales", "bronze.sales_deleted_records"],
      "feeds": [["sales_src.customers", "bronze.sales_customers"], ["sales_src.products", "bronze.sales_products"],

@@ -1,0 +1,40 @@
+-- Tombstones of a source table's local copy (replicated or pulled): one row per deleted row in the
+-- tombstone table given as the trigger's first argument (table_name, record_id, deleted_at now()), the
+-- key as text from the columns named by the other arguments (several: a row literal).
+-- - AFTER DELETE FOR EACH ROW: the logical replication apply worker fires row triggers only, never
+--   statement triggers (PostgreSQL docs, "Logical Replication > Architecture"), so a replicated DELETE
+--   is seen one row at a time;
+-- - BEFORE TRUNCATE (statement): every row still in the table (a TRUNCATE on the source replicates as
+--   a TRUNCATE here, and would otherwise vanish without a trace).
+-- Attached ENABLE ALWAYS by dwh_etl.source_add, so they fire for changes applied by replication too.
+-- The area's extraction carries the tombstones on.
+CREATE OR REPLACE FUNCTION dwh_etl.trg_source_tombstone()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_key text;
+BEGIN
+    IF NOT ((TG_LEVEL = 'ROW' AND TG_OP = 'DELETE') OR (TG_LEVEL = 'STATEMENT' AND TG_OP = 'TRUNCATE')) OR TG_NARGS < 2 THEN
+        RAISE EXCEPTION 'trigger % on %.% is not a DELETE row or TRUNCATE statement trigger with a tombstone table and key columns',
+                        TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING HINT = 'Attached by dwh_etl.source_add.';
+    END IF;
+    v_key := CASE WHEN TG_NARGS = 2 THEN format('r.%I::text', TG_ARGV[1])
+                  ELSE format('ROW(%s)::text', (SELECT string_agg(format('r.%I', a), ', ' ORDER BY o)
+                                               FROM unnest(TG_ARGV[1:TG_NARGS - 1]) WITH ORDINALITY AS u (a, o))) END;
+    IF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO %s (table_name, record_id) SELECT $1, %s FROM (SELECT ($2).*) AS r ON CONFLICT DO NOTHING',
+                       TG_ARGV[0], v_key)
+        USING TG_TABLE_NAME, OLD;
+    ELSE
+        EXECUTE format('INSERT INTO %s (table_name, record_id) SELECT DISTINCT $1, %s FROM %I.%I AS r ON CONFLICT DO NOTHING',
+                       TG_ARGV[0], v_key, TG_TABLE_SCHEMA, TG_TABLE_NAME)
+        USING TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION dwh_etl.trg_source_tombstone() FROM PUBLIC;
+COMMENT ON FUNCTION dwh_etl.trg_source_tombstone() IS 'Trigger (AFTER DELETE row, or BEFORE TRUNCATE statement) on a source table''s local copy: tombstones (table_name, record_id) into the table named by its first argument, key from the other arguments.';
