@@ -111,7 +111,7 @@ def test_readme_recent_etl_runs_lists_every_step_run_newest_first(warehouse):
         JOIN dwh_lineage.pipeline_runs AS pr ON pr.run_id = sr.run_id
         ORDER BY sr.started_at DESC, sr.step_run_id DESC
     """)
-    assert len(recent) == 22  # two daily runs of 11 steps
+    assert len(recent) == 24  # two daily runs of 12 steps
     assert recent == expected
 
 

@@ -24,6 +24,7 @@ RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DAT
 
 DAILY_STEPS = [
     "calendar",
+    "sources",
     "sales_extract",
     "sales_silver_customers",
     "sales_silver_products",
@@ -226,7 +227,8 @@ def test_daily_run_records_a_completed_run_with_every_step_completed(generated):
         WHERE run_id = %s
         ORDER BY step_order
     """, (run_id,))
-    assert steps == [(s, "completed", True, True, None, None) for s in DAILY_STEPS]
+    # every step writes rows, except `sources`: no fdw source is attached
+    assert steps == [(s, "completed", s != "sources", True, None, None) for s in DAILY_STEPS]
 
 
 def test_lineage_upstream_of_fact_sales_reaches_silver_bronze_and_source(loaded):
@@ -287,6 +289,7 @@ def test_second_run_without_source_changes_writes_nothing(loaded):
     # the loads report no rows written (the marts' refresh steps recount what they hold)
     written = dict(rows(conn, "SELECT step_name, rows_written FROM dwh_lineage.step_runs WHERE run_id = %s", (run_id,)))
     assert {k: v for k, v in written.items() if k not in ("calendar", "sales_customer_ltv")} == {
+        "sources": 0,
         "sales_extract": 0,
         "sales_silver_customers": 0,
         "sales_silver_products": 0,
@@ -534,10 +537,10 @@ def test_failed_fact_step_raises_dw003_keeps_earlier_steps_and_rerun_completes(l
     steps = rows(conn, """
         SELECT step_name, status, sqlstate, error_message FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order
     """, (run_id,))
-    assert [s[:3] for s in steps[:8]] == [(s, "completed", None) for s in DAILY_STEPS[:7]] + [
+    assert [s[:3] for s in steps[:9]] == [(s, "completed", None) for s in DAILY_STEPS[:8]] + [
         ("sales_fact_sales", "failed", "42809")]
     # the steps downstream of the fact are skipped with the reason (independent steps would still run)
-    assert steps[8:] and all(st == "skipped" and "which did not complete" in msg for _, st, _, msg in steps[8:])
+    assert steps[9:] and all(st == "skipped" and "which did not complete" in msg for _, st, _, msg in steps[9:])
     assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "failed"
     # the earlier steps committed: silver has the new day
     assert scalar(conn, "SELECT count(*) FROM silver.sales_sales WHERE NOT is_deleted") == scalar(

@@ -16,7 +16,9 @@ PIPELINES = ["daily", "incremental", "devflow_hourly", "devflow_5min", "devflow_
 
 # Every table of dwh_etl is one or the other; a new table must be classified here (and granted).
 REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipelines", "dwh_etl.quality_rules",
-            "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry"]
+            "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry",
+            # the sources and their fdw pull positions: written by the owner's routines only
+            "dwh_etl.sources", "dwh_etl.source_watermarks"]
 RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.quarantine", "dwh_etl.watermarks"]
 
 REGISTRY_ROUTINES = [
@@ -246,7 +248,8 @@ def test_security_definer_routines_are_pinned_and_granted_to_etl_service_only(wa
     """)
     names = [d[0].split("(")[0] for d in definers]
     assert names == ["dwh_etl.sec_analyze", "dwh_etl.sec_archive_partition", "dwh_etl.sec_ensure_partitions",
-                     "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart", "dwh_etl.sec_server_setting"]
+                     "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart", "dwh_etl.sec_server_setting",
+                     "dwh_etl.sec_source_pull", "dwh_etl.source_status"]
     for name, config, _owner, grantees, public in definers:
         assert config == ["search_path=pg_catalog, pg_temp"], name
         assert grantees == ["etl_service"], name

@@ -112,6 +112,8 @@ BEGIN
         INTO v_remote;
 
         -- the source's tables of p_schema: columns, their types, primary key position, privileges
+        PERFORM 'PRAGMA:TABLE: _src_cols (relname text, attnum integer, attname text, typ text, key_pos integer, '
+                'can_select boolean, owns boolean)';  -- tells plpgsql_check the shape of the temp table
         CREATE TEMP TABLE _src_cols (relname text, attnum integer, attname text, typ text, key_pos integer,
                                      can_select boolean, owns boolean) ON COMMIT DROP;
         EXECUTE format('INSERT INTO _src_cols SELECT * FROM dwh_remote.dblink(%L, %L) AS t (relname text, attnum integer, attname text, typ text, key_pos integer, can_select boolean, owns boolean)',
