@@ -1,0 +1,555 @@
+-- Change events (CDC, issue 13; seed 002's ingest_cdc_event): land a batch of Debezium-shaped events in
+-- bronze.cdc_events and apply them to the warehouse's mirror of the operational source (p_into, e.g.
+-- sales_src), from where the area's pipeline carries them on (extract by arrival -> bronze -> silver).
+--
+--   SELECT * FROM dwh_etl.ingest_cdc_events('[{"op": "u", "before": ..., "after": {...},
+--            "source": {"table": "customers", "lsn": 24023128, "ts_ms": 1735725600000}}]', 'sales_src');
+--
+-- An event is the envelope {"schema": ..., "payload": {...}} or the bare payload {"before", "after", "op",
+-- "ts_ms", "source": {"schema", "table", "lsn", "ts_ms", "txId"}}. source.table names the table of p_into;
+-- source.schema is recorded, not used to route. The table must be registered as a source
+-- (dwh_etl.table_registry, layer source) and have a primary key; its key is read from the after image
+-- (c, r, u) or the before image (d).
+--
+-- Order. Changes of one key are applied in the order (source.lsn, source.ts_ms, arrival): lsn is a number
+-- or 'X/Y'; ties (a replayed snapshot) go to the later commit time, then to the later delivery (position in
+-- the batch, later batches after earlier ones). txId is recorded, not used: transaction ids do not order
+-- changes. Of the new changes of a key in a batch only the last in that order is applied, and only when
+-- it is not older than the last change already applied to the key (dwh_etl.cdc_key_state, which keeps
+-- deleted keys too): a late older update never resurrects a deleted row. The others are 'stale'.
+-- c, r and u upsert the after image (INSERT ... ON CONFLICT (pk) DO UPDATE ... WHERE the row differs: a
+-- u of a missing key inserts it, a c of an existing key updates it); d deletes the key (the mirror's
+-- delete trigger writes the tombstone silver reads). A column missing from the after image keeps its
+-- current value (its DEFAULT for a new row); keys of the image that are not columns are ignored; columns
+-- starting with _ and those listed in setting cdc.local_columns.<p_into> are left to the mirror.
+--
+-- Deduplication. A change is identified by target table, key, lsn and op (events without a usable key:
+-- by the event without its ts_ms, which differs between redeliveries). A change already applied or judged
+-- stale, delivered again in the same batch or a later one, is recorded as 'duplicate' and not applied
+-- again. A quarantined change delivered again is processed again (the target may have been fixed).
+--
+-- Bad events never fail the batch and are never lost: they are landed with status 'quarantined' and go
+-- to dwh_etl.quarantine (source_table dwh_etl.ingest_cdc_events, one open entry per event, deliveries
+-- counted) with their reasons: not an object, a null payload (a Kafka tombstone), no op, an unknown op,
+-- op t (truncate: not applied, see below), no source.table, a table of p_into that is not a registered
+-- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
+-- column missing or null, a value its column's type does not accept or would round (numeric scale), or a
+-- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
+-- the whole batch; only when that fails, each event is tried in its own subtransaction to find the bad
+-- ones. When a change of a key applies, open quarantine entries of that key at or below its lsn are
+-- resolved as superseded. If the newest change of a key is rejected, the older ones of the batch are not
+-- applied instead (they are stale): the row keeps its last applied state until a valid change arrives.
+--
+-- Truncate (op t) is quarantined, not applied: emptying a mirror table writes no tombstones (TRUNCATE
+-- fires no DELETE trigger), so silver would never learn of it. Re-snapshot the table (op r) instead, or
+-- deliver its deletes.
+--
+-- Time: TimeZone, DateStyle and IntervalStyle are pinned for the call; ts_ms are epoch milliseconds;
+-- zone-less timestamp strings of an image are read in UTC.
+--
+-- Security: SECURITY DEFINER, because etl_service may not write the source schemas directly; it only
+-- writes tables of p_into that the owner registered as sources, through this validated path. Batches into
+-- one schema are serialized (transaction advisory lock) so the per-key order state stays exact.
+-- analyst_role may not call it.
+CREATE OR REPLACE FUNCTION dwh_etl.ingest_cdc_events(
+    p_events   jsonb,
+    p_into     text,
+    p_source   text DEFAULT 'cdc',
+    p_batch_id uuid DEFAULT NULL
+)
+RETURNS TABLE (
+    batch_id    uuid,
+    events      bigint,
+    applied     bigint,
+    stale       bigint,
+    duplicate   bigint,
+    quarantined bigint
+)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = dwh_etl, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_run    record := dwh_lineage._current_run();
+    v_batch  uuid;
+    v_events jsonb;
+    v_local  text[];
+    v_t      record;
+    v_e      record;
+    v_ok     boolean;
+    v_ins    bigint;
+    v_upd    bigint;
+    v_del    bigint;
+    v_n      bigint;
+    v_count  record;
+BEGIN
+    IF p_into IS NULL OR p_into = '' THEN
+        RAISE EXCEPTION 'ingest_cdc_events needs the schema to apply the events to (p_into)'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'the area''s source schema, e.g. sales_src';
+    END IF;
+    IF current_setting('session_replication_role') <> 'origin' THEN
+        RAISE EXCEPTION 'session_replication_role is %, change events are applied only with origin', current_setting('session_replication_role')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'the mirror''s triggers (tombstones of deletes, arrival stamps) would not fire',
+                  HINT = 'SET session_replication_role = origin, then ingest again';
+    END IF;
+    v_batch := COALESCE(p_batch_id, v_run.batch_id, gen_random_uuid());
+    -- one batch at a time per schema: the per-key order state is read and written by the batch
+    PERFORM pg_advisory_xact_lock(hashtext('dwh_etl.ingest_cdc_events'), hashtext(p_into));
+
+    -- the tables events may change: registered sources of p_into with a primary key
+    PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint, n_rej bigint, n_read bigint, del_sql text, ups_sql text)';
+    CREATE TEMP TABLE _cdc_tgt ON COMMIT DROP AS
+    SELECT c.relname::text AS relname,
+           c.oid::regclass AS tgt,
+           format('%I.%I', n.nspname, c.relname) AS tgt_name,
+           (SELECT array_agg(a.attname::text ORDER BY k.o)
+            FROM pg_catalog.pg_index AS i
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k (attnum, o)
+            JOIN pg_catalog.pg_attribute AS a
+              ON a.attrelid = i.indrelid
+             AND a.attnum = k.attnum
+            WHERE i.indrelid = c.oid
+              AND i.indisprimary) AS pk,
+           0::bigint AS n_ins, 0::bigint AS n_upd, 0::bigint AS n_del, 0::bigint AS n_rej, 0::bigint AS n_read,
+           NULL::text AS del_sql, NULL::text AS ups_sql
+    FROM dwh_etl.table_registry AS tr
+    JOIN pg_catalog.pg_class AS c
+      ON c.oid = to_regclass(tr.table_name)
+    JOIN pg_catalog.pg_namespace AS n
+      ON n.oid = c.relnamespace
+    WHERE tr.layer = 'source'
+      AND n.nspname = p_into
+      AND c.relkind IN ('r', 'p');
+    IF NOT EXISTS (SELECT 1 FROM _cdc_tgt) THEN
+        DROP TABLE _cdc_tgt;
+        RAISE EXCEPTION 'schema % has no table registered as a source: change events cannot be applied to it', quote_ident(p_into)
+            USING ERRCODE = 'invalid_schema_name',
+                  DETAIL = 'nothing was landed or applied',
+                  HINT = 'dwh_etl.table_registry lists the source tables (layer source), e.g. of sales_src';
+    END IF;
+
+    v_local := ARRAY(SELECT btrim(c) FROM unnest(string_to_array(dwh_etl.get_setting('cdc.local_columns.' || p_into, ''), ',')) AS c
+                     WHERE btrim(c) <> '');
+    v_events := CASE WHEN jsonb_typeof(p_events) = 'array' THEN p_events
+                     WHEN p_events IS NOT NULL THEN jsonb_build_array(p_events) END;
+
+    -- 1. unpack: one row per event, with every structural reason
+    PERFORM 'PRAGMA:TABLE: _cdc_in (n integer, event jsonb, op text, src_schema text, src_table text, tgt regclass, tgt_name text, pk text[], lsn pg_lsn, source_ts timestamptz, event_ts timestamptz, tx_id text, img jsonb, fields jsonb, rec_key jsonb, fp text, reasons text[], status text)';
+    CREATE TEMP TABLE _cdc_in ON COMMIT DROP AS
+    WITH el AS (
+        SELECT e.n::integer AS n,
+               e.elem AS event,
+               CASE WHEN jsonb_typeof(e.elem) = 'object' AND e.elem ? 'payload' AND e.elem ? 'schema' THEN e.elem -> 'payload'
+                    WHEN jsonb_typeof(e.elem) = 'object' THEN e.elem END AS payload,
+               CASE WHEN jsonb_typeof(e.elem) = 'object' AND e.elem ? 'payload' AND e.elem ? 'schema'
+                         AND jsonb_typeof(e.elem -> 'schema' -> 'fields') = 'array'
+                    THEN e.elem -> 'schema' -> 'fields' END AS schema_fields
+        FROM jsonb_array_elements(COALESCE(v_events, '[]'::jsonb)) WITH ORDINALITY AS e (elem, n)
+    ),
+    parsed AS (
+        SELECT el.n, el.event, el.payload, el.schema_fields,
+               CASE WHEN jsonb_typeof(el.payload) = 'object' THEN el.payload ->> 'op' END AS op,
+               CASE WHEN jsonb_typeof(el.payload) = 'object' AND jsonb_typeof(el.payload -> 'source') = 'object'
+                    THEN el.payload -> 'source' END AS src
+        FROM el
+    ),
+    imaged AS (
+        SELECT p.*,
+               p.src ->> 'table' AS src_table,
+               dwh_etl._cdc_lsn(p.src -> 'lsn') AS lsn,
+               CASE WHEN p.op IN ('c', 'r', 'u') THEN 'after' WHEN p.op = 'd' THEN 'before' END AS side
+        FROM parsed AS p
+    )
+    SELECT i.n,
+           i.event,
+           i.op,
+           i.src ->> 'schema' AS src_schema,
+           i.src_table,
+           t.tgt,
+           t.tgt_name,
+           t.pk,
+           i.lsn,
+           dwh_etl._cdc_epoch_ms(i.src -> 'ts_ms') AS source_ts,
+           dwh_etl._cdc_epoch_ms(i.payload -> 'ts_ms') AS event_ts,
+           i.src ->> 'txId' AS tx_id,
+           CASE WHEN jsonb_typeof(i.payload -> i.side) = 'object' THEN i.payload -> i.side END AS img,
+           -- the image's field schemas, by column, when the event came in its envelope
+           (SELECT jsonb_object_agg(f ->> 'field', f)
+            FROM jsonb_array_elements(i.schema_fields) AS s
+            CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s -> 'fields') = 'array' THEN s -> 'fields' ELSE '[]'::jsonb END) AS f
+            WHERE jsonb_typeof(s) = 'object'
+              AND s ->> 'field' = i.side
+              AND jsonb_typeof(f) = 'object'
+              AND f ->> 'field' IS NOT NULL) AS fields,
+           CASE WHEN t.pk IS NOT NULL AND jsonb_typeof(i.payload -> i.side) = 'object'
+                THEN (SELECT jsonb_object_agg(k, i.payload -> i.side -> k) FROM unnest(t.pk) AS k) END AS rec_key,
+           NULL::text AS fp,
+           dwh_etl.reasons(
+               CASE WHEN jsonb_typeof(i.event) <> 'object'
+                    THEN format('element %s of the batch is a JSON %s, not a change event', i.n, jsonb_typeof(i.event)) END,
+               CASE WHEN jsonb_typeof(i.event) = 'object' AND jsonb_typeof(i.payload) <> 'object'
+                    THEN 'the event''s payload is null (a Kafka tombstone carries no change)' END,
+               CASE WHEN jsonb_typeof(i.payload) = 'object' AND i.op IS NULL
+                    THEN 'the event has no op' END,
+               CASE WHEN i.op = 't'
+                    THEN format('op t (truncate) of %s is not applied: a truncate writes no tombstones, so the warehouse would never see the rows go; re-snapshot the table (op r) or deliver its deletes',
+                                COALESCE(CASE WHEN i.src_table IS NOT NULL THEN format('%I.%I', p_into, i.src_table) END, quote_ident(p_into))) END,
+               CASE WHEN i.op NOT IN ('c', 'u', 'd', 'r', 't')
+                    THEN format('unknown op %s (expected c, u, d or r)', dwh_etl.quote_value(i.op)) END,
+               CASE WHEN jsonb_typeof(i.payload) = 'object' AND i.src_table IS NULL
+                    THEN 'the event has no source.table' END,
+               CASE WHEN i.src_table IS NOT NULL AND t.tgt IS NULL
+                    THEN format('%s is not a table of %s registered as a source (dwh_etl.table_registry, layer source)',
+                                dwh_etl.quote_value(i.src_table), quote_ident(p_into)) END,
+               CASE WHEN t.tgt IS NOT NULL AND t.pk IS NULL
+                    THEN format('%s has no primary key: its changes cannot be applied by key', t.tgt_name) END,
+               CASE WHEN jsonb_typeof(i.payload) = 'object' AND i.src IS NOT NULL AND i.src -> 'lsn' IS NULL
+                    THEN 'the event has no source.lsn (the order of changes)'
+                    WHEN jsonb_typeof(i.payload) = 'object' AND i.src IS NULL
+                    THEN 'the event has no source block (source.table, source.lsn)'
+                    WHEN jsonb_typeof(i.payload) = 'object' AND i.lsn IS NULL
+                    THEN format('source.lsn %s is not an LSN (a number up to 2^64-1 or X/Y)', dwh_etl.quote_value(i.src ->> 'lsn')) END,
+               CASE WHEN i.side IS NOT NULL AND jsonb_typeof(i.payload -> i.side) IS DISTINCT FROM 'object'
+                    THEN format('op %s has no %s image', i.op, i.side) END,
+               CASE WHEN t.pk IS NOT NULL AND jsonb_typeof(i.payload -> i.side) = 'object'
+                    THEN (SELECT format('the %s image has no value for key column %s', i.side, string_agg(k, ', '))
+                          FROM unnest(t.pk) AS k
+                          WHERE jsonb_typeof(i.payload -> i.side -> k) IS NULL
+                             OR jsonb_typeof(i.payload -> i.side -> k) = 'null'
+                          HAVING count(*) > 0) END
+           ) AS reasons,
+           NULL::text AS status
+    FROM imaged AS i
+    LEFT JOIN _cdc_tgt AS t
+      ON t.relname = i.src_table;
+
+    -- 2. type the images of each table: set-based, one subtransaction per table; only if that fails,
+    --    one subtransaction per event finds the values the columns do not accept
+    FOR v_t IN SELECT DISTINCT t.tgt, t.tgt_name, t.pk FROM _cdc_tgt AS t
+               JOIN _cdc_in AS e ON e.tgt = t.tgt
+               WHERE cardinality(e.reasons) = 0 LOOP
+        DECLARE
+            v_sql  text;
+            v_cols text[];
+            v_typs regtype[];
+        BEGIN
+            SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid::regtype ORDER BY a.attnum)
+            INTO v_cols, v_typs
+            FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+
+            v_sql := format(
+                'UPDATE _cdc_in AS e
+                 SET img = x.img, rec_key = x.rec_key, reasons = e.reasons || x.reasons
+                 FROM (SELECT e2.n, n2.img, jsonb_build_object(%2$s) AS rec_key,
+                              dwh_etl.reasons(VARIADIC ARRAY[%3$s]::text[]) AS reasons
+                       FROM _cdc_in AS e2
+                       CROSS JOIN LATERAL (
+                           SELECT COALESCE(jsonb_object_agg(j.key, dwh_etl._cdc_value(j.value, c.typ, e2.fields -> j.key)), ''{}''::jsonb) AS img
+                           FROM jsonb_each(e2.img) AS j
+                           JOIN unnest($2::text[], $3::regtype[]) AS c (col, typ)
+                             ON c.col = j.key
+                           WHERE e2.op <> ''d'' OR c.col = ANY (e2.pk)
+                       ) AS n2
+                       CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, n2.img) AS r
+                       WHERE e2.tgt = $1
+                         AND cardinality(e2.reasons) = 0
+                         AND ($4::integer IS NULL OR e2.n = $4)) AS x
+                 WHERE x.n = e.n',
+                v_t.tgt,
+                (SELECT string_agg(format('%L, r.%I', k, k), ', ') FROM unnest(v_t.pk) AS k),
+                -- a numeric the column would round is refused, never rounded silently
+                COALESCE((SELECT string_agg(format(
+                              'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''number'', ''string'') '
+                              'AND (n2.img ->> %1$L)::numeric IS DISTINCT FROM r.%2$I::numeric '
+                              'THEN format(''%%s %%s does not fit %%s without rounding'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L), %3$L) END',
+                              a.attname, a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
+                          FROM pg_catalog.pg_attribute AS a
+                          WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                            AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1), 'NULL'));
+            BEGIN
+                EXECUTE v_sql USING v_t.tgt, v_cols, v_typs, NULL::integer;
+            EXCEPTION WHEN OTHERS THEN
+                FOR v_e IN SELECT e.n FROM _cdc_in AS e WHERE e.tgt = v_t.tgt AND cardinality(e.reasons) = 0 ORDER BY e.n LOOP
+                    BEGIN
+                        EXECUTE v_sql USING v_t.tgt, v_cols, v_typs, v_e.n;
+                    EXCEPTION WHEN OTHERS THEN
+                        UPDATE _cdc_in AS e
+                        SET reasons = e.reasons || format('a value of the %s image does not fit %s: %s',
+                                                          CASE WHEN e.op = 'd' THEN 'before' ELSE 'after' END, v_t.tgt_name, left(SQLERRM, 300))
+                        WHERE e.n = v_e.n;
+                    END;
+                END LOOP;
+            END;
+        END;
+    END LOOP;
+
+    -- 3. identity of each change, then what becomes of it
+    UPDATE _cdc_in AS e
+    SET fp = CASE WHEN cardinality(e.reasons) = 0
+                  THEN md5(concat_ws(chr(31), e.tgt_name, e.rec_key::text, e.lsn::text, e.op))
+                  ELSE md5(concat_ws(chr(31), p_into,
+                                     CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event #- '{payload,ts_ms}'
+                                          WHEN jsonb_typeof(e.event) = 'object' THEN e.event - 'ts_ms'
+                                          ELSE e.event END::text)) END;
+    -- the same change twice in the batch: the first delivery counts
+    UPDATE _cdc_in AS e
+    SET status = 'duplicate'
+    FROM (SELECT d.n, row_number() OVER (PARTITION BY d.fp ORDER BY d.n) AS rn FROM _cdc_in AS d) AS d
+    WHERE d.n = e.n
+      AND d.rn > 1;
+    -- already recorded by an earlier batch (applied or stale; a quarantined change is tried again)
+    UPDATE _cdc_in AS e
+    SET status = 'duplicate'
+    WHERE e.status IS NULL
+      AND EXISTS (SELECT 1 FROM bronze.cdc_events AS b
+                  WHERE b.fingerprint = e.fp
+                    AND b.status IN ('applied', 'stale'));
+    UPDATE _cdc_in AS e
+    SET status = 'quarantined'
+    WHERE e.status IS NULL
+      AND cardinality(e.reasons) > 0;
+    -- per key the last change in (lsn, source_ts, arrival) order, if not older than the one applied
+    UPDATE _cdc_in AS e
+    SET status = CASE WHEN w.rn = 1
+                           AND (w.state_lsn IS NULL
+                                OR (e.lsn, COALESCE(e.source_ts, '-infinity')) >= (w.state_lsn, COALESCE(w.state_ts, '-infinity')))
+                      THEN 'apply' ELSE 'stale' END
+    FROM (SELECT c.n, s.lsn AS state_lsn, s.source_ts AS state_ts,
+                 row_number() OVER (PARTITION BY c.tgt, c.rec_key
+                                    ORDER BY c.lsn DESC, c.source_ts DESC NULLS LAST, c.n DESC) AS rn
+          FROM _cdc_in AS c
+          LEFT JOIN dwh_etl.cdc_key_state AS s
+            ON s.target_table = c.tgt_name
+           AND s.record_key = c.rec_key
+          WHERE c.status IS NULL) AS w
+    WHERE w.n = e.n;
+
+    -- 4. apply: deletes, then upserts, per table; set-based in one subtransaction, and only if that fails,
+    --    event by event in order, each in its own, to quarantine the changes the target rejects
+    FOR v_t IN SELECT t.tgt, t.tgt_name, t.pk FROM _cdc_tgt AS t
+               WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply') LOOP
+        DECLARE
+            v_ins_cols text[];
+            v_upd_cols text[];
+            v_exprs    text;
+        BEGIN
+            SELECT array_agg(a.attname::text ORDER BY a.attnum)
+            INTO v_ins_cols
+            FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              AND left(a.attname, 1) <> '_'
+              AND (a.attname::text = ANY (v_t.pk) OR NOT a.attname::text = ANY (v_local));
+            v_upd_cols := ARRAY(SELECT c FROM unnest(v_ins_cols) AS c WHERE NOT c = ANY (v_t.pk));
+            -- a column the image does not carry keeps the row's value, or gets its DEFAULT in a new row
+            SELECT string_agg(CASE WHEN a.attname::text = ANY (v_t.pk) THEN format('r.%I', a.attname)
+                                   ELSE format('CASE WHEN e.img ? %1$L THEN r.%2$I WHEN o.%3$I IS NOT NULL THEN o.%2$I ELSE CAST(%4$s AS %5$s) END',
+                                               a.attname, a.attname, v_t.pk[1],
+                                               COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), 'NULL'),
+                                               format_type(a.atttypid, a.atttypmod)) END,
+                              ', ' ORDER BY a.attnum)
+            INTO v_exprs
+            FROM pg_catalog.pg_attribute AS a
+            LEFT JOIN pg_catalog.pg_attrdef AS d
+              ON d.adrelid = a.attrelid
+             AND d.adnum = a.attnum
+            WHERE a.attrelid = v_t.tgt AND a.attname::text = ANY (v_ins_cols);
+
+            UPDATE _cdc_tgt AS t
+            SET del_sql = format(
+                    'WITH d AS (
+                         DELETE FROM %1$s AS t
+                         USING _cdc_in AS e
+                         CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.rec_key) AS k
+                         WHERE e.tgt = $1 AND e.status = ''apply'' AND e.op = ''d'' AND ($2::integer IS NULL OR e.n = $2)
+                           AND %2$s
+                         RETURNING 1)
+                     SELECT count(*) FROM d',
+                    v_t.tgt,
+                    (SELECT string_agg(format('t.%1$I = k.%1$I', k), ' AND ') FROM unnest(v_t.pk) AS k)),
+                ups_sql = format(
+                    'WITH w AS (
+                         INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE
+                         SELECT %3$s
+                         FROM _cdc_in AS e
+                         CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.img) AS r
+                         LEFT JOIN %1$s AS o
+                           ON %4$s
+                         WHERE e.tgt = $1 AND e.status = ''apply'' AND e.op <> ''d'' AND ($2::integer IS NULL OR e.n = $2)
+                         ORDER BY e.lsn, e.n
+                         ON CONFLICT (%5$s) DO %6$s
+                         RETURNING (t.xmax = 0) AS inserted)
+                     SELECT count(*) FILTER (WHERE w.inserted) AS n_ins, count(*) FILTER (WHERE NOT w.inserted) AS n_upd FROM w',
+                    v_t.tgt,
+                    dwh_etl._col_list(v_ins_cols),
+                    v_exprs,
+                    (SELECT string_agg(format('o.%1$I = r.%1$I', k), ' AND ') FROM unnest(v_t.pk) AS k),
+                    dwh_etl._col_list(v_t.pk),
+                    CASE WHEN cardinality(v_upd_cols) = 0 THEN 'NOTHING'
+                         ELSE format('UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)',
+                                     dwh_etl._col_list(v_upd_cols),
+                                     dwh_etl._col_list(v_upd_cols, 'excluded'),
+                                     dwh_etl._col_list(v_upd_cols, 't'),
+                                     dwh_etl._col_list(v_upd_cols, 'excluded')) END)
+            WHERE t.tgt = v_t.tgt;
+        END;
+    END LOOP;
+
+    v_ok := true;
+    BEGIN
+        FOR v_t IN SELECT t.tgt, t.del_sql, t.ups_sql FROM _cdc_tgt AS t WHERE t.ups_sql IS NOT NULL ORDER BY t.tgt_name LOOP
+            EXECUTE v_t.del_sql INTO v_del USING v_t.tgt, NULL::integer;
+            EXECUTE v_t.ups_sql INTO v_ins, v_upd USING v_t.tgt, NULL::integer;
+            UPDATE _cdc_tgt AS t SET n_ins = v_ins, n_upd = v_upd, n_del = v_del WHERE t.tgt = v_t.tgt;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        v_ok := false;
+        RAISE NOTICE 'change batch % could not be applied at once (%): applying its changes one by one', v_batch, left(SQLERRM, 200);
+    END;
+    IF NOT v_ok THEN
+        UPDATE _cdc_tgt AS t SET n_ins = 0, n_upd = 0, n_del = 0;
+        FOR v_e IN SELECT e.n, e.op, e.tgt, e.tgt_name, t.del_sql, t.ups_sql
+                   FROM _cdc_in AS e
+                   JOIN _cdc_tgt AS t ON t.tgt = e.tgt
+                   WHERE e.status = 'apply'
+                   ORDER BY e.lsn, e.n LOOP
+            BEGIN
+                v_ins := 0; v_upd := 0; v_del := 0;
+                IF v_e.op = 'd' THEN
+                    EXECUTE v_e.del_sql INTO v_del USING v_e.tgt, v_e.n;
+                ELSE
+                    EXECUTE v_e.ups_sql INTO v_ins, v_upd USING v_e.tgt, v_e.n;
+                END IF;
+                UPDATE _cdc_tgt AS t SET n_ins = t.n_ins + v_ins, n_upd = t.n_upd + v_upd, n_del = t.n_del + v_del
+                WHERE t.tgt = v_e.tgt;
+            EXCEPTION WHEN OTHERS THEN
+                UPDATE _cdc_in AS e
+                SET status = 'quarantined',
+                    reasons = e.reasons || format('%s rejected the change: %s', v_e.tgt_name, left(SQLERRM, 300))
+                WHERE e.n = v_e.n;
+            END;
+        END LOOP;
+    END IF;
+    UPDATE _cdc_in AS e SET status = 'applied' WHERE e.status = 'apply';
+
+    -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine
+    INSERT INTO dwh_etl.cdc_key_state AS s (target_table, record_key, lsn, source_ts, op, batch_id, event_no, applied_at)
+    SELECT e.tgt_name, e.rec_key, e.lsn, e.source_ts, e.op, v_batch, e.n, now()
+    FROM _cdc_in AS e
+    WHERE e.status = 'applied'
+    ON CONFLICT (target_table, record_key) DO UPDATE
+    SET lsn        = EXCLUDED.lsn,
+        source_ts  = EXCLUDED.source_ts,
+        op         = EXCLUDED.op,
+        batch_id   = EXCLUDED.batch_id,
+        event_no   = EXCLUDED.event_no,
+        applied_at = EXCLUDED.applied_at;
+
+    INSERT INTO bronze.cdc_events (batch_id, event_no, received_at, source, into_schema, source_schema, source_table,
+                                   op, record_key, lsn, source_ts, event_ts, tx_id, fingerprint, status, reasons, event)
+    SELECT v_batch, e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
+           e.op, e.rec_key, e.lsn, e.source_ts, e.event_ts, e.tx_id, e.fp, e.status,
+           CASE WHEN e.status = 'quarantined' THEN e.reasons END, e.event
+    FROM _cdc_in AS e
+    ORDER BY e.n;
+
+    -- one open entry per change: a change delivered again (in this batch or later) counts deliveries
+    INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
+    SELECT DISTINCT ON (x.qfp) x.target_table, 'dwh_etl.ingest_cdc_events', x.record_key, x.payload, x.reasons,
+           v_run.run_id, v_batch, x.deliveries
+    FROM (SELECT COALESCE(e.tgt_name, CASE WHEN e.src_table IS NOT NULL THEN format('%I.%I', p_into, e.src_table) END, quote_ident(p_into)) AS target_table,
+                 e.rec_key::text AS record_key,
+                 p.payload,
+                 e.reasons,
+                 e.n,
+                 (SELECT count(*) FROM _cdc_in AS d WHERE d.fp = e.fp) AS deliveries,
+                 dwh_etl.quarantine_fingerprint(COALESCE(e.tgt_name, CASE WHEN e.src_table IS NOT NULL THEN format('%I.%I', p_into, e.src_table) END, quote_ident(p_into)),
+                                                e.rec_key::text, p.payload) AS qfp
+          FROM _cdc_in AS e
+          CROSS JOIN LATERAL (
+              -- the event without its volatile ts_ms, which goes to a technical (_) key with the
+              -- position of this delivery: two deliveries of one event are one entry
+              SELECT jsonb_build_object(
+                         'into', p_into,
+                         'event', CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event #- '{payload,ts_ms}'
+                                       WHEN jsonb_typeof(e.event) = 'object' THEN e.event - 'ts_ms'
+                                       ELSE e.event END,
+                         '_ts_ms', CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event -> 'payload' -> 'ts_ms'
+                                        WHEN jsonb_typeof(e.event) = 'object' THEN e.event -> 'ts_ms' END,
+                         '_lsn', e.lsn::text,
+                         '_batch_id', v_batch,
+                         '_event_no', e.n) AS payload
+          ) AS p
+          WHERE e.status = 'quarantined') AS x
+    ORDER BY x.qfp, x.n DESC
+    ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
+    SET deliveries        = q.deliveries + EXCLUDED.deliveries,
+        last_delivered_at = now(),
+        payload           = EXCLUDED.payload,
+        reasons           = EXCLUDED.reasons,
+        run_id            = EXCLUDED.run_id,
+        batch_id          = EXCLUDED.batch_id;
+
+    -- a change of a key applied: its older rejected changes are superseded
+    UPDATE dwh_etl.quarantine AS q
+    SET resolved_at = now(),
+        resolution  = format('superseded: the change of the key at LSN %s was applied (CDC batch %s)', e.lsn, v_batch)
+    FROM _cdc_in AS e
+    WHERE e.status = 'applied'
+      AND q.resolved_at IS NULL
+      AND q.source_table = 'dwh_etl.ingest_cdc_events'
+      AND q.target_table = e.tgt_name
+      AND q.record_key = e.rec_key::text
+      AND (q.payload ->> '_lsn' IS NULL OR (q.payload ->> '_lsn')::pg_lsn <= e.lsn);
+
+    -- 6. lineage: the landing, and what each mirror table received from it
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE e.status = 'applied') AS applied,
+           count(*) FILTER (WHERE e.status = 'stale') AS stale,
+           count(*) FILTER (WHERE e.status = 'duplicate') AS duplicate,
+           count(*) FILTER (WHERE e.status = 'quarantined') AS quarantined
+    INTO v_count
+    FROM _cdc_in AS e;
+    PERFORM dwh_lineage.log_ingestion('bronze.cdc_events', v_batch, COALESCE(p_source, 'cdc'), v_count.n);
+    FOR v_t IN SELECT t.tgt_name, t.n_ins, t.n_upd, t.n_del,
+                      (SELECT count(*) FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'applied') AS n_applied,
+                      (SELECT count(*) FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'quarantined') AS n_rej
+               FROM _cdc_tgt AS t
+               WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt)
+               ORDER BY t.tgt_name LOOP
+        v_n := v_t.n_applied - v_t.n_ins - v_t.n_upd - v_t.n_del;
+        PERFORM dwh_lineage.log_transformation(
+            in_source_table   => 'bronze.cdc_events',
+            in_target_table   => v_t.tgt_name,
+            in_batch_id       => v_batch,
+            in_rows_inserted  => v_t.n_ins,
+            in_rows_updated   => v_t.n_upd,
+            in_rows_unchanged => GREATEST(v_n, 0),
+            in_rows_rejected  => v_t.n_rej,
+            in_rows_deleted   => v_t.n_del,
+            in_operation      => 'transform',
+            in_notes          => format('CDC apply: %s change(s) applied: %s inserted, %s updated, %s deleted, %s already as the change says; %s quarantined',
+                                        v_t.n_applied, v_t.n_ins, v_t.n_upd, v_t.n_del, GREATEST(v_n, 0), v_t.n_rej));
+    END LOOP;
+
+    IF v_count.quarantined > 0 THEN
+        RAISE NOTICE '% change event(s) quarantined (dwh_etl.quarantine, bronze.cdc_events.reasons)', v_count.quarantined;
+    END IF;
+    RAISE NOTICE 'change batch % into %: % event(s): % applied, % stale, % duplicate, % quarantined',
+        v_batch, p_into, v_count.n, v_count.applied, v_count.stale, v_count.duplicate, v_count.quarantined;
+
+    DROP TABLE _cdc_in;
+    DROP TABLE _cdc_tgt;
+    RETURN QUERY SELECT v_batch, v_count.n, v_count.applied, v_count.stale, v_count.duplicate, v_count.quarantined;
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl.ingest_cdc_events(jsonb, text, text, uuid) IS 'Land a batch of Debezium-shaped change events (array) in bronze.cdc_events and apply them to the registered source tables of p_into in (lsn, source ts_ms, arrival) order per key, deduplicated; bad events quarantined with reasons. Returns the batch id and the counts applied / stale / duplicate / quarantined.';
+REVOKE ALL ON FUNCTION dwh_etl.ingest_cdc_events(jsonb, text, text, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dwh_etl.ingest_cdc_events(jsonb, text, text, uuid) FROM analyst_role;
+GRANT EXECUTE ON FUNCTION dwh_etl.ingest_cdc_events(jsonb, text, text, uuid) TO etl_service;
