@@ -50,7 +50,7 @@ COMMENT ON COLUMN bronze.cdc_events.lsn IS 'payload.source.lsn (a number or an X
 COMMENT ON COLUMN bronze.cdc_events.source_ts IS 'payload.source.ts_ms (epoch milliseconds): when the change was committed at the source. Second key of the apply order.';
 COMMENT ON COLUMN bronze.cdc_events.event_ts IS 'payload.ts_ms (epoch milliseconds): when the connector processed the event (differs between redeliveries).';
 COMMENT ON COLUMN bronze.cdc_events.tx_id IS 'payload.source.txId as text (recorded, not used for ordering).';
-COMMENT ON COLUMN bronze.cdc_events.fingerprint IS 'Identity of the change: md5 of target table, key, lsn and op (of the event without its ts_ms when it has no usable key). Deliveries of one fingerprint are one change.';
+COMMENT ON COLUMN bronze.cdc_events.fingerprint IS 'Identity of the change: md5 of target table, key, lsn, op and row image (of the event without its ts_ms when it has no usable key). Deliveries of one fingerprint are one change.';
 COMMENT ON COLUMN bronze.cdc_events.status IS 'applied: written to the target; stale: a newer change of its key was (or is being) applied instead; duplicate: this change was already recorded (earlier in the batch or in an earlier batch); quarantined: rejected, see reasons and dwh_etl.quarantine.';
 COMMENT ON COLUMN bronze.cdc_events.reasons IS 'Why a quarantined event was rejected (NULL otherwise).';
 COMMENT ON COLUMN bronze.cdc_events.event IS 'The event exactly as received (envelope with schema, or the bare payload).';

@@ -23,8 +23,10 @@
 -- current value (its DEFAULT for a new row); keys of the image that are not columns are ignored; columns
 -- starting with _ and those listed in setting cdc.local_columns.<p_into> are left to the mirror.
 --
--- Deduplication. A change is identified by target table, key, lsn and op (events without a usable key:
--- by the event without its ts_ms, which differs between redeliveries). A change already applied or judged
+-- Deduplication. A change is identified by target table, key, lsn, op and row image (events without a
+-- usable key: by the event without its ts_ms, which differs between redeliveries); two different images
+-- of one key at one lsn (a producer that gives every change of a transaction its commit LSN) are two
+-- changes, ordered by source.ts_ms, then arrival. A change already applied or judged
 -- stale, delivered again in the same batch or a later one, is recorded as 'duplicate' and not applied
 -- again. A quarantined change delivered again is processed again (the target may have been fixed).
 --
@@ -293,7 +295,7 @@ BEGIN
     -- 3. identity of each change, then what becomes of it
     UPDATE _cdc_in AS e
     SET fp = CASE WHEN cardinality(e.reasons) = 0
-                  THEN md5(concat_ws(chr(31), e.tgt_name, e.rec_key::text, e.lsn::text, e.op))
+                  THEN md5(concat_ws(chr(31), e.tgt_name, e.rec_key::text, e.lsn::text, e.op, e.img::text))
                   ELSE md5(concat_ws(chr(31), p_into,
                                      CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event #- '{payload,ts_ms}'
                                           WHEN jsonb_typeof(e.event) = 'object' THEN e.event - 'ts_ms'
