@@ -3,7 +3,8 @@
 --
 -- Debezium-shaped change events are landed raw in bronze.cdc_events, one row per delivery, then applied
 -- to the warehouse's mirror of the operational source (the area's source schema, e.g. sales_src) by
--- dwh_etl.ingest_cdc_events (procedures/dwh_etl/ingest_cdc_events.sql). From there the area's normal
+-- dwh_etl.ingest_cdc_events (procedures/dwh_etl/ingest_cdc_events.sql; its writes to the mirror go
+-- through the SECURITY DEFINER dwh_etl.sec_cdc_apply). From there the area's normal
 -- pipeline (extract by arrival -> bronze -> silver -> gold) carries the changes on.
 --
 -- dwh_etl.cdc_key_state keeps, per target table and key, the position of the last change applied,
@@ -72,12 +73,9 @@ COMMENT ON COLUMN dwh_etl.cdc_key_state.target_table IS 'Qualified name of the m
 COMMENT ON COLUMN dwh_etl.cdc_key_state.record_key IS 'Primary key as a JSON object of typed values (bronze.cdc_events.record_key).';
 COMMENT ON COLUMN dwh_etl.cdc_key_state.op IS 'Op of the last applied change: d means the key is deleted in the mirror.';
 COMMENT ON COLUMN dwh_etl.cdc_key_state.batch_id IS 'With event_no: the bronze.cdc_events delivery that was applied.';
--- The order state is written by dwh_etl.ingest_cdc_events only (SECURITY DEFINER): etl_service reads it.
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON dwh_etl.cdc_key_state FROM etl_service;
-GRANT SELECT ON dwh_etl.cdc_key_state TO etl_service;
--- bronze.cdc_events is written by the same function; etl_service reads it like any bronze table.
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON bronze.cdc_events FROM etl_service;
-GRANT SELECT ON bronze.cdc_events TO etl_service;
+-- Run state (like dwh_etl.watermarks): etl_service runs the ingestion, which writes it. The mirror
+-- tables themselves stay read-only for etl_service: dwh_etl.sec_cdc_apply writes them.
+GRANT SELECT, INSERT, UPDATE, DELETE ON dwh_etl.cdc_key_state TO etl_service;
 
 INSERT INTO dwh_etl.table_registry (table_name, layer, area, description) VALUES
     ('bronze.cdc_events', 'bronze', 'engine', 'change events as delivered (dwh_etl.ingest_cdc_events)')

@@ -363,16 +363,23 @@ def test_etl_service_may_ingest_and_analyst_may_not(conn):
                has_function_privilege('etl_service', 'dwh_etl.ingest_cdc_event(jsonb, text, text, uuid)', 'EXECUTE'),
                has_function_privilege('analyst_role', 'dwh_etl.ingest_cdc_events(jsonb, text, text, uuid)', 'EXECUTE'),
                has_function_privilege('analyst_role', 'dwh_etl.ingest_cdc_event(jsonb, text, text, uuid)', 'EXECUTE'),
+               has_function_privilege('analyst_role', 'dwh_etl.sec_cdc_apply(regclass, jsonb)', 'EXECUTE'),
                has_table_privilege('etl_service', 'sales_src.customers', 'INSERT'),
-               has_table_privilege('etl_service', 'dwh_etl.cdc_key_state', 'UPDATE'),
-               has_table_privilege('analyst_role', 'bronze.cdc_events', 'SELECT')
-    """) == [(True, True, False, False, False, False, False)]
+               has_table_privilege('analyst_role', 'bronze.cdc_events', 'SELECT'),
+               has_table_privilege('analyst_role', 'dwh_etl.cdc_key_state', 'SELECT')
+    """) == [(True, True, False, False, False, False, False, False)]
     conn.execute("SET ROLE etl_service")
     try:
         assert ingest(conn, [ev("c", "customers", 1, after=customer(1))]) == counts(applied=1)
         # through the function only: the mirror itself stays read-only for the role
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM sales_src.customers")
+        # the definer half writes registered source tables only
+        for table in ("dwh_etl.pipelines", "sales.dim_customer", "bronze.sales_customers", "pg_temp.x"):
+            with pytest.raises(psycopg.Error) as exc:
+                conn.execute("SELECT * FROM dwh_etl.sec_cdc_apply(%s, %s)",
+                             (table, Jsonb([{"n": 1, "op": "d", "key": {"pipeline_name": "daily"}}])))
+            assert exc.value.sqlstate in ("42501", "42P01"), table
     finally:
         conn.execute("RESET ROLE")
     conn.execute("SET ROLE analyst_role")

@@ -49,10 +49,10 @@
 -- Time: TimeZone, DateStyle and IntervalStyle are pinned for the call; ts_ms are epoch milliseconds;
 -- zone-less timestamp strings of an image are read in UTC.
 --
--- Security: SECURITY DEFINER, because etl_service may not write the source schemas directly; it only
--- writes tables of p_into that the owner registered as sources, through this validated path. Batches into
--- one schema are serialized (transaction advisory lock) so the per-key order state stays exact.
--- analyst_role may not call it.
+-- Security: etl_service may call it; it may not write the source schemas itself, so the writes go through
+-- dwh_etl.sec_cdc_apply (SECURITY DEFINER, registered source tables only, changes passed by value).
+-- analyst_role may not call either. Batches into one schema are serialized (transaction advisory lock)
+-- so the per-key order state stays exact.
 CREATE OR REPLACE FUNCTION dwh_etl.ingest_cdc_events(
     p_events   jsonb,
     p_into     text,
@@ -68,7 +68,6 @@ RETURNS TABLE (
     quarantined bigint
 )
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = dwh_etl, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
@@ -79,13 +78,9 @@ DECLARE
     v_run    record := dwh_lineage._current_run();
     v_batch  uuid;
     v_events jsonb;
-    v_local  text[];
     v_t      record;
     v_e      record;
-    v_ok     boolean;
-    v_ins    bigint;
-    v_upd    bigint;
-    v_del    bigint;
+    v_applied record;
     v_n      bigint;
     v_count  record;
 BEGIN
@@ -105,7 +100,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('dwh_etl.ingest_cdc_events'), hashtext(p_into));
 
     -- the tables events may change: registered sources of p_into with a primary key
-    PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint, n_rej bigint, n_read bigint, del_sql text, ups_sql text)';
+    PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint)';
     CREATE TEMP TABLE _cdc_tgt ON COMMIT DROP AS
     SELECT c.relname::text AS relname,
            c.oid::regclass AS tgt,
@@ -118,8 +113,7 @@ BEGIN
              AND a.attnum = k.attnum
             WHERE i.indrelid = c.oid
               AND i.indisprimary) AS pk,
-           0::bigint AS n_ins, 0::bigint AS n_upd, 0::bigint AS n_del, 0::bigint AS n_rej, 0::bigint AS n_read,
-           NULL::text AS del_sql, NULL::text AS ups_sql
+           0::bigint AS n_ins, 0::bigint AS n_upd, 0::bigint AS n_del
     FROM dwh_etl.table_registry AS tr
     JOIN pg_catalog.pg_class AS c
       ON c.oid = to_regclass(tr.table_name)
@@ -136,8 +130,6 @@ BEGIN
                   HINT = 'dwh_etl.table_registry lists the source tables (layer source), e.g. of sales_src';
     END IF;
 
-    v_local := ARRAY(SELECT btrim(c) FROM unnest(string_to_array(dwh_etl.get_setting('cdc.local_columns.' || p_into, ''), ',')) AS c
-                     WHERE btrim(c) <> '');
     v_events := CASE WHEN jsonb_typeof(p_events) = 'array' THEN p_events
                      WHEN p_events IS NOT NULL THEN jsonb_build_array(p_events) END;
 
@@ -249,7 +241,12 @@ BEGIN
             v_sql := format(
                 'UPDATE _cdc_in AS e
                  SET img = x.img, rec_key = x.rec_key, reasons = e.reasons || x.reasons
-                 FROM (SELECT e2.n, n2.img, jsonb_build_object(%2$s) AS rec_key,
+                 FROM (SELECT e2.n,
+                              -- the typed values (ISO text for times, whatever the session settings), only the image''s columns
+                              (SELECT COALESCE(jsonb_object_agg(t.key, t.value), ''{}''::jsonb)
+                               FROM jsonb_each(to_jsonb(r)) AS t
+                               WHERE n2.img ? t.key) AS img,
+                              jsonb_build_object(%2$s) AS rec_key,
                               dwh_etl.reasons(VARIADIC ARRAY[%3$s]::text[]) AS reasons
                        FROM _cdc_in AS e2
                        CROSS JOIN LATERAL (
@@ -333,111 +330,29 @@ BEGIN
           WHERE c.status IS NULL) AS w
     WHERE w.n = e.n;
 
-    -- 4. apply: deletes, then upserts, per table; set-based in one subtransaction, and only if that fails,
-    --    event by event in order, each in its own, to quarantine the changes the target rejects
-    FOR v_t IN SELECT t.tgt, t.tgt_name, t.pk FROM _cdc_tgt AS t
-               WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply') LOOP
-        DECLARE
-            v_ins_cols text[];
-            v_upd_cols text[];
-            v_exprs    text;
-        BEGIN
-            SELECT array_agg(a.attname::text ORDER BY a.attnum)
-            INTO v_ins_cols
-            FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-              AND left(a.attname, 1) <> '_'
-              AND (a.attname::text = ANY (v_t.pk) OR NOT a.attname::text = ANY (v_local));
-            v_upd_cols := ARRAY(SELECT c FROM unnest(v_ins_cols) AS c WHERE NOT c = ANY (v_t.pk));
-            -- a column the image does not carry keeps the row's value, or gets its DEFAULT in a new row
-            SELECT string_agg(CASE WHEN a.attname::text = ANY (v_t.pk) THEN format('r.%I', a.attname)
-                                   ELSE format('CASE WHEN e.img ? %1$L THEN r.%2$I WHEN o.%3$I IS NOT NULL THEN o.%2$I ELSE CAST(%4$s AS %5$s) END',
-                                               a.attname, a.attname, v_t.pk[1],
-                                               COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), 'NULL'),
-                                               format_type(a.atttypid, a.atttypmod)) END,
-                              ', ' ORDER BY a.attnum)
-            INTO v_exprs
-            FROM pg_catalog.pg_attribute AS a
-            LEFT JOIN pg_catalog.pg_attrdef AS d
-              ON d.adrelid = a.attrelid
-             AND d.adnum = a.attnum
-            WHERE a.attrelid = v_t.tgt AND a.attname::text = ANY (v_ins_cols);
-
-            UPDATE _cdc_tgt AS t
-            SET del_sql = format(
-                    'WITH d AS (
-                         DELETE FROM %1$s AS t
-                         USING _cdc_in AS e
-                         CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.rec_key) AS k
-                         WHERE e.tgt = $1 AND e.status = ''apply'' AND e.op = ''d'' AND ($2::integer IS NULL OR e.n = $2)
-                           AND %2$s
-                         RETURNING 1)
-                     SELECT count(*) FROM d',
-                    v_t.tgt,
-                    (SELECT string_agg(format('t.%1$I = k.%1$I', k), ' AND ') FROM unnest(v_t.pk) AS k)),
-                ups_sql = format(
-                    'WITH w AS (
-                         INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE
-                         SELECT %3$s
-                         FROM _cdc_in AS e
-                         CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.img) AS r
-                         LEFT JOIN %1$s AS o
-                           ON %4$s
-                         WHERE e.tgt = $1 AND e.status = ''apply'' AND e.op <> ''d'' AND ($2::integer IS NULL OR e.n = $2)
-                         ORDER BY e.lsn, e.n
-                         ON CONFLICT (%5$s) DO %6$s
-                         RETURNING (t.xmax = 0) AS inserted)
-                     SELECT count(*) FILTER (WHERE w.inserted) AS n_ins, count(*) FILTER (WHERE NOT w.inserted) AS n_upd FROM w',
-                    v_t.tgt,
-                    dwh_etl._col_list(v_ins_cols),
-                    v_exprs,
-                    (SELECT string_agg(format('o.%1$I = r.%1$I', k), ' AND ') FROM unnest(v_t.pk) AS k),
-                    dwh_etl._col_list(v_t.pk),
-                    CASE WHEN cardinality(v_upd_cols) = 0 THEN 'NOTHING'
-                         ELSE format('UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)',
-                                     dwh_etl._col_list(v_upd_cols),
-                                     dwh_etl._col_list(v_upd_cols, 'excluded'),
-                                     dwh_etl._col_list(v_upd_cols, 't'),
-                                     dwh_etl._col_list(v_upd_cols, 'excluded')) END)
-            WHERE t.tgt = v_t.tgt;
-        END;
+    -- 4. apply, table by table, through dwh_etl.sec_cdc_apply (set-based; event by event only when that
+    --    fails, to find the changes the table rejects)
+    FOR v_t IN SELECT t.tgt, t.tgt_name FROM _cdc_tgt AS t
+               WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply')
+               ORDER BY t.tgt_name LOOP
+        SELECT a.n_inserted, a.n_updated, a.n_deleted, a.rejected
+        INTO v_applied
+        FROM dwh_etl.sec_cdc_apply(
+                 v_t.tgt,
+                 (SELECT jsonb_agg(jsonb_build_object('n', e.n, 'op', e.op, 'img', e.img, 'key', e.rec_key) ORDER BY e.lsn, e.n)
+                  FROM _cdc_in AS e
+                  WHERE e.tgt = v_t.tgt
+                    AND e.status = 'apply')) AS a;
+        UPDATE _cdc_tgt AS t
+        SET n_ins = v_applied.n_inserted, n_upd = v_applied.n_updated, n_del = v_applied.n_deleted
+        WHERE t.tgt = v_t.tgt;
+        UPDATE _cdc_in AS e
+        SET status = 'quarantined',
+            reasons = e.reasons || (v_applied.rejected ->> e.n::text)
+        WHERE e.tgt = v_t.tgt
+          AND e.status = 'apply'
+          AND v_applied.rejected ? e.n::text;
     END LOOP;
-
-    v_ok := true;
-    BEGIN
-        FOR v_t IN SELECT t.tgt, t.del_sql, t.ups_sql FROM _cdc_tgt AS t WHERE t.ups_sql IS NOT NULL ORDER BY t.tgt_name LOOP
-            EXECUTE v_t.del_sql INTO v_del USING v_t.tgt, NULL::integer;
-            EXECUTE v_t.ups_sql INTO v_ins, v_upd USING v_t.tgt, NULL::integer;
-            UPDATE _cdc_tgt AS t SET n_ins = v_ins, n_upd = v_upd, n_del = v_del WHERE t.tgt = v_t.tgt;
-        END LOOP;
-    EXCEPTION WHEN OTHERS THEN
-        v_ok := false;
-        RAISE NOTICE 'change batch % could not be applied at once (%): applying its changes one by one', v_batch, left(SQLERRM, 200);
-    END;
-    IF NOT v_ok THEN
-        UPDATE _cdc_tgt AS t SET n_ins = 0, n_upd = 0, n_del = 0;
-        FOR v_e IN SELECT e.n, e.op, e.tgt, e.tgt_name, t.del_sql, t.ups_sql
-                   FROM _cdc_in AS e
-                   JOIN _cdc_tgt AS t ON t.tgt = e.tgt
-                   WHERE e.status = 'apply'
-                   ORDER BY e.lsn, e.n LOOP
-            BEGIN
-                v_ins := 0; v_upd := 0; v_del := 0;
-                IF v_e.op = 'd' THEN
-                    EXECUTE v_e.del_sql INTO v_del USING v_e.tgt, v_e.n;
-                ELSE
-                    EXECUTE v_e.ups_sql INTO v_ins, v_upd USING v_e.tgt, v_e.n;
-                END IF;
-                UPDATE _cdc_tgt AS t SET n_ins = t.n_ins + v_ins, n_upd = t.n_upd + v_upd, n_del = t.n_del + v_del
-                WHERE t.tgt = v_e.tgt;
-            EXCEPTION WHEN OTHERS THEN
-                UPDATE _cdc_in AS e
-                SET status = 'quarantined',
-                    reasons = e.reasons || format('%s rejected the change: %s', v_e.tgt_name, left(SQLERRM, 300))
-                WHERE e.n = v_e.n;
-            END;
-        END LOOP;
-    END IF;
     UPDATE _cdc_in AS e SET status = 'applied' WHERE e.status = 'apply';
 
     -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine

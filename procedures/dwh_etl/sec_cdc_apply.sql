@@ -1,0 +1,185 @@
+-- The write half of dwh_etl.ingest_cdc_events: applies one table's winning changes (one per key, already
+-- deduplicated, ordered and typed by the caller) to a mirror table etl_service may not write itself.
+-- SECURITY DEFINER, so it is narrow: p_table must be an ordinary (or partitioned) table registered in
+-- dwh_etl.table_registry with layer source and have a primary key; anything else raises 42501. The
+-- changes come by value (a JSON array, never a relation of the caller), identifiers from the catalog,
+-- values through jsonb_populate_record of the table's own row type.
+--   p_changes: [{"n": 3, "op": "u", "img": {...typed after image...}, "key": {"customer_id": 7}}, ...]
+-- c, r, u upsert the image (INSERT ... ON CONFLICT (pk) DO UPDATE ... WHERE the row differs; a column the
+-- image lacks keeps the row's value, or gets its DEFAULT in a new row); d deletes the key. Columns
+-- starting with _ and those of setting cdc.local_columns.<schema> are left to the table (DEFAULT and
+-- triggers). All changes are applied set-based in one subtransaction; only if that fails, each change in
+-- its own, in the given order, so the ones the table rejects (CHECK, NOT NULL, unique) are returned in
+-- rejected ({"<n>": "reason"}) and the others applied.
+--   SELECT * FROM dwh_etl.sec_cdc_apply('sales_src.customers', '[{"n": 1, "op": "d", "key": {"customer_id": 7}}]');
+CREATE OR REPLACE FUNCTION dwh_etl.sec_cdc_apply(
+    p_table   regclass,
+    p_changes jsonb
+)
+RETURNS TABLE (
+    n_inserted bigint,
+    n_updated  bigint,
+    n_deleted  bigint,
+    rejected   jsonb
+)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_rel      record;
+    v_pk       text[];
+    v_local    text[];
+    v_ins_cols text[];
+    v_upd_cols text[];
+    v_exprs    text;
+    v_del_sql  text;
+    v_ups_sql  text;
+    v_ok       boolean := true;
+    v_ins      bigint := 0;
+    v_upd      bigint := 0;
+    v_del      bigint := 0;
+    v_i        bigint;
+    v_u        bigint;
+    v_d        bigint;
+    v_rejected jsonb := '{}'::jsonb;
+    v_e        record;
+BEGIN
+    SELECT n.nspname::text AS nspname, c.relname::text AS relname
+    INTO v_rel
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n
+      ON n.oid = c.relnamespace
+    WHERE c.oid = p_table
+      AND c.relkind IN ('r', 'p')
+      AND c.relpersistence <> 't'
+      AND EXISTS (SELECT 1 FROM dwh_etl.table_registry AS tr
+                  WHERE tr.layer = 'source'
+                    AND to_regclass(tr.table_name) = c.oid);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a table registered as a source', COALESCE(p_table::text, 'NULL')
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'dwh_etl.sec_cdc_apply writes the source tables of dwh_etl.table_registry (layer source) only';
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY k.o)
+    INTO v_pk
+    FROM pg_catalog.pg_index AS i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k (attnum, o)
+    JOIN pg_catalog.pg_attribute AS a
+      ON a.attrelid = i.indrelid
+     AND a.attnum = k.attnum
+    WHERE i.indrelid = p_table
+      AND i.indisprimary;
+    IF v_pk IS NULL THEN
+        RAISE EXCEPTION '% has no primary key: changes cannot be applied by key', p_table
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    v_local := ARRAY(SELECT btrim(c)
+                     FROM unnest(string_to_array(dwh_etl.get_setting('cdc.local_columns.' || v_rel.nspname, ''), ',')) AS c
+                     WHERE btrim(c) <> '');
+
+    PERFORM 'PRAGMA:TABLE: _cdc_apply (ord bigint, n integer, op text, img jsonb, rec_key jsonb)';
+    CREATE TEMP TABLE _cdc_apply ON COMMIT DROP AS
+    SELECT c.ord,
+           CASE WHEN c.e ->> 'n' ~ '^[0-9]{1,9}$' THEN (c.e ->> 'n')::integer END AS n,
+           c.e ->> 'op' AS op,
+           CASE WHEN jsonb_typeof(c.e -> 'img') = 'object' THEN c.e -> 'img' ELSE '{}'::jsonb END AS img,
+           CASE WHEN jsonb_typeof(c.e -> 'key') = 'object' THEN c.e -> 'key' END AS rec_key
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_changes) = 'array' THEN p_changes ELSE '[]'::jsonb END)
+         WITH ORDINALITY AS c (e, ord)
+    WHERE jsonb_typeof(c.e) = 'object';
+    -- what cannot be a change is rejected, not guessed
+    SELECT COALESCE(jsonb_object_agg(COALESCE(a.n::text, 'element ' || a.ord), 'not a change: needs n, op c/u/d/r and a key'), '{}'::jsonb)
+    INTO v_rejected
+    FROM _cdc_apply AS a
+    WHERE a.n IS NULL OR a.op IS NULL OR a.op NOT IN ('c', 'u', 'd', 'r') OR a.rec_key IS NULL;
+    DELETE FROM _cdc_apply AS a
+    WHERE a.n IS NULL OR a.op IS NULL OR a.op NOT IN ('c', 'u', 'd', 'r') OR a.rec_key IS NULL;
+
+    SELECT array_agg(a.attname::text ORDER BY a.attnum)
+    INTO v_ins_cols
+    FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+      AND left(a.attname, 1) <> '_'
+      AND (a.attname::text = ANY (v_pk) OR NOT a.attname::text = ANY (v_local));
+    v_upd_cols := ARRAY(SELECT c FROM unnest(v_ins_cols) AS c WHERE NOT c = ANY (v_pk));
+    SELECT string_agg(CASE WHEN a.attname::text = ANY (v_pk) THEN format('r.%I', a.attname)
+                           ELSE format('CASE WHEN e.img ? %1$L THEN r.%2$I WHEN o.%3$I IS NOT NULL THEN o.%2$I ELSE CAST(%4$s AS %5$s) END',
+                                       a.attname, a.attname, v_pk[1],
+                                       COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid), 'NULL'),
+                                       format_type(a.atttypid, a.atttypmod)) END,
+                      ', ' ORDER BY a.attnum)
+    INTO v_exprs
+    FROM pg_catalog.pg_attribute AS a
+    LEFT JOIN pg_catalog.pg_attrdef AS d
+      ON d.adrelid = a.attrelid
+     AND d.adnum = a.attnum
+    WHERE a.attrelid = p_table AND a.attname::text = ANY (v_ins_cols);
+
+    v_del_sql := format(
+        'WITH d AS (
+             DELETE FROM %1$s AS t
+             USING _cdc_apply AS e
+             CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.rec_key) AS k
+             WHERE e.op = ''d'' AND ($1::integer IS NULL OR e.n = $1)
+               AND %2$s
+             RETURNING 1)
+         SELECT count(*) FROM d',
+        p_table,
+        (SELECT string_agg(format('t.%1$I = k.%1$I', k), ' AND ') FROM unnest(v_pk) AS k));
+    v_ups_sql := format(
+        'WITH w AS (
+             INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE
+             SELECT %3$s
+             FROM _cdc_apply AS e
+             CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.img || e.rec_key) AS r
+             LEFT JOIN %1$s AS o
+               ON %4$s
+             WHERE e.op <> ''d'' AND ($1::integer IS NULL OR e.n = $1)
+             ORDER BY e.ord
+             ON CONFLICT (%5$s) DO %6$s
+             RETURNING (t.xmax = 0) AS inserted)
+         SELECT count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHERE NOT w.inserted) FROM w',
+        p_table,
+        (SELECT string_agg(format('%I', c), ', ' ORDER BY o) FROM unnest(v_ins_cols) WITH ORDINALITY AS u (c, o)),
+        v_exprs,
+        (SELECT string_agg(format('o.%1$I = r.%1$I', k), ' AND ') FROM unnest(v_pk) AS k),
+        (SELECT string_agg(format('%I', k), ', ') FROM unnest(v_pk) AS k),
+        CASE WHEN cardinality(v_upd_cols) = 0 THEN 'NOTHING'
+             ELSE format('UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)',
+                         (SELECT string_agg(format('%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
+                         (SELECT string_agg(format('excluded.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
+                         (SELECT string_agg(format('t.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
+                         (SELECT string_agg(format('excluded.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o))) END);
+
+    BEGIN
+        EXECUTE v_del_sql INTO v_del USING NULL::integer;
+        EXECUTE v_ups_sql INTO v_ins, v_upd USING NULL::integer;
+    EXCEPTION WHEN OTHERS THEN
+        v_ok := false;
+        RAISE NOTICE 'changes of % could not be applied at once (%): applying them one by one', p_table, left(SQLERRM, 200);
+    END;
+    IF NOT v_ok THEN
+        v_ins := 0; v_upd := 0; v_del := 0;
+        FOR v_e IN SELECT a.n, a.op FROM _cdc_apply AS a ORDER BY a.ord LOOP
+            BEGIN
+                v_i := 0; v_u := 0; v_d := 0;
+                IF v_e.op = 'd' THEN
+                    EXECUTE v_del_sql INTO v_d USING v_e.n;
+                ELSE
+                    EXECUTE v_ups_sql INTO v_i, v_u USING v_e.n;
+                END IF;
+                v_ins := v_ins + v_i; v_upd := v_upd + v_u; v_del := v_del + v_d;
+            EXCEPTION WHEN OTHERS THEN
+                v_rejected := v_rejected || jsonb_build_object(v_e.n::text, format('%s rejected the change: %s', p_table, left(SQLERRM, 300)));
+            END;
+        END LOOP;
+    END IF;
+    DROP TABLE _cdc_apply;
+    RETURN QUERY SELECT v_ins, v_upd, v_del, v_rejected;
+END;
+$$;
+REVOKE ALL ON FUNCTION dwh_etl.sec_cdc_apply(regclass, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.sec_cdc_apply(regclass, jsonb) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.sec_cdc_apply(regclass, jsonb) IS 'SECURITY DEFINER: apply one table''s winning change events (upsert / delete by key) to a registered source table for dwh_etl.ingest_cdc_events; returns inserted, updated, deleted counts and the rejected changes with their reasons. Refuses any other table.';
