@@ -259,6 +259,17 @@ def test_a_bad_event_is_quarantined_with_its_reason_and_the_rest_applies(conn, b
     assert rows(conn, "SELECT event FROM bronze.cdc_events WHERE status = 'quarantined'") == [(bad,)]
 
 
+def test_a_few_bad_events_among_many_are_found_and_the_rest_applies(conn):
+    bad_segment, bad_type = {7, 80, 81, 199}, {3, 150}
+    batch = [ev("c", "customers", i, after=customer("x" if i in bad_type else i,
+                                                      segment="Reseller" if i in bad_segment else "Consumer"))
+             for i in range(1, 201)]
+    assert ingest(conn, batch) == counts(applied=194, quarantined=6)
+    assert scalar(conn, "SELECT count(*) FROM sales_src.customers") == 194
+    assert rows(conn, "SELECT array_agg(event_no ORDER BY event_no) FROM bronze.cdc_events WHERE status = 'quarantined'") == [
+        ([3, 7, 80, 81, 150, 199],)]
+
+
 def test_a_rejected_newest_change_keeps_the_last_applied_state_until_a_valid_one(conn):
     assert ingest(conn, [ev("c", "customers", 1, after=customer(1))]) == counts(applied=1)
     assert ingest(conn, [ev("u", "customers", 2, after=customer(1, city="Paris")),

@@ -2,6 +2,7 @@
 -- 64-bit WAL position); other producers write the pg_lsn text form 'X/Y'. Both (and a number sent as a
 -- string of digits) become pg_lsn, which orders correctly; anything else (negative, fractional, above
 -- 2^64 - 1, another shape) is NULL and the event is quarantined by the caller.
+-- No SET search_path (only pg_catalog names): so it is inlined into the caller's query, called per event.
 CREATE OR REPLACE FUNCTION dwh_etl._cdc_lsn(
     p_lsn jsonb
 )
@@ -9,7 +10,6 @@ RETURNS pg_lsn
 LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = dwh_etl, pg_temp
 AS $$
     SELECT CASE
                WHEN jsonb_typeof(p_lsn) NOT IN ('number', 'string') THEN NULL

@@ -9,6 +9,8 @@
 --                           (io.debezium.data.VariableScaleDecimal)
 -- Timestamps are written out in UTC with their zone ('...Z'), so neither TimeZone nor DateStyle changes
 -- them; a zone-less timestamp string is read by the caller in UTC. Everything else passes unchanged.
+-- No SET search_path and no sub-select (only pg_catalog names and the qualified dwh_etl._cdc_decimal): so
+-- it is inlined into the caller's query, called per value.
 CREATE OR REPLACE FUNCTION dwh_etl._cdc_value(
     p_value jsonb,
     p_type  regtype,
@@ -18,7 +20,6 @@ RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = dwh_etl, pg_temp
 AS $$
     SELECT CASE
                WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN p_value
@@ -26,14 +27,14 @@ AS $$
                    to_jsonb(to_char(DATE '1970-01-01' + (p_value::text)::integer, 'YYYY-MM-DD'))
                WHEN p_type IN ('timestamptz'::regtype, 'timestamp'::regtype) AND jsonb_typeof(p_value) = 'number'
                     AND p_value::text ~ '^-?[0-9]{1,19}$' THEN
-                   (SELECT to_jsonb(to_char(t.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
-                                    || CASE WHEN p_type = 'timestamptz'::regtype THEN 'Z' ELSE '' END)
-                    FROM (SELECT TIMESTAMPTZ 'epoch'
-                                 + trunc((p_value::text)::numeric
-                                         * CASE p_field ->> 'name'
-                                               WHEN 'io.debezium.time.MicroTimestamp' THEN 1
-                                               WHEN 'io.debezium.time.NanoTimestamp' THEN 0.001
-                                               ELSE 1000 END)::bigint * INTERVAL '1 microsecond' AS ts) AS t)
+                   to_jsonb(to_char((TIMESTAMPTZ 'epoch'
+                                     + trunc((p_value::text)::numeric
+                                             * CASE p_field ->> 'name'
+                                                   WHEN 'io.debezium.time.MicroTimestamp' THEN 1
+                                                   WHEN 'io.debezium.time.NanoTimestamp' THEN 0.001
+                                                   ELSE 1000 END)::bigint * INTERVAL '1 microsecond') AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD"T"HH24:MI:SS.US')
+                            || CASE WHEN p_type = 'timestamptz'::regtype THEN 'Z' ELSE '' END)
                WHEN p_type = 'numeric'::regtype AND jsonb_typeof(p_value) = 'string'
                     AND p_field ->> 'name' = 'org.apache.kafka.connect.data.Decimal'
                     AND p_value #>> '{}' !~ '^\s*[-+]?([0-9]|\.[0-9]|NaN|Infinity)' THEN

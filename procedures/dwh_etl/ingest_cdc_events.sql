@@ -37,8 +37,9 @@
 -- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
 -- column missing or null, a value its column's type does not accept or would round (numeric scale), or a
 -- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
--- the whole batch; only when that fails, each event is tried in its own subtransaction to find the bad
--- ones. When a change of a key applies, open quarantine entries of that key at or below its lsn are
+-- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
+-- tried, down to single events, to find the bad ones (a few bad events among thousands cost a few dozen
+-- statements). When a change of a key applies, open quarantine entries of that key at or below its lsn are
 -- resolved as superseded. If the newest change of a key is rejected, the older ones of the batch are not
 -- applied instead (they are stale): the row keeps its last applied state until a valid change arrives.
 --
@@ -46,7 +47,8 @@
 -- fires no DELETE trigger), so silver would never learn of it. Re-snapshot the table (op r) instead, or
 -- deliver its deletes.
 --
--- Time: TimeZone, DateStyle and IntervalStyle are pinned for the call; ts_ms are epoch milliseconds;
+-- Time: TimeZone, DateStyle and IntervalStyle are pinned for the call (and JIT is off: compiling the
+-- generated expressions cost seconds); ts_ms are epoch milliseconds;
 -- zone-less timestamp strings of an image are read in UTC.
 --
 -- Security: etl_service may call it; it may not write the source schemas itself, so the writes go through
@@ -72,6 +74,8 @@ SET search_path = dwh_etl, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
 SET IntervalStyle = 'postgres'
+-- the generated per-column expressions cost JIT seconds to compile for milliseconds of work (as for runs)
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -79,9 +83,12 @@ DECLARE
     v_batch  uuid;
     v_events jsonb;
     v_t      record;
-    v_e      record;
     v_applied record;
     v_n      bigint;
+    v_lo     integer[];
+    v_hi     integer[];
+    v_a      integer;
+    v_b      integer;
     v_count  record;
 BEGIN
     IF p_into IS NULL OR p_into = '' THEN
@@ -133,18 +140,24 @@ BEGIN
     v_events := CASE WHEN jsonb_typeof(p_events) = 'array' THEN p_events
                      WHEN p_events IS NOT NULL THEN jsonb_build_array(p_events) END;
 
-    -- 1. unpack: one row per event, with every structural reason
-    PERFORM 'PRAGMA:TABLE: _cdc_in (n integer, event jsonb, op text, src_schema text, src_table text, tgt regclass, tgt_name text, pk text[], lsn pg_lsn, source_ts timestamptz, event_ts timestamptz, tx_id text, img jsonb, fields jsonb, rec_key jsonb, fp text, reasons text[], status text)';
+    -- 1. unpack: the events as received (never rewritten), then one row per event with every structural
+    --    reason (the rows that are updated below stay small: the raw event is not in them)
+    PERFORM 'PRAGMA:TABLE: _cdc_raw (n integer, event jsonb)';
+    CREATE TEMP TABLE _cdc_raw ON COMMIT DROP AS
+    SELECT e.n::integer AS n, e.elem AS event
+    FROM jsonb_array_elements(COALESCE(v_events, '[]'::jsonb)) WITH ORDINALITY AS e (elem, n);
+
+    PERFORM 'PRAGMA:TABLE: _cdc_in (n integer, op text, src_schema text, src_table text, tgt regclass, tgt_name text, pk text[], lsn pg_lsn, source_ts timestamptz, event_ts timestamptz, tx_id text, img jsonb, fields jsonb, rec_key jsonb, raw_fp text, fp text, reasons text[], status text)';
     CREATE TEMP TABLE _cdc_in ON COMMIT DROP AS
     WITH el AS (
-        SELECT e.n::integer AS n,
-               e.elem AS event,
-               CASE WHEN jsonb_typeof(e.elem) = 'object' AND e.elem ? 'payload' AND e.elem ? 'schema' THEN e.elem -> 'payload'
-                    WHEN jsonb_typeof(e.elem) = 'object' THEN e.elem END AS payload,
-               CASE WHEN jsonb_typeof(e.elem) = 'object' AND e.elem ? 'payload' AND e.elem ? 'schema'
-                         AND jsonb_typeof(e.elem -> 'schema' -> 'fields') = 'array'
-                    THEN e.elem -> 'schema' -> 'fields' END AS schema_fields
-        FROM jsonb_array_elements(COALESCE(v_events, '[]'::jsonb)) WITH ORDINALITY AS e (elem, n)
+        SELECT r.n,
+               r.event,
+               CASE WHEN jsonb_typeof(r.event) = 'object' AND r.event ? 'payload' AND r.event ? 'schema' THEN r.event -> 'payload'
+                    WHEN jsonb_typeof(r.event) = 'object' THEN r.event END AS payload,
+               CASE WHEN jsonb_typeof(r.event) = 'object' AND r.event ? 'payload' AND r.event ? 'schema'
+                         AND jsonb_typeof(r.event -> 'schema' -> 'fields') = 'array'
+                    THEN r.event -> 'schema' -> 'fields' END AS schema_fields
+        FROM _cdc_raw AS r
     ),
     parsed AS (
         SELECT el.n, el.event, el.payload, el.schema_fields,
@@ -161,7 +174,6 @@ BEGIN
         FROM parsed AS p
     )
     SELECT i.n,
-           i.event,
            i.op,
            i.src ->> 'schema' AS src_schema,
            i.src_table,
@@ -183,6 +195,11 @@ BEGIN
               AND f ->> 'field' IS NOT NULL) AS fields,
            CASE WHEN t.pk IS NOT NULL AND jsonb_typeof(i.payload -> i.side) = 'object'
                 THEN (SELECT jsonb_object_agg(k, i.payload -> i.side -> k) FROM unnest(t.pk) AS k) END AS rec_key,
+           -- the identity of an event that has no usable key: the event without its volatile ts_ms
+           md5(concat_ws(chr(31), p_into,
+                         CASE WHEN jsonb_typeof(i.event -> 'payload') = 'object' THEN i.event #- '{payload,ts_ms}'
+                              WHEN jsonb_typeof(i.event) = 'object' THEN i.event - 'ts_ms'
+                              ELSE i.event END::text)) AS raw_fp,
            NULL::text AS fp,
            dwh_etl.reasons(
                CASE WHEN jsonb_typeof(i.event) <> 'object'
@@ -222,9 +239,12 @@ BEGIN
     FROM imaged AS i
     LEFT JOIN _cdc_tgt AS t
       ON t.relname = i.src_table;
+    -- statistics, so the self-joins by event number below are hash joins, not nested loops
+    CREATE INDEX ON _cdc_in (n);
+    ANALYZE _cdc_in;
 
     -- 2. type the images of each table: set-based, one subtransaction per table; only if that fails,
-    --    one subtransaction per event finds the values the columns do not accept
+    --    halves of them, down to single events, find the values the columns do not accept
     FOR v_t IN SELECT DISTINCT t.tgt, t.tgt_name, t.pk FROM _cdc_tgt AS t
                JOIN _cdc_in AS e ON e.tgt = t.tgt
                WHERE cardinality(e.reasons) = 0 LOOP
@@ -250,7 +270,12 @@ BEGIN
                               dwh_etl.reasons(VARIADIC ARRAY[%3$s]::text[]) AS reasons
                        FROM _cdc_in AS e2
                        CROSS JOIN LATERAL (
-                           SELECT COALESCE(jsonb_object_agg(j.key, dwh_etl._cdc_value(j.value, c.typ, e2.fields -> j.key)), ''{}''::jsonb) AS img
+                           -- only numbers into date / timestamp / numeric columns and encoded numerics need decoding
+                           SELECT COALESCE(jsonb_object_agg(j.key,
+                                      CASE WHEN c.typ IN (''date''::regtype, ''timestamp''::regtype, ''timestamptz''::regtype, ''numeric''::regtype)
+                                                AND (jsonb_typeof(j.value) IN (''number'', ''object'') OR e2.fields IS NOT NULL)
+                                           THEN dwh_etl._cdc_value(j.value, c.typ, e2.fields -> j.key)
+                                           ELSE j.value END), ''{}''::jsonb) AS img
                            FROM jsonb_each(e2.img) AS j
                            JOIN unnest($2::text[], $3::regtype[]) AS c (col, typ)
                              ON c.col = j.key
@@ -259,7 +284,7 @@ BEGIN
                        CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, n2.img) AS r
                        WHERE e2.tgt = $1
                          AND cardinality(e2.reasons) = 0
-                         AND ($4::integer IS NULL OR e2.n = $4)) AS x
+                         AND %4$s) AS x
                  WHERE x.n = e.n',
                 v_t.tgt,
                 (SELECT string_agg(format('%L, r.%I', k, k), ', ') FROM unnest(v_t.pk) AS k),
@@ -271,64 +296,83 @@ BEGIN
                               a.attname, a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
                           FROM pg_catalog.pg_attribute AS a
                           WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
-                            AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1), 'NULL'));
+                            AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1), 'NULL'),
+                -- the event filter: all of the table's events at once; on the rare path one event (replace,
+                -- not format: the statement holds other % signs)
+                '/*event filter*/ true');
             BEGIN
-                EXECUTE v_sql USING v_t.tgt, v_cols, v_typs, NULL::integer;
+                EXECUTE v_sql USING v_t.tgt, v_cols, v_typs;
             EXCEPTION WHEN OTHERS THEN
-                FOR v_e IN SELECT e.n FROM _cdc_in AS e WHERE e.tgt = v_t.tgt AND cardinality(e.reasons) = 0 ORDER BY e.n LOOP
+                -- halves of the events (by number) until the ones with a bad value are found alone
+                v_sql := replace(v_sql, '/*event filter*/ true', 'e2.n BETWEEN $4 AND $5');
+                SELECT ARRAY[min(e.n)], ARRAY[max(e.n)] INTO v_lo, v_hi
+                FROM _cdc_in AS e WHERE e.tgt = v_t.tgt AND cardinality(e.reasons) = 0;
+                WHILE cardinality(v_lo) > 0 AND v_lo[1] IS NOT NULL LOOP
+                    v_a := v_lo[cardinality(v_lo)];
+                    v_b := v_hi[cardinality(v_hi)];
+                    v_lo := v_lo[1:cardinality(v_lo) - 1];
+                    v_hi := v_hi[1:cardinality(v_hi) - 1];
                     BEGIN
-                        EXECUTE v_sql USING v_t.tgt, v_cols, v_typs, v_e.n;
+                        EXECUTE v_sql USING v_t.tgt, v_cols, v_typs, v_a, v_b;
                     EXCEPTION WHEN OTHERS THEN
-                        UPDATE _cdc_in AS e
-                        SET reasons = e.reasons || format('a value of the %s image does not fit %s: %s',
-                                                          CASE WHEN e.op = 'd' THEN 'before' ELSE 'after' END, v_t.tgt_name, left(SQLERRM, 300))
-                        WHERE e.n = v_e.n;
+                        IF v_a >= v_b THEN
+                            UPDATE _cdc_in AS e
+                            SET reasons = e.reasons || format('a value of the %s image does not fit %s: %s',
+                                                              CASE WHEN e.op = 'd' THEN 'before' ELSE 'after' END, v_t.tgt_name, left(SQLERRM, 300))
+                            WHERE e.n = v_a;
+                        ELSE
+                            v_lo := v_lo || ARRAY[(v_a + v_b) / 2 + 1, v_a];
+                            v_hi := v_hi || ARRAY[v_b, (v_a + v_b) / 2];
+                        END IF;
                     END;
                 END LOOP;
             END;
         END;
     END LOOP;
 
-    -- 3. identity of each change, then what becomes of it
+    -- 3. identity of each change, then what becomes of it, in one pass:
+    --    duplicate: the same change earlier in the batch, or already recorded (applied or stale) by an
+    --               earlier batch (a quarantined change is tried again);
+    --    quarantined: it has reasons;
+    --    apply / stale: per key the last change in (lsn, source_ts, arrival) order, if not older than the
+    --               last change applied to the key, is applied; the others are stale
+    WITH f AS (
+        SELECT c.n, c.tgt, c.tgt_name, c.rec_key, c.lsn, c.source_ts, c.reasons,
+               CASE WHEN cardinality(c.reasons) = 0
+                    THEN md5(concat_ws(chr(31), c.tgt_name, c.rec_key::text, c.lsn::text, c.op, c.img::text))
+                    ELSE c.raw_fp END AS fp
+        FROM _cdc_in AS c
+    ),
+    judged AS (
+        SELECT f.*,
+               CASE WHEN row_number() OVER (PARTITION BY f.fp ORDER BY f.n) > 1
+                         OR EXISTS (SELECT 1 FROM bronze.cdc_events AS b
+                                    WHERE b.fingerprint = f.fp
+                                      AND b.status IN ('applied', 'stale'))
+                    THEN 'duplicate'
+                    WHEN cardinality(f.reasons) > 0 THEN 'quarantined' END AS judged
+        FROM f
+    ),
+    ranked AS (
+        SELECT j.n, j.fp, j.judged, j.lsn, j.source_ts,
+               s.lsn AS state_lsn, s.source_ts AS state_ts,
+               row_number() OVER (PARTITION BY j.tgt, j.rec_key, j.judged IS NULL
+                                  ORDER BY j.lsn DESC, j.source_ts DESC NULLS LAST, j.n DESC) AS rn
+        FROM judged AS j
+        LEFT JOIN dwh_etl.cdc_key_state AS s
+          ON j.judged IS NULL
+         AND s.target_table = j.tgt_name
+         AND s.record_key = j.rec_key
+    )
     UPDATE _cdc_in AS e
-    SET fp = CASE WHEN cardinality(e.reasons) = 0
-                  THEN md5(concat_ws(chr(31), e.tgt_name, e.rec_key::text, e.lsn::text, e.op, e.img::text))
-                  ELSE md5(concat_ws(chr(31), p_into,
-                                     CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event #- '{payload,ts_ms}'
-                                          WHEN jsonb_typeof(e.event) = 'object' THEN e.event - 'ts_ms'
-                                          ELSE e.event END::text)) END;
-    -- the same change twice in the batch: the first delivery counts
-    UPDATE _cdc_in AS e
-    SET status = 'duplicate'
-    FROM (SELECT d.n, row_number() OVER (PARTITION BY d.fp ORDER BY d.n) AS rn FROM _cdc_in AS d) AS d
-    WHERE d.n = e.n
-      AND d.rn > 1;
-    -- already recorded by an earlier batch (applied or stale; a quarantined change is tried again)
-    UPDATE _cdc_in AS e
-    SET status = 'duplicate'
-    WHERE e.status IS NULL
-      AND EXISTS (SELECT 1 FROM bronze.cdc_events AS b
-                  WHERE b.fingerprint = e.fp
-                    AND b.status IN ('applied', 'stale'));
-    UPDATE _cdc_in AS e
-    SET status = 'quarantined'
-    WHERE e.status IS NULL
-      AND cardinality(e.reasons) > 0;
-    -- per key the last change in (lsn, source_ts, arrival) order, if not older than the one applied
-    UPDATE _cdc_in AS e
-    SET status = CASE WHEN w.rn = 1
-                           AND (w.state_lsn IS NULL
-                                OR (e.lsn, COALESCE(e.source_ts, '-infinity')) >= (w.state_lsn, COALESCE(w.state_ts, '-infinity')))
-                      THEN 'apply' ELSE 'stale' END
-    FROM (SELECT c.n, s.lsn AS state_lsn, s.source_ts AS state_ts,
-                 row_number() OVER (PARTITION BY c.tgt, c.rec_key
-                                    ORDER BY c.lsn DESC, c.source_ts DESC NULLS LAST, c.n DESC) AS rn
-          FROM _cdc_in AS c
-          LEFT JOIN dwh_etl.cdc_key_state AS s
-            ON s.target_table = c.tgt_name
-           AND s.record_key = c.rec_key
-          WHERE c.status IS NULL) AS w
-    WHERE w.n = e.n;
+    SET fp = r.fp,
+        status = COALESCE(r.judged,
+                          CASE WHEN r.rn = 1
+                                    AND (r.state_lsn IS NULL
+                                         OR (r.lsn, COALESCE(r.source_ts, '-infinity')) >= (r.state_lsn, COALESCE(r.state_ts, '-infinity')))
+                               THEN 'apply' ELSE 'stale' END)
+    FROM ranked AS r
+    WHERE r.n = e.n;
 
     -- 4. apply, table by table, through dwh_etl.sec_cdc_apply (set-based; event by event only when that
     --    fails, to find the changes the table rejects)
@@ -372,8 +416,10 @@ BEGIN
                                    op, record_key, lsn, source_ts, event_ts, tx_id, fingerprint, status, reasons, event)
     SELECT v_batch, e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
            e.op, e.rec_key, e.lsn, e.source_ts, e.event_ts, e.tx_id, e.fp, e.status,
-           CASE WHEN e.status = 'quarantined' THEN e.reasons END, e.event
+           CASE WHEN e.status = 'quarantined' THEN e.reasons END, r.event
     FROM _cdc_in AS e
+    JOIN _cdc_raw AS r
+      ON r.n = e.n
     ORDER BY e.n;
 
     -- one open entry per change: a change delivered again (in this batch or later) counts deliveries
@@ -389,16 +435,18 @@ BEGIN
                  dwh_etl.quarantine_fingerprint(COALESCE(e.tgt_name, CASE WHEN e.src_table IS NOT NULL THEN format('%I.%I', p_into, e.src_table) END, quote_ident(p_into)),
                                                 e.rec_key::text, p.payload) AS qfp
           FROM _cdc_in AS e
+          JOIN _cdc_raw AS r
+            ON r.n = e.n
           CROSS JOIN LATERAL (
               -- the event without its volatile ts_ms, which goes to a technical (_) key with the
               -- position of this delivery: two deliveries of one event are one entry
               SELECT jsonb_build_object(
                          'into', p_into,
-                         'event', CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event #- '{payload,ts_ms}'
-                                       WHEN jsonb_typeof(e.event) = 'object' THEN e.event - 'ts_ms'
-                                       ELSE e.event END,
-                         '_ts_ms', CASE WHEN jsonb_typeof(e.event -> 'payload') = 'object' THEN e.event -> 'payload' -> 'ts_ms'
-                                        WHEN jsonb_typeof(e.event) = 'object' THEN e.event -> 'ts_ms' END,
+                         'event', CASE WHEN jsonb_typeof(r.event -> 'payload') = 'object' THEN r.event #- '{payload,ts_ms}'
+                                       WHEN jsonb_typeof(r.event) = 'object' THEN r.event - 'ts_ms'
+                                       ELSE r.event END,
+                         '_ts_ms', CASE WHEN jsonb_typeof(r.event -> 'payload') = 'object' THEN r.event -> 'payload' -> 'ts_ms'
+                                        WHEN jsonb_typeof(r.event) = 'object' THEN r.event -> 'ts_ms' END,
                          '_lsn', e.lsn::text,
                          '_batch_id', v_batch,
                          '_event_no', e.n) AS payload
@@ -462,6 +510,7 @@ BEGIN
         v_batch, p_into, v_count.n, v_count.applied, v_count.stale, v_count.duplicate, v_count.quarantined;
 
     DROP TABLE _cdc_in;
+    DROP TABLE _cdc_raw;
     DROP TABLE _cdc_tgt;
     RETURN QUERY SELECT v_batch, v_count.n, v_count.applied, v_count.stale, v_count.duplicate, v_count.quarantined;
 END;

@@ -8,9 +8,9 @@
 -- c, r, u upsert the image (INSERT ... ON CONFLICT (pk) DO UPDATE ... WHERE the row differs; a column the
 -- image lacks keeps the row's value, or gets its DEFAULT in a new row); d deletes the key. Columns
 -- starting with _ and those of setting cdc.local_columns.<schema> are left to the table (DEFAULT and
--- triggers). All changes are applied set-based in one subtransaction; only if that fails, each change in
--- its own, in the given order, so the ones the table rejects (CHECK, NOT NULL, unique) are returned in
--- rejected ({"<n>": "reason"}) and the others applied.
+-- triggers). All changes are applied set-based in one subtransaction; only if that fails, halves of them,
+-- in order, down to single changes, so the ones the table rejects (CHECK, NOT NULL, unique) are returned
+-- in rejected ({"<n>": "reason"}) and the others applied.
 --   SELECT * FROM dwh_etl.sec_cdc_apply('sales_src.customers', '[{"n": 1, "op": "d", "key": {"customer_id": 7}}]');
 CREATE OR REPLACE FUNCTION dwh_etl.sec_cdc_apply(
     p_table   regclass,
@@ -44,7 +44,10 @@ DECLARE
     v_u        bigint;
     v_d        bigint;
     v_rejected jsonb := '{}'::jsonb;
-    v_e        record;
+    v_lo       bigint[];
+    v_hi       bigint[];
+    v_a        bigint;
+    v_b        bigint;
 BEGIN
     SELECT n.nspname::text AS nspname, c.relname::text AS relname
     INTO v_rel
@@ -122,12 +125,13 @@ BEGIN
              DELETE FROM %1$s AS t
              USING _cdc_apply AS e
              CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.rec_key) AS k
-             WHERE e.op = ''d'' AND ($1::integer IS NULL OR e.n = $1)
+             WHERE e.op = ''d'' AND %3$s
                AND %2$s
              RETURNING 1)
          SELECT count(*) FROM d',
         p_table,
-        (SELECT string_agg(format('t.%1$I = k.%1$I', k), ' AND ') FROM unnest(v_pk) AS k));
+        (SELECT string_agg(format('t.%1$I = k.%1$I', k), ' AND ') FROM unnest(v_pk) AS k),
+        '/*event filter*/ true');
     v_ups_sql := format(
         'WITH w AS (
              INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE
@@ -136,7 +140,7 @@ BEGIN
              CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, e.img || e.rec_key) AS r
              LEFT JOIN %1$s AS o
                ON %4$s
-             WHERE e.op <> ''d'' AND ($1::integer IS NULL OR e.n = $1)
+             WHERE e.op <> ''d'' AND %7$s
              ORDER BY e.ord
              ON CONFLICT (%5$s) DO %6$s
              RETURNING (t.xmax = 0) AS inserted)
@@ -151,28 +155,46 @@ BEGIN
                          (SELECT string_agg(format('%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
                          (SELECT string_agg(format('excluded.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
                          (SELECT string_agg(format('t.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o)),
-                         (SELECT string_agg(format('excluded.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o))) END);
+                         (SELECT string_agg(format('excluded.%I', c), ', ' ORDER BY o) FROM unnest(v_upd_cols) WITH ORDINALITY AS u (c, o))) END,
+        '/*event filter*/ true');
 
+    -- The statements filter on /*event filter*/ true: all changes at once. If that fails, the changes are
+    -- split in halves (by position) until the ones the table rejects are found alone: a few rejected
+    -- changes among thousands cost a few dozen statements, not one per change. Ranges are applied in
+    -- order. (replace, not format: the statements hold other % signs)
     BEGIN
-        EXECUTE v_del_sql INTO v_del USING NULL::integer;
-        EXECUTE v_ups_sql INTO v_ins, v_upd USING NULL::integer;
+        EXECUTE v_del_sql INTO v_del;
+        EXECUTE v_ups_sql INTO v_ins, v_upd;
     EXCEPTION WHEN OTHERS THEN
         v_ok := false;
-        RAISE NOTICE 'changes of % could not be applied at once (%): applying them one by one', p_table, left(SQLERRM, 200);
+        RAISE NOTICE 'changes of % could not be applied at once (%): looking for the rejected ones', p_table, left(SQLERRM, 200);
     END;
     IF NOT v_ok THEN
         v_ins := 0; v_upd := 0; v_del := 0;
-        FOR v_e IN SELECT a.n, a.op FROM _cdc_apply AS a ORDER BY a.ord LOOP
+        CREATE INDEX ON _cdc_apply (ord);
+        ANALYZE _cdc_apply;
+        v_del_sql := replace(v_del_sql, '/*event filter*/ true', 'e.ord BETWEEN $1 AND $2');
+        v_ups_sql := replace(v_ups_sql, '/*event filter*/ true', 'e.ord BETWEEN $1 AND $2');
+        -- a stack of position ranges still to apply, the next on top
+        SELECT ARRAY[min(a.ord)], ARRAY[max(a.ord)] INTO v_lo, v_hi FROM _cdc_apply AS a;
+        WHILE cardinality(v_lo) > 0 AND v_lo[1] IS NOT NULL LOOP
+            v_a := v_lo[cardinality(v_lo)];
+            v_b := v_hi[cardinality(v_hi)];
+            v_lo := v_lo[1:cardinality(v_lo) - 1];
+            v_hi := v_hi[1:cardinality(v_hi) - 1];
             BEGIN
-                v_i := 0; v_u := 0; v_d := 0;
-                IF v_e.op = 'd' THEN
-                    EXECUTE v_del_sql INTO v_d USING v_e.n;
-                ELSE
-                    EXECUTE v_ups_sql INTO v_i, v_u USING v_e.n;
-                END IF;
+                EXECUTE v_del_sql INTO v_d USING v_a, v_b;
+                EXECUTE v_ups_sql INTO v_i, v_u USING v_a, v_b;
                 v_ins := v_ins + v_i; v_upd := v_upd + v_u; v_del := v_del + v_d;
             EXCEPTION WHEN OTHERS THEN
-                v_rejected := v_rejected || jsonb_build_object(v_e.n::text, format('%s rejected the change: %s', p_table, left(SQLERRM, 300)));
+                IF v_a >= v_b THEN
+                    v_rejected := v_rejected || (SELECT jsonb_object_agg(a.n::text, format('%s rejected the change: %s', p_table, left(SQLERRM, 300)))
+                                                 FROM _cdc_apply AS a WHERE a.ord = v_a);
+                ELSE
+                    -- the upper half below the lower one: the lower is applied first
+                    v_lo := v_lo || ARRAY[(v_a + v_b) / 2 + 1, v_a];
+                    v_hi := v_hi || ARRAY[v_b, (v_a + v_b) / 2];
+                END IF;
             END;
         END LOOP;
     END IF;
