@@ -560,6 +560,11 @@ from .quality import quality, quarantine  # noqa: E402  (registered after cli ex
 cli.add_command(quality)
 cli.add_command(quarantine)
 
+# -- cdc (dwh_cli/cdc.py) --------------------------------------------------------------------------
+from .cdc import cdc  # noqa: E402  (registered after cli exists)
+
+cli.add_command(cdc)
+
 
 # -- schedule ------------------------------------------------------------------------------------
 @cli.group()

@@ -19,7 +19,7 @@ REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipeline
             "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry",
             # the sources and their fdw pull positions: written by the owner's routines only
             "dwh_etl.sources", "dwh_etl.source_watermarks"]
-RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.quarantine", "dwh_etl.watermarks"]
+RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.cdc_key_state", "dwh_etl.quarantine", "dwh_etl.watermarks"]
 
 REGISTRY_ROUTINES = [
     "dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text)",
@@ -247,9 +247,9 @@ def test_security_definer_routines_are_pinned_and_granted_to_etl_service_only(wa
         ORDER BY 1
     """)
     names = [d[0].split("(")[0] for d in definers]
-    assert names == ["dwh_etl.sec_analyze", "dwh_etl.sec_archive_partition", "dwh_etl.sec_ensure_partitions",
-                     "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart", "dwh_etl.sec_server_setting",
-                     "dwh_etl.sec_source_pull", "dwh_etl.source_status"]
+    assert names == ["dwh_etl.sec_analyze", "dwh_etl.sec_archive_partition", "dwh_etl.sec_cdc_apply",
+                     "dwh_etl.sec_ensure_partitions", "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart",
+                     "dwh_etl.sec_server_setting", "dwh_etl.sec_source_pull", "dwh_etl.source_status"]
     for name, config, _owner, grantees, public in definers:
         assert config == ["search_path=pg_catalog, pg_temp"], name
         assert grantees == ["etl_service"], name
@@ -265,6 +265,7 @@ def test_definer_routines_refuse_odd_identifiers_and_unregistered_targets(wareho
                     "SELECT dwh_etl.sec_analyze(%s)",
                     "SELECT dwh_etl.sec_ensure_partitions(%s, CURRENT_DATE, CURRENT_DATE, 0)",
                     "SELECT * FROM dwh_etl.sec_archive_partition(%s, CURRENT_DATE)",
+                    "SELECT * FROM dwh_etl.sec_cdc_apply(%s, '[]')",
                     "SELECT dwh_etl.ensure_partitions(%s, CURRENT_DATE, CURRENT_DATE, 0)"):
             if name == "sales.dim_customer" and "sec_analyze" in sql:
                 continue  # a registered table: analyzing it is allowed
