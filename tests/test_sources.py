@@ -229,6 +229,25 @@ def test_a_source_schema_named_otherwise_lands_in_views_and_remove_cleans_the_so
     assert scalar(conn, "SELECT count(*) FROM shop.customers") == 3
 
 
+def test_a_column_added_on_the_source_waits_for_the_copy_and_nothing_is_lost(sales_only, shop):
+    conn = sales_only
+    info, src = shop
+    with attached(conn, info):
+        wait_ready(conn)
+        src.execute("ALTER TABLE shop.customers ADD COLUMN loyalty text")
+        src.execute("UPDATE shop.customers SET loyalty = 'gold', city = 'Oxford', updated_at = now() WHERE customer_id = 1")
+        src.execute("INSERT INTO shop.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, "
+                    "unit_price, transaction_date) VALUES (150, 1050, 1, 1, 10, 1, 999.00, now())")
+        time.sleep(1.0)
+        assert scalar(conn, "SELECT city FROM shop.customers WHERE customer_id = 1") == "London"
+        conn.execute("ALTER TABLE shop.customers ADD COLUMN loyalty text")
+        wait_for(conn, "SELECT city || '/' || loyalty FROM shop.customers WHERE customer_id = 1", "Oxford/gold", timeout=90)
+        wait_for(conn, "SELECT count(*) FROM shop.sales WHERE sale_id = 150", 1)
+        run_daily(conn)
+        assert 150 in fact_sale_ids(conn)
+        assert scalar(conn, "SELECT city FROM sales.dim_customer WHERE customer_id = 1 AND is_current") == "Oxford"
+
+
 # -- what the source must allow -------------------------------------------------------------------
 
 def test_source_prerequisites_give_clear_errors_and_leave_nothing_behind(sales_only, shop, postgresql_proc, source_proc):
