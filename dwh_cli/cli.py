@@ -460,6 +460,11 @@ from .quality import quality, quarantine  # noqa: E402  (registered after cli ex
 cli.add_command(quality)
 cli.add_command(quarantine)
 
+# -- load (dwh_cli/load.py) ----------------------------------------------------------------------
+from .load import load  # noqa: E402
+
+cli.add_command(load)
+
 
 # -- schedule ------------------------------------------------------------------------------------
 @cli.group()
