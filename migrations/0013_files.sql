@@ -42,9 +42,11 @@ CREATE TABLE dwh_etl.loaded_files (
     CONSTRAINT loaded_files_rows_ck CHECK (rows_landed >= 0 AND rows_rejected >= 0)
 );
 CREATE UNIQUE INDEX loaded_files_batch_uq ON dwh_etl.loaded_files (batch_id);
--- the duplicate check's guarantee: one unforced load of a content per table
+-- the duplicate check's guarantee: one unforced load of a content per table (an empty file, whose
+-- sha256 is that of no bytes, lands nothing and is never a duplicate)
 CREATE UNIQUE INDEX loaded_files_content_uq ON dwh_etl.loaded_files (target_table, sha256)
-    WHERE status = 'loaded' AND NOT is_forced;
+    WHERE status = 'loaded' AND NOT is_forced
+      AND sha256 <> 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 CREATE INDEX loaded_files_started_idx ON dwh_etl.loaded_files (started_at);
 COMMENT ON TABLE dwh_etl.loaded_files IS 'Every file load into bronze (dwh load, or \copy between dwh_etl.file_begin and file_end): name, size, sha256 of the bytes read, rows landed and rejected, batch, status. The same content loaded twice into one table is refused (DW030) unless forced.';
 COMMENT ON COLUMN dwh_etl.loaded_files.sha256 IS 'sha256 of the bytes as read (a .gz file: of the compressed bytes), lowercase hex; the identity of the content for the duplicate check.';

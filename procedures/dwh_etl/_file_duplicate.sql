@@ -1,6 +1,7 @@
 -- The load that already landed this content (sha256) into this table, or NULL. Takes a transaction
 -- advisory lock on (table, content) first, so two sessions loading the same file at once are
--- serialised: the second sees the first's load once it commits, and is refused.
+-- serialised: the second sees the first's load once it commits, and is refused. An empty file (the
+-- sha256 of no bytes) lands nothing and is never a duplicate.
 CREATE OR REPLACE FUNCTION dwh_etl._file_duplicate(
     p_target  text,
     p_sha256  text,
@@ -13,6 +14,9 @@ AS $$
 DECLARE
     v_file bigint;
 BEGIN
+    IF p_sha256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dwh_etl.loaded_files:' || p_target || ':' || p_sha256, 0));
     SELECT f.file_id
     INTO v_file
