@@ -55,8 +55,9 @@ COMMENT ON COLUMN dwh_etl.loaded_files.first_line IS 'Line of the file that hold
 COMMENT ON COLUMN dwh_etl.loaded_files.first_bronze_id IS 'Set when the rows landed with consecutive _bronze_id values: the line of a row is first_line + (_bronze_id - first_bronze_id). NULL: each row carries its line in _source_line.';
 COMMENT ON COLUMN dwh_etl.loaded_files.status IS 'loading (begun, not ended: a psql load in progress or abandoned), loaded, skipped (same content already loaded), failed (error holds why).';
 COMMENT ON COLUMN dwh_etl.loaded_files.loaded_by IS 'session_user of the load.';
--- run state, not registry: etl_service loads files (0008 made new dwh_etl tables read-only by default)
-GRANT SELECT, INSERT, UPDATE ON dwh_etl.loaded_files TO etl_service;
+-- run state, not registry: etl_service loads files (0008 made new dwh_etl tables read-only by default);
+-- deleting an entry lets its content be loaded again without --force
+GRANT SELECT, INSERT, UPDATE, DELETE ON dwh_etl.loaded_files TO etl_service;
 
 -- Defaults of a file load (see 3. above). Defined here, not in procedures/, because the column defaults
 -- below reference them.

@@ -17,7 +17,7 @@ PIPELINES = ["daily", "incremental", "devflow_hourly", "devflow_5min", "devflow_
 # Every table of dwh_etl is one or the other; a new table must be classified here (and granted).
 REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipelines", "dwh_etl.quality_rules",
             "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry"]
-RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.quarantine", "dwh_etl.watermarks"]
+RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.loaded_files", "dwh_etl.quarantine", "dwh_etl.watermarks"]
 
 REGISTRY_ROUTINES = [
     "dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text)",
