@@ -45,6 +45,9 @@ from .errors import DwhError, from_psycopg
 CHUNK = 256 * 1024
 REJECT_BATCH = 2000  # bad lines sent to dwh_etl.file_reject at a time
 RAW_LIMIT = 10000  # characters of a rejected line kept in the quarantine
+# Longest CSV record of the parsing path (Python's default is 128 kB; COPY's limit is 1 GB). It also bounds
+# the memory an unterminated quote can take: the record is rejected there and parsing goes on.
+FIELD_LIMIT = 64 * 1024 * 1024
 FORMATS = ("csv", "tsv", "jsonl")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 GZIP_MAGIC = b"\x1f\x8b"
@@ -415,6 +418,7 @@ class Loader:
                         first = False
                         if self.utf8 and chunk.startswith(BOM):
                             chunk = chunk[len(BOM):]
+                    interrupt.check()  # Ctrl-C: leave the copy (psycopg ends it with CopyFail)
                     cp.write(chunk)
                     newlines += chunk.count(b"\n")
                     last = chunk[-1:] or last
@@ -460,6 +464,7 @@ class Loader:
         if self.opts.header and next(lines, None) is None:  # skip the header line
             return
         feeder = feed()
+        csv.field_size_limit(FIELD_LIMIT)
         reader = csv.reader(feeder, delimiter=self.delimiter, strict=True)
         ncols = len(self.file_columns) if self.opts.header else len(self.data_columns)
         keep = [i for i, c in enumerate(self.file_columns) if c is not None] if self.opts.header else None
@@ -575,6 +580,7 @@ class Loader:
                             cp.write_row([*rec[2], rec[1]])
                             self.rows += 1
                             if self.rows % 4096 == 0:
+                                interrupt.check()
                                 self.progress.update(self.rows, self.inp.size)
                         else:
                             bad.append((rec[1], rec[2], rec[3]))
