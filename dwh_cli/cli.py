@@ -565,6 +565,11 @@ from .cdc import cdc  # noqa: E402  (registered after cli exists)
 
 cli.add_command(cdc)
 
+# -- load (dwh_cli/load.py) ----------------------------------------------------------------------
+from .load import load  # noqa: E402
+
+cli.add_command(load)
+
 
 # -- schedule ------------------------------------------------------------------------------------
 @cli.group()

@@ -19,7 +19,8 @@ REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipeline
             "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry",
             # the sources and their fdw pull positions: written by the owner's routines only
             "dwh_etl.sources", "dwh_etl.source_watermarks"]
-RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.cdc_key_state", "dwh_etl.quarantine", "dwh_etl.watermarks"]
+RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.cdc_key_state", "dwh_etl.loaded_files", "dwh_etl.quarantine",
+             "dwh_etl.watermarks"]
 
 REGISTRY_ROUTINES = [
     "dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text)",

@@ -3,6 +3,10 @@
 -- row of p_source_table (the bronze table) with that _bronze_id, so a retry can replay it exactly.
 -- Open quarantine rows of the same records that now load (a corrected version arrived) are resolved
 -- as superseded. Returns the number quarantined.
+-- A row a file load landed (dwh_etl.file_line knows its batch) has its file and line put in front of
+-- each reason ("file sales.csv line 7: quantity 'abc' is not an integer") and in the payload (_file,
+-- _line; technical keys, outside the record's fingerprint). The bronze column _source_line itself is left
+-- out of the payload (NULL for every row that did not come from a file's parsing path; _line says it).
 CREATE OR REPLACE FUNCTION dwh_etl.quarantine_rows(
     p_staged       text,
     p_source_table text,
@@ -21,13 +25,24 @@ BEGIN
     -- watermark, twice in one batch) counts a delivery on its open entry instead of opening another.
     EXECUTE format(
         'INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
-         SELECT DISTINCT ON (x.fp) $1, $2, x._record_key, x.payload, x._reasons, $3, $4, count(*) OVER (PARTITION BY x.fp)
-         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) AS payload, b._bronze_id,
+         SELECT DISTINCT ON (x.fp) $1, $2, x._record_key,
+                CASE WHEN o.file_name IS NULL THEN x.payload
+                     ELSE x.payload || jsonb_build_object(''_file'', o.file_name, ''_line'', o.line) END,
+                CASE WHEN o.file_name IS NULL THEN x._reasons
+                     ELSE ARRAY(SELECT format(''file %%s%%s: %%s'', o.file_name, '' line '' || o.line, r.reason)
+                                FROM unnest(x._reasons) WITH ORDINALITY AS r (reason, n)
+                                ORDER BY r.n) END,
+                $3, $4, count(*) OVER (PARTITION BY x.fp)
+         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) - ''_source_line'' AS payload, b._bronze_id,
+                      (to_jsonb(b)->>''_source_line'')::bigint AS source_line,
                       dwh_etl.quarantine_fingerprint($1, s._record_key, to_jsonb(b)) AS fp
                FROM %s AS s
                JOIN %s AS b
                  ON b._bronze_id = s._bronze_id
                WHERE cardinality(s._reasons) > 0) AS x
+         -- a row landed from a file: its reasons say where it is (file F line N)
+         LEFT JOIN LATERAL dwh_etl.file_line((x.payload->>''_batch_id'')::uuid, x._bronze_id, x.source_line) AS o
+           ON true
          ORDER BY x.fp, x._bronze_id DESC
          ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
          SET deliveries        = q.deliveries + EXCLUDED.deliveries,

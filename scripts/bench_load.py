@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Benchmark of `dwh load` (bronze landing of a CSV) against a raw `\\copy` of the same file.
+
+    python scripts/bench_load.py [--dsn CONNINFO] [--rows 1000000] [--rounds 5]
+
+Without --dsn it starts a throwaway PostgreSQL cluster (initdb in a temporary directory, unix socket
+only; run it as a non-root user, e.g. `runuser -u postgres -- .venv/bin/python scripts/bench_load.py`).
+With --dsn it creates a scratch database `dwh_bench_load` on that server (CREATEDB needed), migrates it
+and drops it at the end: nothing of an existing warehouse is touched.
+
+It writes a CSV of --rows sales lines (11 columns, like bronze.sales_sales) and times, alternating:
+  A  raw      psql `\\copy bench.raw FROM 'file' WITH (FORMAT csv, HEADER)`: an index-free table of 11 text
+              columns, nothing else (the issue's reference)
+  B  dwh load `dwh load bronze.sales_sales file --force` (the CLI, as a user runs it: Python start,
+              connection, sha256, COPY into bronze with its primary key, _ingested_at index and
+              landing defaults, registry and lineage)
+  C  psql     the psql recipe into the same bronze table (file_begin, \\copy, file_end): what the
+              bronze table itself costs, without dwh load's client
+Each measurement starts from an empty table after a CHECKPOINT. Prints every time, the medians, rows/s,
+MB/s and the ratio of throughputs B/A (the issue's target is >= 0.70) and B/C. No assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COLUMNS = ("sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, "
+           "transaction_date, created_at, updated_at")
+
+
+def bindir() -> Path:
+    from dwh_cli.embedded import find_bindir
+
+    return find_bindir()
+
+
+def tool(name: str) -> str:
+    path = bindir() / name
+    return str(path) if path.exists() else name
+
+
+def write_csv(path: Path, rows: int) -> None:
+    rnd = random.Random(42)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(COLUMNS.replace(" ", "") + "\n")
+        for i in range(1, rows + 1):
+            ts = f"2025-01-{i % 28 + 1:02d} {i % 24:02d}:{i % 60:02d}:00"
+            f.write(f"{i},{i // 3 + 1},{i % 3 + 1},{rnd.randint(1, 10000)},{rnd.randint(1, 500)},"
+                    f"{rnd.randint(1, 9)},{rnd.randint(100, 99999) / 100},0.00,{ts},{ts},{ts}\n")
+
+
+class Cluster:
+    """A throwaway cluster: initdb, start on a unix socket in its directory, stop and remove."""
+
+    def __init__(self):
+        if os.geteuid() == 0:
+            sys.exit("PostgreSQL refuses to run as root: run this as another user "
+                     "(e.g. runuser -u postgres -- .venv/bin/python scripts/bench_load.py) or pass --dsn")
+        self.dir = Path(tempfile.mkdtemp(prefix="dwh-bench-load-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        subprocess.run([tool("initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([tool("pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
+                        f"-k {self.dir} -c listen_addresses='' -p {self.port}", "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.dsn = f"host={self.dir} port={self.port} user=postgres dbname=postgres"
+
+    def stop(self) -> None:
+        subprocess.run([tool("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop"],
+                       stdout=subprocess.DEVNULL, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def with_db(dsn: str, dbname: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+def timed(cmd: list[str], env=None) -> float:
+    t = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t
+    if res.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{res.stdout}\n{res.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", help="a server to benchmark on (a scratch database is created there)")
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--keep-csv", metavar="PATH", help="write the CSV here and keep it")
+    args = ap.parse_args()
+
+    cluster = None if args.dsn else Cluster()
+    server = args.dsn or cluster.dsn
+    work = Path(tempfile.mkdtemp(prefix="dwh-bench-load-csv-"))
+    csv_path = Path(args.keep_csv) if args.keep_csv else work / "sales.csv"
+    db = "dwh_bench_load"
+    try:
+        with psycopg.connect(server, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            c.execute(f"CREATE DATABASE {db}")
+        dsn = with_db(server, db)
+        from dwh_cli.migrate import migrate
+
+        migrate(dsn)
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("CREATE SCHEMA bench")
+            c.execute(f"CREATE TABLE bench.raw ({', '.join(f'{x.strip()} text' for x in COLUMNS.split(','))})")
+            version = c.execute("SHOW server_version").fetchone()[0]
+        print(f"writing {args.rows:,} rows to {csv_path} ...", flush=True)
+        write_csv(csv_path, args.rows)
+        size = csv_path.stat().st_size
+        print(f"{size / 1e6:.1f} MB, PostgreSQL {version}, {os.cpu_count()} CPUs, {args.rounds} rounds\n", flush=True)
+
+        psql = [tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        dwh = [sys.executable, "-c", "from dwh_cli.cli import main; main()", "--dsn", dsn]
+        cases = {
+            "A raw \\copy": psql + ["-c", f"\\copy bench.raw FROM '{csv_path}' WITH (FORMAT csv, HEADER)"],
+            "B dwh load": dwh + ["load", "bronze.sales_sales", str(csv_path), "--force", "--no-progress"],
+            "C psql recipe": psql + ["-1", "-c", f"CALL dwh_etl.file_begin(p_target => 'bronze.sales_sales', "
+                                            f"p_file_name => 'bench.csv', p_force => true)",
+                                     "-c", f"\\copy bronze.sales_sales ({COLUMNS}) FROM '{csv_path}' "
+                                           f"WITH (FORMAT csv, HEADER)",
+                                     "-c", "CALL dwh_etl.file_end()"],
+        }
+        times: dict[str, list[float]] = {k: [] for k in cases}
+
+        def reset() -> None:
+            with psycopg.connect(dsn, autocommit=True) as c:
+                c.execute("TRUNCATE bench.raw, bronze.sales_sales")
+                try:
+                    c.execute("CHECKPOINT")
+                except psycopg.Error:
+                    pass
+
+        for r in range(1, args.rounds + 1):
+            for name, cmd in cases.items():
+                reset()
+                t = timed(cmd, env)
+                times[name].append(t)
+                print(f"round {r}  {name:<14} {t:7.2f} s", flush=True)
+        reset()
+
+        print()
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for name, m in med.items():
+            print(f"median {name:<14} {m:7.2f} s  {args.rows / m:>12,.0f} rows/s  {size / 1e6 / m:7.1f} MB/s")
+        a, b, c_ = med["A raw \\copy"], med["B dwh load"], med["C psql recipe"]
+        print(f"\nthroughput dwh load / raw \\copy     = {a / b:.2f}  (issue target >= 0.70)")
+        print(f"throughput dwh load / psql recipe    = {c_ / b:.2f}  (dwh load's own overhead)")
+        print(f"throughput psql recipe / raw \\copy  = {a / c_:.2f}  (what the bronze table costs)")
+    finally:
+        try:
+            with psycopg.connect(server, autocommit=True) as c:
+                c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        except psycopg.Error:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+        if cluster:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
