@@ -22,7 +22,13 @@ CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 -- Name: dblink; Type: EXTENSION; Schema: -; Owner: -
 --
 
-CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA public;
+CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA dwh_remote;
+
+--
+-- Name: postgres_fdw; Type: EXTENSION; Schema: -; Owner: -
+--
+
+CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA dwh_remote;
 
 --
 -- Name: EXTENSION btree_gist; Type: COMMENT; Schema: -; Owner: -
@@ -35,6 +41,12 @@ COMMENT ON EXTENSION btree_gist IS 'support for indexing common datatypes in GiS
 --
 
 COMMENT ON EXTENSION dblink IS 'connect to other PostgreSQL databases from within a database';
+
+--
+-- Name: EXTENSION postgres_fdw; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON EXTENSION postgres_fdw IS 'foreign-data wrapper for remote PostgreSQL servers';
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: -; Owner: -

@@ -25,6 +25,19 @@ CREATE SCHEMA bronze;
 COMMENT ON SCHEMA bronze IS 'Raw landing layer: append-only, text-typed, with ingestion metadata (_batch_id, _ingested_at, _source).';
 
 --
+-- Name: cdc_events_cdc_event_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.cdc_events ALTER COLUMN cdc_event_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.cdc_events_cdc_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: devflow_agent_execution_logs__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -233,6 +246,33 @@ ALTER TABLE bronze.sales_sales ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS I
 );
 
 --
+-- Name: cdc_events; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.cdc_events (
+    cdc_event_id bigint NOT NULL,
+    batch_id uuid NOT NULL,
+    event_no integer NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    source text NOT NULL,
+    into_schema text NOT NULL,
+    source_schema text,
+    source_table text,
+    op text,
+    record_key jsonb,
+    lsn pg_lsn,
+    source_ts timestamp with time zone,
+    event_ts timestamp with time zone,
+    tx_id text,
+    fingerprint text NOT NULL,
+    status text NOT NULL,
+    reasons text[],
+    event jsonb NOT NULL,
+    CONSTRAINT cdc_events_reasons_ck CHECK (((status = 'quarantined'::text) = (COALESCE(cardinality(reasons), 0) > 0))),
+    CONSTRAINT cdc_events_status_ck CHECK ((status = ANY (ARRAY['applied'::text, 'stale'::text, 'duplicate'::text, 'quarantined'::text])))
+);
+
+--
 -- Name: devflow_agent_execution_logs; Type: TABLE; Schema: bronze; Owner: -
 --
 
@@ -265,9 +305,10 @@ CREATE TABLE bronze.devflow_agent_execution_logs (
     error_message text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -291,9 +332,10 @@ CREATE TABLE bronze.devflow_agents (
     is_active text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -327,9 +369,10 @@ CREATE TABLE bronze.devflow_code_gen_tasks (
     commit_sha text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -360,9 +403,10 @@ CREATE TABLE bronze.devflow_deployment_pipelines (
     data_transfer_cost_usd text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -390,9 +434,10 @@ CREATE TABLE bronze.devflow_infrastructure (
     tags text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -417,9 +462,10 @@ CREATE TABLE bronze.devflow_issues (
     created_at text,
     updated_at text,
     closed_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -434,9 +480,10 @@ CREATE TABLE bronze.devflow_label_history (
     action text,
     changed_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -455,9 +502,10 @@ CREATE TABLE bronze.devflow_labels (
     is_active text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -472,9 +520,10 @@ CREATE TABLE bronze.devflow_metric_samples (
     period text,
     metrics text,
     _raw_payload jsonb,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -498,9 +547,10 @@ CREATE TABLE bronze.devflow_pull_requests (
     changed_files text,
     html_url text,
     _raw_payload jsonb,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -519,9 +569,10 @@ CREATE TABLE bronze.devflow_review_results (
     reviewed_at text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -543,9 +594,10 @@ CREATE TABLE bronze.devflow_worktree_states (
     last_used_at text,
     cleaned_up_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -565,9 +617,10 @@ CREATE TABLE bronze.sales_customers (
     signup_date text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -579,9 +632,10 @@ CREATE TABLE bronze.sales_deleted_records (
     table_name text,
     record_id text,
     deleted_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -600,9 +654,10 @@ CREATE TABLE bronze.sales_products (
     is_active text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -622,10 +677,25 @@ CREATE TABLE bronze.sales_sales (
     transaction_date text,
     created_at text,
     updated_at text,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source text NOT NULL
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
+
+--
+-- Name: cdc_events cdc_events_batch_event_uq; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.cdc_events
+    ADD CONSTRAINT cdc_events_batch_event_uq UNIQUE (batch_id, event_no);
+
+--
+-- Name: cdc_events cdc_events_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.cdc_events
+    ADD CONSTRAINT cdc_events_pk PRIMARY KEY (cdc_event_id);
 
 --
 -- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
@@ -740,6 +810,18 @@ ALTER TABLE ONLY bronze.sales_sales
     ADD CONSTRAINT sales_sales_pk PRIMARY KEY (_bronze_id);
 
 --
+-- Name: cdc_events_received_at_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX cdc_events_received_at_idx ON bronze.cdc_events USING btree (received_at);
+
+--
+-- Name: cdc_events_recorded_uq; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE UNIQUE INDEX cdc_events_recorded_uq ON bronze.cdc_events USING btree (fingerprint) WHERE (status = ANY (ARRAY['applied'::text, 'stale'::text]));
+
+--
 -- Name: devflow_agent_execution_logs_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
 --
 
@@ -834,6 +916,204 @@ CREATE INDEX sales_products_ingested_idx ON bronze.sales_products USING btree (_
 --
 
 CREATE INDEX sales_sales_ingested_idx ON bronze.sales_sales USING btree (_ingested_at);
+
+--
+-- Name: COLUMN cdc_events.batch_id; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.batch_id IS 'One per call of dwh_etl.ingest_cdc_events (the run''s batch inside a pipeline run).';
+
+--
+-- Name: COLUMN cdc_events.event; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.event IS 'The event exactly as received (envelope with schema, or the bare payload).';
+
+--
+-- Name: COLUMN cdc_events.event_no; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.event_no IS 'Position of the event in its batch, from 1: the last tie-breaker of the apply order.';
+
+--
+-- Name: COLUMN cdc_events.event_ts; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.event_ts IS 'payload.ts_ms (epoch milliseconds): when the connector processed the event (differs between redeliveries).';
+
+--
+-- Name: COLUMN cdc_events.fingerprint; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.fingerprint IS 'Identity of the change: md5 of target table, key, lsn, op and row image (of the event without its ts_ms when it has no usable key). Deliveries of one fingerprint are one change.';
+
+--
+-- Name: COLUMN cdc_events.into_schema; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.into_schema IS 'The warehouse schema the batch was applied to (p_into): the event''s source.table names a table of it.';
+
+--
+-- Name: COLUMN cdc_events.lsn; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.lsn IS 'payload.source.lsn (a number or an X/Y string) as pg_lsn: the order changes of one key are applied in.';
+
+--
+-- Name: COLUMN cdc_events.op; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.op IS 'payload.op: c create, u update, d delete, r snapshot read (t truncate and others are quarantined).';
+
+--
+-- Name: COLUMN cdc_events.reasons; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.reasons IS 'Why a quarantined event was rejected (NULL otherwise).';
+
+--
+-- Name: COLUMN cdc_events.record_key; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.record_key IS 'Primary key of the changed row as a JSON object of typed values (from the after image, the before image for d).';
+
+--
+-- Name: COLUMN cdc_events.source; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.source IS 'Who delivered the batch (p_source, e.g. the connector or file name).';
+
+--
+-- Name: COLUMN cdc_events.source_schema; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.source_schema IS 'payload.source.schema as received (recorded, not used to route: p_into decides).';
+
+--
+-- Name: COLUMN cdc_events.source_table; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.source_table IS 'payload.source.table: the table of into_schema the change applies to.';
+
+--
+-- Name: COLUMN cdc_events.source_ts; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.source_ts IS 'payload.source.ts_ms (epoch milliseconds): when the change was committed at the source. Second key of the apply order.';
+
+--
+-- Name: COLUMN cdc_events.status; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.status IS 'applied: written to the target; stale: a newer change of its key was (or is being) applied instead; duplicate: this change was already recorded (earlier in the batch or in an earlier batch); quarantined: rejected, see reasons and dwh_etl.quarantine.';
+
+--
+-- Name: COLUMN cdc_events.tx_id; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.cdc_events.tx_id IS 'payload.source.txId as text (recorded, not used for ordering).';
+
+--
+-- Name: COLUMN devflow_agent_execution_logs._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_agent_execution_logs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_agents._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_agents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_code_gen_tasks._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_deployment_pipelines._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_deployment_pipelines._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_infrastructure._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_infrastructure._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_issues._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_issues._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_label_history._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_label_history._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_labels._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_labels._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_metric_samples._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_metric_samples._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_pull_requests._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_pull_requests._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_review_results._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_review_results._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_worktree_states._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_worktree_states._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_customers._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_customers._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_products._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_products._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_sales._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_sales._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: TABLE cdc_events; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.cdc_events IS 'Change events (Debezium envelope or bare payload) as delivered to dwh_etl.ingest_cdc_events: append-only, one row per delivery, with what became of it (status). Landed and applied by SELECT * FROM dwh_etl.ingest_cdc_events(events, ''sales_src'').';
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: bronze; Owner: -
@@ -939,6 +1219,12 @@ GRANT USAGE ON SCHEMA bronze TO etl_service;
 GRANT ALL ON SCHEMA bronze TO dwh_owner;
 
 --
+-- Name: SEQUENCE cdc_events_cdc_event_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.cdc_events_cdc_event_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE devflow_agent_execution_logs__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
@@ -1033,6 +1319,12 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.sales_products__bronze_id_seq TO etl_servi
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_sales__bronze_id_seq TO etl_service;
+
+--
+-- Name: TABLE cdc_events; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.cdc_events TO etl_service;
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: bronze; Owner: -

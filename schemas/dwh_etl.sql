@@ -38,6 +38,19 @@ ALTER TABLE dwh_etl.archived_partitions ALTER COLUMN archive_id ADD GENERATED AL
 );
 
 --
+-- Name: loaded_files_file_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE dwh_etl.loaded_files ALTER COLUMN file_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME dwh_etl.loaded_files_file_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: quality_rules_rule_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
 --
 
@@ -91,6 +104,22 @@ CREATE TABLE dwh_etl.archived_partitions (
 );
 
 --
+-- Name: cdc_key_state; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.cdc_key_state (
+    target_table text NOT NULL,
+    record_key jsonb NOT NULL,
+    lsn pg_lsn NOT NULL,
+    source_ts timestamp with time zone,
+    op text NOT NULL,
+    batch_id uuid NOT NULL,
+    event_no integer NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cdc_key_state_op_ck CHECK ((op = ANY (ARRAY['c'::text, 'u'::text, 'd'::text, 'r'::text])))
+);
+
+--
 -- Name: dimension_specs; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -109,6 +138,35 @@ CREATE TABLE dwh_etl.dimension_specs (
     CONSTRAINT dimension_specs_delete_policy_ck CHECK ((delete_policy = ANY (ARRAY['ignore'::text, 'close'::text, 'close_marker'::text]))),
     CONSTRAINT dimension_specs_key_ck CHECK ((cardinality(natural_key) > 0)),
     CONSTRAINT dimension_specs_type1_scope_ck CHECK ((type1_scope = ANY (ARRAY['all_versions'::text, 'current_only'::text])))
+);
+
+--
+-- Name: loaded_files; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.loaded_files (
+    file_id bigint NOT NULL,
+    target_table text NOT NULL,
+    file_name text NOT NULL,
+    source text NOT NULL,
+    format text NOT NULL,
+    size_bytes bigint,
+    sha256 text,
+    rows_landed bigint DEFAULT 0 NOT NULL,
+    rows_rejected bigint DEFAULT 0 NOT NULL,
+    batch_id uuid NOT NULL,
+    first_line integer DEFAULT 2 NOT NULL,
+    first_bronze_id bigint,
+    is_forced boolean DEFAULT false NOT NULL,
+    status text DEFAULT 'loading'::text NOT NULL,
+    error text,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    loaded_at timestamp with time zone,
+    loaded_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT loaded_files_format_ck CHECK ((format = ANY (ARRAY['csv'::text, 'tsv'::text, 'jsonl'::text]))),
+    CONSTRAINT loaded_files_rows_ck CHECK (((rows_landed >= 0) AND (rows_rejected >= 0))),
+    CONSTRAINT loaded_files_sha256_ck CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT loaded_files_status_ck CHECK ((status = ANY (ARRAY['loading'::text, 'loaded'::text, 'skipped'::text, 'failed'::text])))
 );
 
 --
@@ -184,6 +242,47 @@ CREATE TABLE dwh_etl.settings (
 );
 
 --
+-- Name: source_watermarks; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.source_watermarks (
+    source_name text NOT NULL,
+    table_name text NOT NULL,
+    watermark_value timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: sources; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.sources (
+    source_name text NOT NULL,
+    mode text NOT NULL,
+    remote text NOT NULL,
+    remote_schema text NOT NULL,
+    tables text[] NOT NULL,
+    landing_schema text NOT NULL,
+    into_schema text NOT NULL,
+    area text,
+    publication text,
+    subscription text,
+    slot_name text,
+    server_name text,
+    foreign_schema text,
+    change_column text DEFAULT 'updated_at'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_by text DEFAULT CURRENT_USER NOT NULL,
+    last_sync_at timestamp with time zone,
+    last_sync_rows bigint,
+    CONSTRAINT sources_fdw_ck CHECK (((mode <> 'fdw'::text) OR ((server_name IS NOT NULL) AND (foreign_schema IS NOT NULL)))),
+    CONSTRAINT sources_mode_ck CHECK ((mode = ANY (ARRAY['replicate'::text, 'fdw'::text]))),
+    CONSTRAINT sources_name_ck CHECK ((source_name ~ '^[a-z][a-z0-9_]{0,39}$'::text)),
+    CONSTRAINT sources_replicate_ck CHECK (((mode <> 'replicate'::text) OR ((publication IS NOT NULL) AND (subscription IS NOT NULL) AND (slot_name IS NOT NULL)))),
+    CONSTRAINT sources_tables_ck CHECK ((cardinality(tables) > 0))
+);
+
+--
 -- Name: steps; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -247,6 +346,13 @@ ALTER TABLE ONLY dwh_etl.archived_partitions
     ADD CONSTRAINT archived_partitions_pk PRIMARY KEY (archive_id);
 
 --
+-- Name: cdc_key_state cdc_key_state_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.cdc_key_state
+    ADD CONSTRAINT cdc_key_state_pk PRIMARY KEY (target_table, record_key);
+
+--
 -- Name: dimension_specs dimension_specs_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
 --
 
@@ -259,6 +365,13 @@ ALTER TABLE ONLY dwh_etl.dimension_specs
 
 ALTER TABLE ONLY dwh_etl.dimension_specs
     ADD CONSTRAINT dimension_specs_target_uq UNIQUE (target_table);
+
+--
+-- Name: loaded_files loaded_files_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.loaded_files
+    ADD CONSTRAINT loaded_files_pk PRIMARY KEY (file_id);
 
 --
 -- Name: pipelines pipelines_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -296,6 +409,20 @@ ALTER TABLE ONLY dwh_etl.settings
     ADD CONSTRAINT settings_pk PRIMARY KEY (key);
 
 --
+-- Name: source_watermarks source_watermarks_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.source_watermarks
+    ADD CONSTRAINT source_watermarks_pk PRIMARY KEY (source_name, table_name);
+
+--
+-- Name: sources sources_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.sources
+    ADD CONSTRAINT sources_pk PRIMARY KEY (source_name);
+
+--
 -- Name: steps steps_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
 --
 
@@ -317,6 +444,24 @@ ALTER TABLE ONLY dwh_etl.watermarks
     ADD CONSTRAINT watermarks_pk PRIMARY KEY (table_name);
 
 --
+-- Name: loaded_files_batch_uq; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE UNIQUE INDEX loaded_files_batch_uq ON dwh_etl.loaded_files USING btree (batch_id);
+
+--
+-- Name: loaded_files_content_uq; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE UNIQUE INDEX loaded_files_content_uq ON dwh_etl.loaded_files USING btree (target_table, sha256) WHERE ((status = 'loaded'::text) AND (NOT is_forced) AND (sha256 <> 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'::text));
+
+--
+-- Name: loaded_files_started_idx; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE INDEX loaded_files_started_idx ON dwh_etl.loaded_files USING btree (started_at);
+
+--
 -- Name: quality_rules_table_idx; Type: INDEX; Schema: dwh_etl; Owner: -
 --
 
@@ -335,10 +480,23 @@ CREATE UNIQUE INDEX quarantine_open_fingerprint_uq ON dwh_etl.quarantine USING b
 CREATE INDEX quarantine_open_idx ON dwh_etl.quarantine USING btree (target_table, quarantined_at) WHERE (resolved_at IS NULL);
 
 --
+-- Name: sources_into_uq; Type: INDEX; Schema: dwh_etl; Owner: -
+--
+
+CREATE UNIQUE INDEX sources_into_uq ON dwh_etl.sources USING btree (into_schema);
+
+--
 -- Name: steps steps_check_graph; Type: TRIGGER; Schema: dwh_etl; Owner: -
 --
 
 CREATE TRIGGER steps_check_graph AFTER INSERT OR DELETE OR UPDATE ON dwh_etl.steps FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl._check_step_graph();
+
+--
+-- Name: source_watermarks source_watermarks_source_fk; Type: FK CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.source_watermarks
+    ADD CONSTRAINT source_watermarks_source_fk FOREIGN KEY (source_name) REFERENCES dwh_etl.sources(source_name) ON DELETE CASCADE;
 
 --
 -- Name: steps steps_pipeline_fk; Type: FK CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -384,6 +542,30 @@ COMMENT ON COLUMN dwh_etl.archived_partitions.retention IS 'The horizon (setting
 COMMENT ON COLUMN dwh_etl.archived_partitions.run_id IS 'The maintenance run that archived it (NULL when called by hand outside a run).';
 
 --
+-- Name: COLUMN cdc_key_state.batch_id; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.cdc_key_state.batch_id IS 'With event_no: the bronze.cdc_events delivery that was applied.';
+
+--
+-- Name: COLUMN cdc_key_state.op; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.cdc_key_state.op IS 'Op of the last applied change: d means the key is deleted in the mirror.';
+
+--
+-- Name: COLUMN cdc_key_state.record_key; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.cdc_key_state.record_key IS 'Primary key as a JSON object of typed values (bronze.cdc_events.record_key).';
+
+--
+-- Name: COLUMN cdc_key_state.target_table; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.cdc_key_state.target_table IS 'Qualified name of the mirror table, e.g. sales_src.customers.';
+
+--
 -- Name: COLUMN dimension_specs.change_ts_column; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -394,6 +576,42 @@ COMMENT ON COLUMN dwh_etl.dimension_specs.change_ts_column IS 'Source column wit
 --
 
 COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source column that marks a key as deleted at its change time.';
+
+--
+-- Name: COLUMN loaded_files.batch_id; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.batch_id IS 'The _batch_id of the rows this load landed (bronze) and of its quarantined lines.';
+
+--
+-- Name: COLUMN loaded_files.first_bronze_id; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.first_bronze_id IS 'Set when the rows landed with consecutive _bronze_id values: the line of a row is first_line + (_bronze_id - first_bronze_id). NULL: each row carries its line in _source_line.';
+
+--
+-- Name: COLUMN loaded_files.first_line; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.first_line IS 'Line of the file that holds its first data record (2 after a header line, else 1).';
+
+--
+-- Name: COLUMN loaded_files.loaded_by; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.loaded_by IS 'session_user of the load.';
+
+--
+-- Name: COLUMN loaded_files.sha256; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.sha256 IS 'sha256 of the bytes as read (a .gz file: of the compressed bytes), lowercase hex; the identity of the content for the duplicate check.';
+
+--
+-- Name: COLUMN loaded_files.status; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.status IS 'loading (begun, not ended: a psql load in progress or abandoned), loaded, skipped (same content already loaded), failed (error holds why).';
 
 --
 -- Name: COLUMN pipelines.schedules; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -450,6 +668,36 @@ COMMENT ON COLUMN dwh_etl.quarantine.last_delivered_at IS 'When the latest deliv
 COMMENT ON COLUMN dwh_etl.quarantine.record_key IS 'Natural key of the rejected row as text, when it has one.';
 
 --
+-- Name: COLUMN sources.change_column; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.sources.change_column IS 'fdw mode: the source''s change timestamp the pull window runs on (the window reaches back sources.fdw_overlap for late commits).';
+
+--
+-- Name: COLUMN sources.into_schema; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.sources.into_schema IS 'The schema the area reads (its <area>.source_schema setting): the landing tables themselves, or views over them when the landing schema differs; also holds the tombstone table deleted_records.';
+
+--
+-- Name: COLUMN sources.landing_schema; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.sources.landing_schema IS 'Local schema holding the copies of the source tables. Logical replication matches tables by schema-qualified name (no renaming in PostgreSQL 15), so in replicate mode it is the source''s schema name; in fdw mode it is into_schema.';
+
+--
+-- Name: COLUMN sources.last_sync_at; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.sources.last_sync_at IS 'fdw mode: when the last pull committed (a failed pull leaves its error in the run''s step record).';
+
+--
+-- Name: COLUMN sources.remote; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.sources.remote IS 'Where the source is, for people: host, port, database and user of the conninfo (never its password).';
+
+--
 -- Name: TABLE applied_code; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -462,10 +710,22 @@ COMMENT ON TABLE dwh_etl.applied_code IS 'Hash of each procedures/ file as last 
 COMMENT ON TABLE dwh_etl.archived_partitions IS 'One row per partition retention detached from its parent and moved to schema archive (ALTER TABLE ... SET SCHEMA: same storage, no row copied).';
 
 --
+-- Name: TABLE cdc_key_state; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.cdc_key_state IS 'Per target table and key, the last change dwh_etl.ingest_cdc_events applied (deletes included): a later delivery applies only when its (lsn, source_ts) is at least this one''s.';
+
+--
 -- Name: TABLE dimension_specs; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
 COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by dwh_etl.apply_dimension(name, source). The target table carries valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at.';
+
+--
+-- Name: TABLE loaded_files; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.loaded_files IS 'Every file load into bronze (dwh load, or \copy between dwh_etl.file_begin and file_end): name, size, sha256 of the bytes read, rows landed and rejected, batch, status. The same content loaded twice into one table is refused (DW030) unless forced.';
 
 --
 -- Name: TABLE pipelines; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -490,6 +750,18 @@ COMMENT ON TABLE dwh_etl.quarantine IS 'Rows a load rejected, never dropped: the
 --
 
 COMMENT ON TABLE dwh_etl.settings IS 'Engine and area settings (key/value). Read with dwh_etl.get_setting(key).';
+
+--
+-- Name: TABLE source_watermarks; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.source_watermarks IS 'fdw sources: the highest change timestamp pulled per table (never ahead of the pull''s own clock); the next pull reads from it minus sources.fdw_overlap.';
+
+--
+-- Name: TABLE sources; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.sources IS 'Operational databases attached as sources (dwh_etl.source_add): how (logical replication or postgres_fdw), which tables, where they land. No credentials: those live in the subscription''s connection, the user mapping, ~/.pgpass or a service file.';
 
 --
 -- Name: TABLE steps; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -523,6 +795,12 @@ GRANT ALL ON SCHEMA dwh_etl TO dwh_owner;
 GRANT SELECT,USAGE ON SEQUENCE dwh_etl.archived_partitions_archive_id_seq TO etl_service;
 
 --
+-- Name: SEQUENCE loaded_files_file_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE dwh_etl.loaded_files_file_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE quality_rules_rule_id_seq; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
@@ -547,10 +825,22 @@ GRANT SELECT ON TABLE dwh_etl.applied_code TO etl_service;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.archived_partitions TO etl_service;
 
 --
+-- Name: TABLE cdc_key_state; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.cdc_key_state TO etl_service;
+
+--
 -- Name: TABLE dimension_specs; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
 GRANT SELECT ON TABLE dwh_etl.dimension_specs TO etl_service;
+
+--
+-- Name: TABLE loaded_files; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.loaded_files TO etl_service;
 
 --
 -- Name: TABLE pipelines; Type: ACL; Schema: dwh_etl; Owner: -
@@ -575,6 +865,18 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quarantine TO etl_service;
 --
 
 GRANT SELECT ON TABLE dwh_etl.settings TO etl_service;
+
+--
+-- Name: TABLE source_watermarks; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT ON TABLE dwh_etl.source_watermarks TO etl_service;
+
+--
+-- Name: TABLE sources; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT ON TABLE dwh_etl.sources TO etl_service;
 
 --
 -- Name: TABLE steps; Type: ACL; Schema: dwh_etl; Owner: -
