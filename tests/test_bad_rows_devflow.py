@@ -478,8 +478,9 @@ def test_session_time_zone_and_date_style_do_not_change_the_load(twin_sources):
         # engine's and the runner's business, not devflow's): the extraction runs under ISO, every
         # devflow step after it (API ingest, silver typing, dimensions, facts, marts) under 'SQL, DMY'
         b.execute("SET DateStyle = 'ISO, YMD'")
-        b.execute("CALL devflow.extract_entities(NULL, %s)", (run_date,))
-        b.execute("CALL devflow.extract_events(NULL, %s)", (run_date,))
+        for step in ("devflow_extract_entities", "devflow_extract_events"):
+            b.execute("CALL dwh_etl.step_extract(NULL, %s, (SELECT spec FROM dwh_etl.steps "
+                      "WHERE pipeline_name = 'daily' AND step_name = %s))", (run_date, step))
         b.execute("SET DateStyle = 'SQL, DMY'")
         run_b = run(b, run_date=run_date)
         failed = b.execute("""SELECT step_name, error_message FROM dwh_lineage.step_runs
