@@ -79,6 +79,18 @@ def wait_for(conn, sql, expected, timeout=60.0):
         time.sleep(0.2)
 
 
+def connect_when_up(info, timeout=60.0):
+    """A connection to a server that was just (re)started: it refuses connections while starting up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return psycopg.connect(info, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_daily(conn):
     conn.execute(RUN_SQL)
 
@@ -390,7 +402,7 @@ def test_a_source_that_goes_down_fails_only_its_step_and_the_next_run_catches_up
             assert any("unreachable" in w for w in warnings), warnings
         finally:
             source_proc.start()
-        src = psycopg.connect(info, autocommit=True)
+        src = connect_when_up(info)
         src.execute("INSERT INTO shop.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, "
                     "unit_price, transaction_date) VALUES (140, 1040, 1, 1, 10, 1, 999.00, now())")
         run_daily(conn)
