@@ -176,16 +176,21 @@ PLPGSQL_CHECK_SQL = f"""
     FROM pg_catalog.pg_proc AS p
     JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
     JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
-    -- a trigger function is checked against (one of) the tables it is attached to
+    -- a trigger function is checked against (one of) the tables it is attached to; one attached only at
+    -- run time (the SCD trigger API of enable_scd_triggers, source_add's tombstones) against the first
+    -- registered dimension table
     LEFT JOIN LATERAL (
-        SELECT min(t.tgrelid::oid) AS relid FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = p.oid
+        SELECT COALESCE(
+            (SELECT min(t.tgrelid::oid) FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = p.oid),
+            (SELECT to_regclass(d.target_table)::oid FROM dwh_etl.dimension_specs AS d
+             ORDER BY d.dimension_name LIMIT 1)) AS relid
+        WHERE p.prorettype = 'trigger'::regtype
     ) AS trg ON true
     CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid, COALESCE(trg.relid, 0), fatal_errors => false,
                                                  extra_warnings => true) AS c
     WHERE n.nspname = ANY (%s)
       AND l.lanname = 'plpgsql'
       AND {NOT_AN_EXTENSION_MEMBER}
-      AND (p.prorettype <> 'trigger'::regtype OR trg.relid IS NOT NULL)
       AND c.level = ANY (%s)
       AND c.message NOT LIKE 'unused parameter %%'
     ORDER BY 1, 2
