@@ -16,6 +16,7 @@ import json
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 
 
@@ -479,8 +480,9 @@ def test_session_time_zone_and_date_style_do_not_change_the_load(twin_sources):
         # devflow step after it (API ingest, silver typing, dimensions, facts, marts) under 'SQL, DMY'
         b.execute("SET DateStyle = 'ISO, YMD'")
         for step in ("devflow_extract_entities", "devflow_extract_events"):
-            b.execute("CALL dwh_etl.step_extract(NULL, %s, (SELECT spec FROM dwh_etl.steps "
-                      "WHERE pipeline_name = 'daily' AND step_name = %s))", (run_date, step))
+            spec = b.execute("SELECT spec FROM dwh_etl.steps WHERE pipeline_name = 'daily' AND step_name = %s",
+                             (step,)).fetchone()[0]
+            b.execute("CALL dwh_etl.step_extract(NULL, %s, %s)", (run_date, Jsonb(spec)))
         b.execute("SET DateStyle = 'SQL, DMY'")
         run_b = run(b, run_date=run_date)
         failed = b.execute("""SELECT step_name, error_message FROM dwh_lineage.step_runs
