@@ -81,10 +81,14 @@ def iso(ts: dt.datetime) -> str:
     return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# One base for the whole module: an instant computed twice (the record, then the check for it) must be
+# the same even when a minute boundary passes in between (a 10 MB payload takes seconds on a busy machine).
+_BASE = (dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=3)).replace(second=7)
+
+
 def fresh_instant(n: int) -> dt.datetime:
     """A distinct recent instant (never on the generator's 5-minute ticks)."""
-    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=3)
-    return base.replace(second=7) + dt.timedelta(minutes=n)
+    return _BASE + dt.timedelta(minutes=n)
 
 
 def pull_request(number, issue_number, n, **over):
