@@ -297,8 +297,13 @@ CREATE TABLE dwh_etl.steps (
     area text NOT NULL,
     is_enabled boolean DEFAULT true NOT NULL,
     description text,
+    kind text DEFAULT 'custom'::text NOT NULL,
+    spec jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT steps_kind_ck CHECK ((kind = ANY (ARRAY['extract'::text, 'silver'::text, 'dimension'::text, 'fact'::text, 'mart'::text, 'custom'::text]))),
+    CONSTRAINT steps_kind_procedure_ck CHECK (((kind = 'custom'::text) OR (procedure_name = ('dwh_etl.step_'::text || kind)))),
     CONSTRAINT steps_layer_ck CHECK ((layer = ANY (ARRAY['bronze'::text, 'silver'::text, 'gold'::text, 'mart'::text, 'ops'::text]))),
-    CONSTRAINT steps_name_ck CHECK ((step_name ~ '^[a-z][a-z0-9_]*$'::text))
+    CONSTRAINT steps_name_ck CHECK ((step_name ~ '^[a-z][a-z0-9_]*$'::text)),
+    CONSTRAINT steps_spec_ck CHECK ((jsonb_typeof(spec) = 'object'::text))
 );
 
 --
@@ -696,6 +701,18 @@ COMMENT ON COLUMN dwh_etl.sources.last_sync_at IS 'fdw mode: when the last pull 
 --
 
 COMMENT ON COLUMN dwh_etl.sources.remote IS 'Where the source is, for people: host, port, database and user of the conninfo (never its password).';
+
+--
+-- Name: COLUMN steps.kind; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.steps.kind IS 'What the step does: extract, silver, dimension, fact, mart (the engine''s dwh_etl.step_<kind> runs it with spec) or custom (procedure_name, an area procedure (p_run_id bigint, p_run_date date)).';
+
+--
+-- Name: COLUMN steps.spec; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.steps.spec IS 'The step''s settings for its kind''s engine routine (see dwh_etl.step_<kind>); {} for custom steps.';
 
 --
 -- Name: TABLE applied_code; Type: COMMENT; Schema: dwh_etl; Owner: -

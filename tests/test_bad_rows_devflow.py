@@ -16,6 +16,7 @@ import json
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 
 
@@ -80,10 +81,14 @@ def iso(ts: dt.datetime) -> str:
     return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# One base for the whole module: an instant computed twice (the record, then the check for it) must be
+# the same even when a minute boundary passes in between (a 10 MB payload takes seconds on a busy machine).
+_BASE = (dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=3)).replace(second=7)
+
+
 def fresh_instant(n: int) -> dt.datetime:
     """A distinct recent instant (never on the generator's 5-minute ticks)."""
-    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=3)
-    return base.replace(second=7) + dt.timedelta(minutes=n)
+    return _BASE + dt.timedelta(minutes=n)
 
 
 def pull_request(number, issue_number, n, **over):
@@ -478,8 +483,10 @@ def test_session_time_zone_and_date_style_do_not_change_the_load(twin_sources):
         # engine's and the runner's business, not devflow's): the extraction runs under ISO, every
         # devflow step after it (API ingest, silver typing, dimensions, facts, marts) under 'SQL, DMY'
         b.execute("SET DateStyle = 'ISO, YMD'")
-        b.execute("CALL devflow.extract_entities(NULL, %s)", (run_date,))
-        b.execute("CALL devflow.extract_events(NULL, %s)", (run_date,))
+        for step in ("devflow_extract_entities", "devflow_extract_events"):
+            spec = b.execute("SELECT spec FROM dwh_etl.steps WHERE pipeline_name = 'daily' AND step_name = %s",
+                             (step,)).fetchone()[0]
+            b.execute("CALL dwh_etl.step_extract(NULL, %s, %s)", (run_date, Jsonb(spec)))
         b.execute("SET DateStyle = 'SQL, DMY'")
         run_b = run(b, run_date=run_date)
         failed = b.execute("""SELECT step_name, error_message FROM dwh_lineage.step_runs

@@ -30,6 +30,10 @@ BEGIN
         RETURN;
     END IF;
 
+    -- tell plpgsql_check the shape of the temp tables created below (they do not exist when it checks)
+    PERFORM 'PRAGMA:TABLE: _sim_issue (number integer, id text, created_at timestamptz, priority text, complexity text, '
+            'issue_type text, component text, effort text, attempts integer, prod_fails boolean, '
+            'has_priority_label boolean, prod_resource text, wait interval, analysis interval)';
     CREATE TEMP TABLE _sim_issue ON COMMIT DROP AS
     SELECT v_number + n AS number,
            'I_' || lpad((v_number + n)::text, 6, '0') AS id,
@@ -48,6 +52,8 @@ BEGIN
     FROM generate_series(1, v_issues) AS n;
 
     -- attempts: code generation then review, one 90-minute slot each after the analysis
+    PERFORM 'PRAGMA:TABLE: _sim_attempt (id text, number integer, k integer, is_last boolean, cg_start timestamptz, '
+            'cg_end timestamptz, rv_start timestamptz, rv_end timestamptz, commit_sha text)';
     CREATE TEMP TABLE _sim_attempt ON COMMIT DROP AS
     WITH a AS (
         SELECT i.id, i.number, i.attempts, k,
@@ -65,6 +71,8 @@ BEGIN
     FROM a;
 
     -- deployments: staging, production, and a recovery after a failed production deployment
+    PERFORM 'PRAGMA:TABLE: _sim_deploy (id text, number integer, seq integer, environment text, resource_id text, '
+            'commit_sha text, status text, started_at timestamptz, completed_at timestamptz)';
     CREATE TEMP TABLE _sim_deploy ON COMMIT DROP AS
     WITH last AS (
         SELECT t.id, max(t.rv_end) AS rv_end, max(t.commit_sha) FILTER (WHERE t.is_last) AS commit_sha
@@ -95,6 +103,8 @@ BEGIN
     WHERE s.prod_fails;
 
     -- agent executions: analysis, each generation and review, each deployment
+    PERFORM 'PRAGMA:TABLE: _sim_exec (issue_id text, agent_id text, started_at timestamptz, completed_at timestamptz, '
+            'k integer, kind text, failed boolean)';
     CREATE TEMP TABLE _sim_exec ON COMMIT DROP AS
     SELECT x.*, random() < 0.05 AS failed
     FROM (
@@ -190,6 +200,7 @@ BEGIN
     WHERE d.completed_at < v_cut;
 
     -- labels: priority (80%), type, component, effort at creation; status labels as work moves on
+    PERFORM 'PRAGMA:TABLE: _sim_label (id text, label_name text, action text, changed_at timestamptz)';
     CREATE TEMP TABLE _sim_label ON COMMIT DROP AS
     SELECT x.* FROM (
         SELECT i.id, i.priority AS label_name, 'added' AS action, i.created_at AS changed_at FROM _sim_issue AS i WHERE i.has_priority_label

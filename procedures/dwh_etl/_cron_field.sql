@@ -18,9 +18,8 @@ DECLARE
     v_lo     integer;
     v_hi     integer;
     v_step   integer;
-    v_values integer[] := '{}';
+    v_values integer[] := '{}'::integer[];
     v_field  text := lower(p_field);
-    v_i      integer;
 BEGIN
     IF v_field IS NULL OR v_field = '' THEN
         RETURN NULL;

@@ -23,22 +23,39 @@ DECLARE
     v_context  text;
     v_table    record;
     v_quality  jsonb;
+    v_kind     text;
+    v_spec     jsonb;
 BEGIN
     BEGIN
-        v_name := parse_ident(p_procedure);
-        IF cardinality(v_name) <> 2 THEN
-            RAISE EXCEPTION 'step procedure % must be schema-qualified', p_procedure
-                USING ERRCODE = 'invalid_parameter_value';
+        -- a typed step runs its kind's engine routine with its spec; a custom step its procedure
+        SELECT st.kind, st.spec INTO v_kind, v_spec
+        FROM dwh_lineage.pipeline_runs AS pr
+        JOIN dwh_etl.steps AS st
+          ON st.pipeline_name = pr.pipeline_name
+         AND st.step_name = p_step_name
+        WHERE pr.run_id = p_run_id;
+        IF COALESCE(v_kind, 'custom') = 'custom' THEN
+            v_name := parse_ident(p_procedure);
+            IF cardinality(v_name) <> 2 THEN
+                RAISE EXCEPTION 'step procedure % must be schema-qualified', p_procedure
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            v_proc := format('%I.%I', v_name[1], v_name[2]);
+            IF to_regprocedure(v_proc || '(bigint, date)') IS NULL THEN
+                RAISE EXCEPTION 'step procedure %(p_run_id bigint, p_run_date date) does not exist', v_proc
+                    USING ERRCODE = 'undefined_function',
+                          HINT = 'run dwh migrate, or fix procedure_name in dwh_etl.steps';
+            END IF;
+            EXECUTE format('CALL %s(p_run_id => $1, p_run_date => $2)', v_proc)
+            USING p_run_id, p_run_date;
+        ELSE
+            IF to_regprocedure(format('dwh_etl.%I(bigint, date, jsonb)', 'step_' || v_kind)) IS NULL THEN
+                RAISE EXCEPTION 'the engine has no routine for step kind % (dwh_etl.step_%(bigint, date, jsonb))', v_kind, v_kind
+                    USING ERRCODE = 'undefined_function', HINT = 'run dwh migrate';
+            END IF;
+            EXECUTE format('CALL dwh_etl.%I(p_run_id => $1, p_run_date => $2, p_spec => $3)', 'step_' || v_kind)
+            USING p_run_id, p_run_date, v_spec;
         END IF;
-        v_proc := format('%I.%I', v_name[1], v_name[2]);
-        IF to_regprocedure(v_proc || '(bigint, date)') IS NULL THEN
-            RAISE EXCEPTION 'step procedure %(p_run_id bigint, p_run_date date) does not exist', v_proc
-                USING ERRCODE = 'undefined_function',
-                      HINT = 'run dwh migrate, or fix procedure_name in dwh_etl.steps';
-        END IF;
-
-        EXECUTE format('CALL %s(p_run_id => $1, p_run_date => $2)', v_proc)
-        USING p_run_id, p_run_date;
 
         -- Audit before publish: the quality rules of the step's target tables, on the rows this run
         -- wrote, while the step's writes are still uncommitted. A failed error rule raises: the writes

@@ -12,7 +12,6 @@ DECLARE
     v_new   jsonb;
     v_cur   record;
     v_from  timestamptz;
-    v_same  boolean;
 BEGIN
     IF pg_trigger_depth() > 1 OR current_setting('dwh.scd_bulk', true) = 'on' THEN
         RETURN NEW;
@@ -20,6 +19,8 @@ BEGIN
     v_spec := dwh_etl._scd_spec_for(TG_RELID);
     v_new  := to_jsonb(NEW);
 
+    -- the shape of the row read by dynamic SQL below, for plpgsql_check (sk: the surrogate key)
+    PERFORM 'PRAGMA:TYPE: v_cur (sk bigint, valid_from timestamptz, is_deleted boolean, max_version integer, same boolean)';
     EXECUTE format($q$
         SELECT c.%1$I AS sk, c.valid_from, c.is_deleted,
                (SELECT max(x.version) FROM %2$s AS x WHERE %3$s) AS max_version,

@@ -1,7 +1,9 @@
 -- Declarative registration of one area's steps in one pipeline: the listed steps are upserted, the
 -- area's other steps in that pipeline are removed. p_steps is a JSON array of objects with keys
 -- step, procedure, depends_on, sources, targets, layer, description, and optionally feeds: the
--- [source, target] pairs the step moves data along (default: every source feeds every target).
+-- [source, target] pairs the step moves data along (default: every source feeds every target), and
+-- kind + spec: a typed step (extract, mart, ...) names no procedure, the engine's dwh_etl.step_<kind>
+-- runs it with its spec; without kind a step is custom and names its procedure.
 CREATE OR REPLACE PROCEDURE dwh_etl.register_steps(
     p_pipeline text,
     p_area     text,
@@ -23,16 +25,20 @@ BEGIN
 
     -- tells plpgsql_check the shape of the temp table created below
     PERFORM 'PRAGMA:TABLE: _new_steps (step_name text, procedure_name text, depends_on text[], source_tables text[], '
-            'target_tables text[], layer text, description text, feeds jsonb)';
+            'target_tables text[], layer text, description text, feeds jsonb, kind text, spec jsonb)';
     CREATE TEMP TABLE _new_steps ON COMMIT DROP AS
     SELECT e->>'step'                                                       AS step_name,
-           e->>'procedure'                                                  AS procedure_name,
+           -- a typed step runs the engine's routine of its kind
+           CASE WHEN COALESCE(e->>'kind', 'custom') = 'custom' THEN e->>'procedure'
+                ELSE 'dwh_etl.step_' || (e->>'kind') END                    AS procedure_name,
            COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'depends_on')), '{}') AS depends_on,
            COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'sources')), '{}')    AS source_tables,
            COALESCE(ARRAY(SELECT jsonb_array_elements_text(e->'targets')), '{}')    AS target_tables,
            e->>'layer'                                                      AS layer,
            e->>'description'                                                AS description,
-           e->'feeds'                                                       AS feeds
+           e->'feeds'                                                       AS feeds,
+           COALESCE(e->>'kind', 'custom')                                   AS kind,
+           COALESCE(e->'spec', '{}'::jsonb)                                 AS spec
     FROM jsonb_array_elements(p_steps) AS e;
 
     DELETE FROM dwh_etl.steps AS s
@@ -42,10 +48,10 @@ BEGIN
 
     INSERT INTO dwh_etl.steps AS s (
         pipeline_name, step_name, procedure_name, depends_on, source_tables, target_tables,
-        layer, area, description
+        layer, area, description, kind, spec
     )
     SELECT p_pipeline, n.step_name, n.procedure_name, n.depends_on, n.source_tables, n.target_tables,
-           n.layer, p_area, n.description
+           n.layer, p_area, n.description, n.kind, n.spec
     FROM _new_steps AS n
     ON CONFLICT (pipeline_name, step_name) DO UPDATE
     SET procedure_name = EXCLUDED.procedure_name,
@@ -54,7 +60,9 @@ BEGIN
         target_tables  = EXCLUDED.target_tables,
         layer          = EXCLUDED.layer,
         area           = EXCLUDED.area,
-        description    = EXCLUDED.description;
+        description    = EXCLUDED.description,
+        kind           = EXCLUDED.kind,
+        spec           = EXCLUDED.spec;
 
     -- The declared tables feed the dependency graph before the first run.
     WITH edges AS (

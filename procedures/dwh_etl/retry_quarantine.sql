@@ -14,7 +14,6 @@ AS $$
 DECLARE
     v_src  record;
     v_cols text[];
-    v_n    bigint;
 BEGIN
     -- tells plpgsql_check the shape of the temp table created below
     PERFORM 'PRAGMA:TABLE: _retry (quarantine_id bigint, source_table text, payload jsonb)';
@@ -47,7 +46,6 @@ BEGIN
              WHERE r.source_table = $1',
             to_regclass(v_src.source_table), dwh_etl._col_list(v_cols), dwh_etl._col_list(v_cols, 'p'))
         USING v_src.source_table;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
         UPDATE dwh_etl.quarantine AS q
         SET resolved_at = now(),
             resolution = 'retried: replayed into ' || v_src.source_table || ' for the next run'

@@ -41,7 +41,7 @@ DECLARE
     v_stale     integer;
     v_held      integer;
     v_saved     jsonb;
-    v_bad       text[] := '{}';   -- steps that failed or were skipped: their dependents are skipped
+    v_bad       text[] := '{}'::text[];   -- steps that failed or were skipped: their dependents are skipped
     v_blocked   text;
     v_failed_n  integer := 0;
     v_skipped_n integer := 0;

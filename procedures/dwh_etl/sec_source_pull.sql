@@ -38,7 +38,6 @@ DECLARE
     v_total   bigint := 0;
     v_msg     text;
     v_det     text;
-    v_state   text;
 BEGIN
     SELECT * INTO v_src FROM dwh_etl.sources AS s WHERE s.source_name = p_name AND s.mode = 'fdw';
     IF NOT FOUND THEN
@@ -83,7 +82,7 @@ BEGIN
             v_total := v_total + v_n;
         EXCEPTION WHEN sqlclient_unable_to_establish_sqlconnection OR connection_exception OR connection_failure
                        OR fdw_unable_to_establish_connection OR fdw_error THEN
-            GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_det = PG_EXCEPTION_DETAIL, v_state = RETURNED_SQLSTATE;
+            GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_det = PG_EXCEPTION_DETAIL;
             RAISE EXCEPTION 'source % (%) cannot be read: %', p_name, v_src.remote,
                             regexp_replace(concat_ws(': ', v_msg, NULLIF(v_det, '')), '\s+', ' ', 'g')
                 USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection',

@@ -18,7 +18,6 @@ DECLARE
     v_src      dwh_etl.sources%ROWTYPE;
     v_conninfo text;
     v_left     text;
-    v_try      integer;
     v_t        text;
     v_msg      text;
 BEGIN

@@ -14,8 +14,6 @@ AS $$
 DECLARE
     v_src  record;
     v_rows bigint;
-    v_failed text[];
-    v_first  text;
 BEGIN
     FOR v_src IN SELECT s.source_name FROM dwh_etl.sources AS s WHERE s.mode = 'fdw' ORDER BY s.source_name LOOP
         v_rows := dwh_etl.sec_source_pull(v_src.source_name);

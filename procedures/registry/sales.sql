@@ -56,8 +56,12 @@ CALL dwh_etl.register_dimension(
 DO $register$
 DECLARE
     v_steps jsonb := '[
-    {"step": "sales_extract", "procedure": "sales.extract_source", "layer": "bronze",
+    {"step": "sales_extract", "kind": "extract", "layer": "bronze",
      "depends_on": ["sources"],
+     "spec": {"schema_setting": "sales.source_schema", "default_schema": "sales_src",
+              "tables": [["customers", "bronze.sales_customers"], ["products", "bronze.sales_products"],
+                         ["sales", "bronze.sales_sales"], ["deleted_records", "bronze.sales_deleted_records"]]},
+     "description": "customers, products, sales lines and tombstones that arrived in the source, into bronze, in one snapshot",
      "sources": ["sales_src.customers", "sales_src.products", "sales_src.sales", "sales_src.deleted_records"],
      "targets": ["bronze.sales_customers", "bronze.sales_products", "bronze.sales_sales", "bronze.sales_deleted_records"],
      "feeds": [["sales_src.customers", "bronze.sales_customers"], ["sales_src.products", "bronze.sales_products"],
@@ -84,7 +88,8 @@ DECLARE
     {"step": "sales_agg_daily_sales", "procedure": "sales.refresh_agg_daily_sales", "layer": "mart",
      "depends_on": ["sales_fact_sales"],
      "sources": ["sales.fact_sales", "sales.dim_customer", "sales.dim_product"], "targets": ["sales.agg_daily_sales"]},
-    {"step": "sales_customer_ltv", "procedure": "sales.refresh_customer_ltv", "layer": "mart",
+    {"step": "sales_customer_ltv", "kind": "mart", "layer": "mart",
+     "spec": {"view": "sales.mv_customer_lifetime_value", "lineage_source": "sales.fact_sales"},
      "depends_on": ["sales_fact_sales"],
      "sources": ["sales.fact_sales", "sales.dim_customer"], "targets": ["sales.mv_customer_lifetime_value"]},
     {"step": "sales_customer_metrics", "procedure": "sales.step_customer_metrics", "layer": "mart",
