@@ -4,6 +4,7 @@ the template database, each test on a fresh clone of it."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -44,7 +45,106 @@ postgresql_proc = factories.postgresql_proc(
     ),
     load=[load_dwh],
 )
-postgresql = factories.postgresql("postgresql_proc")
+migrated_postgresql = factories.postgresql("postgresql_proc")
+
+# Database templates: fixtures made by `database_template` (name -> its parent template fixture, or None)
+TEMPLATE_FIXTURES: dict[str, str | None] = {}
+
+
+@pytest.fixture
+def postgresql(request, postgresql_proc):
+    """This test's own database: a fresh clone of the migrated template, or, when the test's fixtures
+    include a `database_template` fixture (e.g. `sales_loaded_template`), a fresh clone of that loaded
+    database. `conn`, `dsn` and `cron_conn` all follow it."""
+    templates = [n for n in request.fixturenames if n in TEMPLATE_FIXTURES]
+    # a template built on another one is that one plus more: clone the most derived
+    chosen = [n for n in templates if not any(n in _template_ancestors(o) for o in templates)]
+    if len(chosen) > 1:
+        raise pytest.UsageError(f"{request.node.nodeid}: fixtures from several database templates: {chosen}")
+    if not chosen:
+        yield request.getfixturevalue("migrated_postgresql")
+        return
+    template = request.getfixturevalue(chosen[0])
+    with cloned_database(postgresql_proc, template.fresh_name(), "t") as conn:
+        yield conn
+
+
+def _template_ancestors(name: str) -> set[str]:
+    found = set()
+    while (name := TEMPLATE_FIXTURES.get(name)) is not None:
+        found.add(name)
+    return found
+
+
+class DatabaseTemplate:
+    """A database built once on the pytest-postgresql server (a clone of `base`, then `build(conn)`),
+    cloned per test by the `postgresql` fixture. `extras` is what `build` returned (e.g. state recorded
+    between two loads). Rebuilt if the date changed since the build (the loads ran for CURRENT_DATE)."""
+
+    def __init__(self, proc, name: str, base, build):
+        self.proc, self.name, self.base, self.build = proc, name, base, build
+        self.built_on = None
+        self.extras = None
+
+    def _admin(self):
+        return psycopg.connect(make_conninfo(self.proc.host, self.proc.port, self.proc.user, "postgres",
+                                             self.proc.password), autocommit=True)
+
+    @staticmethod
+    def _today(admin):
+        return admin.execute("SELECT CURRENT_DATE, (now() AT TIME ZONE 'UTC')::date").fetchone(), dt.date.today()
+
+    def _build(self, admin):
+        base = self.base.fresh_name() if isinstance(self.base, DatabaseTemplate) else self.base
+        admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        today = self._today(admin)
+        admin.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{base}"')
+        info = make_conninfo(self.proc.host, self.proc.port, self.proc.user, self.name, self.proc.password)
+        try:
+            with psycopg.connect(info, autocommit=True) as c:
+                self.extras = self.build(c)
+        except BaseException:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            raise
+        self.built_on = today
+
+    def fresh_name(self) -> str:
+        """The template's name, (re)built first if it is missing or was built on another day."""
+        with self._admin() as admin:
+            if self.built_on != self._today(admin):
+                self._build(admin)
+        return self.name
+
+    def drop(self):
+        with self._admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def database_template(parent: str | None = None, scope: str = "session"):
+    """Decorator: `build(conn)` becomes a fixture (named as the function) providing a DatabaseTemplate
+    built from the migrated template, or from the template fixture `parent`. A test that uses it (directly
+    or through another fixture) gets its database cloned from it: the expensive state (generated
+    sources, `daily` runs) is built once instead of once per test, each test still writes to a database
+    of its own."""
+
+    def decorate(build):
+        name = build.__name__
+        if TEMPLATE_FIXTURES.get(name, parent) != parent:
+            raise pytest.UsageError(f"two database templates are named {name}")
+        TEMPLATE_FIXTURES[name] = parent
+
+        @pytest.fixture(scope=scope, name=name)
+        def template_fixture(request, postgresql_proc):
+            base = request.getfixturevalue(parent) if parent else postgresql_proc.template_dbname
+            template = DatabaseTemplate(postgresql_proc, name, base, build)
+            template.fresh_name()
+            yield template
+            template.drop()
+
+        template_fixture.__doc__ = build.__doc__
+        return template_fixture
+
+    return decorate
 
 
 @pytest.fixture
@@ -137,6 +237,48 @@ def devflow_week(postgresql_proc, devflow_week_template):
     """An autocommit connection to this test's own clone of the loaded devflow week."""
     with cloned_database(postgresql_proc, devflow_week_template, "dfw") as conn:
         yield conn
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loaded warehouses shared by several modules (each test still gets its own clone: see `postgresql`)
+# ---------------------------------------------------------------------------------------------------
+
+SALES_SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
+RUN_DAILY_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
+
+
+def disable_other_areas(conn):
+    """Switch the other areas' steps and rules off: the daily pipeline is the engine's and sales' steps,
+    the rules are the sales rules."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+
+
+@database_template()
+def sales_loaded_template(conn):
+    """The sales demo source generated (scale 0.005, seed 0.42), `daily` run once, every area enabled."""
+    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SALES_SCALE,))
+    conn.execute(RUN_DAILY_SQL)
+
+
+@database_template(parent="sales_loaded_template")
+def sales_next_day_template(conn):
+    """sales_loaded_template, then one more day in the source (with its bad rows) and `daily` again."""
+    conn.execute("CALL sales_src.generate_next_day()")
+    conn.execute(RUN_DAILY_SQL)
+
+
+@database_template()
+def sales_only_generated_template(conn):
+    """The sales area only (disable_other_areas), its demo source generated (scale 0.005, seed 0.42)."""
+    disable_other_areas(conn)
+    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SALES_SCALE,))
+
+
+@database_template(parent="sales_only_generated_template")
+def sales_only_loaded_template(conn):
+    """sales_only_generated_template, `daily` run once."""
+    conn.execute(RUN_DAILY_SQL)
 
 
 def has_tool(name: str) -> bool:
