@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 if os.geteuid() == 0:  # PostgreSQL refuses to run as root: scripts/test.sh re-runs as `postgres`
     raise pytest.UsageError("the test suite cannot run as root (PostgreSQL refuses to): use scripts/test.sh")
+
+
+FAST_TMP = Path("/dev/shm")
+FAST_TMP_MIN_FREE = 3 * 2**30
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(m.split()[1:3] == [str(path), "tmpfs"] for m in mounts if len(m.split()) > 2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """pytest's temporary directory, and with it the test cluster's data directory, on tmpfs (/dev/shm)
+    when there is one with room and no --basetemp was given: on a virtual disk every CREATE DATABASE of
+    a clone took 1.5-2 s, in memory 0.1 s. DWH_TEST_TMPFS=0 turns it off."""
+    if config.option.basetemp or os.environ.get("DWH_TEST_TMPFS", "1") == "0" or not _is_tmpfs(FAST_TMP):
+        return
+    stat = os.statvfs(FAST_TMP)
+    if not os.access(FAST_TMP, os.W_OK) or stat.f_bavail * stat.f_frsize < FAST_TMP_MIN_FREE:
+        return
+    base = tempfile.mkdtemp(prefix="dwh-pytest-", dir=FAST_TMP)
+    config.option.basetemp = base
+    config.add_cleanup(lambda: shutil.rmtree(base, ignore_errors=True))
 
 
 def make_conninfo(host, port, user, dbname, password=None) -> str:
