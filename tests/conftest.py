@@ -1,5 +1,6 @@
 """One PostgreSQL 15 cluster per session (pg_cron preloaded), migrations + procedures applied once into
-the template database, each test on a fresh clone of it."""
+the template database, each test on a fresh clone of it, or of a loaded warehouse built once from it
+(`database_template`: generated demo sources, `daily` runs)."""
 
 from __future__ import annotations
 
@@ -242,29 +243,23 @@ def cloned_database(proc, template: str, prefix: str = "clone"):
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def devflow_week_template(postgresql_proc):
-    """Name of a database holding a generated devflow week loaded by `daily`, built once per session from
-    the migrated template (a week takes ~10 s to generate and load: per test it cost minutes of CI)."""
-    proc = postgresql_proc
-    name = "devflow_week_tmpl"
-    admin = make_conninfo(proc.host, proc.port, proc.user, "postgres", proc.password)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{proc.template_dbname}"')
-    with psycopg.connect(make_conninfo(proc.host, proc.port, proc.user, name, proc.password), autocommit=True) as c:
-        c.execute("CALL devflow_src.generate(p_days => 7, p_seed => 0.42)")
-        c.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_id => NULL)")
-    yield name
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@database_template()
+def devflow_generated_template(conn):
+    """A generated devflow week (devflow_src.generate, 7 days, seed 0.42), nothing loaded."""
+    conn.execute("CALL devflow_src.generate(p_days => 7, p_seed => 0.42)")
+
+
+@database_template(parent="devflow_generated_template")
+def devflow_week_template(conn):
+    """A generated devflow week loaded by `daily`, built once per session (a week takes ~10 s to generate
+    and load: per test it cost minutes of CI)."""
+    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_id => NULL)")
 
 
 @pytest.fixture
-def devflow_week(postgresql_proc, devflow_week_template):
+def devflow_week(devflow_week_template, conn):
     """An autocommit connection to this test's own clone of the loaded devflow week."""
-    with cloned_database(postgresql_proc, devflow_week_template, "dfw") as conn:
-        yield conn
+    return conn
 
 
 # ---------------------------------------------------------------------------------------------------
