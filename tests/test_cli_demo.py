@@ -1,5 +1,6 @@
 """`dwh demo` and `dwh run` end to end through CliRunner against the test database: the demo loads the
-warehouse and prints the status, --next-day loads only the delta, a backfill runs each date in order and
+warehouse and prints the status (the tests of a second demo start from a clone of a database the demo
+loaded once: demo_done_template), --next-day loads only the delta, a backfill runs each date in order and
 stops at the first failure, a concurrent run is refused with its exit code."""
 
 from __future__ import annotations
@@ -9,11 +10,27 @@ import json
 
 import psycopg
 
+from click.testing import CliRunner
+
+from conftest import database_template
 from dwh_cli.cli import cli
+
+CLEAN_ENV = {name: None for name in ("DWH_DSN", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE",
+                                     "PGPASSWORD")}
 
 
 def scalar(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()[0]
+
+
+@database_template(scope="module")
+def demo_done_template(conn):
+    """A database where `dwh demo --scale 0.005` ran once (through the CLI, as the tests below would)."""
+    info = conn.info
+    dsn = psycopg.conninfo.make_conninfo(host=info.host, port=str(info.port), user=info.user, dbname=info.dbname,
+                                         password=info.password or None)
+    result = CliRunner().invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"], env=CLEAN_ENV)
+    assert result.exit_code == 0, result.output
 
 
 def test_demo_loads_the_warehouse_and_prints_the_status(runner, dsn, conn):
@@ -26,8 +43,7 @@ def test_demo_loads_the_warehouse_and_prints_the_status(runner, dsn, conn):
     assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs ORDER BY run_id DESC LIMIT 1") == "completed"
 
 
-def test_demo_again_does_not_generate_twice(runner, dsn, conn):
-    assert runner.invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"]).exit_code == 0
+def test_demo_again_does_not_generate_twice(demo_done_template, runner, dsn, conn):
     sales = scalar(conn, "SELECT count(*) FROM sales_src.sales")
 
     result = runner.invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"])
@@ -37,8 +53,7 @@ def test_demo_again_does_not_generate_twice(runner, dsn, conn):
     assert scalar(conn, "SELECT count(*) FROM sales_src.sales") == sales
 
 
-def test_demo_next_day_loads_only_the_delta(runner, dsn, conn):
-    assert runner.invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"]).exit_code == 0
+def test_demo_next_day_loads_only_the_delta(demo_done_template, runner, dsn, conn):
     bronze_before = scalar(conn, "SELECT count(*) FROM bronze.sales_sales")
     watermark = scalar(conn, "SELECT watermark_value FROM dwh_etl.watermarks WHERE table_name = 'bronze.sales_sales'")
 

@@ -45,8 +45,8 @@ def counts(conn):
 
 
 @pytest.fixture
-def generated(conn):
-    conn.execute("CALL devflow_src.generate(p_days => 7, p_seed => 0.42)")
+def generated(devflow_generated_template, conn):
+    """A generated week, nothing loaded (conn: a clone of a database built so once: tests/conftest.py)."""
     return conn
 
 

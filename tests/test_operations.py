@@ -9,7 +9,6 @@ import datetime as dt
 import psycopg
 import pytest
 
-SCALE = 0.005  # 250 customers, ~5,000 sales lines over the last 365 days
 
 
 def scalar(conn, sql, params=None):
@@ -37,9 +36,9 @@ def add_months(day: dt.date, n: int) -> dt.date:
 
 
 @pytest.fixture
-def loaded(conn):
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily')")
+def loaded(sales_loaded_template, conn):
+    """The sales source generated (scale 0.005), `daily` run once (conn: a clone of a database built so
+    once: tests/conftest.py sales_loaded_template)."""
     return conn
 
 

@@ -22,7 +22,6 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 SQL_INJECTION = "'); DROP TABLE sales.fact_sales; --"
 
@@ -79,10 +78,9 @@ def checksum(conn, sql, params=None):
 
 
 @pytest.fixture
-def loaded(conn):
-    """Source generated at a tiny scale, daily pipeline run once."""
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    run(conn)
+def loaded(sales_loaded_template, conn):
+    """Source generated at a tiny scale, daily pipeline run once (conn: a clone of a database built so
+    once: tests/conftest.py sales_loaded_template)."""
     return conn
 
 

@@ -22,7 +22,6 @@ def sales_area_only(conn):
     conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
 
 
-SCALE = 0.005
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 RULE = {"name": "test_fact_quantity_max_1", "table": "sales.fact_sales", "type": "range",
         "columns": ["quantity"], "params": {"max": 1}}
@@ -35,9 +34,9 @@ def invoke_json(runner, dsn, *args):
 
 
 @pytest.fixture
-def loaded(conn):
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    conn.execute(RUN_SQL)
+def loaded(sales_only_loaded_template, conn):
+    """The sales source generated (scale 0.005), `daily` run once (conn: a clone of a database built so
+    once: tests/conftest.py sales_only_loaded_template)."""
     return conn
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from dwh_cli.cli import cli
 
-SCALE = 0.005
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
 
@@ -30,13 +29,10 @@ def run(conn):
 
 
 @pytest.fixture
-def next_day(conn):
+def next_day(sales_next_day_template, conn):
     """Generated, daily run, one more day in the source (its bad rows include a sale for an unknown
-    customer and a customer with an empty last name), daily run again."""
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    run(conn)
-    conn.execute("CALL sales_src.generate_next_day()")
-    run(conn)
+    customer and a customer with an empty last name), daily run again (conn: a clone of a database built
+    so once: tests/conftest.py sales_next_day_template)."""
     return conn
 
 

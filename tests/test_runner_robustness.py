@@ -343,14 +343,9 @@ def test_a_record_delivered_again_keeps_one_open_entry_and_counts_deliveries(sta
         ("b", 1), ("c", 2)]
 
 
-SCALE = 0.005
-
-
-def test_rewound_watermark_redelivers_sales_without_new_quarantine_entries(conn):
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)")
-    conn.execute("CALL sales_src.generate_next_day()")
-    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)")
+def test_rewound_watermark_redelivers_sales_without_new_quarantine_entries(sales_next_day_template, conn):
+    # conn: a clone of the sales source generated (scale 0.005), `daily` run, the next day generated (with
+    # its bad rows), `daily` run again (tests/conftest.py sales_next_day_template)
     before = rows(conn, "SELECT quarantine_id, deliveries FROM dwh_etl.quarantine WHERE resolved_at IS NULL ORDER BY 1")
     assert before, "the next day's source has bad rows"
     facts = scalar(conn, "SELECT count(*) FROM sales.fact_sales")

@@ -2,13 +2,16 @@
 and every analytical function / procedure checked against an independent computation over the
 operational source sales_src.
 
-Uses the `conn` fixture of tests/conftest.py (autocommit psycopg 3, fresh database per test).
+Uses the `conn` fixture of tests/conftest.py (autocommit psycopg 3, fresh database per test: a clone of
+a warehouse loaded once, see tests/conftest.py database_template).
 """
 
 import datetime as dt
 
 import psycopg
 import pytest
+
+from conftest import database_template
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +21,6 @@ def sales_area_only(conn):
     conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
     conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
 
-
-SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
 
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
@@ -44,14 +45,17 @@ def rows(conn, sql, params=None):
     return conn.execute(sql, params).fetchall()
 
 
-@pytest.fixture
-def warehouse(conn):
-    """Source generated and loaded, one more day generated and loaded (so some customers have two
-    versions, some sales were deleted, six rows were quarantined); search_path as the seed's manual says."""
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
-    conn.execute(RUN_SQL, ("daily",))
+@database_template(parent="sales_only_loaded_template", scope="module")
+def sales_analytics_template(conn):
+    """The sales area only, source generated and loaded, one more day generated and loaded (so some
+    customers have two versions, some sales were deleted, six rows were quarantined)."""
     conn.execute("CALL sales_src.generate_next_day()")
     conn.execute(RUN_SQL, ("daily",))
+
+
+@pytest.fixture
+def warehouse(sales_analytics_template, conn):
+    """This test's clone of sales_analytics_template; search_path as the seed's manual says."""
     conn.execute("SET search_path = sales, gold")
     return conn
 

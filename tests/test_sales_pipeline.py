@@ -1,13 +1,16 @@
 """The sales subject area end to end: sales_src -> bronze -> silver -> sales star schema -> marts.
 
-Every test works on its own fresh database (`conn` of tests/conftest.py: autocommit psycopg 3), fills the
-demo source with sales_src.generate at a small scale and runs the registered pipelines.
+Every test works on its own fresh database (`conn` of tests/conftest.py: autocommit psycopg 3): a clone
+of a database where the demo source was filled by sales_src.generate at a small scale and the registered
+pipelines ran, built once (tests/conftest.py: database_template).
 """
 
 import datetime as dt
 
 import psycopg
 import pytest
+
+from conftest import database_template
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +21,6 @@ def sales_area_only(conn):
     conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
 
 
-SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
 
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
@@ -121,24 +123,19 @@ def other_connection(conn):
 
 
 @pytest.fixture
-def generated(conn):
-    conn.execute("CALL sales_src.generate(p_scale => %s::numeric, p_seed => 0.42)", (SCALE,))
+def generated(sales_only_generated_template, conn):
+    """The sales demo source generated (conn: a clone of a database built so once: tests/conftest.py)."""
     return conn
 
 
 @pytest.fixture
-def loaded(generated):
-    """Source generated, daily pipeline run once."""
-    run(generated)
-    return generated
+def loaded(sales_only_loaded_template, conn):
+    """Source generated, daily pipeline run once (conn: a clone of a database built so once)."""
+    return conn
 
 
-@pytest.fixture
-def next_day(loaded):
-    """After the first daily run: one more day in the source, then the daily pipeline again.
-    Returns (conn, state before the second run)."""
-    conn = loaded
-    before = {
+def state_before_next_day(conn):
+    return {
         "watermarks": watermarks(conn),
         "layers": layer_state(conn),
         "max_bronze": dict(rows(conn, """
@@ -152,9 +149,22 @@ def next_day(loaded):
         "max_sale_id": scalar(conn, "SELECT max(sale_id) FROM sales_src.sales"),
         "load_finished": scalar(conn, "SELECT max(updated_at) FROM sales_src.customers"),
     }
+
+
+@database_template(parent="sales_only_loaded_template", scope="module")
+def sales_pipeline_next_day_template(conn):
+    """After the first daily run: one more day in the source, then the daily pipeline again. Returns the
+    state before the second run (with its run_id)."""
+    before = state_before_next_day(conn)
     conn.execute("CALL sales_src.generate_next_day()")
     before["run_id"] = run(conn)
-    return conn, before
+    return before
+
+
+@pytest.fixture
+def next_day(sales_pipeline_next_day_template, conn):
+    """(conn, state before the second run) of sales_pipeline_next_day_template (conn: a clone of it)."""
+    return conn, sales_pipeline_next_day_template.extras
 
 
 # ---------------------------------------------------------------------------------------------
