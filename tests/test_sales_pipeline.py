@@ -372,7 +372,7 @@ def test_next_day_changed_customers_get_a_new_dimension_version(next_day):
     versions = rows(conn, """
         SELECT v1.customer_id, v1.is_current, v1.valid_to = v2.valid_from, v2.is_current, v2.version,
                v2.valid_from = s.updated_at, (v2.email, v2.city, v2.country, v2.customer_segment)
-                                             = (s.email, s.city, s.country, s.customer_segment)
+                                             IS NOT DISTINCT FROM (s.email, s.city, s.country, s.customer_segment)
         FROM sales.dim_customer AS v1
         JOIN sales.dim_customer AS v2
           ON v2.customer_id = v1.customer_id
