@@ -141,6 +141,41 @@ class DemoResult:
     timings: dict[str, float]
 
 
+def _qualified(name: str) -> sql.Composable:
+    return sql.SQL(".").join(sql.Identifier(part) for part in name.split(".", 1))
+
+
+def _demo_areas(conn) -> list[tuple[str, dict]]:
+    """The registered areas with a demo source, in their declared order (dwh_etl.areas.demo)."""
+    rows = conn.execute(
+        "SELECT area, demo FROM dwh_etl.areas WHERE demo ? 'generate' "
+        "ORDER BY COALESCE((demo->>'order')::int, 1000), area").fetchall()
+    return [(area, demo) for area, demo in rows]
+
+
+def _call_declared(conn, procedure: str, args: dict[str, Any]) -> None:
+    """CALL an area's declared demo procedure with the arguments it declares (named; others are left out)."""
+    names = conn.execute(
+        "SELECT COALESCE(p.proargnames, '{}') FROM pg_proc AS p "
+        "WHERE p.oid = to_regproc(%s) AND p.prokind = 'p'", (procedure,)).fetchone()
+    if names is None:
+        raise DwhError(f"the demo procedure {procedure} declared in dwh_etl.areas does not exist (or is not unique)")
+    given = {k: v for k, v in args.items() if k in names[0]}
+    conn.execute(sql.SQL("CALL {}({})").format(
+        _qualified(procedure),
+        sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)),
+        given)
+
+
+def _demo_clock(conn, spec: dict) -> dt.date | None:
+    clock = spec.get("clock")
+    if not clock:
+        return None
+    table, _, column = clock.rpartition(".")
+    return conn.execute(sql.SQL("SELECT max({})::date FROM {}").format(
+        sql.Identifier(column), _qualified(table))).fetchone()[0]
+
+
 def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = False,
          run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop) -> DemoResult:
     """migrate -> generate the demo sources of sales and devflow (or one more day) -> run ``daily`` -> status."""
@@ -162,30 +197,34 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
     with connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
         try:
-            if next_day:
-                phase("generate next day", lambda: conn.execute("CALL sales_src.generate_next_day()"))
-                phase("generate next day (devflow)", lambda: conn.execute("CALL devflow_src.generate_next_day()"))
-                generated = True
-                # The simulated day may lie ahead of today (repeated --next-day): run for that day, so its
-                # rows are not quarantined as dated in the future (quality.max_future counts from the run date).
-                if run_date is None:
-                    sim_day = conn.execute("SELECT max(transaction_date)::date FROM sales_src.sales").fetchone()[0]
-                    if sim_day is not None and sim_day > utc_today():
-                        run_date = sim_day
-            else:
-                empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM sales_src.customers)").fetchone()[0]
-                if empty:
-                    phase("generate", lambda: conn.execute(
-                        "CALL sales_src.generate(p_scale => %s, p_seed => %s)", (decimal.Decimal(str(scale)), seed)))
-                    generated = True
-                else:
-                    log("the demo source is already generated (sales_src.customers has rows); "
+            areas = _demo_areas(conn)
+            if not areas:
+                log("no registered area has a demo source (dwh_etl.areas.demo): nothing to generate")
+            for area, spec in areas:
+                if next_day:
+                    if spec.get("next_day"):
+                        phase(f"generate next day ({area})", lambda: _call_declared(
+                            conn, spec["next_day"], {}))
+                        generated = True
+                    continue
+                marker = spec.get("generated_when")
+                if marker and conn.execute(
+                        sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(_qualified(marker))).fetchone()[0]:
+                    log(f"the {area} demo source is already generated ({marker} has rows); "
                         "use --next-day to add a day")
-                if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM devflow_src.issues)").fetchone()[0]:
-                    # a week of software-delivery activity; its seed is a fraction (setseed wants [-1, 1])
-                    phase("generate (devflow)", lambda: conn.execute(
-                        "CALL devflow_src.generate(p_days => 7, p_seed => %s)", (seed,)))
-                    generated = True
+                    continue
+                args = dict(spec.get("args") or {})
+                args.setdefault("p_scale", decimal.Decimal(str(scale)))
+                args.setdefault("p_seed", seed)
+                phase(f"generate ({area})", lambda: _call_declared(conn, spec["generate"], args))
+                generated = True
+            if next_day and run_date is None:
+                # The simulated day may lie ahead of today (repeated --next-day): run for that day, so its
+                # rows are not quarantined as dated in the future (quality.max_future counts from the run
+                # date). Each area names the column that holds its simulated business dates ("clock").
+                days = [d for d in (_demo_clock(conn, spec) for _, spec in areas) if d is not None]
+                if days and max(days) > utc_today():
+                    run_date = max(days)
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc
     day = run_date or utc_today()

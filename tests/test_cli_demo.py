@@ -37,7 +37,9 @@ def test_demo_loads_the_warehouse_and_prints_the_status(runner, dsn, conn):
     result = runner.invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"])
 
     assert result.exit_code == 0, result.output
-    assert "[generate]" in result.stderr and "[run daily]" in result.stderr
+    # one generate phase per registered area with a demo source (dwh_etl.areas), in their declared order
+    assert "[generate (sales)]" in result.stderr and "[generate (devflow)]" in result.stderr
+    assert result.stderr.index("[generate (sales)]") < result.stderr.index("[generate (devflow)]") < result.stderr.index("[run daily]")
     assert "pipelines" in result.stdout and "recent_runs" in result.stdout
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") == scalar(conn, "SELECT count(*) FROM sales_src.sales")
     assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs ORDER BY run_id DESC LIMIT 1") == "completed"

@@ -1,4 +1,10 @@
 -- Registry data of the devflow area (applied by dwh migrate whenever this file changes; idempotent).
+-- The area itself and its demo source (read by `dwh demo`); the rest of its registry follows.
+CALL dwh_etl.register_area('devflow', '{
+    "description": "Seed 000: AI-assisted software delivery (issues, agent executions, code generation, deployments, infrastructure metrics).",
+    "demo": {"generate": "devflow_src.generate", "args": {"p_days": 7}, "generated_when": "devflow_src.issues",
+             "next_day": "devflow_src.generate_next_day", "order": 20}
+}');
 INSERT INTO dwh_etl.settings (key, value, description) VALUES
     ('devflow.source_schema', 'devflow_src', 'Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads).'),
     ('retention.devflow.fact_performance_metrics', '2 years', 'Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline.')

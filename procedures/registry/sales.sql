@@ -1,4 +1,10 @@
 -- Registry data of the sales area (applied by dwh migrate whenever this file changes; idempotent).
+-- The area itself and its demo source (read by `dwh demo`); the rest of its registry follows.
+CALL dwh_etl.register_area('sales', '{
+    "description": "Seed 004: e-commerce sales lines, customers and products; star schema sales, daily aggregates and customer lifetime value.",
+    "demo": {"generate": "sales_src.generate", "generated_when": "sales_src.customers",
+             "next_day": "sales_src.generate_next_day", "clock": "sales_src.sales.transaction_date", "order": 10}
+}');
 INSERT INTO dwh_etl.settings (key, value, description) VALUES
     ('sales.source_schema', 'sales_src', 'Schema of the operational sales source (customers, products, sales, deleted_records).')
 ON CONFLICT (key) DO NOTHING;
