@@ -65,8 +65,9 @@ def _noop(_msg: str) -> None:
 
 
 def read_procedure_files(home: Path | None = None, log: Callable[[str], None] = _noop) -> list[ProcedureFile]:
-    """The files of ``procedures/`` in apply order: folders as listed in ``procedures/ORDER``, then
-    ``*.sql`` sorted by name within each folder (one level)."""
+    """The files of ``procedures/`` in apply order: folders as listed in ``procedures/ORDER``; within a
+    folder its own ``*.sql`` sorted by name, then those of its subfolders (any depth, e.g.
+    ``dwh_etl/runner/``), sorted by path. A subfolder may also be listed on its own to apply it earlier."""
     home = home or dwh_home()
     proc_dir = home / "procedures"
     order_file = proc_dir / "ORDER"
@@ -81,17 +82,23 @@ def read_procedure_files(home: Path | None = None, log: Callable[[str], None] = 
         if line:
             folders.append(line.strip("/"))
     files: list[ProcedureFile] = []
+    seen: set[Path] = set()
     for folder in folders:
         fdir = proc_dir / folder
         if not fdir.is_dir():
             raise DwhError(f"procedures/ORDER lists {folder!r}, but {fdir} is not a folder")
-        for f in sorted(fdir.glob("*.sql"), key=lambda p: p.name):
+        in_folder = sorted(fdir.rglob("*.sql"),
+                           key=lambda p: (len(p.relative_to(fdir).parts) > 1, p.relative_to(fdir).as_posix()))
+        for f in in_folder:
+            if f in seen:
+                continue
+            seen.add(f)
             data = f.read_bytes()
             files.append(ProcedureFile(path=f.relative_to(home).as_posix(), file=f,
                                        sha256=hashlib.sha256(data).hexdigest()))
-    listed = set(folders)
+    listed = {f.split("/", 1)[0] for f in folders}
     for sub in sorted(p for p in proc_dir.iterdir() if p.is_dir()):
-        if sub.name not in listed and any(sub.glob("*.sql")):
+        if sub.name not in listed and any(sub.rglob("*.sql")):
             log(f"warning: procedures/{sub.name}/ is not listed in procedures/ORDER and is not applied")
     return files
 
@@ -201,6 +208,11 @@ def _apply_procedures(conn, files: list[ProcedureFile], dry_run: bool, force: bo
     if have_table:
         applied = dict(conn.execute("SELECT path, sha256 FROM dwh_etl.applied_code").fetchall())
     changed = [f for f in files if force or applied.get(f.path) != f.sha256]
+    # files moved or deleted since (e.g. procedures/dwh_etl/x.sql -> dwh_etl/runner/x.sql): forget them
+    gone = sorted(set(applied) - {f.path for f in files})
+    if gone and not dry_run:
+        with conn.transaction():
+            conn.execute("DELETE FROM dwh_etl.applied_code WHERE path = ANY(%s)", (gone,))
     if dry_run or not changed:
         result.procedures_applied = [f.path for f in changed] if dry_run else []
         return

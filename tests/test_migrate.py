@@ -110,3 +110,27 @@ def test_migrate_applies_a_new_migration_from_another_home(tmp_path, dsn, conn):
     assert res.migrations_applied == ["9999_probe"]
     assert res.procedures_applied == []
     assert conn.execute("SELECT to_regclass('public.probe') IS NOT NULL").fetchone()[0]
+
+
+def test_procedure_folders_may_nest_and_moved_files_are_forgotten(tmp_path, dsn, conn):
+    """procedures/ORDER lists top folders; their subfolders (dwh_etl/runner/...) apply with them, own files
+    first; a file that moved is recorded under its new path only."""
+    from dwh_cli.config import dwh_home
+    import shutil
+
+    home = tmp_path / "home"
+    (home / "procedures" / "a" / "sub").mkdir(parents=True)
+    (home / "procedures" / "b").mkdir()
+    (home / "procedures" / "ORDER").write_text("# test\nb\na\n")
+    (home / "procedures" / "a" / "z.sql").write_text("SELECT 1;")
+    (home / "procedures" / "a" / "sub" / "a.sql").write_text("SELECT 2;")
+    (home / "procedures" / "b" / "y.sql").write_text("SELECT 3;")
+    assert [f.path for f in read_procedure_files(home=home)] == [
+        "procedures/b/y.sql", "procedures/a/z.sql", "procedures/a/sub/a.sql"]
+    conn.execute("INSERT INTO dwh_etl.applied_code (path, sha256, applied_at) "
+                 "VALUES ('procedures/a/moved_away.sql', 'x', now())")
+    shutil.copytree(dwh_home() / "migrations", home / "migrations")
+    migrate(dsn, home=home)
+    paths = set(applied_code(conn))
+    assert "procedures/a/moved_away.sql" not in paths
+    assert {"procedures/b/y.sql", "procedures/a/z.sql", "procedures/a/sub/a.sql"} <= paths
