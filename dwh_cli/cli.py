@@ -204,6 +204,57 @@ def status(ctx, runs: int, as_json: bool):
         click.echo(document(doc))
 
 
+# -- info ----------------------------------------------------------------------------------------
+def info_problems(doc: dict) -> list[str]:
+    """What in a ``dwh info`` document needs attention, one short phrase each."""
+    problems = []
+    ext = {e["name"]: e for e in doc.get("extensions", [])}
+    for name in ("plpgsql", "pg_cron", "dblink"):
+        if not (ext.get(name) or {}).get("installed"):
+            problems.append(f"extension {name} not installed")
+    for role in doc.get("roles", []):
+        if not role["exists"]:
+            problems.append(f"role {role['role']} missing")
+    for item in doc.get("pg_cron", []):
+        if not item["ok"]:
+            problems.append(f"pg_cron {item['item']}: {item['detail']}")
+    mig = doc.get("migrations", {})
+    if "error" in mig:
+        problems.append(f"migrations unknown: {mig['error']}")
+    elif not mig.get("up_to_date"):
+        problems.append(f"{len(mig.get('pending', []))} migration(s) and "
+                        f"{mig.get('procedure_files_pending', 0)} procedure file(s) pending: run dwh migrate")
+    return problems
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def info(ctx, as_json: bool):
+    """Where dwh is connected and what that server has (like dbt debug).
+
+    Connection (and whether it is the embedded cluster), server version and time zone, the extensions dwh
+    uses, pg_cron's health, the dwh roles, migrations applied and pending, the registered areas. The first
+    line says whether everything is ready, and if not, why. Exit code 0 either way.
+
+    \b
+    Example:
+        dwh info
+        dwh --dsn 'host=db.example dbname=dwh' info --json
+    """
+    from .info import info as info_report
+
+    doc = info_report(settings(ctx), log=err)
+    problems = info_problems(doc)
+    doc = {"ready": not problems, "problems": problems, **doc}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo("ready" if not problems else "not ready: " + "; ".join(problems))
+    rest = {k: v for k, v in doc.items() if k not in ("ready", "problems")}
+    click.echo(document(rest))
+
+
 # -- sources -------------------------------------------------------------------------------------
 @cli.group()
 def source():

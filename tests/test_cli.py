@@ -196,3 +196,37 @@ def test_run_cut_by_statement_timeout_is_recorded_cancelled_and_shown(runner, co
     again = runner.invoke(cli, ["--dsn", dsn, "run", "nap"])
     assert again.exit_code == 1
     assert "already running" not in again.output
+
+
+def test_info_reports_connection_extensions_roles_and_migrations(runner, dsn):
+    """dwh info (issue 14): like dbt debug, one readiness line first, then the details; --json parses."""
+    result = runner.invoke(cli, ["--dsn", dsn, "info", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["connection"]["database"] and doc["connection"]["server_version"].startswith("15")
+    assert doc["connection"]["source"].startswith("option or environment")
+    assert {e["name"]: bool(e["installed"]) for e in doc["extensions"]}["plpgsql"] is True
+    assert [r["role"] for r in doc["roles"] if r["exists"]] == ["dwh_owner", "etl_service", "analyst_role"]
+    assert doc["migrations"]["up_to_date"] is True and doc["migrations"]["pending"] == []
+    assert doc["migrations"]["applied"] == doc["migrations"]["total"] > 0
+    assert {"sales", "devflow"} <= {a["area"] for a in doc["areas"]}
+    assert doc["ready"] is (not doc["problems"])
+    text = runner.invoke(cli, ["--dsn", dsn, "info"])
+    assert text.exit_code == 0, text.output
+    first = text.stdout.splitlines()[0]
+    assert first == "ready" or first.startswith("not ready: ")
+    assert "server_version" in text.stdout
+
+
+def test_info_on_an_empty_database_says_to_migrate(runner, postgresql_proc, conn):
+    conn.execute("CREATE DATABASE info_empty")
+    try:
+        empty = f"host={postgresql_proc.host} port={postgresql_proc.port} user={postgresql_proc.user} dbname=info_empty"
+        result = runner.invoke(cli, ["--dsn", empty, "info", "--json"])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        assert doc["ready"] is False
+        assert any("run dwh migrate" in p for p in doc["problems"])
+        assert "areas" not in doc
+    finally:
+        conn.execute("DROP DATABASE info_empty")
