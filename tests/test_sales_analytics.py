@@ -145,7 +145,7 @@ def test_readme_failed_processes_lists_the_failed_step(warehouse):
         SELECT pipeline_name, process_name, procedure_name, status, records_processed, error_message
         FROM (SELECT * FROM etl_logs WHERE status = 'FAILED' ORDER BY start_time DESC) AS l
     """)
-    assert failed == [("daily", "sales_dim_product", "sales.load_dim_product", "FAILED", None,
+    assert failed == [("daily", "sales_dim_product", "dwh_etl.step_dimension", "FAILED", None,
                        "target table 'sales.dim_product' of dimension sales.dim_product does not exist")]
 
 
