@@ -18,11 +18,14 @@ PIPELINES = ["daily", "incremental", "devflow_hourly", "devflow_5min", "devflow_
 REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipelines", "dwh_etl.quality_rules",
             "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry",
             # the sources and their fdw pull positions: written by the owner's routines only
-            "dwh_etl.sources", "dwh_etl.source_watermarks"]
+            "dwh_etl.sources", "dwh_etl.source_watermarks",
+            # the subject areas (register_area)
+            "dwh_etl.areas"]
 RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.cdc_key_state", "dwh_etl.loaded_files", "dwh_etl.quarantine",
              "dwh_etl.watermarks"]
 
 REGISTRY_ROUTINES = [
+    "dwh_etl.register_area(text, jsonb)",
     "dwh_etl.register_dimension(text, text, text, text[], text[], text[], text, text, text, text, text)",
     "dwh_etl.register_pipeline(text, text, text[])",
     "dwh_etl.register_rules(text, jsonb)",
