@@ -119,7 +119,7 @@ def test_engine_routines_called_from_psql_work_without_a_run(conn):
     assert rows(conn, """
         SELECT target_table, run_id, step_name, batch_id IS NOT NULL FROM dwh_lineage.table_lineage ORDER BY lineage_id
     """) == [("gold.dim_date", None, None, True), ("gold.mv_x", None, None, True)]
-    assert scalar(conn, "SELECT count(*) FROM gold.dim_date WHERE date_actual = %s", (RUN_DATE,)) == 1
+    assert scalar(conn, "SELECT count(*) FROM gold.dim_date WHERE full_date = %s", (RUN_DATE,)) == 1
 
 
 def test_an_unknown_run_id_is_an_error_not_a_default(conn):
@@ -212,10 +212,12 @@ def test_concurrent_runs_each_see_only_their_own_context(seen, dsn):
         thread.start()
         try:
             deadline = time.monotonic() + 30
-            while not scalar(other, "SELECT count(*) FROM public.ctx_seen WHERE step = 'a_step'"):
+            # the step's own rows are not committed yet: its step_runs row (committed before it starts) is
+            while not scalar(other, "SELECT count(*) FROM dwh_lineage.step_runs WHERE step_name = 'a_step' "
+                                    "AND status = 'running'"):
                 assert time.monotonic() < deadline, "run A's step did not start"
                 time.sleep(0.05)
-            a_run = scalar(other, "SELECT run_id FROM public.ctx_seen WHERE step = 'a_step'")
+            a_run = scalar(other, "SELECT run_id FROM dwh_lineage.step_runs WHERE step_name = 'a_step'")
             # an onlooker session: no context of its own, A's only when it names A's run
             assert rows(other, "SELECT run_id, step_name FROM dwh_etl.get_run_context()") == [(None, None)]
             assert rows(other, "SELECT run_id, step_name FROM dwh_etl.get_run_context(%s)", (a_run,)) == [
