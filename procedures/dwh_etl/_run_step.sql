@@ -2,6 +2,14 @@
 -- (SQLSTATE, message, detail, hint, context) is written to its dwh_lineage.step_runs row instead.
 -- Returns 'completed', 'failed' or 'cancelled' (a cancel or statement_timeout during the step).
 -- The caller (run_pipeline) owns the COMMIT; this function owns the EXCEPTION handler.
+--
+-- The step gets its run context explicitly: p_run_id (dwh_etl.get_run_context(p_run_id) gives batch,
+-- pipeline, run date and step). The quality gate (write-audit-publish) evaluates the rules of the step's
+-- target tables inside the step's subtransaction, on its unpublished rows, into v_quality. When an
+-- error rule fails it raises a plain DW004 naming the rules: the subtransaction rolls back (nothing is
+-- published), and the handler, now outside it but still in the step's transaction, records the results
+-- from v_quality (a PL/pgSQL variable keeps its value across the rollback) with the run id. Nothing
+-- travels through the error's DETAIL.
 CREATE OR REPLACE FUNCTION dwh_etl._run_step(
     p_run_id    bigint,
     p_step_name text,
@@ -25,6 +33,7 @@ DECLARE
     v_quality  jsonb;
     v_kind     text;
     v_spec     jsonb;
+    v_gate     text;                -- the failed error rules, when this step's own gate refused to publish
 BEGIN
     BEGIN
         -- a typed step runs its kind's engine routine with its spec; a custom step its procedure
@@ -58,24 +67,17 @@ BEGIN
         END IF;
 
         -- Audit before publish: the quality rules of the step's target tables, on the rows this run
-        -- wrote, while the step's writes are still uncommitted. A failed error rule raises: the writes
-        -- roll back (nothing is published) and the handler below records the results.
-        SELECT COALESCE(jsonb_agg(e.r), '[]'::jsonb)
-        INTO v_quality
-        FROM dwh_lineage.pipeline_runs AS pr
-        JOIN dwh_etl.steps AS st
-          ON st.pipeline_name = pr.pipeline_name
-         AND st.step_name = p_step_name
-        CROSS JOIN LATERAL unnest(st.target_tables) AS tt (table_name)
-        CROSS JOIN LATERAL jsonb_array_elements(dwh_etl.quality_check_table(tt.table_name, pr.batch_id)) AS e (r)
-        WHERE pr.run_id = p_run_id;
-        IF dwh_etl.quality_gate_message(v_quality) IS NOT NULL THEN
-            RAISE EXCEPTION '%', dwh_etl.quality_gate_message(v_quality)
+        -- wrote, while the step's writes are still uncommitted. A failed error rule raises a plain error
+        -- naming the rules: the writes roll back (nothing is published) and the handler below records
+        -- the results held in v_quality. A passing gate records them with the step's writes.
+        v_quality := dwh_etl.quality_audit(p_run_id, p_step_name);
+        v_gate := dwh_etl.quality_gate_message(v_quality);
+        IF v_gate IS NOT NULL THEN
+            RAISE EXCEPTION '%', v_gate
                 USING ERRCODE = 'DW004',
-                      DETAIL = v_quality::text,
                       HINT = 'the step''s writes were rolled back; dwh quality --failed shows the failing rows';
         END IF;
-        PERFORM dwh_etl.quality_record(v_quality);
+        PERFORM dwh_etl.quality_record(v_quality, p_run_id);
 
         -- Fresh statistics for every table the step changed a lot, so the next steps' plans see it.
         -- Registered tables through dwh_etl.sec_analyze (etl_service does not own them: a non-owner's
@@ -142,9 +144,10 @@ BEGIN
             v_detail  = PG_EXCEPTION_DETAIL,
             v_hint    = PG_EXCEPTION_HINT,
             v_context = PG_EXCEPTION_CONTEXT;
-        IF v_state = 'DW004' AND left(v_detail, 1) = '[' THEN
-            -- a quality gate: keep its results (the step's own writes are rolled back)
-            PERFORM dwh_etl.quality_record(v_detail::jsonb);
+        IF v_gate IS NOT NULL AND v_state = 'DW004' THEN
+            -- this step's gate refused to publish: keep its results (the step's own writes are rolled
+            -- back; the results are recorded here, in the step's transaction, which the runner commits)
+            PERFORM dwh_etl.quality_record(v_quality, p_run_id);
             v_detail := format('quality results recorded in dwh_lineage.quality_metrics (run_id %s)', p_run_id);
         END IF;
         UPDATE dwh_lineage.step_runs AS sr

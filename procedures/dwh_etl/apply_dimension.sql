@@ -21,15 +21,19 @@
 -- The target table has: surrogate key (identity), the natural key, Type 2 and Type 1 columns,
 -- valid_from, valid_to (NULL = open), is_current, version, is_deleted, _batch_id, _loaded_at.
 -- Row triggers installed by dwh_etl.enable_scd_triggers see dwh.scd_bulk = on and stay out of the way.
+-- p_run_id: the run the batch belongs to (rows stamped with its batch, lineage and quarantine with its
+-- run and step; dwh_etl.get_run_context); NULL outside a pipeline (a fresh batch).
 -- Earlier signatures, replaced by this one (a new argument list would otherwise add an overload).
 DROP FUNCTION IF EXISTS dwh_etl.apply_dimension(text, text, timestamptz);
 DROP FUNCTION IF EXISTS dwh_etl.apply_dimension(text, text, timestamptz, text);
+DROP FUNCTION IF EXISTS dwh_etl.apply_dimension(text, text, timestamptz, text, text);
 CREATE OR REPLACE FUNCTION dwh_etl.apply_dimension(
     p_dimension      text,
     p_source         text,
     p_load_ts        timestamptz DEFAULT now(),
     p_lineage_source text DEFAULT NULL,
-    p_mode           text DEFAULT 'delta'
+    p_mode           text DEFAULT 'delta',
+    p_run_id         bigint DEFAULT NULL
 )
 RETURNS TABLE (
     rows_read          bigint,
@@ -55,7 +59,7 @@ DECLARE
     v_all      text[];
     v_ts       text;
     v_del      text;
-    v_run      record := dwh_lineage._current_run();
+    v_run      dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_batch    uuid;
     v_source   text := COALESCE(p_lineage_source, p_source);
     v_in       bigint;
@@ -72,7 +76,7 @@ DECLARE
     v_n        bigint;
     v_conf     bigint;
 BEGIN
-    v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
+    v_batch := v_run.batch_id;
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown dimension %', quote_literal(p_dimension)
@@ -540,9 +544,10 @@ BEGIN
         in_rows_deleted   => v_deln,
         in_rows_rejected  => v_rej,
         in_notes          => format('dimension %s (%s): %s read, %s versions inserted (%s late), %s expired, %s type-1 updates, %s unchanged, %s deletes, %s rejected',
-                                    p_dimension, p_mode, v_in, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej));
+                                    p_dimension, p_mode, v_in, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej),
+        in_run_id         => v_run.run_id);
 
     RETURN QUERY SELECT v_in, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late, v_rej;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text, text) IS 'Apply a change batch (p_mode delta) or a full snapshot (p_mode snapshot: missing keys are deletes) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';
+COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text, text, bigint) IS 'Apply a change batch (p_mode delta) or a full snapshot (p_mode snapshot: missing keys are deletes) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';

@@ -7,11 +7,16 @@
 -- behind the watermark, and never reached one stamped 'infinity' (issue 9). The arrival stamp is
 -- clock_timestamp() at write, >= the writing transaction's start, which is what safe_upper_bound() caps
 -- the window at, so a late-committing row is not skipped either.
+-- p_run_id: the run extracting (rows stamped with its batch, the ingestion logged for it and its step;
+-- dwh_etl.get_run_context); NULL outside a pipeline (a fresh batch).
+-- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
+DROP FUNCTION IF EXISTS dwh_etl.extract_incremental(text, text, text, timestamptz);
 CREATE OR REPLACE FUNCTION dwh_etl.extract_incremental(
     p_source    text,
     p_target    text,
     p_ts_column text,
-    p_cap       timestamptz DEFAULT NULL
+    p_cap       timestamptz DEFAULT NULL,
+    p_run_id    bigint DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -25,6 +30,7 @@ DECLARE
     v_from    timestamptz;
     v_to      timestamptz;
     v_rows    bigint;
+    v_run     dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
 BEGIN
     IF v_src IS NULL OR v_tgt IS NULL THEN
         RAISE EXCEPTION 'extract % -> %: % does not exist', p_source, p_target,
@@ -56,7 +62,7 @@ BEGIN
     v_from := dwh_etl.get_watermark(p_target);
     v_to   := dwh_etl.safe_upper_bound(p_cap);
     IF v_to <= v_from THEN
-        PERFORM dwh_lineage.log_ingestion(p_target, NULL, p_source, 0);
+        PERFORM dwh_lineage.log_ingestion(p_target, v_run.batch_id, p_source, 0, v_run.run_id);
         RETURN 0;
     END IF;
 
@@ -69,12 +75,12 @@ BEGIN
         dwh_etl._col_list(v_cols),
         (SELECT string_agg(format('s.%I::text', c), ', ') FROM unnest(v_cols) AS c),
         v_src, p_ts_column, p_ts_column)
-    USING COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid()), p_source, v_from, v_to;
+    USING v_run.batch_id, p_source, v_from, v_to;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
-    PERFORM dwh_lineage.log_ingestion(p_target, NULL, p_source, v_rows);
+    PERFORM dwh_lineage.log_ingestion(p_target, v_run.batch_id, p_source, v_rows, v_run.run_id);
     CALL dwh_etl.set_watermark(p_target, p_ts_column, v_to);
     RETURN v_rows;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.extract_incremental(text, text, text, timestamptz) IS 'Copy source rows changed in [watermark, safe upper bound) into a bronze table and advance the watermark, in one transaction.';
+COMMENT ON FUNCTION dwh_etl.extract_incremental(text, text, text, timestamptz, bigint) IS 'Copy source rows changed in [watermark, safe upper bound) into a bronze table and advance the watermark, in one transaction.';

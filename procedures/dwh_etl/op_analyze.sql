@@ -46,7 +46,7 @@ BEGIN
     LOOP
         -- ANALYZE by a non-owner only warns and skips: the SECURITY DEFINER routine does it.
         PERFORM dwh_etl.sec_analyze(v_table.relid::regclass);
-        v_id := dwh_lineage.log_refresh(in_view_name => v_table.table_name, in_source_table => 'multiple', in_row_count => 0);
+        v_id := dwh_lineage.log_refresh(in_view_name => v_table.table_name, in_source_table => 'multiple', in_row_count => 0, in_run_id => p_run_id);
         UPDATE dwh_lineage.table_lineage
         SET notes = format('analyzed: %s rows modified since the last analyze, of about %s', v_table.modified, v_table.tuples::bigint)
         WHERE lineage_id = v_id;

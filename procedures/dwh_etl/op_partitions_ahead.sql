@@ -52,7 +52,7 @@ BEGIN
                                        dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date),
             p_until        => GREATEST(p_run_date, CURRENT_DATE),
             p_months_ahead => v_ahead);
-        v_id := dwh_lineage.log_refresh(in_view_name => v_table.table_name, in_source_table => 'multiple', in_row_count => 0);
+        v_id := dwh_lineage.log_refresh(in_view_name => v_table.table_name, in_source_table => 'multiple', in_row_count => 0, in_run_id => p_run_id);
         UPDATE dwh_lineage.table_lineage
         SET notes = format('partitions ahead: %s monthly partition(s) created, up to %s month(s) past %s',
                            v_created, v_ahead, GREATEST(p_run_date, CURRENT_DATE))

@@ -27,7 +27,8 @@ BEGIN
         in_batch_id     => NULL,
         in_rows_deleted => v_runs,
         in_operation    => 'delete',
-        in_notes        => format('history.keep %s: runs started before %s deleted with their steps and lineage', v_keep, now() - v_keep));
+        in_notes        => format('history.keep %s: runs started before %s deleted with their steps and lineage', v_keep, now() - v_keep),
+        in_run_id       => p_run_id);
     RAISE NOTICE 'purged % run(s) older than %', v_runs, v_keep;
 
     -- pg_cron's history is the owner's (its jobs run as the user who synced, and row security hides
@@ -45,7 +46,8 @@ BEGIN
             in_batch_id     => NULL,
             in_rows_deleted => v_cron,
             in_operation    => 'delete',
-            in_notes        => format('cron_history.keep %s: job run details of database %s deleted', v_cron_keep, current_database()));
+            in_notes        => format('cron_history.keep %s: job run details of database %s deleted', v_cron_keep, current_database()),
+            in_run_id       => p_run_id);
         RAISE NOTICE 'purged % cron job run detail(s) older than %', v_cron, v_cron_keep;
     END IF;
 END;

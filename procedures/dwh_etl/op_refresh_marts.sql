@@ -28,7 +28,7 @@ BEGIN
         -- chooses CONCURRENTLY the same way.
         PERFORM dwh_etl.sec_refresh_mart(v_view.relid::regclass);
         EXECUTE format('SELECT count(*) FROM %s', v_view.relid::regclass) INTO v_rows;
-        v_id := dwh_lineage.log_refresh(in_view_name => v_view.table_name, in_source_table => 'multiple', in_row_count => v_rows);
+        v_id := dwh_lineage.log_refresh(in_view_name => v_view.table_name, in_source_table => 'multiple', in_row_count => v_rows, in_run_id => p_run_id);
         UPDATE dwh_lineage.table_lineage
         SET notes = CASE WHEN v_view.relispopulated AND v_view.has_unique THEN 'refreshed concurrently' ELSE 'refreshed' END
         WHERE lineage_id = v_id;

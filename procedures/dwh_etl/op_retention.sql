@@ -91,7 +91,8 @@ BEGIN
                 in_batch_id      => NULL,
                 in_rows_inserted => v_rows,
                 in_notes         => format('retention %s: partition %I.%I [%s, %s) detached and moved to schema archive (no row copied)',
-                                           v_horizon, v_part.nspname, v_part.relname, v_part.range_from, v_part.range_to));
+                                           v_horizon, v_part.nspname, v_part.relname, v_part.range_from, v_part.range_to),
+                in_run_id        => p_run_id);
             RAISE NOTICE 'archived %.% (% rows) as archive.%', v_part.nspname, v_part.relname, v_rows, v_name;
             v_count := v_count + 1;
         END LOOP;

@@ -1,12 +1,19 @@
 -- Writes quality results (the jsonb array of quality_check_table) to dwh_lineage.quality_metrics,
--- the history of every evaluation. Returns the number of failed error-severity rules.
-CREATE OR REPLACE FUNCTION dwh_etl.quality_record(p_results jsonb)
+-- the history of every evaluation, for the run p_run_id (its batch unless a result names its own).
+-- Without a run id: outside a pipeline no run and a fresh batch (dwh_etl.get_run_context). Returns the
+-- number of failed error-severity rules.
+-- The earlier signature (run taken from session settings), replaced by this one.
+DROP FUNCTION IF EXISTS dwh_etl.quality_record(jsonb);
+CREATE OR REPLACE FUNCTION dwh_etl.quality_record(
+    p_results jsonb,
+    p_run_id  bigint DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
-    v_run    record := dwh_lineage._current_run();
+    v_run    dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_errors integer;
 BEGIN
     INSERT INTO dwh_lineage.quality_metrics (
@@ -14,7 +21,7 @@ BEGIN
         rule_id, severity, rows_checked, failing_sample
     )
     SELECT v_run.run_id,
-           COALESCE((r->>'batch_id')::uuid, v_run.batch_id, gen_random_uuid()),
+           COALESCE((r->>'batch_id')::uuid, v_run.batch_id),
            r->>'table_name',
            r->>'rule_name',
            (r->>'metric_value')::numeric,
@@ -35,4 +42,4 @@ BEGIN
     RETURN v_errors;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quality_record(jsonb) IS 'Record quality results in dwh_lineage.quality_metrics; returns how many error-severity rules failed.';
+COMMENT ON FUNCTION dwh_etl.quality_record(jsonb, bigint) IS 'Record quality results in dwh_lineage.quality_metrics for a run (NULL: none); returns how many error-severity rules failed.';

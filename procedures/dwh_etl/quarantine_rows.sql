@@ -7,17 +7,22 @@
 -- each reason ("file sales.csv line 7: quantity 'abc' is not an integer") and in the payload (_file,
 -- _line; technical keys, outside the record's fingerprint). The bronze column _source_line itself is left
 -- out of the payload (NULL for every row that did not come from a file's parsing path; _line says it).
+-- p_run_id: the run the load belongs to (entries carry its run and batch; dwh_etl.get_run_context);
+-- NULL outside a pipeline.
+-- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
+DROP FUNCTION IF EXISTS dwh_etl.quarantine_rows(text, text, text);
 CREATE OR REPLACE FUNCTION dwh_etl.quarantine_rows(
     p_staged       text,
     p_source_table text,
-    p_target_table text
+    p_target_table text,
+    p_run_id       bigint DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
-    v_run  record := dwh_lineage._current_run();
+    v_run  dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_rows bigint;
     v_done bigint;
 BEGIN
@@ -52,7 +57,7 @@ BEGIN
              run_id            = EXCLUDED.run_id,
              batch_id          = EXCLUDED.batch_id',
         to_regclass(p_staged), to_regclass(p_source_table))
-    USING p_target_table, p_source_table, v_run.run_id, COALESCE(v_run.batch_id, gen_random_uuid());
+    USING p_target_table, p_source_table, v_run.run_id, v_run.batch_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_rows > 0 THEN
         RAISE NOTICE '% row(s) of % quarantined (dwh_etl.quarantine; a record already open there counts one more delivery)', v_rows, p_source_table;
@@ -74,4 +79,4 @@ BEGIN
     RETURN v_rows;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload; resolve earlier quarantined versions of records that now load.';
+COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text, bigint) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload and the run (p_run_id); resolve earlier quarantined versions of records that now load.';

@@ -1,13 +1,17 @@
 -- Reconciliation of one load: every bronze row of the window is accounted for as accepted,
 -- quarantined or a collapsed duplicate. Recorded in dwh_lineage.quality_metrics (metric
--- 'reconciliation'); a mismatch raises DW005, which fails (and rolls back) the step.
+-- 'reconciliation'); a mismatch raises DW005, which fails (and rolls back) the step. p_run_id: the run
+-- the load belongs to (NULL outside a pipeline).
+-- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
+DROP FUNCTION IF EXISTS dwh_etl.reconcile(text, text, bigint, bigint, bigint, bigint);
 CREATE OR REPLACE FUNCTION dwh_etl.reconcile(
     p_target      text,
     p_source      text,
     p_read        bigint,
     p_accepted    bigint,
     p_quarantined bigint,
-    p_duplicates  bigint
+    p_duplicates  bigint,
+    p_run_id      bigint DEFAULT NULL
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -29,7 +33,7 @@ BEGIN
         'rule_name', 'reconciliation', 'table_name', p_target, 'rule_type', 'reconciliation',
         'severity', 'error', 'threshold', 0, 'threshold_type', 'count',
         'rows_checked', p_read, 'failing', 0, 'metric_value', v_diff, 'passed', true,
-        'failing_sample', v_sample)));
+        'failing_sample', v_sample)), p_run_id);
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.reconcile(text, text, bigint, bigint, bigint, bigint) IS 'Check and record that rows read = accepted + quarantined + duplicates for one load; DW005 when not.';
+COMMENT ON FUNCTION dwh_etl.reconcile(text, text, bigint, bigint, bigint, bigint, bigint) IS 'Check and record that rows read = accepted + quarantined + duplicates for one load; DW005 when not.';

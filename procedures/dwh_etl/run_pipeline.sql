@@ -193,6 +193,12 @@ BEGIN
     COMMIT;
     RAISE NOTICE 'run % of pipeline % for % started', p_run_id, p_pipeline, p_run_date;
 
+    -- The run context is passed explicitly: every step gets p_run_id, from which it and the engine
+    -- routines it calls read their context (dwh_etl.get_run_context). Compatibility only: the area
+    -- procedures written against the seed-002 API still read dwh_lineage._current_run() (or call engine
+    -- routines without their run id), so the run and step are also set as session settings while a
+    -- step runs. Remove these three set_config calls once no step reads _current_run() (see
+    -- docs/ARCHITECTURE.md, "Run context").
     PERFORM set_config('dwh.run_id', p_run_id::text, false),
             set_config('dwh.batch_id', v_batch_id::text, false);
 

@@ -1,8 +1,11 @@
 -- Seed 002: CALL dwh_etl.run_quality_gate('silver.sales_customers', batch_id); evaluates the table's
 -- registered rules (the seed hard-coded checks per table; here they are rows of dwh_etl.quality_rules),
 -- records them, and raises DW004 when an error-severity rule failed (a WARNING when in_fail_on_error
--- is false). The raise rolls back the caller's transaction, records included, so the results also travel
--- in the error's DETAIL (a jsonb array): inside a pipeline step the runner records them from there.
+-- is false). The raise rolls back the caller's transaction, records included, so the results are also
+-- shown in the error's DETAIL (a jsonb array) for the person who called it. The runner does not use this
+-- procedure nor read that DETAIL: its own gate (dwh_etl._run_step, dwh_etl.quality_audit) records the
+-- results of a refused step itself. A step should leave its gate to the runner: a DW004 raised inside a
+-- step by this procedure fails the step with the DETAIL kept as text in step_runs.error_detail.
 CREATE OR REPLACE PROCEDURE dwh_etl.run_quality_gate(
     in_table         text,
     in_batch_id      uuid,

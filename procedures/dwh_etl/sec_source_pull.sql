@@ -17,8 +17,12 @@
 -- that, they are missed until they change again (use replicate mode where that matters).
 -- A source that cannot be reached raises 08001 naming it: the step fails, its dependents are skipped,
 -- nothing moves, and the next run reads from the same watermark.
+-- p_run_id: the run pulling (the ingestions are logged for it and its step); NULL outside a pipeline.
+-- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
+DROP FUNCTION IF EXISTS dwh_etl.sec_source_pull(text);
 CREATE OR REPLACE FUNCTION dwh_etl.sec_source_pull(
-    p_name text
+    p_name   text,
+    p_run_id bigint DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -74,7 +78,7 @@ BEGIN
             USING v_from;
             v_total := v_total + v_n;
             PERFORM dwh_lineage.log_ingestion(format('%I.%I', v_src.landing_schema, v_t),
-                                              NULL, format('%s:%s.%s', p_name, v_src.remote_schema, v_t), v_n);
+                                              NULL, format('%s:%s.%s', p_name, v_src.remote_schema, v_t), v_n, p_run_id);
             EXECUTE format('DELETE FROM %1$I.%2$I AS l WHERE NOT EXISTS (SELECT 1 FROM %3$I.%2$I AS r WHERE %4$s)',
                            v_src.landing_schema, v_t, v_src.foreign_schema,
                            (SELECT string_agg(format('r.%1$I = l.%1$I', k), ' AND ') FROM unnest(v_keys) AS k));
@@ -100,6 +104,6 @@ BEGIN
     RETURN v_total;
 END;
 $$;
-REVOKE ALL ON FUNCTION dwh_etl.sec_source_pull(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dwh_etl.sec_source_pull(text) TO etl_service;
-COMMENT ON FUNCTION dwh_etl.sec_source_pull(text) IS 'SECURITY DEFINER: pull an fdw source''s changed rows (watermark minus sources.fdw_overlap, merged by key) and its deletes into its local copies. Returns rows written.';
+REVOKE ALL ON FUNCTION dwh_etl.sec_source_pull(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.sec_source_pull(text, bigint) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.sec_source_pull(text, bigint) IS 'SECURITY DEFINER: pull an fdw source''s changed rows (watermark minus sources.fdw_overlap, merged by key) and its deletes into its local copies. Returns rows written.';

@@ -20,9 +20,10 @@ BEGIN
     PERFORM dwh_lineage.log_transformation(
         in_source_table  => 'dwh_etl.settings',
         in_target_table  => 'gold.dim_date',
-        in_batch_id      => (dwh_lineage._current_run()).batch_id,
+        in_batch_id      => NULL,
         in_rows_inserted => v_after - v_before,
-        in_rows_unchanged => v_before);
+        in_rows_unchanged => v_before,
+        in_run_id        => p_run_id);
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.step_calendar(bigint, date) IS 'Step: extend gold.dim_date to the horizon and fill gold.dim_time_of_day.';

@@ -27,7 +27,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR v_pair IN SELECT e FROM jsonb_array_elements(p_spec->'tables') AS e LOOP
-        v_rows := v_rows + dwh_etl.extract_incremental(format('%I.%I', v_schema, v_pair->>0), v_pair->>1, v_column, v_cap);
+        v_rows := v_rows + dwh_etl.extract_incremental(format('%I.%I', v_schema, v_pair->>0), v_pair->>1, v_column, v_cap, p_run_id);
     END LOOP;
     RAISE DEBUG 'dwh_etl.step_extract: % rows from schema %', v_rows, v_schema;
 END;

@@ -25,7 +25,8 @@ BEGIN
     PERFORM dwh_lineage.log_refresh(
         in_view_name    => p_spec->>'view',
         in_source_table => p_spec->>'lineage_source',
-        in_row_count    => v_rows);
+        in_row_count    => v_rows,
+        in_run_id       => p_run_id);
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.step_mart(bigint, date, jsonb) IS 'Step kind mart: refresh one materialized view concurrently (spec: view, lineage_source) and log the refresh.';

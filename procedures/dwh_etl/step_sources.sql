@@ -16,7 +16,7 @@ DECLARE
     v_rows bigint;
 BEGIN
     FOR v_src IN SELECT s.source_name FROM dwh_etl.sources AS s WHERE s.mode = 'fdw' ORDER BY s.source_name LOOP
-        v_rows := dwh_etl.sec_source_pull(v_src.source_name);
+        v_rows := dwh_etl.sec_source_pull(v_src.source_name, p_run_id);
         RAISE NOTICE 'source %: % row(s) pulled', v_src.source_name, v_rows;
     END LOOP;
     FOR v_src IN SELECT st.source_name, st.warnings FROM dwh_etl.source_status(p_check_remote => false) AS st
