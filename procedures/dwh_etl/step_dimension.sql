@@ -58,7 +58,8 @@ BEGIN
         FROM dwh_etl.apply_dimension(
             p_dimension      => v_item->>'dimension',
             p_source         => 'pg_temp._dim_stage',
-            p_lineage_source => v_item->>'lineage_source');
+            p_lineage_source => v_item->>'lineage_source',
+            p_run_id         => p_run_id);
 
         -- apply_dimension counts every row of its source as read, except deletions its delete policy
         -- 'ignore' drops; anything else would mean staged rows went unaccounted for
