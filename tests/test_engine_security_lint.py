@@ -72,23 +72,23 @@ def test_the_checked_schemas_are_learned_from_the_registry(conn, our_schemas):
 
 def test_a_newly_registered_area_is_checked(conn):
     conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
-    conn.execute("CREATE SCHEMA agents")
-    conn.execute("CREATE TABLE agents.dim_agent (agent_id bigint)")
+    conn.execute("CREATE SCHEMA toyarea")
+    conn.execute("CREATE TABLE toyarea.dim_agent (agent_id bigint)")
     conn.execute("""
-        CREATE FUNCTION agents.broken() RETURNS bigint LANGUAGE plpgsql AS $$
+        CREATE FUNCTION toyarea.broken() RETURNS bigint LANGUAGE plpgsql AS $$
         BEGIN
-            RETURN (SELECT count(*) FROM agents.no_such_table);
+            RETURN (SELECT count(*) FROM toyarea.no_such_table);
         END;
         $$""")
-    assert "agents" not in [r[0] for r in rows(conn, KNOWN_SCHEMAS_SQL)]
+    assert "toyarea" not in [r[0] for r in rows(conn, KNOWN_SCHEMAS_SQL)]
 
-    conn.execute("""CALL dwh_etl.register_tables(p_area => 'agents',
-                                                 p_tables => '[{"table": "agents.dim_agent", "layer": "gold"}]')""")
+    conn.execute("""CALL dwh_etl.register_tables(p_area => 'toyarea',
+                                                 p_tables => '[{"table": "toyarea.dim_agent", "layer": "gold"}]')""")
 
     schemas = [r[0] for r in rows(conn, KNOWN_SCHEMAS_SQL)]
-    assert "agents" in schemas
+    assert "toyarea" in schemas
     assert [(r[0], r[3]) for r in rows(conn, PLPGSQL_CHECK_SQL, (schemas, ["error"]))
-            if r[0].startswith("agents.")] == [("agents.broken()", "42P01")]
+            if r[0].startswith("toyarea.")] == [("toyarea.broken()", "42P01")]
 
 
 def test_warehouse_roles_exist(conn):

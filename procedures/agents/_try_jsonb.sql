@@ -1,0 +1,18 @@
+-- JSON columns of the source (capabilities, metadata) arrive in bronze as text: parsed here, NULL when the
+-- text is not JSON (the typing view then gives a reason).
+CREATE OR REPLACE FUNCTION agents._try_jsonb(p_value text)
+RETURNS jsonb
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = agents, pg_temp
+AS $$
+BEGIN
+    RETURN p_value::jsonb;
+EXCEPTION WHEN invalid_text_representation THEN
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION agents._try_jsonb(text) IS 'p_value as jsonb, or NULL when it does not parse.';
+REVOKE EXECUTE ON FUNCTION agents._try_jsonb(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION agents._try_jsonb(text) TO etl_service;

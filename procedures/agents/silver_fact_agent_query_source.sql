@@ -1,0 +1,24 @@
+-- What the generic fact step reads for agents.fact_agent_query: one row per silver query with its source
+-- id (query_id, the upsert key), its event time (created_at: the dimension versions valid then are looked
+-- up by the natural keys agent_name, conversation_id, user_id; unknown ones become inferred members) and
+-- its date key in the area's zone (setting agents.timezone, default UTC; the seed's DATE(created_at)
+-- depended on the session's zone). query_hash = md5 of the query text, as the seed.
+CREATE OR REPLACE VIEW silver.agents_fact_agent_query_source AS
+SELECT q.query_id,
+       q.created_at,
+       agents._time_key(q.created_at, z.zone) AS time_key,
+       q.agent                                AS agent_name,
+       q.conversation_id,
+       q.user_id,
+       md5(q.query)                           AS query_hash,
+       q.result_size_bytes,
+       q.latency_ms,
+       q.approved,
+       COALESCE(q.human_edited, false)        AS human_edited,
+       COALESCE(q.error_occurred, false)      AS error_occurred,
+       q.updated_at,
+       q._loaded_at
+FROM silver.agents_agent_queries AS q
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z;
+COMMENT ON VIEW silver.agents_fact_agent_query_source IS 'Source of agents.fact_agent_query: source id query_id, event time created_at, natural keys agent_name / conversation_id / user_id, time_key in the area''s zone.';
+REVOKE ALL ON silver.agents_fact_agent_query_source FROM PUBLIC, analyst_role;
