@@ -51,7 +51,7 @@ DECLARE
     v_run        record := dwh_lineage._current_run();
     v_step       text;
     v_batch      uuid;
-    v_problems   text[] := '{}';
+    v_problems   text[] := '{}'::text[];
     v_view       regclass;
     v_target     regclass;
     v_mode       text := COALESCE(p_spec->>'mode', 'upsert');
@@ -79,13 +79,13 @@ DECLARE
     v_cond_d     text;
     v_cond_w     text;
     v_cond_l     text;
-    v_keys       text[] := '{}';
+    v_keys       text[] := '{}'::text[];
     v_select     text := '';
     v_joins      text := '';
     v_waits      text := '';
     v_retry      text := '';
-    v_ins_cols   text[] := '{}';
-    v_ins_exprs  text[] := '{}';
+    v_ins_cols   text[] := '{}'::text[];
+    v_ins_exprs  text[] := '{}'::text[];
     v_set        text;
     v_win        record;
     v_month      date;
@@ -93,12 +93,12 @@ DECLARE
     v_max        date;
     v_read       bigint;
     v_flagged    bigint;
-    v_existing   bigint := 0;
-    v_written    bigint := 0;
-    v_removed    bigint := 0;
+    v_existing   bigint := 0::bigint;
+    v_written    bigint := 0::bigint;
+    v_removed    bigint := 0::bigint;
     v_inserted   bigint;
     v_updated    bigint;
-    v_skipped    bigint := 0;
+    v_skipped    bigint := 0::bigint;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -107,10 +107,10 @@ BEGIN
     v_view := to_regclass(p_spec->>'view');
     v_target := to_regclass(p_spec->>'target');
     IF v_view IS NULL THEN
-        v_problems := v_problems || format('view %s does not exist', COALESCE(quote_literal(p_spec->>'view'), 'is missing'));
+        v_problems := v_problems || CASE WHEN p_spec ? 'view' THEN format('view %s does not exist', quote_literal(p_spec->>'view')) ELSE 'view is missing' END;
     END IF;
     IF v_target IS NULL OR (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = v_target) NOT IN ('r', 'p') THEN
-        v_problems := v_problems || format('target %s is not an existing table', COALESCE(quote_literal(p_spec->>'target'), 'is missing'));
+        v_problems := v_problems || CASE WHEN p_spec ? 'target' THEN format('target %s is not an existing table', quote_literal(p_spec->>'target')) ELSE 'target is missing' END;
     END IF;
     IF jsonb_typeof(p_spec->'natural_key') = 'array' THEN
         v_nk := ARRAY(SELECT jsonb_array_elements_text(p_spec->'natural_key'));
