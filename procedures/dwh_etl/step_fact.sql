@@ -31,6 +31,8 @@
 --                                    -- is extended to cover it (dwh_etl.ensure_calendar) and, when the target is
 --                                    -- partitioned, the months it falls in exist (plus partitions_ahead
 --                                    -- months after the current UTC month, default 3)
+--    "partitioned":   true,          -- the target must be a partitioned table (else 42809 before anything
+--                                    -- is read); partitions are ensured for any partitioned target
 --    "time_of_day":   true,          -- gold.dim_time_of_day is filled when empty
 --    "deleted_column": "is_deleted", -- rows flagged deleted remove their fact row and load nothing
 --    "affected_queue": {"table": "dwh_staging.sales_affected_dates", "column": "date_key"},
@@ -106,6 +108,14 @@ BEGIN
     -- ---- the spec: every problem at once, before anything is read -------------------------------
     v_view := to_regclass(p_spec->>'view');
     v_target := to_regclass(p_spec->>'target');
+    IF (p_spec->>'partitioned')::boolean IS TRUE
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
+        -- the table the spec describes is not there (renamed, dropped, replaced by a plain table)
+        RAISE EXCEPTION '% is not a partitioned table', quote_literal(p_spec->>'target')
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('fact step %s declares its target partitioned', v_step),
+                  HINT = 'run dwh migrate, or restore the table';
+    END IF;
     IF v_view IS NULL THEN
         v_problems := v_problems || CASE WHEN p_spec ? 'view' THEN format('view %s does not exist', quote_literal(p_spec->>'view')) ELSE 'view is missing' END;
     END IF;

@@ -86,7 +86,7 @@ DECLARE
      "spec": {"view": "silver.sales_fact_sales_rows", "target": "sales.fact_sales", "natural_key": ["sale_id"],
               "mode": "replace", "deleted_column": "is_deleted", "event_time": "transaction_at",
               "lookups": [{"dimension": "sales.dim_customer"}, {"dimension": "sales.dim_product"}],
-              "date_key": "date_key", "time_of_day": true,
+              "date_key": "date_key", "partitioned": true, "time_of_day": true,
               "affected_queue": {"table": "dwh_staging.sales_affected_dates", "column": "date_key"},
               "lineage_source": "silver.sales_sales"},
      "depends_on": ["sales_silver_sales", "sales_dim_customer", "sales_dim_product"],
