@@ -135,7 +135,7 @@ BEGIN
         ORDER BY p.issue_number, p.created_at DESC, p.pr_number DESC
     )
     SELECT b.issue_id, b.issue_number, b.started_at, b.completed_at,
-           devflow.issue_key_at(b.issue_id, b.started_at) AS issue_key,
+           COALESCE(ik.issue_key, ik0.issue_key) AS issue_key,
            ag.agent_key, devflow._time_key(b.started_at) AS time_key,
            lb.label_key, wk.worktree_key,
            EXTRACT(EPOCH FROM b.completed_at - b.started_at)::integer AS processing_duration_seconds,
@@ -148,6 +148,18 @@ BEGIN
            b.ai_cost AS ai_cost_usd, COALESCE(d.cost, 0) AS infrastructure_cost_usd,
            lg.commit_sha, pr.pr_number
     FROM base AS b
+    -- the issue version valid at started_at; an issue processed before its first version takes the first
+    -- (set-based, on the (issue_id, valid_from) index, as dwh_etl.step_fact resolves its lookups)
+    LEFT JOIN LATERAL (
+        SELECT d.issue_key FROM devflow.dim_issue AS d
+        WHERE d.issue_id = b.issue_id AND d.valid_from <= b.started_at
+        ORDER BY d.valid_from DESC LIMIT 1
+    ) AS ik ON true
+    LEFT JOIN LATERAL (
+        SELECT d.issue_key FROM devflow.dim_issue AS d
+        WHERE d.issue_id = b.issue_id AND ik.issue_key IS NULL
+        ORDER BY d.valid_from LIMIT 1
+    ) AS ik0 ON true
     LEFT JOIN main_agent AS ma ON ma.issue_id = b.issue_id
     LEFT JOIN devflow.dim_agent AS ag ON ag.agent_id = ma.agent_id AND ag.is_current
     LEFT JOIN generations AS g ON g.issue_id = b.issue_id

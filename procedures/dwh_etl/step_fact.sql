@@ -1,0 +1,362 @@
+-- Step kind `fact`: the engine's one fact loader. The area supplies a view (in a technical schema, e.g.
+-- silver: analysts must not read silver through it) that yields the fact rows from silver, with the
+-- business rules (filters, COALESCEs, the date key in the business's zone) and the natural keys of the
+-- dimensions; the engine owns everything else: the incremental window (dwh_etl.window_bounds on the
+-- target, on the view's window column), staging, the dimension keys valid at the event, late-arriving
+-- dimensions, the calendar and the partitions, the write, row counts, reconciliation, lineage and the
+-- watermark. Spec:
+--   {"view":          "silver.sales_fact_sales_rows",   -- required: the fact rows (columns named as the target's)
+--    "target":        "sales.fact_sales",               -- required: the fact table
+--    "natural_key":   ["sale_id"],                      -- required: the source's own id (view and target columns):
+--                                                       --   reloads and duplicate deliveries are idempotent
+--    "mode":          "upsert",      -- upsert (default): INSERT ... ON CONFLICT (natural key) DO UPDATE;
+--                                    -- insert: ON CONFLICT DO NOTHING (an event never changes);
+--                                    -- replace: DELETE by natural key + INSERT (a row may change partition)
+--    "window_column": "_loaded_at",  -- the view's load-time column the window reads (default _loaded_at)
+--    "event_time":    "transaction_at",  -- default instant of the lookups
+--    "lookups": [                    -- dimension keys, each resolved to the version valid at the event:
+--       {"dimension": "sales.dim_customer",  -- a dimension of dwh_etl.dimension_specs (name or target table)
+--        "key": "customer_key",              -- target column (default: the dimension's surrogate key)
+--        "columns": ["customer_id"],         -- view columns matching its natural key (default: same names)
+--        "at": "transaction_at",             -- the event instant (default event_time): the latest version
+--                                            --   with valid_from <= at; an event before the first version
+--                                            --   takes the first version
+--        "current": true,                    -- instead of at: the current version (is_current)
+--        "wait": "always"}],                 -- late-arriving dimension: the row waits (is not loaded, and
+--                                            --   is retried by later runs within late_window) while the
+--                                            --   dimension has no row for its key; "if_key": only when the
+--                                            --   key is not NULL; "never" (default): loaded, key NULL
+--    "late_window":   "7 days",      -- how far back rows not loaded yet (waiting) are retried
+--    "date_key":      "date_key",    -- the view's gold.dim_date key (integer YYYYMMDD, or date): the calendar
+--                                    -- is extended to cover it (dwh_etl.ensure_calendar) and, when the target is
+--                                    -- partitioned, the months it falls in exist (plus partitions_ahead
+--                                    -- months after the current UTC month, default 3)
+--    "partitioned":   true,          -- the target must be a partitioned table (else 42809 before anything
+--                                    -- is read); partitions are ensured for any partitioned target
+--    "time_of_day":   true,          -- gold.dim_time_of_day is filled when empty
+--    "deleted_column": "is_deleted", -- rows flagged deleted remove their fact row and load nothing
+--    "affected_queue": {"table": "dwh_staging.sales_affected_dates", "column": "date_key"},
+--                                    -- the old and new values of a target column of every row touched go to
+--                                    -- a queue (column, run_id) for a downstream step (ON CONFLICT DO NOTHING)
+--    "lineage_source": "silver.sales_sales"}   -- the table named in lineage (default: the view)
+-- A bad spec fails the step before anything is read (22023), naming the step and every problem.
+-- Rows read = written + flagged deleted + (insert mode) already present: dwh_etl.reconcile records it.
+CREATE OR REPLACE PROCEDURE dwh_etl.step_fact(
+    p_run_id   bigint,
+    p_run_date date,
+    p_spec     jsonb
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_run        record := dwh_lineage._current_run();
+    v_step       text;
+    v_batch      uuid;
+    v_problems   text[] := '{}'::text[];
+    v_view       regclass;
+    v_target     regclass;
+    v_mode       text := COALESCE(p_spec->>'mode', 'upsert');
+    v_wcol       text := COALESCE(p_spec->>'window_column', '_loaded_at');
+    v_nk         text[];
+    v_date_key   text := p_spec->>'date_key';
+    v_date_expr  text;
+    v_deleted    text := p_spec->>'deleted_column';
+    v_live       text := 'true';
+    v_late       interval;
+    v_ahead      integer;
+    v_source     text;
+    v_queue      regclass;
+    v_queue_col  text := p_spec#>>'{affected_queue,column}';
+    v_view_cols  text[];
+    v_view_types text[];
+    v_tgt_cols   text[];
+    v_lookup     jsonb;
+    v_dim        record;
+    v_i          integer := 0;
+    v_cols       text[];
+    v_at         text;
+    v_wait       text;
+    v_key        text;
+    v_cond_d     text;
+    v_cond_w     text;
+    v_cond_l     text;
+    v_keys       text[] := '{}'::text[];
+    v_select     text := '';
+    v_joins      text := '';
+    v_waits      text := '';
+    v_retry      text := '';
+    v_ins_cols   text[] := '{}'::text[];
+    v_ins_exprs  text[] := '{}'::text[];
+    v_set        text;
+    v_win        record;
+    v_month      date;
+    v_min        date;
+    v_max        date;
+    v_read       bigint;
+    v_flagged    bigint;
+    v_existing   bigint := 0::bigint;
+    v_written    bigint := 0::bigint;
+    v_removed    bigint := 0::bigint;
+    v_inserted   bigint;
+    v_updated    bigint;
+    v_skipped    bigint := 0::bigint;
+BEGIN
+    v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
+    v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
+
+    -- ---- the spec: every problem at once, before anything is read -------------------------------
+    v_view := to_regclass(p_spec->>'view');
+    v_target := to_regclass(p_spec->>'target');
+    IF (p_spec->>'partitioned')::boolean IS TRUE
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
+        -- the table the spec describes is not there (renamed, dropped, replaced by a plain table)
+        RAISE EXCEPTION '% is not a partitioned table', quote_literal(p_spec->>'target')
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = format('fact step %s declares its target partitioned', v_step),
+                  HINT = 'run dwh migrate, or restore the table';
+    END IF;
+    IF v_view IS NULL THEN
+        v_problems := v_problems || CASE WHEN p_spec ? 'view' THEN format('view %s does not exist', quote_literal(p_spec->>'view')) ELSE 'view is missing' END;
+    END IF;
+    IF v_target IS NULL OR (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = v_target) NOT IN ('r', 'p') THEN
+        v_problems := v_problems || CASE WHEN p_spec ? 'target' THEN format('target %s is not an existing table', quote_literal(p_spec->>'target')) ELSE 'target is missing' END;
+    END IF;
+    IF jsonb_typeof(p_spec->'natural_key') = 'array' THEN
+        v_nk := ARRAY(SELECT jsonb_array_elements_text(p_spec->'natural_key'));
+    END IF;
+    IF COALESCE(cardinality(v_nk), 0) = 0 THEN
+        v_problems := v_problems || 'natural_key must be a non-empty array of column names'::text;
+    END IF;
+    IF v_mode NOT IN ('upsert', 'insert', 'replace') THEN
+        v_problems := v_problems || format('mode %s is not upsert, insert or replace', quote_literal(v_mode));
+    END IF;
+    IF p_spec ? 'lookups' AND jsonb_typeof(p_spec->'lookups') IS DISTINCT FROM 'array' THEN
+        v_problems := v_problems || 'lookups must be an array'::text;
+    END IF;
+    BEGIN
+        v_late := (p_spec->>'late_window')::interval;
+        v_ahead := COALESCE((p_spec->>'partitions_ahead')::integer, 3);
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_text_representation
+                   OR numeric_value_out_of_range THEN
+        v_problems := v_problems || format('late_window (%s) must be an interval and partitions_ahead (%s) an integer',
+                                           p_spec->>'late_window', p_spec->>'partitions_ahead');
+    END;
+    IF p_spec ? 'affected_queue' THEN
+        v_queue := to_regclass(p_spec#>>'{affected_queue,table}');
+        IF v_queue IS NULL OR v_queue_col IS NULL
+           OR (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+               WHERE a.attrelid = v_queue AND a.attname IN (v_queue_col, 'run_id') AND NOT a.attisdropped) < 2 THEN
+            v_problems := v_problems || format('affected_queue %s must name an existing table with the column and run_id', p_spec->'affected_queue');
+        END IF;
+    END IF;
+    IF v_view IS NOT NULL THEN
+        SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid::regtype::text ORDER BY a.attnum)
+        INTO v_view_cols, v_view_types
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_view AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT v_wcol = ANY (v_view_cols) THEN
+            v_problems := v_problems || format('the view has no window column %I', v_wcol);
+        END IF;
+        IF NOT v_nk <@ v_view_cols THEN
+            v_problems := v_problems || format('the view lacks natural key column(s) %s', array_to_string(ARRAY(SELECT unnest(v_nk) EXCEPT SELECT unnest(v_view_cols)), ', '));
+        END IF;
+        IF v_deleted IS NOT NULL AND NOT v_deleted = ANY (v_view_cols) THEN
+            v_problems := v_problems || format('the view has no deleted_column %I', v_deleted);
+        END IF;
+        IF v_date_key IS NOT NULL THEN
+            v_date_expr := CASE v_view_types[array_position(v_view_cols, v_date_key)]
+                               WHEN 'integer' THEN format('to_date(d.%I::text, ''YYYYMMDD'')', v_date_key)
+                               WHEN 'bigint' THEN format('to_date(d.%I::text, ''YYYYMMDD'')', v_date_key)
+                               WHEN 'date' THEN format('d.%I', v_date_key)
+                           END;
+            IF v_date_expr IS NULL THEN
+                v_problems := v_problems || format('date_key %I must be a view column of type integer (YYYYMMDD) or date', v_date_key);
+            END IF;
+        END IF;
+    END IF;
+    IF v_target IS NOT NULL THEN
+        -- the columns the load writes: generated and GENERATED ALWAYS identity columns are the table's
+        SELECT array_agg(a.attname::text ORDER BY a.attnum)
+        INTO v_tgt_cols
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_target AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attgenerated = '' AND a.attidentity <> 'a';
+        IF NOT v_nk <@ v_tgt_cols THEN
+            v_problems := v_problems || format('the target lacks natural key column(s) %s', array_to_string(ARRAY(SELECT unnest(v_nk) EXCEPT SELECT unnest(v_tgt_cols)), ', '));
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) AND v_date_key IS NULL THEN
+            v_problems := v_problems || 'the target is partitioned: date_key must name the view''s date key'::text;
+        END IF;
+        IF v_queue_col IS NOT NULL AND NOT v_queue_col = ANY (v_tgt_cols) THEN
+            v_problems := v_problems || format('affected_queue column %I is not a target column', v_queue_col);
+        END IF;
+    END IF;
+
+    -- ---- the lookups: one LATERAL pair (as of the event) or one join (current version) each ----------
+    FOR v_lookup IN SELECT e FROM jsonb_array_elements(CASE jsonb_typeof(p_spec->'lookups') WHEN 'array' THEN p_spec->'lookups' ELSE '[]' END) AS e LOOP
+        v_i := v_i + 1;
+        SELECT ds.target_table, ds.surrogate_key, ds.natural_key
+        INTO v_dim
+        FROM dwh_etl.dimension_specs AS ds
+        WHERE ds.dimension_name = v_lookup->>'dimension' OR ds.target_table = v_lookup->>'dimension'
+        ORDER BY ds.dimension_name = v_lookup->>'dimension' DESC
+        LIMIT 1;
+        IF NOT FOUND OR to_regclass(v_dim.target_table) IS NULL THEN
+            v_problems := v_problems || format('lookup %s: %s is not a registered dimension (dwh_etl.dimension_specs)', v_i, COALESCE(quote_literal(v_lookup->>'dimension'), 'no dimension'));
+            CONTINUE;
+        END IF;
+        v_key := COALESCE(v_lookup->>'key', v_dim.surrogate_key);
+        v_cols := CASE WHEN jsonb_typeof(v_lookup->'columns') = 'array'
+                       THEN ARRAY(SELECT jsonb_array_elements_text(v_lookup->'columns')) ELSE v_dim.natural_key END;
+        v_at := CASE WHEN (v_lookup->>'current')::boolean IS TRUE THEN NULL
+                     ELSE COALESCE(v_lookup->>'at', p_spec->>'event_time') END;
+        v_wait := COALESCE(v_lookup->>'wait', 'never');
+        IF cardinality(v_cols) <> cardinality(v_dim.natural_key) OR NOT v_cols <@ COALESCE(v_view_cols, v_cols) THEN
+            v_problems := v_problems || format('lookup %s (%s): columns %s must be view columns matching the natural key %s', v_i, v_dim.target_table, v_cols, v_dim.natural_key);
+        END IF;
+        IF (v_lookup->>'current')::boolean IS NOT TRUE AND (v_at IS NULL OR NOT v_at = ANY (COALESCE(v_view_cols, ARRAY[v_at]))) THEN
+            v_problems := v_problems || format('lookup %s (%s): "at" (or the spec''s event_time) must name a view column, or "current": true', v_i, v_dim.target_table);
+        END IF;
+        IF v_wait NOT IN ('never', 'always', 'if_key') THEN
+            v_problems := v_problems || format('lookup %s (%s): wait %s is not never, always or if_key', v_i, v_dim.target_table, quote_literal(v_wait));
+        END IF;
+        IF NOT v_key = ANY (COALESCE(v_tgt_cols, ARRAY[v_key])) OR v_key = ANY (COALESCE(v_view_cols, '{}')) OR v_key = ANY (v_keys) THEN
+            v_problems := v_problems || format('lookup %s (%s): key %I must be a target column that the view does not yield, once', v_i, v_dim.target_table, v_key);
+        END IF;
+        v_keys := v_keys || v_key;
+        -- <alias>.<natural key> = v.<column> ... for the lookup (d), the wait (w) and the current join (l<i>)
+        SELECT string_agg(format('d.%I = v.%I', n.k, c.c), ' AND ' ORDER BY n.o),
+               string_agg(format('w.%I = v.%I', n.k, c.c), ' AND ' ORDER BY n.o),
+               string_agg(format('l%s.%I = v.%I', v_i, n.k, c.c), ' AND ' ORDER BY n.o)
+        INTO v_cond_d, v_cond_w, v_cond_l
+        FROM unnest(v_dim.natural_key) WITH ORDINALITY AS n (k, o)
+        JOIN unnest(v_cols) WITH ORDINALITY AS c (c, o) USING (o);
+        IF v_at IS NULL THEN
+            v_joins := v_joins || format(E'\nLEFT JOIN %s AS l%s ON %s AND l%2$s.is_current',
+                                         v_dim.target_table, v_i, v_cond_l);
+            v_select := v_select || format(', l%s.%I AS %I', v_i, v_dim.surrogate_key, v_key);
+        ELSE
+            -- the version valid at the event: the latest that started at or before it; an event before
+            -- the first version takes the first (both use the (natural key, valid_from) index)
+            v_joins := v_joins || format(E'\nLEFT JOIN LATERAL (SELECT d.%1$I AS k FROM %2$s AS d WHERE %3$s AND d.valid_from <= v.%4$I ORDER BY d.valid_from DESC LIMIT 1) AS l%5$s ON true'
+                                         || E'\nLEFT JOIN LATERAL (SELECT d.%1$I AS k FROM %2$s AS d WHERE %3$s AND l%5$s.k IS NULL ORDER BY d.valid_from LIMIT 1) AS l%5$sf ON true',
+                                         v_dim.surrogate_key, v_dim.target_table, v_cond_d, v_at, v_i);
+            v_select := v_select || format(', COALESCE(l%1$s.k, l%1$sf.k) AS %2$I', v_i, v_key);
+        END IF;
+        IF v_wait <> 'never' THEN
+            v_waits := v_waits || format(E'\n  AND (%sEXISTS (SELECT 1 FROM %s AS w WHERE %s))',
+                                         CASE WHEN v_wait = 'if_key' THEN (SELECT string_agg(format('v.%I IS NULL OR ', c), '') FROM unnest(v_cols) AS c) ELSE '' END,
+                                         v_dim.target_table, v_cond_w);
+        END IF;
+    END LOOP;
+
+    IF cardinality(v_problems) > 0 THEN
+        RAISE EXCEPTION 'fact step %: bad spec: %', v_step, array_to_string(v_problems, '; ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('spec: %s', p_spec),
+                  HINT = 'the spec is documented in procedures/dwh_etl/step_fact.sql; fix it in the area''s registry file';
+    END IF;
+    v_source := COALESCE(p_spec->>'lineage_source', v_view::text);
+    IF v_deleted IS NOT NULL THEN
+        v_live := format('d.%I IS NOT TRUE', v_deleted);
+    END IF;
+
+    -- ---- stage the window's rows, with their dimension keys ------------------------------------------
+    v_win := dwh_etl.window_bounds(v_target::text);
+    IF v_late IS NOT NULL THEN
+        -- rows that waited for a late dimension row and still have no fact row are retried
+        v_retry := format(E'\n   OR (v.%1$I >= $2 - $3 AND v.%1$I < $1 AND NOT EXISTS (SELECT 1 FROM %2$s AS x WHERE %3$s))',
+                          v_wcol, v_target, dwh_etl._join_cond(v_nk, 'x', 'v'));
+    END IF;
+    EXECUTE 'DROP TABLE IF EXISTS pg_temp._fact_rows';
+    EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM %s AS v%s\nWHERE ((v.%I >= $1 AND v.%4$I < $2)%s)%s',
+                   v_select, v_view, v_joins, v_wcol, v_retry, v_waits)
+    USING v_win.from_ts, v_win.to_ts, v_late;
+    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE NOT (%s)) FROM _fact_rows AS d', v_live) INTO v_read, v_flagged;
+    EXECUTE 'ANALYZE pg_temp._fact_rows';
+
+    IF v_read > 0 AND v_date_expr IS NOT NULL THEN
+        EXECUTE format('SELECT min(%1$s), max(%1$s) FROM _fact_rows AS d', v_date_expr) INTO v_min, v_max;
+        PERFORM dwh_etl.ensure_calendar(v_min, v_max);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
+            -- the months that have rows (one old row must not create years of empty partitions: silver keeps
+            -- instants in a sane range, dwh_etl.event_time_bounds), and the current UTC month and more ahead
+            FOR v_month IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', (%s)::timestamp)::date FROM _fact_rows AS d ORDER BY 1', v_date_expr) LOOP
+                PERFORM dwh_etl.ensure_partitions(v_target::text, v_month, v_month, 0);
+            END LOOP;
+            PERFORM dwh_etl.ensure_partitions(v_target::text, (now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date, v_ahead);
+        END IF;
+    END IF;
+    IF v_read > 0 AND (p_spec->>'time_of_day')::boolean IS TRUE AND NOT EXISTS (SELECT 1 FROM gold.dim_time_of_day) THEN
+        CALL dwh_etl.generate_dim_time_of_day();
+    END IF;
+
+    IF v_queue IS NOT NULL THEN
+        -- the values the touched rows had, and the values they get
+        EXECUTE format(E'INSERT INTO %1$s (%2$I, run_id)\nSELECT f.%2$I, $1 FROM %3$s AS f JOIN _fact_rows AS d ON %4$s\nUNION\nSELECT d.%2$I, $1 FROM _fact_rows AS d WHERE %5$s\nON CONFLICT DO NOTHING',
+                       v_queue, v_queue_col, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'), v_live)
+        USING p_run_id;
+    END IF;
+
+    -- ---- write ----------------------------------------------------------------------------------------
+    IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %s AS f USING _fact_rows AS d WHERE %s%s',
+                       v_target, dwh_etl._join_cond(v_nk, 'f', 'd'),
+                       CASE WHEN v_mode = 'replace' THEN '' ELSE format(' AND NOT (%s)', v_live) END);
+        GET DIAGNOSTICS v_removed = ROW_COUNT;
+    END IF;
+    SELECT array_agg(c.col ORDER BY c.o),
+           array_agg(CASE WHEN c.col = '_batch_id' THEN '$1' ELSE format('d.%I', c.col) END ORDER BY c.o)
+    INTO v_ins_cols, v_ins_exprs
+    FROM unnest(v_tgt_cols) WITH ORDINALITY AS c (col, o)
+    WHERE c.col = '_batch_id' OR (c.col <> '_loaded_at' AND (c.col = ANY (v_view_cols) OR c.col = ANY (v_keys)));
+    IF v_mode = 'upsert' THEN
+        EXECUTE format('SELECT count(*) FROM _fact_rows AS d WHERE %s AND EXISTS (SELECT 1 FROM %s AS f WHERE %s)',
+                       v_live, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'))
+        INTO v_existing;
+        SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
+               || CASE WHEN '_loaded_at' = ANY (v_tgt_cols) THEN ', _loaded_at = now()' ELSE '' END
+        INTO v_set
+        FROM unnest(v_ins_cols) AS c
+        WHERE NOT c = ANY (v_nk);
+        v_set := CASE WHEN v_set IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || v_set END;
+    END IF;
+    EXECUTE format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM _fact_rows AS d\nWHERE %s%s',
+                   v_target, dwh_etl._col_list(v_ins_cols), array_to_string(v_ins_exprs, ', '), v_live,
+                   CASE v_mode WHEN 'upsert' THEN format(E'\nON CONFLICT (%s) DO %s', dwh_etl._col_list(v_nk), v_set)
+                               WHEN 'insert' THEN format(E'\nON CONFLICT (%s) DO NOTHING', dwh_etl._col_list(v_nk))
+                               ELSE '' END)
+    USING v_batch;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    v_updated := LEAST(v_existing, v_written);
+    v_inserted := v_written - v_updated;
+    IF v_mode = 'insert' THEN
+        v_skipped := v_read - v_flagged - v_written;   -- already loaded: a duplicate delivery
+    END IF;
+
+    -- ---- account for every row, log, advance ----------------------------------------------------------
+    PERFORM dwh_etl.reconcile(
+        p_target      => v_target::text,
+        p_source      => v_source,
+        p_read        => v_read,
+        p_accepted    => v_written + v_flagged,
+        p_quarantined => 0,
+        p_duplicates  => v_skipped);
+    PERFORM dwh_lineage.log_transformation(
+        in_source_table  => v_source,
+        in_target_table  => v_target::text,
+        in_batch_id      => v_batch,
+        in_rows_inserted => v_inserted,
+        in_rows_updated  => v_updated,
+        in_rows_deleted  => v_removed,
+        in_rows_unchanged => v_skipped,
+        in_notes         => format('%s rows read from %s (%s flagged deleted): %s inserted, %s updated, %s removed, %s already loaded',
+                                   v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped));
+    CALL dwh_etl.set_watermark(v_target::text, v_wcol, v_win.to_ts);
+    EXECUTE 'DROP TABLE pg_temp._fact_rows';
+END;
+$$;
+COMMENT ON PROCEDURE dwh_etl.step_fact(bigint, date, jsonb) IS 'Step kind fact: load a fact table from an area view (spec: view, target, natural_key, mode upsert|insert|replace, lookups of dimension versions valid at the event, late_window, date_key, deleted_column, affected_queue, lineage_source; see the header).';
+REVOKE EXECUTE ON PROCEDURE dwh_etl.step_fact(bigint, date, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE dwh_etl.step_fact(bigint, date, jsonb) TO etl_service;

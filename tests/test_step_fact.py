@@ -1,0 +1,227 @@
+"""Step kind `fact` (issue 10): dwh_etl.step_fact loads a fact table from an area view, with the dimension
+versions valid at the event, late-arriving dimensions, and idempotent reloads. A tiny fact over a test
+schema here; sales and devflow's facts are covered by their own tests (same rows as before)."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)"
+STEP_SQL = "CALL dwh_etl.step_fact(p_run_id => NULL, p_run_date => CURRENT_DATE, p_spec => %s)"
+
+SPEC = {
+    "view": "tfact.event_rows",
+    "target": "tfact.fact_event",
+    "natural_key": ["event_id"],
+    "mode": "upsert",
+    "event_time": "happened_at",
+    "lookups": [{"dimension": "tfact.dim_thing", "wait": "always"}],
+    "late_window": "7 days",
+    "date_key": "date_key",
+    "lineage_source": "tfact.events",
+}
+
+
+def scalar(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def rows(conn, sql, params=None):
+    return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def tiny(conn):
+    """A dimension (SCD2, registered), a silver-like event table, the area's view and the fact."""
+    conn.execute("""
+        CREATE SCHEMA tfact;
+        CREATE TABLE tfact.dim_thing (
+            thing_key  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            thing_id   integer NOT NULL,
+            colour     text,
+            valid_from timestamptz NOT NULL,
+            valid_to   timestamptz,
+            is_current boolean NOT NULL,
+            version    integer NOT NULL,
+            is_deleted boolean NOT NULL DEFAULT false,
+            _batch_id  uuid NOT NULL DEFAULT gen_random_uuid(),
+            _loaded_at timestamptz NOT NULL DEFAULT now());
+        CREATE TABLE tfact.events (
+            event_id    integer PRIMARY KEY,
+            thing_id    integer,
+            happened_at timestamptz NOT NULL,
+            amount      numeric NOT NULL,
+            _loaded_at  timestamptz NOT NULL DEFAULT now());
+        CREATE VIEW tfact.event_rows AS
+        SELECT e.event_id, e.thing_id, e.happened_at, e.amount * 2 AS amount,
+               to_char(e.happened_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e._loaded_at
+        FROM tfact.events AS e;
+        CREATE TABLE tfact.fact_event (
+            event_key   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id    integer NOT NULL UNIQUE,
+            thing_key   bigint REFERENCES tfact.dim_thing,
+            date_key    integer NOT NULL REFERENCES gold.dim_date,
+            amount      numeric NOT NULL,
+            happened_at timestamptz NOT NULL,
+            _batch_id   uuid NOT NULL,
+            _loaded_at  timestamptz NOT NULL DEFAULT now());
+    """)
+    conn.execute("""CALL dwh_etl.register_dimension(
+        p_dimension => 'tfact.dim_thing', p_target => 'tfact.dim_thing', p_surrogate_key => 'thing_key',
+        p_natural_key => '{thing_id}', p_type2_columns => '{colour}')""")
+    return conn
+
+
+def thing(conn, thing_id, colour, valid_from, valid_to=None, version=1):
+    conn.execute("""INSERT INTO tfact.dim_thing (thing_id, colour, valid_from, valid_to, is_current, version)
+                    VALUES (%s, %s, %s, %s, %s, %s)""", (thing_id, colour, valid_from, valid_to, valid_to is None, version))
+
+
+def load(conn, spec=SPEC):
+    conn.execute(STEP_SQL, (json.dumps(spec),))
+
+
+def facts(conn):
+    return rows(conn, """
+        SELECT f.event_id, d.colour, f.amount, f.date_key
+        FROM tfact.fact_event AS f LEFT JOIN tfact.dim_thing AS d USING (thing_key)
+        ORDER BY f.event_id""")
+
+
+def test_each_event_gets_the_dimension_version_valid_at_its_time(tiny):
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T12:00:00Z', 10)""")
+    load(conn)
+    assert facts(conn) == [(1, "red", 20, 20240301)]
+    # a late change of the dimension: blue from February on (red closed then)
+    conn.execute("UPDATE tfact.dim_thing SET valid_to = '2024-02-01T00:00:00Z', is_current = false WHERE thing_id = 1")
+    thing(conn, 1, "blue", "2024-02-01T00:00:00Z", version=2)
+    # events arriving now: one before the first version, one in red's time, one in blue's
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (2, 1, '2023-12-01T00:00:00Z', 1), (3, 1, '2024-01-31T23:59:59Z', 2),
+                    (4, 1, '2024-02-01T00:00:00Z', 3)""")
+    load(conn)
+    # the event before the first version takes the first; event 1, not redelivered, keeps its row
+    assert facts(conn) == [(1, "red", 20, 20240301), (2, "red", 2, 20231201), (3, "red", 4, 20240131),
+                           (4, "blue", 6, 20240201)]
+    # the calendar was extended back to the oldest event, contiguously
+    assert scalar(conn, """SELECT count(*) FROM gold.dim_date WHERE full_date BETWEEN '2023-12-01' AND '2024-03-01'""") == 92
+    # a redelivery of event 1 (its row changed in silver) is re-resolved: blue at its time
+    conn.execute("UPDATE tfact.events SET amount = 11, _loaded_at = now() WHERE event_id = 1")
+    load(conn)
+    assert facts(conn)[0] == (1, "blue", 22, 20240301)
+
+
+def test_a_row_waits_for_its_late_dimension_row_then_loads(tiny):
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T00:00:00Z', 1), (2, 2, '2024-03-02T00:00:00Z', 2),
+                    (3, NULL, '2024-03-03T00:00:00Z', 3)""")
+    load(conn)
+    # thing 2 has not arrived: its event waits; a NULL key waits too ("always")
+    assert [r[0] for r in facts(conn)] == [1]
+    thing(conn, 2, "green", "2024-03-05T00:00:00Z")
+    load(conn)   # the watermark moved past event 2: it is retried (late_window), before the first version
+    assert facts(conn) == [(1, "red", 2, 20240301), (2, "green", 4, 20240302)]
+    # "if_key": a NULL key loads with no dimension key
+    spec = dict(SPEC, lookups=[{"dimension": "tfact.dim_thing", "wait": "if_key"}])
+    conn.execute("DELETE FROM dwh_etl.watermarks WHERE table_name = 'tfact.fact_event'")
+    load(conn, spec)
+    assert facts(conn)[-1] == (3, None, 6, 20240303)
+
+
+def test_a_duplicate_delivery_or_a_rerun_changes_nothing(tiny):
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T00:00:00Z', 1), (2, 1, '2024-03-02T00:00:00Z', 2)""")
+    load(conn)
+    before = rows(conn, "SELECT event_key, event_id, thing_key, amount FROM tfact.fact_event ORDER BY 1")
+    load(conn)   # nothing new in the window
+    assert scalar(conn, """SELECT rows_inserted + rows_updated FROM dwh_lineage.table_lineage
+                           WHERE target_table = 'tfact.fact_event' ORDER BY lineage_id DESC LIMIT 1""") == 0
+    for mode in ("upsert", "insert", "replace"):
+        # the same rows delivered again (a reload from scratch): still one fact row per event, same figures
+        conn.execute("DELETE FROM dwh_etl.watermarks WHERE table_name = 'tfact.fact_event'")
+        load(conn, dict(SPEC, mode=mode))
+        after = rows(conn, "SELECT event_id, thing_key, amount FROM tfact.fact_event ORDER BY event_id")
+        assert after == [r[1:] for r in before], mode
+    # insert mode counted them as already loaded, and the step reconciled
+    assert rows(conn, """SELECT rows_inserted, rows_updated, rows_unchanged FROM dwh_lineage.table_lineage
+                         WHERE target_table = 'tfact.fact_event' AND notes LIKE '%%2 already loaded%%'""") == [(0, 0, 2)]
+    assert scalar(conn, """SELECT bool_and(passed) AND count(*) = 5 FROM dwh_lineage.quality_metrics
+                           WHERE table_name = 'tfact.fact_event' AND metric_name = 'reconciliation'""")
+
+
+def test_a_deleted_flag_removes_the_fact_row(tiny):
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("ALTER TABLE tfact.events ADD COLUMN is_deleted boolean NOT NULL DEFAULT false")
+    conn.execute("""CREATE OR REPLACE VIEW tfact.event_rows AS
+        SELECT e.event_id, e.thing_id, e.happened_at, e.amount * 2 AS amount,
+               to_char(e.happened_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e._loaded_at, e.is_deleted
+        FROM tfact.events AS e""")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T00:00:00Z', 1), (2, 1, '2024-03-02T00:00:00Z', 2)""")
+    spec = dict(SPEC, deleted_column="is_deleted")
+    load(conn, spec)
+    conn.execute("UPDATE tfact.events SET is_deleted = true, _loaded_at = now() WHERE event_id = 2")
+    load(conn, spec)
+    assert [r[0] for r in facts(conn)] == [1]
+
+
+def register(conn, spec):
+    conn.execute("CALL dwh_etl.register_pipeline(p_pipeline => 'facts', p_description => 'test')")
+    conn.execute("CALL dwh_etl.register_steps(p_pipeline => 'facts', p_area => 'sales', p_steps => "
+                 "jsonb_build_array(jsonb_build_object('step', 'tfact_fact_event', 'kind', 'fact', 'layer', 'gold', "
+                 "'spec', %s::jsonb)))", (json.dumps(spec),))
+
+
+def failed_step(conn):
+    return conn.execute("""SELECT s.step_name, s.sqlstate, s.error_message FROM dwh_lineage.step_runs AS s
+                           JOIN dwh_lineage.pipeline_runs AS r USING (run_id)
+                           WHERE r.pipeline_name = 'facts'""").fetchone()
+
+
+def test_a_fact_step_registers_and_runs_in_a_pipeline(tiny):
+    conn = tiny
+    register(conn, SPEC)
+    assert scalar(conn, "SELECT procedure_name FROM dwh_etl.steps WHERE step_name = 'tfact_fact_event'") == "dwh_etl.step_fact"
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES (1, 1, '2024-03-01T00:00:00Z', 1)")
+    conn.execute(RUN_SQL, ("facts",))
+    assert facts(conn) == [(1, "red", 2, 20240301)]
+    assert rows(conn, """SELECT s.status, s.rows_written FROM dwh_lineage.step_runs AS s
+                         JOIN dwh_lineage.pipeline_runs AS r USING (run_id) WHERE r.pipeline_name = 'facts'""") == [("completed", 1)]
+
+
+@pytest.mark.parametrize("change, problems", [
+    ({"view": None}, ["view is missing"]),
+    ({"target": "tfact.nothing", "mode": "merge"}, ["target 'tfact.nothing' is not an existing table",
+                                                    "mode 'merge' is not upsert, insert or replace"]),
+    ({"natural_key": []}, ["natural_key must be a non-empty array of column names"]),
+    ({"natural_key": ['event_id" = 1; DROP TABLE tfact.fact_event; --']}, ["the view lacks natural key column(s)"]),
+    ({"lookups": [{"dimension": "tfact.nothing"}]}, ["lookup 1: 'tfact.nothing' is not a registered dimension"]),
+    ({"lookups": [{"dimension": "tfact.dim_thing", "at": "nope", "wait": "sometimes"}]},
+     ['lookup 1 (tfact.dim_thing): "at"', "wait 'sometimes' is not never, always or if_key"]),
+    ({"late_window": "a week or so"}, ["late_window (a week or so) must be an interval"]),
+])
+def test_a_bad_spec_fails_the_step_naming_it_and_every_problem(tiny, change, problems):
+    conn = tiny
+    register(conn, {k: v for k, v in dict(SPEC, **change).items() if v is not None})
+    with pytest.raises(psycopg.Error):
+        conn.execute(RUN_SQL, ("facts",))
+    step, state, message = failed_step(conn)
+    assert (step, state) == ("tfact_fact_event", "22023")
+    assert message.startswith("fact step tfact_fact_event: bad spec: ")
+    for problem in problems:
+        assert problem in message, message
+    # nothing was read or written, and the fact table is still there
+    assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 0
+    assert scalar(conn, "SELECT count(*) FROM dwh_etl.watermarks WHERE table_name = 'tfact.fact_event'") == 0
