@@ -50,7 +50,7 @@ LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
-    v_run        record := dwh_lineage._current_run();
+    v_run        dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_step       text;
     v_batch      uuid;
     v_problems   text[] := '{}'::text[];
@@ -342,7 +342,8 @@ BEGIN
         p_read        => v_read,
         p_accepted    => v_written + v_flagged,
         p_quarantined => 0,
-        p_duplicates  => v_skipped);
+        p_duplicates  => v_skipped,
+        p_run_id      => p_run_id);
     PERFORM dwh_lineage.log_transformation(
         in_source_table  => v_source,
         in_target_table  => v_target::text,
@@ -352,7 +353,8 @@ BEGIN
         in_rows_deleted  => v_removed,
         in_rows_unchanged => v_skipped,
         in_notes         => format('%s rows read from %s (%s flagged deleted): %s inserted, %s updated, %s removed, %s already loaded',
-                                   v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped));
+                                   v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped),
+        in_run_id        => p_run_id);
     CALL dwh_etl.set_watermark(v_target::text, v_wcol, v_win.to_ts);
     EXECUTE 'DROP TABLE pg_temp._fact_rows';
 END;
