@@ -12,11 +12,13 @@ generated from main's code. A failure lists each table whose row count or conten
 columns whose values changed.
 
 A change of the tables' content on purpose: regenerate the baseline and commit it with the change that
-explains it, either from this test
+explains it, either from this test (which then writes the baseline before comparing)
 
     DWH_WRITE_FINGERPRINT_BASELINE=1 scripts/test.sh tests/test_fingerprint_golden.py
 
-or from any scratch database (empty or migrated; the script migrates it)
+(as root, scripts/test.sh runs a copy of the checkout as `postgres`: give a path instead of 1, e.g.
+DWH_WRITE_FINGERPRINT_BASELINE=/tmp/fingerprint_baseline.json, and copy that file to tests/data/), or
+from any scratch database (empty or migrated; the script migrates it)
 
     python scripts/table_fingerprint.py --dsn "dbname=scratch" --build-demo \\
         --write-baseline tests/data/fingerprint_baseline.json
@@ -79,8 +81,11 @@ def current(demo_db) -> dict:
 
 @pytest.fixture(scope="module")
 def baseline(current) -> dict:
-    if os.environ.get(WRITE_ENV) == "1":
-        tf.write_json(current, str(BASELINE))
+    target = os.environ.get(WRITE_ENV)
+    if target:
+        tf.write_json(current, str(BASELINE if target == "1" else Path(target)))
+        if target != "1":
+            return current
     return json.loads(BASELINE.read_text())
 
 
@@ -89,7 +94,7 @@ def test_every_table_matches_the_baseline(current, baseline):
     assert differences == [], (
         f"{len(differences)} table(s) differ from {BASELINE.relative_to(ROOT)} (the content of main's code):\n  "
         + "\n  ".join(differences)
-        + f"\nIf the change is intended, regenerate the baseline: {WRITE_ENV}=1 scripts/test.sh {Path(__file__).name}")
+        + f"\nIf the change is intended, regenerate the baseline: {WRITE_ENV}=1 scripts/test.sh tests/{Path(__file__).name}")
 
 
 def test_the_demo_runs_complete(current, baseline):
