@@ -51,7 +51,8 @@ DEMO_MONTHS_AHEAD = 1500
 DEMO_DAY = dt.date(2099, 1, 15)
 DEMO_SCALE = 0.005          # 250 customers, ~140 products, ~5,000 sales lines: every gold table has rows
 DEMO_SEED = 42              # what `dwh demo` uses
-DEMO_DEVFLOW_DAYS = 7       # what `dwh demo` uses
+DEMO_DEVFLOW_DAYS = 1       # `dwh demo` generates 7; one day fills every devflow table too (failed and rolled-back
+                            # production deployments, new dim_issue / dim_infrastructure versions) in 1/3 of the time
 DEMO_STAMP_TIME = dt.time(23, 0)  # the next day's changes are stamped at 23:00 UTC of DEMO_DAY
 
 # Session settings for every value's text (hashes are of text): the client's PGTZ, PGDATESTYLE or
@@ -143,7 +144,7 @@ def build_demo(conninfo: str, day: dt.date = DEMO_DAY, scale: float = DEMO_SCALE
                log: Callable[[str], None] = lambda _m: None) -> dict:
     """What `dwh demo` then `dwh demo --next-day` do, reproducibly: migrate; widen the partition window
     (settings partitions.max_months_ahead: `day` may lie years ahead); sales_src.generate (scale, seed, the
-    365 days before `day`) and devflow_src.generate (a week up to `day` 00:00 UTC); `daily` for `day`; one
+    365 days before `day`) and devflow_src.generate (DEMO_DEVFLOW_DAYS up to `day` 00:00 UTC); `daily` for `day`; one
     more day of both sources (sales: `day`; devflow: the next 24 hours), seeded and stamped `day` 23:00 UTC
     instead of now(); `daily` for `day` again. Returns the demo's parameters and runs."""
     from decimal import Decimal

@@ -2,7 +2,7 @@
 
 Issue 10 rewrites sales and devflow onto generic step kinds with "the same rows in every gold table after
 the demo and after --next-day". Once per module this builds the demo of scripts/table_fingerprint.py
-(build_demo: sales at scale 0.005 and a devflow week, seed 42, day 2099-01-15; `daily`; one more day of
+(build_demo: sales at scale 0.005 and a day of devflow, seed 42, day 2099-01-15; `daily`; one more day of
 both sources, seeded and stamped 2099-01-15 23:00 UTC, with its bad rows; `daily` again) in a database of
 its own, takes its fingerprint (row count, order-independent hash of the rows and of each column of every
 table and materialized view of the schemas the registry knows, plus the quarantine and the quality
