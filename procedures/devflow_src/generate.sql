@@ -4,15 +4,19 @@
 -- of production deployments fail and are recovered), stamped with their own event times; a metric
 -- payload every 5 minutes and the GitHub pull request payload in the inbox.
 --   CALL devflow_src.generate(p_days => 7, p_seed => 0.42);
+-- p_to (default now()) is the end of the generated activity, truncated to the minute: fixing it (with the
+-- seed) makes the load reproducible at any time (scripts/table_fingerprint.py).
+DROP PROCEDURE IF EXISTS devflow_src.generate(integer, double precision);
 CREATE OR REPLACE PROCEDURE devflow_src.generate(
     p_days  integer DEFAULT 7,
-    p_seed  double precision DEFAULT 0.42
+    p_seed  double precision DEFAULT 0.42,
+    p_to    timestamptz DEFAULT NULL
 )
 LANGUAGE plpgsql
 SET search_path = devflow_src, pg_temp
 AS $$
 DECLARE
-    v_to   timestamptz := date_trunc('minute', now());
+    v_to   timestamptz := date_trunc('minute', coalesce(p_to, now()));
     v_from timestamptz;
 BEGIN
     IF p_days IS NULL OR p_days < 1 OR p_days > 3650 THEN
@@ -45,4 +49,4 @@ BEGIN
     ON CONFLICT (id) DO UPDATE SET horizon = EXCLUDED.horizon;
 END;
 $$;
-COMMENT ON PROCEDURE devflow_src.generate(integer, double precision) IS 'Initial load of the devflow demo source: reference data and p_days days of activity up to now.';
+COMMENT ON PROCEDURE devflow_src.generate(integer, double precision, timestamptz) IS 'Initial load of the devflow demo source: reference data and p_days days of activity up to p_to (default now).';

@@ -5,9 +5,14 @@
 -- Keys are assigned explicitly (1..n) and the identity sequences moved past them, so the same seed gives
 -- the same rows whatever the sequences' state. A seed outside [-1, 1] (setseed's range) is mapped to
 -- (p_seed mod 1000003) / 1000003.
+-- p_today (default current_date) is the day the load is made on: the sales cover the 365 days before it.
+-- Fixing it (with the seed) makes the whole load reproducible on any day, e.g. for a content fingerprint
+-- (scripts/table_fingerprint.py). The session's TimeZone places the times of day: callers pin UTC.
+DROP PROCEDURE IF EXISTS sales_src.generate(numeric, double precision);
 CREATE OR REPLACE PROCEDURE sales_src.generate(
     p_scale     numeric DEFAULT 1.0,
-    p_seed      double precision DEFAULT 0.42
+    p_seed      double precision DEFAULT 0.42,
+    p_today     date DEFAULT NULL
 )
 LANGUAGE plpgsql
 SET search_path = sales_src, pg_temp
@@ -17,9 +22,9 @@ DECLARE
     c_signup_days           CONSTANT integer := 3 * 365;
     v_started               timestamptz := clock_timestamp();
     v_seed                  double precision;
-    v_first_day             date := current_date - 365;
-    v_last_day              date := current_date - 1;
-    v_signup_from           date := current_date - c_signup_days;
+    v_first_day             date := coalesce(p_today, current_date) - 365;
+    v_last_day              date := coalesce(p_today, current_date) - 1;
+    v_signup_from           date := coalesce(p_today, current_date) - c_signup_days;
     v_customer_count        integer;
     v_product_count         integer;
     v_order_count           integer;
@@ -283,4 +288,4 @@ BEGIN
         round(extract(epoch FROM clock_timestamp() - v_started) * 1000);
 END;
 $$;
-COMMENT ON PROCEDURE sales_src.generate(numeric, double precision) IS 'Initial load of the demo source, reproducible by seed: round(50000*p_scale) customers (min 100), round(2000*sqrt(p_scale)) products (min 50), about 1,000,000*p_scale clean sales lines over the 365 days before current_date. Refuses (SQLSTATE 55000) when sales_src already holds rows.';
+COMMENT ON PROCEDURE sales_src.generate(numeric, double precision, date) IS 'Initial load of the demo source, reproducible by seed (and p_today): round(50000*p_scale) customers (min 100), round(2000*sqrt(p_scale)) products (min 50), about 1,000,000*p_scale clean sales lines over the 365 days before p_today (default current_date). Refuses (SQLSTATE 55000) when sales_src already holds rows.';

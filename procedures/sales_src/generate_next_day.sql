@@ -9,8 +9,14 @@
 --            1 with an unknown product_id (each otherwise valid, each its own single-line order);
 --     customers: 1 with last_name = ''.
 -- p_day defaults to the day after the latest transaction_date (retail: every day is a business day).
+-- p_stamp (default now()) is the change time written instead of now(): created_at / updated_at of every
+-- row it writes and deleted_at of its tombstones (the touch and tombstone triggers read it through
+-- sales_src._stamp()). With p_day, p_stamp and a setseed() before the call the day is reproducible on
+-- any day (scripts/table_fingerprint.py); p_stamp must lie after every earlier change of the source.
+DROP PROCEDURE IF EXISTS sales_src.generate_next_day(date);
 CREATE OR REPLACE PROCEDURE sales_src.generate_next_day(
-    p_day       date DEFAULT NULL
+    p_day       date DEFAULT NULL,
+    p_stamp     timestamptz DEFAULT NULL
 )
 LANGUAGE plpgsql
 SET search_path = sales_src, pg_temp
@@ -19,6 +25,7 @@ DECLARE
     c_mean_lines_per_order  CONSTANT numeric := 2.21;  -- mean of _order_lines' 1-5 line distribution
     v_started               timestamptz := clock_timestamp();
     v_day                   date;
+    v_stamp                 timestamptz := coalesce(p_stamp, now());
     v_latest_day            date;
     v_sales_total           bigint;
     v_order_max             bigint;
@@ -55,13 +62,18 @@ BEGIN
     END IF;
 
     v_day := coalesce(p_day, v_latest_day + 1);
+    IF p_stamp IS NOT NULL THEN
+        -- for the touch and tombstone triggers (sales_src._stamp()), until the end of the transaction
+        PERFORM set_config('sales_src.stamp', to_char(p_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), true);
+    END IF;
     v_daily_lines := greatest(1, round(v_sales_total / 365.0));
     v_order_count := greatest(1, round(v_daily_lines / c_mean_lines_per_order));
 
     -- 1. New customers who signed up that day, and one bad row: an empty last name.
     v_new_customers := greatest(1, round(0.003 * v_daily_lines));
     INSERT INTO sales_src.customers (
-        first_name, last_name, email, phone, city, country, customer_segment, signup_date
+        first_name, last_name, email, phone, city, country, customer_segment, signup_date,
+        created_at, updated_at
     )
     SELECT
         c.first_name,
@@ -71,7 +83,9 @@ BEGIN
         c.city,
         c.country,
         c.customer_segment,
-        c.signup_date
+        c.signup_date,
+        v_stamp,
+        v_stamp
     FROM sales_src._customer_rows(
         p_count       => v_new_customers + 1,
         p_signup_from => v_day,
@@ -80,11 +94,11 @@ BEGIN
     ORDER BY c.row_no;
 
     -- 2. About 1% of the earlier customers change: a new e-mail, a move to another city, or another segment.
-    SELECT count(*) INTO v_customer_total FROM sales_src.customers AS c WHERE c.created_at < now();
+    SELECT count(*) INTO v_customer_total FROM sales_src.customers AS c WHERE c.created_at < v_stamp;
     WITH picked AS (
         SELECT c.customer_id
         FROM sales_src.customers AS c
-        WHERE c.created_at < now()
+        WHERE c.created_at < v_stamp
           AND c.last_name <> ''
         ORDER BY random()
         LIMIT greatest(1, round(0.01 * v_customer_total))
@@ -182,7 +196,7 @@ BEGIN
         SELECT p.product_id
         FROM sales_src.products AS p
         WHERE p.is_active
-          AND p.updated_at < now()
+          AND p.updated_at < v_stamp
         ORDER BY random()
         LIMIT 2
     )
@@ -205,7 +219,8 @@ BEGIN
     WHERE p.is_active;
 
     INSERT INTO sales_src.sales (
-        order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, transaction_date
+        order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, transaction_date,
+        created_at, updated_at
     )
     SELECT
         v_order_max + l.order_no,
@@ -215,7 +230,9 @@ BEGIN
         l.quantity,
         l.unit_price,
         l.discount_amount,
-        l.transaction_date
+        l.transaction_date,
+        v_stamp,
+        v_stamp
     FROM sales_src._order_lines(
         p_order_count    => v_order_count,
         p_day_pool       => ARRAY[v_day],
@@ -259,7 +276,8 @@ BEGIN
         FROM drawn AS d
     )
     INSERT INTO sales_src.sales (
-        order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, transaction_date
+        order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, transaction_date,
+        created_at, updated_at
     )
     SELECT
         v_order_max + v_order_count + k.defect_no,
@@ -272,7 +290,9 @@ BEGIN
         k.quantity,
         v_product_prices[k.product_index],
         0,
-        (v_day + make_interval(secs => 8 * 3600 + k.r_time * 13 * 3600))::timestamptz
+        (v_day + make_interval(secs => 8 * 3600 + k.r_time * 13 * 3600))::timestamptz,
+        v_stamp,
+        v_stamp
     FROM keyed AS k
     ORDER BY k.defect_no;
     GET DIAGNOSTICS v_bad_sales = ROW_COUNT;
@@ -302,7 +322,7 @@ BEGIN
         LEFT JOIN buyers AS b
             ON b.customer_id = c.customer_id
         WHERE b.customer_id IS NULL
-          AND c.updated_at < now()      -- neither new nor changed by this call
+          AND c.updated_at < v_stamp    -- neither new nor changed by this call
           AND c.last_name <> ''
         ORDER BY random()
         LIMIT 1
@@ -321,4 +341,4 @@ BEGIN
         round(extract(epoch FROM clock_timestamp() - v_started) * 1000);
 END;
 $$;
-COMMENT ON PROCEDURE sales_src.generate_next_day(date) IS 'Adds one business day (default: the day after the latest sale) of inserts, updates, deletes (with tombstones) and exactly 6 bad rows (2 negative quantities, 1 NULL quantity, 1 unknown customer, 1 unknown product, 1 customer with an empty last name) to the demo source, stamped now().';
+COMMENT ON PROCEDURE sales_src.generate_next_day(date, timestamptz) IS 'Adds one business day (default: the day after the latest sale) of inserts, updates, deletes (with tombstones) and exactly 6 bad rows (2 negative quantities, 1 NULL quantity, 1 unknown customer, 1 unknown product, 1 customer with an empty last name) to the demo source, stamped p_stamp (default now()).';

@@ -15,8 +15,8 @@ BEGIN
     END IF;
 
     EXECUTE format(
-        'INSERT INTO sales_src.deleted_records (table_name, record_id)
-         SELECT $1, o.%I
+        'INSERT INTO sales_src.deleted_records (table_name, record_id, deleted_at)
+         SELECT $1, o.%I, sales_src._stamp()
          FROM old_rows AS o
          ON CONFLICT ON CONSTRAINT deleted_records_pk DO NOTHING',
         TG_ARGV[0])

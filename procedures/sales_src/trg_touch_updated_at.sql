@@ -1,4 +1,5 @@
--- BEFORE UPDATE row trigger of the operational tables: stamps updated_at with now(), so every change
+-- BEFORE UPDATE row trigger of the operational tables: stamps updated_at with now() (sales_src._stamp():
+-- a reproducible generate_next_day(p_stamp => ...) sets another instant for its transaction), so every change
 -- is seen by an incremental extraction on updated_at. The triggers fire only when the row really
 -- changes (WHEN OLD.* IS DISTINCT FROM NEW.*): a no-op UPDATE does not make the row look changed.
 -- Re-applying this file is harmless (CREATE OR REPLACE).
@@ -8,11 +9,11 @@ LANGUAGE plpgsql
 SET search_path = sales_src, pg_temp
 AS $$
 BEGIN
-    NEW.updated_at := now();
+    NEW.updated_at := sales_src._stamp();
     RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION sales_src.trg_touch_updated_at() IS 'Row trigger: sets NEW.updated_at = now() (transaction start) before an UPDATE of customers, products or sales.';
+COMMENT ON FUNCTION sales_src.trg_touch_updated_at() IS 'Row trigger: sets NEW.updated_at = now() (transaction start; sales_src._stamp(): the p_stamp of generate_next_day) before an UPDATE of customers, products or sales.';
 
 CREATE OR REPLACE TRIGGER customers_touch_updated_at
     BEFORE UPDATE ON sales_src.customers
