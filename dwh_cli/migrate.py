@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS dwh_etl.applied_code (
 
 @dataclass
 class ProcedureFile:
-    path: str  # relative to the dwh home, e.g. procedures/dwh_etl/run_pipeline.sql
+    path: str  # relative to the dwh home, e.g. procedures/dwh_etl/runner/run_pipeline.sql
     file: Path
     sha256: str
 

@@ -8,7 +8,7 @@ Python model of the accepted source rows, and a rerun of the batch that changes 
 The model (`Model`) keeps, per key, the accepted source rows by day. The state at day T is the fold of
 the rows with day <= T: a live row sets the Type 2 values, a delete ends a live key (a delete of a key
 that is not live changes nothing). Which rows are accepted mirrors the documented semantics of
-apply_dimension (procedures/dwh_etl/apply_dimension.sql, header):
+apply_dimension (procedures/dwh_etl/scd/apply_dimension.sql, header):
   * same (key, day) in one batch: DISTINCT ON, the smallest (Type 2, Type 1) values win, NULLs last,
     then deleted = false first; the others are dropped;
   * a row at or before the start of the key's current version (or, for a closed key, before the end of

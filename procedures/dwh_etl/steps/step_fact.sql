@@ -255,7 +255,7 @@ BEGIN
         RAISE EXCEPTION 'fact step %: bad spec: %', v_step, array_to_string(v_problems, '; ')
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('spec: %s', p_spec),
-                  HINT = 'the spec is documented in procedures/dwh_etl/step_fact.sql; fix it in the area''s registry file';
+                  HINT = 'the spec is documented in procedures/dwh_etl/steps/step_fact.sql; fix it in the area''s registry file';
     END IF;
     v_source := COALESCE(p_spec->>'lineage_source', v_view::text);
     IF v_deleted IS NOT NULL THEN
