@@ -78,9 +78,11 @@ BEGIN
         v_cols := v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns;
     ELSE
         v_key  := ARRAY(SELECT jsonb_array_elements_text(p_load->'key'));
+        -- every silver column but the technical ones and the deletion flag (the engine's to set)
         SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
         FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_';
+        WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_'
+          AND a.attname IS DISTINCT FROM v_tomb->>'flag';
     END IF;
     -- the change time is typed like a column (a timestamptz when silver has no such column)
     IF NOT v_ts = ANY (v_cols) THEN
@@ -340,7 +342,11 @@ BEGIN
             p_quarantined => v_bad,
             p_duplicates  => v_valid - v_accepted);
 
-        -- newer and different only: a re-delivered or older state changes nothing
+        -- newer and different only: a re-delivered or older state changes nothing; a loaded row is
+        -- not deleted (a tombstone flag is cleared by a newer state)
+        IF v_tomb IS NOT NULL THEN
+            v_cols := v_cols || (v_tomb->>'flag');
+        END IF;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at)
             SELECT %3$s, $1, now()
@@ -350,7 +356,10 @@ BEGIN
             WHERE s.%6$I <= EXCLUDED.%6$I
               AND (%7$s) IS DISTINCT FROM (%8$s)
             $q$,
-            v_rel, dwh_etl._col_list(v_cols), dwh_etl._col_list(v_cols, 'l'), dwh_etl._col_list(v_key),
+            v_rel, dwh_etl._col_list(v_cols),
+            (SELECT string_agg(CASE WHEN c = v_tomb->>'flag' THEN 'false' ELSE format('l.%I', c) END, ', ' ORDER BY o)
+             FROM unnest(v_cols) WITH ORDINALITY AS u (c, o)),
+            dwh_etl._col_list(v_key),
             (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
             v_ts,
             (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),

@@ -65,19 +65,13 @@ BEGIN
         v_key := ARRAY(SELECT jsonb_array_elements_text(p_load->'key'));
         SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
         FROM pg_catalog.pg_attribute AS a
-        WHERE a.attrelid = v_target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_';
+        WHERE a.attrelid = v_target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_'
+          AND a.attname IS DISTINCT FROM v_tomb->>'flag';
         SELECT string_agg(c, ', ') INTO v_missing FROM unnest(v_key || v_ts) AS c WHERE c <> ALL (v_cols);
         IF v_missing IS NOT NULL THEN
             RETURN format('load of %s: the key or ts_column names no column of the target: %s', p_load->>'target', v_missing);
         END IF;
     END IF;
-    SELECT string_agg(c, ', ') INTO v_missing
-    FROM unnest(v_cols) AS c
-    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_source AND a.attname = c AND NOT a.attisdropped);
-    IF v_missing IS NOT NULL THEN
-        RETURN format('load of %s: source %s lacks the columns %s', p_load->>'target', v_source, v_missing);
-    END IF;
-
     IF v_tomb IS NOT NULL THEN
         IF jsonb_typeof(v_tomb) <> 'object' OR to_regclass(v_tomb->>'table') IS NULL THEN
             RETURN format('load of %s: "tombstones" needs "table", an existing table', p_load->>'target');
@@ -101,6 +95,13 @@ BEGIN
             RETURN format('load of %s: "tombstones" needs "flag", a boolean column of the target', p_load->>'target');
         END IF;
     END IF;
+    SELECT string_agg(c, ', ') INTO v_missing
+    FROM unnest(v_cols) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_source AND a.attname = c AND NOT a.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RETURN format('load of %s: source %s lacks the columns %s', p_load->>'target', v_source, v_missing);
+    END IF;
+
     RETURN NULL;
 END;
 $$;
