@@ -25,8 +25,9 @@
 --      "unchanged_columns": ["source_updated_at"], -- upsert: columns whose change alone is no change
 --      "tombstones": {"table": "bronze.sales_deleted_records", "key": "record_id",
 --                     "deleted_at": "deleted_at", "match": {"table_name": "sales"},
---                     "flag": "is_deleted"}}],     -- upsert: flag set on the key's row (unless changed
---                                                  -- later); scd2: a deletion marker version
+--                     "flag": "is_deleted"}}],     -- upsert: the flag column (no source column: false
+--                                                  -- when a row loads) set on the key's row unless a later
+--                                                  -- change is loaded; scd2: a deletion marker version
 --    "timezone_setting": "devflow.source_timezone",     -- the setting naming the source's zone (UTC)
 --    "key_length_setting": "devflow.max_key_length"}    -- the setting bounding key texts (500)
 -- Top-level entries other than "loads" are defaults for every load. A bad spec fails the step before
