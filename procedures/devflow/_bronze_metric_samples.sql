@@ -1,5 +1,5 @@
 -- The metric sample elements of bronze, unpacked to silver's column names (as text) from _raw_payload;
--- _metrics_type is the JSON type of "metrics" (load_silver_metrics quarantines anything but an object).
+-- _metrics_type is the JSON type of "metrics" (the silver step quarantines anything but an object).
 CREATE OR REPLACE VIEW devflow._bronze_metric_samples AS
 SELECT b._bronze_id,
        b._ingested_at,
@@ -39,4 +39,4 @@ SELECT b._bronze_id,
        b.metrics                              AS _metrics_text
 FROM bronze.devflow_metric_samples AS b
 CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(b._raw_payload->'metrics') = 'object' THEN b._raw_payload->'metrics' END) AS x (m);
-COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for devflow._load_silver.';
+COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for the silver step devflow_silver_metrics (dwh_etl.step_silver).';

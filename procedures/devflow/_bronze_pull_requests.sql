@@ -21,4 +21,4 @@ SELECT b._bronze_id,
        b.closed_at,
        b.merged_at
 FROM bronze.devflow_pull_requests AS b;
-COMMENT ON VIEW devflow._bronze_pull_requests IS 'bronze.devflow_pull_requests unpacked for devflow._load_silver.';
+COMMENT ON VIEW devflow._bronze_pull_requests IS 'bronze.devflow_pull_requests unpacked for the silver step devflow_silver_pull_requests (dwh_etl.step_silver).';

@@ -2,7 +2,7 @@
 -- Every key: not null and unique; every fact foreign key: relationships; quantities and amounts: ranges.
 -- Batch-scoped rules look at the rows the current run wrote; uniqueness of a batch's keys is checked
 -- against the whole table.
--- Row-level limits: sales.load_silver_sales reads the max of silver_sales_quantity_range and
+-- Row-level limits: sales._typed_sales (the silver step's view) reads the max of silver_sales_quantity_range and
 -- silver_sales_price_range and quarantines the rows past them (issue 9: one such row used to roll back
 -- the whole step); these rules stay as the safety net, and the fact rules still stop the fact step.
 CALL dwh_etl.register_rules(p_area => 'sales', p_rules => '[

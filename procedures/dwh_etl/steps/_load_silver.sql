@@ -1,0 +1,411 @@
+-- One silver load of a `silver` step (dwh_etl.step_silver documents the spec; p_load is one entry of
+-- its "loads", with the step's top-level settings merged in, checked by the step): the bronze rows of the
+-- window [watermark, safe upper bound) on _ingested_at, read from the load's source (the bronze table or
+-- an area view over it), typed, validated, quarantined with every reason, deduplicated, then upserted
+-- (latest state per key) or applied as SCD2 history (dwh_etl.apply_dimension), tombstones applied,
+-- reconciled, logged, watermark advanced. Returns the rows written to silver (upserted, or the rows
+-- staged for the dimension). Moved from devflow._load_silver and generalised to sales' three loaders.
+--
+-- One bad row must never fail the step (issue 9). With "typing": "engine" every value is checked
+-- against the silver column it goes to before the INSERT, so nothing the INSERT or a later step would
+-- refuse gets through:
+--   integer / smallint   in range (a PR number of 3000000000 passed try_bigint and overflowed integer)
+--   numeric(p,s)         fits p digits, at most s decimals (never rounded silently)
+--   timestamptz / date   ISO text; zone-less texts read in UTC (the typing query runs with TimeZone = the
+--                        source zone, so a date is the date there); sane range: not before
+--                        quality.min_event_date (1990-01-01), not later than quality.max_future (1 day)
+--                        after the end of the run date (or now): dwh_etl.event_time_bounds
+--   boolean, jsonb       true/t/false/f; valid JSON
+--   text[]               a malformed literal is a reason, not an error
+--   NOT NULL columns     present ("x is missing"); NOT NULL text and key texts not blank, whatever the space
+--   key text columns     at most key_length_setting characters (default 500): they are indexed
+-- Reasons quote at most 200 characters of a value (dwh_etl.quote_reason); the record key kept in the
+-- quarantine is cut the same way (dwh_etl.quarantine_key), unless the source supplies _record_key.
+-- With "typing": "source" the source view has typed the values itself and the checks give every reason
+-- (sales' wording); the engine only adds "x is missing" for a NOT NULL column left NULL by a row no
+-- check rejected, so the INSERT cannot fail on it.
+-- The checks (SQL expressions yielding a reason or NULL) see t (the typed row), b (the source row, with
+-- any helper columns the view adds) and run (min_ts, max_ts: the sane event range; run_date;
+-- max_key_length).
+CREATE OR REPLACE FUNCTION dwh_etl._load_silver(
+    p_run_date date,
+    p_load     jsonb
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_target   text := p_load->>'target';
+    v_bronze   text := p_load->>'bronze';
+    v_rel      regclass := to_regclass(p_load->>'target');
+    v_source   regclass := to_regclass(COALESCE(p_load->>'source', p_load->>'bronze'));
+    v_scd2     boolean := COALESCE(p_load->>'mode', 'upsert') = 'scd2';
+    v_engine   boolean := COALESCE(p_load->>'typing', 'engine') = 'engine';
+    v_ts       text := p_load->>'ts_column';
+    v_tomb     jsonb := p_load->'tombstones';
+    v_checks   text[] := ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_load->'checks', '[]'::jsonb)));
+    v_unchanged text[] := ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_load->'unchanged_columns', '[]'::jsonb)));
+    v_dim      dwh_etl.dimension_specs;
+    v_key      text[];
+    v_cols     text[];
+    v_win      record;
+    v_bounds   record := dwh_etl.event_time_bounds(p_run_date);
+    v_zone     text := dwh_etl.setting_timezone(p_load->>'timezone_setting');
+    v_key_max  integer := dwh_etl.get_setting(p_load->>'key_length_setting', '500')::integer;
+    v_session  text := current_setting('TimeZone');
+    v_jit      text := current_setting('jit');
+    v_batch    uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_has_rk   boolean;
+    v_typed    text;
+    v_reasons  text;
+    v_missing  text;
+    v_parse    text;
+    v_min_txt  text;
+    v_max_txt  text;
+    v_tkey     text;
+    v_tmatch   text;
+    v_read     bigint;
+    v_bad      bigint;
+    v_valid    bigint;
+    v_accepted bigint;
+    v_written  bigint;
+    v_deleted  bigint := 0;
+BEGIN
+    IF v_scd2 THEN
+        SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
+        v_key  := v_dim.natural_key;
+        v_cols := v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns;
+    ELSE
+        v_key  := ARRAY(SELECT jsonb_array_elements_text(p_load->'key'));
+        -- every silver column but the technical ones and the deletion flag (the engine's to set)
+        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_'
+          AND a.attname IS DISTINCT FROM v_tomb->>'flag';
+    END IF;
+    -- the change time is typed like a column (a timestamptz when silver has no such column)
+    IF NOT v_ts = ANY (v_cols) THEN
+        v_cols := v_cols || v_ts;
+    END IF;
+    v_win := dwh_etl.window_bounds(v_target);
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                   WHERE a.attrelid = v_source AND a.attname = '_record_key' AND NOT a.attisdropped)
+    INTO v_has_rk;
+
+    -- ISO UTC texts, whatever the session's DateStyle (they are parsed back in the typing query)
+    v_min_txt := to_char(v_bounds.min_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    v_max_txt := to_char(v_bounds.max_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    WITH cols AS (
+        -- the loaded columns, typed after silver's column of the same name
+        SELECT u.name::name AS attname, u.ord AS attnum,
+               COALESCE(a.atttypid, 'timestamptz'::regtype::oid) AS atttypid,
+               COALESCE(a.atttypmod, -1) AS atttypmod,
+               COALESCE(a.attnotnull, true) AS attnotnull
+        FROM unnest(v_cols) WITH ORDINALITY AS u (name, ord)
+        LEFT JOIN pg_catalog.pg_attribute AS a
+          ON a.attrelid = v_rel
+         AND a.attname = u.name
+         AND a.attnum > 0
+         AND NOT a.attisdropped
+    )
+    SELECT string_agg(format('%s AS %I', CASE WHEN v_engine THEN c.typed ELSE format('b.%I', c.attname) END, c.attname),
+                      ', ' ORDER BY c.attnum),
+           string_agg(concat_ws(', ',
+               -- the value does not parse, or does not fit the column
+               format('CASE WHEN b.%1$I IS NOT NULL AND t.%1$I IS NULL THEN %2$s %3$s END',
+                      c.attname, c.bad,
+                      CASE WHEN c.attnotnull THEN format('WHEN t.%I IS NULL THEN %L', c.attname, c.attname || ' is missing') ELSE '' END),
+               -- instants outside the sane range
+               CASE WHEN c.atttypid IN ('timestamptz'::regtype, 'date'::regtype) THEN
+                   format('CASE WHEN t.%1$I < %2$L::timestamptz OR t.%1$I > %3$L::timestamptz THEN %4$L || dwh_etl.quote_reason(b.%1$I) || %5$L END',
+                          c.attname, v_min_txt, v_max_txt, c.attname || ' ',
+                          format(' is outside the sane range [%s, %s] (settings quality.min_event_date, quality.max_future)',
+                                 to_char(v_bounds.min_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'),
+                                 to_char(v_bounds.max_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"')))
+               END,
+               -- blank keys and blank required texts
+               CASE WHEN c.atttypid = 'text'::regtype AND (c.attnotnull OR c.attname = ANY (v_key)) THEN
+                   format('CASE WHEN dwh_etl.is_blank(t.%1$I) THEN %2$L END', c.attname, c.attname || ' is blank')
+               END,
+               -- keys are indexed: bounded
+               CASE WHEN c.atttypid = 'text'::regtype AND c.attname = ANY (v_key) THEN
+                   format('dwh_etl.reason_length(%L, t.%I, %s)', c.attname, c.attname, v_key_max)
+               END), ', ' ORDER BY c.attnum),
+           string_agg(CASE WHEN c.attnotnull THEN format('CASE WHEN t.%I IS NULL THEN %L END', c.attname, c.attname || ' is missing') END,
+                      ', ' ORDER BY c.attnum),
+           COALESCE(string_agg(c.parse, ', ' ORDER BY c.attnum), 'NULL AS _none')
+    INTO v_typed, v_reasons, v_missing, v_parse
+    FROM (
+        SELECT a.attname, a.attnum, a.atttypid, a.attnotnull,
+               CASE
+                   WHEN a.atttypid IN ('integer'::regtype, 'smallint'::regtype)
+                       THEN format('CASE WHEN p.%1$I BETWEEN %2$s AND %3$s THEN p.%1$I END',
+                                   a.attname, r.lo, r.hi)
+                   WHEN a.atttypid = 'bigint'::regtype
+                       THEN format('p.%I', a.attname)
+                   WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4
+                       THEN format('CASE WHEN p.%1$I = round(p.%1$I, %2$s) '
+                                   'AND abs(p.%1$I) < 1e%3$s THEN p.%1$I END',
+                                   a.attname, n.scale, n.prec - n.scale)
+                   WHEN a.atttypid = 'numeric'::regtype
+                       THEN format('p.%I', a.attname)
+                   WHEN a.atttypid = 'timestamptz'::regtype
+                       THEN format('dwh_etl.try_timestamptz(b.%I)', a.attname)
+                   WHEN a.atttypid = 'date'::regtype
+                       THEN format('dwh_etl.try_timestamptz(b.%I)::date', a.attname)
+                   WHEN a.atttypid = 'boolean'::regtype
+                       THEN format('CASE lower(btrim(b.%1$I)) WHEN ''true'' THEN true WHEN ''t'' THEN true WHEN ''false'' THEN false WHEN ''f'' THEN false END', a.attname)
+                   WHEN a.atttypid = 'text[]'::regtype
+                       THEN format('dwh_etl.try_text_array(b.%I)', a.attname)
+                   WHEN a.atttypid = 'jsonb'::regtype
+                       THEN format('dwh_etl.try_jsonb(b.%I)', a.attname)
+                   ELSE format('b.%I', a.attname)
+               END AS typed,
+               -- each number parsed once (p, below): the checks above read it three times, and
+               -- try_numeric costs ~3 us (63 calls per metric sample made the typing 5x slower)
+               CASE
+                   WHEN a.atttypid IN ('integer'::regtype, 'smallint'::regtype, 'bigint'::regtype)
+                       THEN format('dwh_etl.try_bigint(b.%1$I) AS %1$I', a.attname)
+                   WHEN a.atttypid = 'numeric'::regtype
+                       THEN format('dwh_etl.try_numeric(b.%1$I) AS %1$I', a.attname)
+               END AS parse,
+               CASE
+                   WHEN a.atttypid IN ('integer'::regtype, 'smallint'::regtype, 'bigint'::regtype)
+                       THEN format('CASE WHEN b.%1$I ~ ''^\s*[+-]?\d+\s*$'' OR dwh_etl.try_bigint(b.%1$I) IS NOT NULL '
+                                   'THEN %2$L || dwh_etl.quote_reason(b.%1$I) || %3$L ELSE %2$L || dwh_etl.quote_reason(b.%1$I) || %4$L END',
+                                   a.attname, a.attname || ' ', ' is out of range for ' || format_type(a.atttypid, NULL),
+                                   ' is not a valid ' || format_type(a.atttypid, NULL))
+                   WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4
+                       THEN format('CASE WHEN dwh_etl.try_numeric(b.%1$I) IS NULL THEN %2$L || dwh_etl.quote_reason(b.%1$I) || %3$L '
+                                   'WHEN dwh_etl.try_numeric(b.%1$I) <> round(dwh_etl.try_numeric(b.%1$I), %4$s) THEN %2$L || dwh_etl.quote_reason(b.%1$I) || %5$L '
+                                   'ELSE %2$L || dwh_etl.quote_reason(b.%1$I) || %6$L END',
+                                   a.attname, a.attname || ' ', ' is not a valid number', n.scale,
+                                   format(' has more than %s decimal places (%s; not rounded)', n.scale, format_type(a.atttypid, a.atttypmod)),
+                                   ' is out of range for ' || format_type(a.atttypid, a.atttypmod))
+                   ELSE format('%L || dwh_etl.quote_reason(b.%I) || %L', a.attname || ' ', a.attname, ' is not a valid ' || format_type(a.atttypid, NULL))
+               END AS bad
+        FROM cols AS a
+        CROSS JOIN LATERAL (SELECT CASE a.atttypid WHEN 'smallint'::regtype THEN -32768 ELSE -2147483648 END AS lo,
+                                   CASE a.atttypid WHEN 'smallint'::regtype THEN 32767 ELSE 2147483647 END AS hi) AS r
+        CROSS JOIN LATERAL (SELECT ((a.atttypmod - 4) >> 16) & 65535 AS prec, (a.atttypmod - 4) & 65535 AS scale) AS n
+    ) AS c;
+
+    PERFORM 'PRAGMA:TABLE: _silver_typed (_bronze_id bigint, _record_key text, _reasons text[])';
+    IF to_regclass('pg_temp._silver_typed') IS NOT NULL THEN DROP TABLE pg_temp._silver_typed; END IF;
+    -- The typing runs with TimeZone = the source's zone (a timestamptz::date is the date there; a view
+    -- reads zone-less texts in current_setting('TimeZone')), restored right after (and by the rollback
+    -- if the step fails): never the session's zone (under PGTZ=America/New_York values were five hours off).
+    PERFORM set_config('TimeZone', v_zone, true);
+    -- no JIT: the generated expressions take tens of seconds to compile (65 s for 24k metric samples)
+    -- and a fraction of a second to run
+    PERFORM set_config('jit', 'off', true);
+    IF v_engine THEN
+        EXECUTE format($q$
+            CREATE TEMP TABLE _silver_typed ON COMMIT DROP AS
+            WITH typed AS MATERIALIZED (
+                SELECT b._bronze_id, %1$s
+                FROM %2$s AS b
+                -- OFFSET 0 keeps p a subquery of its own, evaluated once per row (pulled up, each p.x
+                -- would become its parse expression again)
+                CROSS JOIN LATERAL (SELECT %5$s OFFSET 0) AS p
+                WHERE b._ingested_at >= $1 AND b._ingested_at < $2
+            )
+            SELECT t.*,
+                   %3$s AS _record_key,
+                   dwh_etl.reasons(VARIADIC ARRAY[%4$s]::text[]) AS _reasons
+            FROM typed AS t
+            JOIN %2$s AS b
+              ON b._bronze_id = t._bronze_id
+            CROSS JOIN (SELECT $3::timestamptz AS min_ts, $4::timestamptz AS max_ts, $5::date AS run_date,
+                               $6::integer AS max_key_length) AS run
+            $q$,
+            v_typed, v_source,
+            CASE WHEN v_has_rk THEN 'b._record_key'
+                 ELSE format('dwh_etl.quarantine_key(concat_ws(''/'', %s))', dwh_etl._col_list(v_key, 'b')) END,
+            concat_ws(', ', v_reasons, NULLIF(array_to_string(v_checks, ', '), '')),
+            v_parse)
+        USING v_win.from_ts, v_win.to_ts, v_bounds.min_ts, v_bounds.max_ts, p_run_date, v_key_max;
+    ELSE
+        -- the source view typed the values: t and b are the same row (the view's helper columns in b)
+        EXECUTE format($q$
+            CREATE TEMP TABLE _silver_typed ON COMMIT DROP AS
+            WITH src AS MATERIALIZED (
+                SELECT s.* FROM %2$s AS s WHERE s._ingested_at >= $1 AND s._ingested_at < $2
+            )
+            SELECT b._bronze_id, %1$s,
+                   %3$s AS _record_key,
+                   COALESCE(NULLIF(dwh_etl.reasons(VARIADIC ARRAY[%4$s]::text[]), '{}'),
+                            dwh_etl.reasons(VARIADIC ARRAY[%5$s]::text[])) AS _reasons
+            FROM src AS b
+            CROSS JOIN LATERAL (SELECT b.*) AS t
+            CROSS JOIN (SELECT $3::timestamptz AS min_ts, $4::timestamptz AS max_ts, $5::date AS run_date,
+                               $6::integer AS max_key_length) AS run
+            $q$,
+            v_typed, v_source,
+            CASE WHEN v_has_rk THEN 'b._record_key'
+                 ELSE format('dwh_etl.quarantine_key(concat_ws(''/'', %s))', dwh_etl._col_list(v_key, 'b')) END,
+            COALESCE(NULLIF(array_to_string(v_checks, ', '), ''), 'NULL'),
+            COALESCE(v_missing, 'NULL'))
+        USING v_win.from_ts, v_win.to_ts, v_bounds.min_ts, v_bounds.max_ts, p_run_date, v_key_max;
+    END IF;
+    GET DIAGNOSTICS v_read = ROW_COUNT;
+    PERFORM set_config('TimeZone', v_session, true);
+
+    PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target);
+    -- every rejected row counts (quarantine_rows returns entries: two identical bad rows are one entry)
+    SELECT count(*) FILTER (WHERE cardinality(t._reasons) > 0), count(*) FILTER (WHERE cardinality(t._reasons) = 0)
+    INTO v_bad, v_valid
+    FROM _silver_typed AS t;
+
+    IF v_tomb IS NOT NULL THEN
+        -- the tombstone's key typed like silver's key column; the rows of the tombstone table that are this target's
+        SELECT CASE WHEN a.atttypid IN ('integer'::regtype, 'smallint'::regtype, 'bigint'::regtype) THEN format('dwh_etl.try_bigint(d.%I)', v_tomb->>'key')
+                    WHEN a.atttypid = 'numeric'::regtype THEN format('dwh_etl.try_numeric(d.%I)', v_tomb->>'key')
+                    ELSE format('d.%I', v_tomb->>'key') END
+        INTO v_tkey
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_rel AND a.attname = v_key[1];
+        SELECT COALESCE(string_agg(format(' AND d.%I = %L', m.key, m.value), '' ORDER BY m.key), '')
+        INTO v_tmatch
+        FROM jsonb_each_text(COALESCE(v_tomb->'match', '{}'::jsonb)) AS m;
+    END IF;
+
+    IF v_scd2 THEN
+        -- one version per key and change time: the others are duplicates apply_dimension collapses
+        EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT %s, t.%I FROM _silver_typed AS t WHERE cardinality(t._reasons) = 0) AS d',
+                       dwh_etl._col_list(v_key, 't'), v_ts)
+        INTO v_accepted;
+        PERFORM dwh_etl.reconcile(
+            p_target      => v_target,
+            p_source      => v_bronze,
+            p_read        => v_read,
+            p_accepted    => v_accepted,
+            p_quarantined => v_bad,
+            p_duplicates  => v_valid - v_accepted);
+
+        -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
+        -- keeps the last known attributes) and is dropped when the key was never loaded.
+        IF to_regclass('pg_temp._silver_stage') IS NOT NULL THEN DROP TABLE pg_temp._silver_stage; END IF;
+        EXECUTE format($q$
+            CREATE TEMP TABLE _silver_stage ON COMMIT DROP AS
+            SELECT %1$s%2$s%3$s
+            FROM _silver_typed AS t
+            WHERE cardinality(t._reasons) = 0
+            %4$s
+            $q$,
+            dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't'),
+            CASE WHEN v_dim.change_ts_column IS NOT NULL THEN format(', t.%I AS %I', v_ts, v_dim.change_ts_column) ELSE '' END,
+            CASE WHEN v_dim.deleted_flag_column IS NOT NULL THEN format(', false AS %I', v_dim.deleted_flag_column) ELSE '' END,
+            CASE WHEN v_tomb IS NOT NULL THEN format(
+                'UNION ALL
+                 SELECT %1$s%2$s, true
+                 FROM %3$s AS d
+                 JOIN %4$s AS c
+                   ON c.%5$I = %6$s
+                  AND c.is_current
+                 WHERE d._ingested_at >= $1
+                   AND d._ingested_at < $2%7$s',
+                dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
+                CASE WHEN v_dim.change_ts_column IS NOT NULL
+                     THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
+                to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch)
+            ELSE '' END)
+        USING v_win.from_ts, v_win.to_ts, v_zone;
+        GET DIAGNOSTICS v_written = ROW_COUNT;
+
+        PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze);
+        PERFORM dwh_lineage.log_transformation(
+            in_source_table  => v_bronze,
+            in_target_table  => v_target,
+            in_batch_id      => NULL,
+            in_rows_rejected => v_bad,
+            in_notes         => format('%s bronze rows: %s valid, %s quarantined', v_read, v_read - v_bad, v_bad));
+        DROP TABLE _silver_stage;
+    ELSE
+        -- latest state per key in the window (a record changed twice between runs arrives twice)
+        IF to_regclass('pg_temp._silver_latest') IS NOT NULL THEN DROP TABLE pg_temp._silver_latest; END IF;
+        EXECUTE format($q$
+            CREATE TEMP TABLE _silver_latest ON COMMIT DROP AS
+            SELECT DISTINCT ON (%1$s) t.*
+            FROM _silver_typed AS t
+            WHERE cardinality(t._reasons) = 0
+            ORDER BY %1$s, t.%2$I DESC NULLS LAST, t._bronze_id DESC
+            $q$,
+            dwh_etl._col_list(v_key, 't'), v_ts);
+        GET DIAGNOSTICS v_accepted = ROW_COUNT;
+        PERFORM dwh_etl.reconcile(
+            p_target      => v_target,
+            p_source      => v_bronze,
+            p_read        => v_read,
+            p_accepted    => v_accepted,
+            p_quarantined => v_bad,
+            p_duplicates  => v_valid - v_accepted);
+
+        -- newer and different only: a re-delivered or older state changes nothing; a loaded row is
+        -- not deleted (a tombstone flag is cleared by a newer state)
+        IF v_tomb IS NOT NULL THEN
+            v_cols := v_cols || (v_tomb->>'flag');
+        END IF;
+        EXECUTE format($q$
+            INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at)
+            SELECT %3$s, $1, now()
+            FROM _silver_latest AS l
+            ON CONFLICT (%4$s) DO UPDATE
+            SET %5$s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at
+            WHERE s.%6$I <= EXCLUDED.%6$I
+              AND (%7$s) IS DISTINCT FROM (%8$s)
+            $q$,
+            v_rel, dwh_etl._col_list(v_cols),
+            (SELECT string_agg(CASE WHEN c = v_tomb->>'flag' THEN 'false' ELSE format('l.%I', c) END, ', ' ORDER BY o)
+             FROM unnest(v_cols) WITH ORDINALITY AS u (c, o)),
+            dwh_etl._col_list(v_key),
+            (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
+            v_ts,
+            (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
+            (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)))
+        USING v_batch;
+        GET DIAGNOSTICS v_written = ROW_COUNT;
+
+        IF v_tomb IS NOT NULL THEN
+            -- a deletion flags the key's row, unless a later change of it is already loaded
+            EXECUTE format($q$
+                UPDATE %1$s AS s
+                SET %2$I = true,
+                    _batch_id = $4,
+                    _loaded_at = now()
+                FROM %3$s AS d
+                WHERE d._ingested_at >= $1
+                  AND d._ingested_at < $2%4$s
+                  AND s.%5$I = %6$s
+                  AND NOT s.%2$I
+                  AND s.%7$I <= dwh_etl.try_timestamptz(d.%8$I, $3)
+                $q$,
+                v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at')
+            USING v_win.from_ts, v_win.to_ts, v_zone, v_batch;
+            GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        END IF;
+
+        PERFORM dwh_lineage.log_transformation(
+            in_source_table   => v_bronze,
+            in_target_table   => v_target,
+            in_batch_id       => NULL,
+            in_rows_inserted  => v_written,
+            in_rows_unchanged => v_accepted - v_written,
+            in_rows_rejected  => v_bad,
+            in_rows_deleted   => v_deleted,
+            in_notes          => format('%s bronze rows = %s upserted + %s unchanged + %s quarantined + %s duplicates collapsed',
+                                        v_read, v_written, v_accepted - v_written, v_bad, v_valid - v_accepted)
+                                 || CASE WHEN v_tomb IS NOT NULL THEN format('; %s deleted', v_deleted) ELSE '' END);
+        DROP TABLE _silver_latest;
+    END IF;
+
+    CALL dwh_etl.set_watermark(v_target, '_ingested_at', v_win.to_ts);
+    DROP TABLE _silver_typed;
+    PERFORM set_config('jit', v_jit, true);
+    RETURN v_written;
+END;
+$$;
+COMMENT ON FUNCTION dwh_etl._load_silver(date, jsonb) IS 'One load of a silver step: type, validate (quarantine), deduplicate and upsert (or apply as SCD2) the bronze rows of the window into one silver table; tombstones, reconciliation, lineage, watermark.';
+REVOKE EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb) TO etl_service;
