@@ -27,9 +27,11 @@
 -- The checks (SQL expressions yielding a reason or NULL) see t (the typed row), b (the source row, with
 -- any helper columns the view adds) and run (min_ts, max_ts: the sane event range; run_date;
 -- max_key_length).
+DROP FUNCTION IF EXISTS dwh_etl._load_silver(date, jsonb);
 CREATE OR REPLACE FUNCTION dwh_etl._load_silver(
     p_run_date date,
-    p_load     jsonb
+    p_load     jsonb,
+    p_run_id   bigint DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -55,7 +57,7 @@ DECLARE
     v_key_max  integer := dwh_etl.get_setting(p_load->>'key_length_setting', '500')::integer;
     v_session  text := current_setting('TimeZone');
     v_jit      text := current_setting('jit');
-    v_batch    uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_batch    uuid := (dwh_etl.get_run_context(p_run_id)).batch_id;
     v_has_rk   boolean;
     v_typed    text;
     v_reasons  text;
@@ -252,7 +254,7 @@ BEGIN
     GET DIAGNOSTICS v_read = ROW_COUNT;
     PERFORM set_config('TimeZone', v_session, true);
 
-    PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target);
+    PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
     -- every rejected row counts (quarantine_rows returns entries: two identical bad rows are one entry)
     SELECT count(*) FILTER (WHERE cardinality(t._reasons) > 0), count(*) FILTER (WHERE cardinality(t._reasons) = 0)
     INTO v_bad, v_valid
@@ -282,7 +284,8 @@ BEGIN
             p_read        => v_read,
             p_accepted    => v_accepted,
             p_quarantined => v_bad,
-            p_duplicates  => v_valid - v_accepted);
+            p_duplicates  => v_valid - v_accepted,
+            p_run_id      => p_run_id);
 
         -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
         -- keeps the last known attributes) and is dropped when the key was never loaded.
@@ -314,13 +317,14 @@ BEGIN
         USING v_win.from_ts, v_win.to_ts, v_zone;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
-        PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze);
+        PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze, p_run_id => p_run_id);
         PERFORM dwh_lineage.log_transformation(
             in_source_table  => v_bronze,
             in_target_table  => v_target,
             in_batch_id      => NULL,
             in_rows_rejected => v_bad,
-            in_notes         => format('%s bronze rows: %s valid, %s quarantined', v_read, v_read - v_bad, v_bad));
+            in_notes         => format('%s bronze rows: %s valid, %s quarantined', v_read, v_read - v_bad, v_bad),
+            in_run_id        => p_run_id);
         DROP TABLE _silver_stage;
     ELSE
         -- latest state per key in the window (a record changed twice between runs arrives twice)
@@ -340,7 +344,8 @@ BEGIN
             p_read        => v_read,
             p_accepted    => v_accepted,
             p_quarantined => v_bad,
-            p_duplicates  => v_valid - v_accepted);
+            p_duplicates  => v_valid - v_accepted,
+            p_run_id      => p_run_id);
 
         -- newer and different only: a re-delivered or older state changes nothing; a loaded row is
         -- not deleted (a tombstone flag is cleared by a newer state)
@@ -396,7 +401,8 @@ BEGIN
             in_rows_deleted   => v_deleted,
             in_notes          => format('%s bronze rows = %s upserted + %s unchanged + %s quarantined + %s duplicates collapsed',
                                         v_read, v_written, v_accepted - v_written, v_bad, v_valid - v_accepted)
-                                 || CASE WHEN v_tomb IS NOT NULL THEN format('; %s deleted', v_deleted) ELSE '' END);
+                                 || CASE WHEN v_tomb IS NOT NULL THEN format('; %s deleted', v_deleted) ELSE '' END,
+            in_run_id         => p_run_id);
         DROP TABLE _silver_latest;
     END IF;
 
@@ -406,6 +412,6 @@ BEGIN
     RETURN v_written;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl._load_silver(date, jsonb) IS 'One load of a silver step: type, validate (quarantine), deduplicate and upsert (or apply as SCD2) the bronze rows of the window into one silver table; tombstones, reconciliation, lineage, watermark.';
-REVOKE EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb) TO etl_service;
+COMMENT ON FUNCTION dwh_etl._load_silver(date, jsonb, bigint) IS 'One load of a silver step: type, validate (quarantine), deduplicate and upsert (or apply as SCD2) the bronze rows of the window into one silver table; tombstones, reconciliation, lineage, watermark.';
+REVOKE EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl._load_silver(date, jsonb, bigint) TO etl_service;

@@ -41,7 +41,7 @@ LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
-    v_step    text := COALESCE((dwh_lineage._current_run()).step_name, 'dwh_etl.step_silver');
+    v_step    text := COALESCE((dwh_etl.get_run_context(p_run_id)).step_name, 'dwh_etl.step_silver');
     v_loads   jsonb;
     v_load    jsonb;
     v_problem text;
@@ -63,7 +63,7 @@ BEGIN
         END IF;
     END LOOP;
     FOR v_load IN SELECT (p_spec - 'loads') || e FROM jsonb_array_elements(v_loads) AS e LOOP
-        v_rows := v_rows + dwh_etl._load_silver(p_run_date, v_load);
+        v_rows := v_rows + dwh_etl._load_silver(p_run_date, v_load, p_run_id);
     END LOOP;
     RAISE DEBUG 'dwh_etl.step_silver: % rows written by step % (run %)', v_rows, v_step, p_run_id;
 END;
