@@ -1,18 +1,33 @@
--- Registry data of the devflow area (applied by dwh migrate whenever this file changes; idempotent).
--- The area itself and its demo source (read by `dwh demo`); the rest of its registry follows.
-CALL dwh_etl.register_area('devflow', '{
-    "description": "Seed 000: AI-assisted software delivery (issues, agent executions, code generation, deployments, infrastructure metrics).",
-    "demo": {"generate": "devflow_src.generate", "args": {"p_days": 7}, "generated_when": "devflow_src.issues",
-             "next_day": "devflow_src.generate_next_day", "order": 20}
-}');
-INSERT INTO dwh_etl.settings (key, value, description) VALUES
-    ('devflow.source_schema', 'devflow_src', 'Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads).'),
-    ('retention.devflow.fact_performance_metrics', '2 years', 'Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline.')
-ON CONFLICT (key) DO NOTHING;
-
-CALL dwh_etl.register_tables(
-    p_area   => 'devflow',
-    p_tables => '[
+-- Registry data of the devflow area (seed 000): ONE dwh_etl.register_area call declares it all (issue 10):
+-- the area and its demo source (read by `dwh demo`), settings, tables and their layers, the SCD specs,
+-- its own pipelines (the seed's jobs), the steps of each pipeline, and the quality rules. Applied by
+-- dwh migrate whenever this file changes; idempotent; an entry removed here is removed from the registry.
+--
+-- Settings: the row validation of the devflow silver loads (issue 9) reads devflow.source_timezone and
+-- devflow.max_key_length; the sane range of instants reads the shared quality.min_event_date /
+-- quality.max_future (defaults 1990-01-01 / 1 day, also when unset).
+--
+-- Every step is incremental by its own watermarks and serialized by dwh_etl.lock_step, so a step
+-- shared by two pipelines never loads a row twice. daily (02:00) is the seed's daily issue processing:
+-- a missed day is caught up by the next run, which loads everything past the watermarks.
+-- Pipelines: daily has the whole area; devflow_weekly the entities, their dimensions and the marts that
+-- read them; devflow_hourly the agent metrics (the entities come along, so a new agent, issue or worktree
+-- has its dimension row); devflow_5min the metric samples (and the inventory, for a new resource's
+-- dimension row).
+--
+-- Quality rules:
+-- The seed's three checks: duplicate facts (unique on the seed's key issue_number + started_at),
+-- referential integrity against ANY version of dim_issue (the seed accepted only the current version,
+-- which flags every fact made before an issue changed), and freshness within 2 hours (warn).
+DO $register$
+DECLARE
+    v_settings jsonb := '[
+        {"key": "devflow.source_schema", "value": "devflow_src", "description": "Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads)."},
+        {"key": "retention.devflow.fact_performance_metrics", "value": "2 years", "description": "Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline."},
+        {"key": "devflow.source_timezone", "value": "UTC", "description": "Time zone of the devflow source''s zone-less timestamp texts (a text with Z or an offset keeps its own). Not the session''s TimeZone: a load gives the same result whoever runs it."},
+        {"key": "devflow.max_key_length", "value": "500", "description": "Longest natural key or indexed text (characters) a devflow silver load accepts; longer rows are quarantined (a 10 MB key failed the index: \"index row requires 10000016 bytes\")."}
+    ]';
+    v_tables jsonb := '[
         {"table": "devflow_src.issues", "layer": "source", "description": "operational issues"},
         {"table": "devflow_src.agents", "layer": "source", "description": "agent registry"},
         {"table": "devflow_src.labels", "layer": "source", "description": "the 57-label system"},
@@ -61,59 +76,19 @@ CALL dwh_etl.register_tables(
         {"table": "devflow.mart_development_performance", "layer": "mart"},
         {"table": "devflow.mart_agent_performance", "layer": "mart"},
         {"table": "devflow.mart_infrastructure_cost", "layer": "mart"}
-    ]');
-
--- Type 1 dimensions are specs without Type 2 columns: one version per key, attributes overwritten.
-CALL dwh_etl.register_dimension(
-    p_dimension => 'devflow.dim_issue', p_target => 'devflow.dim_issue', p_surrogate_key => 'issue_key', p_natural_key => '{issue_id}',
-    p_type2_columns => '{priority,complexity,issue_type,category,assigned_to,labels}',
-    p_type1_columns => '{issue_number,title,description,repository,created_by}',
-    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history.');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'devflow.dim_infrastructure', p_target => 'devflow.dim_infrastructure', p_surrogate_key => 'infrastructure_key', p_natural_key => '{resource_id}',
-    p_type2_columns => '{resource_type,region,availability_zone,instance_type,cpu_count,memory_gb,storage_gb,storage_type,vpc_id,subnet_id,security_group_ids,hourly_cost_usd,monthly_cost_usd,tags}',
-    p_type1_columns => '{resource_name,cloud_provider}',
-    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history.');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'devflow.dim_agent', p_target => 'devflow.dim_agent', p_surrogate_key => 'agent_key', p_natural_key => '{agent_id}',
-    p_type2_columns => '{}',
-    p_type1_columns => '{agent_name,agent_type,agent_category,ai_model,ai_provider,model_version,framework_version,capabilities,max_concurrent_tasks,cost_per_hour_usd,cost_per_token_usd,is_active,created_at,updated_at}',
-    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Agent dimension (seed 000 D3, Type 1).');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'devflow.dim_label', p_target => 'devflow.dim_label', p_surrogate_key => 'label_key', p_natural_key => '{label_name}',
-    p_type2_columns => '{}',
-    p_type1_columns => '{label_category,label_priority,color,icon,description,usage_guidelines,is_active,created_at,updated_at}',
-    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Label dimension (seed 000 D5, Type 1).');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'devflow.dim_worktree', p_target => 'devflow.dim_worktree', p_surrogate_key => 'worktree_key', p_natural_key => '{worktree_path}',
-    p_type2_columns => '{}',
-    p_type1_columns => '{branch_name,base_branch,status,associated_issue_id,associated_pr_number,created_by,purpose,created_at,last_used_at,cleaned_up_at}',
-    p_change_ts => 'change_ts', p_deleted_flag => NULL, p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Worktree dimension (seed 000 D6, Type 1).');
-
--- 'daily' is registered by _engine.sql, which applies before this file.
-CALL dwh_etl.register_pipeline(
-    p_pipeline    => 'devflow_hourly',
-    p_description => 'devflow agent metrics (seed 000 hourly_agent_metrics_etl): executions since the last run -> fact_agent_execution, mart_agent_performance.',
-    p_schedules   => ARRAY['0 * * * *']);
-CALL dwh_etl.register_pipeline(
-    p_pipeline    => 'devflow_5min',
-    p_description => 'devflow performance metrics (seed 000 realtime_performance_metrics): new metric samples -> fact_performance_metrics.',
-    p_schedules   => ARRAY['*/5 * * * *']);
-CALL dwh_etl.register_pipeline(
-    p_pipeline    => 'devflow_weekly',
-    p_description => 'devflow dimension refresh (seed 000 weekly_dimension_refresh), Sundays 04:00.',
-    p_schedules   => ARRAY['0 4 * * 0']);
-
--- Every step is incremental by its own watermarks and serialized by dwh_etl.lock_step, so a step
--- shared by two pipelines never loads a row twice. daily (02:00) is the seed's daily issue processing:
--- a missed day is caught up by the next run, which loads everything past the watermarks.
-DO $register$
-DECLARE
+    ]';
+    v_dimensions jsonb := '[
+        {"dimension": "devflow.dim_issue", "target": "devflow.dim_issue", "surrogate_key": "issue_key", "natural_key": ["issue_id"], "type2_columns": ["priority", "complexity", "issue_type", "category", "assigned_to", "labels"], "type1_columns": ["issue_number", "title", "description", "repository", "created_by"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history."},
+        {"dimension": "devflow.dim_infrastructure", "target": "devflow.dim_infrastructure", "surrogate_key": "infrastructure_key", "natural_key": ["resource_id"], "type2_columns": ["resource_type", "region", "availability_zone", "instance_type", "cpu_count", "memory_gb", "storage_gb", "storage_type", "vpc_id", "subnet_id", "security_group_ids", "hourly_cost_usd", "monthly_cost_usd", "tags"], "type1_columns": ["resource_name", "cloud_provider"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history."},
+        {"dimension": "devflow.dim_agent", "target": "devflow.dim_agent", "surrogate_key": "agent_key", "natural_key": ["agent_id"], "type2_columns": [], "type1_columns": ["agent_name", "agent_type", "agent_category", "ai_model", "ai_provider", "model_version", "framework_version", "capabilities", "max_concurrent_tasks", "cost_per_hour_usd", "cost_per_token_usd", "is_active", "created_at", "updated_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Agent dimension (seed 000 D3, Type 1)."},
+        {"dimension": "devflow.dim_label", "target": "devflow.dim_label", "surrogate_key": "label_key", "natural_key": ["label_name"], "type2_columns": [], "type1_columns": ["label_category", "label_priority", "color", "icon", "description", "usage_guidelines", "is_active", "created_at", "updated_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Label dimension (seed 000 D5, Type 1)."},
+        {"dimension": "devflow.dim_worktree", "target": "devflow.dim_worktree", "surrogate_key": "worktree_key", "natural_key": ["worktree_path"], "type2_columns": [], "type1_columns": ["branch_name", "base_branch", "status", "associated_issue_id", "associated_pr_number", "created_by", "purpose", "created_at", "last_used_at", "cleaned_up_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Worktree dimension (seed 000 D6, Type 1)."}
+    ]';
+    v_pipelines jsonb := '[
+        {"pipeline": "devflow_hourly", "description": "devflow agent metrics (seed 000 hourly_agent_metrics_etl): executions since the last run -> fact_agent_execution, mart_agent_performance.", "schedules": ["0 * * * *"]},
+        {"pipeline": "devflow_5min", "description": "devflow performance metrics (seed 000 realtime_performance_metrics): new metric samples -> fact_performance_metrics.", "schedules": ["*/5 * * * *"]},
+        {"pipeline": "devflow_weekly", "description": "devflow dimension refresh (seed 000 weekly_dimension_refresh), Sundays 04:00.", "schedules": ["0 4 * * 0"]}
+    ]';
     v_all jsonb := '{
     "extract_entities": {"step": "devflow_extract_entities", "kind": "extract", "layer": "bronze",
      "spec": {"schema_setting": "devflow.source_schema", "default_schema": "devflow_src",
@@ -285,25 +260,68 @@ DECLARE
                          "CASE WHEN t.memory_utilization_percent NOT BETWEEN 0 AND 100 THEN 'memory_utilization_percent is not between 0 and 100' END",
                          "CASE WHEN t.disk_usage_percent NOT BETWEEN 0 AND 100 THEN 'disk_usage_percent is not between 0 and 100' END"]}}
     }$json$;
+    v_rules jsonb := '[
+    {"name": "devflow_fip_no_duplicates", "table": "devflow.fact_issue_processing", "type": "unique", "columns": ["issue_number", "started_at"],
+     "description": "seed 000 check_duplicates"},
+    {"name": "devflow_fip_issue_fk", "table": "devflow.fact_issue_processing", "type": "relationships", "columns": ["issue_key"],
+     "params": {"to_table": "devflow.dim_issue", "to_column": "issue_key"},
+     "description": "seed 000 check_referential_integrity, against any version of the issue"},
+    {"name": "devflow_fip_fresh", "table": "devflow.fact_issue_processing", "type": "freshness", "columns": ["completed_at"],
+     "params": {"max_age": "2 hours"}, "severity": "warn", "scope": "table", "description": "seed 000 check_data_freshness"},
+    {"name": "devflow_fip_keys_not_null", "table": "devflow.fact_issue_processing", "type": "not_null", "columns": ["issue_key", "time_key", "issue_number", "started_at"]},
+    {"name": "devflow_fip_agent_fk", "table": "devflow.fact_issue_processing", "type": "relationships", "columns": ["agent_key"],
+     "params": {"to_table": "devflow.dim_agent", "to_column": "agent_key"}},
+    {"name": "devflow_fip_coverage_range", "table": "devflow.fact_issue_processing", "type": "range", "columns": ["test_coverage_percent"], "params": {"min": 0, "max": 100}},
+    {"name": "devflow_fae_unique", "table": "devflow.fact_agent_execution", "type": "unique", "columns": ["execution_id"]},
+    {"name": "devflow_fae_keys_not_null", "table": "devflow.fact_agent_execution", "type": "not_null", "columns": ["execution_id", "time_key", "agent_key", "issue_key"]},
+    {"name": "devflow_fae_issue_fk", "table": "devflow.fact_agent_execution", "type": "relationships", "columns": ["issue_key"],
+     "params": {"to_table": "devflow.dim_issue", "to_column": "issue_key"}},
+    {"name": "devflow_fcg_unique", "table": "devflow.fact_code_generation", "type": "unique", "columns": ["code_gen_id"]},
+    {"name": "devflow_fcg_keys_not_null", "table": "devflow.fact_code_generation", "type": "not_null", "columns": ["code_gen_id", "time_key", "issue_key"]},
+    {"name": "devflow_fd_unique", "table": "devflow.fact_deployment", "type": "unique", "columns": ["deployment_id"]},
+    {"name": "devflow_fd_keys_not_null", "table": "devflow.fact_deployment", "type": "not_null", "columns": ["deployment_id", "time_key", "issue_key", "infrastructure_key"]},
+    {"name": "devflow_fd_status", "table": "devflow.fact_deployment", "type": "accepted_values", "columns": ["deployment_status"],
+     "params": {"values": ["SUCCESS", "FAILED", "ROLLED_BACK", "PARTIAL"]}},
+    {"name": "devflow_fpm_unique", "table": "devflow.fact_performance_metrics", "type": "unique", "columns": ["resource_id", "measured_at"]},
+    {"name": "devflow_fpm_infra_not_null", "table": "devflow.fact_performance_metrics", "type": "not_null", "columns": ["infrastructure_key", "time_key"]},
+    {"name": "devflow_fpm_cpu_range", "table": "devflow.fact_performance_metrics", "type": "range", "columns": ["cpu_utilization_percent"], "params": {"min": 0, "max": 100}},
+    {"name": "devflow_fpm_fresh", "table": "devflow.fact_performance_metrics", "type": "freshness", "columns": ["measured_at"],
+     "params": {"max_age": "15 minutes"}, "severity": "warn", "scope": "table", "description": "SLA: samples arrive every 5 minutes"},
+    {"name": "devflow_dim_issue_current_unique", "table": "devflow.dim_issue", "type": "unique", "columns": ["issue_id"], "params": {"where": "is_current"}},
+    {"name": "devflow_dim_issue_version_unique", "table": "devflow.dim_issue", "type": "unique", "columns": ["issue_id", "version"]},
+    {"name": "devflow_dim_issue_priority", "table": "devflow.dim_issue", "type": "accepted_values", "columns": ["priority"],
+     "params": {"values": ["P0", "P1", "P2", "P3", "P4"]}},
+    {"name": "devflow_dim_infra_current_unique", "table": "devflow.dim_infrastructure", "type": "unique", "columns": ["resource_id"], "params": {"where": "is_current"}},
+    {"name": "devflow_dim_agent_unique", "table": "devflow.dim_agent", "type": "unique", "columns": ["agent_id"], "params": {"where": "is_current"}},
+    {"name": "devflow_dim_label_unique", "table": "devflow.dim_label", "type": "unique", "columns": ["label_name"], "params": {"where": "is_current"}},
+    {"name": "devflow_dim_worktree_unique", "table": "devflow.dim_worktree", "type": "unique", "columns": ["worktree_path"], "params": {"where": "is_current"}},
+    {"name": "devflow_silver_executions_unique", "table": "silver.devflow_agent_execution_logs", "type": "unique", "columns": ["id"]},
+    {"name": "devflow_mart_dev_perf_unique", "table": "devflow.mart_development_performance", "type": "unique", "scope": "table",
+     "columns": ["year", "quarter", "month", "week_of_year", "priority", "complexity", "agent_type"]},
+    {"name": "devflow_mart_agent_perf_unique", "table": "devflow.mart_agent_performance", "type": "unique", "scope": "table",
+     "columns": ["year", "month", "agent_name", "agent_type", "ai_model"]},
+    {"name": "devflow_mart_infra_cost_unique", "table": "devflow.mart_infrastructure_cost", "type": "unique", "scope": "table",
+     "columns": ["year", "month", "day_of_month", "resource_type", "region", "instance_type"]}
+]';
     v_steps jsonb;
 BEGIN
     v_all := v_all || v_silver;
-    -- daily: the whole area
-    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s;
-    CALL dwh_etl.register_steps(p_pipeline => 'daily', p_area => 'devflow', p_steps => v_steps);
-    -- weekly dimension refresh: the entities, their dimensions, and the marts that read them
-    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
-    WHERE s.key IN ('extract_entities', 'silver_entities', 'dimensions');
-    CALL dwh_etl.register_steps(p_pipeline => 'devflow_weekly', p_area => 'devflow', p_steps => v_steps);
-    -- hourly agent metrics (the entities come along, so a new agent, issue or worktree has its dimension row)
-    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
-    WHERE s.key IN ('extract_entities', 'extract_events', 'silver_entities', 'silver_events', 'dimensions',
-                    'fact_agent_execution', 'mart_agent_performance');
-    CALL dwh_etl.register_steps(p_pipeline => 'devflow_hourly', p_area => 'devflow', p_steps => v_steps);
-    -- every 5 minutes: metric samples (and the inventory, for a new resource's dimension row)
-    SELECT jsonb_agg(s.value) INTO v_steps FROM jsonb_each(v_all) AS s
-    WHERE s.key IN ('extract_entities', 'ingest_metrics', 'silver_entities', 'silver_metrics', 'dimensions',
-                    'fact_performance_metrics');
-    CALL dwh_etl.register_steps(p_pipeline => 'devflow_5min', p_area => 'devflow', p_steps => v_steps);
+    SELECT jsonb_agg(s.value || jsonb_build_object('pipelines', to_jsonb(array_remove(ARRAY[
+                'daily',
+                CASE WHEN s.key IN ('extract_entities', 'silver_entities', 'dimensions') THEN 'devflow_weekly' END,
+                CASE WHEN s.key IN ('extract_entities', 'extract_events', 'silver_entities', 'silver_events', 'dimensions', 'fact_agent_execution', 'mart_agent_performance') THEN 'devflow_hourly' END,
+                CASE WHEN s.key IN ('extract_entities', 'ingest_metrics', 'silver_entities', 'silver_metrics', 'dimensions', 'fact_performance_metrics') THEN 'devflow_5min' END], NULL))))
+    INTO v_steps
+    FROM jsonb_each(v_all) AS s;
+    CALL dwh_etl.register_area('devflow', jsonb_build_object(
+        'description', 'Seed 000: AI-assisted software delivery (issues, agent executions, code generation, deployments, infrastructure metrics).',
+        'demo', '{"generate": "devflow_src.generate", "args": {"p_days": 7}, "generated_when": "devflow_src.issues",
+                  "next_day": "devflow_src.generate_next_day", "order": 20}'::jsonb,
+        'settings', v_settings,
+        'tables', v_tables,
+        'dimensions', v_dimensions,
+        'pipelines', v_pipelines,
+        'steps', v_steps,
+        'rules', v_rules));
 END
 $register$;

@@ -1,17 +1,22 @@
--- Registry data of the sales area (applied by dwh migrate whenever this file changes; idempotent).
--- The area itself and its demo source (read by `dwh demo`); the rest of its registry follows.
-CALL dwh_etl.register_area('sales', '{
-    "description": "Seed 004: e-commerce sales lines, customers and products; star schema sales, daily aggregates and customer lifetime value.",
-    "demo": {"generate": "sales_src.generate", "generated_when": "sales_src.customers",
-             "next_day": "sales_src.generate_next_day", "clock": "sales_src.sales.transaction_date", "order": 10}
-}');
-INSERT INTO dwh_etl.settings (key, value, description) VALUES
-    ('sales.source_schema', 'sales_src', 'Schema of the operational sales source (customers, products, sales, deleted_records).')
-ON CONFLICT (key) DO NOTHING;
-
-CALL dwh_etl.register_tables(
-    p_area   => 'sales',
-    p_tables => '[
+-- Registry data of the sales area (seed 004): ONE dwh_etl.register_area call declares it all (issue 10):
+-- the area and its demo source (read by `dwh demo`), settings, tables and their layers, the SCD specs,
+-- the steps of daily and incremental, and the quality rules. Applied by dwh migrate whenever this file
+-- changes; idempotent; an entry removed here is removed from the registry.
+--
+-- The same steps serve both pipelines: daily (the whole warehouse) and the 6-hourly incremental run.
+-- Shared steps are serialized by dwh_etl.lock_step and move their own watermarks, so the two
+-- pipelines never load a row twice.
+--
+-- Quality rules:
+-- Every key: not null and unique; every fact foreign key: relationships; quantities and amounts: ranges.
+-- Batch-scoped rules look at the rows the current run wrote; uniqueness of a batch's keys is checked
+-- against the whole table.
+-- Row-level limits: sales._typed_sales (the silver step's view) reads the max of silver_sales_quantity_range and
+-- silver_sales_price_range and quarantines the rows past them (issue 9: one such row used to roll back
+-- the whole step); these rules stay as the safety net, and the fact rules still stop the fact step.
+DO $register$
+DECLARE
+    v_tables jsonb := '[
         {"table": "sales_src.customers", "layer": "source", "description": "operational customers"},
         {"table": "sales_src.products", "layer": "source", "description": "operational products"},
         {"table": "sales_src.sales", "layer": "source", "description": "operational sales lines"},
@@ -29,38 +34,15 @@ CALL dwh_etl.register_tables(
         {"table": "sales.agg_daily_sales", "layer": "mart"},
         {"table": "sales.mv_customer_lifetime_value", "layer": "mart"},
         {"table": "sales.customer_metrics", "layer": "mart"}
-    ]');
-
-CALL dwh_etl.register_dimension(
-    p_dimension => 'sales.silver_customers', p_target => 'silver.sales_customers', p_surrogate_key => 'customer_sk', p_natural_key => '{customer_id}',
-    p_type2_columns => '{first_name,last_name,email,phone,city,country,customer_segment,signup_date}',
-    p_type1_columns => '{}',
-    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close_marker', p_type1_scope => 'all_versions',
-    p_description => 'Silver keeps every version of every customer; a deletion is a marker version.');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'sales.silver_products', p_target => 'silver.sales_products', p_surrogate_key => 'product_sk', p_natural_key => '{product_id}',
-    p_type2_columns => '{product_name,product_group,category,brand,unit_price,unit_cost,is_active}',
-    p_type1_columns => '{}',
-    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close_marker', p_type1_scope => 'all_versions',
-    p_description => 'Silver keeps every version of every product; a deletion is a marker version.');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'sales.dim_customer', p_target => 'sales.dim_customer', p_surrogate_key => 'customer_key', p_natural_key => '{customer_id}',
-    p_type2_columns => '{email,email_domain,city,country,customer_segment}',
-    p_type1_columns => '{full_name,phone,signup_date}',
-    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Customer dimension: location, segment and email are history; name, phone and signup date are corrections.');
-CALL dwh_etl.register_dimension(
-    p_dimension => 'sales.dim_product', p_target => 'sales.dim_product', p_surrogate_key => 'product_key', p_natural_key => '{product_id}',
-    p_type2_columns => '{product_name,product_group,category,brand,list_price,is_active}',
-    p_type1_columns => '{unit_cost}',
-    p_change_ts => 'change_ts', p_deleted_flag => 'is_deleted', p_delete_policy => 'close', p_type1_scope => 'all_versions',
-    p_description => 'Product dimension: descriptive attributes and list price are history; unit cost is a correction.');
-
--- The same steps serve both pipelines: daily (the whole warehouse) and the 6-hourly incremental run.
--- Shared steps are serialized by dwh_etl.lock_step and move their own watermarks, so the two
--- pipelines never load a row twice.
-DO $register$
-DECLARE
+    ]';
+    -- Silver keeps every version of customers and products (deletions as marker versions); the gold
+    -- dimensions keep location, segment, email and list price as history, the rest as corrections.
+    v_dimensions jsonb := '[
+        {"dimension": "sales.silver_customers", "target": "silver.sales_customers", "surrogate_key": "customer_sk", "natural_key": ["customer_id"], "type2_columns": ["first_name", "last_name", "email", "phone", "city", "country", "customer_segment", "signup_date"], "type1_columns": [], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close_marker", "type1_scope": "all_versions", "description": "Silver keeps every version of every customer; a deletion is a marker version."},
+        {"dimension": "sales.silver_products", "target": "silver.sales_products", "surrogate_key": "product_sk", "natural_key": ["product_id"], "type2_columns": ["product_name", "product_group", "category", "brand", "unit_price", "unit_cost", "is_active"], "type1_columns": [], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close_marker", "type1_scope": "all_versions", "description": "Silver keeps every version of every product; a deletion is a marker version."},
+        {"dimension": "sales.dim_customer", "target": "sales.dim_customer", "surrogate_key": "customer_key", "natural_key": ["customer_id"], "type2_columns": ["email", "email_domain", "city", "country", "customer_segment"], "type1_columns": ["full_name", "phone", "signup_date"], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close", "type1_scope": "all_versions", "description": "Customer dimension: location, segment and email are history; name, phone and signup date are corrections."},
+        {"dimension": "sales.dim_product", "target": "sales.dim_product", "surrogate_key": "product_key", "natural_key": ["product_id"], "type2_columns": ["product_name", "product_group", "category", "brand", "list_price", "is_active"], "type1_columns": ["unit_cost"], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close", "type1_scope": "all_versions", "description": "Product dimension: descriptive attributes and list price are history; unit cost is a correction."}
+    ]';
     v_steps jsonb := '[
     {"step": "sales_extract", "kind": "extract", "layer": "bronze",
      "depends_on": ["sources"],
@@ -160,9 +142,67 @@ DECLARE
                   "dwh_etl.reason_timestamp('transaction_date', b._raw_transaction_date, t.transaction_at, run.min_ts, run.max_ts)",
                   "dwh_etl.reason_timestamp('updated_at', b._raw_updated_at, t.source_updated_at, run.min_ts, run.max_ts)"]}}
 ]$json$;
+    v_rules jsonb := '[
+    {"name": "silver_customers_key_not_null", "table": "silver.sales_customers", "type": "not_null", "columns": ["customer_id", "first_name", "last_name"]},
+    {"name": "silver_customers_version_unique", "table": "silver.sales_customers", "type": "unique", "columns": ["customer_id", "version"]},
+    {"name": "silver_customers_current_unique", "table": "silver.sales_customers", "type": "unique", "columns": ["customer_id"], "params": {"where": "is_current"}},
+    {"name": "silver_customers_segment_accepted", "table": "silver.sales_customers", "type": "accepted_values", "columns": ["customer_segment"],
+     "params": {"values": ["Consumer", "Corporate", "Home Office"]}, "severity": "warn"},
+    {"name": "silver_products_key_not_null", "table": "silver.sales_products", "type": "not_null", "columns": ["product_id", "product_name", "product_group"]},
+    {"name": "silver_products_version_unique", "table": "silver.sales_products", "type": "unique", "columns": ["product_id", "version"]},
+    {"name": "silver_products_price_range", "table": "silver.sales_products", "type": "range", "columns": ["unit_price"], "params": {"min": 0}},
+    {"name": "silver_sales_key_not_null", "table": "silver.sales_sales", "type": "not_null", "columns": ["sale_id", "order_id", "customer_id", "product_id"]},
+    {"name": "silver_sales_key_unique", "table": "silver.sales_sales", "type": "unique", "columns": ["sale_id"]},
+    {"name": "silver_sales_customer_known", "table": "silver.sales_sales", "type": "relationships", "columns": ["customer_id"],
+     "params": {"to_table": "silver.sales_customers", "to_column": "customer_id"}},
+    {"name": "silver_sales_product_known", "table": "silver.sales_sales", "type": "relationships", "columns": ["product_id"],
+     "params": {"to_table": "silver.sales_products", "to_column": "product_id"}},
+    {"name": "silver_sales_quantity_range", "table": "silver.sales_sales", "type": "range", "columns": ["quantity"], "params": {"min": 1, "max": 10000}},
+    {"name": "silver_sales_price_range", "table": "silver.sales_sales", "type": "range", "columns": ["unit_price"], "params": {"min": 0, "max": 1000000}},
+    {"name": "silver_sales_discount_range", "table": "silver.sales_sales", "type": "range", "columns": ["discount_amount"], "params": {"min": 0}},
+    {"name": "dim_customer_key_not_null", "table": "sales.dim_customer", "type": "not_null", "columns": ["customer_key", "customer_id"]},
+    {"name": "dim_customer_key_unique", "table": "sales.dim_customer", "type": "unique", "columns": ["customer_key"]},
+    {"name": "dim_customer_current_unique", "table": "sales.dim_customer", "type": "unique", "columns": ["customer_id"], "params": {"where": "is_current"}},
+    {"name": "dim_product_key_not_null", "table": "sales.dim_product", "type": "not_null", "columns": ["product_key", "product_id"]},
+    {"name": "dim_product_key_unique", "table": "sales.dim_product", "type": "unique", "columns": ["product_key"]},
+    {"name": "dim_product_current_unique", "table": "sales.dim_product", "type": "unique", "columns": ["product_id"], "params": {"where": "is_current"}},
+    {"name": "dim_product_price_range", "table": "sales.dim_product", "type": "range", "columns": ["list_price"], "params": {"min": 0}},
+    {"name": "fact_sales_keys_not_null", "table": "sales.fact_sales", "type": "not_null", "columns": ["sale_id", "date_key", "customer_key", "product_key"]},
+    {"name": "fact_sales_sale_unique", "table": "sales.fact_sales", "type": "unique", "columns": ["sale_id"]},
+    {"name": "fact_sales_customer_fk", "table": "sales.fact_sales", "type": "relationships", "columns": ["customer_key"],
+     "params": {"to_table": "sales.dim_customer", "to_column": "customer_key"}},
+    {"name": "fact_sales_product_fk", "table": "sales.fact_sales", "type": "relationships", "columns": ["product_key"],
+     "params": {"to_table": "sales.dim_product", "to_column": "product_key"}},
+    {"name": "fact_sales_date_fk", "table": "sales.fact_sales", "type": "relationships", "columns": ["date_key"],
+     "params": {"to_table": "gold.dim_date", "to_column": "date_key"}},
+    {"name": "fact_sales_quantity_range", "table": "sales.fact_sales", "type": "range", "columns": ["quantity"], "params": {"min": 1, "max": 10000}},
+    {"name": "fact_sales_price_range", "table": "sales.fact_sales", "type": "range", "columns": ["unit_price"], "params": {"min": 0, "max": 1000000}},
+    {"name": "fact_sales_line_total_range", "table": "sales.fact_sales", "type": "range", "columns": ["line_total"], "params": {"min": 0}, "severity": "warn"},
+    {"name": "fact_sales_volume", "table": "sales.fact_sales", "type": "volume_change", "params": {"max_change_pct": 300, "runs": 7}, "severity": "warn"},
+    {"name": "agg_daily_sales_key_unique", "table": "sales.agg_daily_sales", "type": "unique", "columns": ["date_key", "customer_segment", "product_category"]},
+    {"name": "agg_daily_sales_key_not_null", "table": "sales.agg_daily_sales", "type": "not_null", "columns": ["date_key", "customer_segment", "product_category"]},
+    {"name": "agg_daily_sales_revenue_range", "table": "sales.agg_daily_sales", "type": "range", "columns": ["net_revenue"], "params": {"min": 0}, "severity": "warn"},
+    {"name": "customer_metrics_key_unique", "table": "sales.customer_metrics", "type": "unique", "columns": ["customer_id"], "scope": "table"},
+    {"name": "customer_metrics_key_not_null", "table": "sales.customer_metrics", "type": "not_null", "columns": ["customer_id"], "scope": "table"},
+    {"name": "ltv_key_unique", "table": "sales.mv_customer_lifetime_value", "type": "unique", "columns": ["customer_id"], "scope": "table"},
+    {"name": "ltv_fresh", "table": "sales.mv_customer_lifetime_value", "type": "freshness", "params": {"max_age": "26 hours"}, "severity": "warn", "scope": "table",
+     "description": "SLA: the lifetime value mart is refreshed at least daily"},
+    {"name": "fact_sales_fresh", "table": "sales.fact_sales", "type": "freshness", "params": {"max_age": "26 hours"}, "severity": "warn", "scope": "table",
+     "description": "SLA: the sales facts are loaded at least daily"},
+    {"name": "source_sales_fresh", "table": "sales_src.sales", "type": "freshness", "columns": ["updated_at"], "params": {"max_age": "26 hours"},
+     "severity": "warn", "scope": "table", "description": "SLA: the operational source delivered changes within a day"}
+]';
 BEGIN
-    v_steps := v_steps || v_silver;
-    CALL dwh_etl.register_steps(p_pipeline => 'daily', p_area => 'sales', p_steps => v_steps);
-    CALL dwh_etl.register_steps(p_pipeline => 'incremental', p_area => 'sales', p_steps => v_steps);
+    CALL dwh_etl.register_area('sales', jsonb_build_object(
+        'description', 'Seed 004: e-commerce sales lines, customers and products; star schema sales, daily aggregates and customer lifetime value.',
+        'demo', '{"generate": "sales_src.generate", "generated_when": "sales_src.customers",
+                  "next_day": "sales_src.generate_next_day", "clock": "sales_src.sales.transaction_date", "order": 10}'::jsonb,
+        'settings', '[{"key": "sales.source_schema", "value": "sales_src",
+                       "description": "Schema of the operational sales source (customers, products, sales, deleted_records)."}]'::jsonb,
+        'tables', v_tables,
+        'dimensions', v_dimensions,
+        'step_pipelines', '["daily", "incremental"]'::jsonb,
+        'steps', v_steps || v_silver,
+        'rules', v_rules));
 END
 $register$;
