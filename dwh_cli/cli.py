@@ -185,7 +185,7 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool):
 
 # -- status --------------------------------------------------------------------------------------
 @cli.command()
-@click.option("--runs", default=5, show_default=True, help="Last runs to show per pipeline.")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Last runs to show per pipeline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
 @click.pass_context
 def status(ctx, runs: int, as_json: bool):

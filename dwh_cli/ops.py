@@ -122,10 +122,31 @@ def status_report(conninfo: str, runs: int = 5) -> Any:
             raise from_psycopg(exc) from exc
 
 
+def _known_table(conn, table: str) -> None:
+    """A table the warehouse knows (registry, lineage graph or catalog), or a DwhError naming close matches."""
+    try:
+        with conn.transaction():
+            known = conn.execute("""
+                SELECT EXISTS (SELECT 1 FROM dwh_etl.table_registry WHERE table_name = %(t)s)
+                    OR EXISTS (SELECT 1 FROM dwh_lineage.table_dependencies WHERE %(t)s IN (upstream_table, downstream_table))
+                    OR to_regclass(%(t)s) IS NOT NULL""", {"t": table}).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege:
+        return  # a role that may not read the registry (an analyst): the lineage query itself decides
+    if known:
+        return
+    close = [r[0] for r in conn.execute("""
+        SELECT table_name FROM dwh_etl.table_registry
+        WHERE table_name ILIKE '%%' || split_part(%s, '.', -1) || '%%' ORDER BY 1 LIMIT 3""", (table,))]
+    raise DwhError(f"unknown table {table!r}: not in the registry, the lineage graph or the catalog",
+                   hint=("did you mean: " + ", ".join(close)) if close else
+                   "dwh info lists the areas; tables are named schema.table")
+
+
 def lineage(conninfo: str, table: str, downstream: bool = False) -> list[dict]:
     fn = "get_downstream" if downstream else "get_upstream"
     with connect(conninfo) as conn:
         try:
+            _known_table(conn, table)
             with conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(sql.SQL("SELECT * FROM dwh_lineage.{}(%s)").format(sql.Identifier(fn)), (table,))
                 return cur.fetchall()

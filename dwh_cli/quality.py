@@ -39,7 +39,11 @@ def quality(ctx, table_name: str | None, failed: bool, as_json: bool):
     Example:
         dwh quality --failed --table sales.fact_sales
     """
+    from .ops import _known_table
+
     with connect(_conninfo(ctx)) as conn:
+        if table_name is not None:
+            _known_table(conn, table_name)
         report = conn.execute("SELECT dwh_etl.quality_report(p_table => %s, p_failed_only => %s)",
                               (table_name, failed)).fetchone()[0]
     if as_json:
@@ -61,7 +65,7 @@ def quarantine():
 @quarantine.command("list")
 @click.option("--table", "table_name", metavar="TABLE", help="Only rows rejected for this target table.")
 @click.option("--all", "show_all", is_flag=True, help="Include resolved rows.")
-@click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.pass_context
 def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_json: bool):

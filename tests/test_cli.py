@@ -230,3 +230,20 @@ def test_info_on_an_empty_database_says_to_migrate(runner, postgresql_proc, conn
         assert "areas" not in doc
     finally:
         conn.execute("DROP DATABASE info_empty")
+
+
+@pytest.mark.parametrize("args", [["lineage", "no.such_table"], ["lineage", "sales.fact_sale", "--downstream"],
+                                  ["quality", "--table", "nosuch"]])
+def test_an_unknown_table_is_an_error_not_an_empty_success(runner, dsn, args):
+    """issue 14: `dwh lineage no.such_table` and `dwh quality --table nosuch` fail, naming close matches."""
+    result = runner.invoke(cli, ["--dsn", dsn, *args])
+    assert result.exit_code == 1, result.output
+    assert "unknown table" in result.stderr
+    if args[1] == "sales.fact_sale":
+        assert "did you mean: sales.fact_sales" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["quarantine", "list", "--limit", "-5"], ["status", "--runs", "0"]])
+def test_a_negative_limit_is_a_usage_error(runner, dsn, args):
+    result = runner.invoke(cli, ["--dsn", dsn, *args])
+    assert result.exit_code == 2, result.output
