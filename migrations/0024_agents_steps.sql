@@ -1,0 +1,22 @@
+-- depends: 0023_agents
+-- The agents area on the step kinds (issue 11 / issue 10): the two queues its fact steps feed
+-- (dwh_etl.step_fact "affected_queue") and its downstream steps consume, so a day or a conversation is
+-- recomputed only when one of its facts changed, and a failed downstream step is redone by the next run.
+
+CREATE TABLE dwh_staging.agents_affected_days (
+    time_key         integer NOT NULL,
+    run_id           bigint,
+    noted_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT agents_affected_days_pk PRIMARY KEY (time_key)
+);
+COMMENT ON TABLE dwh_staging.agents_affected_days IS 'Days (time_key) whose agents facts changed and whose agg_agent_daily_performance rows are not yet recomputed; written by the fact steps, consumed by agents.step_agg_daily_performance.';
+
+CREATE TABLE dwh_staging.agents_affected_conversations (
+    conv_key         bigint NOT NULL,
+    run_id           bigint,
+    noted_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT agents_affected_conversations_pk PRIMARY KEY (conv_key)
+);
+COMMENT ON TABLE dwh_staging.agents_affected_conversations IS 'Conversations (conv_key) whose agents facts changed and whose dim_conversation counters and first/last seen are not yet recomputed; written by the fact steps, consumed by agents.step_conversation_counters.';
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON dwh_staging.agents_affected_days, dwh_staging.agents_affected_conversations TO etl_service;
