@@ -20,3 +20,7 @@ CREATE TABLE dwh_staging.agents_affected_conversations (
 COMMENT ON TABLE dwh_staging.agents_affected_conversations IS 'Conversations (conv_key) whose agents facts changed and whose dim_conversation counters and first/last seen are not yet recomputed; written by the fact steps, consumed by agents.step_conversation_counters.';
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON dwh_staging.agents_affected_days, dwh_staging.agents_affected_conversations TO etl_service;
+
+-- An inferred member is completed in place now (dwh_etl.apply_dimension), not by a second version.
+COMMENT ON COLUMN agents.dim_agent.is_inferred IS 'true: created by a fact load for an agent a fact named before its source row arrived (valid from -infinity); completed in place (same agent_key, is_inferred false) when the row arrives.';
+COMMENT ON COLUMN agents.dim_user.is_inferred IS 'true: created for a user a fact named before the user row arrived; completed in place when it arrives.';
