@@ -318,3 +318,12 @@ def test_client_time_zone_and_date_style_do_not_change_results(loaded):
     loaded.execute("RESET TimeZone")
     loaded.execute("RESET DateStyle")
     assert rows(loaded, WAREHOUSE_KPIS, {"days": [day]}) == rows(loaded, INDEPENDENT_KPIS, {"days": [day]})
+
+
+def test_the_typing_views_work_in_a_parallel_plan(loaded):
+    # the history of a year made the planner go parallel: a PARALLEL SAFE helper with an EXCEPTION block
+    # failed the silver step with "cannot start subtransactions during a parallel operation"
+    loaded.execute("SET force_parallel_mode = on")
+    for view in ("agents_agents_typed", "agents_users_typed", "agents_conversations_typed", "agents_agent_queries_typed",
+                 "agents_agent_approvals_typed", "agents_agent_feedback_typed"):
+        assert scalar(loaded, f"SELECT count(*) FROM silver.{view} WHERE cardinality(_reasons) = 0") > 0, view

@@ -226,6 +226,7 @@ def test_scd2_mode_keeps_history_through_the_registered_dimension(things):
     ({**UPSERT_SPEC, "tombstones": {"table": "public.bronze_gone", "key": "nope", "deleted_at": "at", "flag": "is_deleted"}},
      '"tombstones" needs "key" and "deleted_at", columns of public.bronze_gone'),
     ({"loads": [UPSERT_SPEC, {**UPSERT_SPEC, "typing": "magic"}]}, "\"typing\" 'magic' is not engine or source"),
+    ({**UPSERT_SPEC, "reasons_column": "_reasons"}, '"reasons_column" \'_reasons\' must be a text[] column of the source view (typing source)'),
 ])
 def test_a_bad_spec_fails_the_step_clearly_before_anything_is_read(things, spec, problem):
     conn = things

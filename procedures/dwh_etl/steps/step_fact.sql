@@ -29,9 +29,10 @@
 --        "inferred": true},                  -- early-arriving fact, instead of waiting: an unknown (not
 --                                            --   NULL) key gets an inferred member before the rows are
 --                                            --   staged: natural key, is_inferred = true (the dimension
---                                            --   must have that column), valid_from -infinity when it has
---                                            --   valid_from (so it is the version valid at any event), the
---                                            --   run's _batch_id, the other columns their defaults; the
+--                                            --   must have that column); for an SCD dimension version 1,
+--                                            --   current, not deleted, valid from -infinity (the version
+--                                            --   valid at any event); the run's _batch_id when the table
+--                                            --   has one; the other columns their defaults; the
 --                                            --   dimension load completes it in place when the real row
 --                                            --   arrives (dwh_etl.apply_dimension). An object instead of
 --                                            --   true also fills columns: {"first_seen_at": "min(v.created_at)"}
@@ -313,11 +314,11 @@ BEGIN
                 v_infer := v_infer || format(
                     E'INSERT INTO %1$s (%2$s, is_inferred%3$s%4$s%5$s)\nSELECT %6$s, true%7$s%8$s%9$s\nFROM %10$s AS v\nWHERE (@ROWS@) AND %11$s\n  AND NOT EXISTS (SELECT 1 FROM %1$s AS w WHERE %12$s)\nGROUP BY %6$s\nON CONFLICT DO NOTHING',
                     v_dim.target_table, dwh_etl._col_list(v_dim.natural_key),
-                    CASE WHEN 'valid_from' = ANY (v_dim_cols) THEN ', valid_from' ELSE '' END,
+                    CASE WHEN NOT v_single THEN ', valid_from, valid_to, is_current, version, is_deleted' ELSE '' END,
                     CASE WHEN '_batch_id' = ANY (v_dim_cols) THEN ', _batch_id' ELSE '' END,
                     v_extra_cols,
                     dwh_etl._col_list(v_cols, 'v'),
-                    CASE WHEN 'valid_from' = ANY (v_dim_cols) THEN ', ''-infinity''::timestamptz' ELSE '' END,
+                    CASE WHEN NOT v_single THEN ', ''-infinity''::timestamptz, NULL::timestamptz, true, 1, false' ELSE '' END,
                     CASE WHEN '_batch_id' = ANY (v_dim_cols) THEN ', $4' ELSE '' END,
                     v_extra_vals,
                     v_view,
