@@ -327,3 +327,30 @@ def test_the_typing_views_work_in_a_parallel_plan(loaded):
     for view in ("agents_agents_typed", "agents_users_typed", "agents_conversations_typed", "agents_agent_queries_typed",
                  "agents_agent_approvals_typed", "agents_agent_feedback_typed"):
         assert scalar(loaded, f"SELECT count(*) FROM silver.{view} WHERE cardinality(_reasons) = 0") > 0, view
+
+
+def test_the_next_day_resolves_late_approvals_and_versions_changed_agents(loaded):
+    pending = scalar(loaded, "SELECT count(*) FROM agents.fact_approval WHERE status = 'pending'")
+    loaded.execute("CALL agents_src.generate_next_day()")
+    day = scalar(loaded, "SELECT simulated_through FROM agents_src.generator_state")
+    loaded.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => %s, p_run_id => NULL)", (day,))
+    status, steps = last_run(loaded)
+    assert status == "completed", steps
+    # every source row is in its fact with the source's current state (late resolutions applied in place)
+    assert scalar(loaded, """SELECT count(*) FROM agents_src.agent_approvals AS s
+                             FULL JOIN agents.fact_approval AS f USING (approval_id)
+                             WHERE f.approval_id IS NULL OR s.approval_id IS NULL
+                                OR (s.status, s.resolved_at) IS DISTINCT FROM (f.status, f.resolved_at)""") == 0
+    assert pending > 0   # the day had requests to resolve late
+    # agents that changed got a second version; queries of the day point at the version valid then
+    assert scalar(loaded, "SELECT count(*) FROM agents.dim_agent WHERE version = 2") > 0
+    assert scalar(loaded, """SELECT count(*) FROM agents.fact_agent_query AS f JOIN agents.dim_agent AS a USING (agent_key)
+                             WHERE f.created_at < a.valid_from OR f.created_at >= a.valid_to""") == 0
+    assert scalar(loaded, "SELECT count(*) FROM dwh_staging.agents_affected_days") == 0
+
+
+@pytest.mark.parametrize("pipeline", ["agents_nightly", "agents_dimensions", "agents_aggregate"])
+def test_the_areas_own_pipelines_run(loaded, pipeline):
+    loaded.execute("CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)", (pipeline,))
+    status, steps = last_run(loaded, pipeline)
+    assert status == "completed", steps
