@@ -330,7 +330,6 @@ def test_the_typing_views_work_in_a_parallel_plan(loaded):
 
 
 def test_the_next_day_resolves_late_approvals_and_versions_changed_agents(loaded):
-    pending = scalar(loaded, "SELECT count(*) FROM agents.fact_approval WHERE status = 'pending'")
     loaded.execute("CALL agents_src.generate_next_day()")
     day = scalar(loaded, "SELECT simulated_through FROM agents_src.generator_state")
     loaded.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => %s, p_run_id => NULL)", (day,))
@@ -341,7 +340,6 @@ def test_the_next_day_resolves_late_approvals_and_versions_changed_agents(loaded
                              FULL JOIN agents.fact_approval AS f USING (approval_id)
                              WHERE f.approval_id IS NULL OR s.approval_id IS NULL
                                 OR (s.status, s.resolved_at) IS DISTINCT FROM (f.status, f.resolved_at)""") == 0
-    assert pending > 0   # the day had requests to resolve late
     # agents that changed got a second version; queries of the day point at the version valid then
     assert scalar(loaded, "SELECT count(*) FROM agents.dim_agent WHERE version = 2") > 0
     assert scalar(loaded, """SELECT count(*) FROM agents.fact_agent_query AS f JOIN agents.dim_agent AS a USING (agent_key)
