@@ -24,3 +24,19 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON dwh_staging.agents_affected_days, dwh_st
 -- An inferred member is completed in place now (dwh_etl.apply_dimension), not by a second version.
 COMMENT ON COLUMN agents.dim_agent.is_inferred IS 'true: created by a fact load for an agent a fact named before its source row arrived (valid from -infinity); completed in place (same agent_key, is_inferred false) when the row arrives.';
 COMMENT ON COLUMN agents.dim_user.is_inferred IS 'true: created for a user a fact named before the user row arrived; completed in place when it arrives.';
+
+-- Deletes: the silver tables carry the deletion flag the silver step sets from the source's tombstones
+-- (bronze.agents_deleted_records); the fact steps remove a deleted fact row, the SCD dimensions close a
+-- deleted agent or user.
+DO $flags$
+DECLARE
+    v_table text;
+BEGIN
+    FOREACH v_table IN ARRAY ARRAY['agents', 'users', 'conversations', 'agent_queries', 'agent_approvals', 'agent_feedback']
+    LOOP
+        EXECUTE format('ALTER TABLE silver.%I ADD COLUMN is_deleted boolean NOT NULL DEFAULT false', 'agents_' || v_table);
+        EXECUTE format('COMMENT ON COLUMN silver.%I.is_deleted IS %L', 'agents_' || v_table,
+                       'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.');
+    END LOOP;
+END
+$flags$;

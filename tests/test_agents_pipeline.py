@@ -352,3 +352,16 @@ def test_the_areas_own_pipelines_run(loaded, pipeline):
     loaded.execute("CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DATE, p_run_id => NULL)", (pipeline,))
     status, steps = last_run(loaded, pipeline)
     assert status == "completed", steps
+
+
+def test_a_deleted_source_query_leaves_the_fact_and_its_day_and_conversation_are_recomputed(loaded):
+    query_id, day, conv_key, total = rows(loaded, """
+        SELECT f.query_id, to_date(f.time_key::text, 'YYYYMMDD'), f.conv_key, c.total_queries
+        FROM agents.fact_agent_query AS f JOIN agents.dim_conversation AS c USING (conv_key)
+        WHERE f.time_key = 20250314 ORDER BY f.query_id LIMIT 1""")[0]
+    loaded.execute("DELETE FROM agents_src.agent_queries WHERE query_id = %s", (query_id,))   # a tombstone
+    run_daily(loaded)
+    assert scalar(loaded, "SELECT is_deleted FROM silver.agents_agent_queries WHERE query_id = %s", (query_id,)) is True
+    assert scalar(loaded, "SELECT count(*) FROM agents.fact_agent_query WHERE query_id = %s", (query_id,)) == 0
+    assert scalar(loaded, "SELECT total_queries FROM agents.dim_conversation WHERE conv_key = %s", (conv_key,)) == total - 1
+    assert rows(loaded, WAREHOUSE_KPIS, {"days": [day]}) == rows(loaded, INDEPENDENT_KPIS, {"days": [day]})

@@ -12,7 +12,7 @@ SELECT s.agent_name,
        COALESCE(s.cost_per_query_usd, 0)     AS cost_per_query_usd,
        false                                 AS is_inferred,
        s.updated_at                          AS change_ts,
-       false                                 AS is_deleted,
+       s.is_deleted,
        s._loaded_at
 FROM silver.agents_agents AS s;
 COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at).';

@@ -7,7 +7,7 @@ SELECT s.user_id,
        s.team,
        false        AS is_inferred,
        s.updated_at AS change_ts,
-       false        AS is_deleted,
+       s.is_deleted,
        s._loaded_at
 FROM silver.agents_users AS s;
 COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at).';

@@ -7,6 +7,8 @@
 --                                            silver.agents_<table>_typed give the typed row and every reason
 --                                            (reasons_column _reasons); bad rows are quarantined
 --   agents_silver_events          silver     agent_queries, agent_approvals, agent_feedback, the same way
+--                                            (both: tombstones of agents_src.deleted_records set is_deleted;
+--                                            a deleted fact row is removed, a deleted agent or user closed)
 --   agents_scd_dimensions         dimension  dim_agent and dim_user (SCD2, apply_dimension: an inferred
 --                                            member is completed in place when its row arrives)
 --   agents_dim_conversation       custom     dim_conversation is Type 1 with counters, not SCD: no kind fits
@@ -107,11 +109,14 @@ CALL dwh_etl.register_area('agents', '{
          "pipelines": ["daily", "agents_nightly", "agents_dimensions"], "depends_on": ["agents_extract"],
          "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
                   "loads": [
-                      {"target": "silver.agents_agents", "bronze": "bronze.agents_agents", "source": "silver.agents_agents_typed", "key": ["agent_name"]},
-                      {"target": "silver.agents_users", "bronze": "bronze.agents_users", "source": "silver.agents_users_typed", "key": ["user_id"]},
-                      {"target": "silver.agents_conversations", "bronze": "bronze.agents_conversations", "source": "silver.agents_conversations_typed", "key": ["conversation_id"]}]},
+                      {"target": "silver.agents_agents", "bronze": "bronze.agents_agents", "source": "silver.agents_agents_typed", "key": ["agent_name"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agents"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_users", "bronze": "bronze.agents_users", "source": "silver.agents_users_typed", "key": ["user_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "users"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_conversations", "bronze": "bronze.agents_conversations", "source": "silver.agents_conversations_typed", "key": ["conversation_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "conversations"}, "flag": "is_deleted"}}]},
          "description": "agents, users and conversations typed by their views, bad rows quarantined with every reason, latest state per key",
-         "sources": ["bronze.agents_agents", "bronze.agents_users", "bronze.agents_conversations"],
+         "sources": ["bronze.agents_agents", "bronze.agents_users", "bronze.agents_conversations", "bronze.agents_deleted_records"],
          "targets": ["silver.agents_agents", "silver.agents_users", "silver.agents_conversations"],
          "feeds": [["bronze.agents_agents", "silver.agents_agents"], ["bronze.agents_users", "silver.agents_users"],
                    ["bronze.agents_conversations", "silver.agents_conversations"]]},
@@ -119,11 +124,14 @@ CALL dwh_etl.register_area('agents', '{
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_extract"],
          "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
                   "loads": [
-                      {"target": "silver.agents_agent_queries", "bronze": "bronze.agents_agent_queries", "source": "silver.agents_agent_queries_typed", "key": ["query_id"]},
-                      {"target": "silver.agents_agent_approvals", "bronze": "bronze.agents_agent_approvals", "source": "silver.agents_agent_approvals_typed", "key": ["approval_id"]},
-                      {"target": "silver.agents_agent_feedback", "bronze": "bronze.agents_agent_feedback", "source": "silver.agents_agent_feedback_typed", "key": ["feedback_id"]}]},
+                      {"target": "silver.agents_agent_queries", "bronze": "bronze.agents_agent_queries", "source": "silver.agents_agent_queries_typed", "key": ["query_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_queries"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_agent_approvals", "bronze": "bronze.agents_agent_approvals", "source": "silver.agents_agent_approvals_typed", "key": ["approval_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_approvals"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_agent_feedback", "bronze": "bronze.agents_agent_feedback", "source": "silver.agents_agent_feedback_typed", "key": ["feedback_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_feedback"}, "flag": "is_deleted"}}]},
          "description": "queries, approval requests and feedback typed by their views, bad rows quarantined with every reason, latest state per source id",
-         "sources": ["bronze.agents_agent_queries", "bronze.agents_agent_approvals", "bronze.agents_agent_feedback"],
+         "sources": ["bronze.agents_agent_queries", "bronze.agents_agent_approvals", "bronze.agents_agent_feedback", "bronze.agents_deleted_records"],
          "targets": ["silver.agents_agent_queries", "silver.agents_agent_approvals", "silver.agents_agent_feedback"],
          "feeds": [["bronze.agents_agent_queries", "silver.agents_agent_queries"], ["bronze.agents_agent_approvals", "silver.agents_agent_approvals"],
                    ["bronze.agents_agent_feedback", "silver.agents_agent_feedback"]]},
@@ -141,7 +149,7 @@ CALL dwh_etl.register_area('agents', '{
          "sources": ["silver.agents_conversations"], "targets": ["agents.dim_conversation"]},
         {"step": "agents_fact_agent_query", "kind": "fact", "layer": "gold",
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
-         "spec": {"view": "silver.agents_fact_agent_query_source", "target": "agents.fact_agent_query", "natural_key": ["query_id"],
+         "spec": {"view": "silver.agents_fact_agent_query_source", "target": "agents.fact_agent_query", "deleted_column": "is_deleted", "natural_key": ["query_id"],
                   "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
                   "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
                               {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
@@ -155,7 +163,7 @@ CALL dwh_etl.register_area('agents', '{
          "targets": ["agents.fact_agent_query"]},
         {"step": "agents_fact_approval", "kind": "fact", "layer": "gold",
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
-         "spec": {"view": "silver.agents_fact_approval_source", "target": "agents.fact_approval", "natural_key": ["approval_id"],
+         "spec": {"view": "silver.agents_fact_approval_source", "target": "agents.fact_approval", "deleted_column": "is_deleted", "natural_key": ["approval_id"],
                   "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
                   "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
                               {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
@@ -170,7 +178,7 @@ CALL dwh_etl.register_area('agents', '{
          "targets": ["agents.fact_approval"]},
         {"step": "agents_fact_training", "kind": "fact", "layer": "gold",
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
-         "spec": {"view": "silver.agents_fact_training_source", "target": "agents.fact_training", "natural_key": ["feedback_id"],
+         "spec": {"view": "silver.agents_fact_training_source", "target": "agents.fact_training", "deleted_column": "is_deleted", "natural_key": ["feedback_id"],
                   "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
                   "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
                               {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
