@@ -40,3 +40,8 @@ BEGIN
     END LOOP;
 END
 $flags$;
+
+-- agents.step_conversation_counters recounts the touched conversations from the three facts: by conv_key
+-- (fact_agent_query has its index since 0023).
+CREATE INDEX fact_approval_conv_idx ON agents.fact_approval (conv_key);
+CREATE INDEX fact_training_conv_idx ON agents.fact_training (conv_key);
