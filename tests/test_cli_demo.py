@@ -118,3 +118,13 @@ def test_run_refused_while_the_pipeline_runs_elsewhere(runner, dsn, conn):
     assert result.exit_code == 5
     assert result.stderr.splitlines()[0] == "error: pipeline daily is already running"
     assert any(line.startswith("hint: ") for line in result.stderr.splitlines())
+
+
+def test_demo_loads_the_agents_area_too(demo_done_template, conn):
+    # issue 11: the third area's steps run in daily; every one of its tables has rows
+    for table in ("agents.dim_agent", "agents.dim_user", "agents.dim_conversation", "agents.fact_agent_query",
+                  "agents.fact_approval", "agents.fact_training", "agents.agg_agent_daily_performance"):
+        assert scalar(conn, f"SELECT count(*) FROM {table}") > 0, table
+    assert scalar(conn, """SELECT count(*) FROM dwh_lineage.step_runs AS s
+                           JOIN dwh_etl.steps AS st ON st.step_name = s.step_name AND st.pipeline_name = 'daily'
+                           WHERE st.area = 'agents' AND s.status <> 'completed'""") == 0

@@ -211,6 +211,11 @@ def test_a_fact_step_registers_and_runs_in_a_pipeline(tiny):
     ({"lookups": [{"dimension": "tfact.dim_thing", "at": "nope", "wait": "sometimes"}]},
      ['lookup 1 (tfact.dim_thing): "at"', "wait 'sometimes' is not never, always or if_key"]),
     ({"late_window": "a week or so"}, ["late_window (a week or so) must be an interval"]),
+    ({"lookups": [{"dimension": "tfact.dim_thing", "inferred": True}]},
+     ["lookup 1 (tfact.dim_thing): inferred needs an is_inferred column"]),
+    ({"lookups": [{"table": "tfact.nothing", "surrogate_key": "k", "natural_key": ["id"]}],
+      "affected_queue": {"table": "tfact.nothing"}},
+     ["lookup 1: table 'tfact.nothing' needs surrogate_key and natural_key", "affected_queue"]),
 ])
 def test_a_bad_spec_fails_the_step_naming_it_and_every_problem(tiny, change, problems):
     conn = tiny
@@ -225,3 +230,36 @@ def test_a_bad_spec_fails_the_step_naming_it_and_every_problem(tiny, change, pro
     # nothing was read or written, and the fact table is still there
     assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 0
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.watermarks WHERE table_name = 'tfact.fact_event'") == 0
+
+
+def test_an_unknown_key_gets_an_inferred_member_that_the_dimension_load_completes_in_place(tiny):
+    # issue 11: an early-arriving fact does not wait; the dimension row, when it comes, fills the member
+    conn = tiny
+    conn.execute("ALTER TABLE tfact.dim_thing ADD COLUMN is_inferred boolean NOT NULL DEFAULT false")
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T00:00:00Z', 1), (2, 9, '2024-03-02T00:00:00Z', 2), (3, 9, '2024-03-03T00:00:00Z', 3),
+                    (4, NULL, '2024-03-04T00:00:00Z', 4)""")
+    spec = dict(SPEC, lookups=[{"dimension": "tfact.dim_thing", "inferred": True}])
+    load(conn, spec)
+    assert rows(conn, """SELECT thing_id, colour, is_inferred, valid_from = '-infinity', is_current, version
+                         FROM tfact.dim_thing WHERE thing_id = 9""") == [(9, None, True, True, True, 1)]
+    member = scalar(conn, "SELECT thing_key FROM tfact.dim_thing WHERE thing_id = 9")
+    assert rows(conn, "SELECT event_id, thing_key FROM tfact.fact_event WHERE event_id > 1 ORDER BY 1") == [
+        (2, member), (3, member), (4, None)]
+    assert "1 inferred dimension members created" in scalar(
+        conn, "SELECT notes FROM dwh_lineage.table_lineage WHERE target_table = 'tfact.fact_event' ORDER BY lineage_id DESC LIMIT 1")
+    # the real row arrives, then a later change: completed in place (same key, no second version for
+    # the first row), the change a version of its own
+    conn.execute("""CREATE TEMP TABLE thing_changes AS
+                    SELECT * FROM (VALUES (9, 'green', '2024-03-05T00:00:00Z'::timestamptz),
+                                          (9, 'blue', '2024-04-01T00:00:00Z'::timestamptz)) AS c (thing_id, colour, changed_at)""")
+    conn.execute("UPDATE dwh_etl.dimension_specs SET change_ts_column = 'changed_at' WHERE dimension_name = 'tfact.dim_thing'")
+    counts = rows(conn, "SELECT rows_inserted, rows_type1_updated FROM dwh_etl.apply_dimension('tfact.dim_thing', 'pg_temp.thing_changes')")
+    assert counts == [(1, 1)]
+    assert rows(conn, """SELECT thing_key = %s, colour, is_inferred, version, is_current FROM tfact.dim_thing
+                         WHERE thing_id = 9 ORDER BY version""", (member,)) == [
+        (True, "green", False, 1, False), (False, "blue", False, 2, True)]
+    # the facts still point at the member, now complete; a rerun changes nothing
+    assert facts(conn)[1:3] == [(2, "green", 4, 20240302), (3, "green", 6, 20240303)]
+    assert rows(conn, "SELECT rows_inserted, rows_type1_updated FROM dwh_etl.apply_dimension('tfact.dim_thing', 'pg_temp.thing_changes')") == [(0, 0)]

@@ -226,6 +226,7 @@ def test_scd2_mode_keeps_history_through_the_registered_dimension(things):
     ({**UPSERT_SPEC, "tombstones": {"table": "public.bronze_gone", "key": "nope", "deleted_at": "at", "flag": "is_deleted"}},
      '"tombstones" needs "key" and "deleted_at", columns of public.bronze_gone'),
     ({"loads": [UPSERT_SPEC, {**UPSERT_SPEC, "typing": "magic"}]}, "\"typing\" 'magic' is not engine or source"),
+    ({**UPSERT_SPEC, "reasons_column": "_reasons"}, '"reasons_column" \'_reasons\' must be a text[] column of the source view (typing source)'),
 ])
 def test_a_bad_spec_fails_the_step_clearly_before_anything_is_read(things, spec, problem):
     conn = things
@@ -255,7 +256,7 @@ def test_the_areas_silver_steps_are_data(conn):
     silver = rows(conn, """SELECT DISTINCT step_name, kind, procedure_name FROM dwh_etl.steps
                            WHERE layer = 'silver' ORDER BY 1""")
     assert silver == [(s, "silver", "dwh_etl.step_silver") for s in (
-        "devflow_silver_entities", "devflow_silver_events", "devflow_silver_metrics", "devflow_silver_pull_requests",
+        "agents_silver_entities", "agents_silver_events", "devflow_silver_entities", "devflow_silver_events", "devflow_silver_metrics", "devflow_silver_pull_requests",
         "sales_silver_customers", "sales_silver_products", "sales_silver_sales")]
     for routine in ("sales.load_silver_customers(bigint, date)", "sales.load_silver_products(bigint, date)",
                     "sales.load_silver_sales(bigint, date)", "devflow.load_silver_entities(bigint, date)",

@@ -4,7 +4,9 @@ CREATE OR REPLACE FUNCTION agents._try_text_array(p_value text)
 RETURNS text[]
 LANGUAGE plpgsql
 IMMUTABLE
-PARALLEL SAFE
+-- PARALLEL UNSAFE: its EXCEPTION block is a subtransaction, refused in a parallel plan (a typing view
+-- over a large bronze table failed with "cannot start subtransactions during a parallel operation")
+PARALLEL UNSAFE
 SET search_path = agents, pg_temp
 AS $$
 BEGIN

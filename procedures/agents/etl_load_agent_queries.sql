@@ -2,8 +2,9 @@
 -- created_at in the area's zone, setting agents.timezone) from silver into agents.fact_agent_query and
 -- returns the rows inserted.
 --   SELECT * FROM agents.etl_load_agent_queries('2025-03-14');
--- A thin, self-contained stand-in until the area's typed "fact" step (dwh_etl.step_fact over
--- silver.agents_fact_agent_query_source) runs it in the pipeline; same rules:
+-- The pipelines load the fact with the typed step agents_fact_agent_query (dwh_etl.step_fact over
+-- silver.agents_fact_agent_query_source, procedures/registry/agents.sql); this is the seed's own entry
+-- point for a DBA (one day, by hand), self-contained, with the same rules:
 --  * unknown agents and conversations become inferred members (the seed dropped unknown agents by its
 --    inner join and failed the whole day on one unknown conversation: LEFT JOIN into a NOT NULL column);
 --  * each query points at the agent / user version valid at created_at (the first version when it is
@@ -99,6 +100,6 @@ BEGIN
     RETURN NEXT;
 END;
 $$;
-COMMENT ON FUNCTION agents.etl_load_agent_queries(date) IS 'Seed 001 nightly load of one day of queries (default yesterday in the area''s zone) from silver into agents.fact_agent_query, with inferred agents and conversations and upsert by query_id; returns rows_inserted. A stand-in until the area''s typed fact step runs in the pipeline.';
+COMMENT ON FUNCTION agents.etl_load_agent_queries(date) IS 'Seed 001 nightly load of one day of queries (default yesterday in the area''s zone) from silver into agents.fact_agent_query, with inferred agents and conversations and upsert by query_id; returns rows_inserted. The pipelines use the typed fact step agents_fact_agent_query.';
 REVOKE EXECUTE ON FUNCTION agents.etl_load_agent_queries(date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION agents.etl_load_agent_queries(date) TO etl_service;

@@ -1,7 +1,9 @@
 -- What the generic dimension step reads for agents.dim_agent (SCD Type 2 over agent_name, spec
 -- "agents.dim_agent" in procedures/registry/agents.sql): the latest silver state of each agent, its
 -- change time (updated_at) as the start of the version it describes. Defaults of the seed's DDL fill a
--- missing SLA (300 s) or cost (0). A real row is never inferred (a new version replaces an inferred member).
+-- missing SLA (300 s) or cost (0). A real row is never inferred: dwh_etl.apply_dimension completes an
+-- inferred member (created by a fact step for an agent named before its row arrived) in place.
+-- _loaded_at: the window column of the dimension step.
 CREATE OR REPLACE VIEW silver.agents_dim_agent_source AS
 SELECT s.agent_name,
        s.agent_type,
@@ -10,7 +12,8 @@ SELECT s.agent_name,
        COALESCE(s.cost_per_query_usd, 0)     AS cost_per_query_usd,
        false                                 AS is_inferred,
        s.updated_at                          AS change_ts,
-       false                                 AS is_deleted
+       s.is_deleted,
+       s._loaded_at
 FROM silver.agents_agents AS s;
 COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at).';
 REVOKE ALL ON silver.agents_dim_agent_source FROM PUBLIC, analyst_role;

@@ -1,12 +1,14 @@
 -- What the generic dimension step reads for agents.dim_user (SCD Type 2 over user_id, spec
--- "agents.dim_user"): the latest silver state of each user, change time = updated_at.
+-- "agents.dim_user"): the latest silver state of each user, change time = updated_at; an inferred member
+-- is completed in place by dwh_etl.apply_dimension. _loaded_at: the window column of the dimension step.
 CREATE OR REPLACE VIEW silver.agents_dim_user_source AS
 SELECT s.user_id,
        s.user_type,
        s.team,
        false        AS is_inferred,
        s.updated_at AS change_ts,
-       false        AS is_deleted
+       s.is_deleted,
+       s._loaded_at
 FROM silver.agents_users AS s;
 COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at).';
 REVOKE ALL ON silver.agents_dim_user_source FROM PUBLIC, analyst_role;

@@ -18,7 +18,9 @@ SELECT a.approval_id,
        a.resolved_at,
        agents._time_key(a.resolved_at, z.zone) AS resolved_time_key,
        a.updated_at,
-       a._loaded_at
+       a._loaded_at,
+       a._loaded_at                            AS _updated_at,
+       a.is_deleted
 FROM silver.agents_agent_approvals AS a
 CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z
 LEFT JOIN LATERAL (

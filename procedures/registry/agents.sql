@@ -1,33 +1,34 @@
 -- Registry data of the agents area (seed 001, issue 11), in ONE call (applied by dwh migrate whenever this
 -- file changes; idempotent: a key present is the whole truth for its entries).
 --
--- Steps are not declared yet: the typed kinds silver / dimension / fact are being built (issue 10). The
--- steps this area needs, with their kind and what each reads (add them as "steps" when the kinds land):
---   agents_extract          extract    agents_src.{agents,users,conversations,agent_queries,agent_approvals,
---                                      agent_feedback,deleted_records} -> bronze.agents_* (schema_setting
---                                      agents.source_schema, arrival column _dwh_arrived_at)
---   agents_silver           silver     silver.agents_<table>_typed -> silver.agents_<table>, key as in the
---                                      migration, rows with _reasons quarantined, tombstones from
---                                      bronze.agents_deleted_records; depends on agents_extract
---   agents_dim_agent        dimension  silver.agents_dim_agent_source -> agents.dim_agent (spec below)
---   agents_dim_user         dimension  silver.agents_dim_user_source -> agents.dim_user (spec below)
---   agents_dim_conversation dimension  silver.agents_dim_conversation_source -> agents.dim_conversation
---                                      (Type 1 upsert by conversation_id, completes inferred members;
---                                      first/last seen and counters from the three facts)
---   agents_fact_agent_query fact       silver.agents_fact_agent_query_source -> agents.fact_agent_query
---                                      (upsert by query_id; event time created_at; agent_name -> dim_agent,
---                                      conversation_id -> dim_conversation, user_id -> dim_user; inferred
---                                      members for unknown agents / conversations; today
---                                      agents.etl_load_agent_queries(p_date) does this for one day)
---   agents_fact_approval    fact       silver.agents_fact_approval_source -> agents.fact_approval (upsert by
---                                      approval_id: accumulating snapshot; approved_by_user_id -> dim_user)
---   agents_fact_training    fact       silver.agents_fact_training_source -> agents.fact_training (upsert by
---                                      feedback_id; annotator_user_id -> dim_user)
---   agents_agg_daily        mart       agents.agg_agent_daily_performance for the affected days only:
---                                      agents.refresh_agg_agent_daily_performance(day) per time_key touched
---                                      by the run (a custom step until the mart kind takes a per-date routine)
--- Pipelines: the whole chain in daily and agents_nightly; dimensions in agents_dimensions; the aggregate
--- in agents_aggregate (and at the end of the other two).
+-- The steps, typed where a kind fits (the engine's dwh_etl.step_<kind> runs them from their spec):
+--   agents_extract                extract    agents_src.* -> bronze.agents_*, one snapshot
+--   agents_silver_entities        silver     agents, users, conversations: the typing views
+--                                            silver.agents_<table>_typed give the typed row and every reason
+--                                            (reasons_column _reasons); bad rows are quarantined
+--   agents_silver_events          silver     agent_queries, agent_approvals, agent_feedback, the same way
+--                                            (both: tombstones of agents_src.deleted_records set is_deleted;
+--                                            a deleted fact row is removed, a deleted agent or user closed)
+--   agents_scd_dimensions         dimension  dim_agent and dim_user (SCD2, apply_dimension: an inferred
+--                                            member is completed in place when its row arrives)
+--   agents_dim_conversation       custom     dim_conversation is Type 1 with counters, not SCD: no kind fits
+--                                            (agents.step_dim_conversation)
+--   agents_fact_agent_query       fact       upsert by query_id; agent / user versions valid at created_at;
+--   agents_fact_approval          fact       accumulating snapshot: upsert by approval_id (a resolution
+--                                            updates the row); approver valid at resolved_at
+--   agents_fact_training          fact       upsert by feedback_id; annotator valid at created_at
+--                                            every fact: unknown agents, users and conversations become
+--                                            inferred members (lookup option "inferred"), the days and
+--                                            conversations touched are queued (affected_queue)
+--   agents_conversation_counters  custom     recount the queued conversations' counters (a recount, so a
+--                                            rerun cannot double them)
+--   agents_agg_daily              custom     agg_agent_daily_performance for the queued days only
+--                                            (agents.refresh_agg_agent_daily_performance per day): the mart
+--                                            kind refreshes a whole materialized view, not days of a table
+--   agents_agg_scheduled          custom     the same procedure in the agents_aggregate pipeline (step
+--                                            names are unique in a spec and that pipeline has no facts)
+-- Pipelines: daily and agents_nightly run the whole chain; agents_dimensions extract, entities' silver and
+-- dimensions; agents_aggregate the aggregate (its queue is filled by the loads).
 CALL dwh_etl.register_area('agents', '{
     "description": "Seed 001: agent SDK analytics: every agent query, human approval request and training feedback entry, with daily agent performance (star schema agents).",
     "demo": {"generate": "agents_src.generate", "generated_when": "agents_src.agents",
@@ -70,12 +71,12 @@ CALL dwh_etl.register_area('agents', '{
     "dimensions": [
         {"dimension": "agents.dim_agent", "target": "agents.dim_agent", "surrogate_key": "agent_key",
          "natural_key": ["agent_name"],
-         "type2_columns": ["agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd", "is_inferred"],
+         "type2_columns": ["agent_type", "capabilities", "sla_target_seconds", "cost_per_query_usd"],
          "type1_columns": [], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close",
-         "description": "Agent dimension (seed 001), Type 2: type, capabilities, SLA and cost are history; an inferred member is replaced by a real version when the agent arrives."},
+         "description": "Agent dimension (seed 001), Type 2: type, capabilities, SLA and cost are history; an inferred member (is_inferred) is completed in place when the agent arrives."},
         {"dimension": "agents.dim_user", "target": "agents.dim_user", "surrogate_key": "user_key",
          "natural_key": ["user_id"],
-         "type2_columns": ["user_type", "team", "is_inferred"],
+         "type2_columns": ["user_type", "team"],
          "type1_columns": [], "change_ts": "change_ts", "deleted_flag": "is_deleted", "delete_policy": "close",
          "description": "User / annotator dimension (seed 001), Type 2: type and team are history."}
     ],
@@ -86,6 +87,121 @@ CALL dwh_etl.register_area('agents', '{
          "description": "Seed 001 ETL 2: daily dimension maintenance (dim_agent and dim_user SCD2, conversations), before the nightly load."},
         {"pipeline": "agents_aggregate", "schedules": ["30 3 * * *"],
          "description": "Seed 001 aggregation: agg_agent_daily_performance for the days the load touched, after the nightly load."}
+    ],
+    "steps": [
+        {"step": "agents_extract", "kind": "extract", "layer": "bronze",
+         "pipelines": ["daily", "agents_nightly", "agents_dimensions"],
+         "spec": {"schema_setting": "agents.source_schema", "default_schema": "agents_src",
+                  "tables": [["agents", "bronze.agents_agents"], ["users", "bronze.agents_users"],
+                             ["conversations", "bronze.agents_conversations"], ["agent_queries", "bronze.agents_agent_queries"],
+                             ["agent_approvals", "bronze.agents_agent_approvals"], ["agent_feedback", "bronze.agents_agent_feedback"],
+                             ["deleted_records", "bronze.agents_deleted_records"]]},
+         "description": "agents, users, conversations, queries, approvals, feedback and tombstones that arrived in the source, into bronze, in one snapshot",
+         "sources": ["agents_src.agents", "agents_src.users", "agents_src.conversations", "agents_src.agent_queries",
+                     "agents_src.agent_approvals", "agents_src.agent_feedback", "agents_src.deleted_records"],
+         "targets": ["bronze.agents_agents", "bronze.agents_users", "bronze.agents_conversations", "bronze.agents_agent_queries",
+                     "bronze.agents_agent_approvals", "bronze.agents_agent_feedback", "bronze.agents_deleted_records"],
+         "feeds": [["agents_src.agents", "bronze.agents_agents"], ["agents_src.users", "bronze.agents_users"],
+                   ["agents_src.conversations", "bronze.agents_conversations"], ["agents_src.agent_queries", "bronze.agents_agent_queries"],
+                   ["agents_src.agent_approvals", "bronze.agents_agent_approvals"], ["agents_src.agent_feedback", "bronze.agents_agent_feedback"],
+                   ["agents_src.deleted_records", "bronze.agents_deleted_records"]]},
+        {"step": "agents_silver_entities", "kind": "silver", "layer": "silver",
+         "pipelines": ["daily", "agents_nightly", "agents_dimensions"], "depends_on": ["agents_extract"],
+         "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
+                  "loads": [
+                      {"target": "silver.agents_agents", "bronze": "bronze.agents_agents", "source": "silver.agents_agents_typed", "key": ["agent_name"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agents"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_users", "bronze": "bronze.agents_users", "source": "silver.agents_users_typed", "key": ["user_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "users"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_conversations", "bronze": "bronze.agents_conversations", "source": "silver.agents_conversations_typed", "key": ["conversation_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "conversations"}, "flag": "is_deleted"}}]},
+         "description": "agents, users and conversations typed by their views, bad rows quarantined with every reason, latest state per key",
+         "sources": ["bronze.agents_agents", "bronze.agents_users", "bronze.agents_conversations", "bronze.agents_deleted_records"],
+         "targets": ["silver.agents_agents", "silver.agents_users", "silver.agents_conversations"],
+         "feeds": [["bronze.agents_agents", "silver.agents_agents"], ["bronze.agents_users", "silver.agents_users"],
+                   ["bronze.agents_conversations", "silver.agents_conversations"]]},
+        {"step": "agents_silver_events", "kind": "silver", "layer": "silver",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_extract"],
+         "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
+                  "loads": [
+                      {"target": "silver.agents_agent_queries", "bronze": "bronze.agents_agent_queries", "source": "silver.agents_agent_queries_typed", "key": ["query_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_queries"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_agent_approvals", "bronze": "bronze.agents_agent_approvals", "source": "silver.agents_agent_approvals_typed", "key": ["approval_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_approvals"}, "flag": "is_deleted"}},
+                      {"target": "silver.agents_agent_feedback", "bronze": "bronze.agents_agent_feedback", "source": "silver.agents_agent_feedback_typed", "key": ["feedback_id"],
+                       "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_feedback"}, "flag": "is_deleted"}}]},
+         "description": "queries, approval requests and feedback typed by their views, bad rows quarantined with every reason, latest state per source id",
+         "sources": ["bronze.agents_agent_queries", "bronze.agents_agent_approvals", "bronze.agents_agent_feedback", "bronze.agents_deleted_records"],
+         "targets": ["silver.agents_agent_queries", "silver.agents_agent_approvals", "silver.agents_agent_feedback"],
+         "feeds": [["bronze.agents_agent_queries", "silver.agents_agent_queries"], ["bronze.agents_agent_approvals", "silver.agents_agent_approvals"],
+                   ["bronze.agents_agent_feedback", "silver.agents_agent_feedback"]]},
+        {"step": "agents_scd_dimensions", "kind": "dimension", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly", "agents_dimensions"], "depends_on": ["agents_silver_entities"],
+         "spec": {"dimensions": [
+                      {"dimension": "agents.dim_agent", "view": "silver.agents_dim_agent_source", "lineage_source": "silver.agents_agents"},
+                      {"dimension": "agents.dim_user", "view": "silver.agents_dim_user_source", "lineage_source": "silver.agents_users"}]},
+         "description": "dim_agent and dim_user as SCD2 history; inferred members completed in place",
+         "sources": ["silver.agents_agents", "silver.agents_users"], "targets": ["agents.dim_agent", "agents.dim_user"],
+         "feeds": [["silver.agents_agents", "agents.dim_agent"], ["silver.agents_users", "agents.dim_user"]]},
+        {"step": "agents_dim_conversation", "procedure": "agents.step_dim_conversation", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly", "agents_dimensions"], "depends_on": ["agents_silver_entities"],
+         "description": "dim_conversation (Type 1): new conversations, attribute changes, inferred members completed in place",
+         "sources": ["silver.agents_conversations"], "targets": ["agents.dim_conversation"]},
+        {"step": "agents_fact_agent_query", "kind": "fact", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
+         "spec": {"view": "silver.agents_fact_agent_query_source", "target": "agents.fact_agent_query", "deleted_column": "is_deleted", "natural_key": ["query_id"],
+                  "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
+                  "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
+                              {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
+                               "inferred": {"first_seen_at": "min(v.created_at)", "last_seen_at": "max(v.created_at)"}},
+                              {"dimension": "agents.dim_user", "columns": ["user_id"], "inferred": true}],
+                  "affected_queue": [{"table": "dwh_staging.agents_affected_days", "column": "time_key"},
+                                     {"table": "dwh_staging.agents_affected_conversations", "column": "conv_key"}],
+                  "lineage_source": "silver.agents_agent_queries"},
+         "description": "one row per query (upsert by query_id), dimension versions valid at created_at",
+         "sources": ["silver.agents_agent_queries", "agents.dim_agent", "agents.dim_user", "agents.dim_conversation", "gold.dim_date"],
+         "targets": ["agents.fact_agent_query"]},
+        {"step": "agents_fact_approval", "kind": "fact", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
+         "spec": {"view": "silver.agents_fact_approval_source", "target": "agents.fact_approval", "deleted_column": "is_deleted", "natural_key": ["approval_id"],
+                  "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
+                  "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
+                              {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
+                               "inferred": {"first_seen_at": "min(v.created_at)", "last_seen_at": "max(v.created_at)"}},
+                              {"dimension": "agents.dim_user", "key": "approved_by_key", "columns": ["approved_by_user_id"],
+                               "at": "resolved_at", "inferred": true}],
+                  "affected_queue": [{"table": "dwh_staging.agents_affected_days", "column": "time_key"},
+                                     {"table": "dwh_staging.agents_affected_conversations", "column": "conv_key"}],
+                  "lineage_source": "silver.agents_agent_approvals"},
+         "description": "accumulating snapshot, one row per approval request: inserted pending, updated in place when it resolves",
+         "sources": ["silver.agents_agent_approvals", "agents.dim_agent", "agents.dim_user", "agents.dim_conversation", "gold.dim_date"],
+         "targets": ["agents.fact_approval"]},
+        {"step": "agents_fact_training", "kind": "fact", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_silver_events", "agents_scd_dimensions", "agents_dim_conversation"],
+         "spec": {"view": "silver.agents_fact_training_source", "target": "agents.fact_training", "deleted_column": "is_deleted", "natural_key": ["feedback_id"],
+                  "mode": "upsert", "event_time": "created_at", "date_key": "time_key",
+                  "lookups": [{"dimension": "agents.dim_agent", "columns": ["agent_name"], "inferred": true},
+                              {"table": "agents.dim_conversation", "surrogate_key": "conv_key", "natural_key": ["conversation_id"],
+                               "inferred": {"first_seen_at": "min(v.created_at)", "last_seen_at": "max(v.created_at)"}},
+                              {"dimension": "agents.dim_user", "key": "annotator_key", "columns": ["annotator_user_id"], "inferred": true}],
+                  "affected_queue": [{"table": "dwh_staging.agents_affected_days", "column": "time_key"},
+                                     {"table": "dwh_staging.agents_affected_conversations", "column": "conv_key"}],
+                  "lineage_source": "silver.agents_agent_feedback"},
+         "description": "one row per feedback entry (upsert by feedback_id), dimension versions valid at created_at",
+         "sources": ["silver.agents_agent_feedback", "agents.dim_agent", "agents.dim_user", "agents.dim_conversation", "gold.dim_date"],
+         "targets": ["agents.fact_training"]},
+        {"step": "agents_conversation_counters", "procedure": "agents.step_conversation_counters", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
+         "description": "dim_conversation counters and first/last seen of the conversations whose facts changed",
+         "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training"], "targets": ["agents.dim_conversation"]},
+        {"step": "agents_agg_daily", "procedure": "agents.step_agg_daily_performance", "layer": "mart",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
+         "description": "agg_agent_daily_performance for the days whose facts changed",
+         "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training"], "targets": ["agents.agg_agent_daily_performance"]},
+        {"step": "agents_agg_scheduled", "procedure": "agents.step_agg_daily_performance", "layer": "mart",
+         "pipelines": ["agents_aggregate"],
+         "description": "agg_agent_daily_performance for the days queued by the loads (the seed''s aggregation job)",
+         "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training"], "targets": ["agents.agg_agent_daily_performance"]}
     ],
     "rules": [
         {"name": "agents_dim_agent_type", "table": "agents.dim_agent", "type": "accepted_values", "columns": ["agent_type"],

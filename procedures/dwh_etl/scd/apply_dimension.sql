@@ -18,6 +18,12 @@
 --    opens an is_deleted marker version; a key that comes back opens a new version;
 --  * Type 1 columns take the latest in-order source value (a late row does not overwrite newer ones),
 --    on every version of the key or only on the current one.
+--  * inferred members: when the target has a boolean is_inferred column (not a Type 2 or Type 1 column of
+--    the spec), a current version with is_inferred = true (created by a fact load for a key it named
+--    before the key's row arrived: dwh_etl.step_fact, lookup option "inferred") is completed IN PLACE by
+--    the key's earliest source row: its Type 2 and Type 1 values, is_inferred = false, same surrogate key
+--    and validity (the facts pointing at it stay right); no second version. Later rows of the key in the
+--    batch become versions as usual. Counted with the Type 1 updates.
 -- The target table has: surrogate key (identity), the natural key, Type 2 and Type 1 columns,
 -- valid_from, valid_to (NULL = open), is_current, version, is_deleted, _batch_id, _loaded_at.
 -- Row triggers installed by dwh_etl.enable_scd_triggers see dwh.scd_bulk = on and stay out of the way.
@@ -75,6 +81,7 @@ DECLARE
     v_rej      bigint := 0;
     v_n        bigint;
     v_conf     bigint;
+    v_infn     bigint := 0;
 BEGIN
     v_batch := v_run.batch_id;
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
@@ -128,6 +135,35 @@ BEGIN
     IF to_regclass('pg_temp._scd_ev') IS NOT NULL THEN DROP TABLE pg_temp._scd_ev; END IF;
     IF to_regclass('pg_temp._scd_ch') IS NOT NULL THEN DROP TABLE pg_temp._scd_ch; END IF;
     IF to_regclass('pg_temp._scd_late') IS NOT NULL THEN DROP TABLE pg_temp._scd_late; END IF;
+
+    -- 0. Inferred members completed in place by the first real row of their key (see the header).
+    IF NOT 'is_inferred' = ANY (v_all) AND EXISTS (
+           SELECT 1 FROM pg_catalog.pg_attribute AS a
+           WHERE a.attrelid = v_tgt AND a.attname = 'is_inferred' AND a.atttypid = 'boolean'::regtype AND NOT a.attisdropped) THEN
+        EXECUTE format($q$
+            UPDATE %1$s AS t
+            SET (%2$s, is_inferred, _batch_id, _loaded_at) = (SELECT %3$s, false, $2::uuid, now())
+            FROM (
+                SELECT DISTINCT ON (%4$s) s.*
+                FROM %5$s AS s
+                WHERE NOT %6$s
+                ORDER BY %4$s, %7$s
+            ) AS s
+            WHERE %8$s
+              AND t.is_current
+              AND t.is_inferred
+            $q$,
+            v_tgt,
+            dwh_etl._col_list(v_t2 || v_t1),
+            dwh_etl._col_list(v_t2 || v_t1, 's'),
+            dwh_etl._col_list(v_k, 's'),
+            v_src,
+            v_del,
+            v_ts,
+            dwh_etl._join_cond(v_k, 't', 's')
+        ) USING p_load_ts, v_batch;
+        GET DIAGNOSTICS v_infn = ROW_COUNT;
+    END IF;
 
     -- 1. The source rows that can change something: the only row of its key that equals the key's
     --    current version (Type 2 and Type 1 values, not deleted, not older than that version) is
@@ -539,15 +575,16 @@ BEGIN
         in_target_table   => v_spec.target_table,
         in_batch_id       => v_batch,
         in_rows_inserted  => v_ins,
-        in_rows_updated   => v_exp + v_t1n,
+        in_rows_updated   => v_exp + v_t1n + v_infn,
         in_rows_unchanged => v_unch,
         in_rows_deleted   => v_deln,
         in_rows_rejected  => v_rej,
         in_notes          => format('dimension %s (%s): %s read, %s versions inserted (%s late), %s expired, %s type-1 updates, %s unchanged, %s deletes, %s rejected',
-                                    p_dimension, p_mode, v_in, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej),
+                                    p_dimension, p_mode, v_in, v_ins, v_late, v_exp, v_t1n, v_unch, v_deln, v_rej)
+                             || CASE WHEN v_infn > 0 THEN format(', %s inferred members completed in place', v_infn) ELSE '' END,
         in_run_id         => v_run.run_id);
 
-    RETURN QUERY SELECT v_in, v_ins, v_exp, v_t1n, v_unch, v_deln, v_late, v_rej;
+    RETURN QUERY SELECT v_in, v_ins, v_exp, v_t1n + v_infn, v_unch, v_deln, v_late, v_rej;
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl.apply_dimension(text, text, timestamptz, text, text, bigint) IS 'Apply a change batch (p_mode delta) or a full snapshot (p_mode snapshot: missing keys are deletes) to a declared SCD1/SCD2 dimension, set-based; returns and logs the counts.';

@@ -24,6 +24,8 @@
 -- With "typing": "source" the source view has typed the values itself and the checks give every reason
 -- (sales' wording); the engine only adds "x is missing" for a NOT NULL column left NULL by a row no
 -- check rejected, so the INSERT cannot fail on it.
+-- With "reasons_column" (typing source), the view gives its own reasons as a text[] column (NULLs
+-- ignored); the checks' reasons are added to them.
 -- The checks (SQL expressions yielding a reason or NULL) see t (the typed row), b (the source row, with
 -- any helper columns the view adds) and run (min_ts, max_ts: the sane event range; run_date;
 -- max_key_length).
@@ -237,7 +239,7 @@ BEGIN
             )
             SELECT b._bronze_id, %1$s,
                    %3$s AS _record_key,
-                   COALESCE(NULLIF(dwh_etl.reasons(VARIADIC ARRAY[%4$s]::text[]), '{}'),
+                   COALESCE(NULLIF(%6$sdwh_etl.reasons(VARIADIC ARRAY[%4$s]::text[]), '{}'),
                             dwh_etl.reasons(VARIADIC ARRAY[%5$s]::text[])) AS _reasons
             FROM src AS b
             CROSS JOIN LATERAL (SELECT b.*) AS t
@@ -248,7 +250,9 @@ BEGIN
             CASE WHEN v_has_rk THEN 'b._record_key'
                  ELSE format('dwh_etl.quarantine_key(concat_ws(''/'', %s))', dwh_etl._col_list(v_key, 'b')) END,
             COALESCE(NULLIF(array_to_string(v_checks, ', '), ''), 'NULL'),
-            COALESCE(v_missing, 'NULL'))
+            COALESCE(v_missing, 'NULL'),
+            -- the view's own reasons (a text[] column) come first, then the checks'
+            CASE WHEN p_load ? 'reasons_column' THEN format('dwh_etl.reasons(VARIADIC b.%I) || ', p_load->>'reasons_column') ELSE '' END)
         USING v_win.from_ts, v_win.to_ts, v_bounds.min_ts, v_bounds.max_ts, p_run_date, v_key_max;
     END IF;
     GET DIAGNOSTICS v_read = ROW_COUNT;

@@ -47,6 +47,13 @@ BEGIN
        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_source AND a.attname = '_ingested_at' AND NOT a.attisdropped) THEN
         RETURN format('load of %s: source %s has no _bronze_id or no _ingested_at (the bronze row and its arrival)', p_load->>'target', v_source);
     END IF;
+    IF p_load ? 'reasons_column' AND (COALESCE(p_load->>'typing', 'engine') <> 'source' OR NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_attribute AS a
+           WHERE a.attrelid = v_source AND a.attname = p_load->>'reasons_column' AND NOT a.attisdropped
+             AND a.atttypid = 'text[]'::regtype)) THEN
+        RETURN format('load of %s: "reasons_column" %s must be a text[] column of the source view (typing source)',
+                      p_load->>'target', quote_nullable(p_load->>'reasons_column'));
+    END IF;
 
     IF v_mode = 'scd2' THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';

@@ -20,8 +20,9 @@
 -- or several, loaded in this order in one step (one transaction: all or none):
 --   {"dimensions": [{"dimension": ..., "view": ...}, ...]}
 -- The spec is validated before anything is read (dwh_etl._dimension_step_items): a bad one fails the
--- step with SQLSTATE 22023 and a message naming the step. No special (unknown) members are created:
--- no area's dimension has one today.
+-- step with SQLSTATE 22023 and a message naming the step. No special (unknown) members are created
+-- here; inferred members that fact steps created (step_fact lookup option "inferred") are completed in
+-- place by apply_dimension when their rows arrive.
 CREATE OR REPLACE PROCEDURE dwh_etl.step_dimension(
     p_run_id   bigint,
     p_run_date date,

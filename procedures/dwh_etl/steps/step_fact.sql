@@ -22,10 +22,25 @@
 --                                            --   with valid_from <= at; an event before the first version
 --                                            --   takes the first version
 --        "current": true,                    -- instead of at: the current version (is_current)
---        "wait": "always"}],                 -- late-arriving dimension: the row waits (is not loaded, and
+--        "wait": "always",                   -- late-arriving dimension: the row waits (is not loaded, and
 --                                            --   is retried by later runs within late_window) while the
 --                                            --   dimension has no row for its key; "if_key": only when the
 --                                            --   key is not NULL; "never" (default): loaded, key NULL
+--        "inferred": true},                  -- early-arriving fact, instead of waiting: an unknown (not
+--                                            --   NULL) key gets an inferred member before the rows are
+--                                            --   staged: natural key, is_inferred = true (the dimension
+--                                            --   must have that column); for an SCD dimension version 1,
+--                                            --   current, not deleted, valid from -infinity (the version
+--                                            --   valid at any event); the run's _batch_id when the table
+--                                            --   has one; the other columns their defaults; the
+--                                            --   dimension load completes it in place when the real row
+--                                            --   arrives (dwh_etl.apply_dimension). An object instead of
+--                                            --   true also fills columns: {"first_seen_at": "min(v.created_at)"}
+--                                            --   (aggregates over the view rows v of the key)
+--       {"table": "agents.dim_conversation", -- or a plain dimension, one row per natural key (no history):
+--        "surrogate_key": "conv_key",        --   its surrogate key and natural key are given here, the
+--        "natural_key": ["conversation_id"], --   lookup is a plain join; wait / inferred / columns as above
+--        "inferred": {"first_seen_at": "min(v.created_at)", "last_seen_at": "max(v.created_at)"}}],
 --    "late_window":   "7 days",      -- how far back rows not loaded yet (waiting) are retried
 --    "date_key":      "date_key",    -- the view's gold.dim_date key (integer YYYYMMDD, or date): the calendar
 --                                    -- is extended to cover it (dwh_etl.ensure_calendar) and, when the target is
@@ -37,7 +52,8 @@
 --    "deleted_column": "is_deleted", -- rows flagged deleted remove their fact row and load nothing
 --    "affected_queue": {"table": "dwh_staging.sales_affected_dates", "column": "date_key"},
 --                                    -- the old and new values of a target column of every row touched go to
---                                    -- a queue (column, run_id) for a downstream step (ON CONFLICT DO NOTHING)
+--                                    -- a queue (column, run_id) for a downstream step (ON CONFLICT DO NOTHING);
+--                                    -- an array of such objects feeds several queues
 --    "lineage_source": "silver.sales_sales"}   -- the table named in lineage (default: the view)
 -- A bad spec fails the step before anything is read (22023), naming the step and every problem.
 -- Rows read = written + flagged deleted + (insert mode) already present: dwh_etl.reconcile records it.
@@ -67,7 +83,18 @@ DECLARE
     v_ahead      integer;
     v_source     text;
     v_queue      regclass;
-    v_queue_col  text := p_spec#>>'{affected_queue,column}';
+    v_queue_col  text;
+    v_queues     jsonb := CASE jsonb_typeof(p_spec->'affected_queue') WHEN 'array' THEN p_spec->'affected_queue'
+                                WHEN 'object' THEN jsonb_build_array(p_spec->'affected_queue') ELSE '[]'::jsonb END;
+    v_qitem      jsonb;
+    v_single     boolean;
+    v_infer      text[] := '{}'::text[];
+    v_infer_sql  text;
+    v_inferred   bigint := 0::bigint;
+    v_n          bigint;
+    v_extra_cols text;
+    v_extra_vals text;
+    v_dim_cols   text[];
     v_view_cols  text[];
     v_view_types text[];
     v_tgt_cols   text[];
@@ -142,13 +169,17 @@ BEGIN
         v_problems := v_problems || format('late_window (%s) must be an interval and partitions_ahead (%s) an integer',
                                            p_spec->>'late_window', p_spec->>'partitions_ahead');
     END;
-    IF p_spec ? 'affected_queue' THEN
-        v_queue := to_regclass(p_spec#>>'{affected_queue,table}');
+    FOR v_qitem IN SELECT e FROM jsonb_array_elements(v_queues) AS e LOOP
+        v_queue := to_regclass(v_qitem->>'table');
+        v_queue_col := v_qitem->>'column';
         IF v_queue IS NULL OR v_queue_col IS NULL
            OR (SELECT count(*) FROM pg_catalog.pg_attribute AS a
                WHERE a.attrelid = v_queue AND a.attname IN (v_queue_col, 'run_id') AND NOT a.attisdropped) < 2 THEN
-            v_problems := v_problems || format('affected_queue %s must name an existing table with the column and run_id', p_spec->'affected_queue');
+            v_problems := v_problems || format('affected_queue %s must name an existing table with the column and run_id', v_qitem);
         END IF;
+    END LOOP;
+    IF p_spec ? 'affected_queue' AND jsonb_array_length(v_queues) = 0 THEN
+        v_problems := v_problems || 'affected_queue must be an object {table, column} or an array of them'::text;
     END IF;
     IF v_view IS NOT NULL THEN
         SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid::regtype::text ORDER BY a.attnum)
@@ -188,34 +219,52 @@ BEGIN
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) AND v_date_key IS NULL THEN
             v_problems := v_problems || 'the target is partitioned: date_key must name the view''s date key'::text;
         END IF;
-        IF v_queue_col IS NOT NULL AND NOT v_queue_col = ANY (v_tgt_cols) THEN
-            v_problems := v_problems || format('affected_queue column %I is not a target column', v_queue_col);
-        END IF;
+        FOR v_qitem IN SELECT e FROM jsonb_array_elements(v_queues) AS e LOOP
+            IF v_qitem->>'column' IS NOT NULL AND NOT v_qitem->>'column' = ANY (v_tgt_cols) THEN
+                v_problems := v_problems || format('affected_queue column %I is not a target column', v_qitem->>'column');
+            END IF;
+        END LOOP;
     END IF;
 
     -- ---- the lookups: one LATERAL pair (as of the event) or one join (current version) each ----------
     FOR v_lookup IN SELECT e FROM jsonb_array_elements(CASE jsonb_typeof(p_spec->'lookups') WHEN 'array' THEN p_spec->'lookups' ELSE '[]' END) AS e LOOP
         v_i := v_i + 1;
-        SELECT ds.target_table, ds.surrogate_key, ds.natural_key
-        INTO v_dim
-        FROM dwh_etl.dimension_specs AS ds
-        WHERE ds.dimension_name = v_lookup->>'dimension' OR ds.target_table = v_lookup->>'dimension'
-        ORDER BY ds.dimension_name = v_lookup->>'dimension' DESC
-        LIMIT 1;
-        IF NOT FOUND OR to_regclass(v_dim.target_table) IS NULL THEN
-            v_problems := v_problems || format('lookup %s: %s is not a registered dimension (dwh_etl.dimension_specs)', v_i, COALESCE(quote_literal(v_lookup->>'dimension'), 'no dimension'));
-            CONTINUE;
+        v_single := v_lookup ? 'table';
+        IF v_single THEN
+            -- a plain dimension (one row per natural key), described by the lookup itself
+            SELECT to_regclass(v_lookup->>'table')::text AS target_table, v_lookup->>'surrogate_key' AS surrogate_key,
+                   CASE WHEN jsonb_typeof(v_lookup->'natural_key') = 'array'
+                        THEN ARRAY(SELECT jsonb_array_elements_text(v_lookup->'natural_key')) END AS natural_key
+            INTO v_dim;
+            IF v_dim.target_table IS NULL OR v_dim.surrogate_key IS NULL OR COALESCE(cardinality(v_dim.natural_key), 0) = 0
+               OR (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+                   WHERE a.attrelid = v_dim.target_table::regclass AND NOT a.attisdropped
+                     AND a.attname = ANY (v_dim.natural_key || v_dim.surrogate_key)) < cardinality(v_dim.natural_key) + 1 THEN
+                v_problems := v_problems || format('lookup %s: table %s needs surrogate_key and natural_key, columns of an existing table', v_i, COALESCE(quote_literal(v_lookup->>'table'), 'NULL'));
+                CONTINUE;
+            END IF;
+        ELSE
+            SELECT ds.target_table, ds.surrogate_key, ds.natural_key
+            INTO v_dim
+            FROM dwh_etl.dimension_specs AS ds
+            WHERE ds.dimension_name = v_lookup->>'dimension' OR ds.target_table = v_lookup->>'dimension'
+            ORDER BY ds.dimension_name = v_lookup->>'dimension' DESC
+            LIMIT 1;
+            IF NOT FOUND OR to_regclass(v_dim.target_table) IS NULL THEN
+                v_problems := v_problems || format('lookup %s: %s is not a registered dimension (dwh_etl.dimension_specs)', v_i, COALESCE(quote_literal(v_lookup->>'dimension'), 'no dimension'));
+                CONTINUE;
+            END IF;
         END IF;
         v_key := COALESCE(v_lookup->>'key', v_dim.surrogate_key);
         v_cols := CASE WHEN jsonb_typeof(v_lookup->'columns') = 'array'
                        THEN ARRAY(SELECT jsonb_array_elements_text(v_lookup->'columns')) ELSE v_dim.natural_key END;
-        v_at := CASE WHEN (v_lookup->>'current')::boolean IS TRUE THEN NULL
+        v_at := CASE WHEN v_single OR (v_lookup->>'current')::boolean IS TRUE THEN NULL
                      ELSE COALESCE(v_lookup->>'at', p_spec->>'event_time') END;
         v_wait := COALESCE(v_lookup->>'wait', 'never');
         IF cardinality(v_cols) <> cardinality(v_dim.natural_key) OR NOT v_cols <@ COALESCE(v_view_cols, v_cols) THEN
             v_problems := v_problems || format('lookup %s (%s): columns %s must be view columns matching the natural key %s', v_i, v_dim.target_table, v_cols, v_dim.natural_key);
         END IF;
-        IF (v_lookup->>'current')::boolean IS NOT TRUE AND (v_at IS NULL OR NOT v_at = ANY (COALESCE(v_view_cols, ARRAY[v_at]))) THEN
+        IF NOT v_single AND (v_lookup->>'current')::boolean IS NOT TRUE AND (v_at IS NULL OR NOT v_at = ANY (COALESCE(v_view_cols, ARRAY[v_at]))) THEN
             v_problems := v_problems || format('lookup %s (%s): "at" (or the spec''s event_time) must name a view column, or "current": true', v_i, v_dim.target_table);
         END IF;
         IF v_wait NOT IN ('never', 'always', 'if_key') THEN
@@ -233,8 +282,9 @@ BEGIN
         FROM unnest(v_dim.natural_key) WITH ORDINALITY AS n (k, o)
         JOIN unnest(v_cols) WITH ORDINALITY AS c (c, o) USING (o);
         IF v_at IS NULL THEN
-            v_joins := v_joins || format(E'\nLEFT JOIN %s AS l%s ON %s AND l%2$s.is_current',
-                                         v_dim.target_table, v_i, v_cond_l);
+            v_joins := v_joins || format(E'\nLEFT JOIN %s AS l%s ON %s%s',
+                                         v_dim.target_table, v_i, v_cond_l,
+                                         CASE WHEN v_single THEN '' ELSE format(' AND l%s.is_current', v_i) END);
             v_select := v_select || format(', l%s.%I AS %I', v_i, v_dim.surrogate_key, v_key);
         ELSE
             -- the version valid at the event: the latest that started at or before it; an event before
@@ -243,6 +293,38 @@ BEGIN
                                          || E'\nLEFT JOIN LATERAL (SELECT d.%1$I AS k FROM %2$s AS d WHERE %3$s AND l%5$s.k IS NULL ORDER BY d.valid_from LIMIT 1) AS l%5$sf ON true',
                                          v_dim.surrogate_key, v_dim.target_table, v_cond_d, v_at, v_i);
             v_select := v_select || format(', COALESCE(l%1$s.k, l%1$sf.k) AS %2$I', v_i, v_key);
+        END IF;
+        IF v_lookup ? 'inferred' AND (v_lookup->'inferred') <> 'false'::jsonb THEN
+            -- the statement creating the inferred members of this dimension; its WHERE (the rows to load)
+            -- is known once the window is
+            SELECT array_agg(a.attname::text) INTO v_dim_cols
+            FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = v_dim.target_table::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+            IF NOT 'is_inferred' = ANY (v_dim_cols) OR v_wait <> 'never'
+               OR jsonb_typeof(v_lookup->'inferred') NOT IN ('boolean', 'object')
+               OR (jsonb_typeof(v_lookup->'inferred') = 'object' AND EXISTS (
+                       SELECT 1 FROM jsonb_each(v_lookup->'inferred') AS e
+                       WHERE jsonb_typeof(e.value) <> 'string' OR NOT e.key = ANY (v_dim_cols))) THEN
+                v_problems := v_problems || format('lookup %s (%s): inferred needs an is_inferred column in the dimension, no wait, and true or {dimension column: "aggregate over v"}', v_i, v_dim.target_table);
+            ELSE
+                SELECT COALESCE(string_agg(format(', %I', e.key), '' ORDER BY e.key), ''),
+                       COALESCE(string_agg(', ' || e.value, '' ORDER BY e.key), '')
+                INTO v_extra_cols, v_extra_vals
+                FROM jsonb_each_text(CASE WHEN jsonb_typeof(v_lookup->'inferred') = 'object' THEN v_lookup->'inferred' ELSE '{}' END) AS e;
+                v_infer := v_infer || format(
+                    E'INSERT INTO %1$s (%2$s, is_inferred%3$s%4$s%5$s)\nSELECT %6$s, true%7$s%8$s%9$s\nFROM %10$s AS v\nWHERE (@ROWS@) AND %11$s\n  AND NOT EXISTS (SELECT 1 FROM %1$s AS w WHERE %12$s)\nGROUP BY %6$s\nON CONFLICT DO NOTHING',
+                    v_dim.target_table, dwh_etl._col_list(v_dim.natural_key),
+                    CASE WHEN NOT v_single THEN ', valid_from, valid_to, is_current, version, is_deleted' ELSE '' END,
+                    CASE WHEN '_batch_id' = ANY (v_dim_cols) THEN ', _batch_id' ELSE '' END,
+                    v_extra_cols,
+                    dwh_etl._col_list(v_cols, 'v'),
+                    CASE WHEN NOT v_single THEN ', ''-infinity''::timestamptz, NULL::timestamptz, true, 1, false' ELSE '' END,
+                    CASE WHEN '_batch_id' = ANY (v_dim_cols) THEN ', $4' ELSE '' END,
+                    v_extra_vals,
+                    v_view,
+                    (SELECT string_agg(format('v.%I IS NOT NULL', c), ' AND ') FROM unnest(v_cols) AS c),
+                    v_cond_w);
+            END IF;
         END IF;
         IF v_wait <> 'never' THEN
             v_waits := v_waits || format(E'\n  AND (%sEXISTS (SELECT 1 FROM %s AS w WHERE %s))',
@@ -269,6 +351,13 @@ BEGIN
         v_retry := format(E'\n   OR (v.%1$I >= $2 - $3 AND v.%1$I < $1 AND NOT EXISTS (SELECT 1 FROM %2$s AS x WHERE %3$s))',
                           v_wcol, v_target, dwh_etl._join_cond(v_nk, 'x', 'v'));
     END IF;
+    -- inferred (early-arriving) members for the unknown keys of the rows about to be loaded
+    FOREACH v_infer_sql IN ARRAY v_infer LOOP
+        EXECUTE replace(v_infer_sql, '@ROWS@', format('(v.%1$I >= $1 AND v.%1$I < $2)%2$s', v_wcol, v_retry))
+        USING v_win.from_ts, v_win.to_ts, v_late, v_batch;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_inferred := v_inferred + v_n;
+    END LOOP;
     EXECUTE 'DROP TABLE IF EXISTS pg_temp._fact_rows';
     EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM %s AS v%s\nWHERE ((v.%I >= $1 AND v.%4$I < $2)%s)%s',
                    v_select, v_view, v_joins, v_wcol, v_retry, v_waits)
@@ -292,12 +381,12 @@ BEGIN
         CALL dwh_etl.generate_dim_time_of_day();
     END IF;
 
-    IF v_queue IS NOT NULL THEN
+    FOR v_qitem IN SELECT e FROM jsonb_array_elements(v_queues) AS e LOOP
         -- the values the touched rows had, and the values they get
         EXECUTE format(E'INSERT INTO %1$s (%2$I, run_id)\nSELECT f.%2$I, $1 FROM %3$s AS f JOIN _fact_rows AS d ON %4$s\nUNION\nSELECT d.%2$I, $1 FROM _fact_rows AS d WHERE %5$s\nON CONFLICT DO NOTHING',
-                       v_queue, v_queue_col, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'), v_live)
+                       to_regclass(v_qitem->>'table'), v_qitem->>'column', v_target, dwh_etl._join_cond(v_nk, 'f', 'd'), v_live)
         USING p_run_id;
-    END IF;
+    END LOOP;
 
     -- ---- write ----------------------------------------------------------------------------------------
     IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
@@ -353,7 +442,8 @@ BEGIN
         in_rows_deleted  => v_removed,
         in_rows_unchanged => v_skipped,
         in_notes         => format('%s rows read from %s (%s flagged deleted): %s inserted, %s updated, %s removed, %s already loaded',
-                                   v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped),
+                                   v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped)
+                            || CASE WHEN v_inferred > 0 THEN format('; %s inferred dimension members created', v_inferred) ELSE '' END,
         in_run_id        => p_run_id);
     CALL dwh_etl.set_watermark(v_target::text, v_wcol, v_win.to_ts);
     EXECUTE 'DROP TABLE pg_temp._fact_rows';

@@ -19,6 +19,7 @@
 --      "typing": "engine",                         -- engine: text typed after silver's column types,
 --                                                  -- each failure a reason (dwh_etl._load_silver lists
 --                                                  -- them); source: the view typed, the checks say why
+--      "reasons_column": "_reasons",               -- typing source: the view's text[] of reasons (agents)
 --      "checks": ["CASE WHEN t.x < 0 THEN 'x is negative' END"],  -- SQL yielding a reason or NULL,
 --                                                  -- over t (typed row), b (source row), run (min_ts,
 --                                                  -- max_ts: sane event range; run_date; max_key_length)
