@@ -25,6 +25,97 @@ CREATE SCHEMA bronze;
 COMMENT ON SCHEMA bronze IS 'Raw landing layer: append-only, text-typed, with ingestion metadata (_batch_id, _ingested_at, _source).';
 
 --
+-- Name: agents_agent_approvals__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_agent_approvals ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_agent_approvals__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_agent_feedback__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_agent_feedback ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_agent_feedback__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_agent_queries__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_agent_queries ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_agent_queries__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_agents__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_agents ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_agents__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_conversations__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_conversations ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_conversations__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_deleted_records__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_deleted_records ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_deleted_records__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: agents_users__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.agents_users ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.agents_users__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: cdc_events_cdc_event_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -243,6 +334,152 @@ ALTER TABLE bronze.sales_sales ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS I
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: agents_agent_approvals; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_agent_approvals (
+    _bronze_id bigint NOT NULL,
+    approval_id text,
+    query_id text,
+    conversation_id text,
+    agent text,
+    status text,
+    resolved_by text,
+    interruption_count text,
+    created_at text,
+    resolved_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_agent_feedback; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_agent_feedback (
+    _bronze_id bigint NOT NULL,
+    feedback_id text,
+    query_id text,
+    conversation_id text,
+    agent text,
+    annotator_id text,
+    safe_to_send text,
+    clarity_score text,
+    accuracy_score text,
+    tone_score text,
+    labels text,
+    comment text,
+    created_at text,
+    annotated_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_agent_queries; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_agent_queries (
+    _bronze_id bigint NOT NULL,
+    query_id text,
+    conversation_id text,
+    agent text,
+    user_id text,
+    query text,
+    result_size_bytes text,
+    latency_ms text,
+    approved text,
+    human_edited text,
+    error_occurred text,
+    error_message text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_agents; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_agents (
+    _bronze_id bigint NOT NULL,
+    agent_name text,
+    agent_type text,
+    capabilities text,
+    sla_target_seconds text,
+    cost_per_query_usd text,
+    is_active text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_conversations; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_conversations (
+    _bronze_id bigint NOT NULL,
+    conversation_id text,
+    user_id text,
+    channel text,
+    metadata text,
+    started_at text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_deleted_records; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_deleted_records (
+    _bronze_id bigint NOT NULL,
+    table_name text,
+    record_id text,
+    deleted_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: agents_users; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.agents_users (
+    _bronze_id bigint NOT NULL,
+    user_id text,
+    user_type text,
+    team text,
+    display_name text,
+    is_active text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -684,6 +921,55 @@ CREATE TABLE bronze.sales_sales (
 );
 
 --
+-- Name: agents_agent_approvals agents_agent_approvals_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_agent_approvals
+    ADD CONSTRAINT agents_agent_approvals_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_agent_feedback agents_agent_feedback_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_agent_feedback
+    ADD CONSTRAINT agents_agent_feedback_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_agent_queries agents_agent_queries_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_agent_queries
+    ADD CONSTRAINT agents_agent_queries_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_agents agents_agents_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_agents
+    ADD CONSTRAINT agents_agents_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_conversations agents_conversations_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_conversations
+    ADD CONSTRAINT agents_conversations_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_deleted_records agents_deleted_records_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_deleted_records
+    ADD CONSTRAINT agents_deleted_records_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: agents_users agents_users_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.agents_users
+    ADD CONSTRAINT agents_users_pk PRIMARY KEY (_bronze_id);
+
+--
 -- Name: cdc_events cdc_events_batch_event_uq; Type: CONSTRAINT; Schema: bronze; Owner: -
 --
 
@@ -810,6 +1096,48 @@ ALTER TABLE ONLY bronze.sales_sales
     ADD CONSTRAINT sales_sales_pk PRIMARY KEY (_bronze_id);
 
 --
+-- Name: agents_agent_approvals_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_agent_approvals_ingested_idx ON bronze.agents_agent_approvals USING btree (_ingested_at);
+
+--
+-- Name: agents_agent_feedback_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_agent_feedback_ingested_idx ON bronze.agents_agent_feedback USING btree (_ingested_at);
+
+--
+-- Name: agents_agent_queries_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_agent_queries_ingested_idx ON bronze.agents_agent_queries USING btree (_ingested_at);
+
+--
+-- Name: agents_agents_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_agents_ingested_idx ON bronze.agents_agents USING btree (_ingested_at);
+
+--
+-- Name: agents_conversations_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_conversations_ingested_idx ON bronze.agents_conversations USING btree (_ingested_at);
+
+--
+-- Name: agents_deleted_records_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_deleted_records_ingested_idx ON bronze.agents_deleted_records USING btree (_ingested_at);
+
+--
+-- Name: agents_users_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX agents_users_ingested_idx ON bronze.agents_users USING btree (_ingested_at);
+
+--
 -- Name: cdc_events_received_at_idx; Type: INDEX; Schema: bronze; Owner: -
 --
 
@@ -916,6 +1244,48 @@ CREATE INDEX sales_products_ingested_idx ON bronze.sales_products USING btree (_
 --
 
 CREATE INDEX sales_sales_ingested_idx ON bronze.sales_sales USING btree (_ingested_at);
+
+--
+-- Name: COLUMN agents_agent_approvals._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_approvals._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_agent_feedback._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_feedback._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_agent_queries._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_queries._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_agents._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_conversations._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_conversations._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_users._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_users._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
 -- Name: COLUMN cdc_events.batch_id; Type: COMMENT; Schema: bronze; Owner: -
@@ -1110,6 +1480,48 @@ COMMENT ON COLUMN bronze.sales_products._source_line IS 'Line of its file a row 
 COMMENT ON COLUMN bronze.sales_sales._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: TABLE agents_agent_approvals; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_agent_approvals IS 'agents_src.agent_approvals as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_agent_feedback; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_agent_feedback IS 'agents_src.agent_feedback as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_agent_queries; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_agent_queries IS 'agents_src.agent_queries as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_agents; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_agents IS 'agents_src.agents as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_conversations; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_conversations IS 'agents_src.conversations as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_deleted_records; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_deleted_records IS 'agents_src.deleted_records as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
+-- Name: TABLE agents_users; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.agents_users IS 'agents_src.users as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
 -- Name: TABLE cdc_events; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -1219,6 +1631,48 @@ GRANT USAGE ON SCHEMA bronze TO etl_service;
 GRANT ALL ON SCHEMA bronze TO dwh_owner;
 
 --
+-- Name: SEQUENCE agents_agent_approvals__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_agent_approvals__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_agent_feedback__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_agent_feedback__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_agent_queries__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_agent_queries__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_agents__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_agents__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_conversations__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_conversations__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_deleted_records__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_deleted_records__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE agents_users__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.agents_users__bronze_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE cdc_events_cdc_event_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
@@ -1319,6 +1773,48 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.sales_products__bronze_id_seq TO etl_servi
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.sales_sales__bronze_id_seq TO etl_service;
+
+--
+-- Name: TABLE agents_agent_approvals; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_approvals TO etl_service;
+
+--
+-- Name: TABLE agents_agent_feedback; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_feedback TO etl_service;
+
+--
+-- Name: TABLE agents_agent_queries; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_queries TO etl_service;
+
+--
+-- Name: TABLE agents_agents; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agents TO etl_service;
+
+--
+-- Name: TABLE agents_conversations; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_conversations TO etl_service;
+
+--
+-- Name: TABLE agents_deleted_records; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_deleted_records TO etl_service;
+
+--
+-- Name: TABLE agents_users; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_users TO etl_service;
 
 --
 -- Name: TABLE cdc_events; Type: ACL; Schema: bronze; Owner: -

@@ -1432,19 +1432,49 @@ COMMENT ON TABLE devflow.fact_performance_metrics IS 'One row per resource and 5
 -- Name: VIEW _bronze_metric_samples; Type: COMMENT; Schema: devflow; Owner: -
 --
 
-COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for devflow._load_silver.';
+COMMENT ON VIEW devflow._bronze_metric_samples IS 'bronze.devflow_metric_samples unpacked for the silver step devflow_silver_metrics (dwh_etl.step_silver).';
 
 --
 -- Name: VIEW _bronze_pull_requests; Type: COMMENT; Schema: devflow; Owner: -
 --
 
-COMMENT ON VIEW devflow._bronze_pull_requests IS 'bronze.devflow_pull_requests unpacked for devflow._load_silver.';
+COMMENT ON VIEW devflow._bronze_pull_requests IS 'bronze.devflow_pull_requests unpacked for the silver step devflow_silver_pull_requests (dwh_etl.step_silver).';
+
+--
+-- Name: VIEW dim_agent_changes; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.dim_agent_changes IS 'Silver agents shaped as devflow.dim_agent rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
+
+--
+-- Name: VIEW dim_infrastructure_changes; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.dim_infrastructure_changes IS 'Silver inventory shaped as devflow.dim_infrastructure rows (change_ts: creation for a new resource, else updated_at; _loaded_at): input of the devflow_dimensions step.';
+
+--
+-- Name: VIEW dim_issue_changes; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.dim_issue_changes IS 'Silver issues shaped as devflow.dim_issue rows (change_ts: creation for a new issue, else updated_at; _loaded_at): input of the devflow_dimensions step.';
+
+--
+-- Name: VIEW dim_label_changes; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.dim_label_changes IS 'Silver labels shaped as devflow.dim_label rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
 
 --
 -- Name: VIEW dim_time; Type: COMMENT; Schema: devflow; Owner: -
 --
 
 COMMENT ON VIEW devflow.dim_time IS 'Seed 000 dim_time over gold.dim_date: time_key = date_key (YYYYMMDD), day_of_week ISO (1 = Monday), week_of_year ISO; fiscal year named after the year it starts in (setting calendar.fiscal_year_start_month), fiscal_week counted from the fiscal year''s first day.';
+
+--
+-- Name: VIEW dim_worktree_changes; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.dim_worktree_changes IS 'Silver worktrees shaped as devflow.dim_worktree rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
 
 --
 -- Name: SCHEMA devflow; Type: ACL; Schema: -; Owner: -
@@ -1474,11 +1504,23 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_agent TO etl_service;
 GRANT SELECT ON TABLE devflow.dim_agent TO analyst_role;
 
 --
+-- Name: TABLE dim_agent_changes; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_agent_changes TO etl_service;
+
+--
 -- Name: TABLE dim_infrastructure; Type: ACL; Schema: devflow; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_infrastructure TO etl_service;
 GRANT SELECT ON TABLE devflow.dim_infrastructure TO analyst_role;
+
+--
+-- Name: TABLE dim_infrastructure_changes; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_infrastructure_changes TO etl_service;
 
 --
 -- Name: TABLE dim_issue; Type: ACL; Schema: devflow; Owner: -
@@ -1488,11 +1530,23 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_issue TO etl_service;
 GRANT SELECT ON TABLE devflow.dim_issue TO analyst_role;
 
 --
+-- Name: TABLE dim_issue_changes; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_issue_changes TO etl_service;
+
+--
 -- Name: TABLE dim_label; Type: ACL; Schema: devflow; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_label TO etl_service;
 GRANT SELECT ON TABLE devflow.dim_label TO analyst_role;
+
+--
+-- Name: TABLE dim_label_changes; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_label_changes TO etl_service;
 
 --
 -- Name: TABLE dim_time; Type: ACL; Schema: devflow; Owner: -
@@ -1507,6 +1561,12 @@ GRANT SELECT ON TABLE devflow.dim_time TO analyst_role;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_worktree TO etl_service;
 GRANT SELECT ON TABLE devflow.dim_worktree TO analyst_role;
+
+--
+-- Name: TABLE dim_worktree_changes; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_worktree_changes TO etl_service;
 
 --
 -- Name: TABLE fact_agent_execution; Type: ACL; Schema: devflow; Owner: -

@@ -25,6 +25,18 @@ CREATE SCHEMA dwh_etl;
 COMMENT ON SCHEMA dwh_etl IS 'The warehouse engine: registry of pipelines, steps, dimensions and settings; watermarks; runner and generic procedures.';
 
 --
+-- Name: run_context; Type: TYPE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TYPE dwh_etl.run_context AS (
+	run_id bigint,
+	batch_id uuid,
+	pipeline_name text,
+	run_date date,
+	step_name text
+);
+
+--
 -- Name: archived_partitions_archive_id_seq; Type: SEQUENCE; Schema: dwh_etl; Owner: -
 --
 
@@ -104,6 +116,21 @@ CREATE TABLE dwh_etl.archived_partitions (
 );
 
 --
+-- Name: areas; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.areas (
+    area text NOT NULL,
+    description text,
+    demo jsonb DEFAULT '{}'::jsonb NOT NULL,
+    spec jsonb DEFAULT '{}'::jsonb NOT NULL,
+    registered_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT areas_demo_ck CHECK ((jsonb_typeof(demo) = 'object'::text)),
+    CONSTRAINT areas_name_ck CHECK ((area ~ '^[a-z][a-z0-9_]*$'::text)),
+    CONSTRAINT areas_spec_ck CHECK ((jsonb_typeof(spec) = 'object'::text))
+);
+
+--
 -- Name: cdc_key_state; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -135,6 +162,7 @@ CREATE TABLE dwh_etl.dimension_specs (
     delete_policy text DEFAULT 'close'::text NOT NULL,
     type1_scope text DEFAULT 'all_versions'::text NOT NULL,
     description text,
+    area text,
     CONSTRAINT dimension_specs_delete_policy_ck CHECK ((delete_policy = ANY (ARRAY['ignore'::text, 'close'::text, 'close_marker'::text]))),
     CONSTRAINT dimension_specs_key_ck CHECK ((cardinality(natural_key) > 0)),
     CONSTRAINT dimension_specs_type1_scope_ck CHECK ((type1_scope = ANY (ARRAY['all_versions'::text, 'current_only'::text])))
@@ -179,6 +207,7 @@ CREATE TABLE dwh_etl.pipelines (
     schedules text[] DEFAULT '{}'::text[] NOT NULL,
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    area text,
     CONSTRAINT pipelines_name_ck CHECK ((pipeline_name ~ '^[a-z][a-z0-9_]*$'::text))
 );
 
@@ -349,6 +378,13 @@ ALTER TABLE ONLY dwh_etl.archived_partitions
 
 ALTER TABLE ONLY dwh_etl.archived_partitions
     ADD CONSTRAINT archived_partitions_pk PRIMARY KEY (archive_id);
+
+--
+-- Name: areas areas_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.areas
+    ADD CONSTRAINT areas_pk PRIMARY KEY (area);
 
 --
 -- Name: cdc_key_state cdc_key_state_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
@@ -547,6 +583,18 @@ COMMENT ON COLUMN dwh_etl.archived_partitions.retention IS 'The horizon (setting
 COMMENT ON COLUMN dwh_etl.archived_partitions.run_id IS 'The maintenance run that archived it (NULL when called by hand outside a run).';
 
 --
+-- Name: COLUMN areas.demo; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.areas.demo IS 'How `dwh demo` fills the area''s demo source: {"generate": procedure, "args": {...}, "next_day": procedure, "generated_when": table that has rows once generated, "order": n}. {}: the area has no demo source.';
+
+--
+-- Name: COLUMN areas.spec; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.areas.spec IS 'The jsonb spec of the last dwh_etl.register_area call (settings, tables, dimensions, pipelines, steps, rules).';
+
+--
 -- Name: COLUMN cdc_key_state.batch_id; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -569,6 +617,12 @@ COMMENT ON COLUMN dwh_etl.cdc_key_state.record_key IS 'Primary key as a JSON obj
 --
 
 COMMENT ON COLUMN dwh_etl.cdc_key_state.target_table IS 'Qualified name of the mirror table, e.g. sales_src.customers.';
+
+--
+-- Name: COLUMN dimension_specs.area; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.dimension_specs.area IS 'The subject area that declared this dimension (register_area removes the ones its spec no longer lists); NULL: declared outside any area.';
 
 --
 -- Name: COLUMN dimension_specs.change_ts_column; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -617,6 +671,12 @@ COMMENT ON COLUMN dwh_etl.loaded_files.sha256 IS 'sha256 of the bytes as read (a
 --
 
 COMMENT ON COLUMN dwh_etl.loaded_files.status IS 'loading (begun, not ended: a psql load in progress or abandoned), loaded, skipped (same content already loaded), failed (error holds why).';
+
+--
+-- Name: COLUMN pipelines.area; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.pipelines.area IS 'The subject area that owns this pipeline (e.g. devflow_hourly); NULL: an engine pipeline that areas add steps to (daily, incremental, maintenance).';
 
 --
 -- Name: COLUMN pipelines.schedules; Type: COMMENT; Schema: dwh_etl; Owner: -
@@ -727,6 +787,12 @@ COMMENT ON TABLE dwh_etl.applied_code IS 'Hash of each procedures/ file as last 
 COMMENT ON TABLE dwh_etl.archived_partitions IS 'One row per partition retention detached from its parent and moved to schema archive (ALTER TABLE ... SET SCHEMA: same storage, no row copied).';
 
 --
+-- Name: TABLE areas; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.areas IS 'Subject areas of the warehouse, each declared by one CALL dwh_etl.register_area(area, spec); spec is the last one registered.';
+
+--
 -- Name: TABLE cdc_key_state; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -799,6 +865,12 @@ COMMENT ON TABLE dwh_etl.table_registry IS 'Which layer and subject area every w
 COMMENT ON TABLE dwh_etl.watermarks IS 'High-water marks of incremental steps (seed 002), advanced in the transaction that writes the data they cover.';
 
 --
+-- Name: TYPE run_context; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TYPE dwh_etl.run_context IS 'What a routine is working for: run, its batch (stamped as _batch_id), pipeline, run date and the step running now. Outside a pipeline: no run, a fresh batch, today (UTC). Built by dwh_etl.get_run_context(p_run_id).';
+
+--
 -- Name: SCHEMA dwh_etl; Type: ACL; Schema: -; Owner: -
 --
 
@@ -840,6 +912,12 @@ GRANT SELECT ON TABLE dwh_etl.applied_code TO etl_service;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.archived_partitions TO etl_service;
+
+--
+-- Name: TABLE areas; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT ON TABLE dwh_etl.areas TO etl_service;
 
 --
 -- Name: TABLE cdc_key_state; Type: ACL; Schema: dwh_etl; Owner: -

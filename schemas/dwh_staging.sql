@@ -25,6 +25,26 @@ CREATE SCHEMA dwh_staging;
 COMMENT ON SCHEMA dwh_staging IS 'Transient work tables of running steps.';
 
 --
+-- Name: agents_affected_conversations; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.agents_affected_conversations (
+    conv_key bigint NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: agents_affected_days; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.agents_affected_days (
+    time_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: sales_affected_dates; Type: TABLE; Schema: dwh_staging; Owner: -
 --
 
@@ -35,11 +55,37 @@ CREATE TABLE dwh_staging.sales_affected_dates (
 );
 
 --
+-- Name: agents_affected_conversations agents_affected_conversations_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.agents_affected_conversations
+    ADD CONSTRAINT agents_affected_conversations_pk PRIMARY KEY (conv_key);
+
+--
+-- Name: agents_affected_days agents_affected_days_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.agents_affected_days
+    ADD CONSTRAINT agents_affected_days_pk PRIMARY KEY (time_key);
+
+--
 -- Name: sales_affected_dates sales_affected_dates_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
 --
 
 ALTER TABLE ONLY dwh_staging.sales_affected_dates
     ADD CONSTRAINT sales_affected_dates_pk PRIMARY KEY (date_key);
+
+--
+-- Name: TABLE agents_affected_conversations; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.agents_affected_conversations IS 'Conversations (conv_key) whose agents facts changed and whose dim_conversation counters and first/last seen are not yet recomputed; written by the fact steps, consumed by agents.step_conversation_counters.';
+
+--
+-- Name: TABLE agents_affected_days; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.agents_affected_days IS 'Days (time_key) whose agents facts changed and whose agg_agent_daily_performance rows are not yet recomputed; written by the fact steps, consumed by agents.step_agg_daily_performance.';
 
 --
 -- Name: TABLE sales_affected_dates; Type: COMMENT; Schema: dwh_staging; Owner: -
@@ -53,6 +99,18 @@ COMMENT ON TABLE dwh_staging.sales_affected_dates IS 'Dates whose facts changed 
 
 GRANT USAGE ON SCHEMA dwh_staging TO etl_service;
 GRANT ALL ON SCHEMA dwh_staging TO dwh_owner;
+
+--
+-- Name: TABLE agents_affected_conversations; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.agents_affected_conversations TO etl_service;
+
+--
+-- Name: TABLE agents_affected_days; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.agents_affected_days TO etl_service;
 
 --
 -- Name: TABLE sales_affected_dates; Type: ACL; Schema: dwh_staging; Owner: -

@@ -437,6 +437,36 @@ COMMENT ON TABLE sales.dim_product IS 'Product dimension, SCD Type 2 (name, grou
 COMMENT ON TABLE sales.fact_sales IS 'One row per sales line (grain: sale_id), monthly partitions on date_key created ahead by the load. customer_key / product_key are the dimension versions current at transaction_at.';
 
 --
+-- Name: VIEW _typed_customers; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales._typed_customers IS 'bronze.sales_customers typed and standardized for the silver step sales_silver_customers (dwh_etl.step_silver).';
+
+--
+-- Name: VIEW _typed_products; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales._typed_products IS 'bronze.sales_products typed and standardized for the silver step sales_silver_products (dwh_etl.step_silver).';
+
+--
+-- Name: VIEW _typed_sales; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales._typed_sales IS 'bronze.sales_sales typed for the silver step sales_silver_sales (dwh_etl.step_silver), with the known-key flags and quality-rule limits its checks use.';
+
+--
+-- Name: VIEW dim_customer_changes; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dim_customer_changes IS 'Silver customer versions shaped as sales.dim_customer rows (change_ts, is_deleted, _loaded_at): the input of its dimension step.';
+
+--
+-- Name: VIEW dim_product_changes; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON VIEW sales.dim_product_changes IS 'Silver product versions shaped as sales.dim_product rows (change_ts, is_deleted, _loaded_at): the input of its dimension step.';
+
+--
 -- Name: VIEW dwh_dim_customers; Type: COMMENT; Schema: sales; Owner: -
 --
 
@@ -541,6 +571,24 @@ GRANT USAGE ON SCHEMA sales TO etl_service;
 GRANT ALL ON SCHEMA sales TO dwh_owner;
 
 --
+-- Name: TABLE _typed_customers; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales._typed_customers TO etl_service;
+
+--
+-- Name: TABLE _typed_products; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales._typed_products TO etl_service;
+
+--
+-- Name: TABLE _typed_sales; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales._typed_sales TO etl_service;
+
+--
 -- Name: TABLE agg_daily_sales; Type: ACL; Schema: sales; Owner: -
 --
 
@@ -562,11 +610,23 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.dim_customer TO etl_service;
 GRANT SELECT ON TABLE sales.dim_customer TO analyst_role;
 
 --
+-- Name: TABLE dim_customer_changes; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.dim_customer_changes TO etl_service;
+
+--
 -- Name: TABLE dim_product; Type: ACL; Schema: sales; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.dim_product TO etl_service;
 GRANT SELECT ON TABLE sales.dim_product TO analyst_role;
+
+--
+-- Name: TABLE dim_product_changes; Type: ACL; Schema: sales; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.dim_product_changes TO etl_service;
 
 --
 -- Name: TABLE dwh_dim_customers; Type: ACL; Schema: sales; Owner: -

@@ -51,6 +51,125 @@ ALTER TABLE silver.sales_products ALTER COLUMN product_sk ADD GENERATED ALWAYS A
 );
 
 --
+-- Name: agents_agent_approvals; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_agent_approvals (
+    approval_id bigint NOT NULL,
+    query_id bigint,
+    conversation_id text,
+    agent text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    resolved_by text,
+    interruption_count integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    resolved_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: agents_agent_feedback; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_agent_feedback (
+    feedback_id bigint NOT NULL,
+    query_id bigint,
+    conversation_id text,
+    agent text,
+    annotator_id text,
+    safe_to_send boolean,
+    clarity_score integer,
+    accuracy_score integer,
+    tone_score integer,
+    labels text[] DEFAULT '{}'::text[] NOT NULL,
+    comment text,
+    created_at timestamp with time zone NOT NULL,
+    annotated_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: agents_agent_queries; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_agent_queries (
+    query_id bigint NOT NULL,
+    conversation_id text,
+    agent text,
+    user_id text,
+    query text,
+    result_size_bytes integer,
+    latency_ms integer,
+    approved boolean,
+    human_edited boolean,
+    error_occurred boolean,
+    error_message text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: agents_agents; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_agents (
+    agent_name text NOT NULL,
+    agent_type text,
+    capabilities jsonb DEFAULT '[]'::jsonb NOT NULL,
+    sla_target_seconds integer,
+    cost_per_query_usd numeric(10,6),
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: agents_conversations; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_conversations (
+    conversation_id text NOT NULL,
+    user_id text,
+    channel text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: agents_users; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.agents_users (
+    user_id text NOT NULL,
+    user_type text,
+    team text,
+    display_name text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_deleted boolean DEFAULT false NOT NULL
+);
+
+--
 -- Name: devflow_agent_execution_logs; Type: TABLE; Schema: silver; Owner: -
 --
 
@@ -443,6 +562,48 @@ CREATE TABLE silver.sales_sales (
 );
 
 --
+-- Name: agents_agent_approvals agents_agent_approvals_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_agent_approvals
+    ADD CONSTRAINT agents_agent_approvals_pk PRIMARY KEY (approval_id);
+
+--
+-- Name: agents_agent_feedback agents_agent_feedback_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_agent_feedback
+    ADD CONSTRAINT agents_agent_feedback_pk PRIMARY KEY (feedback_id);
+
+--
+-- Name: agents_agent_queries agents_agent_queries_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_agent_queries
+    ADD CONSTRAINT agents_agent_queries_pk PRIMARY KEY (query_id);
+
+--
+-- Name: agents_agents agents_agents_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_agents
+    ADD CONSTRAINT agents_agents_pk PRIMARY KEY (agent_name);
+
+--
+-- Name: agents_conversations agents_conversations_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_conversations
+    ADD CONSTRAINT agents_conversations_pk PRIMARY KEY (conversation_id);
+
+--
+-- Name: agents_users agents_users_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.agents_users
+    ADD CONSTRAINT agents_users_pk PRIMARY KEY (user_id);
+
+--
 -- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: silver; Owner: -
 --
 
@@ -576,6 +737,60 @@ ALTER TABLE ONLY silver.sales_sales
     ADD CONSTRAINT sales_sales_pk PRIMARY KEY (sale_id);
 
 --
+-- Name: agents_agent_approvals_created_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_approvals_created_idx ON silver.agents_agent_approvals USING btree (created_at);
+
+--
+-- Name: agents_agent_approvals_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_approvals_loaded_idx ON silver.agents_agent_approvals USING btree (_loaded_at);
+
+--
+-- Name: agents_agent_feedback_created_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_feedback_created_idx ON silver.agents_agent_feedback USING btree (created_at);
+
+--
+-- Name: agents_agent_feedback_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_feedback_loaded_idx ON silver.agents_agent_feedback USING btree (_loaded_at);
+
+--
+-- Name: agents_agent_queries_created_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_queries_created_idx ON silver.agents_agent_queries USING btree (created_at);
+
+--
+-- Name: agents_agent_queries_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agent_queries_loaded_idx ON silver.agents_agent_queries USING btree (_loaded_at);
+
+--
+-- Name: agents_agents_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_agents_loaded_idx ON silver.agents_agents USING btree (_loaded_at);
+
+--
+-- Name: agents_conversations_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_conversations_loaded_idx ON silver.agents_conversations USING btree (_loaded_at);
+
+--
+-- Name: agents_users_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX agents_users_loaded_idx ON silver.agents_users USING btree (_loaded_at);
+
+--
 -- Name: devflow_agent_execution_logs_loaded_idx; Type: INDEX; Schema: silver; Owner: -
 --
 
@@ -684,6 +899,78 @@ CREATE INDEX sales_products_loaded_idx ON silver.sales_products USING btree (_lo
 CREATE INDEX sales_sales_loaded_idx ON silver.sales_sales USING btree (_loaded_at);
 
 --
+-- Name: COLUMN agents_agent_approvals.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_approvals.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_agent_feedback.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_feedback.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_agent_queries.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_queries.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_agents.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agents.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_conversations.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_conversations.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_users.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_users.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: TABLE agents_agent_approvals; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_agent_approvals IS 'agents_src.agent_approvals typed and validated, latest state per approval_id.';
+
+--
+-- Name: TABLE agents_agent_feedback; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_agent_feedback IS 'agents_src.agent_feedback typed and validated, latest state per feedback_id.';
+
+--
+-- Name: TABLE agents_agent_queries; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_agent_queries IS 'agents_src.agent_queries typed and validated, latest state per query_id.';
+
+--
+-- Name: TABLE agents_agents; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_agents IS 'agents_src.agents typed and validated, latest state per agent_name.';
+
+--
+-- Name: TABLE agents_conversations; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_conversations IS 'agents_src.conversations typed and validated, latest state per conversation_id.';
+
+--
+-- Name: TABLE agents_users; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.agents_users IS 'agents_src.users typed and validated, latest state per user_id.';
+
+--
 -- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -774,6 +1061,108 @@ COMMENT ON TABLE silver.sales_products IS 'Products, cleansed, with every versio
 COMMENT ON TABLE silver.sales_sales IS 'Sales lines, typed and validated, latest state per sale_id (seed 004 stg_fact_sales); deleted lines are flagged, not removed. Rejected lines are in dwh_etl.quarantine.';
 
 --
+-- Name: VIEW agents_agent_approvals_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_agent_approvals_typed IS 'bronze.agents_agent_approvals typed and trimmed for silver.agents_agent_approvals (key approval_id); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW agents_agent_feedback_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_agent_feedback_typed IS 'bronze.agents_agent_feedback typed and trimmed for silver.agents_agent_feedback (key feedback_id); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW agents_agent_queries_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_agent_queries_typed IS 'bronze.agents_agent_queries typed and trimmed for silver.agents_agent_queries (key query_id); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW agents_agents_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_agents_typed IS 'bronze.agents_agents typed and trimmed for silver.agents_agents (key agent_name); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW agents_conversations_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_conversations_typed IS 'bronze.agents_conversations typed and trimmed for silver.agents_conversations (key conversation_id); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW agents_dim_agent_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at).';
+
+--
+-- Name: VIEW agents_dim_conversation_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_dim_conversation_source IS 'Source of agents.dim_conversation (natural key conversation_id).';
+
+--
+-- Name: VIEW agents_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at).';
+
+--
+-- Name: VIEW agents_fact_agent_query_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_fact_agent_query_source IS 'Source of agents.fact_agent_query: source id query_id, event time created_at, natural keys agent_name / conversation_id / user_id, time_key in the area''s zone.';
+
+--
+-- Name: VIEW agents_fact_approval_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_fact_approval_source IS 'Source of agents.fact_approval (accumulating snapshot): source id approval_id, event time created_at, natural keys agent_name / conversation_id / approved_by_user_id, SLA of the agent version valid at the request.';
+
+--
+-- Name: VIEW agents_fact_training_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_fact_training_source IS 'Source of agents.fact_training: source id feedback_id, event time created_at, natural keys agent_name / conversation_id / annotator_user_id.';
+
+--
+-- Name: VIEW agents_users_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.agents_users_typed IS 'bronze.agents_users typed and trimmed for silver.agents_users (key user_id); _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
+-- Name: VIEW devflow_fact_agent_execution_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.devflow_fact_agent_execution_rows IS 'Fact rows of devflow.fact_agent_execution (fact step devflow_fact_agent_execution): finished executions, seed defaults applied.';
+
+--
+-- Name: VIEW devflow_fact_code_generation_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.devflow_fact_code_generation_rows IS 'Fact rows of devflow.fact_code_generation (fact step devflow_fact_code_generation): code generation tasks, seed defaults applied.';
+
+--
+-- Name: VIEW devflow_fact_deployment_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.devflow_fact_deployment_rows IS 'Fact rows of devflow.fact_deployment (fact step devflow_fact_deployment): finished deployment runs, seed defaults applied.';
+
+--
+-- Name: VIEW devflow_fact_performance_metrics_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.devflow_fact_performance_metrics_rows IS 'Fact rows of devflow.fact_performance_metrics (fact step devflow_fact_performance_metrics): metric samples, seed defaults applied.';
+
+--
+-- Name: VIEW sales_fact_sales_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.sales_fact_sales_rows IS 'Fact rows of sales.fact_sales (fact step sales_fact_sales): silver sales lines with their date and time keys in the shop''s zone.';
+
+--
 -- Name: SCHEMA silver; Type: ACL; Schema: -; Owner: -
 --
 
@@ -791,6 +1180,114 @@ GRANT SELECT,USAGE ON SEQUENCE silver.sales_customers_customer_sk_seq TO etl_ser
 --
 
 GRANT SELECT,USAGE ON SEQUENCE silver.sales_products_product_sk_seq TO etl_service;
+
+--
+-- Name: TABLE agents_agent_approvals; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_approvals TO etl_service;
+
+--
+-- Name: TABLE agents_agent_approvals_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_approvals_typed TO etl_service;
+
+--
+-- Name: TABLE agents_agent_feedback; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_feedback TO etl_service;
+
+--
+-- Name: TABLE agents_agent_feedback_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_feedback_typed TO etl_service;
+
+--
+-- Name: TABLE agents_agent_queries; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_queries TO etl_service;
+
+--
+-- Name: TABLE agents_agent_queries_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agent_queries_typed TO etl_service;
+
+--
+-- Name: TABLE agents_agents; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agents TO etl_service;
+
+--
+-- Name: TABLE agents_agents_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_agents_typed TO etl_service;
+
+--
+-- Name: TABLE agents_conversations; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_conversations TO etl_service;
+
+--
+-- Name: TABLE agents_conversations_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_conversations_typed TO etl_service;
+
+--
+-- Name: TABLE agents_dim_agent_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_dim_agent_source TO etl_service;
+
+--
+-- Name: TABLE agents_dim_conversation_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_dim_conversation_source TO etl_service;
+
+--
+-- Name: TABLE agents_dim_user_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_dim_user_source TO etl_service;
+
+--
+-- Name: TABLE agents_fact_agent_query_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_fact_agent_query_source TO etl_service;
+
+--
+-- Name: TABLE agents_fact_approval_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_fact_approval_source TO etl_service;
+
+--
+-- Name: TABLE agents_fact_training_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_fact_training_source TO etl_service;
+
+--
+-- Name: TABLE agents_users; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_users TO etl_service;
+
+--
+-- Name: TABLE agents_users_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_users_typed TO etl_service;
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: silver; Owner: -
@@ -815,6 +1312,30 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_code_gen_tasks TO etl_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_deployment_pipelines TO etl_service;
+
+--
+-- Name: TABLE devflow_fact_agent_execution_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_fact_agent_execution_rows TO etl_service;
+
+--
+-- Name: TABLE devflow_fact_code_generation_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_fact_code_generation_rows TO etl_service;
+
+--
+-- Name: TABLE devflow_fact_deployment_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_fact_deployment_rows TO etl_service;
+
+--
+-- Name: TABLE devflow_fact_performance_metrics_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_fact_performance_metrics_rows TO etl_service;
 
 --
 -- Name: TABLE devflow_infrastructure; Type: ACL; Schema: silver; Owner: -
@@ -869,6 +1390,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_worktree_states TO etl
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.sales_customers TO etl_service;
+
+--
+-- Name: TABLE sales_fact_sales_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.sales_fact_sales_rows TO etl_service;
 
 --
 -- Name: TABLE sales_products; Type: ACL; Schema: silver; Owner: -
