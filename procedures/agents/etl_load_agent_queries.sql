@@ -23,7 +23,7 @@ DECLARE
     v_zone  text := dwh_etl.setting_timezone('agents.timezone');
     v_date  date := COALESCE(p_date, (now() AT TIME ZONE v_zone)::date - 1);
     v_key   integer;
-    v_batch uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_batch uuid := (dwh_etl.get_run_context(NULL)).batch_id;  -- a DBA's call: no run
 BEGIN
     v_key := (EXTRACT(YEAR FROM v_date) * 10000 + EXTRACT(MONTH FROM v_date) * 100 + EXTRACT(DAY FROM v_date))::integer;
     PERFORM agents.populate_dim_time(v_date, v_date);

@@ -15,11 +15,13 @@
 -- Quarantined payloads and elements go to dwh_etl.quarantine (target = the bronze table, source =
 -- <source schema>.api_payloads, record key payload_id or payload_id[n], the payload or element whole),
 -- reasons quoting at most 200 characters. The watermark moves past them: they are not re-read.
+DROP FUNCTION IF EXISTS devflow._ingest_feed(text, text, text, date);
 CREATE OR REPLACE FUNCTION devflow._ingest_feed(
     p_feed     text,
     p_target   text,
     p_source   text,
-    p_run_date date
+    p_run_date date,
+    p_run_id   bigint DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -30,8 +32,8 @@ DECLARE
     -- the run date is a UTC day: (p_run_date + 1)::timestamptz followed the session's TimeZone
     v_win     record := dwh_etl.window_bounds(p_target, (p_run_date + 1)::timestamp AT TIME ZONE 'UTC');
     v_payload jsonb;
-    v_run     record := dwh_lineage._current_run();
-    v_batch   uuid := (dwh_lineage._current_run()).batch_id;
+    v_run     dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
+    v_batch   uuid := v_run.batch_id;
     v_bad     bigint;
 BEGIN
     PERFORM 'PRAGMA:TABLE: _feed_elements (payload_id bigint, received_at timestamptz, source text, payload jsonb, n bigint, elem jsonb, reason text)';
@@ -99,13 +101,13 @@ BEGIN
     FROM _feed_elements AS f
     WHERE f.reason IS NULL;
     IF v_payload IS NOT NULL THEN
-        CALL dwh_etl.ingest_json(p_target, v_payload, p_source, v_batch);
+        CALL dwh_etl.ingest_json(p_target, v_payload, p_source, v_batch, p_run_id);
     ELSE
-        PERFORM dwh_lineage.log_ingestion(p_target, NULL, p_source, 0);
+        PERFORM dwh_lineage.log_ingestion(p_target, NULL, p_source, 0, in_run_id => p_run_id);
     END IF;
     CALL dwh_etl.set_watermark(p_target, 'received_at', v_win.to_ts);
     DROP TABLE _feed_elements;
     RETURN COALESCE(jsonb_array_length(v_payload), 0);
 END;
 $$;
-COMMENT ON FUNCTION devflow._ingest_feed(text, text, text, date) IS 'Land the new payloads of one API feed of the inbox in bronze via dwh_etl.ingest_json; payloads and elements of the wrong shape go to dwh_etl.quarantine.';
+COMMENT ON FUNCTION devflow._ingest_feed(text, text, text, date, bigint) IS 'Land the new payloads of one API feed of the inbox in bronze via dwh_etl.ingest_json; payloads and elements of the wrong shape go to dwh_etl.quarantine.';

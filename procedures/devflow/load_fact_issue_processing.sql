@@ -21,7 +21,7 @@ SET search_path = devflow, pg_temp
 AS $$
 DECLARE
     v_win     record := dwh_etl.window_bounds('devflow.fact_issue_processing');
-    v_batch   uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_batch   uuid := (dwh_etl.get_run_context(p_run_id)).batch_id;
     v_issues  bigint;
     v_deleted bigint;
     v_rows    bigint;
@@ -178,7 +178,7 @@ BEGIN
     -- 9): such an issue's row is quarantined with its figures and left as it was; the others load.
     INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
     SELECT 'devflow.fact_issue_processing', 'silver.devflow_agent_execution_logs', s.issue_id, to_jsonb(s), s.reasons,
-           (dwh_lineage._current_run()).run_id, v_batch
+           p_run_id, v_batch
     FROM (SELECT x.*,
                  dwh_etl.reasons(
                      CASE WHEN x.lines_of_code_generated > 2147483647 THEN format('lines_of_code_generated %s (the sum of the issue''s code generations) is out of range for integer', x.lines_of_code_generated) END,
@@ -251,7 +251,8 @@ BEGIN
         in_batch_id      => v_batch,
         in_rows_inserted => v_rows,
         in_rows_deleted  => v_deleted,
-        in_notes         => format('%s affected issues recomputed: %s rows upserted, %s replaced', v_issues, v_rows, v_deleted));
+        in_notes         => format('%s affected issues recomputed: %s rows upserted, %s replaced', v_issues, v_rows, v_deleted),
+        in_run_id        => p_run_id);
     CALL dwh_etl.set_watermark('devflow.fact_issue_processing', '_loaded_at', v_win.to_ts);
     DROP TABLE _fip_issues, _fip_stage;
 END;

@@ -8,7 +8,7 @@ LANGUAGE plpgsql
 SET search_path = sales, pg_temp
 AS $$
 DECLARE
-    v_batch    uuid := COALESCE((dwh_lineage._current_run()).batch_id, gen_random_uuid());
+    v_batch    uuid := (dwh_etl.get_run_context(p_run_id)).batch_id;
     v_deleted  bigint;
     v_inserted bigint;
 BEGIN
@@ -57,7 +57,8 @@ BEGIN
         in_target_table  => 'sales.agg_daily_sales',
         in_batch_id      => v_batch,
         in_rows_inserted => v_inserted,
-        in_rows_deleted  => v_deleted);
+        in_rows_deleted  => v_deleted,
+        in_run_id        => p_run_id);
     DROP TABLE _agg_dates;
 END;
 $$;

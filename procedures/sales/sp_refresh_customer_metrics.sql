@@ -2,7 +2,9 @@
 -- Purchases are grouped by the natural customer_id across all dimension versions; the name and
 -- segment are the current version's (the latest one for a deleted customer). Rows change only when
 -- their values do; customers without purchases any more are removed.
-CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics()
+-- p_run_id: the pipeline run it refreshes for (lineage carries it); NULL when called by hand.
+DROP PROCEDURE IF EXISTS sales.sp_refresh_customer_metrics();
+CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics(p_run_id bigint DEFAULT NULL)
 LANGUAGE plpgsql
 SET search_path = sales, pg_temp
 AS $$
@@ -89,8 +91,9 @@ BEGIN
         in_batch_id      => NULL,
         in_rows_inserted => v_upserted,
         in_rows_deleted  => v_deleted,
-        in_operation     => 'aggregate');
+        in_operation     => 'aggregate',
+        in_run_id        => p_run_id);
     DROP TABLE _cm;
 END;
 $$;
-COMMENT ON PROCEDURE sales.sp_refresh_customer_metrics() IS 'Seed 004: refresh sales.customer_metrics (orders, quantity, spend, recency, tier per customer).';
+COMMENT ON PROCEDURE sales.sp_refresh_customer_metrics(bigint) IS 'Seed 004: refresh sales.customer_metrics (orders, quantity, spend, recency, tier per customer).';

@@ -7,7 +7,7 @@ LANGUAGE plpgsql
 SET search_path = sales, pg_temp
 AS $$
 BEGIN
-    CALL sales.sp_refresh_customer_metrics();
+    CALL sales.sp_refresh_customer_metrics(p_run_id);
 END;
 $$;
 COMMENT ON PROCEDURE sales.step_customer_metrics(bigint, date) IS 'Step: CALL sales.sp_refresh_customer_metrics().';

@@ -17,18 +17,21 @@
 -- The good elements of the same payload land. p_payload is jsonb: text that is not JSON is refused by
 -- the caller's cast before anything is read (nothing consumed). A NULL payload lands nothing.
 -- Example: CALL dwh_etl.ingest_json('bronze.sales_sales', '[{"sale_id": "1", "quantity": "abc"}]', 'feed');
+-- p_run_id: the run the payload is landed for (quarantine entries and lineage carry it); NULL outside a run.
+DROP PROCEDURE IF EXISTS dwh_etl.ingest_json(text, jsonb, text, uuid);
 CREATE OR REPLACE PROCEDURE dwh_etl.ingest_json(
     p_target   text,
     p_payload  jsonb,
     p_source   text,
-    INOUT p_batch_id uuid DEFAULT NULL
+    INOUT p_batch_id uuid DEFAULT NULL,
+    p_run_id   bigint DEFAULT NULL
 )
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
     v_tgt  regclass := to_regclass(p_target);
-    v_run  record := dwh_lineage._current_run();
+    v_run  dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_rows jsonb;
     v_cols text[];
     v_raw  boolean;
@@ -114,11 +117,11 @@ BEGIN
         GET DIAGNOSTICS v_n = ROW_COUNT;
     END IF;
 
-    PERFORM dwh_lineage.log_ingestion(p_target, p_batch_id, p_source, v_n);
+    PERFORM dwh_lineage.log_ingestion(p_target, p_batch_id, p_source, v_n, in_run_id => p_run_id);
     IF v_bad > 0 THEN
         RAISE NOTICE '% element(s) of the payload for % quarantined: not rows (dwh_etl.quarantine)', v_bad, p_target;
     END IF;
     RAISE NOTICE 'ingested % row(s) into % (batch %)', v_n, p_target, p_batch_id;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.ingest_json(text, jsonb, text, uuid) IS 'Land a JSON payload (array of objects, {"data": [...] or {...}}, or one object) in a bronze table, values as text, with batch id, time and source; elements that cannot be rows are quarantined with their reason; logged as an ingestion.';
+COMMENT ON PROCEDURE dwh_etl.ingest_json(text, jsonb, text, uuid, bigint) IS 'Land a JSON payload (array of objects, {"data": [...] or {...}}, or one object) in a bronze table, values as text, with batch id, time and source; elements that cannot be rows are quarantined with their reason; logged as an ingestion.';

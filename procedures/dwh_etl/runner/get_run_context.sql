@@ -5,10 +5,10 @@
 -- one at a time). Another session, or a dblink/nested session, passes its own run id or none: it never
 -- picks up a run it is not part of.
 --
--- p_run_id NULL means "no run given". For routines that do not pass their run id yet (area procedures
--- written against the seed-002 API, see docs/ARCHITECTURE.md) it falls back to the context of the step
--- this session is running (dwh_lineage._current_run()); otherwise it is the default context of a call
--- from psql outside any pipeline: no run, no step, a fresh batch id, today's date in UTC.
+-- p_run_id NULL means "no run given": the default context of a call from psql outside any pipeline (no
+-- run, no step, a fresh batch id, today's date in UTC), unless the session set seed 002's settings
+-- dwh.run_id / dwh.batch_id / dwh.step by hand (dwh_lineage._current_run(), seed 002's API for a DBA
+-- driving a run step by step): then those. The runner itself sets none of them.
 -- An unknown run id is an error (22023), not a silent default.
 CREATE OR REPLACE FUNCTION dwh_etl.get_run_context(
     p_run_id bigint DEFAULT NULL

@@ -194,13 +194,8 @@ BEGIN
     RAISE NOTICE 'run % of pipeline % for % started', p_run_id, p_pipeline, p_run_date;
 
     -- The run context is passed explicitly: every step gets p_run_id, from which it and the engine
-    -- routines it calls read their context (dwh_etl.get_run_context). Compatibility only: the area
-    -- procedures written against the seed-002 API still read dwh_lineage._current_run() (or call engine
-    -- routines without their run id), so the run and step are also set as session settings while a
-    -- step runs. Remove these three set_config calls once no step reads _current_run() (see
-    -- docs/ARCHITECTURE.md, "Run context").
-    PERFORM set_config('dwh.run_id', p_run_id::text, false),
-            set_config('dwh.batch_id', v_batch_id::text, false);
+    -- routines it calls read their context (dwh_etl.get_run_context). Nothing is put in session
+    -- settings, so a later statement of this session, or another session, never sees this run.
 
     FOR v_steps IN
         SELECT o.step_name, o.procedure_name, s.depends_on
@@ -229,9 +224,7 @@ BEGIN
         COMMIT;
         RAISE NOTICE 'step % started', v_steps.step_name;
 
-        PERFORM set_config('dwh.step', v_steps.step_name, false);
         v_status := dwh_etl._run_step(p_run_id, v_steps.step_name, v_steps.procedure_name, p_run_date);
-        PERFORM set_config('dwh.step', '', false);
         COMMIT;
 
         SELECT sr.step_name, sr.status, sr.rows_read, sr.rows_written, sr.duration_ms, sr.error_message
@@ -259,8 +252,6 @@ BEGIN
             v_step.step_name, v_step.rows_read, v_step.rows_written, v_step.duration_ms;
     END LOOP;
 
-    PERFORM set_config('dwh.run_id', '', false),
-            set_config('dwh.batch_id', '', false);
 
     UPDATE dwh_lineage.pipeline_runs AS pr
     SET status        = CASE WHEN v_cancel THEN 'cancelled' WHEN v_failed_n > 0 THEN 'failed' ELSE 'completed' END,
