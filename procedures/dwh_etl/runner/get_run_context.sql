@@ -6,9 +6,9 @@
 -- picks up a run it is not part of.
 --
 -- p_run_id NULL means "no run given": the default context of a call from psql outside any pipeline (no
--- run, no step, a fresh batch id, today's date in UTC), unless the session set seed 002's settings
--- dwh.run_id / dwh.batch_id / dwh.step by hand (dwh_lineage._current_run(), seed 002's API for a DBA
--- driving a run step by step): then those. The runner itself sets none of them.
+-- run, no step, a fresh batch id, today's date in UTC), unless seed 002's session settings dwh.run_id /
+-- dwh.batch_id / dwh.step are set (dwh_lineage._current_run()): the runner sets them while a CUSTOM step
+-- runs (a procedure written against seed 002's API), and a DBA may set them by hand; then those.
 -- An unknown run id is an error (22023), not a silent default.
 CREATE OR REPLACE FUNCTION dwh_etl.get_run_context(
     p_run_id bigint DEFAULT NULL

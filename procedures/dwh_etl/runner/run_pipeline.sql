@@ -194,11 +194,14 @@ BEGIN
     RAISE NOTICE 'run % of pipeline % for % started', p_run_id, p_pipeline, p_run_date;
 
     -- The run context is passed explicitly: every step gets p_run_id, from which it and the engine
-    -- routines it calls read their context (dwh_etl.get_run_context). Nothing is put in session
-    -- settings, so a later statement of this session, or another session, never sees this run.
+    -- routines it calls read their context (dwh_etl.get_run_context); typed steps (the engine's kinds)
+    -- see nothing else. A custom step is an area's or a DBA's procedure that may be written against seed
+    -- 002's API, whose log functions take the run from the session (dwh_lineage._current_run()): for the
+    -- duration of a custom step only, the run, batch and step are also set as session settings, and
+    -- cleared right after (also when the step fails), so nothing outside the step sees them.
 
     FOR v_steps IN
-        SELECT o.step_name, o.procedure_name, s.depends_on
+        SELECT o.step_name, o.procedure_name, s.depends_on, s.kind
         FROM dwh_etl._ordered_steps(p_pipeline) AS o
         JOIN dwh_etl.steps AS s
           ON s.pipeline_name = p_pipeline
@@ -224,7 +227,15 @@ BEGIN
         COMMIT;
         RAISE NOTICE 'step % started', v_steps.step_name;
 
+        IF v_steps.kind = 'custom' THEN
+            PERFORM set_config('dwh.run_id', p_run_id::text, false),
+                    set_config('dwh.batch_id', v_batch_id::text, false),
+                    set_config('dwh.step', v_steps.step_name, false);
+        END IF;
         v_status := dwh_etl._run_step(p_run_id, v_steps.step_name, v_steps.procedure_name, p_run_date);
+        PERFORM set_config('dwh.run_id', '', false),
+                set_config('dwh.batch_id', '', false),
+                set_config('dwh.step', '', false);
         COMMIT;
 
         SELECT sr.step_name, sr.status, sr.rows_read, sr.rows_written, sr.duration_ms, sr.error_message
