@@ -2,8 +2,9 @@
 -- affected days only: every day queued by the three fact steps (dwh_staging.agents_affected_days: the
 -- time_key of every fact row inserted or updated, old and new) is rebuilt by the seed's routine
 -- agents.refresh_agg_agent_daily_performance(day), so a late approval resolution re-aggregates its own
--- day and nothing else. Why not the mart kind: it refreshes a whole materialized view; a per-day rebuild
--- driven by a queue is this area's aggregate (sales' agg_daily_sales is the same custom shape). The
+-- day and nothing else. Why not the mart kind's table form (sales' agg_daily_sales uses it): the logic is
+-- the seed's per-day function, which a DBA calls and which takes its own per-day lock; as a view its query
+-- (three grouped facts, each joined twice) would not take the key filter, so it stays custom for now. The
 -- queue entries are consumed in the step's transaction (a failed step leaves them for the next run).
 CREATE OR REPLACE PROCEDURE agents.step_agg_daily_performance(
     p_run_id   bigint,

@@ -23,8 +23,8 @@
 --   agents_conversation_counters  custom     recount the queued conversations' counters (a recount, so a
 --                                            rerun cannot double them)
 --   agents_agg_daily              custom     agg_agent_daily_performance for the queued days only
---                                            (agents.refresh_agg_agent_daily_performance per day): the mart
---                                            kind refreshes a whole materialized view, not days of a table
+--                                            (agents.refresh_agg_agent_daily_performance per day, the
+--                                            seed's function a DBA calls: not the mart kind's table form)
 --   agents_agg_scheduled          custom     the same procedure in the agents_aggregate pipeline (step
 --                                            names are unique in a spec and that pipeline has no facts)
 -- Pipelines: daily and agents_nightly run the whole chain; agents_dimensions extract, entities' silver and
