@@ -1157,6 +1157,12 @@ COMMENT ON VIEW silver.devflow_fact_deployment_rows IS 'Fact rows of devflow.fac
 COMMENT ON VIEW silver.devflow_fact_performance_metrics_rows IS 'Fact rows of devflow.fact_performance_metrics (fact step devflow_fact_performance_metrics): metric samples, seed defaults applied.';
 
 --
+-- Name: VIEW sales_agg_daily_sales_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.sales_agg_daily_sales_rows IS 'The rows of sales.agg_daily_sales (daily sales by customer segment and product group), for its mart step, which reads the queued dates only.';
+
+--
 -- Name: VIEW sales_fact_sales_rows; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1384,6 +1390,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_review_results TO etl_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.devflow_worktree_states TO etl_service;
+
+--
+-- Name: TABLE sales_agg_daily_sales_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.sales_agg_daily_sales_rows TO etl_service;
 
 --
 -- Name: TABLE sales_customers; Type: ACL; Schema: silver; Owner: -
