@@ -2,19 +2,23 @@
 
 The bookkeeping is SQL (procedures/dwh_etl/file_*.sql); this module only streams bytes:
 
-1. ``CALL dwh_etl.file_begin`` validates the table, records the load, sets the batch and source the bronze
-   defaults read and locks the table against other writers (so one COPY lands consecutive ``_bronze_id``
-   values: each row's line is known without storing it per row).
-2. The fast path: ``COPY bronze.t (file's columns) FROM STDIN (FORMAT csv, ENCODING ...)`` fed with the
+1. ``CALL dwh_etl.file_begin`` validates the table, records the load, sets the batch and source, locks the
+   table against other writers and creates the load's landing table ``bronze.t_landing``: the file's
+   columns and ``_bronze_id`` (consecutive ids from a block reserved for the load: each row's line is
+   known without storing it per row), no index (migration 0017).
+2. The fast path: ``COPY bronze.t_landing (file's columns) FROM STDIN (FORMAT csv, ENCODING ...)`` fed with the
    file's bytes in chunks, as read (constant memory), while the sha256 and the size are computed.
    PostgreSQL 15's COPY has no ON_ERROR: when it fails on the data (a wrong field count, bytes invalid in
    the encoding, a NUL byte; SQLSTATE class 22), or when its rows are not one per line (quoted newlines:
    lines would not follow from ids), it is rolled back to a savepoint and
 3. the parsing path redoes the file: Python's csv module (or json for JSON Lines) reads each record with
-   its line number; good rows are COPYed with ``_source_line``, bad lines go to ``dwh_etl.file_reject``
+   its line number; good rows are COPYed with ``_source_line`` (into the landing table, recreated with that
+   column by ``dwh_etl.sec_file_landing``), bad lines go to ``dwh_etl.file_reject``
    (quarantined with line and reason) in batches.
 4. ``CALL dwh_etl.file_end`` refuses content already loaded into the table (DW030: everything is rolled
-   back and the attempt is recorded as skipped), marks the load loaded and logs the ingestion.
+   back and the attempt is recorded as skipped), seals the landing table into ``bronze.t_f<file id>``, an
+   inheritance child of ``bronze.t`` (one BRIN index; its rows are read with the table's from the
+   commit on), marks the load loaded and logs the ingestion.
 
 stdin is spooled to a temporary file while the fast path reads it, so the parsing path can read it again.
 """
@@ -335,6 +339,7 @@ class Loader:
         self.data_columns = [c for c in self.columns if c != "_raw_payload"]
         self.has_raw = "_raw_payload" in self.columns
         self.file_id: int | None = None
+        self.landing: tuple[str, str] | None = None  # (schema, name) of the load's landing table
         self.rows = 0
         self.rejected = 0
         self.path = "copy"
@@ -346,8 +351,24 @@ class Loader:
         return self.codec.name in ("utf-8", "utf-8-sig")
 
     def ident(self) -> sql.Composable:
-        schema, _, name = self.table.partition(".")
-        return sql.Identifier(schema, name)
+        """The table the COPY writes: the load's landing table (see file_begin)."""
+        assert self.landing is not None
+        return sql.Identifier(*self.landing)
+
+    def _landing(self, lines_in_rows: bool = False) -> None:
+        """Learn the landing table file_begin created; with lines_in_rows, recreate it with _source_line
+        (the parsing path)."""
+        if lines_in_rows:
+            self.conn.execute("SELECT dwh_etl.sec_file_landing(%s, true)", (self.file_id,))
+        row = self.conn.execute(
+            "SELECT n.nspname, c.relname FROM dwh_etl.loaded_files AS f "
+            "JOIN pg_catalog.pg_class AS c ON c.oid = to_regclass(f.landed_in) "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE f.file_id = %s",
+            (self.file_id,)).fetchone()
+        if row is None:
+            raise DwhError(f"file load {self.file_id} has no landing table",
+                           hint="dwh migrate (migration 0017 and dwh_etl.file_begin)")
+        self.landing = (row[0], row[1])
 
     # header of a pass: the file's columns, mapped
     def read_header(self, stream) -> None:
@@ -379,6 +400,7 @@ class Loader:
                         (self.table, self.inp.name, self.opts.source, self.fmt, self.opts.header and self.fmt != "jsonl",
                          self.opts.force))
             self.file_id = cur.fetchone()[0]
+        self._landing()
 
     def end(self) -> None:
         with self.conn.cursor() as cur:
@@ -557,6 +579,7 @@ class Loader:
         self.path = "parsed"
         self.rows = 0
         self.rejected = 0
+        self._landing(lines_in_rows=True)
         stream, _gz = self.inp.open_pass()
         if self.fmt == "jsonl":
             cols = self.data_columns + (["_raw_payload"] if self.has_raw else [])

@@ -12,12 +12,15 @@ It writes a CSV of --rows sales lines (11 columns, like bronze.sales_sales) and 
   A  raw      psql `\\copy bench.raw FROM 'file' WITH (FORMAT csv, HEADER)`: an index-free table of 11 text
               columns, nothing else (the issue's reference)
   B  dwh load `dwh load bronze.sales_sales file --force` (the CLI, as a user runs it: Python start,
-              connection, sha256, COPY into bronze with its primary key, _ingested_at index and
-              landing defaults, registry and lineage)
-  C  psql     the psql recipe into the same bronze table (file_begin, \\copy, file_end): what the
-              bronze table itself costs, without dwh load's client
-Each measurement starts from an empty table after a CHECKPOINT. Prints every time, the medians, rows/s,
-MB/s and the ratio of throughputs B/A (the issue's target is >= 0.70) and B/C. No assertions.
+              connection, sha256, COPY into the load's landing table, sealed by file_end into a child
+              of bronze.sales_sales with its BRIN index; registry and lineage)
+  C  psql     the psql recipe (file_begin, \\copy into bronze.sales_sales_landing, file_end): what
+              landing costs, without dwh load's client
+  D  psql     --legacy only: the same \\copy into bronze.sales_sales itself (row by row through its
+              primary key and _ingested_at index), the only way before migration 0017
+Each measurement starts from an empty table (file-load children dropped) after a CHECKPOINT. Prints every
+time, the medians, rows/s, MB/s and the ratio of throughputs B/A (the issue's target is >= 0.70) and B/C.
+No assertions.
 """
 from __future__ import annotations
 
@@ -108,6 +111,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--keep-csv", metavar="PATH", help="write the CSV here and keep it")
+    ap.add_argument("--legacy", action="store_true", help="also time D, a \\copy into the bronze table itself")
     args = ap.parse_args()
 
     cluster = None if args.dsn else Cluster()
@@ -140,15 +144,25 @@ def main() -> None:
             "B dwh load": dwh + ["load", "bronze.sales_sales", str(csv_path), "--force", "--no-progress"],
             "C psql recipe": psql + ["-1", "-c", f"CALL dwh_etl.file_begin(p_target => 'bronze.sales_sales', "
                                             f"p_file_name => 'bench.csv', p_force => true)",
-                                     "-c", f"\\copy bronze.sales_sales ({COLUMNS}) FROM '{csv_path}' "
+                                     "-c", f"\\copy bronze.sales_sales_landing ({COLUMNS}) FROM '{csv_path}' "
                                            f"WITH (FORMAT csv, HEADER)",
                                      "-c", "CALL dwh_etl.file_end()"],
         }
+        if args.legacy:
+            cases["D into parent"] = psql + ["-1", "-c", f"CALL dwh_etl.file_begin(p_target => 'bronze.sales_sales', "
+                                                    f"p_file_name => 'bench.csv', p_force => true)",
+                                             "-c", f"\\copy bronze.sales_sales ({COLUMNS}) FROM '{csv_path}' "
+                                                   f"WITH (FORMAT csv, HEADER)",
+                                             "-c", "CALL dwh_etl.file_end()"]
         times: dict[str, list[float]] = {k: [] for k in cases}
 
         def reset() -> None:
             with psycopg.connect(dsn, autocommit=True) as c:
                 c.execute("TRUNCATE bench.raw, bronze.sales_sales")
+                for (child,) in c.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                          "WHERE inhparent = 'bronze.sales_sales'::regclass").fetchall():
+                    c.execute(f"DROP TABLE {child}")
+                c.execute("DELETE FROM dwh_etl.loaded_files")
                 try:
                     c.execute("CHECKPOINT")
                 except psycopg.Error:
@@ -169,7 +183,9 @@ def main() -> None:
         a, b, c_ = med["A raw \\copy"], med["B dwh load"], med["C psql recipe"]
         print(f"\nthroughput dwh load / raw \\copy     = {a / b:.2f}  (issue target >= 0.70)")
         print(f"throughput dwh load / psql recipe    = {c_ / b:.2f}  (dwh load's own overhead)")
-        print(f"throughput psql recipe / raw \\copy  = {a / c_:.2f}  (what the bronze table costs)")
+        print(f"throughput psql recipe / raw \\copy  = {a / c_:.2f}  (what landing in bronze costs)")
+        if "D into parent" in med:
+            print(f"throughput \\copy into bronze.sales_sales / raw \\copy = {a / med['D into parent']:.2f}  (before 0017)")
     finally:
         try:
             with psycopg.connect(server, autocommit=True) as c:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,8 @@ def test_version(runner):
     result = runner.invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"dwh, version {__version__}\n"
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'\nversion = "{__version__}"\n' in pyproject
 
 
 def test_unreachable_server_exits_3_with_one_error_message(runner):

@@ -49,6 +49,7 @@ def test_maintenance_pipeline_is_registered_with_its_steps_in_order(conn):
         ("extend_calendar", "dwh_etl.op_extend_calendar"),
         ("partitions_ahead", "dwh_etl.op_partitions_ahead"),
         ("retention", "dwh_etl.op_retention"),
+        ("compact_bronze", "dwh_etl.op_compact_bronze"),
         ("refresh_marts", "dwh_etl.op_refresh_marts"),
         ("analyze", "dwh_etl.op_analyze"),
         ("purge_history", "dwh_etl.op_purge_history"),
@@ -60,7 +61,7 @@ def test_maintenance_pipeline_runs_every_step(loaded, cron_dsn):
     run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_run_id => NULL)")
     assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order",
                 (run_id,)) == [("extend_calendar", "completed"), ("partitions_ahead", "completed"),
-                               ("retention", "completed"), ("refresh_marts", "completed"), ("analyze", "completed"),
+                               ("retention", "completed"), ("compact_bronze", "completed"), ("refresh_marts", "completed"), ("analyze", "completed"),
                                ("purge_history", "completed")]
     # the default horizon (3 years) keeps the demo's last year
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.archived_partitions") == 0

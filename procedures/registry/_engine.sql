@@ -33,7 +33,7 @@ CALL dwh_etl.register_steps(
 -- CALL dwh_etl.op_<name>(NULL, CURRENT_DATE)). Nightly at 03:00 UTC, after the daily load.
 CALL dwh_etl.register_pipeline(
     p_pipeline    => 'maintenance',
-    p_description => 'Keeps the warehouse maintained: calendar and partitions ahead, retention to schema archive, mart refresh, ANALYZE, purge of run and cron history.',
+    p_description => 'Keeps the warehouse maintained: calendar and partitions ahead, retention to schema archive, compaction of file loads, mart refresh, ANALYZE, purge of run and cron history.',
     p_schedules   => ARRAY['0 3 * * *']);
 
 CALL dwh_etl.register_steps(
@@ -49,8 +49,11 @@ CALL dwh_etl.register_steps(
         {"step": "retention", "procedure": "dwh_etl.op_retention", "layer": "ops",
          "depends_on": ["partitions_ahead"],
          "description": "detach partitions older than retention.<table> and move them to schema archive"},
-        {"step": "refresh_marts", "procedure": "dwh_etl.op_refresh_marts", "layer": "ops",
+        {"step": "compact_bronze", "procedure": "dwh_etl.op_compact_bronze", "layer": "ops",
          "depends_on": ["retention"],
+         "description": "fold file-load children of bronze tables older than bronze.compact_after back into their tables"},
+        {"step": "refresh_marts", "procedure": "dwh_etl.op_refresh_marts", "layer": "ops",
+         "depends_on": ["compact_bronze"],
          "description": "REFRESH MATERIALIZED VIEW CONCURRENTLY every registered mart view"},
         {"step": "analyze", "procedure": "dwh_etl.op_analyze", "layer": "ops",
          "depends_on": ["refresh_marts"],

@@ -1,8 +1,11 @@
 -- Begins a file load into a bronze table: what `dwh load` does first, and what a DBA calls before a
--- `\copy` into the same table (README, "Loading files"):
+-- `\copy` into the load's landing table (README, "Loading files"):
 --   CALL dwh_etl.file_begin(p_target => 'bronze.sales_sales', p_file_name => 'sales.csv', p_sha256 => '...');
---   \copy bronze.sales_sales (sale_id, ...) FROM 'sales.csv' WITH (FORMAT csv, HEADER)
+--   \copy bronze.sales_sales_landing (sale_id, ...) FROM 'sales.csv' WITH (FORMAT csv, HEADER)
 --   CALL dwh_etl.file_end();
+-- It creates that landing table (dwh_etl.sec_file_landing: the file's columns and _bronze_id, no index;
+-- file_end makes it a child of the bronze table, see migration 0017). A \copy into the bronze table
+-- itself still works, row by row through its indexes.
 -- It validates the table, records the load in dwh_etl.loaded_files (status loading) with a new batch
 -- id, and sets the session settings the bronze defaults read (dwh.file_batch_id, dwh.file_source), so
 -- the copy names only the file's columns. It locks the table against other writers (SHARE ROW
@@ -43,7 +46,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'sha256sum FILE | cut -d'' '' -f1';
     END IF;
 
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', to_regclass(v_target));
+    -- ONLY: the lock is the table's (its file-load children are never written again)
+    EXECUTE format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', to_regclass(v_target));
     IF v_sha IS NOT NULL AND NOT p_force THEN
         v_dup := dwh_etl._file_duplicate(v_target, v_sha);
         IF v_dup IS NOT NULL THEN
@@ -57,6 +61,7 @@ BEGIN
             CASE WHEN p_header AND p_format <> 'jsonl' THEN 2 ELSE 1 END, COALESCE(p_force, false))
     RETURNING file_id INTO p_file_id;
 
+    PERFORM dwh_etl.sec_file_landing(p_file_id);
     PERFORM set_config('dwh.file_id', p_file_id::text, false),
             set_config('dwh.file_batch_id', v_batch::text, false),
             set_config('dwh.file_source', v_source, false);
@@ -64,4 +69,4 @@ END;
 $$;
 REVOKE EXECUTE ON PROCEDURE dwh_etl.file_begin(text, text, text, text, boolean, bigint, text, boolean, bigint) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE dwh_etl.file_begin(text, text, text, text, boolean, bigint, text, boolean, bigint) TO etl_service;
-COMMENT ON PROCEDURE dwh_etl.file_begin(text, text, text, text, boolean, bigint, text, boolean, bigint) IS 'Begin a file load into a bronze table: validate, lock the table against other writers, record it in dwh_etl.loaded_files, set the batch and source the bronze defaults use; DW030 when p_sha256 is already loaded (unless p_force).';
+COMMENT ON PROCEDURE dwh_etl.file_begin(text, text, text, text, boolean, bigint, text, boolean, bigint) IS 'Begin a file load into a bronze table: validate, lock the table against other writers, record it in dwh_etl.loaded_files, create its landing table bronze.<table>_landing, set the batch and source the bronze defaults use; DW030 when p_sha256 is already loaded (unless p_force).';

@@ -1,9 +1,11 @@
 -- Ends the file load begun by dwh_etl.file_begin in this session (or p_file_id): counts what landed,
 -- refuses a content already loaded into the table (DW030, unless the load was forced: the caller rolls
--- back, nothing lands), marks the load 'loaded', logs the ingestion in the lineage and clears the
--- session's load settings.
+-- back, nothing lands), seals the landing table into a child of the bronze table
+-- (dwh_etl.sec_file_seal: its rows become visible with the parent's when this transaction commits),
+-- marks the load 'loaded', logs the ingestion in the lineage and clears the session's load settings.
 -- p_rows: the row count of the caller's COPY (dwh load passes it); NULL counts the batch's rows
--- (the psql recipe). Rows of one COPY under file_begin's lock have consecutive _bronze_id values:
+-- (the psql recipe). Rows of one COPY into the landing table (or, under file_begin's lock, into the
+-- bronze table) have consecutive _bronze_id values:
 -- first_bronze_id is recorded so dwh_etl.file_line finds each row's line. p_lines_in_rows: the rows
 -- carry their line in _source_line (dwh load's parsing path), the ids are not used.
 CREATE OR REPLACE PROCEDURE dwh_etl.file_end(
@@ -25,6 +27,9 @@ DECLARE
     v_first bigint;
     v_min   bigint;
     v_max   bigint;
+    v_prows bigint;
+    v_pmin  bigint;
+    v_pmax  bigint;
     v_dup   bigint;
 BEGIN
     SELECT * INTO v_file FROM dwh_etl.loaded_files AS f WHERE f.file_id = v_id FOR UPDATE;
@@ -47,12 +52,25 @@ BEGIN
     END IF;
 
     IF v_rows IS NULL THEN
-        -- the psql recipe: count the batch (its rows were ingested after file_begin)
-        EXECUTE format('SELECT count(*), min(b._bronze_id), max(b._bronze_id) FROM %s AS b
+        -- the psql recipe: count what it copied into the landing table, and what a \copy into the bronze
+        -- table itself landed there (its rows were ingested after file_begin, with the batch's default)
+        IF to_regclass(v_file.landed_in) IS NOT NULL THEN
+            EXECUTE format('SELECT count(*), min(b._bronze_id), max(b._bronze_id) FROM %s AS b', to_regclass(v_file.landed_in))
+            INTO v_rows, v_min, v_max;
+        END IF;
+        EXECUTE format('SELECT count(*), min(b._bronze_id), max(b._bronze_id) FROM ONLY %s AS b
                         WHERE b._batch_id = $1 AND b._ingested_at >= $2 AND b._source_line IS NULL',
                        to_regclass(v_file.target_table))
-        INTO v_rows, v_min, v_max
+        INTO v_prows, v_pmin, v_pmax
         USING v_file.batch_id, v_file.started_at;
+        IF COALESCE(v_rows, 0) = 0 THEN
+            v_rows := v_prows;
+            v_min := v_pmin;
+            v_max := v_pmax;
+        ELSIF v_prows > 0 THEN
+            v_rows := v_rows + v_prows;
+            v_max := NULL;
+        END IF;
         IF v_rows > 0 AND v_max - v_min + 1 = v_rows THEN
             v_first := v_min;
         ELSIF v_rows > 0 THEN
@@ -62,7 +80,12 @@ BEGIN
         END IF;
     ELSIF v_rows > 0 AND NOT p_lines_in_rows THEN
         -- the COPY that just ran in this session drew the last ids: currval is its last row
-        v_first := currval(pg_catalog.pg_get_serial_sequence(v_file.target_table, '_bronze_id')) - v_rows + 1;
+        v_first := currval(pg_catalog.pg_get_serial_sequence(COALESCE(v_file.landed_in, v_file.target_table), '_bronze_id')) - v_rows + 1;
+    END IF;
+
+    -- the landing table becomes a child of the bronze table (or is dropped when empty)
+    IF to_regclass(v_file.landed_in) IS NOT NULL THEN
+        PERFORM dwh_etl.sec_file_seal(v_id);
     END IF;
 
     UPDATE dwh_etl.loaded_files AS f

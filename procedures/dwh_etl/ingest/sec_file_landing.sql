@@ -1,0 +1,118 @@
+-- The landing table of a file load (migration 0017): bronze.<table>_landing, created by dwh_etl.file_begin
+-- for the load it has just recorded, in the same transaction. `dwh load` and the psql recipe COPY the
+-- file into it; dwh_etl.file_end seals it (dwh_etl.sec_file_seal) into a child of bronze.<table>.
+-- Why a table of its own: a COPY into bronze.<table> maintains its primary key and _ingested_at btree row
+-- by row and draws every _bronze_id from an uncached identity; here the COPY writes only the file's
+-- columns and _bronze_id, with no index and no constraint to maintain:
+--   * columns: the table's columns except the landing metadata (_batch_id, _ingested_at, _source, added
+--     by the seal as constant defaults, stored once), in table order, plus _source_line when
+--     p_lines_in_rows (dwh load's parsing path, which calls this again to recreate the table with it);
+--   * _bronze_id: a block of 2^32 ids is reserved from the table's identity (under the lock below, so
+--     no other writer draws from it) and the landing table numbers its rows from a sequence of its own
+--     over that block, with a cache: the rows of one COPY get consecutive ids (the line of a row is
+--     first_line + (_bronze_id - first_bronze_id)), ids stay unique across the table and its children,
+--     and a row landed later has a higher id than the rows before it. The seal gives the unused part of
+--     the block back when nobody drew after it.
+-- One load per table at a time (the lock, SHARE ROW EXCLUSIVE, conflicts with itself and with other
+-- writers, not with readers), so the name is fixed and a DBA's \copy can name it. A landing table left by
+-- a load whose file_begin committed apart from its copy (psql without -1) is dropped here and that load
+-- recorded failed: its rows were never visible.
+-- SECURITY DEFINER (etl_service loads files but cannot create tables in bronze): the load must be in
+-- progress and begun in this transaction, its target a registered bronze table (file_target_columns).
+CREATE OR REPLACE FUNCTION dwh_etl.sec_file_landing(
+    p_file_id       bigint,
+    p_lines_in_rows boolean DEFAULT false
+)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c_block   constant bigint := 4294967296;
+    v_file    record;
+    v_parent  regclass;
+    v_nsp     name;
+    v_rel     name;
+    v_landing text;
+    v_name    name;
+    v_old     regclass;
+    v_idseq   text;
+    v_base    bigint;
+    v_cols    text;
+BEGIN
+    SELECT f.file_id, f.target_table, f.status, f.started_at
+    INTO v_file
+    FROM dwh_etl.loaded_files AS f
+    WHERE f.file_id = p_file_id;
+    IF NOT FOUND OR v_file.status <> 'loading' OR v_file.started_at <> now() THEN
+        RAISE EXCEPTION 'file load % was not begun in this transaction', COALESCE(p_file_id::text, 'NULL')
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'CALL dwh_etl.file_begin(...) creates the landing table';
+    END IF;
+    v_parent := to_regclass((dwh_etl.file_target_columns(v_file.target_table)).target);
+    SELECT n.nspname, c.relname INTO v_nsp, v_rel
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.oid = v_parent;
+    EXECUTE format('LOCK TABLE ONLY %I.%I IN SHARE ROW EXCLUSIVE MODE', v_nsp, v_rel);
+
+    v_name := left(v_rel, 50) || '_landing';
+    v_landing := format('%I.%I', v_nsp, v_name);
+    v_old := to_regclass(v_landing);
+    IF v_old IS NOT NULL THEN
+        -- ours (nobody else creates tables in bronze) and never attached: a landing table has no parent
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = v_old)
+           OR EXISTS (SELECT 1 FROM dwh_etl.table_registry AS r WHERE to_regclass(r.table_name) = v_old) THEN
+            RAISE EXCEPTION '% exists and is not a landing table', v_landing
+                USING ERRCODE = 'duplicate_table';
+        END IF;
+        UPDATE dwh_etl.loaded_files AS f
+        SET status = 'failed',
+            error  = format('abandoned: file_begin, the copy and file_end did not run in one transaction; its landing table was dropped by file %s', p_file_id)
+        WHERE f.landed_in = v_landing
+          AND f.status = 'loading'
+          AND f.file_id <> p_file_id;
+        EXECUTE format('DROP TABLE %s', v_old);
+    END IF;
+
+    v_idseq := pg_catalog.pg_get_serial_sequence(format('%I.%I', v_nsp, v_rel), '_bronze_id');
+    v_base := pg_catalog.nextval(v_idseq::regclass);
+    PERFORM pg_catalog.setval(v_idseq::regclass, v_base + c_block - 1);
+
+    SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+                      || CASE WHEN a.attcollation <> t.typcollation
+                              THEN format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+                      ', ' ORDER BY a.attnum)
+    INTO v_cols
+    FROM pg_catalog.pg_attribute AS a
+    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_collation AS co ON co.oid = a.attcollation
+    LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid = co.collnamespace
+    WHERE a.attrelid = v_parent
+      AND a.attnum > 0
+      AND NOT a.attisdropped
+      AND a.attname NOT IN ('_bronze_id', '_batch_id', '_ingested_at', '_source', '_source_line');
+
+    EXECUTE format('CREATE SEQUENCE %I.%I AS bigint START %s MINVALUE %s MAXVALUE %s CACHE 8192',
+                   v_nsp, v_name || '_id', v_base, v_base, v_base + c_block - 1);
+    EXECUTE format('CREATE TABLE %I.%I (_bronze_id bigint NOT NULL DEFAULT pg_catalog.nextval(%L::regclass), %s%s)',
+                   v_nsp, v_name, format('%I.%I', v_nsp, v_name || '_id'), v_cols,
+                   CASE WHEN p_lines_in_rows THEN ', _source_line bigint' ELSE '' END);
+    EXECUTE format('ALTER SEQUENCE %I.%I OWNED BY %I.%I._bronze_id', v_nsp, v_name || '_id', v_nsp, v_name);
+    EXECUTE format('COMMENT ON TABLE %I.%I IS %L', v_nsp, v_name,
+                   format('Landing table of file load %s into %I.%I (dwh_etl.file_begin); dwh_etl.file_end makes it a child of %I.%I.',
+                          p_file_id, v_nsp, v_rel, v_nsp, v_rel));
+    EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC', v_nsp, v_name);
+    EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO etl_service', v_nsp, v_name);
+    EXECUTE format('GRANT USAGE ON SEQUENCE %I.%I TO etl_service', v_nsp, v_name || '_id');
+
+    UPDATE dwh_etl.loaded_files AS f
+    SET landed_in = v_landing
+    WHERE f.file_id = p_file_id;
+    RETURN v_landing;
+END;
+$$;
+REVOKE ALL ON FUNCTION dwh_etl.sec_file_landing(bigint, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.sec_file_landing(bigint, boolean) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.sec_file_landing(bigint, boolean) IS 'SECURITY DEFINER: create (or recreate, with _source_line) the landing table bronze.<table>_landing of the file load begun in this transaction, with its own cached id sequence over a reserved block of the table''s ids; returns its name.';

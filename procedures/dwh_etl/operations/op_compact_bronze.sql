@@ -1,0 +1,74 @@
+-- Maintenance step: folds the file-load children of the bronze tables (migration 0027: a file load lands
+-- in a table of its own, an inheritance child of its bronze table, so the load pays no index
+-- maintenance) back into their tables once they are older than setting bronze.compact_after (an
+-- interval, default '1 day': a day of hourly loads stays as children, the rest is one table again).
+-- Each child is folded in its own subtransaction by dwh_etl.sec_compact_file_load, oldest first; a
+-- child that cannot be folded (its table locked past lock_timeout by a long load, say) is left for the
+-- next run with a WARNING, the others are folded. Recorded in the lineage per table (source
+-- dwh_etl.loaded_files: the rows are those of file loads).
+CREATE OR REPLACE PROCEDURE dwh_etl.op_compact_bronze(
+    p_run_id   bigint,
+    p_run_date date
+)
+LANGUAGE plpgsql
+SET search_path = dwh_etl, pg_temp
+AS $$
+DECLARE
+    v_after  interval;
+    v_cutoff timestamptz;
+    v_load   record;
+    v_rows   bigint;
+    v_table  record;
+BEGIN
+    BEGIN
+        v_after := dwh_etl.get_setting('bronze.compact_after', '1 day')::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR syntax_error THEN
+        RAISE EXCEPTION 'setting bronze.compact_after is not an interval: %',
+                        quote_literal(dwh_etl.get_setting('bronze.compact_after', '1 day'))
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE dwh_etl.settings SET value = ''1 day'' WHERE key = ''bronze.compact_after''';
+    END;
+    -- a run date in the past folds less, never more than "now - compact_after"
+    v_cutoff := LEAST(now(), (p_run_date + 1)::timestamptz) - v_after;
+
+    CREATE TEMP TABLE IF NOT EXISTS compacted (target_table text, loads integer, rows_moved bigint) ON COMMIT DROP;
+    TRUNCATE compacted;
+    FOR v_load IN
+        SELECT f.file_id, f.target_table, f.landed_in
+        FROM dwh_etl.loaded_files AS f
+        WHERE f.status = 'loaded'
+          AND f.landed_in IS NOT NULL
+          AND f.loaded_at < v_cutoff
+        ORDER BY f.loaded_at, f.file_id
+    LOOP
+        BEGIN
+            v_rows := dwh_etl.sec_compact_file_load(v_load.file_id);
+            IF v_rows IS NOT NULL THEN
+                INSERT INTO compacted VALUES (v_load.target_table, 1, v_rows);
+            END IF;
+        EXCEPTION WHEN lock_not_available OR object_not_in_prerequisite_state OR query_canceled THEN
+            -- query_canceled: statement_timeout; a cancel by the user ends the run at the next statement
+            RAISE WARNING 'file load % (%) not folded into %: %', v_load.file_id, v_load.landed_in, v_load.target_table, SQLERRM;
+        END;
+    END LOOP;
+
+    FOR v_table IN
+        SELECT c.target_table, sum(c.loads)::integer AS loads, sum(c.rows_moved)::bigint AS rows_moved
+        FROM compacted AS c
+        GROUP BY c.target_table
+        ORDER BY c.target_table
+    LOOP
+        PERFORM dwh_lineage.log_transformation(
+            in_source_table  => 'dwh_etl.loaded_files',
+            in_target_table  => v_table.target_table,
+            in_batch_id      => NULL,
+            in_rows_inserted => v_table.rows_moved,
+            in_notes         => format('compaction: %s file load(s) older than %s folded into the table', v_table.loads, v_after),
+            in_run_id        => p_run_id);
+        RAISE NOTICE 'compacted %: % file load(s), % rows', v_table.target_table, v_table.loads, v_table.rows_moved;
+    END LOOP;
+END;
+$$;
+REVOKE ALL ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) TO etl_service;
+COMMENT ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) IS 'Maintenance step: fold the file-load children of bronze tables older than bronze.compact_after (default 1 day) back into their tables (dwh_etl.sec_compact_file_load). Example: CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE);';
