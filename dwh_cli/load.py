@@ -5,7 +5,7 @@ The bookkeeping is SQL (procedures/dwh_etl/file_*.sql); this module only streams
 1. ``CALL dwh_etl.file_begin`` validates the table, records the load, sets the batch and source, locks the
    table against other writers and creates the load's landing table ``bronze.t_landing``: the file's
    columns and ``_bronze_id`` (consecutive ids from a block reserved for the load: each row's line is
-   known without storing it per row), no index (migration 0017).
+   known without storing it per row), no index (migration 0027).
 2. The fast path: ``COPY bronze.t_landing (file's columns) FROM STDIN (FORMAT csv, ENCODING ...)`` fed with the
    file's bytes in chunks, as read (constant memory), while the sha256 and the size are computed.
    PostgreSQL 15's COPY has no ON_ERROR: when it fails on the data (a wrong field count, bytes invalid in
@@ -367,7 +367,7 @@ class Loader:
             (self.file_id,)).fetchone()
         if row is None:
             raise DwhError(f"file load {self.file_id} has no landing table",
-                           hint="dwh migrate (migration 0017 and dwh_etl.file_begin)")
+                           hint="dwh migrate (migration 0027 and dwh_etl.file_begin)")
         self.landing = (row[0], row[1])
 
     # header of a pass: the file's columns, mapped

@@ -1,4 +1,4 @@
-"""Issue 13, Performance: a file load lands in a table of its own (migration 0017). file_begin creates
+"""Issue 13, Performance: a file load lands in a table of its own (migration 0027). file_begin creates
 bronze.<table>_landing (no index), the COPY writes there, file_end seals it into bronze.<table>_f<file id>,
 an inheritance child of the bronze table with one BRIN index. These tests check the shape, that nothing of
 a load is visible before file_end commits, that a failed load leaves nothing, that window reads over many

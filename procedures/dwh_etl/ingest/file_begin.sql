@@ -4,7 +4,7 @@
 --   \copy bronze.sales_sales_landing (sale_id, ...) FROM 'sales.csv' WITH (FORMAT csv, HEADER)
 --   CALL dwh_etl.file_end();
 -- It creates that landing table (dwh_etl.sec_file_landing: the file's columns and _bronze_id, no index;
--- file_end makes it a child of the bronze table, see migration 0017). A \copy into the bronze table
+-- file_end makes it a child of the bronze table, see migration 0027). A \copy into the bronze table
 -- itself still works, row by row through its indexes.
 -- It validates the table, records the load in dwh_etl.loaded_files (status loading) with a new batch
 -- id, and sets the session settings the bronze defaults read (dwh.file_batch_id, dwh.file_source), so

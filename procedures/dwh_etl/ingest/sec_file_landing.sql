@@ -1,4 +1,4 @@
--- The landing table of a file load (migration 0017): bronze.<table>_landing, created by dwh_etl.file_begin
+-- The landing table of a file load (migration 0027): bronze.<table>_landing, created by dwh_etl.file_begin
 -- for the load it has just recorded, in the same transaction. `dwh load` and the psql recipe COPY the
 -- file into it; dwh_etl.file_end seals it (dwh_etl.sec_file_seal) into a child of bronze.<table>.
 -- Why a table of its own: a COPY into bronze.<table> maintains its primary key and _ingested_at btree row
