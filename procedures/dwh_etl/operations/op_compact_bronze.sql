@@ -19,6 +19,8 @@ DECLARE
     v_load   record;
     v_rows   bigint;
     v_table  record;
+    v_done_t text[] := '{}'::text[];
+    v_done_r bigint[] := '{}'::bigint[];
 BEGIN
     BEGIN
         v_after := dwh_etl.get_setting('bronze.compact_after', '1 day')::interval;
@@ -31,8 +33,6 @@ BEGIN
     -- a run date in the past folds less, never more than "now - compact_after"
     v_cutoff := LEAST(now(), (p_run_date + 1)::timestamptz) - v_after;
 
-    CREATE TEMP TABLE IF NOT EXISTS compacted (target_table text, loads integer, rows_moved bigint) ON COMMIT DROP;
-    TRUNCATE compacted;
     FOR v_load IN
         SELECT f.file_id, f.target_table, f.landed_in
         FROM dwh_etl.loaded_files AS f
@@ -44,7 +44,8 @@ BEGIN
         BEGIN
             v_rows := dwh_etl.sec_compact_file_load(v_load.file_id);
             IF v_rows IS NOT NULL THEN
-                INSERT INTO compacted VALUES (v_load.target_table, 1, v_rows);
+                v_done_t := v_done_t || v_load.target_table;
+                v_done_r := v_done_r || v_rows;
             END IF;
         EXCEPTION WHEN lock_not_available OR object_not_in_prerequisite_state OR query_canceled THEN
             -- query_canceled: statement_timeout; a cancel by the user ends the run at the next statement
@@ -53,10 +54,10 @@ BEGIN
     END LOOP;
 
     FOR v_table IN
-        SELECT c.target_table, sum(c.loads)::integer AS loads, sum(c.rows_moved)::bigint AS rows_moved
-        FROM compacted AS c
-        GROUP BY c.target_table
-        ORDER BY c.target_table
+        SELECT u.target_table, count(*)::integer AS loads, sum(u.rows_moved)::bigint AS rows_moved
+        FROM unnest(v_done_t, v_done_r) AS u(target_table, rows_moved)
+        GROUP BY u.target_table
+        ORDER BY u.target_table
     LOOP
         PERFORM dwh_lineage.log_transformation(
             in_source_table  => 'dwh_etl.loaded_files',
