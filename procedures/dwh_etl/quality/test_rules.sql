@@ -32,7 +32,11 @@ AS $$
 DECLARE
     v_unknown text;
     v_rule    dwh_etl.quality_rules;
-    v_res     record;
+    v_checked bigint;
+    v_failing bigint;
+    v_metric  numeric;
+    v_passed  boolean;
+    v_sample  jsonb;
     v_results jsonb := '[]'::jsonb;
     v_batch   uuid := (dwh_etl.get_run_context(NULL)).batch_id;
     v_message text;
@@ -58,10 +62,16 @@ BEGIN
     LOOP
         v_message := NULL;
         BEGIN
-            SELECT e.* INTO v_res FROM dwh_etl.quality_evaluate(v_rule, NULL) AS e;
+            SELECT e.rows_checked, e.failing, e.metric_value, e.passed, e.failing_sample
+            INTO v_checked, v_failing, v_metric, v_passed, v_sample
+            FROM dwh_etl.quality_evaluate(v_rule, NULL) AS e;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
-            v_res := NULL;
+            v_checked := NULL;
+            v_failing := NULL;
+            v_metric := NULL;
+            v_passed := false;
+            v_sample := jsonb_build_object('error', v_message);
         END;
         v_results := v_results || jsonb_build_object(
             'rule_id', v_rule.rule_id,
@@ -73,12 +83,11 @@ BEGIN
             'threshold_type', v_rule.threshold_type,
             'batch_id', v_batch,
             'scope', 'table',
-            'rows_checked', v_res.rows_checked,
-            'failing', v_res.failing,
-            'metric_value', v_res.metric_value,
-            'passed', COALESCE(v_res.passed, false),
-            'failing_sample', CASE WHEN v_message IS NOT NULL THEN jsonb_build_object('error', v_message)
-                                   ELSE v_res.failing_sample END,
+            'rows_checked', v_checked,
+            'failing', v_failing,
+            'metric_value', v_metric,
+            'passed', COALESCE(v_passed, false),
+            'failing_sample', v_sample,
             'error', v_message);
     END LOOP;
 

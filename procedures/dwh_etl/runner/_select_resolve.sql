@@ -63,7 +63,7 @@ BEGIN
                             FROM dwh_etl._select_names() AS n
                             WHERE n.method = COALESCE(t->>'resolved_method', n.method)
                             ORDER BY n.name, 2) AS c
-                      WHERE c.d <= GREATEST(2, length(t->>'pattern') / 3)
+                      WHERE c.d <= GREATEST(2, length(t->>'pattern') / 4)
                          OR c.name LIKE '%' || replace(t->>'like_pattern', '%', '') || '%'
                       ORDER BY c.d, c.name
                       LIMIT 3) AS c

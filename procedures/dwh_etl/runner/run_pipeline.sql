@@ -73,7 +73,9 @@ BEGIN
         FROM unnest(p_steps) AS n
         WHERE NOT EXISTS (SELECT 1 FROM dwh_etl.steps AS s WHERE s.pipeline_name = p_pipeline AND s.step_name = n);
         IF v_missing IS NOT NULL OR cardinality(p_steps) = 0 THEN
-            RAISE EXCEPTION 'p_steps: %', COALESCE(format('pipeline %s has no step %s', p_pipeline, v_missing), 'no step selected')
+            RAISE EXCEPTION 'p_steps: %', CASE WHEN v_missing IS NOT NULL
+                                               THEN format('pipeline %s has no step %s', p_pipeline, v_missing)
+                                               ELSE 'no step selected' END
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = format('SELECT step_name FROM dwh_etl.select_steps(%L, ARRAY[''selector'']) chooses steps by name, table, area and graph', p_pipeline);
         END IF;
