@@ -312,10 +312,12 @@ BEGIN
                             'steps', v_order,
                             'failed_steps', v_failed_n,
                             'skipped_steps', v_skipped_n,
-                            'unselected_steps', v_unselected,
                             'duration_seconds', round(EXTRACT(EPOCH FROM (clock_timestamp() - v_started))::numeric, 3),
                             'rows_written', (SELECT COALESCE(sum(sr.rows_written), 0)
                                              FROM dwh_lineage.step_runs AS sr WHERE sr.run_id = p_run_id))
+                         -- a run of chosen steps says how many it left out
+                         || CASE WHEN p_steps IS NOT NULL THEN jsonb_build_object('unselected_steps', v_unselected)
+                                 ELSE '{}'::jsonb END
     WHERE pr.run_id = p_run_id;
     PERFORM pg_advisory_unlock(v_lock_key);
     PERFORM dwh_etl._restore_settings(v_saved);
