@@ -173,7 +173,7 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         dwh run daily --select sales+ --dry-run
     """
     from .ops import date_range, run_pipeline, utc_today
-    from .select import plan, print_plan, run_steps, selectors
+    from .select import plan, print_plan, print_selected_run, run_steps, selectors
 
     if day and (start or end):
         raise click.UsageError("use either --date or --from/--to")
@@ -191,7 +191,8 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         return
     steps = run_steps(conninfo(ctx), pipeline, selectors(select), selectors(exclude))
     results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,
-                           on_result=(lambda _r: None) if as_json else _print_run,
+                           on_result=(lambda _r: None) if as_json else
+                           _print_run if steps is None else (lambda r: print_selected_run(r, _print_run)),
                            **({"steps": steps} if steps is not None else {}))
     if as_json:
         emit_json([r.as_dict() for r in results])

@@ -157,6 +157,17 @@ def print_plan(doc: dict) -> None:
     click.echo(table(rows, max_width=80))
 
 
+def print_selected_run(res, print_run) -> None:
+    """A run of chosen steps: the per-step table shows the steps that were chosen, then how many were not."""
+    import dataclasses
+
+    shown = [step for step in res.steps if not (step.get("status") == "skipped"
+                                                 and step.get("error_message") == "not selected")]
+    print_run(dataclasses.replace(res, steps=shown))
+    if len(shown) < len(res.steps):
+        click.echo(f"{len(res.steps) - len(shown)} other step(s) of {res.pipeline} not selected (recorded as skipped)")
+
+
 def print_pipelines(doc: list[dict]) -> None:
     if not doc:
         click.echo("(no pipelines)")

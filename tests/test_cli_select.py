@@ -88,6 +88,16 @@ def test_run_select_runs_only_the_chosen_steps(loaded, dsn, runner):
                         (runs[0]["run_id"],)).fetchone()[0] == ran
 
 
+def test_run_select_prints_the_chosen_steps_and_counts_the_others(loaded, dsn, runner):
+    result = invoke(runner, dsn, "run", "daily", "--select", "sales_customer_ltv")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(": completed")
+    assert [line.split()[0] for line in lines[3:-1]] == ["sales_customer_ltv"]
+    total = loaded.execute("SELECT count(*) FROM dwh_etl.select_steps('daily')").fetchone()[0]
+    assert lines[-1] == f"{total - 1} other step(s) of daily not selected (recorded as skipped)"
+
+
 def test_run_select_that_chooses_nothing_in_the_pipeline_is_a_usage_error(conn, dsn, runner):
     before = conn.execute(COUNTS).fetchone()
     result = invoke(runner, dsn, "run", "maintenance", "--select", "sales_fact_sales")
