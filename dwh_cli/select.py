@@ -134,8 +134,6 @@ def test(conninfo: str, select: list[str] | None, exclude: list[str] | None) -> 
 # -- printing --------------------------------------------------------------------------------------
 def _ts(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        if value.year in (1, 9999) or value in (dt.datetime.min, dt.datetime.max):
-            return str(value)
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     if value is None:
         return ""
@@ -149,8 +147,8 @@ def print_plan(doc: dict) -> None:
     for step in doc["steps"]:
         for i, t in enumerate(step["tables"] or [{}]):
             window = ""
-            if t.get("window_from") is not None:
-                window = f"[{_ts(t['window_from'])}, {_ts(t['window_to'])})"
+            if t.get("window_to") is not None:
+                window = f"[{_ts(t['window_from']) or '-infinity'}, {_ts(t['window_to'])})"
             rows.append({"order": step["order"] if i == 0 else None, "step": step["step"] if i == 0 else "",
                          "kind": step["kind"] if i == 0 else "", "table": t.get("table"),
                          "window (watermark .. upper bound)": window, "note": t.get("note")})

@@ -130,6 +130,19 @@ def test_dry_run_prints_steps_order_and_windows_and_writes_nothing(loaded, dsn, 
     assert conn.execute(COUNTS).fetchone() == before
 
 
+def test_dry_run_before_the_first_load_shows_open_windows(conn, dsn, runner):
+    before = conn.execute(COUNTS).fetchone()
+    doc = invoke_json(runner, dsn, "run", "daily", "--dry-run", "--select", "sales_extract")
+    tables = doc["steps"][0]["tables"]
+    assert [t["table"] for t in tables] == ["bronze.sales_customers", "bronze.sales_products", "bronze.sales_sales",
+                                           "bronze.sales_deleted_records"]
+    assert all(t["window_from"] is None and t["window_to"] and t["note"].startswith("first load") for t in tables)
+    result = invoke(runner, dsn, "run", "daily", "--dry-run", "--select", "sales_extract")
+    assert result.exit_code == 0, result.output
+    assert "[-infinity, " in result.stdout
+    assert conn.execute(COUNTS).fetchone() == before
+
+
 def test_dry_run_of_an_unknown_pipeline_exits_4(conn, dsn, runner):
     result = invoke(runner, dsn, "run", "nosuch", "--dry-run")
     assert result.exit_code == 4, result.output

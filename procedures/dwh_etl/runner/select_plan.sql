@@ -58,10 +58,12 @@ BEGIN
         window_to := NULL;
         note := NULL;
         IF v_row.watermark_value IS NOT NULL OR v_row.kind IN ('extract', 'silver', 'dimension', 'fact') THEN
-            window_from := COALESCE(v_row.watermark_value, '-infinity'::timestamptz);
-            window_to := GREATEST(window_from,
+            -- no watermark yet: the first load reads everything before window_to (window_from is left
+            -- NULL rather than -infinity, which clients such as psycopg cannot represent)
+            window_from := v_row.watermark_value;
+            window_to := GREATEST(COALESCE(window_from, '-infinity'::timestamptz),
                                   dwh_etl.safe_upper_bound(CASE WHEN v_row.kind = 'extract' THEN v_cap END));
-            note := CASE WHEN v_row.watermark_value IS NULL THEN 'first load: no watermark yet'
+            note := CASE WHEN v_row.watermark_value IS NULL THEN 'first load (no watermark yet): everything before window_to'
                          WHEN window_to <= window_from THEN 'nothing new to read'
                     END;
         ELSIF v_row.kind = 'mart' AND v_row.spec ? 'queue' THEN
