@@ -110,15 +110,12 @@ def list_pipelines(conninfo: str, select: list[str] | None, exclude: list[str] |
 
 
 def test(conninfo: str, select: list[str] | None, exclude: list[str] | None) -> dict:
-    """Evaluate the quality rules of the selected steps' tables (every rule without a selection) over
-    whole tables (dwh_etl.test_rules), recorded with scope 'table'."""
+    """Evaluate the quality rules of the selected tables (dwh_etl.select_tables: a table selector its
+    tables, a step selector the tables its steps write; every rule without a selection) over whole tables
+    (dwh_etl.test_rules), recorded with scope 'table'."""
     with connect(conninfo) as conn:
-        tables = None
-        if select or exclude:
-            with _selecting():
-                tables = sorted({t for r in _rows(conn, "SELECT * FROM dwh_etl.select_steps(NULL, %(s)s, %(e)s)",
-                                                  {"s": select, "e": exclude})
-                                 for t in r["target_tables"]})
+        with _selecting():
+            tables = conn.execute("SELECT dwh_etl.select_tables(%s, %s)", (select, exclude)).fetchone()[0]
         results = [] if tables == [] else _rows(conn, "SELECT * FROM dwh_etl.test_rules(%(t)s)", {"t": tables})
     failed = [r for r in results if not r["passed"]]
     errors = [r for r in failed if r["severity"] == "error"]
@@ -247,7 +244,9 @@ def test_cmd(ctx, select, exclude, as_json: bool):
     """Evaluate quality rules now, over WHOLE tables, and record the results (scope: whole table).
 
     A run's gate checks only the rows of its batch; this checks every row. With --select, the rules of
-    the tables the chosen steps write. Exit 1 when an error-severity rule fails (warnings do not).
+    the selected tables: a table selector (sales.fact_sales, table:silver.devflow_*) means those tables,
+    any other selector the tables its steps write. Exit 1 when an error-severity rule fails (warnings do
+    not).
 
     \b
     Example:

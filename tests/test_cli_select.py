@@ -184,6 +184,12 @@ def test_test_fails_on_a_bad_row_the_incremental_gate_did_not_see(loaded, dsn, r
     assert "1 failed (0 error, 1 warning)" in result.stdout
 
 
+def test_test_of_a_table_no_step_writes(loaded, dsn, runner):
+    doc = invoke_json(runner, dsn, "test", "--select", "sales_src.sales")
+    assert {r["table_name"] for r in doc["results"]} == {"sales_src.sales"}
+    assert doc["ok"] is True
+
+
 def test_test_without_rules_on_the_selection(conn, dsn, runner):
     result = invoke(runner, dsn, "test", "--select", "kind:extract")
     assert result.exit_code == 0, result.output

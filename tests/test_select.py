@@ -266,6 +266,25 @@ def test_test_rules_refuses_an_unknown_table_and_records_nothing_without_p_recor
     assert conn.execute("SELECT count(*) FROM dwh_lineage.quality_metrics").fetchone()[0] == n
 
 
+def test_the_tables_a_selection_means(conn):
+    def tables(select, exclude=None):
+        return conn.execute("SELECT dwh_etl.select_tables(%s, %s)", (select, exclude)).fetchone()[0]
+
+    assert tables(None) is None
+    # a plain table selector: that table, also one no step writes
+    assert tables(["silver.devflow_issues"]) == ["silver.devflow_issues"]
+    assert tables(["sales_src.sales"]) == ["sales_src.sales"]
+    assert tables(["table:sales.dim_*"]) == ["sales.dim_customer", "sales.dim_product"]
+    # a step selector, or a table with a graph operator: what the chosen steps write
+    assert tables(["devflow_silver_entities"]) == sorted(conn.execute(
+        "SELECT target_tables FROM dwh_etl.steps WHERE pipeline_name = 'daily' AND step_name = 'devflow_silver_entities'").fetchone()[0])
+    assert tables(["sales.fact_sales+1"]) == ["sales.agg_daily_sales", "sales.customer_metrics", "sales.fact_sales",
+                                             "sales.mv_customer_lifetime_value"]
+    assert tables(["sales.fact_sales+1"], ["sales.customer_metrics", "sales_customer_ltv"]) == [
+        "sales.agg_daily_sales", "sales.fact_sales"]
+    assert sql_error(conn, "SELECT dwh_etl.select_tables(ARRAY['sales.fact_sale'])").sqlstate == "DW020"
+
+
 def test_etl_service_may_select_plan_and_test(conn):
     assert conn.execute("""
         SELECT has_function_privilege('etl_service', 'dwh_etl.select_steps(text, text[], text[])', 'EXECUTE'),
