@@ -261,6 +261,10 @@ def test_test_rules_refuses_an_unknown_table_and_records_nothing_without_p_recor
     conn = loaded
     e = sql_error(conn, "SELECT * FROM dwh_etl.test_rules(ARRAY['sales.fact_sales', 'nosuch.t'])")
     assert e.sqlstate == "42P01" and "'nosuch.t'" in e.diag.message_primary
+    for name in ("sales.fact_sales; DROP TABLE sales.fact_sales", "a.b.c.d", '"unterminated'):
+        e = sql_error(conn, "SELECT * FROM dwh_etl.test_rules(%s)", ([name],))
+        assert e.sqlstate == "42P01" and e.diag.message_primary.startswith("unknown table(s) ")
+    assert conn.execute("SELECT to_regclass('sales.fact_sales') IS NOT NULL").fetchone()[0]
     n = conn.execute("SELECT count(*) FROM dwh_lineage.quality_metrics").fetchone()[0]
     conn.execute("SELECT * FROM dwh_etl.test_rules(ARRAY['sales.dim_customer'], p_record => false)")
     assert conn.execute("SELECT count(*) FROM dwh_lineage.quality_metrics").fetchone()[0] == n

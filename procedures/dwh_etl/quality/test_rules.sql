@@ -45,8 +45,10 @@ BEGIN
     INTO v_unknown
     FROM unnest(p_tables) AS t
     WHERE t IS NULL
-       OR (to_regclass(t) IS NULL
-           AND NOT EXISTS (SELECT 1 FROM dwh_etl.table_registry AS tr WHERE tr.table_name = t));
+       OR (NOT EXISTS (SELECT 1 FROM dwh_etl.table_registry AS tr WHERE tr.table_name = t)
+           -- a name that is not schema.table is unknown, not a syntax error of to_regclass
+           AND CASE WHEN t ~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$' THEN to_regclass(t) IS NULL
+                    ELSE true END);
     IF v_unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown table(s) %', v_unknown
             USING ERRCODE = 'undefined_table',
