@@ -20,8 +20,8 @@ from .output import table
 
 SELECTOR_HELP = ("Selectors: a step, a table (schema.table), an area, or method:pattern (step, table, area, "
                  "layer, kind, pipeline); * matches anything; +x adds everything upstream of x, x+ everything "
-                 "downstream (N+x, x+N: N levels); a,b selects what both select. Repeat the option or "
-                 "separate selectors with spaces for their union.")
+                 "downstream (N+x, x+N: N levels), @x also what x's descendants need; a,b selects what both "
+                 "select. Repeat the option or separate selectors with spaces for their union.")
 
 
 def select_options(f):

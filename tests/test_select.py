@@ -66,6 +66,13 @@ def test_both_directions_and_depth_limits_on_devflow(conn):
     assert steps(conn, "daily", ["devflow_dimensions+0"]) == ["devflow_dimensions"]
 
 
+def test_at_is_the_descendants_and_everything_they_need(conn):
+    # dbt's @x: x, its descendants, and the ancestors of those (the fact needs the customer dimension too)
+    assert steps(conn, "incremental", ["@sales_dim_product"]) == SALES_UPSTREAM_OF_FACT + [
+        "sales_agg_daily_sales", "sales_customer_ltv", "sales_customer_metrics"]
+    assert "sales_dim_customer" not in steps(conn, "incremental", ["sales_dim_product+"])
+
+
 def test_areas_methods_wildcards_and_intersection(conn):
     silver = ["sales_silver_customers", "sales_silver_products", "sales_silver_sales"]
     assert steps(conn, "daily", ["area:sales,layer:silver"]) == silver
@@ -119,7 +126,7 @@ def test_unknown_selectors_are_named_with_close_matches(conn):
 @pytest.mark.parametrize("selector, message", [
     ("tag:nightly", "unknown selector method 'tag'"),
     ("a,,b", "invalid selector 'a,,b'"),
-    ("@sales", "invalid selector '@sales'"),
+    ("@+sales", "invalid selector '@+sales'"),
     ("sales'; DROP TABLE dwh_etl.steps; --", "invalid selector 'sales'';'"),
     ("x%", "invalid selector 'x%'"),
 ])

@@ -8,6 +8,8 @@
 -- the steps that read it. Source and target tables are not graph edges themselves: two steps may write
 -- one table (agents' dimension and its counters), which would make a cycle of a fact and its counters.
 --
+-- `@x` is x, everything downstream of it, and everything upstream of those (dbt's "at" operator).
+--
 -- A selector that matches no name at all (dwh_etl._select_names) raises DW020 with the close matches;
 -- every unknown one is named at once. A known name absent from this pipeline selects nothing.
 CREATE OR REPLACE FUNCTION dwh_etl._select_resolve(
@@ -85,6 +87,7 @@ BEGIN
     WITH RECURSIVE terms AS (
         SELECT (t->>'sel_no')::integer AS sel_no, (t->>'term_no')::integer AS term_no,
                (t->>'n_terms')::integer AS n_terms,
+               (t->>'at')::boolean AS at,
                (t->>'up')::boolean AS up, (t->>'up_depth')::integer AS up_depth,
                (t->>'down')::boolean AS down, (t->>'down_depth')::integer AS down_depth,
                t->>'resolved_method' AS method, t->>'like_pattern' AS like_pattern
@@ -117,21 +120,6 @@ BEGIN
               FROM matched AS m) AS m
         WHERE m.hit OR (m.reads AND NOT m.any_hit)
     ),
-    upstream (sel_no, term_no, pipeline_name, step_name, depth) AS (
-        SELECT s.sel_no, s.term_no, s.pipeline_name, s.step_name, 0
-        FROM seeds AS s
-        JOIN terms AS t USING (sel_no, term_no)
-        WHERE t.up
-        UNION
-        SELECT u.sel_no, u.term_no, u.pipeline_name, d.dep, u.depth + 1
-        FROM upstream AS u
-        JOIN terms AS t USING (sel_no, term_no)
-        JOIN graph AS g
-          ON g.pipeline_name = u.pipeline_name
-         AND g.step_name = u.step_name
-        CROSS JOIN LATERAL unnest(g.depends_on) AS d (dep)
-        WHERE t.up_depth IS NULL OR u.depth < t.up_depth
-    ),
     downstream (sel_no, term_no, pipeline_name, step_name, depth) AS (
         SELECT s.sel_no, s.term_no, s.pipeline_name, s.step_name, 0
         FROM seeds AS s
@@ -145,6 +133,27 @@ BEGIN
           ON g.pipeline_name = u.pipeline_name
          AND u.step_name = ANY (g.depends_on)
         WHERE t.down_depth IS NULL OR u.depth < t.down_depth
+    ),
+    upstream (sel_no, term_no, pipeline_name, step_name, depth) AS (
+        SELECT s.sel_no, s.term_no, s.pipeline_name, s.step_name, 0
+        FROM seeds AS s
+        JOIN terms AS t USING (sel_no, term_no)
+        WHERE t.up
+        UNION
+        -- @x: what every step downstream of x needs
+        SELECT d.sel_no, d.term_no, d.pipeline_name, d.step_name, 0
+        FROM downstream AS d
+        JOIN terms AS t USING (sel_no, term_no)
+        WHERE t.at
+        UNION
+        SELECT u.sel_no, u.term_no, u.pipeline_name, d.dep, u.depth + 1
+        FROM upstream AS u
+        JOIN terms AS t USING (sel_no, term_no)
+        JOIN graph AS g
+          ON g.pipeline_name = u.pipeline_name
+         AND g.step_name = u.step_name
+        CROSS JOIN LATERAL unnest(g.depends_on) AS d (dep)
+        WHERE t.up_depth IS NULL OR u.depth < t.up_depth
     ),
     per_term AS (
         SELECT s.sel_no, s.term_no, s.pipeline_name, s.step_name FROM seeds AS s
