@@ -70,9 +70,11 @@ def utc_today() -> dt.date:
 
 
 def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
-                 on_result: Callable[[RunResult], None] = lambda _r: None) -> list[RunResult]:
+                 on_result: Callable[[RunResult], None] = lambda _r: None,
+                 steps: list[str] | None = None) -> list[RunResult]:
     """Run ``pipeline`` for each date in order, stopping at the first failure.
 
+    ``steps``: only these steps (dwh_etl.run_pipeline's p_steps; the others are recorded skipped).
     NOTICEs stream to ``on_notice`` as they arrive; ``on_result`` sees each run as it finishes. The last
     result carries ``error`` when a run failed."""
     results: list[RunResult] = []
@@ -84,9 +86,14 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             # (never start the next date's run after an interrupt).
             interrupt.check()
             try:
-                row = conn.execute(
-                    "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
-                    (pipeline, day)).fetchone()
+                if steps is None:
+                    row = conn.execute(
+                        "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
+                        (pipeline, day)).fetchone()
+                else:
+                    row = conn.execute(
+                        "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_steps => %s, p_run_date => %s, "
+                        "p_run_id => NULL)", (pipeline, steps, day)).fetchone()
                 res.run_id = row[0] if row else None
             except psycopg.Error as exc:
                 interrupt.check()  # the CALL was cancelled by Ctrl-C: an interrupt, not a failure

@@ -18,6 +18,12 @@ AS $$
                'threshold', r.threshold,
                'threshold_type', r.threshold_type,
                'batch_id', p_batch,
+               -- what quality_evaluate looked at: the batch's rows only when it could filter on _batch_id
+               'scope', CASE WHEN r.scope = 'batch' AND p_batch IS NOT NULL
+                              AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                          WHERE a.attrelid = to_regclass(r.table_name)
+                                            AND a.attname = '_batch_id' AND NOT a.attisdropped)
+                             THEN 'batch' ELSE 'table' END,
                'rows_checked', e.rows_checked,
                'failing', e.failing,
                'metric_value', e.metric_value,

@@ -18,7 +18,7 @@ DECLARE
 BEGIN
     INSERT INTO dwh_lineage.quality_metrics (
         run_id, batch_id, table_name, metric_name, metric_value, threshold, passed, details,
-        rule_id, severity, rows_checked, failing_sample
+        rule_id, severity, rows_checked, failing_sample, scope
     )
     SELECT v_run.run_id,
            COALESCE((r->>'batch_id')::uuid, v_run.batch_id),
@@ -32,7 +32,9 @@ BEGIN
            (r->>'rule_id')::bigint,
            r->>'severity',
            (r->>'rows_checked')::bigint,
-           r->'failing_sample'
+           r->'failing_sample',
+           -- what the rule looked at (quality_check_table says; a result without it: the whole table)
+           COALESCE(r->>'scope', 'table')
     FROM jsonb_array_elements(p_results) AS r;
 
     SELECT count(*) INTO v_errors

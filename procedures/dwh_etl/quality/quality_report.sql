@@ -12,7 +12,7 @@ AS $$
     WITH latest AS (
         SELECT DISTINCT ON (qm.table_name, qm.metric_name)
                qm.table_name AS "table", qm.metric_name AS rule, qm.severity, qm.passed,
-               qm.metric_value AS value, qm.threshold, qm.rows_checked, qm.measured_at, qm.run_id,
+               qm.metric_value AS value, qm.threshold, qm.rows_checked, qm.scope, qm.measured_at, qm.run_id,
                qm.failing_sample AS sample
         FROM dwh_lineage.quality_metrics AS qm
         WHERE p_table IS NULL OR qm.table_name = p_table

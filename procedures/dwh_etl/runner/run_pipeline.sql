@@ -14,11 +14,18 @@
 -- 'cancelled', the run 'cancelled', the lock released, then the cancel is raised again (SQLSTATE 57014).
 -- A session whose earlier CALL was interrupted elsewhere still holds the lock: its next CALL releases it.
 --
+-- p_steps (issue 14): run only these steps of the pipeline (dwh_etl.select_steps chooses them from
+-- selectors; NULL = every step). The others are recorded 'skipped' ("not selected") without running, so
+-- their watermarks stay where they are; a selected step whose upstream step was not selected runs on
+-- what that step committed before. The selection is kept in the run's parameters. This signature has
+-- no default for p_steps: the one without it (below) is what schedules and most callers use.
+--
 -- Errors: DW001 unknown pipeline, DW002 already running (only for p_trigger = 'manual'; a scheduled
 -- run records a 'skipped' run and returns quietly), DW003 the run failed (already recorded), 57014 the
--- run was cancelled (already recorded).
+-- run was cancelled (already recorded), 22023 p_steps names no step or a step the pipeline lacks.
 CREATE OR REPLACE PROCEDURE dwh_etl.run_pipeline(
     p_pipeline  text,
+    p_steps     text[],
     p_run_date  date DEFAULT NULL,
     INOUT p_run_id bigint DEFAULT NULL,
     p_trigger   text DEFAULT 'manual'
@@ -47,6 +54,8 @@ DECLARE
     v_skipped_n integer := 0;
     v_cancel    boolean := false;
     v_blockers  jsonb;
+    v_unselected integer := 0;
+    v_missing   text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
         RAISE EXCEPTION 'unknown pipeline %', quote_literal(COALESCE(p_pipeline, 'NULL'))
@@ -57,6 +66,19 @@ BEGIN
     IF p_trigger IS NULL OR p_trigger NOT IN ('manual', 'cron') THEN
         RAISE EXCEPTION 'p_trigger must be manual or cron, got %', quote_nullable(p_trigger)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_steps IS NOT NULL THEN
+        SELECT string_agg(quote_literal(COALESCE(n, 'NULL')), ', ' ORDER BY n)
+        INTO v_missing
+        FROM unnest(p_steps) AS n
+        WHERE NOT EXISTS (SELECT 1 FROM dwh_etl.steps AS s WHERE s.pipeline_name = p_pipeline AND s.step_name = n);
+        IF v_missing IS NOT NULL OR cardinality(p_steps) = 0 THEN
+            RAISE EXCEPTION 'p_steps: %', CASE WHEN v_missing IS NOT NULL
+                                               THEN format('pipeline %s has no step %s', p_pipeline, v_missing)
+                                               ELSE 'no step selected' END
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('SELECT step_name FROM dwh_etl.select_steps(%L, ARRAY[''selector'']) chooses steps by name, table, area and graph', p_pipeline);
+        END IF;
     END IF;
     IF current_setting('session_replication_role') <> 'origin' THEN
         -- triggers (arrival stamps, SCD trigger API) would not fire: the load would be wrong
@@ -187,7 +209,8 @@ BEGIN
     END IF;
 
     INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters, metrics)
-    VALUES (p_pipeline, p_run_date, jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger),
+    VALUES (p_pipeline, p_run_date, jsonb_strip_nulls(jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger,
+                                                                         'steps', to_jsonb(p_steps))),
             jsonb_strip_nulls(jsonb_build_object('window_held_back_by', v_blockers)))
     RETURNING run_id, batch_id INTO p_run_id, v_batch_id;
     COMMIT;
@@ -209,6 +232,16 @@ BEGIN
         ORDER BY o.depth, o.step_name
     LOOP
         v_order := v_order + 1;
+        IF p_steps IS NOT NULL AND v_steps.step_name <> ALL (p_steps) THEN
+            -- not selected: not run, its watermark untouched; its dependents still run (on what it
+            -- committed before), so it does not join v_bad
+            INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order, status, completed_at, duration_ms, error_message)
+            VALUES (p_run_id, v_steps.step_name, v_steps.procedure_name, v_order, 'skipped', clock_timestamp(), 0,
+                    'not selected');
+            COMMIT;
+            v_unselected := v_unselected + 1;
+            CONTINUE;
+        END IF;
         v_blocked := (SELECT string_agg(d, ', ' ORDER BY d) FROM unnest(v_steps.depends_on) AS d WHERE d = ANY (v_bad));
         IF v_blocked IS NOT NULL THEN
             -- an upstream step failed (or was skipped): this one would read incomplete input
@@ -282,6 +315,9 @@ BEGIN
                             'duration_seconds', round(EXTRACT(EPOCH FROM (clock_timestamp() - v_started))::numeric, 3),
                             'rows_written', (SELECT COALESCE(sum(sr.rows_written), 0)
                                              FROM dwh_lineage.step_runs AS sr WHERE sr.run_id = p_run_id))
+                         -- a run of chosen steps says how many it left out
+                         || CASE WHEN p_steps IS NOT NULL THEN jsonb_build_object('unselected_steps', v_unselected)
+                                 ELSE '{}'::jsonb END
     WHERE pr.run_id = p_run_id;
     PERFORM pg_advisory_unlock(v_lock_key);
     PERFORM dwh_etl._restore_settings(v_saved);
@@ -304,6 +340,26 @@ BEGIN
     END IF;
     RAISE NOTICE 'run % of pipeline % completed in % s', p_run_id, p_pipeline,
         round(EXTRACT(EPOCH FROM (clock_timestamp() - v_started))::numeric, 1);
+END;
+$$;
+COMMENT ON PROCEDURE dwh_etl.run_pipeline(text, text[], date, bigint, text) IS 'Run the chosen steps of a registered pipeline (p_steps; the others recorded skipped, not selected): advisory lock, pinned session settings, run record, steps in dependency order with one transaction each (dependents of a failed step skipped, the others run), failure or cancel recorded with its full error. Example: CALL dwh_etl.run_pipeline(p_pipeline => ''daily'', p_steps => ARRAY[''sales_fact_sales'']);';
+REVOKE EXECUTE ON PROCEDURE dwh_etl.run_pipeline(text, text[], date, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE dwh_etl.run_pipeline(text, text[], date, bigint, text) TO etl_service;
+
+-- Every step of the pipeline: the signature schedules (pg_cron jobs), the CLI and DBAs call. It hands
+-- over to the one above with p_steps NULL (a nested CALL keeps the callee's COMMITs allowed).
+CREATE OR REPLACE PROCEDURE dwh_etl.run_pipeline(
+    p_pipeline  text,
+    p_run_date  date DEFAULT NULL,
+    INOUT p_run_id bigint DEFAULT NULL,
+    p_trigger   text DEFAULT 'manual'
+)
+LANGUAGE plpgsql
+-- no SET clause: the callee COMMITs
+AS $$
+BEGIN
+    CALL dwh_etl.run_pipeline(p_pipeline => p_pipeline, p_steps => NULL::text[], p_run_date => p_run_date,
+                              p_run_id => p_run_id, p_trigger => p_trigger);
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.run_pipeline(text, date, bigint, text) IS 'Run a registered pipeline: advisory lock, pinned session settings, run record, steps in dependency order with one transaction each (dependents of a failed step skipped, the others run), failure or cancel recorded with its full error. Example: CALL dwh_etl.run_pipeline(p_pipeline => ''daily'', p_run_date => DATE ''2025-01-31'');';
