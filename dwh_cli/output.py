@@ -186,7 +186,14 @@ def _fit(widths: list[int], fixed: list[bool], limit: int | None, floors: list[i
 
 
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+    """Cut to ``width``: free text at its end, a name (no spaces) in its middle, which keeps what tells
+    similar names apart (``devflow_…_entities``)."""
+    if len(text) <= width:
+        return text
+    if width >= 8 and " " not in text:
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[: max(width - 1, 0)] + "…"
 
 
 def render_table(rows: Iterable[dict], columns: list[str] | None = None,
@@ -199,14 +206,24 @@ def render_table(rows: Iterable[dict], columns: list[str] | None = None,
             columns.extend(k for k in row if k not in columns)
     if not columns:
         return "(no rows)", False
+    if limit is not None and rows:
+        # a column empty in every row says nothing: left out when the table is too wide for the terminal
+        full_width = sum(max([len(_header(c))] + [len(cell(r.get(c), c)) for r in rows]) + 2 for c in columns) - 2
+        if full_width > limit:
+            kept = [c for c in columns if any(cell(r.get(c), c) for r in rows)]
+            columns = kept or columns
     headers = [_header(c) for c in columns]
     body = [[cell(row.get(c), c) for c in columns] for row in rows]
     right = [_right_aligned([row.get(c) for row in rows], c) or bool(_is_duration_key(c)) for c in columns]
     full = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
     # numbers, durations, dates and timestamps are never cut; text keeps at least 12 characters (or its title)
     fixed = [right[i] or all(len(r[i]) <= 20 and _looks_fixed(r[i]) for r in body) for i in range(len(columns))]
+    # first cut free text (values with spaces), keeping names (schema.table, step names) whole; then,
+    # if that is not enough, anything down to 12 characters (or its title)
     floors = [min(full[i], max(len(headers[i]), 12)) for i in range(len(columns))]
-    widths = _fit(full, fixed, limit, floors)
+    names = [floors[i] if any(" " in r[i] for r in body) else full[i] for i in range(len(columns))]
+    widths = _fit(full, fixed, limit, names)
+    widths = _fit(widths, fixed, limit, floors)
     cut = any(w < f for w, f in zip(widths, full))
 
     def line(values: list[str]) -> str:
@@ -244,11 +261,14 @@ def record(row: dict) -> str:
     width = max(len(k) for k in row)
     lines = []
     for key, value in row.items():
-        if isinstance(value, (dict, list)) and value:
+        if isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
+            lines.append(f"{key}:")
+            lines.extend(f"  - {cell(v)}" for v in value)
+        elif isinstance(value, (dict, list)) and value:
             lines.append(f"{key}:")
             lines.extend("  " + ln for ln in pretty_json(value).splitlines())
         else:
-            lines.append(f"{key.ljust(width)}  {cell(value, key)}")
+            lines.append(f"{key.ljust(width)}  {cell(value, key)}".rstrip())
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ the rest is one line per section (a screenful); ``--verbose`` prints every secti
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from .output import CUT_NOTE, cell, document, render_table, width_limit
@@ -97,7 +98,7 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
         blocks.append(_table("pipelines", [
             {"pipeline": p.get("pipeline"), "schedule_utc": p.get("schedule_utc"), "steps": p.get("steps"),
              "last_run": p.get("last_run_id"), "status": p.get("last_status"),
-             "started": p.get("last_started_at"), "last_success": p.get("last_success_at")}
+             "last_success": p.get("last_success_at")}
             for p in pipelines], None, state))
     runs = sorted(doc.get("recent_runs", []), key=lambda r: r.get("run_id") or 0, reverse=True)
     if runs:
@@ -132,16 +133,20 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
     sources = [s for s in doc.get("sources", []) if s.get("warnings")]
     if sources:
         blocks.append("sources (with warnings)\n" + "\n".join(
-            f"  {s['source_name']}: {w}" for s in sources for w in s["warnings"]))
+            _wrap(f"{s['source_name']}: {w}", state) for s in sources for w in s["warnings"]))
     unsynced = [s for s in doc.get("schedule", []) if s.get("state") not in ("ok", "pipeline inactive", None)]
     if unsynced:
         by_state: dict[str, list[str]] = {}
         for s in unsynced:
             by_state.setdefault(s["state"], []).append(str(s.get("pipeline") or s.get("job_name")))
-        blocks.append("schedule\n" + "\n".join(f"  {st}: {', '.join(names)}" for st, names in by_state.items()))
-    cron = [c for c in doc.get("cron_health", []) if c.get("ok") is False]
+        blocks.append("schedule\n" + "\n".join(_wrap(f"{st}: {', '.join(names)}", state)
+                                                 for st, names in by_state.items()))
+    # the 'jobs' item says what the schedule section says
+    cron = [c for c in doc.get("cron_health", []) if c.get("ok") is False
+            and not (unsynced and c.get("item") == "jobs")]
     if cron:
-        blocks.append("cron_health\n" + "\n".join(f"  {c.get('item')}: {c.get('detail')}" for c in cron))
+        blocks.append("cron_health\n" + "\n".join(_wrap(f"{c.get('item')}: {c.get('detail')}", state)
+                                                    for c in cron))
     overview = [_freshness_line(doc.get("freshness", []))]
     sla = doc.get("freshness_sla", [])
     if sla:
@@ -150,12 +155,20 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
         overview.append(f"watermarks: {len(doc['watermarks'])} tables")
     if quarantine is not None:
         overview.append(_quarantine_line(quarantine))
-    blocks.append("\n".join(line for line in overview if line))
+    blocks.append("\n".join(_wrap(line, state)[2:] for line in overview if line))
     foot = "dwh status --verbose shows every section in full, --json the whole document"
     if state["cut"]:
         foot = CUT_NOTE.format(width=state["limit"]) + "\n" + foot
     blocks.append(foot)
     return "\n\n".join(blocks)
+
+
+def _wrap(text: str, state: dict) -> str:
+    """An indented line, wrapped to the terminal's width (a long list of names stays readable)."""
+    if not state["limit"]:
+        return "  " + text
+    return textwrap.fill(text, width=max(state["limit"], 40), initial_indent="  ", subsequent_indent="    ",
+                         break_on_hyphens=False)
 
 
 def _freshness_line(rows: list[dict]) -> str:
