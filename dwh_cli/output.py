@@ -20,7 +20,7 @@ import shutil
 import sys
 from typing import Any, Iterable
 
-CUT_NOTE = "(values cut with … to fit {width} columns: --wide shows them whole, --json too)"
+CUT_NOTE = "(… cut to fit {width} columns: --wide or --json shows all)"
 
 _state = {"wide": False}
 
@@ -220,7 +220,8 @@ def render_table(rows: Iterable[dict], columns: list[str] | None = None,
     fixed = [right[i] or all(len(r[i]) <= 20 and _looks_fixed(r[i]) for r in body) for i in range(len(columns))]
     # first cut free text (values with spaces), keeping names (schema.table, step names) whole; then,
     # if that is not enough, anything down to 12 characters (or its title)
-    floors = [min(full[i], max(len(headers[i]), 12)) for i in range(len(columns))]
+    floors = [min(full[i], max(len(headers[i]), 12 if any(" " in r[i] for r in body) else 16))
+              for i in range(len(columns))]
     names = [floors[i] if any(" " in r[i] for r in body) else full[i] for i in range(len(columns))]
     widths = _fit(full, fixed, limit, names)
     widths = _fit(widths, fixed, limit, floors)

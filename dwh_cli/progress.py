@@ -123,7 +123,7 @@ class Progress:
 
     def _beat(self) -> None:
         last_step, last_beat = None, 0.0
-        while not self._stop.wait(min(self.interval, 1.0)):
+        while not self._stop.wait(min(self.interval / 4, 0.5)):
             now = time.monotonic()
             with self._lock:
                 if self.step is None:

@@ -38,7 +38,7 @@ def problems(doc: dict, quarantine: dict | None) -> tuple[list[str], list[str]]:
         bad.append(f"{_plural(len(checks), 'failing rule')}" + (f" ({errors} errors)" if errors else ""))
     stale = [f for f in doc.get("freshness_sla", []) if f.get("passed") is False]
     if stale:
-        bad.append(f"{_plural(len(stale), 'stale table')} ({_names(stale, 'table')})")
+        bad.append(_plural(len(stale), "stale table"))
     missed = doc.get("missed_schedules", [])
     if missed:
         bad.append(f"{_plural(len(missed), 'pipeline')} missed their schedule ({_names(missed, 'pipeline')})")
@@ -61,10 +61,10 @@ def problems(doc: dict, quarantine: dict | None) -> tuple[list[str], list[str]]:
         bad.append(f"{_plural(len(blockers), 'open transaction')} holding load windows back")
     unsynced = [s for s in doc.get("schedule", []) if s.get("state") not in ("ok", "pipeline inactive", None)]
     if unsynced:
-        warn.append(f"{_plural(len(unsynced), 'schedule')} not in pg_cron as registered (dwh schedule sync)")
+        warn.append(f"{_plural(len(unsynced), 'schedule')} not synced to pg_cron")
     cron = [c for c in doc.get("cron_health", []) if c.get("ok") is False and c.get("item") != "jobs"]
     if cron:
-        warn.append("pg_cron: " + "; ".join(f"{c.get('item')}: {c.get('detail')}" for c in cron))
+        warn.append("pg_cron " + ", ".join(str(c.get("item")) for c in cron) + " not ok")
     return bad, warn
 
 
@@ -145,8 +145,9 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
     cron = [c for c in doc.get("cron_health", []) if c.get("ok") is False
             and not (unsynced and c.get("item") == "jobs")]
     if cron:
-        blocks.append("cron_health\n" + "\n".join(_wrap(f"{c.get('item')}: {c.get('detail')}", state)
-                                                    for c in cron))
+        # the first sentence of each detail; --verbose has the whole hint
+        blocks.append("cron_health\n" + "\n".join(
+            _wrap(f"{c.get('item')}: {str(c.get('detail') or '').split('; hint:')[0]}", state) for c in cron))
     overview = [_freshness_line(doc.get("freshness", []))]
     sla = doc.get("freshness_sla", [])
     if sla:
