@@ -52,6 +52,9 @@ def _usage_failure(exc: click.UsageError) -> UsageFailure:
     return UsageFailure(exc.format_message(), usage=usage, help_hint=help_hint)
 
 
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def wide_option(f):
     """--wide: print tables whole (not cut to the terminal's width)."""
     return click.option("--wide", is_flag=True, expose_value=False, is_eager=True,
@@ -76,6 +79,9 @@ class DwhGroup(click.Group):
                 return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             try:
                 rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            except _NoArgsIsHelp as exc:  # `dwh`, `dwh db`: the help, as click prints it (exit 2)
+                exc.show()
+                sys.exit(exc.exit_code)
             except click.UsageError as exc:
                 failure: DwhError = _usage_failure(exc)
             except click.exceptions.Abort:
@@ -107,7 +113,10 @@ class DwhGroup(click.Group):
                 failure = DwhError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
             interrupt.disarm()
             if interrupt.requested() or failure is None:
-                err("interrupted")
+                if _json_errors.get():
+                    report_error(DwhError("interrupted", exit_code=EXIT_INTERRUPTED))
+                else:
+                    err("interrupted")
                 ctx.exit(EXIT_INTERRUPTED)
             self._fail(ctx, failure)
 
@@ -193,14 +202,14 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
 
 
 # -- run -----------------------------------------------------------------------------------------
-def _print_run(res) -> None:
+def _print_run(res, steps: bool = True) -> None:
     if res.run_id is None:  # nothing was recorded (e.g. unknown pipeline): the error says it all
         return
     took = ""
     if res.run.get("started_at") and res.run.get("completed_at"):
         took = f" in {duration((res.run['completed_at'] - res.run['started_at']).total_seconds())}"
     click.echo(f"run {res.run_id} {res.pipeline} {res.run_date}: {res.status}{took}")
-    if res.steps:
+    if res.steps and steps:
         shown = ("step_name", "status", "rows_read", "rows_written", "duration_ms", "error_message")
         click.echo(table([{k: step.get(k) for k in shown} for step in res.steps]))
 
@@ -493,8 +502,8 @@ def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool):
     with Progress(err) as progress:
         res = do_demo(info, scale=scale, seed=seed, next_day=next_day, run_date=day,
                       log=err, on_notice=progress, on_start=progress.begin, verbose=verbose)
-    for r in res.runs:
-        _print_run(r)
+    for r in res.runs:  # each step was on stderr already: the table only with --verbose (or on failure)
+        _print_run(r, steps=verbose or r.error is not None)
     failed = next((r for r in res.runs if r.error), None)
     if failed:
         raise failed.error

@@ -264,3 +264,9 @@ def test_completion_offers_pipeline_step_and_table_names(runner, dsn, conn):
 
 def test_completion_is_quiet_without_a_server(runner):
     assert complete(runner, "dwh run ", {"DWH_DSN": "host=127.0.0.1 port=1 connect_timeout=1"}) == []
+
+
+def test_a_group_without_its_command_prints_its_help(runner):
+    result = runner.invoke(cli, ["db"])
+    assert result.exit_code == 2
+    assert "Commands:" in result.stderr and "start" in result.stderr and "error:" not in result.stderr
