@@ -46,7 +46,7 @@ def width_limit() -> int | None:
 
 
 # -- values ---------------------------------------------------------------------------------------
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$")
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?| UTC)$")
 _INTERVAL_RE = re.compile(r"^(?:(-?\d+) years? ?)?(?:(-?\d+) mons? ?)?(?:(-?\d+) days? ?)?"
                           r"(?:(-)?(\d+):(\d{2}):(\d{2}(?:\.\d+)?))?$")
 
@@ -91,7 +91,7 @@ def yesno(value: bool | None) -> str:
 def _parse_timestamp(text: str) -> dt.datetime | None:
     if not _TS_RE.match(text):
         return None
-    t = text.replace("Z", "+00:00")
+    t = text.replace(" UTC", "+00:00").replace("Z", "+00:00")
     if re.search(r"[+-]\d{2}$", t):  # PostgreSQL's '+00' offset
         t += ":00"
     try:

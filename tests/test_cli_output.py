@@ -30,7 +30,7 @@ def test_value_formats():
     tokyo = dt.timezone(dt.timedelta(hours=9))
     assert timestamp(dt.datetime(2026, 12, 3, 2, 3, 14, 239776, tzinfo=tokyo)) == "2026-12-02 17:03:14Z"
     assert cell("2026-12-02T17:00:25.239776+00:00") == "2026-12-02 17:00:25Z"
-    assert cell("2026-12-02 17:03:14+00") == "2026-12-02 17:03:14Z"
+    assert cell("2026-12-02 17:03:14+00") == "2026-12-02 17:03:14Z" == cell("2026-12-02 17:03:14 UTC")
     assert [duration(s) for s in (0, 0.35, 1.234, 42.4, 184, 7500, 277200)] == [
         "0 ms", "350 ms", "1.2 s", "42 s", "3 min 4 s", "2 h 5 min", "3 d 5 h"]
     assert cell(dt.timedelta(minutes=3, seconds=4)) == "3 min 4 s"
