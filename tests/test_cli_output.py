@@ -270,3 +270,18 @@ def test_a_group_without_its_command_prints_its_help(runner):
     result = runner.invoke(cli, ["db"])
     assert result.exit_code == 2
     assert "Commands:" in result.stderr and "start" in result.stderr and "error:" not in result.stderr
+
+
+def test_a_failed_run_with_json_keeps_stdout_parseable_and_the_error_as_json(runner, dsn, conn):
+    conn.execute("""
+        CREATE PROCEDURE public.always_fails(p_run_id bigint, p_run_date date) LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'boom'; END $$""")
+    conn.execute("CALL dwh_etl.register_pipeline(p_pipeline => 'flaky')")
+    conn.execute("""CALL dwh_etl.register_steps('flaky', 'test', '[{"step": "only", "procedure": "public.always_fails", "layer": "ops"}]')""")
+    result = runner.invoke(cli, ["--dsn", dsn, "run", "flaky", "--date", "2025-01-31", "--json"])
+    assert result.exit_code == 1
+    [run] = json.loads(result.stdout)
+    assert run["status"] == "failed"
+    doc = json_error(result.stderr)
+    assert doc["code"] == 1 and doc["sqlstate"] == "DW003" and "failed at step only: boom" in doc["error"]
+    assert re.search(r"^\[1/1\] only: FAILED after [\d.]+ m?s: boom", result.stderr, re.M)
