@@ -190,7 +190,7 @@ def _clip(text: str, width: int) -> str:
     similar names apart (``devflow_…_entities``)."""
     if len(text) <= width:
         return text
-    if width >= 8 and " " not in text:
+    if width >= 8 and " " not in text.strip():
         head = (width - 1) // 2
         return text[:head] + "…" + text[len(text) - (width - 1 - head):]
     return text[: max(width - 1, 0)] + "…"
@@ -220,9 +220,9 @@ def render_table(rows: Iterable[dict], columns: list[str] | None = None,
     fixed = [right[i] or all(len(r[i]) <= 20 and _looks_fixed(r[i]) for r in body) for i in range(len(columns))]
     # first cut free text (values with spaces), keeping names (schema.table, step names) whole; then,
     # if that is not enough, anything down to 12 characters (or its title)
-    floors = [min(full[i], max(len(headers[i]), 12 if any(" " in r[i] for r in body) else 16))
+    floors = [min(full[i], max(len(headers[i]), 12 if any(" " in r[i].strip() for r in body) else 16))
               for i in range(len(columns))]
-    names = [floors[i] if any(" " in r[i] for r in body) else full[i] for i in range(len(columns))]
+    names = [floors[i] if any(" " in r[i].strip() for r in body) else full[i] for i in range(len(columns))]
     widths = _fit(full, fixed, limit, names)
     widths = _fit(widths, fixed, limit, floors)
     cut = any(w < f for w, f in zip(widths, full))
@@ -301,3 +301,27 @@ def _render(value: Any, title: str | None, blocks: list[str], state: dict) -> No
             _render(v, f"{title}.{k}" if title else k, blocks, state)
     else:
         blocks.append(f"{title}: {cell(value)}" if title else cell(value))
+
+
+def grouped_table(rows: list[dict], group: str, columns: list[str] | None = None) -> tuple[str, bool]:
+    """A table whose rows are grouped under a title line per value of ``group`` (rows come sorted by it
+    within their order; a value seen again starts a new group), the group column left out. Narrower
+    than a table repeating the group in every row (e.g. the rules of each table)."""
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns.extend(k for k in row if k not in columns and k != group)
+    if not rows:
+        return render_table(rows, columns, width_limit())
+    first = columns[0]
+    indented = [{**row, first: "  " + cell(row.get(first), first)} for row in rows]
+    text, cut = render_table(indented, columns, width_limit())
+    lines = text.splitlines()
+    out, last = lines[:2], object()
+    for row, line in zip(rows, lines[2:]):
+        if row.get(group) != last:
+            last = row.get(group)
+            out.append(cell(last, group))
+        out.append(line)
+    return "\n".join(out), cut
+

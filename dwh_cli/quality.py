@@ -58,7 +58,30 @@ def quality(ctx, table_name: str | None, failed: bool, as_json: bool):
     if as_json:
         _emit_json(report)
     else:
-        click.echo(document(report))
+        click.echo(_quality_text(report))
+
+
+def _quality_text(report) -> str:
+    """The rules grouped under their table (run_id and the table column left out: --json has them), then
+    the rest of the report as usual."""
+    from .output import CUT_NOTE, grouped_table, width_limit
+
+    if not isinstance(report, dict) or not isinstance(report.get("rules"), list):
+        return document(report)
+    rules = report["rules"]
+    failing = sum(1 for r in rules if r.get("passed") is False)
+    columns = [c for c in ("rule", "severity", "passed", "value", "threshold", "rows_checked", "measured_at",
+                           "sample") if any(c in r for r in rules)]
+    extra = [k for r in rules for k in r if k not in columns and k not in ("table", "run_id")]
+    columns += list(dict.fromkeys(extra))
+    text, cut = grouped_table(rules, "table", columns) if rules else ("(no rules)", False)
+    blocks = [f"rules ({len(rules)}, {failing} failing)\n{text}"]
+    rest = {k: v for k, v in report.items() if k != "rules"}
+    if rest:
+        blocks.append(document(rest))
+    if cut and CUT_NOTE.format(width=width_limit()) not in blocks[-1]:
+        blocks.append(CUT_NOTE.format(width=width_limit()))
+    return "\n\n".join(blocks)
 
 
 @click.group()

@@ -68,6 +68,10 @@ def test_one_timestamp_style_and_yes_no(runner, dsn, monkeypatch):
         assert not re.search(r"\b(True|False)\b", result.stdout), args
     quality = runner.invoke(cli, ["--dsn", dsn, "quality"]).stdout
     assert re.search(r"\byes\b", quality)
+    # the rules grouped under their table: a title line, then its rules indented
+    lines = quality.splitlines()
+    assert re.match(r"^rules \(\d+, \d+ failing\)$", lines[0]) and lines[1].startswith("rule ")
+    assert "sales.fact_sales" in lines and any(line.startswith("  fact_sales_") for line in lines)
 
 
 def test_quarantine_show_prints_indented_json(runner, dsn, conn):
