@@ -113,8 +113,15 @@ def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_
                  (table_name, show_all, limit))
     if as_json:
         _emit_json(rows)
-    else:
-        click.echo(table(rows) if rows else "(no quarantined rows)")
+    elif not rows:
+        click.echo("(no quarantined rows)")
+    else:  # grouped under their target table: the reasons get the width
+        from .output import CUT_NOTE, grouped_table, width_limit
+
+        ordered = sorted(rows, key=lambda r: str(r.get("target_table")))  # stable: newest first per table
+        text, cut = grouped_table(ordered, "target_table")
+        click.echo(text + ("\n" + CUT_NOTE.format(width=width_limit()) if cut else ""))
+        click.echo("dwh quarantine show ID shows a row with its payload")
 
 
 @quarantine.command("show")

@@ -86,6 +86,11 @@ def test_quarantine_show_prints_indented_json(runner, dsn, conn):
     assert "reasons:\n  - quantity -2 is not positive\n  - unknown product 9\n" in out
     assert "{'" not in out and "['" not in out  # no Python reprs
     assert OUR_TS.search(out)
+    listed = runner.invoke(cli, ["--dsn", dsn, "quarantine", "list"], env={"COLUMNS": "100"})
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert "silver.sales_sales" in lines  # grouped under the target table
+    assert any(line.startswith(f"  {qid} ") and "quantity -2 is not positive" in line for line in lines)
     as_json = runner.invoke(cli, ["--dsn", dsn, "quarantine", "show", str(qid), "--json"])
     assert json.loads(as_json.stdout)["payload"]["quantity"] == "-2"
 
