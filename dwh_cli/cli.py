@@ -12,11 +12,10 @@ import sys
 import click
 import psycopg
 
-from . import __version__, interrupt
+from . import __version__, complete, interrupt
 from .config import Settings
-from . import complete
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, UsageFailure, from_psycopg
-from .output import document, duration, pretty_json, record, set_wide, table
+from .output import document, duration, set_wide, table
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -88,8 +87,8 @@ class DwhGroup(click.Group):
                 failure = DwhError("aborted")
             except click.ClickException as exc:
                 failure = DwhError(exc.format_message(), exit_code=exc.exit_code)
-            else:
-                sys.exit(rv if isinstance(rv, int) else 0)
+            else:  # non-standalone click returns ctx.exit()'s code, or the command's value (None)
+                sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
             report_error(failure)
             sys.exit(failure.exit_code)
         finally:
