@@ -4,6 +4,7 @@ Progress and NOTICEs go to stderr; stdout holds the result (``--json`` keeps it 
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import sys
@@ -11,10 +12,10 @@ import sys
 import click
 import psycopg
 
-from . import __version__, interrupt
+from . import __version__, complete, interrupt
 from .config import Settings
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, from_psycopg
-from .output import document, table
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, UsageFailure, from_psycopg
+from .output import document, duration, set_wide, table
 from .select import select_options
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,11 +29,71 @@ def emit_json(value) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
+# --json anywhere on the command line: errors are printed as one JSON object too (stderr)
+_json_errors: contextvars.ContextVar[bool] = contextvars.ContextVar("dwh_json_errors", default=False)
+
+
+def report_error(exc: DwhError) -> None:
+    """Every error the CLI prints, in one style: ``error:``/``detail:``/``hint:`` lines on stderr, or with
+    --json one line ``{"error": ..., "code": <exit code>, ...}`` on stderr (stdout keeps the result)."""
+    if _json_errors.get():
+        err(json.dumps(exc.as_dict(), default=str, ensure_ascii=False))
+    else:
+        for line in exc.lines():
+            err(line)
+
+
+def _usage_failure(exc: click.UsageError) -> UsageFailure:
+    ctx = exc.ctx
+    usage = ctx.get_usage() if ctx is not None else None
+    help_hint = None
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        help_hint = f"{ctx.command_path} -h shows the options and examples"
+    return UsageFailure(exc.format_message(), usage=usage, help_hint=help_hint)
+
+
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def wide_option(f):
+    """--wide: print tables whole (not cut to the terminal's width)."""
+    return click.option("--wide", is_flag=True, expose_value=False, is_eager=True,
+                        callback=lambda _c, _p, value: set_wide(value),
+                        help="Do not cut tables to the terminal's width.")(f)
+
+
 class DwhGroup(click.Group):
     """Turns every expected error into one readable message and a documented exit code.
 
-    Ctrl-C (interrupt.py): the running query is cancelled; whatever the command then raises or returns,
-    a recorded interrupt ends it with one line "interrupted" and exit 130."""
+    Click's own errors (usage: exit 2; ClickException: its exit code) are printed in the same style as
+    dwh's (report_error). Ctrl-C (interrupt.py): the running query is cancelled; whatever the command then
+    raises or returns, a recorded interrupt ends it with one line "interrupted" and exit 130."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        options = argv[: argv.index("--")] if "--" in argv else argv
+        token = _json_errors.set("--json" in options)
+        set_wide(False)
+        try:
+            if not standalone_mode:
+                return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            try:
+                rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            except _NoArgsIsHelp as exc:  # `dwh`, `dwh db`: the help, as click prints it (exit 2)
+                exc.show()
+                sys.exit(exc.exit_code)
+            except click.UsageError as exc:
+                failure: DwhError = _usage_failure(exc)
+            except click.exceptions.Abort:
+                failure = DwhError("aborted")
+            except click.ClickException as exc:
+                failure = DwhError(exc.format_message(), exit_code=exc.exit_code)
+            else:  # non-standalone click returns ctx.exit()'s code, or the command's value (None)
+                sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+            report_error(failure)
+            sys.exit(failure.exit_code)
+        finally:
+            _json_errors.reset(token)
 
     def invoke(self, ctx: click.Context):
         with interrupt.handling():
@@ -52,14 +113,16 @@ class DwhGroup(click.Group):
                 failure = DwhError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
             interrupt.disarm()
             if interrupt.requested() or failure is None:
-                err("interrupted")
+                if _json_errors.get():
+                    report_error(DwhError("interrupted", exit_code=EXIT_INTERRUPTED))
+                else:
+                    err("interrupted")
                 ctx.exit(EXIT_INTERRUPTED)
             self._fail(ctx, failure)
 
     @staticmethod
     def _fail(ctx: click.Context, exc: DwhError):
-        for line in exc.lines():
-            err(line)
+        report_error(exc)
         ctx.exit(exc.exit_code)
 
 
@@ -139,17 +202,20 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
 
 
 # -- run -----------------------------------------------------------------------------------------
-def _print_run(res) -> None:
+def _print_run(res, steps: bool = True) -> None:
     if res.run_id is None:  # nothing was recorded (e.g. unknown pipeline): the error says it all
         return
-    click.echo(f"run {res.run_id} {res.pipeline} {res.run_date}: {res.status}")
-    if res.steps:
+    took = ""
+    if res.run.get("started_at") and res.run.get("completed_at"):
+        took = f" in {duration((res.run['completed_at'] - res.run['started_at']).total_seconds())}"
+    click.echo(f"run {res.run_id} {res.pipeline} {res.run_date}: {res.status}{took}")
+    if res.steps and steps:
         shown = ("step_name", "status", "rows_read", "rows_written", "duration_ms", "error_message")
         click.echo(table([{k: step.get(k) for k in shown} for step in res.steps]))
 
 
 @cli.command()
-@click.argument("pipeline")
+@click.argument("pipeline", shell_complete=complete.pipelines)
 @click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
 @click.option("--from", "start", callback=parse_date, metavar="DATE", help="Backfill from this date ...")
 @click.option("--to", "end", callback=parse_date, metavar="DATE", help="... to this date, inclusive, in order.")
@@ -157,13 +223,15 @@ def _print_run(res) -> None:
 @select_options
 @click.option("--dry-run", is_flag=True, help="Print the steps, their order and the window each would read; "
               "run and write nothing.")
+@wide_option
 @click.pass_context
 def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(), dry_run: bool = False):
     """Run PIPELINE for a date, or backfill a date range (stops at the first failure).
 
-    Progress NOTICEs stream to stderr; the run id, status and per-step table go to stdout. With
-    --select/--exclude only the chosen steps run (the others are recorded as skipped, their watermarks
-    untouched).
+    Progress goes to stderr: one line per step ([n/N], rows, time, elapsed) and, while a step runs
+    longer than 10 s, "still running step X" every 10 s ($DWH_HEARTBEAT seconds; 0: none). The run id,
+    status and per-step table go to stdout. With --select/--exclude only the chosen steps run (the others
+    are recorded as skipped, their watermarks untouched).
 
     \b
     Example:
@@ -190,10 +258,13 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         emit_json(doc) if as_json else print_plan(doc)
         return
     steps = run_steps(conninfo(ctx), pipeline, selectors(select), selectors(exclude))
-    results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,
-                           on_result=(lambda _r: None) if as_json else
-                           _print_run if steps is None else (lambda r: print_selected_run(r, _print_run)),
-                           **({"steps": steps} if steps is not None else {}))
+    from .progress import Progress
+
+    with Progress(err) as progress:
+        results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=progress, on_start=progress.begin,
+                               on_result=(lambda _r: None) if as_json else
+                               _print_run if steps is None else (lambda r: print_selected_run(r, _print_run)),
+                               **({"steps": steps} if steps is not None else {}))
     if as_json:
         emit_json([r.as_dict() for r in results])
     failed = next((r for r in results if r.error), None)
@@ -211,22 +282,32 @@ cli.add_command(test_cmd)
 # -- status --------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Last runs to show per pipeline.")
+@click.option("--verbose", "-v", is_flag=True, help="Every section in full (watermarks, freshness, every step).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+@wide_option
 @click.pass_context
-def status(ctx, runs: int, as_json: bool):
-    """Show pipelines, their last runs and steps, watermarks, freshness and failed checks.
+def status(ctx, runs: int, verbose: bool, as_json: bool):
+    """Show whether the warehouse is healthy, then pipelines, runs, failures and freshness.
+
+    The first line says "healthy" or "not healthy: " and why (failed runs, failing rules, stale tables,
+    missed schedules, open quarantine, source warnings, stale runs); then what needs attention, the rest
+    summed up in one line each. --verbose prints every section in full.
 
     \b
     Example:
+        dwh status
+        dwh status --verbose --wide
         dwh status --json
     """
-    from .ops import status_report
+    from .ops import open_quarantine, status_report
+    from .status_view import status_text
 
-    doc = status_report(conninfo(ctx), runs=runs)
+    info = conninfo(ctx)
+    doc = status_report(info, runs=runs)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(document(doc))
+        click.echo(status_text(doc, open_quarantine(info), verbose=verbose))
 
 
 # -- info ----------------------------------------------------------------------------------------
@@ -323,6 +404,7 @@ def source_add(ctx, name, source_dsn, password_stdin, schema, tables, into, mode
 
 @source.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@wide_option
 @click.pass_context
 def source_list(ctx, as_json):
     """List the attached sources (where they are, never their passwords)."""
@@ -338,6 +420,7 @@ def source_list(ctx, as_json):
 @source.command("status")
 @click.option("--no-remote", is_flag=True, help="Do not connect to the sources (no WAL figure for their slots).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@wide_option
 @click.pass_context
 def source_status_cmd(ctx, no_remote, as_json):
     """State, lag and warnings of every source; exits 1 when one has a warning."""
@@ -382,7 +465,7 @@ def source_pull(ctx, name):
 
 # -- lineage -------------------------------------------------------------------------------------
 @cli.command()
-@click.argument("table_name", metavar="TABLE")
+@click.argument("table_name", metavar="TABLE", shell_complete=complete.tables)
 @click.option("--upstream", "direction", flag_value="upstream", default=True, help="What TABLE is built from (default).")
 @click.option("--downstream", "direction", flag_value="downstream", help="What is built from TABLE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
@@ -417,11 +500,15 @@ def lineage(ctx, table_name: str, direction: str, as_json: bool):
 @click.option("--seed", default=42, show_default=True, type=int, help="Random seed of the generator.")
 @click.option("--next-day", is_flag=True, help="Add one day of changes to the source instead, then run.")
 @click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
+@click.option("--verbose", "-v", is_flag=True, help="List every migration and procedure file applied, and "
+              "the whole status.")
+@wide_option
 @click.pass_context
-def demo(ctx, scale: float, seed: int, next_day: bool, day):
+def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool):
     """Migrate, generate the demo source, run the daily pipeline and show the status.
 
-    Uses the embedded cluster unless a server is configured. Phase timings go to stderr.
+    Uses the embedded cluster unless a server is configured. Progress (one line for the migration,
+    phase timings, one line per step) goes to stderr.
 
     \b
     Example:
@@ -430,15 +517,21 @@ def demo(ctx, scale: float, seed: int, next_day: bool, day):
     """
     from .ops import demo as do_demo
 
-    res = do_demo(conninfo(ctx), scale=scale, seed=seed, next_day=next_day, run_date=day,
-                  log=err, on_notice=err)
-    for r in res.runs:
-        _print_run(r)
+    from .ops import open_quarantine
+    from .progress import Progress
+    from .status_view import status_text
+
+    info = conninfo(ctx)
+    with Progress(err) as progress:
+        res = do_demo(info, scale=scale, seed=seed, next_day=next_day, run_date=day,
+                      log=err, on_notice=progress, on_start=progress.begin, verbose=verbose)
+    for r in res.runs:  # each step was on stderr already: the table only with --verbose (or on failure)
+        _print_run(r, steps=verbose or r.error is not None)
     failed = next((r for r in res.runs if r.error), None)
     if failed:
         raise failed.error
     click.echo()
-    click.echo(document(res.status))
+    click.echo(status_text(res.status, open_quarantine(info), verbose=verbose))
 
 
 # -- db ------------------------------------------------------------------------------------------
@@ -694,6 +787,7 @@ def schedule_sync(ctx, as_json: bool):
 
 @schedule.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@wide_option
 @click.pass_context
 def schedule_list(ctx, as_json: bool):
     """Show each job: schedule (UTC), active, next run, last run's start, end and status.
@@ -713,7 +807,7 @@ def schedule_list(ctx, as_json: bool):
 
 
 @schedule.command("remove")
-@click.argument("pipeline", required=False)
+@click.argument("pipeline", required=False, shell_complete=complete.pipelines)
 @click.option("--json", "as_json", is_flag=True, help="Print the removed jobs as JSON.")
 @click.pass_context
 def schedule_remove(ctx, pipeline: str | None, as_json: bool):

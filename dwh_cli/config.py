@@ -85,6 +85,43 @@ def pin_session(conn: psycopg.Connection) -> None:
         conn.autocommit = autocommit
 
 
+def describe_target(conninfo: str) -> tuple[str, str]:
+    """(detail, hint) for a failed connection: the server that was tried (host, port, database, user:
+    never a password) and where each came from, then how to fix it or use the embedded cluster."""
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        given = {}
+    defaults = {o.keyword.decode(): (o.val or o.compiled or b"").decode(errors="replace")
+                for o in psycopg.pq.Conninfo.get_defaults()}
+    env = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER"}
+    parts = []
+    for key in ("host", "port", "dbname", "user"):
+        value = given.get(key) or defaults.get(key) or ""
+        if key == "host" and not value:
+            value = "(libpq's default unix socket directory)"
+        if key == "dbname" and not value:
+            value = given.get("user") or defaults.get("user") or "(your user name)"
+        parts.append(f"{key}={value}")
+    env_set = [name for name in LIBPQ_ENV if os.environ.get(name)]
+    sources = []
+    if os.environ.get("DWH_DSN") and conninfo == os.environ["DWH_DSN"]:
+        sources.append("DWH_DSN")
+    elif conninfo:
+        sources.append("--dsn")
+    sources += env_set
+    detail = "tried " + " ".join(parts) + (" (from " + ", ".join(sources) + ")" if sources else "")
+    if env_set and not conninfo:
+        unset = " ".join(env_set)
+        hint = (f"{', '.join(env_set)} {'is' if len(env_set) == 1 else 'are'} set, so dwh connects to that "
+                f"server instead of its embedded cluster: start that server (or fix the variables), or "
+                f"run `unset {unset}` to use the embedded cluster (dwh db start; dwh info shows the connection)")
+    else:
+        hint = ("check --dsn / DWH_DSN / PG* variables, or unset them to use the embedded cluster "
+                "(dwh db start; dwh info shows the connection)")
+    return detail, hint
+
+
 def connect(conninfo: str, *, autocommit: bool = True, **kwargs) -> psycopg.Connection:
     """Connect with pinned session settings, turning every connection failure into ConnectError (exit
     code 3). The connection's running query is cancelled on Ctrl-C (interrupt.py)."""
@@ -101,9 +138,8 @@ def connect(conninfo: str, *, autocommit: bool = True, **kwargs) -> psycopg.Conn
         msg = str(exc).strip().splitlines()
         # libpq's message may span several lines ("connection to server ... failed: ...").
         text = " ".join(line.strip() for line in msg if line.strip()) or "connection failed"
-        raise ConnectError(f"cannot connect to PostgreSQL: {text}",
-                           hint="check --dsn / DWH_DSN / PG* variables, or unset them to use "
-                                "the embedded cluster (dwh db start)") from None
+        detail, hint = describe_target(conninfo)
+        raise ConnectError(f"cannot connect to PostgreSQL: {text}", detail=detail, hint=hint) from None
     try:
         interrupt.register(conn)
         interrupt.check()

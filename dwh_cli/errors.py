@@ -32,11 +32,44 @@ class DwhError(Exception):
         self.sqlstate = sqlstate
 
     def lines(self) -> list[str]:
+        """The human form: ``error: ...`` then ``detail: ...`` and ``hint: ...`` lines (stderr)."""
         out = [f"error: {self.message}"]
         if self.detail:
             out.append(f"detail: {self.detail}")
         if self.hint:
             out.append(f"hint: {self.hint}")
+        return out
+
+    def as_dict(self) -> dict:
+        """The ``--json`` form (one line on stderr): {"error", "code" (the exit code), and when known
+        "sqlstate", "detail", "hint"}."""
+        out = {"error": self.message, "code": self.exit_code}
+        for key in ("sqlstate", "detail", "hint"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        return out
+
+
+class UsageFailure(DwhError):
+    """A click usage error in dwh's style: exit 2, the usage line kept."""
+
+    def __init__(self, message: str, usage: str | None = None, help_hint: str | None = None):
+        super().__init__(message, hint=help_hint, exit_code=EXIT_USAGE)
+        self.usage = usage
+
+    def lines(self) -> list[str]:
+        out = [f"error: {self.message}"]
+        if self.usage:
+            out.append(self.usage)
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return out
+
+    def as_dict(self) -> dict:
+        out = super().as_dict()
+        if self.usage:
+            out["usage"] = self.usage
         return out
 
 

@@ -795,9 +795,11 @@ def load(ctx, table_name: str, file: str, fmt, encoding, delimiter, no_header, m
     if res.status == "skipped":
         click.echo(f"skipped: {res.message}")
         return
+    from .output import duration
+
     rate = res.bytes / 1e6 / res.seconds if res.seconds > 0 else 0.0
     click.echo(f"loaded {res.rows_landed:,} rows into {res.table} from {res.file} (file {res.file_id}, "
-               f"{res.bytes / 1e6:.1f} MB in {res.seconds:.1f} s, {rate:.1f} MB/s)")
+               f"{res.bytes / 1e6:.1f} MB in {duration(res.seconds)}, {rate:.1f} MB/s)")
     if res.rows_rejected:
         click.echo(f"{res.rows_rejected:,} lines could not be landed and are quarantined with their line "
                    f"number: dwh quarantine list --table {res.table}")

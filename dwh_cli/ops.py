@@ -69,13 +69,25 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
+def step_count(conn, pipeline: str) -> int | None:
+    """How many steps a run of ``pipeline`` has (enabled ones), or None when the registry is not readable."""
+    try:
+        with conn.transaction():
+            return conn.execute("SELECT count(*) FROM dwh_etl.steps WHERE pipeline_name = %s AND is_enabled",
+                                (pipeline,)).fetchone()[0] or None
+    except psycopg.Error:
+        return None
+
+
 def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
                  on_result: Callable[[RunResult], None] = lambda _r: None,
-                 steps: list[str] | None = None) -> list[RunResult]:
+                 steps: list[str] | None = None,
+                 on_start: Callable[[str, dt.date, int | None], None] | None = None) -> list[RunResult]:
     """Run ``pipeline`` for each date in order, stopping at the first failure.
 
     ``steps``: only these steps (dwh_etl.run_pipeline's p_steps; the others are recorded skipped).
-    NOTICEs stream to ``on_notice`` as they arrive; ``on_result`` sees each run as it finishes. The last
+    NOTICEs stream to ``on_notice`` as they arrive; ``on_start`` (progress.Progress.begin) is told each
+    run's date and number of steps before it starts; ``on_result`` sees each run as it finishes. The last
     result carries ``error`` when a run failed."""
     results: list[RunResult] = []
     with connect(conninfo, autocommit=True) as conn:
@@ -85,6 +97,8 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             # Ctrl-C cancels the running CALL; between statements this is where the run stops
             # (never start the next date's run after an interrupt).
             interrupt.check()
+            if on_start is not None:
+                on_start(pipeline, day, len(steps) if steps is not None else step_count(conn, pipeline))
             try:
                 if steps is None:
                     row = conn.execute(
@@ -119,6 +133,17 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             if res.error:
                 break
     return results
+
+
+def open_quarantine(conninfo: str) -> dict[str, Any]:
+    """Open quarantined rows and the tables they were meant for ({"open": None} when not readable)."""
+    with connect(conninfo) as conn:
+        try:
+            n, tables = conn.execute("SELECT count(*), count(DISTINCT target_table) FROM dwh_etl.quarantine "
+                                     "WHERE resolved_at IS NULL").fetchone()
+            return {"open": n, "tables": tables}
+        except psycopg.Error:
+            return {"open": None, "tables": None}
 
 
 def status_report(conninfo: str, runs: int = 5) -> Any:
@@ -205,8 +230,12 @@ def _demo_clock(conn, spec: dict) -> dt.date | None:
 
 
 def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = False,
-         run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop) -> DemoResult:
-    """migrate -> generate the demo sources of sales and devflow (or one more day) -> run ``daily`` -> status."""
+         run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop,
+         verbose: bool = False, on_start=None) -> DemoResult:
+    """migrate -> generate the demo sources of sales and devflow (or one more day) -> run ``daily`` -> status.
+
+    The migration is one line ("migrated: ...") unless ``verbose`` (then one line per file applied)."""
+    from .output import duration
     from .migrate import migrate
 
     timings: dict[str, float] = {}
@@ -215,12 +244,22 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
         t0 = time.monotonic()
         out = fn()
         timings[name] = time.monotonic() - t0
-        log(f"[{name}] {timings[name]:.1f}s")
+        log(f"[{name}] {duration(timings[name])}")
         return out
 
-    mres = phase("migrate", lambda: migrate(conninfo, log=log))
-    if not mres.up_to_date:
-        log(f"applied {len(mres.migrations_applied)} migrations, {len(mres.procedures_applied)} procedure files")
+    def migrate_log(line: str) -> None:
+        if verbose or not line.startswith("applying "):
+            log(line)
+
+    t0 = time.monotonic()
+    mres = migrate(conninfo, log=migrate_log)
+    timings["migrate"] = time.monotonic() - t0
+    if mres.up_to_date:
+        log(f"migrated: up to date ({mres.migrations_total} migrations, {mres.procedures_total} procedure "
+            f"files), {duration(timings['migrate'])}")
+    else:
+        log(f"migrated: {len(mres.migrations_applied)} migrations, {len(mres.procedures_applied)} procedure "
+            f"files applied in {duration(timings['migrate'])}")
     generated = False
     with connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
@@ -256,6 +295,7 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc
     day = run_date or utc_today()
-    runs = phase("run daily", lambda: run_pipeline(conninfo, "daily", [day], on_notice=on_notice))
+    runs = phase("run daily", lambda: run_pipeline(conninfo, "daily", [day], on_notice=on_notice,
+                                                   on_start=on_start))
     report = phase("status", lambda: status_report(conninfo))
     return DemoResult(generated=generated, runs=runs, status=report, timings=timings)

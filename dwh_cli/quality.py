@@ -5,8 +5,15 @@ from __future__ import annotations
 import click
 from psycopg.rows import dict_row
 
+from . import complete
 from .config import connect
-from .output import document, table
+from .output import document, record, table
+
+
+def _wide(f):
+    from .cli import wide_option
+
+    return wide_option(f)
 
 
 def _conninfo(ctx: click.Context) -> str:
@@ -28,9 +35,11 @@ def _rows(conninfo: str, query: str, params: tuple) -> list[dict]:
 
 
 @click.command()
-@click.option("--table", "table_name", metavar="TABLE", help="Only the rules of this table.")
+@click.option("--table", "table_name", metavar="TABLE", shell_complete=complete.tables,
+              help="Only the rules of this table.")
 @click.option("--failed", is_flag=True, help="Only rules whose latest evaluation failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_wide
 @click.pass_context
 def quality(ctx, table_name: str | None, failed: bool, as_json: bool):
     """Show the latest result of every quality rule and the freshness SLAs.
@@ -49,7 +58,30 @@ def quality(ctx, table_name: str | None, failed: bool, as_json: bool):
     if as_json:
         _emit_json(report)
     else:
-        click.echo(document(report))
+        click.echo(_quality_text(report))
+
+
+def _quality_text(report) -> str:
+    """The rules grouped under their table (run_id and the table column left out: --json has them), then
+    the rest of the report as usual."""
+    from .output import CUT_NOTE, grouped_table, width_limit
+
+    if not isinstance(report, dict) or not isinstance(report.get("rules"), list):
+        return document(report)
+    rules = report["rules"]
+    failing = sum(1 for r in rules if r.get("passed") is False)
+    columns = [c for c in ("rule", "severity", "passed", "value", "threshold", "rows_checked", "measured_at",
+                           "sample") if any(c in r for r in rules)]
+    extra = [k for r in rules for k in r if k not in columns and k not in ("table", "run_id")]
+    columns += list(dict.fromkeys(extra))
+    text, cut = grouped_table(rules, "table", columns) if rules else ("(no rules)", False)
+    blocks = [f"rules ({len(rules)}, {failing} failing)\n{text}"]
+    rest = {k: v for k, v in report.items() if k != "rules"}
+    if rest:
+        blocks.append(document(rest))
+    if cut and CUT_NOTE.format(width=width_limit()) not in blocks[-1]:
+        blocks.append(CUT_NOTE.format(width=width_limit()))
+    return "\n\n".join(blocks)
 
 
 @click.group()
@@ -63,10 +95,12 @@ def quarantine():
 
 
 @quarantine.command("list")
-@click.option("--table", "table_name", metavar="TABLE", help="Only rows rejected for this target table.")
+@click.option("--table", "table_name", metavar="TABLE", shell_complete=complete.tables,
+              help="Only rows rejected for this target table.")
 @click.option("--all", "show_all", is_flag=True, help="Include resolved rows.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@_wide
 @click.pass_context
 def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_json: bool):
     """List quarantined rows, newest first (open ones unless --all).
@@ -79,8 +113,15 @@ def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_
                  (table_name, show_all, limit))
     if as_json:
         _emit_json(rows)
-    else:
-        click.echo(table(rows) if rows else "(no quarantined rows)")
+    elif not rows:
+        click.echo("(no quarantined rows)")
+    else:  # grouped under their target table: the reasons get the width
+        from .output import CUT_NOTE, grouped_table, width_limit
+
+        ordered = sorted(rows, key=lambda r: str(r.get("target_table")))  # stable: newest first per table
+        text, cut = grouped_table(ordered, "target_table")
+        click.echo(text + ("\n" + CUT_NOTE.format(width=width_limit()) if cut else ""))
+        click.echo("dwh quarantine show ID shows a row with its payload")
 
 
 @quarantine.command("show")
@@ -88,7 +129,7 @@ def quarantine_list(ctx, table_name: str | None, show_all: bool, limit: int, as_
 @click.option("--json", "as_json", is_flag=True, help="Print the row as JSON.")
 @click.pass_context
 def quarantine_show(ctx, quarantine_id: int, as_json: bool):
-    """Show one quarantined row: its raw payload and every reason.
+    """Show one quarantined row: its raw payload (indented JSON) and every reason.
 
     \b
     Example:
@@ -100,14 +141,14 @@ def quarantine_show(ctx, quarantine_id: int, as_json: bool):
     if as_json:
         _emit_json(rows[0])
     else:
-        for key, value in rows[0].items():
-            click.echo(f"{key}: {value}")
+        click.echo(record(rows[0]))
 
 
 @quarantine.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--table", "table_name", metavar="TABLE", help="Retry every open row of this target table.")
-@click.option("--run", "pipeline", default="daily", show_default=True,
+@click.option("--table", "table_name", metavar="TABLE", shell_complete=complete.tables,
+              help="Retry every open row of this target table.")
+@click.option("--run", "pipeline", default="daily", show_default=True, shell_complete=complete.pipelines,
               help="Pipeline to run afterwards so the rows are re-validated now.")
 @click.option("--no-run", is_flag=True, help="Only replay; the next scheduled run re-validates.")
 @click.pass_context
@@ -130,8 +171,11 @@ def quarantine_retry(ctx, ids: tuple[int, ...], table_name: str | None, pipeline
     click.echo(table(rows) if rows else "(nothing to retry)")
     if rows and not no_run:
         from .cli import _print_run, err
+        from .progress import Progress
 
-        results = run_pipeline(conninfo, pipeline, [utc_today()], on_notice=err, on_result=_print_run)
+        with Progress(err) as progress:
+            results = run_pipeline(conninfo, pipeline, [utc_today()], on_notice=progress,
+                                   on_start=progress.begin, on_result=_print_run)
         failed = next((r for r in results if r.error), None)
         if failed:
             raise failed.error

@@ -145,14 +145,18 @@ def test_quarantine_show_prints_the_payload_and_reasons(next_day, dsn, runner):
     assert shown["source_table"] == "bronze.sales_sales"
     plain = runner.invoke(cli, ["--dsn", dsn, "quarantine", "show", str(qid)])
     assert plain.exit_code == 0
-    assert f"reasons: ['unknown customer_id {customer_id}']" in plain.stdout.splitlines()
+    # issue 14: reasons one per line (was the Python repr "reasons: ['...']"), the payload as indented JSON
+    lines = plain.stdout.splitlines()
+    assert lines[lines.index("reasons:") + 1] == f"  - unknown customer_id {customer_id}"
+    assert any(line.startswith(f'    "sale_id": "{sale_id}"') for line in lines)
 
 
 def test_quarantine_show_of_an_unknown_id_is_one_error_line(conn, dsn, runner):
     result = runner.invoke(cli, ["--dsn", dsn, "quarantine", "show", "999999"])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == "Error: no quarantined row 999999 (dwh quarantine list shows them)\n"
+    # issue 14: click's errors in dwh's style (was "Error: ...")
+    assert result.stderr == "error: no quarantined row 999999 (dwh quarantine list shows them)\n"
 
 
 def test_quarantine_retry_of_an_unknown_id_does_nothing(conn, dsn, runner):
