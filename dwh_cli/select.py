@@ -26,9 +26,11 @@ SELECTOR_HELP = ("Selectors: a step, a table (schema.table), an area, or method:
 
 def select_options(f):
     """--select / --exclude (repeatable; a value may hold several selectors separated by spaces)."""
-    f = click.option("--exclude", "exclude", multiple=True, metavar="SELECTOR",
+    from . import complete
+
+    f = click.option("--exclude", "exclude", multiple=True, metavar="SELECTOR", shell_complete=complete.selectors,
                      help="Leave out the steps these selectors choose.")(f)
-    f = click.option("--select", "-s", "select", multiple=True, metavar="SELECTOR",
+    f = click.option("--select", "-s", "select", multiple=True, metavar="SELECTOR", shell_complete=complete.selectors,
                      help="Only the steps these selectors choose (default: every step). " + SELECTOR_HELP)(f)
     return f
 
@@ -149,7 +151,7 @@ def print_plan(doc: dict) -> None:
             rows.append({"order": step["order"] if i == 0 else None, "step": step["step"] if i == 0 else "",
                          "kind": step["kind"] if i == 0 else "", "table": t.get("table"),
                          "window (watermark .. upper bound)": window, "note": t.get("note")})
-    click.echo(table(rows, max_width=80))
+    click.echo(table(rows))
 
 
 def print_selected_run(res, print_run) -> None:
@@ -177,7 +179,7 @@ def print_pipelines(doc: list[dict]) -> None:
             rows = [{"order": s["order"], "step": s["step"], "kind": s["kind"], "area": s["area"],
                      "layer": s["layer"], "depends_on": ", ".join(s["depends_on"]),
                      "writes": ", ".join(s["writes"])} for s in p["steps"]]
-            click.echo("\n".join("  " + line for line in table(rows, max_width=100).splitlines()))
+            click.echo("\n".join("  " + line for line in table(rows).splitlines()))
 
 
 def print_test(doc: dict) -> None:
@@ -196,7 +198,7 @@ def print_test(doc: dict) -> None:
     columns = ["result", "table", "rule", "severity", "scope", "rows_checked", "failing"]
     if any(r["error"] for r in rows):
         columns.append("error")
-    click.echo(table(rows, columns, max_width=80))
+    click.echo(table(rows, columns))
     click.echo(f"{s['rules']} rule(s) on {s['tables']} table(s), evaluated over whole tables: {s['passed']} passed, "
                f"{s['failed']} failed ({s['failed_errors']} error, {s['failed_warnings']} warning)")
 
