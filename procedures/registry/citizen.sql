@@ -270,7 +270,7 @@ DECLARE
          "sources": ["silver.citizen_content_events", "silver.citizen_contents", "citizen.dim_content", "citizen.dim_service", "citizen.dim_user", "citizen.dim_content_type", "gold.dim_date", "gold.dim_time_of_day"],
          "targets": ["citizen.fct_content_usage"]},
         {"step": "citizen_purge_raw_events", "procedure": "citizen.step_purge_raw_events", "layer": "ops",
-         "pipelines": ["maintenance"],
+         "pipelines": ["maintenance"], "depends_on": ["purge_history"],
          "description": "delete raw web-analytics events (IP, user agent) from bronze after citizen.raw_retention; scrub old quarantine entries",
          "sources": ["bronze.citizen_query_logs", "bronze.citizen_content_events"],
          "targets": ["bronze.citizen_query_logs", "bronze.citizen_content_events"]}
