@@ -14,9 +14,9 @@
 -- Bad data, as a real collector sends it (each must reach dwh_etl.quarantine with its reason, never fail
 -- the load): about 1 in 250 events has a defect (a response time 'n/a', a satisfaction of 9, no session
 -- id, a non-ISO time, an unknown query type; an action 'like', a scroll depth of 140, a negative duration,
--- a content id 'abc', no event time); every day one payload of query logs is delivered twice, one
--- content-events payload carries a "heartbeat" string and a {"ping": true} object among its events, and
--- the collector sends one bare string payload.
+-- a content id 'abc', no event time); every day the 05:00 UTC payload of query logs is delivered twice,
+-- the 06:00 UTC payload of content events is delivered again with a "heartbeat" string and a
+-- {"ping": true} object appended, and the collector sends one bare string payload ("collector restarted").
 CREATE OR REPLACE PROCEDURE citizen_src._simulate(
     p_from date,
     p_to   date
