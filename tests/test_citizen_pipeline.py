@@ -295,3 +295,22 @@ def test_the_next_day_loads_in_the_areas_own_pipeline(loaded):
     assert status == "completed", steps
     assert scalar(loaded, "SELECT count(*) FROM citizen.fct_service_queries") > facts
     assert scalar(loaded, "SELECT count(*) FROM citizen.fct_service_queries") == scalar(loaded, "SELECT count(*) FROM silver.citizen_query_logs")
+
+
+def test_a_usage_of_content_not_known_yet_waits_for_it_and_then_loads(loaded):
+    at = yesterday_utc(12)
+    event = {"event_id": 990000061, "occurred_at": iso_ist(at), "content_id": 990061, "service_id": 101, "user_id": None,
+             "session_id": "s-test-61", "action_type": "view", "duration_seconds": 42, "scroll_depth_percent": 80,
+             "search_rank": None, "rating": None, "query_id": None, "ip_address": "49.36.12.7", "user_agent": UA_PHONE}
+    deliver(loaded, "content_events", [event])
+    run_daily(loaded)
+    # in silver, not quarantined, not in the fact yet: it waits for its content
+    assert scalar(loaded, "SELECT count(*) FROM silver.citizen_content_events WHERE usage_id = 990000061") == 1
+    assert scalar(loaded, "SELECT count(*) FROM citizen.fct_content_usage WHERE usage_id = 990000061") == 0
+    assert scalar(loaded, "SELECT count(*) FROM dwh_etl.quarantine WHERE record_key = '990000061'") == 0
+    loaded.execute("""INSERT INTO citizen_src.contents (content_id, content_type, title, language_code, service_id, source_name)
+                      VALUES (990061, 'faq', 'Passport FAQ', 'en', 101, 'passportindia')""")
+    run_daily(loaded)
+    assert rows(loaded, """SELECT c.content_id, t.content_type FROM citizen.fct_content_usage AS f
+                           JOIN citizen.dim_content AS c USING (content_key) JOIN citizen.dim_content_type AS t USING (content_type_key)
+                           WHERE f.usage_id = 990000061""") == [(990061, "faq")]
