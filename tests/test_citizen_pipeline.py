@@ -314,3 +314,16 @@ def test_a_usage_of_content_not_known_yet_waits_for_it_and_then_loads(loaded):
     assert rows(loaded, """SELECT c.content_id, t.content_type FROM citizen.fct_content_usage AS f
                            JOIN citizen.dim_content AS c USING (content_key) JOIN citizen.dim_content_type AS t USING (content_type_key)
                            WHERE f.usage_id = 990000061""") == [(990061, "faq")]
+
+
+def test_a_bad_source_row_is_quarantined_and_its_events_get_an_inferred_user(loaded):
+    bad_user = scalar(loaded, "SELECT user_id FROM citizen_src.users WHERE user_type = 'anonymous'")
+    assert rows(loaded, "SELECT record_key, reasons FROM dwh_etl.quarantine WHERE target_table = 'silver.citizen_users'") == [
+        (str(bad_user), ['user_type "anonymous" is not citizen, admin or api_client'])]
+    assert rows(loaded, "SELECT is_inferred, user_type FROM citizen.dim_user WHERE user_id = %s", (bad_user,)) in ([], [(True, None)])
+    # corrected at the source: the inferred member (if its events made one) is completed in place, or the user loads
+    loaded.execute("UPDATE citizen_src.users SET user_type = 'citizen', updated_at = now() WHERE user_id = %s", (bad_user,))
+    run_daily(loaded)
+    assert rows(loaded, "SELECT is_inferred, user_type, version FROM citizen.dim_user WHERE user_id = %s", (bad_user,)) == [
+        (False, "citizen", 1)]
+    assert scalar(loaded, "SELECT resolved_at IS NOT NULL FROM dwh_etl.quarantine WHERE target_table = 'silver.citizen_users'")

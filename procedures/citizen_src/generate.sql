@@ -5,7 +5,8 @@
 -- regional languages, and p_days days of activity through p_through (default yesterday, UTC): sessions of
 -- registered and anonymous visitors, their queries and content events as JSON web-analytics payloads (with
 -- IP address and user agent) in citizen_src.analytics_payloads, and content source syncs. About 1 in 250
--- events is bad (see citizen_src._simulate), as a real collector's feed is.
+-- events is bad (see citizen_src._simulate), as a real collector's feed is, and so is one account (user type
+-- 'anonymous').
 --   CALL citizen_src.generate(p_scale => 0.1, p_seed => 0.42);
 -- Every random draw is citizen_src._rand(seed, what, id): the same seed and dates give the same rows.
 -- A seed outside [-1, 1] is mapped to (p_seed mod 1000003) / 1000003.
@@ -90,6 +91,11 @@ BEGIN
     JOIN citizen_src._regions() AS r
       ON r.ord = d.region
     ORDER BY d.user_id;
+
+    -- a bad source row, as the portal's database has them: the last account carries the seed's 'anonymous'
+    -- user type (anonymous visitors have no account); the warehouse quarantines it and its events get an
+    -- inferred user until the account is corrected
+    UPDATE citizen_src.users SET user_type = 'anonymous' WHERE user_id = 100000 + v_users;
 
     -- content: every service has each content type in English, most in Hindi, and in regional languages
     -- with the language's coverage; mostly from the service's own data source
