@@ -53,6 +53,8 @@ def test_maintenance_pipeline_is_registered_with_its_steps_in_order(conn):
         ("refresh_marts", "dwh_etl.op_refresh_marts"),
         ("analyze", "dwh_etl.op_analyze"),
         ("purge_history", "dwh_etl.op_purge_history"),
+        # the citizen area's purge of raw web-analytics events (issue 12), after the engine's steps
+        ("citizen_purge_raw_events", "citizen.step_purge_raw_events"),
     ]
 
 
@@ -61,8 +63,9 @@ def test_maintenance_pipeline_runs_every_step(loaded, cron_dsn):
     run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_run_id => NULL)")
     assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order",
                 (run_id,)) == [("extend_calendar", "completed"), ("partitions_ahead", "completed"),
-                               ("retention", "completed"), ("compact_bronze", "completed"), ("refresh_marts", "completed"), ("analyze", "completed"),
-                               ("purge_history", "completed")]
+                               ("retention", "completed"), ("compact_bronze", "completed"), ("refresh_marts", "completed"),
+                               ("analyze", "completed"), ("purge_history", "completed"),
+                               ("citizen_purge_raw_events", "completed")]
     # the default horizon (3 years) keeps the demo's last year
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.archived_partitions") == 0
 
