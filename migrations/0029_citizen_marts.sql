@@ -53,7 +53,7 @@ CREATE TABLE citizen.dim_quality_metric (
         OR threshold_good IS NULL)
 );
 COMMENT ON TABLE citizen.dim_quality_metric IS 'The metrics of fct_data_quality and fct_system_performance (seed 003, extended with the performance metrics). SCD Type 1: a metric is reference data the warehouse defines; a changed threshold overwrites the row, and each fact row keeps the threshold it was judged against (threshold_value).';
-COMMENT ON COLUMN citizen.dim_quality_metric.metric_code IS 'Natural key: completeness, accuracy, freshness, consistency, response_time_ms, throughput_rps, error_rate, request_count, etl_step_seconds, etl_failed_steps, cpu_usage_percent, memory_usage_percent, disk_usage_percent.';
+COMMENT ON COLUMN citizen.dim_quality_metric.metric_code IS 'Natural key: completeness, accuracy, freshness, consistency, response_time_ms, throughput_rps, error_rate, request_count, etl_step_seconds, etl_step_runs, etl_failed_steps, cpu_usage_percent, memory_usage_percent, disk_usage_percent.';
 COMMENT ON COLUMN citizen.dim_quality_metric.metric_name IS 'The seed''s metric_name: a readable name.';
 COMMENT ON COLUMN citizen.dim_quality_metric.measurement_unit IS 'Unit of metric_value: percent (0-100), hours, seconds, ms, rps (requests per second), count, score.';
 COMMENT ON COLUMN citizen.dim_quality_metric.higher_is_better IS 'Direction: true when a larger value is better (completeness), false when smaller is (response time).';
@@ -82,6 +82,8 @@ VALUES
      'Queries of a service in an hour (the weight of the averages above). Load, not judged.'),
     ('etl_step_seconds', 'ETL step time', 'system_performance', 'seconds', false, 300, 900, true,
      'The warehouse measuring itself: seconds spent by the citizen area''s pipeline steps that completed in the hour (dwh_lineage.step_runs.duration_ms, summed); service_key NULL.'),
+    ('etl_step_runs', 'ETL step runs', 'system_performance', 'count', true, NULL, NULL, true,
+     'Citizen steps that finished (completed or failed) in the hour (dwh_lineage.step_runs). Load, not judged; service_key NULL.'),
     ('etl_failed_steps', 'Failed ETL steps', 'system_performance', 'count', false, 0, 0, true,
      'Citizen steps that failed in the hour (dwh_lineage.step_runs status failed); any failure is critical. service_key NULL.'),
     ('cpu_usage_percent', 'CPU usage', 'system_quality', 'percent', false, 70, 90, false,
@@ -223,7 +225,7 @@ COMMENT ON COLUMN citizen.dm_user_analytics.content_actions IS 'The user''s cont
 COMMENT ON COLUMN citizen.dm_user_analytics.avg_session_duration_seconds IS 'Average over the user''s sessions of the day of (end of the last activity - first event), in whole seconds (rounded); the end of a content event is its time + duration_seconds; a single query makes a 0-second session.';
 COMMENT ON COLUMN citizen.dm_user_analytics.most_used_service IS 'service_name of the service with most events (queries + content events) by the user that day; ties: the one used first that day, then the lower service_key.';
 COMMENT ON COLUMN citizen.dm_user_analytics.language_preference IS 'language_code of most of the user''s queries that day (ties: lower language_code); without queries, the user''s stated preference (dim_user.language_preference).';
-COMMENT ON COLUMN citizen.dm_user_analytics.device_type IS 'Device of most of the user''s events that day (ties: alphabetical); without one, dim_user.device_type.';
+COMMENT ON COLUMN citizen.dm_user_analytics.device_type IS 'Device (parsed from the user agent) of most of the user''s events that day; ties: alphabetical. dim_user has no device: a person uses several.';
 COMMENT ON COLUMN citizen.dm_user_analytics.engagement_score IS '0.00-1.00: 0.4 * least(total_queries, 10) / 10 + 0.3 * least(content_actions, 10) / 10 + 0.3 * least(avg_session_duration_seconds, 600) / 600, rounded to 2 decimals.';
 
 CREATE TABLE citizen.dm_content_analytics (
