@@ -261,7 +261,7 @@ CREATE TABLE citizen.dm_system_analytics (
     total_requests      bigint NOT NULL,
     avg_response_time_ms numeric(10,2),
     error_rate          numeric(5,2) NOT NULL,
-    throughput_rps      numeric(10,2) NOT NULL,
+    throughput_rps      numeric(12,4) NOT NULL,
     cpu_usage_percent   numeric(5,2),
     memory_usage_percent numeric(5,2),
     disk_usage_percent  numeric(5,2),
@@ -280,7 +280,7 @@ COMMENT ON COLUMN citizen.dm_system_analytics.time_key IS 'The hour, HH0000 (gol
 COMMENT ON COLUMN citizen.dm_system_analytics.total_requests IS 'Queries of every service in the hour.';
 COMMENT ON COLUMN citizen.dm_system_analytics.avg_response_time_ms IS 'avg(response_time_ms) of the hour''s queries that report one.';
 COMMENT ON COLUMN citizen.dm_system_analytics.error_rate IS '100 * failed queries / total_requests.';
-COMMENT ON COLUMN citizen.dm_system_analytics.throughput_rps IS 'total_requests / 3600.';
+COMMENT ON COLUMN citizen.dm_system_analytics.throughput_rps IS 'total_requests / 3600, 4 decimals (the seed''s DECIMAL(10,2) showed an hour of a few thousand queries as 0.xx and fewer than 18 as 0.00).';
 COMMENT ON COLUMN citizen.dm_system_analytics.cpu_usage_percent IS 'avg of the hour''s cpu_usage_percent rows of fct_system_performance. No source feeds host metrics today (the metric is inactive), so NULL; likewise memory and disk.';
 
 -- ---------------------------------------------------------------------------------------------

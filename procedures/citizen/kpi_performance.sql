@@ -27,7 +27,7 @@ portal AS (
            round(sum(s.avg_response_time_ms * s.total_requests) FILTER (WHERE s.avg_response_time_ms IS NOT NULL)
                  / NULLIF(sum(s.total_requests) FILTER (WHERE s.avg_response_time_ms IS NOT NULL), 0), 2) AS avg_query_response_ms,
            round(sum(s.error_rate * s.total_requests) / NULLIF(sum(s.total_requests), 0), 2) AS error_rate,
-           round(100.0 * count(*) FILTER (WHERE citizen.marts_status(s.error_rate, m.higher_is_better, m.threshold_good, m.threshold_warning)
+           round(100.0 * count(*) FILTER (WHERE citizen.kpi_status(s.error_rate, m.higher_is_better, m.threshold_good, m.threshold_warning)
                                                 IS DISTINCT FROM 'critical')
                  / count(*), 2) AS data_availability_pct
     FROM citizen.dm_system_analytics AS s

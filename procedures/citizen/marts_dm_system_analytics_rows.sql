@@ -17,7 +17,7 @@ RETURNS TABLE (
     total_requests       bigint,
     avg_response_time_ms numeric(10,2),
     error_rate           numeric(5,2),
-    throughput_rps       numeric(10,2),
+    throughput_rps       numeric(12,4),
     cpu_usage_percent    numeric(5,2),
     memory_usage_percent numeric(5,2),
     disk_usage_percent   numeric(5,2)
@@ -50,7 +50,7 @@ AS $$
            h.total_requests,
            round(h.avg_response_time_ms, 2)::numeric(10,2),
            round(100.0 * h.failed / h.total_requests, 2)::numeric(5,2),
-           round(h.total_requests / 3600.0, 2)::numeric(10,2),
+           round(h.total_requests / 3600.0, 4)::numeric(12,4),
            round(x.cpu, 2)::numeric(5,2),
            round(x.memory, 2)::numeric(5,2),
            round(x.disk, 2)::numeric(5,2)

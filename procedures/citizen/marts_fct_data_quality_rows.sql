@@ -14,7 +14,7 @@
 --   freshness     avg hours from the event (queried_at / used_at) to its row's _loaded_at.
 --   consistency   100 * (1 - failing / checks) over the engine's row-level rules on the facts
 --                 (citizen.marts_rule_checks: dwh_etl.quality_evaluate per group); no row when no rule.
--- Each value is judged by citizen.marts_status against the metric's thresholds; threshold_value is the
+-- Each value is judged by citizen.kpi_status against the metric's thresholds; threshold_value is the
 -- metric's threshold_good at measurement time.
 CREATE OR REPLACE FUNCTION citizen.marts_data_quality(
     p_date_key integer
@@ -128,7 +128,7 @@ AS $$
            x.value::numeric(14,4),
            dm.measurement_unit,
            dm.threshold_good,
-           citizen.marts_status(x.value, dm.higher_is_better, dm.threshold_good, dm.threshold_warning),
+           citizen.kpi_status(x.value, dm.higher_is_better, dm.threshold_good, dm.threshold_warning),
            x.rows_measured,
            x.details
     FROM measured AS x

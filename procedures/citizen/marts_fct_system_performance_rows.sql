@@ -12,7 +12,7 @@
 --      etl_step_runs     how many finished
 --      etl_failed_steps  how many failed
 --    A step still running is measured once it has finished, by a later run (its day is queued then).
--- Each value is judged against its metric's thresholds (citizen.marts_status); inactive metrics are not
+-- Each value is judged against its metric's thresholds (citizen.kpi_status); inactive metrics are not
 -- written.
 CREATE OR REPLACE FUNCTION citizen.marts_system_performance(
     p_date_key integer
@@ -98,7 +98,7 @@ AS $$
            x.value::numeric(14,4),
            dm.measurement_unit,
            dm.threshold_good,
-           citizen.marts_status(x.value, dm.higher_is_better, dm.threshold_good, dm.threshold_warning),
+           citizen.kpi_status(x.value, dm.higher_is_better, dm.threshold_good, dm.threshold_warning),
            x.details
     FROM measured AS x
     JOIN citizen.dim_quality_metric AS dm
