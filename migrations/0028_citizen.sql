@@ -197,9 +197,6 @@ CREATE TABLE citizen_src.generator_state (
     simulated_through   date NOT NULL,
     seed                double precision NOT NULL,
     scale               numeric NOT NULL,
-    next_query_id       bigint NOT NULL DEFAULT 1,
-    next_usage_id       bigint NOT NULL DEFAULT 1,
-    next_sync_id        bigint NOT NULL DEFAULT 1,
     CONSTRAINT generator_state_pk PRIMARY KEY (id),
     CONSTRAINT generator_state_single_ck CHECK (id)
 );
