@@ -113,7 +113,7 @@ def test_one_status_vocabulary_judged_by_the_metric_direction(conn):
              (95, True, 98, 95, "warning"), (94.9, True, 98, 95, "critical"), (500, False, 1000, 3000, "good"),
              (3000, False, 1000, 3000, "warning"), (3001, False, 1000, 3000, "critical"), (5, True, None, None, None)]
     for value, higher, good, warning, expected in cases:
-        assert scalar(conn, "SELECT citizen.kpi_status(%s, %s, %s, %s)", (value, higher, good, warning)) == expected
+        assert scalar(conn, "SELECT citizen.kpi_status(%s::numeric, %s, %s::numeric, %s::numeric)", (value, higher, good, warning)) == expected
     # every metric has a unit and a direction; thresholds come in pairs in the right order
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("""INSERT INTO citizen.dim_quality_metric (metric_code, metric_name, metric_category, measurement_unit,
@@ -311,10 +311,10 @@ def test_fct_system_performance_equals_an_independent_computation(loaded):
                CASE WHEN ms::numeric / timed <= 1000 THEN 'good' WHEN ms::numeric / timed <= 3000 THEN 'warning' ELSE 'critical' END
         FROM h WHERE timed > 0
     """)
-    # the warehouse's own steps: every citizen step that had finished when the measurement ran, per hour
-    # of its end in citizen.timezone
-    measured_until = scalar(loaded, """SELECT watermark_value FROM dwh_etl.watermarks
-                                       WHERE table_name = 'citizen.fct_system_performance'""")
+    # the warehouse's own steps: every citizen step that had finished when the measurement ran (the mart
+    # step's transaction start, its rows' _loaded_at), per hour of its end in citizen.timezone
+    measured_until = scalar(loaded, """SELECT max(_loaded_at) FROM citizen.fct_system_performance
+                                       WHERE service_key IS NULL""")
     same(loaded, """
         SELECT date_key, time_key, metric_type, metric_value
         FROM citizen.fct_system_performance WHERE service_key IS NULL
@@ -437,9 +437,9 @@ BUSINESS = {
     "citizen.dm_user_analytics": "date_key, user_key, session_count, total_queries, content_actions, avg_session_duration_seconds, most_used_service, language_preference, device_type, engagement_score",
     "citizen.dm_content_analytics": "date_key, content_key, view_count, download_count, share_count, bookmark_count, avg_view_duration_seconds, bounce_rate, search_rank_position, user_rating",
     "citizen.dm_system_analytics": "date_key, time_key, total_requests, avg_response_time_ms, error_rate, throughput_rps, cpu_usage_percent, memory_usage_percent, disk_usage_percent",
-    "citizen.fct_data_quality": "date_key, service_key, content_source_key, quality_metric_key, metric_value, unit, threshold_value, status, rows_measured, details",
+    "citizen.fct_data_quality": "date_key, service_key, content_source_key, quality_metric_key, metric_value, unit, threshold_value, status, rows_measured, details::text",
     # the portal's metrics; the warehouse's own (service_key NULL) measure each run, so they grow by design
-    "citizen.fct_system_performance": "date_key, time_key, service_key, quality_metric_key, metric_type, metric_value, unit, threshold_value, status, details",
+    "citizen.fct_system_performance": "date_key, time_key, service_key, quality_metric_key, metric_type, metric_value, unit, threshold_value, status, details::text",
 }
 
 
