@@ -6,6 +6,10 @@
 -- group (date_key, service_key, and for content events the group's content keys). The engine's gate judges
 -- each batch as a whole; this asks the same rules the per-service question, without recording anything.
 -- Returns one row per group and rule: rows checked and failing rows.
+-- Cost: a rule is first evaluated on the whole day (one call); only when it fails somewhere that day is it
+-- evaluated group by group (one call per group). A day it passes, every group passes it, and a group's rows
+-- checked are its rows the rule looks at (its params.where), counted in one grouped query. (Group by group
+-- always, a 28-day backfill at demo scale took 20 s in this step instead of 2.)
 -- Groups: a query belongs to its service version's data source (dim_service.data_source), a content event
 -- to its content version's source (dim_content.content_source); a row whose source is unknown (an inferred
 -- service or content) is in no group.
@@ -37,6 +41,34 @@ BEGIN
     LOOP
         v_params := COALESCE(v_rule.params, '{}'::jsonb);
         v_rule.scope := 'table';
+        -- the whole day first
+        v_rule.params := v_params || jsonb_build_object('where', format('(%s) AND x.date_key = %s',
+                                                                         COALESCE(v_params->>'where', 'true'), p_date_key));
+        SELECT e.rows_checked, e.failing INTO v_result
+        FROM dwh_etl.quality_evaluate(v_rule, NULL) AS e;
+        CONTINUE WHEN v_result.rows_checked = 0;
+        IF v_result.failing = 0 THEN
+            -- passed by every row of the day: each group's rows checked, none failing
+            RETURN QUERY EXECUTE format(
+                CASE WHEN v_rule.table_name = 'citizen.fct_service_queries' THEN
+                    'SELECT x.service_key, cs.content_source_key, $1, count(*), 0::bigint
+                     FROM citizen.fct_service_queries AS x
+                     JOIN citizen.dim_service AS s ON s.service_key = x.service_key
+                     JOIN citizen.dim_content_source AS cs ON cs.source_name = s.data_source
+                     WHERE x.date_key = $2 AND (%s)
+                     GROUP BY x.service_key, cs.content_source_key'
+                ELSE
+                    'SELECT x.service_key, cs.content_source_key, $1, count(*), 0::bigint
+                     FROM citizen.fct_content_usage AS x
+                     JOIN citizen.dim_content AS c ON c.content_key = x.content_key
+                     JOIN citizen.dim_content_source AS cs ON cs.source_name = c.content_source
+                     WHERE x.date_key = $2 AND (%s)
+                     GROUP BY x.service_key, cs.content_source_key'
+                END, COALESCE(v_params->>'where', 'true'))
+            USING v_rule.rule_name, p_date_key;
+            CONTINUE;
+        END IF;
+        -- failing somewhere: group by group
         FOR v_group IN
             SELECT g.service_key, g.content_source_key, g.content_keys
             FROM (SELECT q.service_key, cs.content_source_key, NULL::bigint[] AS content_keys
