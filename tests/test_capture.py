@@ -23,6 +23,8 @@ DEVFLOW_TABLES = ["issues", "agents", "labels", "worktree_states", "infrastructu
                   "agent_execution_logs", "code_gen_tasks", "review_results", "deployment_pipelines"]
 AGENTS_TABLES = ["agents", "users", "conversations", "agent_queries", "agent_approvals", "agent_feedback",
                  "deleted_records"]
+CITIZEN_TABLES = ["departments", "services", "users", "languages", "query_types", "content_types", "content_sources",
+                  "content_syncs", "contents", "analytics_payloads"]
 
 # timestamps a writer may supply that a window on them would skip or never reach
 LYING_TIMES = ["infinity", "-infinity", "0001-01-01 00:00:00+00", "two days ago"]
@@ -119,13 +121,14 @@ def test_every_tracked_source_table_has_an_always_enabled_arrival_trigger(conn):
     expected = ([("devflow_src", "api_payloads", "A", None, None)]
                 + [("devflow_src", t, "A", True, "clock_timestamp()") for t in DEVFLOW_TABLES]
                 + [("sales_src", t, "A", True, "clock_timestamp()") for t in SALES_TABLES]
-                + [("agents_src", t, "A", True, "clock_timestamp()") for t in AGENTS_TABLES])
+                + [("agents_src", t, "A", True, "clock_timestamp()") for t in AGENTS_TABLES]
+                + [("citizen_src", t, "A", True, "clock_timestamp()") for t in CITIZEN_TABLES])
     assert tracked == sorted(expected)
     # every tracked column is indexed (api_payloads: by (feed, received_at))
     assert scalar(conn, """
         SELECT count(*) FROM pg_index AS i JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
         WHERE a.attname = '_dwh_arrived_at'
-    """) == len(SALES_TABLES) + len(DEVFLOW_TABLES) + len(AGENTS_TABLES)
+    """) == len(SALES_TABLES) + len(DEVFLOW_TABLES) + len(AGENTS_TABLES) + len(CITIZEN_TABLES)
 
 
 def test_the_arrival_stamp_overrides_the_writer_and_survives_no_op_updates(sales):

@@ -129,7 +129,8 @@ def test_bad_area_names_and_etl_service_are_refused(conn, toy):
 def test_the_demo_areas_come_from_the_registry(conn):
     assert conn.execute("SELECT area, demo->>'generate' FROM dwh_etl.areas WHERE demo ? 'generate' "
                         "ORDER BY (demo->>'order')::int").fetchall() == [
-        ("sales", "sales_src.generate"), ("devflow", "devflow_src.generate"), ("agents", "agents_src.generate")]
+        ("sales", "sales_src.generate"), ("devflow", "devflow_src.generate"), ("agents", "agents_src.generate"),
+        ("citizen", "citizen_src.generate")]
     # every declared demo procedure exists and is a procedure
     assert conn.execute("""
         SELECT area FROM dwh_etl.areas AS a

@@ -256,7 +256,7 @@ def test_the_areas_silver_steps_are_data(conn):
     silver = rows(conn, """SELECT DISTINCT step_name, kind, procedure_name FROM dwh_etl.steps
                            WHERE layer = 'silver' ORDER BY 1""")
     assert silver == [(s, "silver", "dwh_etl.step_silver") for s in (
-        "agents_silver_entities", "agents_silver_events", "devflow_silver_entities", "devflow_silver_events", "devflow_silver_metrics", "devflow_silver_pull_requests",
+        "agents_silver_entities", "agents_silver_events", "citizen_silver_entities", "citizen_silver_events", "devflow_silver_entities", "devflow_silver_events", "devflow_silver_metrics", "devflow_silver_pull_requests",
         "sales_silver_customers", "sales_silver_products", "sales_silver_sales")]
     for routine in ("sales.load_silver_customers(bigint, date)", "sales.load_silver_products(bigint, date)",
                     "sales.load_silver_sales(bigint, date)", "devflow.load_silver_entities(bigint, date)",

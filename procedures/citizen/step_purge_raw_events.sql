@@ -82,7 +82,7 @@ BEGIN
             in_target_table => v_feed.bronze,
             in_batch_id     => NULL,
             in_rows_deleted => v_purged,
-            in_operation    => 'purge',
+            in_operation    => 'delete',
             in_notes        => format('raw events ingested before %s purged (citizen.raw_retention %s); %s quarantine entries scrubbed',
                                       to_char(v_safe AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"'), v_keep, v_scrubbed),
             in_run_id       => p_run_id);

@@ -23,6 +23,8 @@ CREATE OR REPLACE PROCEDURE citizen_src._simulate(
 )
 LANGUAGE plpgsql
 SET search_path = citizen_src, pg_temp
+-- the row estimates of generate_series and the lateral draws are huge: JIT would compile for seconds
+SET jit = off
 AS $$
 DECLARE
     c_day0     CONSTANT date := DATE '2020-01-01';

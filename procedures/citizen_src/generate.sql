@@ -17,6 +17,8 @@ CREATE OR REPLACE PROCEDURE citizen_src.generate(
 )
 LANGUAGE plpgsql
 SET search_path = citizen_src, pg_temp
+-- the row estimates of generate_series and the lateral draws are huge: JIT would compile for seconds
+SET jit = off
 AS $$
 DECLARE
     v_through date := COALESCE(p_through, (now() AT TIME ZONE 'UTC')::date - 1);

@@ -10,6 +10,8 @@
 CREATE OR REPLACE PROCEDURE citizen_src.generate_next_day()
 LANGUAGE plpgsql
 SET search_path = citizen_src, pg_temp
+-- the row estimates of generate_series and the lateral draws are huge: JIT would compile for seconds
+SET jit = off
 AS $$
 DECLARE
     v_state citizen_src.generator_state;
