@@ -2,9 +2,9 @@
 -- measurement facts must be recomputed, from what no fact step queues:
 --  * the days the fact steps queued (dwh_staging.citizen_affected_days_service, read, not consumed: its
 --    mart step consumes it later) -> citizen_dq_days and citizen_perf_days;
---  * the days of the citizen event feeds' quarantine entries opened, re-delivered or resolved since the
---    last call (the day of the raw payload's occurred_at in citizen.timezone) -> citizen_dq_days
---    (accuracy counts them);
+--  * the days of the citizen event feeds' quarantine entries opened or resolved since the last call (the
+--    day of the raw payload's occurred_at in citizen.timezone) -> citizen_dq_days (accuracy counts them;
+--    a re-delivery of an open entry only counts a delivery on it, which accuracy does not count: no day);
 --  * the days (citizen.timezone) in which a citizen step finished since the last call
 --    -> citizen_perf_days (the warehouse's own ETL metrics).
 -- Why custom: no step kind reads the engine's run history or quarantine, or copies a queue without
@@ -41,11 +41,11 @@ BEGIN
 
     -- quarantine entries of the event feeds that changed since the mark
     WITH changed AS (
-        SELECT GREATEST(qe.quarantined_at, qe.last_delivered_at, qe.resolved_at) AS changed_at,
+        SELECT GREATEST(qe.quarantined_at, qe.resolved_at) AS changed_at,
                dwh_etl.try_timestamptz(qe.payload->>'occurred_at', v_zone) AS occurred_at
         FROM dwh_etl.quarantine AS qe
         WHERE qe.target_table IN ('silver.citizen_query_logs', 'silver.citizen_content_events')
-          AND GREATEST(qe.quarantined_at, qe.last_delivered_at, qe.resolved_at) > v_q_mark
+          AND GREATEST(qe.quarantined_at, qe.resolved_at) > v_q_mark
     ),
     queued AS (
         INSERT INTO dwh_staging.citizen_dq_days (date_key, run_id)
