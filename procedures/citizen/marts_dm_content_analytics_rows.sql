@@ -26,7 +26,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
--- No SET clause (search_path): names are qualified, and a SET would stop the planner from inlining it.
+SET search_path = citizen, pg_temp
 AS $$
     WITH session_sizes AS (
         SELECT s.session_id, count(*) AS events

@@ -24,7 +24,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
--- No SET clause (search_path): names are qualified, and a SET would stop the planner from inlining it.
+SET search_path = citizen, pg_temp
 AS $$
     WITH hours AS (
         SELECT q.time_key / 10000 * 10000 AS time_key,

@@ -31,7 +31,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
--- No SET clause (search_path): names are qualified, and a SET would stop the planner from inlining it.
+SET search_path = citizen, pg_temp
 AS $$
     WITH events AS (
         SELECT q.user_key, q.session_id, q.service_key, q.queried_at AS started_at, q.queried_at AS ended_at,

@@ -33,7 +33,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 VOLATILE
--- No SET clause (search_path): names are qualified.
+SET search_path = citizen, pg_temp
 AS $$
     WITH zone AS (
         SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS name

@@ -31,7 +31,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
--- No SET clause (search_path): names are qualified.
+SET search_path = citizen, pg_temp
 AS $$
     WITH zone AS (
         SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS name,
