@@ -15,16 +15,36 @@ WITH activity AS (
     SELECT u.date_key, u.user_key, u.session_id FROM citizen.fct_content_usage AS u
 ),
 active AS (
-    SELECT DISTINCT a.date_key, du.user_id
-    FROM activity AS a
-    JOIN citizen.dim_user AS du
-      ON du.user_key = a.user_key
+    -- registered users active per day, with the day they were active before
+    SELECT x.user_id, x.full_date, lag(x.full_date) OVER (PARTITION BY x.user_id ORDER BY x.full_date) AS previous_day
+    FROM (SELECT DISTINCT du.user_id, d.full_date
+          FROM activity AS a
+          JOIN citizen.dim_user AS du
+            ON du.user_key = a.user_key
+          JOIN gold.dim_date AS d
+            ON d.date_key = a.date_key) AS x
 ),
 days AS (
-    SELECT a.date_key,
+    SELECT a.date_key, d.full_date,
            count(DISTINCT a.session_id) FILTER (WHERE a.user_key IS NULL) AS anonymous_sessions
     FROM activity AS a
-    GROUP BY a.date_key
+    JOIN gold.dim_date AS d
+      ON d.date_key = a.date_key
+    GROUP BY a.date_key, d.full_date
+),
+per_day AS (
+    SELECT ac.full_date,
+           count(*) AS active_users,
+           count(*) FILTER (WHERE ac.previous_day >= ac.full_date - 7) AS returning_users
+    FROM active AS ac
+    GROUP BY ac.full_date
+),
+earlier AS (
+    SELECT dd.full_date, count(DISTINCT ac.user_id) AS earlier_users
+    FROM days AS dd
+    JOIN active AS ac
+      ON ac.full_date BETWEEN dd.full_date - 7 AND dd.full_date - 1
+    GROUP BY dd.full_date
 ),
 scores AS (
     SELECT m.date_key,
@@ -32,36 +52,21 @@ scores AS (
            round(avg(m.avg_session_duration_seconds), 1) AS avg_session_duration_seconds
     FROM citizen.dm_user_analytics AS m
     GROUP BY m.date_key
-),
-retention AS (
-    SELECT cal.date_key,
-           (SELECT count(*) FROM active AS t WHERE t.date_key = cal.date_key) AS active_users,
-           (SELECT count(DISTINCT p.user_id)
-            FROM active AS p JOIN gold.dim_date AS pd ON pd.date_key = p.date_key
-            WHERE pd.full_date BETWEEN cal.full_date - 7 AND cal.full_date - 1) AS earlier_users,
-           (SELECT count(*)
-            FROM active AS t
-            WHERE t.date_key = cal.date_key
-              AND EXISTS (SELECT 1 FROM active AS p JOIN gold.dim_date AS pd ON pd.date_key = p.date_key
-                          WHERE p.user_id = t.user_id AND pd.full_date BETWEEN cal.full_date - 7 AND cal.full_date - 1)) AS returning_users
-    FROM days AS dd
-    JOIN gold.dim_date AS cal
-      ON cal.date_key = dd.date_key
 )
 SELECT dd.date_key,
-       cal.full_date,
-       r.active_users,
+       dd.full_date,
+       COALESCE(p.active_users, 0) AS active_users,
        dd.anonymous_sessions,
-       r.active_users + dd.anonymous_sessions AS visitors,
+       COALESCE(p.active_users, 0) + dd.anonymous_sessions AS visitors,
        s.avg_engagement_score,
        s.avg_session_duration_seconds,
-       r.returning_users,
-       round(100.0 * r.returning_users / NULLIF(r.earlier_users, 0), 2) AS retention_pct
+       COALESCE(p.returning_users, 0) AS returning_users,
+       round(100.0 * COALESCE(p.returning_users, 0) / NULLIF(e.earlier_users, 0), 2) AS retention_pct
 FROM days AS dd
-JOIN gold.dim_date AS cal
-  ON cal.date_key = dd.date_key
-JOIN retention AS r
-  ON r.date_key = dd.date_key
+LEFT JOIN per_day AS p
+  ON p.full_date = dd.full_date
+LEFT JOIN earlier AS e
+  ON e.full_date = dd.full_date
 LEFT JOIN scores AS s
   ON s.date_key = dd.date_key;
 COMMENT ON VIEW citizen.kpi_user_engagement IS 'Seed 003 User Engagement per day: active registered users, anonymous sessions, visitors, average engagement score and session duration, returning users and 7-day retention. Formulas: docs/CITIZEN.md.';
