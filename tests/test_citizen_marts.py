@@ -580,3 +580,53 @@ def test_the_performance_kpi_counts_the_warehouses_own_steps(loaded):
              q AS (SELECT date_key, count(*) AS n FROM citizen.fct_service_queries GROUP BY 1)
         SELECT COALESCE(e.date_key, q.date_key), e.runs, e.failed, q.n FROM e FULL JOIN q USING (date_key)
     """)
+
+
+def test_the_service_usage_trend_equals_an_independent_computation(loaded):
+    same(loaded, """
+        SELECT date_key, service_id, total_queries, prev_day_queries, day_over_day_growth_pct, avg_7d_queries,
+               week_over_week_growth_pct
+        FROM citizen.kpi_service_usage_trend
+    """, """
+        WITH daily AS (
+            SELECT s.service_id, a.date_key, to_date(a.date_key::text, 'YYYYMMDD') AS day, sum(a.total_queries) AS n
+            FROM citizen.dm_service_analytics a JOIN citizen.dim_service s USING (service_key)
+            GROUP BY 1, 2
+        ),
+        w AS (
+            SELECT d.service_id, d.date_key, d.n,
+                   COALESCE((SELECT sum(p.n) FROM daily p WHERE p.service_id = d.service_id AND p.day = d.day - 1), 0) AS prev,
+                   (SELECT sum(p.n) FROM daily p WHERE p.service_id = d.service_id AND p.day BETWEEN d.day - 6 AND d.day) AS last7,
+                   COALESCE((SELECT sum(p.n) FROM daily p WHERE p.service_id = d.service_id
+                             AND p.day BETWEEN d.day - 13 AND d.day - 7), 0) AS prev7
+            FROM daily d
+        )
+        SELECT date_key, service_id, n, prev, round(100.0 * (n - prev) / NULLIF(prev, 0), 2), round(last7 / 7.0, 2),
+               round(100.0 * (last7 - prev7) / NULLIF(prev7, 0), 2)
+        FROM w
+    """)
+
+
+def test_the_user_engagement_kpi_equals_an_independent_computation(loaded):
+    same(loaded, """
+        SELECT date_key, active_users, anonymous_sessions, returning_users, retention_pct FROM citizen.kpi_user_engagement
+    """, """
+        WITH ev AS (
+            SELECT date_key, user_key, session_id FROM citizen.fct_service_queries
+            UNION ALL SELECT date_key, user_key, session_id FROM citizen.fct_content_usage
+        ),
+        act AS (
+            SELECT DISTINCT to_date(ev.date_key::text, 'YYYYMMDD') AS day, u.user_id
+            FROM ev JOIN citizen.dim_user u USING (user_key)
+        ),
+        days AS (SELECT DISTINCT date_key, to_date(date_key::text, 'YYYYMMDD') AS day FROM ev)
+        SELECT d.date_key,
+               (SELECT count(*) FROM act a WHERE a.day = d.day),
+               (SELECT count(DISTINCT session_id) FROM ev WHERE ev.date_key = d.date_key AND ev.user_key IS NULL),
+               (SELECT count(*) FROM act a WHERE a.day = d.day
+                  AND EXISTS (SELECT 1 FROM act b WHERE b.user_id = a.user_id AND b.day BETWEEN d.day - 7 AND d.day - 1)),
+               round(100.0 * (SELECT count(*) FROM act a WHERE a.day = d.day
+                                AND EXISTS (SELECT 1 FROM act b WHERE b.user_id = a.user_id AND b.day BETWEEN d.day - 7 AND d.day - 1))
+                     / NULLIF((SELECT count(DISTINCT b.user_id) FROM act b WHERE b.day BETWEEN d.day - 7 AND d.day - 1), 0), 2)
+        FROM days d
+    """)
