@@ -128,3 +128,15 @@ def test_demo_loads_the_agents_area_too(demo_done_template, conn):
     assert scalar(conn, """SELECT count(*) FROM dwh_lineage.step_runs AS s
                            JOIN dwh_etl.steps AS st ON st.step_name = s.step_name AND st.pipeline_name = 'daily'
                            WHERE st.area = 'agents' AND s.status <> 'completed'""") == 0
+
+
+def test_demo_loads_the_citizen_area_too(demo_done_template, conn):
+    # issue 12: the citizen area is generated after agents and its steps run in daily
+    for table in ("citizen.dim_service", "citizen.dim_user", "citizen.dim_content", "citizen.dim_language",
+                  "citizen.fct_service_queries", "citizen.fct_content_usage"):
+        assert scalar(conn, f"SELECT count(*) FROM {table}") > 0, table
+    assert scalar(conn, """SELECT count(*) FROM dwh_lineage.step_runs AS s
+                           JOIN dwh_etl.steps AS st ON st.step_name = s.step_name AND st.pipeline_name = 'daily'
+                           WHERE st.area = 'citizen' AND s.status <> 'completed'""") == 0
+    assert conn.execute("SELECT area FROM dwh_etl.areas WHERE demo ? 'generate' "
+                        "ORDER BY (demo->>'order')::int").fetchall()[-2:] == [("agents",), ("citizen",)]
