@@ -630,3 +630,30 @@ def test_the_user_engagement_kpi_equals_an_independent_computation(loaded):
                      / NULLIF((SELECT count(DISTINCT b.user_id) FROM act b WHERE b.day BETWEEN d.day - 7 AND d.day - 1), 0), 2)
         FROM days d
     """)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# After `dwh demo` (every area, through the CLI)
+# ---------------------------------------------------------------------------------------------------------
+
+@database_template(scope="module")
+def citizen_demo_template(conn):
+    """A database where `dwh demo --scale 0.005` ran once through the CLI (every area)."""
+    from click.testing import CliRunner
+
+    from dwh_cli.cli import cli
+
+    info = conn.info
+    dsn = psycopg.conninfo.make_conninfo(host=info.host, port=str(info.port), user=info.user, dbname=info.dbname,
+                                         password=info.password or None)
+    clean_env = {name: None for name in ("DWH_DSN", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGPASSWORD")}
+    result = CliRunner().invoke(cli, ["--dsn", dsn, "demo", "--scale", "0.005"], env=clean_env)
+    assert result.exit_code == 0, result.output
+
+
+def test_after_dwh_demo_every_mart_and_kpi_view_has_rows(citizen_demo_template, conn):
+    assert scalar(conn, """SELECT count(*) FROM dwh_lineage.step_runs AS s
+                           JOIN dwh_etl.steps AS st ON st.step_name = s.step_name AND st.pipeline_name = 'daily'
+                           WHERE st.area = 'citizen' AND s.status <> 'completed'""") == 0
+    for table in [*MARTS, "citizen.fct_data_quality", "citizen.fct_system_performance", *KPI_VIEWS]:
+        assert scalar(conn, f"SELECT count(*) FROM {table}") > 0, table
