@@ -309,11 +309,82 @@ DECLARE
     -- ---- marts, data quality and system performance: citizenmarts ---------------------------------
     -- (dim_quality_metric, fct_data_quality, fct_system_performance, the dm_* marts and the KPI views of
     -- migration 0029 add their entries to these lists; they are appended to the area's own)
+    -- Steps (in daily and citizen_nightly, after the two fact steps):
+    --   citizen_quality_days            custom  queue the days of the two measurement facts: the facts'
+    --                                           days (copied from the service mart's queue before it is
+    --                                           consumed), changed quarantine entries, finished citizen
+    --                                           steps (citizen.marts_queue_engine_days: no kind reads the
+    --                                           engine's run history or quarantine)
+    --   citizen_fct_data_quality        mart    table form: the queued days of fct_data_quality from
+    --                                           silver.citizen_fct_data_quality_rows
+    --   citizen_fct_system_performance  mart    table form: the queued days of fct_system_performance
+    --   citizen_dm_service_analytics, citizen_dm_user_analytics, citizen_dm_content_analytics,
+    --   citizen_dm_system_analytics     mart    table form: the days each mart's queue holds (filled by
+    --                                           both fact steps), rebuilt from silver.citizen_dm_*_rows
     v_marts_settings   jsonb := '[]';
-    v_marts_tables     jsonb := '[]';
+    v_marts_tables     jsonb := $json$[
+        {"table": "citizen.dim_quality_metric", "layer": "gold", "description": "quality and performance metrics: unit, direction, thresholds (Type 1)"},
+        {"table": "citizen.fct_data_quality", "layer": "gold", "description": "completeness, accuracy, freshness, consistency per service, source and day"},
+        {"table": "citizen.fct_system_performance", "layer": "gold", "description": "portal and ETL performance per metric, service and hour"},
+        {"table": "citizen.dm_service_analytics", "layer": "mart", "description": "service x day"},
+        {"table": "citizen.dm_user_analytics", "layer": "mart", "description": "registered user x day"},
+        {"table": "citizen.dm_content_analytics", "layer": "mart", "description": "content x day"},
+        {"table": "citizen.dm_system_analytics", "layer": "mart", "description": "day x hour"}
+    ]$json$;
     v_marts_dimensions jsonb := '[]';
     v_marts_pipelines  jsonb := '[]';
-    v_marts_steps      jsonb := '[]';
+    v_marts_steps      jsonb := $json$[
+        {"step": "citizen_quality_days", "procedure": "citizen.marts_queue_engine_days", "layer": "gold",
+         "depends_on": ["citizen_fct_service_queries", "citizen_fct_content_usage"],
+         "description": "queue the days of fct_data_quality and fct_system_performance: the facts' days, changed quarantine entries of the event feeds, finished citizen steps",
+         "sources": ["dwh_staging.citizen_affected_days_service", "dwh_etl.quarantine", "dwh_lineage.step_runs"],
+         "targets": ["dwh_staging.citizen_dq_days", "dwh_staging.citizen_perf_days"]},
+        {"step": "citizen_fct_data_quality", "kind": "mart", "layer": "gold", "depends_on": ["citizen_quality_days"],
+         "spec": {"table": "citizen.fct_data_quality", "view": "silver.citizen_fct_data_quality_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_dq_days", "column": "date_key"},
+                  "lineage_source": "citizen.fct_service_queries"},
+         "description": "completeness, accuracy, freshness and consistency of the queued days per service and content source",
+         "sources": ["citizen.fct_service_queries", "citizen.fct_content_usage", "citizen.dim_service", "citizen.dim_content",
+                     "citizen.dim_content_source", "citizen.dim_quality_metric", "dwh_etl.quarantine"],
+         "targets": ["citizen.fct_data_quality"]},
+        {"step": "citizen_fct_system_performance", "kind": "mart", "layer": "gold", "depends_on": ["citizen_quality_days"],
+         "spec": {"table": "citizen.fct_system_performance", "view": "silver.citizen_fct_system_performance_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_perf_days", "column": "date_key"},
+                  "lineage_source": "citizen.fct_service_queries"},
+         "description": "the portal's response time, throughput, error rate per service and hour, and the citizen steps' own time and failures, for the queued days",
+         "sources": ["citizen.fct_service_queries", "citizen.dim_quality_metric", "dwh_lineage.step_runs"],
+         "targets": ["citizen.fct_system_performance"]},
+        {"step": "citizen_dm_service_analytics", "kind": "mart", "layer": "mart", "depends_on": ["citizen_quality_days"],
+         "spec": {"table": "citizen.dm_service_analytics", "view": "silver.citizen_dm_service_analytics_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_affected_days_service", "column": "date_key"},
+                  "lineage_source": "citizen.fct_service_queries"},
+         "description": "service x day for the queued days",
+         "sources": ["citizen.fct_service_queries", "citizen.fct_content_usage", "citizen.dim_user"],
+         "targets": ["citizen.dm_service_analytics"]},
+        {"step": "citizen_dm_user_analytics", "kind": "mart", "layer": "mart",
+         "depends_on": ["citizen_fct_service_queries", "citizen_fct_content_usage"],
+         "spec": {"table": "citizen.dm_user_analytics", "view": "silver.citizen_dm_user_analytics_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_affected_days_user", "column": "date_key"},
+                  "lineage_source": "citizen.fct_service_queries"},
+         "description": "registered user x day for the queued days",
+         "sources": ["citizen.fct_service_queries", "citizen.fct_content_usage", "citizen.dim_user", "citizen.dim_service", "citizen.dim_language"],
+         "targets": ["citizen.dm_user_analytics"]},
+        {"step": "citizen_dm_content_analytics", "kind": "mart", "layer": "mart",
+         "depends_on": ["citizen_fct_service_queries", "citizen_fct_content_usage"],
+         "spec": {"table": "citizen.dm_content_analytics", "view": "silver.citizen_dm_content_analytics_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_affected_days_content", "column": "date_key"},
+                  "lineage_source": "citizen.fct_content_usage"},
+         "description": "content x day for the queued days",
+         "sources": ["citizen.fct_content_usage", "citizen.fct_service_queries"],
+         "targets": ["citizen.dm_content_analytics"]},
+        {"step": "citizen_dm_system_analytics", "kind": "mart", "layer": "mart", "depends_on": ["citizen_fct_system_performance"],
+         "spec": {"table": "citizen.dm_system_analytics", "view": "silver.citizen_dm_system_analytics_rows", "key_column": "date_key",
+                  "queue": {"table": "dwh_staging.citizen_affected_days_system", "column": "date_key"},
+                  "lineage_source": "citizen.fct_service_queries"},
+         "description": "day x hour for the queued days (host usage from fct_system_performance)",
+         "sources": ["citizen.fct_service_queries", "citizen.fct_system_performance"],
+         "targets": ["citizen.dm_system_analytics"]}
+    ]$json$;
     v_marts_rules      jsonb := '[]';
     -- ---- end of citizenmarts -------------------------------------------------------------------------
 BEGIN
