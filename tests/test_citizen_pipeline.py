@@ -115,9 +115,9 @@ def test_daily_loads_every_citizen_table(loaded):
     assert rows(loaded, """SELECT (SELECT count(*) FROM citizen.dim_service), (SELECT count(*) FROM citizen.dim_language),
                                   (SELECT count(*) FROM citizen.dim_query_type), (SELECT count(*) FROM citizen.dim_content_type),
                                   (SELECT count(*) FROM citizen.dim_language WHERE coverage_percentage IS NULL)""") == [(24, 23, 4, 4, 0)]
-    # the step kinds: only ingestion and the purge are custom
+    # the step kinds: only ingestion, the purge and the measurement facts' day queue are custom
     assert rows(loaded, "SELECT DISTINCT step_name FROM dwh_etl.steps WHERE area = 'citizen' AND kind = 'custom' ORDER BY 1") == [
-        ("citizen_ingest_events",), ("citizen_purge_raw_events",)]
+        ("citizen_ingest_events",), ("citizen_purge_raw_events",), ("citizen_quality_days",)]
 
 
 def test_every_collected_event_is_loaded_or_quarantined(loaded):
