@@ -33,14 +33,18 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_keys text;
-    v_join text;
+    v_keys  text;
+    v_nkeys text;
+    v_join  text;
     v_hit  record;
 BEGIN
-    -- TG_ARGV: the natural key's columns
+    -- TG_ARGV: the natural key's columns. The statement's distinct keys (hashed from its transition
+    -- table, which has no index) are joined to the table by "=" (hashable and served by the unique btree
+    -- on (key, valid_from); a NULL key matches nothing, as in the exclusion constraint it replaces).
     SELECT string_agg(format('t.%I', k), ', ' ORDER BY o),
-           string_agg(format('t.%I IS NOT DISTINCT FROM n.%I', k, k), ' AND ' ORDER BY o)
-    INTO v_keys, v_join
+           string_agg(format('n.%I', k), ', ' ORDER BY o),
+           string_agg(format('t.%I = n.%I', k, k), ' AND ' ORDER BY o)
+    INTO v_keys, v_nkeys, v_join
     FROM unnest(TG_ARGV) WITH ORDINALITY AS a(k, o);
     PERFORM 'PRAGMA:TYPE: v_hit (k text, from1 timestamptz, to1 timestamptz, from2 timestamptz)';
     EXECUTE format($q$
@@ -48,12 +52,13 @@ BEGIN
         FROM (
             SELECT ROW(%1$s)::text AS k, t.valid_from, t.valid_to,
                    lead(t.valid_from) OVER (PARTITION BY %1$s ORDER BY t.valid_from) AS next_from
-            FROM %2$s AS t
-            WHERE EXISTS (SELECT 1 FROM scd2_new_rows AS n WHERE %3$s)
+            FROM (SELECT DISTINCT %4$s FROM scd2_new_rows AS n) AS n
+            JOIN %2$s AS t
+              ON %3$s
         ) AS x
         WHERE x.next_from < COALESCE(x.valid_to, 'infinity'::timestamptz)
         LIMIT 1
-        $q$, v_keys, TG_RELID::regclass, v_join)
+        $q$, v_keys, TG_RELID::regclass, v_join, v_nkeys)
     INTO v_hit;
     IF v_hit.k IS NOT NULL THEN
         RAISE EXCEPTION 'conflicting key value violates exclusion constraint "%"', TG_TABLE_NAME || '_no_overlap'
