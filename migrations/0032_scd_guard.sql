@@ -11,8 +11,8 @@
 --     it is the ordered index the lookups and the check use;
 --   * two AFTER ... FOR EACH STATEMENT triggers (INSERT and UPDATE; PostgreSQL allows a transition table
 --     only on a single-event trigger) running dwh_etl.trg_scd2_no_overlap: for the keys the statement
---     wrote (its transition table), each version must end at or before the next one starts (adjacent
---     versions suffice: sorted by start, any overlap shows between neighbours). A violation raises
+--     wrote (its transition table), no version may start inside another version of its key (a pair
+--     of versions overlaps exactly when the later-starting one starts before the other ends). A violation raises
 --     SQLSTATE 23P01 (exclusion_violation), as the constraint did, naming the key and both ranges: a
 --     DBA's direct write that breaks history is still refused, and the statement rolls back.
 -- What the statement check does not see that the exclusion constraint did: rows another transaction
@@ -36,29 +36,30 @@ DECLARE
     v_keys  text;
     v_nkeys text;
     v_join  text;
-    v_hit  record;
+    v_join2 text;
+    v_hit   record;
 BEGIN
     -- TG_ARGV: the natural key's columns. The statement's distinct keys (hashed from its transition
     -- table, which has no index) are joined to the table by "=" (hashable and served by the unique btree
     -- on (key, valid_from); a NULL key matches nothing, as in the exclusion constraint it replaces).
     SELECT string_agg(format('t.%I', k), ', ' ORDER BY o),
            string_agg(format('n.%I', k), ', ' ORDER BY o),
-           string_agg(format('t.%I = n.%I', k, k), ' AND ' ORDER BY o)
-    INTO v_keys, v_nkeys, v_join
+           string_agg(format('t.%I = n.%I', k, k), ' AND ' ORDER BY o),
+           string_agg(format('t2.%I = t.%I', k, k), ' AND ' ORDER BY o)
+    INTO v_keys, v_nkeys, v_join, v_join2
     FROM unnest(TG_ARGV) WITH ORDINALITY AS a(k, o);
     PERFORM 'PRAGMA:TYPE: v_hit (k text, from1 timestamptz, to1 timestamptz, from2 timestamptz)';
     EXECUTE format($q$
-        SELECT x.k, x.valid_from AS from1, x.valid_to AS to1, x.next_from AS from2
-        FROM (
-            SELECT ROW(%1$s)::text AS k, t.valid_from, t.valid_to,
-                   lead(t.valid_from) OVER (PARTITION BY %1$s ORDER BY t.valid_from) AS next_from
-            FROM (SELECT DISTINCT %4$s FROM scd2_new_rows AS n) AS n
-            JOIN %2$s AS t
-              ON %3$s
-        ) AS x
-        WHERE x.next_from < COALESCE(x.valid_to, 'infinity'::timestamptz)
+        SELECT ROW(%1$s)::text AS k, t.valid_from AS from1, t.valid_to AS to1, t2.valid_from AS from2
+        FROM (SELECT DISTINCT %4$s FROM scd2_new_rows AS n) AS n
+        JOIN %2$s AS t
+          ON %3$s
+        JOIN %2$s AS t2
+          ON %5$s
+         AND t2.valid_from > t.valid_from
+         AND t2.valid_from < COALESCE(t.valid_to, 'infinity'::timestamptz)
         LIMIT 1
-        $q$, v_keys, TG_RELID::regclass, v_join, v_nkeys)
+        $q$, v_keys, TG_RELID::regclass, v_join, v_nkeys, v_join2)
     INTO v_hit;
     IF v_hit.k IS NOT NULL THEN
         RAISE EXCEPTION 'conflicting key value violates exclusion constraint "%"', TG_TABLE_NAME || '_no_overlap'
