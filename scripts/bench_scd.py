@@ -12,6 +12,9 @@ with 10% changed, 1% new and 0.5% deleted keys it times:
   row-at-a-time    seed 000's BEFORE INSERT trigger (close current + version n+1, one UPDATE per row)
   rerun            the engine again with nothing changed (delta and snapshot)
 and, with --scaling, the engine-delta time of 10k changes against dimensions of each size.
+--compare-guards N instead times, alternating over N rounds, the GiST exclusion constraint against the
+statement-level no-overlap guard of migration 0032 (change by snapshot and by delta, rerun, initial load
+of an empty dimension), with the floors, and prints medians and ratios.
 Each case starts from the same freshly built dimension. Prints one line per measurement; no assertions.
 """
 from __future__ import annotations
@@ -148,13 +151,85 @@ def engine(source: str, mode: str) -> str:
             f"p_load_ts => timestamptz '2025-01-01', p_mode => '{mode}')")
 
 
+GUARD_TRIGGER = "CALL dwh_etl.scd2_guard('bench_scd.dim', '{id}')"
+
+INITIAL_SOURCE = """
+DROP TABLE IF EXISTS bench_scd.initial;
+CREATE TABLE bench_scd.initial AS
+SELECT g AS id, 'name ' || g AS name, (ARRAY['Consumer', 'Corporate', 'Home Office'])[1 + g % 3] AS segment,
+       'city ' || (g % 1000) AS city, 'phone ' || g AS phone, timestamptz '2024-01-01' AS changed_at, false AS deleted
+FROM generate_series(1, {rows}) AS g;
+ANALYZE bench_scd.initial;
+"""
+
+FLOOR_INITIAL = """
+CREATE TABLE bench_scd.floor_dim (LIKE bench_scd.dim INCLUDING DEFAULTS);
+CREATE UNIQUE INDEX ON bench_scd.floor_dim (id) WHERE is_current;
+INSERT INTO bench_scd.floor_dim (dim_key, id, name, segment, city, phone, valid_from, is_current, version, _batch_id)
+SELECT row_number() OVER (), s.id, s.name, s.segment, s.city, s.phone, s.changed_at, true, 1, gen_random_uuid()
+FROM bench_scd.initial AS s;
+"""
+
+
+def compare_guards(conn, rows: int, rounds: int) -> None:
+    """The GiST exclusion constraint against the statement-level guard (migration 0032), alternating
+    (A/B/A/B), each case from a freshly built dimension; prints medians and ratios, and the floors."""
+    import statistics
+
+    cases = ["change-snapshot", "change-delta", "rerun-snapshot", "initial-load"]
+    times = {(g, c): [] for g in ("exclude", "trigger") for c in cases}
+    floors = {"change-snapshot": [], "change-delta": [], "initial-load": []}
+    for r in range(rounds):
+        for guard in ("exclude", "trigger"):
+            with conn.transaction():
+                conn.execute(SETUP)
+                if guard == "trigger":
+                    conn.execute(GUARD_TRIGGER)
+                conn.execute(INITIAL_SOURCE.replace("{rows}", str(rows)))
+            build(conn, rows)
+            times[(guard, "change-snapshot")].append(timed(conn, engine("snapshot", "snapshot")))
+            times[(guard, "rerun-snapshot")].append(timed(conn, engine("snapshot", "snapshot")))
+            build(conn, rows)
+            times[(guard, "change-delta")].append(timed(conn, engine("batch", "delta")))
+            conn.execute("TRUNCATE bench_scd.dim RESTART IDENTITY")
+            times[(guard, "initial-load")].append(timed(conn, engine("initial", "snapshot")))
+        build(conn, rows)
+        floors["change-snapshot"].append(timed(conn, FLOOR_SNAPSHOT))
+        build(conn, rows)
+        floors["change-delta"].append(timed(conn, FLOOR_DELTA))
+        conn.execute("DROP TABLE IF EXISTS bench_scd.floor_dim")
+        floors["initial-load"].append(timed(conn, FLOOR_INITIAL))
+        conn.execute("DROP TABLE IF EXISTS bench_scd.floor_dim")
+        print(f"round {r + 1}: " + ", ".join(f"{g}/{c} {times[(g, c)][-1]:.2f}s" for g in ("exclude", "trigger") for c in cases),
+              flush=True)
+    print(f"\n{rows:,} keys, {rounds} rounds, medians (s):")
+    print(f"{'case':18s} {'floor':>8s} {'GiST':>8s} {'guard':>8s} {'guard/GiST':>11s} {'guard/floor':>12s}")
+    for c in cases:
+        ex = statistics.median(times[("exclude", c)])
+        tr = statistics.median(times[("trigger", c)])
+        fl = statistics.median(floors[c]) if c in floors else None
+        print(f"{c:18s} {fl if fl is not None else float('nan'):8.2f} {ex:8.2f} {tr:8.2f} {tr / ex:11.2f} "
+              f"{(tr / fl) if fl else float('nan'):12.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", required=True)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--scaling", default="", help="comma-separated dimension sizes for the 10k-change test")
     ap.add_argument("--skip-row-trigger", action="store_true")
+    ap.add_argument("--compare-guards", type=int, metavar="ROUNDS", default=0,
+                    help="only compare the GiST exclusion constraint with the statement-level guard "
+                         "(migration 0032), ROUNDS alternating rounds, with the floors")
     args = ap.parse_args()
+    if args.compare_guards:
+        with psycopg.connect(args.dsn, autocommit=True) as conn:
+            conn.execute("SET client_min_messages = warning")
+            compare_guards(conn, args.rows, args.compare_guards)
+            with conn.transaction():
+                conn.execute("DELETE FROM dwh_etl.dimension_specs WHERE dimension_name = 'bench_scd'")
+                conn.execute("DROP SCHEMA bench_scd CASCADE")
+        return
 
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         conn.execute("SET client_min_messages = warning")

@@ -1,7 +1,8 @@
 """The generic SCD applier dwh_etl.apply_dimension, driven by dwh_etl.dimension_specs.
 
 Each test builds its own small dimension public.dim_thing (shaped like sales.dim_customer: validity,
-is_current, version, is_deleted, batch columns, exclusion constraint and partial unique index) and a
+is_current, version, is_deleted, batch columns, exclusion constraint and partial unique index; each test
+also runs with the exclusion constraint replaced by the statement-level guard of migration 0032) and a
 change-batch table public.src_thing, declares the spec 'test.thing', and checks the whole history
 after each batch, plus the dimension invariants (one current row per key, versions 1..n, no overlap).
 
@@ -34,8 +35,10 @@ def rows(conn, sql, params=None):
     return conn.execute(sql, params).fetchall()
 
 
-@pytest.fixture
-def dim(conn):
+@pytest.fixture(params=["gist", "statement_guard"])
+def dim(conn, request):
+    """Each test runs twice: on the GiST exclusion constraint, and on the statement-level no-overlap
+    guard the warehouse's own SCD2 tables have since migration 0032 (dwh_etl.scd2_guard)."""
     conn.execute("""
         CREATE TABLE public.dim_thing (
             thing_key   bigint GENERATED ALWAYS AS IDENTITY,
@@ -59,6 +62,8 @@ def dim(conn):
         )
     """)
     conn.execute("CREATE UNIQUE INDEX dim_thing_current_uq ON public.dim_thing (thing_id) WHERE is_current")
+    if request.param == "statement_guard":
+        conn.execute("CALL dwh_etl.scd2_guard('public.dim_thing', '{thing_id}')")
     conn.execute("""
         CREATE TABLE public.src_thing (
             thing_id   bigint,
