@@ -1,4 +1,4 @@
--- depends: 0026_mart_dates
+-- depends: 0027_file_landing
 -- The citizen subject area (seed 003, issue 12): usage, content and quality analytics of a government-services
 -- portal (Indian services in the 22 scheduled languages). The operational source (citizen_src), its bronze
 -- and silver layers, and the star schema in schema citizen with the seed's table and column names, so the

@@ -1,4 +1,4 @@
--- depends: 0027_file_landing
+-- depends: 0031_select
 -- SCD2 validity without a GiST probe per row (issue 15, the SCD engine). Every SCD2 table had
 --   EXCLUDE USING gist (<natural key> WITH =, tstzrange(valid_from, valid_to) WITH &&)
 -- and that constraint was most of the engine's cost, measured on a 1M-key dimension: applying a 10%
