@@ -278,6 +278,10 @@ from .select import ls, test_cmd  # noqa: E402
 cli.add_command(ls)
 cli.add_command(test_cmd)
 
+from .cancel import cancel  # noqa: E402
+
+cli.add_command(cancel)
+
 
 # -- status --------------------------------------------------------------------------------------
 @cli.command()
