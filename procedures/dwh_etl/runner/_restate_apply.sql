@@ -11,18 +11,21 @@
 --     * bronze steps (extraction, sources, feeds) are skipped ('skipped', not re-extracted) unless
 --       p_reextract: then they run as in a normal run (what arrived since the last run);
 --     * a fact step with a date_key: its rows of those event dates are deleted and recomputed from its
---       view (every row loaded so far, window [-infinity, watermark)), its watermark untouched; the
+--       view (every row silver holds, window [-infinity, now]), its watermark untouched; the
 --       range's dates are queued for the marts reading its affected-dates queue;
 --     * a table-form mart: the range's dates are queued (when its queue column is a date, or an integer
 --       date_key / time_key YYYYMMDD), then rebuilt for the queued keys; a materialized view is refreshed;
 --     * every other step (silver, dimension, custom): the input rows that arrived in those days (UTC) are
 --       applied again (window [from 00:00 UTC, min(to + 1 day, watermark))), watermarks untouched; the
 --       loads are idempotent (latest wins, SCD2 reruns change nothing, late rows are placed in history),
---       so this restores what is missing or wrong without duplicating anything.
+--       so this restores what is missing or wrong without duplicating anything. What such a replay
+--       changes in silver is stamped with this transaction's start, after the dimension's watermark:
+--       the next run carries it to gold (the facts of the range read all of silver already).
 --   'rebuild': the targets of the steps (tables, not materialized views) are emptied in reverse order
 --     (facts before the dimensions they point at), their watermarks removed, and the steps run in order:
---     each reloads everything from the layer below, as a first load would; a table-form mart is queued
---     every key of its view.
+--     each reloads everything from the layer below, as a first load would (steps above silver with the
+--     window [-infinity, now], so that they see what the steps before them rewrote in this transaction);
+--     a table-form mart is queued every key of its view.
 -- Returns {"status": completed|failed|cancelled, "failed_step", "error": {...}, "replaced": [{table,
 -- rows_deleted, rows_after, ...}]}; the caller records it in pipeline_runs.
 CREATE OR REPLACE FUNCTION dwh_etl._restate_apply(
@@ -49,7 +52,7 @@ DECLARE
     v_keep      jsonb := '{}'::jsonb;
     v_dates     jsonb := '{}'::jsonb;
     v_replaced  jsonb := '{}'::jsonb;     -- table -> {step, rows_deleted, ...}
-    v_results   jsonb := '[]'::jsonb;     -- the step records, rewritten after a rollback
+    v_results   jsonb := '{}'::jsonb;     -- step -> its record, rewritten after a rollback
     v_res       jsonb;
     v_n         bigint;
     v_col       text;
@@ -66,6 +69,15 @@ DECLARE
     v_detail    text;
     v_hint      text;
     v_ins       bigint;
+    v_bounds    timestamptz[] := '{}'::timestamptz[];   -- rebuild: the arrival instants of bronze, replayed one by one
+    v_pass      integer;
+    v_npass     integer := 1;
+    v_silver    text[] := '{}'::text[];                -- rebuild: the targets of the silver steps
+    v_bounds_part timestamptz[];
+    v_dims      text[] := '{}'::text[];                -- rebuild: the targets of the dimension steps
+    v_last      jsonb;
+    v_clock     jsonb := '{}'::jsonb;
+    v_stamp     timestamptz;
     v_upd       bigint;
     v_del       bigint;
 BEGIN
@@ -112,6 +124,15 @@ BEGIN
                             'table', v_t, 'step', v_step.step_name, 'scope', 'refreshed'));
                     END IF;
                     DELETE FROM dwh_etl.watermarks AS w WHERE w.table_name = v_t;
+                    IF v_step.layer <> 'silver' THEN
+                        -- a step above silver reads tables rebuilt earlier in this same transaction,
+                        -- whose rows are stamped with its start (now()): the window must include now(),
+                        -- which [watermark, now()) does not. Only pipeline steps write those tables, and
+                        -- their pipelines are locked, so no other open transaction can still add rows
+                        -- below this bound. Silver steps read bronze with the usual safe bound.
+                        v_windows := v_windows || jsonb_build_object(v_t, jsonb_build_object(
+                            'from', '-infinity'::timestamptz, 'to', clock_timestamp()));
+                    END IF;
                 END LOOP;
             END LOOP;
         ELSE
@@ -144,8 +165,9 @@ BEGIN
                         'table', v_t, 'step', v_step.step_name, 'rows_deleted', v_n,
                         'scope', format('%s between %s and %s', v_col, v_lo, v_hi),
                         'date_column', v_col, 'from_key', v_lo, 'to_key', v_hi));
+                    -- everything silver holds now (what an earlier step of this restatement restored too)
                     v_windows := v_windows || jsonb_build_object(v_t, jsonb_build_object(
-                        'from', '-infinity'::timestamptz, 'to', dwh_etl.get_watermark(v_t)));
+                        'from', '-infinity'::timestamptz, 'to', clock_timestamp()));
                     v_keep := v_keep || jsonb_build_object(v_t, true);
                     v_dates := v_dates || jsonb_build_object(v_t, jsonb_build_object('from', p_from, 'to', p_to));
                     -- the marts downstream recompute every date of the range, also those left with no rows
@@ -177,11 +199,85 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        v_doc := jsonb_build_object('xid', pg_catalog.pg_current_xact_id()::text,
-                                    'windows', v_windows, 'keep', v_keep, 'dates', v_dates);
-        PERFORM set_config('dwh.restate', v_doc::text, true);
+        -- A rebuild replays bronze in the batches it arrived in: silver and the dimensions are loaded once
+        -- per arrival instant of bronze (each extraction stamps its rows with one _ingested_at), as the
+        -- day-by-day runs loaded them, so a dimension fed by a latest-state silver table (devflow's
+        -- issues) gets back every version the runs saw, not only the last state. Each pass stamps what
+        -- it writes with its own instant (dwh_etl.load_time: now() + pass microseconds), and the
+        -- dimensions of the pass read exactly those rows (window [stamp, stamp + 1 microsecond)), as
+        -- the runs' dimension steps read what their silver steps had just changed. Steps of the other
+        -- kinds run once, in the last pass, over everything.
+        IF p_mode = 'rebuild' THEN
+            SELECT COALESCE(array_agg(DISTINCT t ORDER BY t), '{}'::text[])
+            INTO v_silver
+            FROM dwh_etl.steps AS s
+            CROSS JOIN LATERAL unnest(s.target_tables) AS t
+            WHERE s.pipeline_name = v_run.pipeline_name
+              AND s.step_name = ANY (p_steps)
+              AND s.layer = 'silver';
+            FOR v_t IN
+                SELECT DISTINCT src
+                FROM dwh_etl.steps AS s
+                CROSS JOIN LATERAL unnest(s.source_tables) AS src
+                JOIN pg_catalog.pg_attribute AS a
+                  ON a.attrelid = to_regclass(src)
+                 AND a.attname = '_ingested_at'
+                 AND NOT a.attisdropped
+                WHERE s.pipeline_name = v_run.pipeline_name
+                  AND s.step_name = ANY (p_steps)
+                  AND s.layer = 'silver'
+                  AND src LIKE 'bronze.%'
+            LOOP
+                EXECUTE format('SELECT array_agg(DISTINCT b._ingested_at) FROM %s AS b', to_regclass(v_t))
+                INTO v_bounds_part;
+                v_bounds := v_bounds || COALESCE(v_bounds_part, '{}'::timestamptz[]);
+            END LOOP;
+            SELECT COALESCE(array_agg(DISTINCT b ORDER BY b), '{}'::timestamptz[]) INTO v_bounds FROM unnest(v_bounds) AS b;
+            v_npass := GREATEST(cardinality(v_bounds), 1);
+        END IF;
 
-        -- ---- the steps, in order --------------------------------------------------------------------------
+        IF v_npass > 1 THEN
+            -- the targets of the dimension steps: per pass, what that pass changed in silver
+            SELECT COALESCE(array_agg(DISTINCT t ORDER BY t), '{}'::text[])
+            INTO v_dims
+            FROM dwh_etl.steps AS s
+            CROSS JOIN LATERAL unnest(s.target_tables) AS t
+            WHERE s.pipeline_name = v_run.pipeline_name
+              AND s.step_name = ANY (p_steps)
+              AND s.kind = 'dimension';
+            -- the steps of the last pass read everything the passes stamped
+            SELECT COALESCE(jsonb_object_agg(w.key, jsonb_build_object(
+                       'from', '-infinity'::timestamptz,
+                       'to', GREATEST(clock_timestamp(), now() + make_interval(secs => (v_npass + 1) / 1e6)))), '{}'::jsonb)
+            INTO v_last
+            FROM jsonb_each(v_windows) AS w;
+            v_windows := v_windows || v_last;
+        END IF;
+
+        -- ---- the steps, in order (a rebuild: once per replayed arrival for silver and dimensions) ------
+        FOR v_pass IN 1..v_npass LOOP
+        v_clock := '{}'::jsonb;
+        IF v_npass > 1 THEN
+            -- this pass's bronze arrivals into silver, stamped with the pass's own instant, which the
+            -- dimensions then read
+            v_stamp := now() + make_interval(secs => v_pass / 1e6);
+            v_clock := jsonb_build_object('load_time', v_stamp);
+            FOREACH v_t IN ARRAY v_silver LOOP
+                v_windows := v_windows || jsonb_build_object(v_t, jsonb_build_object(
+                    'from', CASE WHEN v_pass = 1 THEN '-infinity'::timestamptz ELSE v_bounds[v_pass] END,
+                    'to', CASE WHEN v_pass = v_npass THEN GREATEST(dwh_etl.safe_upper_bound(), v_bounds[v_pass])
+                               ELSE v_bounds[v_pass + 1] END));
+            END LOOP;
+            FOREACH v_t IN ARRAY v_dims LOOP
+                v_windows := v_windows || jsonb_build_object(v_t, jsonb_build_object(
+                    'from', CASE WHEN v_pass = 1 THEN '-infinity'::timestamptz ELSE v_stamp END,
+                    'to', v_stamp + interval '1 microsecond'));
+            END LOOP;
+        END IF;
+        v_doc := jsonb_build_object('xid', pg_catalog.pg_current_xact_id()::text,
+                                    'windows', v_windows, 'keep', v_keep, 'dates', v_dates, 'clock', v_clock);
+        PERFORM set_config('dwh.restate', v_doc::text, true);
+        v_order := 0;
         FOR v_step IN
             SELECT s.step_name, s.procedure_name, s.kind, s.spec, s.target_tables, s.layer, u.o
             FROM unnest(p_steps) WITH ORDINALITY AS u (step_name, o)
@@ -191,14 +287,15 @@ BEGIN
             ORDER BY u.o
         LOOP
             v_order := v_order + 1;
+            CONTINUE WHEN v_pass < v_npass AND v_step.layer <> 'silver' AND v_step.kind <> 'dimension';
             IF p_mode = 'restate' AND v_step.layer = 'bronze' AND NOT COALESCE(p_reextract, false) THEN
-                v_results := v_results || jsonb_build_object(
+                v_results := v_results || jsonb_build_object(v_step.step_name, jsonb_build_object(
                     'step_name', v_step.step_name, 'procedure_name', v_step.procedure_name, 'step_order', v_order,
                     'status', 'skipped', 'duration_ms', 0,
-                    'error_message', 'not re-extracted: a restatement recomputes from bronze (p_reextract => true, dwh run --reextract, also runs the extraction)');
+                    'error_message', 'not re-extracted: a restatement recomputes from bronze (p_reextract => true, dwh run --reextract, also runs the extraction)'));
                 INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order, status, completed_at, duration_ms, error_message)
                 SELECT p_run_id, r.step_name, r.procedure_name, r.step_order, r.status, clock_timestamp(), 0, r.error_message
-                FROM jsonb_to_record(v_results->-1) AS r (step_name text, procedure_name text, step_order integer, status text, error_message text);
+                FROM jsonb_to_record(v_results->v_step.step_name) AS r (step_name text, procedure_name text, step_order integer, status text, error_message text);
                 RAISE NOTICE 'step % skipped: not re-extracted', v_step.step_name;
                 CONTINUE;
             END IF;
@@ -226,8 +323,13 @@ BEGIN
             END IF;
 
             INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order)
-            VALUES (p_run_id, v_step.step_name, v_step.procedure_name, v_order);
-            RAISE NOTICE 'step % started', v_step.step_name;
+            VALUES (p_run_id, v_step.step_name, v_step.procedure_name, v_order)
+            ON CONFLICT (run_id, step_name) DO UPDATE SET status = 'running';
+            IF v_npass > 1 THEN
+                RAISE NOTICE 'step % started (pass % of %: bronze that arrived at %)', v_step.step_name, v_pass, v_npass, v_bounds[v_pass];
+            ELSE
+                RAISE NOTICE 'step % started', v_step.step_name;
+            END IF;
             IF v_step.kind = 'custom' THEN
                 PERFORM set_config('dwh.run_id', p_run_id::text, true),
                         set_config('dwh.batch_id', v_run.batch_id::text, true),
@@ -241,7 +343,7 @@ BEGIN
             FROM dwh_lineage.step_runs AS sr
             WHERE sr.run_id = p_run_id
               AND sr.step_name = v_step.step_name;
-            v_results := v_results || v_res;
+            v_results := v_results || jsonb_build_object(v_step.step_name, v_res);
             IF v_status = 'cancelled' THEN
                 v_failed := v_step.step_name;
                 RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = 'query_canceled';
@@ -251,6 +353,7 @@ BEGIN
             END IF;
             RAISE NOTICE 'step % done: % rows read, % written in % ms',
                 v_step.step_name, v_res->>'rows_read', v_res->>'rows_written', v_res->>'duration_ms';
+        END LOOP;
         END LOOP;
 
         -- ---- what the tables hold now -----------------------------------------------------------------
@@ -288,7 +391,7 @@ BEGIN
     END;
 
     -- Rolled back: nothing of the work stays. The step records say what happened.
-    FOR v_res IN SELECT e FROM jsonb_array_elements(v_results) AS e LOOP
+    FOR v_res IN SELECT e.value FROM jsonb_each(v_results) AS e ORDER BY (e.value->>'step_order')::integer LOOP
         INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order, status, started_at, completed_at,
                                            duration_ms, rows_read, rows_written, sqlstate, error_message, error_detail,
                                            error_hint, error_context)

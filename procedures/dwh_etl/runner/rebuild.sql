@@ -2,7 +2,8 @@
 -- p_target is a table (schema.name) or an area (dwh_etl.areas). The steps rebuilt are the steps of
 -- p_pipeline writing the table (or every step of the area) and every step that depends on them, directly
 -- or not: a rebuilt dimension gets new surrogate keys, so the facts pointing at it and the marts over
--- them are rebuilt too. Bronze is never rebuilt (it is the record of what was extracted; the source may
+-- them are rebuilt too; and the silver steps a dimension reads from, since its history is replayed from
+-- bronze's arrivals (silver may keep only the latest state). Bronze is never rebuilt (it is the record of what was extracted; the source may
 -- have moved on). In dependency order: the targets are emptied (dependents first), their watermarks
 -- removed, then each step reloads everything from below. A rebuilt SCD2 dimension has the same versions
 -- (natural key, validity, attributes) as one loaded day by day; its surrogate keys are new.
@@ -76,6 +77,36 @@ BEGIN
     IF v_seeds IS NULL THEN
         RAISE EXCEPTION 'nothing to rebuild: area % has no step in pipeline %', p_target, p_pipeline
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- A dimension's history is what the runs saw of silver: when silver keeps only the latest state (devflow's
+    -- issues), only replaying silver's arrivals from bronze gives the versions back. So the silver steps a
+    -- dimension step reads from (directly or not) are rebuilt with it, and replayed (dwh_etl._restate_apply).
+    IF p_steps IS NULL THEN
+        WITH RECURSIVE up (step_name) AS (
+            SELECT s.step_name
+            FROM dwh_etl.steps AS s
+            WHERE s.pipeline_name = p_pipeline
+              AND s.step_name = ANY (v_seeds)
+              AND s.kind = 'dimension'
+            UNION
+            SELECT d
+            FROM up AS u
+            JOIN dwh_etl.steps AS s
+              ON s.pipeline_name = p_pipeline
+             AND s.step_name = u.step_name
+            CROSS JOIN LATERAL unnest(s.depends_on) AS d
+        )
+        SELECT array_agg(DISTINCT x) INTO v_seeds
+        FROM (SELECT unnest(v_seeds) AS x
+              UNION
+              SELECT u.step_name
+              FROM up AS u
+              JOIN dwh_etl.steps AS s
+                ON s.pipeline_name = p_pipeline
+               AND s.step_name = u.step_name
+              WHERE s.layer = 'silver'
+                AND s.is_enabled) AS a;
     END IF;
 
     -- the seeds and (unless the steps were given) everything downstream of them, in dependency order

@@ -55,12 +55,14 @@ BEGIN
     END IF;
     RAISE NOTICE 'retrying run % of pipeline % (%, %)', v_run.run_id, v_run.pipeline_name, v_run.run_date, v_run.status;
 
+    -- (a CALL argument cannot be a subquery)
+    v_steps := ARRAY(SELECT jsonb_array_elements_text(v_run.parameters->'steps'));
     IF v_run.parameters->>'mode' = 'restate' THEN
         CALL dwh_etl.restate(
             p_pipeline     => v_run.pipeline_name,
             p_from         => (v_run.parameters->>'from')::date,
             p_to           => (v_run.parameters->>'to')::date,
-            p_steps        => ARRAY(SELECT jsonb_array_elements_text(v_run.parameters->'steps')),
+            p_steps        => v_steps,
             p_reextract    => COALESCE((v_run.parameters->>'reextract')::boolean, false),
             p_allow_future => true,
             p_run_id       => p_new_run_id);
@@ -69,7 +71,7 @@ BEGIN
         CALL dwh_etl.rebuild(
             p_target   => v_run.parameters->>'target',
             p_pipeline => v_run.pipeline_name,
-            p_steps    => ARRAY(SELECT jsonb_array_elements_text(v_run.parameters->'steps')),
+            p_steps    => v_steps,
             p_run_id   => p_new_run_id);
         RETURN;
     END IF;
