@@ -152,17 +152,24 @@ def _print_run(res) -> None:
 @click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
 @click.option("--from", "start", callback=parse_date, metavar="DATE", help="Backfill from this date ...")
 @click.option("--to", "end", callback=parse_date, metavar="DATE", help="... to this date, inclusive, in order.")
+@click.option("--restate", is_flag=True, help="Recompute what is loaded for those dates from the layer below "
+              "(one transaction; see dwh_etl.restate).")
+@click.option("--reextract", is_flag=True, help="With --restate: also run the extraction steps.")
+@click.option("--allow-future", is_flag=True, help="Accept dates beyond today (UTC) + the calendar horizon.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @click.pass_context
-def run(ctx, pipeline: str, day, start, end, as_json: bool):
+def run(ctx, pipeline: str, day, start, end, restate: bool, reextract: bool, allow_future: bool, as_json: bool):
     """Run PIPELINE for a date, or backfill a date range (stops at the first failure).
 
     Progress NOTICEs stream to stderr; the run id, status and per-step table go to stdout.
+    --restate recomputes the loaded rows of the dates (facts replaced, marts refreshed, silver and
+    dimensions re-applied; watermarks stay) in one recorded run, all or nothing.
 
     \b
     Example:
         dwh run daily --date 2025-01-31
         dwh run daily --from 2025-01-01 --to 2025-01-31
+        dwh run daily --from 2025-01-01 --to 2025-01-31 --restate
     """
     from .ops import date_range, run_pipeline, utc_today
 
@@ -170,12 +177,23 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool):
         raise click.UsageError("use either --date or --from/--to")
     if bool(start) != bool(end):
         raise click.UsageError("--from and --to go together")
+    if reextract and not restate:
+        raise click.UsageError("--reextract goes with --restate")
     try:
         dates = date_range(start, end) if start else [day or utc_today()]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if restate:
+        if not (day or start):
+            raise click.UsageError("--restate needs --date or --from/--to")
+        from .restate import finish, restate as do_restate
+
+        finish(do_restate(conninfo(ctx), pipeline, dates[0], dates[-1], reextract=reextract,
+                          allow_future=allow_future, on_notice=err), as_json)
+        return
     results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=err,
-                           on_result=(lambda _r: None) if as_json else _print_run)
+                           on_result=(lambda _r: None) if as_json else _print_run,
+                           allow_future=allow_future)
     if as_json:
         emit_json([r.as_dict() for r in results])
     failed = next((r for r in results if r.error), None)
@@ -620,6 +638,12 @@ cli.add_command(cdc)
 from .load import load  # noqa: E402
 
 cli.add_command(load)
+
+# -- rebuild, retry (dwh_cli/restate.py; run --restate too) ---------------------------------------
+from .restate import rebuild_cmd, retry_cmd  # noqa: E402
+
+cli.add_command(rebuild_cmd)
+cli.add_command(retry_cmd)
 
 
 # -- schedule ------------------------------------------------------------------------------------

@@ -70,11 +70,13 @@ def utc_today() -> dt.date:
 
 
 def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
-                 on_result: Callable[[RunResult], None] = lambda _r: None) -> list[RunResult]:
+                 on_result: Callable[[RunResult], None] = lambda _r: None,
+                 allow_future: bool = False) -> list[RunResult]:
     """Run ``pipeline`` for each date in order, stopping at the first failure.
 
     NOTICEs stream to ``on_notice`` as they arrive; ``on_result`` sees each run as it finishes. The last
-    result carries ``error`` when a run failed."""
+    result carries ``error`` when a run failed. ``allow_future``: accept a date beyond today + the
+    calendar horizon (dwh_etl.run_steps; dwh_etl.run_pipeline refuses it)."""
     results: list[RunResult] = []
     with connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
@@ -85,6 +87,8 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             interrupt.check()
             try:
                 row = conn.execute(
+                    "CALL dwh_etl.run_steps(p_pipeline => %s, p_run_date => %s, p_run_id => NULL, p_allow_future => true)"
+                    if allow_future else  # a date beyond today + the calendar horizon (dwh run --allow-future)
                     "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
                     (pipeline, day)).fetchone()
                 res.run_id = row[0] if row else None
