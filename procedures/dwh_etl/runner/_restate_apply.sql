@@ -70,7 +70,6 @@ DECLARE
     v_hint      text;
     v_ins       bigint;
     v_bounds    timestamptz[] := '{}'::timestamptz[];   -- rebuild: the arrival instants of bronze, replayed one by one
-    v_pass      integer;
     v_npass     integer := 1;
     v_silver    text[] := '{}'::text[];                -- rebuild: the targets of the silver steps
     v_bounds_part timestamptz[];
