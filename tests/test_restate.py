@@ -368,7 +368,7 @@ def test_a_failed_restatement_leaves_the_previous_data_intact_and_retry_complete
     new_id = scalar(conn, "CALL dwh_etl.retry(p_new_run_id => NULL)")
     status, params = conn.execute("SELECT status, parameters FROM dwh_lineage.pipeline_runs WHERE run_id = %s",
                                   (new_id,)).fetchone()
-    assert (status, params["mode"], params["from"]) == ("completed", "restate", start.isoformat())
+    assert (status, params["mode"], params["from"], params["retry_of"]) == ("completed", "restate", start.isoformat(), run_id)
     assert_same(sales_state(conn), before)
 
 

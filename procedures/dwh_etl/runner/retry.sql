@@ -66,6 +66,9 @@ BEGIN
             p_reextract    => COALESCE((v_run.parameters->>'reextract')::boolean, false),
             p_allow_future => true,
             p_run_id       => p_new_run_id);
+        UPDATE dwh_lineage.pipeline_runs AS pr
+        SET parameters = pr.parameters || jsonb_build_object('retry_of', v_run.run_id)
+        WHERE pr.run_id = p_new_run_id;
         RETURN;
     ELSIF v_run.parameters->>'mode' = 'rebuild' THEN
         CALL dwh_etl.rebuild(
@@ -73,6 +76,9 @@ BEGIN
             p_pipeline => v_run.pipeline_name,
             p_steps    => v_steps,
             p_run_id   => p_new_run_id);
+        UPDATE dwh_lineage.pipeline_runs AS pr
+        SET parameters = pr.parameters || jsonb_build_object('retry_of', v_run.run_id)
+        WHERE pr.run_id = p_new_run_id;
         RETURN;
     END IF;
 
