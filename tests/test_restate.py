@@ -484,3 +484,38 @@ def test_run_steps_runs_a_subset_and_checks_its_names(toy_pipeline):
     assert exc.value.sqlstate == "22023"
     run_id = scalar(conn, "CALL dwh_etl.run_steps(p_pipeline => 'toy', p_run_id => NULL, p_steps => ARRAY['seen'])")
     assert scalar(conn, "SELECT parameters->'steps' FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == ["seen"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The agents area (inferred members, conversation counters, a custom daily aggregate)
+# ---------------------------------------------------------------------------------------------
+
+@database_template(scope="module")
+def agents_days_template(conn):
+    """The agents area alone: generated (scale 0.01), loaded, one next day loaded."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('agents', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'agents'")
+    conn.execute("CALL agents_src.generate(p_scale => 0.01, p_seed => 0.42)")
+    conn.execute(RUN_DAILY_SQL)
+    conn.execute("CALL agents_src.generate_next_day()")
+    conn.execute(RUN_DAILY_SQL)
+
+
+AGENTS_COUNTS = """
+    SELECT (SELECT count(*) FROM agents.fact_agent_query), (SELECT count(*) FROM agents.fact_approval),
+           (SELECT count(*) FROM agents.fact_training), (SELECT count(*) FROM agents.dim_conversation),
+           (SELECT count(*) FROM agents.dim_agent), (SELECT count(*) FROM agents.dim_user)"""
+
+
+def test_agents_restate_and_rebuild(agents_days_template, conn):
+    counts = conn.execute(AGENTS_COUNTS).fetchone()
+    agg = table_rows(conn, "agents.agg_agent_daily_performance", drop=["refreshed_at"], order="1, 2")
+    lo, hi = conn.execute("""SELECT to_date(min(k)::text, 'YYYYMMDD'), to_date(max(k)::text, 'YYYYMMDD')
+                             FROM (SELECT DISTINCT time_key AS k FROM agents.fact_agent_query ORDER BY 1 DESC LIMIT 3) AS d""").fetchone()
+    run_id = restate(conn, lo, hi)
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "completed"
+    assert conn.execute(AGENTS_COUNTS).fetchone() == counts
+    assert table_rows(conn, "agents.agg_agent_daily_performance", drop=["refreshed_at"], order="1, 2") == agg
+    run_id = scalar(conn, "CALL dwh_etl.rebuild(p_target => 'agents', p_run_id => NULL)")
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "completed"
+    assert conn.execute(AGENTS_COUNTS).fetchone() == counts

@@ -77,6 +77,8 @@ DECLARE
     v_last      jsonb;
     v_clock     jsonb := '{}'::jsonb;
     v_stamp     timestamptz;
+    v_empty     jsonb := '{}'::jsonb;                  -- rebuild: table to empty -> its step
+    v_order_t   text[] := '{}'::text[];                -- rebuild: the tables to empty, dependents first
     v_upd       bigint;
     v_del       bigint;
 BEGIN
@@ -114,10 +116,10 @@ BEGIN
                 FOREACH v_t IN ARRAY v_step.target_tables LOOP
                     v_rel := to_regclass(v_t);
                     IF v_rel IS NOT NULL AND (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = v_rel) IN ('r', 'p') THEN
-                        EXECUTE format('DELETE FROM %s', v_rel);
-                        GET DIAGNOSTICS v_n = ROW_COUNT;
-                        v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
-                            'table', v_t, 'step', v_step.step_name, 'rows_deleted', v_n, 'scope', 'all rows'));
+                        IF NOT v_empty ? v_t THEN
+                            v_empty := v_empty || jsonb_build_object(v_t, v_step.step_name);
+                            v_order_t := v_order_t || v_t;
+                        END IF;
                     ELSIF v_rel IS NOT NULL THEN
                         v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
                             'table', v_t, 'step', v_step.step_name, 'scope', 'refreshed'));
@@ -133,6 +135,31 @@ BEGIN
                             'from', '-infinity'::timestamptz, 'to', clock_timestamp()));
                     END IF;
                 END LOOP;
+            END LOOP;
+            -- Emptied in foreign-key order: a table only once no other remaining target references it
+            -- (a fact before its dimensions, also when a fact step creates members of a dimension
+            -- whose own step comes later). A cycle, or a table outside the set that references one,
+            -- fails with the foreign key's error: nothing is changed.
+            WHILE cardinality(v_order_t) > 0 LOOP
+                SELECT x.t INTO v_t
+                FROM unnest(v_order_t) WITH ORDINALITY AS x (t, o)
+                WHERE NOT EXISTS (
+                    SELECT 1
+                    FROM pg_catalog.pg_constraint AS fk
+                    JOIN unnest(v_order_t) AS other (t)
+                      ON to_regclass(other.t) = fk.conrelid
+                    WHERE fk.contype = 'f'
+                      AND fk.confrelid = to_regclass(x.t)
+                      AND fk.conrelid <> fk.confrelid)
+                ORDER BY x.o
+                LIMIT 1;
+                v_t := COALESCE(v_t, v_order_t[1]);
+                EXECUTE format('DELETE FROM %s', to_regclass(v_t));
+                GET DIAGNOSTICS v_n = ROW_COUNT;
+                v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
+                    'table', v_t, 'step', v_empty->>v_t, 'rows_deleted', v_n, 'scope', 'all rows'));
+                v_order_t := array_remove(v_order_t, v_t);
+                v_t := NULL;
             END LOOP;
         ELSE
             FOR v_step IN
