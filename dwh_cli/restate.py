@@ -13,7 +13,7 @@ import psycopg
 from . import interrupt
 from .config import connect
 from .errors import from_psycopg
-from .ops import RunResult, fetch_run
+from .ops import RunResult, fetch_run, utc_today
 from .output import table
 
 Log = Callable[[str], None]
@@ -24,7 +24,7 @@ _RUN_ID = re.compile(r"run_id=(\d+)")
 def _call(conninfo: str, query: str, params: dict, pipeline: str, on_notice: Log) -> RunResult:
     """CALL a procedure whose INOUT run id is its only result; a recorded failure (DW003, 57014) names
     the run in its DETAIL (``run_id=N``), which is then read back like a success."""
-    res = RunResult(pipeline=pipeline, run_date=dt.date.today(), run_id=None, status=None)
+    res = RunResult(pipeline=pipeline, run_date=utc_today(), run_id=None, status=None)
     with connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
         try:
