@@ -219,19 +219,26 @@ def _print_run(res, steps: bool = True) -> None:
 @click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
 @click.option("--from", "start", callback=parse_date, metavar="DATE", help="Backfill from this date ...")
 @click.option("--to", "end", callback=parse_date, metavar="DATE", help="... to this date, inclusive, in order.")
+@click.option("--restate", is_flag=True, help="Recompute what is loaded for those dates from the layer below "
+              "(one transaction; see dwh_etl.restate).")
+@click.option("--reextract", is_flag=True, help="With --restate: also run the extraction steps.")
+@click.option("--allow-future", is_flag=True, help="Accept dates beyond today (UTC) + the calendar horizon.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @select_options
 @click.option("--dry-run", is_flag=True, help="Print the steps, their order and the window each would read; "
               "run and write nothing.")
 @wide_option
 @click.pass_context
-def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(), dry_run: bool = False):
+def run(ctx, pipeline: str, day, start, end, restate: bool, reextract: bool, allow_future: bool, as_json: bool,
+        select=(), exclude=(), dry_run: bool = False):
     """Run PIPELINE for a date, or backfill a date range (stops at the first failure).
 
     Progress goes to stderr: one line per step ([n/N], rows, time, elapsed) and, while a step runs
     longer than 10 s, "still running step X" every 10 s ($DWH_HEARTBEAT seconds; 0: none). The run id,
     status and per-step table go to stdout. With --select/--exclude only the chosen steps run (the others
-    are recorded as skipped, their watermarks untouched).
+    are recorded as skipped, their watermarks untouched). --restate recomputes the loaded rows of the
+    dates (facts replaced, marts refreshed, silver and dimensions re-applied; watermarks stay) in one
+    recorded run, all or nothing (with --select: only the chosen steps).
 
     \b
     Example:
@@ -239,6 +246,7 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         dwh run daily --from 2025-01-01 --to 2025-01-31
         dwh run daily --select +sales.fact_sales --exclude sources
         dwh run daily --select sales+ --dry-run
+        dwh run daily --from 2025-01-01 --to 2025-01-31 --restate
     """
     from .ops import date_range, run_pipeline, utc_today
     from .select import plan, print_plan, print_selected_run, run_steps, selectors
@@ -247,10 +255,14 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         raise click.UsageError("use either --date or --from/--to")
     if bool(start) != bool(end):
         raise click.UsageError("--from and --to go together")
+    if reextract and not restate:
+        raise click.UsageError("--reextract goes with --restate")
     try:
         dates = date_range(start, end) if start else [day or utc_today()]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if dry_run and restate:
+        raise click.UsageError("--dry-run does not apply to --restate")
     if dry_run:
         doc = plan(conninfo(ctx), pipeline, dates[0], selectors(select), selectors(exclude))
         if len(dates) > 1:  # later dates read from where the earlier ones will have moved the watermarks
@@ -258,12 +270,21 @@ def run(ctx, pipeline: str, day, start, end, as_json: bool, select=(), exclude=(
         emit_json(doc) if as_json else print_plan(doc)
         return
     steps = run_steps(conninfo(ctx), pipeline, selectors(select), selectors(exclude))
+    if restate:
+        if not (day or start):
+            raise click.UsageError("--restate needs --date or --from/--to")
+        from .restate import finish, restate as do_restate
+
+        finish(do_restate(conninfo(ctx), pipeline, dates[0], dates[-1], reextract=reextract,
+                          allow_future=allow_future, steps=steps, on_notice=err), as_json)
+        return
     from .progress import Progress
 
     with Progress(err) as progress:
         results = run_pipeline(conninfo(ctx), pipeline, dates, on_notice=progress, on_start=progress.begin,
                                on_result=(lambda _r: None) if as_json else
                                _print_run if steps is None else (lambda r: print_selected_run(r, _print_run)),
+                               allow_future=allow_future,
                                **({"steps": steps} if steps is not None else {}))
     if as_json:
         emit_json([r.as_dict() for r in results])
@@ -742,6 +763,12 @@ cli.add_command(cdc)
 from .load import load  # noqa: E402
 
 cli.add_command(load)
+
+# -- rebuild, retry (dwh_cli/restate.py; run --restate too) ---------------------------------------
+from .restate import rebuild_cmd, retry_cmd  # noqa: E402
+
+cli.add_command(rebuild_cmd)
+cli.add_command(retry_cmd)
 
 
 # -- schedule ------------------------------------------------------------------------------------

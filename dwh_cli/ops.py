@@ -82,13 +82,15 @@ def step_count(conn, pipeline: str) -> int | None:
 def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: Log = _noop,
                  on_result: Callable[[RunResult], None] = lambda _r: None,
                  steps: list[str] | None = None,
-                 on_start: Callable[[str, dt.date, int | None], None] | None = None) -> list[RunResult]:
+                 on_start: Callable[[str, dt.date, int | None], None] | None = None,
+                 allow_future: bool = False) -> list[RunResult]:
     """Run ``pipeline`` for each date in order, stopping at the first failure.
 
     ``steps``: only these steps (dwh_etl.run_pipeline's p_steps; the others are recorded skipped).
-    NOTICEs stream to ``on_notice`` as they arrive; ``on_start`` (progress.Progress.begin) is told each
-    run's date and number of steps before it starts; ``on_result`` sees each run as it finishes. The last
-    result carries ``error`` when a run failed."""
+    ``allow_future``: accept a date beyond today + the calendar horizon (dwh_etl.run_steps;
+    dwh_etl.run_pipeline refuses it). NOTICEs stream to ``on_notice`` as they arrive; ``on_start``
+    (progress.Progress.begin) is told each run's date and number of steps before it starts; ``on_result``
+    sees each run as it finishes. The last result carries ``error`` when a run failed."""
     results: list[RunResult] = []
     with connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(interrupt.notice_callback(lambda d: on_notice(d.message_primary or "")))
@@ -100,14 +102,14 @@ def run_pipeline(conninfo: str, pipeline: str, dates: list[dt.date], on_notice: 
             if on_start is not None:
                 on_start(pipeline, day, len(steps) if steps is not None else step_count(conn, pipeline))
             try:
-                if steps is None:
+                if steps is None and not allow_future:
                     row = conn.execute(
                         "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)",
                         (pipeline, day)).fetchone()
-                else:
+                else:  # chosen steps (dwh run --select) and/or a far-future date (--allow-future)
                     row = conn.execute(
-                        "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_steps => %s, p_run_date => %s, "
-                        "p_run_id => NULL)", (pipeline, steps, day)).fetchone()
+                        "CALL dwh_etl.run_steps(p_pipeline => %s, p_steps => %s, p_run_date => %s, "
+                        "p_run_id => NULL, p_allow_future => %s)", (pipeline, steps, day, allow_future)).fetchone()
                 res.run_id = row[0] if row else None
             except psycopg.Error as exc:
                 interrupt.check()  # the CALL was cancelled by Ctrl-C: an interrupt, not a failure

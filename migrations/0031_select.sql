@@ -1,4 +1,4 @@
--- depends: 0029_citizen_marts
+-- depends: 0030_restate
 -- Issue 14, "Choosing what runs": quality results say what they looked at.
 --
 -- Until now a result in dwh_lineage.quality_metrics did not say whether its rule looked at the rows of

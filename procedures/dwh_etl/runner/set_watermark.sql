@@ -1,4 +1,5 @@
--- Seed 002. Call it in the transaction that writes the rows the new value covers.
+-- Seed 002. Call it in the transaction that writes the rows the new value covers. Inside a restatement
+-- (dwh_etl.restate) the marks of the restated tables do not move.
 CREATE OR REPLACE PROCEDURE dwh_etl.set_watermark(
     in_table_name text,
     in_column     text,
@@ -11,6 +12,10 @@ BEGIN
     IF in_value IS NULL THEN
         RAISE EXCEPTION 'watermark of % cannot be set to NULL', in_table_name
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- a restatement (dwh_etl.restate) replays what is already loaded: the mark stays where it is
+    IF dwh_etl._restate_override('keep', in_table_name) IS NOT NULL THEN
+        RETURN;
     END IF;
     INSERT INTO dwh_etl.watermarks (table_name, watermark_column, watermark_value)
     VALUES (in_table_name, in_column, in_value)

@@ -3,6 +3,7 @@
 -- same transaction as the writes. Read the window on a column the warehouse stamps itself (an arrival
 -- column filled with clock_timestamp() by dwh_etl.trg_stamp_arrival, or a load time such as _ingested_at
 -- / _loaded_at = now()), never on a timestamp a source writer supplies: that one can lie (issue 9).
+-- Inside a restatement (dwh_etl.restate) the window is the one it set for p_name (dwh_etl._restate_override).
 CREATE OR REPLACE FUNCTION dwh_etl.window_bounds(
     p_name      text,
     p_cap       timestamptz DEFAULT NULL,
@@ -12,8 +13,17 @@ CREATE OR REPLACE FUNCTION dwh_etl.window_bounds(
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
+DECLARE
+    v_override jsonb;
 BEGIN
     PERFORM dwh_etl.lock_step(p_name);
+    -- a restatement (dwh_etl.restate) sets the window itself, in its own transaction only
+    v_override := dwh_etl._restate_override('windows', p_name);
+    IF v_override IS NOT NULL THEN
+        from_ts := (v_override->>'from')::timestamptz;
+        to_ts   := (v_override->>'to')::timestamptz;
+        RETURN;
+    END IF;
     from_ts := dwh_etl.get_watermark(p_name);
     to_ts   := GREATEST(from_ts, dwh_etl.safe_upper_bound(p_cap));
 END;

@@ -151,7 +151,7 @@ BEGIN
            WHERE a.attrelid = v_tgt AND a.attname = 'is_inferred' AND a.atttypid = 'boolean'::regtype AND NOT a.attisdropped) THEN
         EXECUTE format($q$
             UPDATE %1$s AS t
-            SET (%2$s, is_inferred, _batch_id, _loaded_at) = (SELECT %3$s, false, $2::uuid, now())
+            SET (%2$s, is_inferred, _batch_id, _loaded_at) = (SELECT %3$s, false, $2::uuid, (SELECT dwh_etl.load_time()))
             FROM (
                 SELECT DISTINCT ON (%4$s) s.*
                 FROM %5$s AS s
@@ -199,7 +199,7 @@ BEGIN
     IF v_empty THEN
         EXECUTE format($q$
             INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
-            SELECT %3$s, %4$s, NULL, true, 1, false, $2, now()
+            SELECT %3$s, %4$s, NULL, true, 1, false, $2, (SELECT dwh_etl.load_time())
             FROM %5$s AS s
             WHERE NOT %6$s
             $q$,
@@ -497,7 +497,7 @@ BEGIN
         SELECT %3$s, ch._ts, ch._to, ch._to IS NULL,
                COALESCE(ch._cur_version, ch._max_version, 0)
                    + row_number() OVER (PARTITION BY %4$s ORDER BY ch._ts),
-               ch._del, $1, now()
+               ch._del, $1, (SELECT dwh_etl.load_time())
         FROM pg_temp._scd_ch AS ch
         WHERE NOT ch._del OR $2
         $q$,
@@ -546,7 +546,7 @@ BEGIN
             INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
             SELECT %3$s, l._ts, l._to, l._to IS NULL,
                    2000000000 + row_number() OVER (PARTITION BY %4$s ORDER BY l._ts),
-                   false, $1, now()
+                   false, $1, (SELECT dwh_etl.load_time())
             FROM pg_temp._scd_late AS l
             $q$,
             v_tgt,

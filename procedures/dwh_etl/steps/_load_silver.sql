@@ -292,7 +292,9 @@ BEGIN
             p_run_id      => p_run_id);
 
         -- Valid rows plus tombstones; a tombstone carries the key's current values (a deletion marker
-        -- keeps the last known attributes) and is dropped when the key was never loaded.
+        -- keeps the last known attributes) or, when the key has no current row yet, the values of its
+        -- latest valid row of this batch before the deletion (a first load or a rebuild reads the rows
+        -- and the tombstone together); it is dropped when the key is known neither way.
         IF to_regclass('pg_temp._silver_stage') IS NOT NULL THEN DROP TABLE pg_temp._silver_stage; END IF;
         EXECUTE format($q$
             CREATE TEMP TABLE _silver_stage ON COMMIT DROP AS
@@ -308,15 +310,30 @@ BEGIN
                 'UNION ALL
                  SELECT %1$s%2$s, true
                  FROM %3$s AS d
-                 JOIN %4$s AS c
-                   ON c.%5$I = %6$s
-                  AND c.is_current
+                 JOIN LATERAL (
+                     SELECT x.*
+                     FROM (SELECT %8$s, 0 AS _pref, NULL::timestamptz AS _ts
+                           FROM %4$s AS c
+                           WHERE c.%5$I = %6$s
+                             AND c.is_current
+                           UNION ALL
+                           SELECT %9$s, 1, t2.%10$I
+                           FROM _silver_typed AS t2
+                           WHERE cardinality(t2._reasons) = 0
+                             AND t2.%5$I = %6$s
+                             AND t2.%10$I <= dwh_etl.try_timestamptz(d.%11$I, $3)) AS x
+                     ORDER BY x._pref, x._ts DESC
+                     LIMIT 1) AS c
+                   ON true
                  WHERE d._ingested_at >= $1
                    AND d._ingested_at < $2%7$s',
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 CASE WHEN v_dim.change_ts_column IS NOT NULL
                      THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
-                to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch)
+                to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch,
+                dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
+                dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't2'),
+                v_ts, v_tomb->>'deleted_at')
             ELSE '' END)
         USING v_win.from_ts, v_win.to_ts, v_zone;
         GET DIAGNOSTICS v_written = ROW_COUNT;
@@ -358,7 +375,7 @@ BEGIN
         END IF;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at)
-            SELECT %3$s, $1, now()
+            SELECT %3$s, $1, (SELECT dwh_etl.load_time())
             FROM _silver_latest AS l
             ON CONFLICT (%4$s) DO UPDATE
             SET %5$s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at
@@ -382,7 +399,7 @@ BEGIN
                 UPDATE %1$s AS s
                 SET %2$I = true,
                     _batch_id = $4,
-                    _loaded_at = now()
+                    _loaded_at = (SELECT dwh_etl.load_time())
                 FROM %3$s AS d
                 WHERE d._ingested_at >= $1
                   AND d._ingested_at < $2%4$s

@@ -118,6 +118,8 @@ DECLARE
     v_set        text;
     v_win        record;
     v_month      date;
+    v_restate    jsonb;           -- dwh_etl.restate: only the rows of these event dates (date_key)
+    v_only_dates text := '';
     v_min        date;
     v_max        date;
     v_read       bigint;
@@ -346,6 +348,16 @@ BEGIN
 
     -- ---- stage the window's rows, with their dimension keys ------------------------------------------
     v_win := dwh_etl.window_bounds(v_target::text);
+    -- a restatement (dwh_etl.restate) recomputes the rows of its event dates only; the window it set
+    -- covers what was loaded so far
+    v_restate := dwh_etl._restate_override('dates', v_target::text);
+    IF v_restate IS NOT NULL AND v_date_key IS NOT NULL THEN
+        v_only_dates := format(E'\n  AND v.%1$I BETWEEN %2$L AND %3$L', v_date_key,
+                               CASE WHEN v_view_types[array_position(v_view_cols, v_date_key)] = 'date'
+                                    THEN v_restate->>'from' ELSE to_char((v_restate->>'from')::date, 'YYYYMMDD') END,
+                               CASE WHEN v_view_types[array_position(v_view_cols, v_date_key)] = 'date'
+                                    THEN v_restate->>'to' ELSE to_char((v_restate->>'to')::date, 'YYYYMMDD') END);
+    END IF;
     IF v_late IS NOT NULL THEN
         -- rows that waited for a late dimension row and still have no fact row are retried
         v_retry := format(E'\n   OR (v.%1$I >= $2 - $3 AND v.%1$I < $1 AND NOT EXISTS (SELECT 1 FROM %2$s AS x WHERE %3$s))',
@@ -353,14 +365,14 @@ BEGIN
     END IF;
     -- inferred (early-arriving) members for the unknown keys of the rows about to be loaded
     FOREACH v_infer_sql IN ARRAY v_infer LOOP
-        EXECUTE replace(v_infer_sql, '@ROWS@', format('(v.%1$I >= $1 AND v.%1$I < $2)%2$s', v_wcol, v_retry))
+        EXECUTE replace(v_infer_sql, '@ROWS@', format('((v.%1$I >= $1 AND v.%1$I < $2)%2$s)%3$s', v_wcol, v_retry, v_only_dates))
         USING v_win.from_ts, v_win.to_ts, v_late, v_batch;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_inferred := v_inferred + v_n;
     END LOOP;
     EXECUTE 'DROP TABLE IF EXISTS pg_temp._fact_rows';
-    EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM %s AS v%s\nWHERE ((v.%I >= $1 AND v.%4$I < $2)%s)%s',
-                   v_select, v_view, v_joins, v_wcol, v_retry, v_waits)
+    EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM %s AS v%s\nWHERE ((v.%I >= $1 AND v.%4$I < $2)%s)%s%s',
+                   v_select, v_view, v_joins, v_wcol, v_retry, v_waits, v_only_dates)
     USING v_win.from_ts, v_win.to_ts, v_late;
     EXECUTE format('SELECT count(*), count(*) FILTER (WHERE NOT (%s)) FROM _fact_rows AS d', v_live) INTO v_read, v_flagged;
     EXECUTE 'ANALYZE pg_temp._fact_rows';
