@@ -90,7 +90,7 @@ def test_several_selectors_are_a_union_and_exclude_removes(conn):
     assert steps(conn, "daily", ["sales_dim_customer", "sales_dim_product"]) == ["sales_dim_customer", "sales_dim_product"]
     assert steps(conn, "daily", ["sales_dim_customer sales_dim_product"]) == ["sales_dim_customer", "sales_dim_product"]
     assert steps(conn, "daily", ["+sales.fact_sales"], ["sources", "sales_extract"]) == SALES_UPSTREAM_OF_FACT[2:]
-    assert steps(conn, "daily", None, ["area:devflow", "area:agents", "area:sales"]) == [
+    assert steps(conn, "daily", None, ["area:devflow", "area:agents", "area:sales", "area:citizen"]) == [
         r[0] for r in conn.execute("""SELECT o.step_name FROM dwh_etl._ordered_steps('daily') AS o
                                       JOIN dwh_etl.steps AS s ON s.pipeline_name = 'daily' AND s.step_name = o.step_name
                                       WHERE s.area = 'engine' ORDER BY o.depth, o.step_name""")]

@@ -92,7 +92,8 @@ AS $$
            pu.total_queries,
            pu.content_actions,
            se.avg_session_duration_seconds,
-           ds.service_name,
+           -- an inferred service (its row not arrived yet) has no name: named by its id until it arrives
+           COALESCE(ds.service_name, 'service ' || ds.service_id::text),
            COALESCE(tl.language_code, du.language_preference),
            td.device_type,
            round(0.4 * LEAST(pu.total_queries, 10) / 10.0

@@ -4,7 +4,7 @@
 -- dwh_etl.ingest_json: query_logs into bronze.citizen_query_logs, content_events into
 -- bronze.citizen_content_events, one row per event, values as text, with the run's batch.
 -- Why custom: no step kind lands JSON (extract copies tables column for column).
--- The payloads of a feed in the window go to ingest_json as one array of their elements, in arrival order
+-- The payloads of a feed in the window go to ingest_json as arrays of their elements (20,000 at a time), in arrival order
 -- (an array payload's elements, a {"data": [...]} payload's data); a payload of another shape (a bare
 -- string, {"data": "..."}) goes on its own, and ingest_json quarantines it with its reason, as it does an
 -- element that is not an event (a "heartbeat" string, {"ping": true}). Nothing is dropped. A payload
@@ -35,21 +35,30 @@ BEGIN
         -- the run date is a UTC day: its end caps the window
         v_batch := v_run.batch_id;
         v_win := dwh_etl.window_bounds(v_feed.target, (p_run_date + 1)::timestamp AT TIME ZONE 'UTC');
-        EXECUTE format($q$
-            SELECT jsonb_agg(e.elem ORDER BY p._dwh_arrived_at, p.payload_id, e.n)
-            FROM %I.analytics_payloads AS p
-            CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(p.payload) = 'array' THEN p.payload
-                                                         ELSE p.payload->'data' END) WITH ORDINALITY AS e (elem, n)
-            WHERE p.feed = $1 AND p._dwh_arrived_at >= $2 AND p._dwh_arrived_at < $3
-              AND (jsonb_typeof(p.payload) = 'array'
-                   OR (jsonb_typeof(p.payload) = 'object' AND jsonb_typeof(p.payload->'data') = 'array'))
+        -- in chunks of 20,000 elements, in arrival order: one jsonb value holds at most 256 MB, so a
+        -- backlog (a catch-up after an outage) must not become one array
+        v_n := 0;
+        FOR v_payload IN EXECUTE format($q$
+            WITH elems AS (
+                SELECT e.elem, row_number() OVER (ORDER BY p._dwh_arrived_at, p.payload_id, e.n) AS rn
+                FROM %I.analytics_payloads AS p
+                CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(p.payload) = 'array' THEN p.payload
+                                                             ELSE p.payload->'data' END) WITH ORDINALITY AS e (elem, n)
+                WHERE p.feed = $1 AND p._dwh_arrived_at >= $2 AND p._dwh_arrived_at < $3
+                  AND (jsonb_typeof(p.payload) = 'array'
+                       OR (jsonb_typeof(p.payload) = 'object' AND jsonb_typeof(p.payload->'data') = 'array'))
+            )
+            SELECT jsonb_agg(x.elem ORDER BY x.rn)
+            FROM elems AS x
+            GROUP BY (x.rn - 1) / 20000
+            ORDER BY (x.rn - 1) / 20000
             $q$, v_schema)
-        INTO v_payload
-        USING v_feed.feed, v_win.from_ts, v_win.to_ts;
-        IF v_payload IS NOT NULL THEN
+            USING v_feed.feed, v_win.from_ts, v_win.to_ts
+        LOOP
             CALL dwh_etl.ingest_json(v_feed.target, v_payload, format('%s.analytics_payloads/%s', v_schema, v_feed.feed),
                                      v_batch, p_run_id);
-        END IF;
+            v_n := v_n + jsonb_array_length(v_payload);
+        END LOOP;
 
         -- payloads of any other shape: each on its own, so ingest_json quarantines it whole with its reason
         FOR v_odd IN EXECUTE format($q$
@@ -67,7 +76,6 @@ BEGIN
         END LOOP;
 
         CALL dwh_etl.set_watermark(v_feed.target, '_dwh_arrived_at', v_win.to_ts);
-        v_n := COALESCE(jsonb_array_length(v_payload), 0);
         RAISE NOTICE 'citizen: % element(s) of feed % landed in %', v_n, v_feed.feed, v_feed.target;
     END LOOP;
 END;
