@@ -136,6 +136,28 @@ def test_a_row_waits_for_its_late_dimension_row_then_loads(tiny):
     assert facts(conn)[-1] == (3, None, 6, 20240303)
 
 
+def test_a_row_that_waited_longer_than_the_late_window_is_quarantined_not_dropped(tiny):
+    """Nothing lost: a row whose dimension row never came leaves the retry region with a quarantine
+    entry naming the dimension and the late window, recorded once however many runs see it."""
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount, _loaded_at) VALUES
+                    (1, 1, '2024-03-01T00:00:00Z', 1, now() - interval '10 days'),
+                    (2, 99, '2024-03-02T00:00:00Z', 2, now() - interval '10 days'),
+                    (3, 98, '2024-03-03T00:00:00Z', 3, now() - interval '2 days')""")
+    # the step last ran an hour ago: event 2 (10 days old) is past the 7-day retry region, event 3 is in it
+    conn.execute("CALL dwh_etl.set_watermark('tfact.fact_event', '_loaded_at', now() - interval '1 hour')")
+    for _ in range(2):
+        with conn.transaction():
+            conn.execute("SET LOCAL client_min_messages = error")
+            load(conn)
+    assert rows(conn, "SELECT target_table, source_table, record_key, payload->>'event_id', reasons, deliveries "
+                      "FROM dwh_etl.quarantine") == [
+        ("tfact.fact_event", "tfact.event_rows", "2", "2",
+         ["waited 7 days for its row in tfact.dim_thing, which did not arrive: not loaded "
+          "(once it arrives, a restatement of the event date loads it)"], 1)]
+
+
 def test_a_duplicate_delivery_or_a_rerun_changes_nothing(tiny):
     conn = tiny
     thing(conn, 1, "red", "2024-01-01T00:00:00Z")

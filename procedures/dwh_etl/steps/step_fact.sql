@@ -112,6 +112,8 @@ DECLARE
     v_select     text := '';
     v_joins      text := '';
     v_waits      text := '';
+    v_wait_dims  text[] := '{}'::text[];
+    v_expired    bigint := 0::bigint;
     v_retry      text := '';
     v_ins_cols   text[] := '{}'::text[];
     v_ins_exprs  text[] := '{}'::text[];
@@ -329,6 +331,7 @@ BEGIN
             END IF;
         END IF;
         IF v_wait <> 'never' THEN
+            v_wait_dims := v_wait_dims || v_dim.target_table::text;
             v_waits := v_waits || format(E'\n  AND (%sEXISTS (SELECT 1 FROM %s AS w WHERE %s))',
                                          CASE WHEN v_wait = 'if_key' THEN (SELECT string_agg(format('v.%I IS NULL OR ', c), '') FROM unnest(v_cols) AS c) ELSE '' END,
                                          v_dim.target_table, v_cond_w);
@@ -362,6 +365,32 @@ BEGIN
         -- rows that waited for a late dimension row and still have no fact row are retried
         v_retry := format(E'\n   OR (v.%1$I >= $2 - $3 AND v.%1$I < $1 AND NOT EXISTS (SELECT 1 FROM %2$s AS x WHERE %3$s))',
                           v_wcol, v_target, dwh_etl._join_cond(v_nk, 'x', 'v'));
+    END IF;
+    -- rows whose wait has expired (older than the late window, still no fact row, the dimension row
+    -- still missing) are not retried any more: quarantined with the reason, never dropped in silence.
+    -- The band checked is one late window wide, just before the retry region, so each expiring row is
+    -- seen by the runs of that band (an open entry is recorded once: fingerprint).
+    IF v_late IS NOT NULL AND v_waits <> '' AND v_restate IS NULL THEN
+        EXECUTE format($q$
+            INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+            SELECT $3, $4, dwh_etl.quarantine_key(concat_ws(', ', %1$s)), to_jsonb(v),
+                   ARRAY[format('waited %%s for its row in %%s, which did not arrive: not loaded (once it arrives, a restatement of the event date loads it)',
+                                $2, $5)],
+                   $6, $7
+            FROM %2$s AS v
+            WHERE v.%3$I >= $1 - $2 - $2 AND v.%3$I < $1 - $2
+              AND NOT EXISTS (SELECT 1 FROM %4$s AS x WHERE %5$s)
+              AND NOT (true%6$s)
+            ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING
+            $q$,
+            (SELECT string_agg(format('v.%I::text', c), ', ') FROM unnest(v_nk) AS c), v_view, v_wcol, v_target,
+            dwh_etl._join_cond(v_nk, 'x', 'v'), v_waits)
+        USING v_win.from_ts, v_late, v_target::text, v_view::text,
+              array_to_string(v_wait_dims, ' or '), p_run_id, v_batch;
+        GET DIAGNOSTICS v_expired = ROW_COUNT;
+        IF v_expired > 0 THEN
+            RAISE WARNING 'fact step %: % row(s) waited longer than % for a dimension row and were quarantined', v_step, v_expired, v_late;
+        END IF;
     END IF;
     -- inferred (early-arriving) members for the unknown keys of the rows about to be loaded
     FOREACH v_infer_sql IN ARRAY v_infer LOOP
