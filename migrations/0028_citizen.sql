@@ -230,6 +230,12 @@ CALL dwh_etl.create_bronze('bronze.citizen_content_events',
                        'duration_seconds', 'scroll_depth_percent', 'search_rank', 'rating', 'query_id',
                        'ip_address', 'user_agent'],
     p_comment => 'Content events (view, download, share, bookmark) of the portal''s web analytics, one row per JSON element as received, landed by dwh_etl.ingest_json. Holds the raw IP address and user agent: ETL role only, purged after citizen.raw_retention.');
+-- the element as received, whole: a key the columns do not name (a renamed field, "userId") is kept, not
+-- thrown away (dwh_etl.ingest_json fills _raw_payload when the table has it); purged with the row
+ALTER TABLE bronze.citizen_query_logs ADD COLUMN _raw_payload jsonb;
+ALTER TABLE bronze.citizen_content_events ADD COLUMN _raw_payload jsonb;
+COMMENT ON COLUMN bronze.citizen_query_logs._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
+COMMENT ON COLUMN bronze.citizen_content_events._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
 REVOKE ALL ON bronze.citizen_query_logs, bronze.citizen_content_events FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 -- so nothing downstream changes. A row the silver step has not read yet (ingested after its watermark) is
 -- kept whatever its age: purging must never lose an event. Quarantined events (dwh_etl.quarantine keeps
 -- the raw bronze row) older than the retention are scrubbed the same way: ip_address becomes its network,
--- user_agent its parsed device / browser / OS (an entry is left as it is when the scrubbed entry would
+-- user_agent its parsed device / browser / OS, the element as received (_raw_payload) is dropped (an entry is left as it is when the scrubbed entry would
 -- duplicate another open one). Bronze is not partitioned (the engine's retention archives partitions of
 -- facts, it does not delete), hence this step. Runs in the maintenance pipeline; idempotent.
 --   CALL citizen.step_purge_raw_events(NULL, CURRENT_DATE);
@@ -55,7 +55,7 @@ BEGIN
             SELECT x.quarantine_id, x.payload
             FROM (
                 SELECT q0.quarantine_id, q0.target_table, q0.record_key,
-                       q0.payload || jsonb_build_object(
+                       (q0.payload - '_raw_payload') || jsonb_build_object(
                            'ip_address', citizen._ip_network(q0.payload->>'ip_address')::text,
                            'user_agent', CASE WHEN q0.payload->>'user_agent' IS NOT NULL
                                               THEN format('%s/%s/%s', citizen._device_type(q0.payload->>'user_agent'),
@@ -66,7 +66,7 @@ BEGIN
                 WHERE q0.target_table = v_feed.silver
                   AND q0.quarantined_at < v_cutoff
                   AND jsonb_typeof(q0.payload) = 'object'
-                  AND (q0.payload ? 'ip_address' OR q0.payload ? 'user_agent')
+                  AND (q0.payload ? 'ip_address' OR q0.payload ? 'user_agent' OR q0.payload ? '_raw_payload')
             ) AS x
             WHERE x.resolved_at IS NOT NULL
                OR NOT EXISTS (SELECT 1 FROM dwh_etl.quarantine AS o
