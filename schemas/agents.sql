@@ -295,13 +295,6 @@ ALTER TABLE ONLY agents.agg_agent_daily_performance
     ADD CONSTRAINT agg_agent_daily_performance_pk PRIMARY KEY (agent_key, time_key);
 
 --
--- Name: dim_agent dim_agent_no_overlap; Type: CONSTRAINT; Schema: agents; Owner: -
---
-
-ALTER TABLE ONLY agents.dim_agent
-    ADD CONSTRAINT dim_agent_no_overlap EXCLUDE USING gist (agent_name WITH =, tstzrange(valid_from, valid_to) WITH &&);
-
---
 -- Name: dim_agent dim_agent_pk; Type: CONSTRAINT; Schema: agents; Owner: -
 --
 
@@ -328,13 +321,6 @@ ALTER TABLE ONLY agents.dim_conversation
 
 ALTER TABLE ONLY agents.dim_conversation
     ADD CONSTRAINT dim_conversation_pk PRIMARY KEY (conv_key);
-
---
--- Name: dim_user dim_user_no_overlap; Type: CONSTRAINT; Schema: agents; Owner: -
---
-
-ALTER TABLE ONLY agents.dim_user
-    ADD CONSTRAINT dim_user_no_overlap EXCLUDE USING gist (user_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
 
 --
 -- Name: dim_user dim_user_pk; Type: CONSTRAINT; Schema: agents; Owner: -
@@ -411,10 +397,10 @@ CREATE INDEX dim_agent_current_idx ON agents.dim_agent USING btree (is_current) 
 CREATE UNIQUE INDEX dim_agent_current_uq ON agents.dim_agent USING btree (agent_name) WHERE is_current;
 
 --
--- Name: dim_agent_name_idx; Type: INDEX; Schema: agents; Owner: -
+-- Name: dim_agent_key_from_uq; Type: INDEX; Schema: agents; Owner: -
 --
 
-CREATE INDEX dim_agent_name_idx ON agents.dim_agent USING btree (agent_name, valid_from);
+CREATE UNIQUE INDEX dim_agent_key_from_uq ON agents.dim_agent USING btree (agent_name, valid_from);
 
 --
 -- Name: dim_agent_type_idx; Type: INDEX; Schema: agents; Owner: -
@@ -441,10 +427,10 @@ CREATE INDEX dim_user_current_idx ON agents.dim_user USING btree (is_current) WH
 CREATE UNIQUE INDEX dim_user_current_uq ON agents.dim_user USING btree (user_id) WHERE is_current;
 
 --
--- Name: dim_user_id_idx; Type: INDEX; Schema: agents; Owner: -
+-- Name: dim_user_key_from_uq; Type: INDEX; Schema: agents; Owner: -
 --
 
-CREATE INDEX dim_user_id_idx ON agents.dim_user USING btree (user_id, valid_from);
+CREATE UNIQUE INDEX dim_user_key_from_uq ON agents.dim_user USING btree (user_id, valid_from);
 
 --
 -- Name: dim_user_type_idx; Type: INDEX; Schema: agents; Owner: -
@@ -565,6 +551,30 @@ CREATE INDEX fact_training_score_idx ON agents.fact_training USING btree (overal
 --
 
 CREATE INDEX fact_training_time_idx ON agents.fact_training USING btree (time_key);
+
+--
+-- Name: dim_agent scd_no_overlap_after_insert; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON agents.dim_agent REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('agent_name');
+
+--
+-- Name: dim_agent scd_no_overlap_after_update; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_agent REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('agent_name');
+
+--
+-- Name: dim_user scd_no_overlap_after_insert; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON agents.dim_user REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
+
+--
+-- Name: dim_user scd_no_overlap_after_update; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_user REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
 
 --
 -- Name: agg_agent_daily_performance agg_agent_daily_performance_agent_fk; Type: FK CONSTRAINT; Schema: agents; Owner: -

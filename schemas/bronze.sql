@@ -129,6 +129,149 @@ ALTER TABLE bronze.cdc_events ALTER COLUMN cdc_event_id ADD GENERATED ALWAYS AS 
 );
 
 --
+-- Name: citizen_content_events__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_content_events ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_content_events__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_content_sources__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_content_sources ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_content_sources__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_content_syncs__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_content_syncs ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_content_syncs__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_content_types__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_content_types ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_content_types__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_contents__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_contents ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_contents__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_departments__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_departments ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_departments__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_languages__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_languages ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_languages__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_query_logs__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_query_logs ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_query_logs__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_query_types__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_query_types ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_query_types__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_services__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_services ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_services__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: citizen_users__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_users ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_users__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: devflow_agent_execution_logs__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -507,6 +650,241 @@ CREATE TABLE bronze.cdc_events (
     event jsonb NOT NULL,
     CONSTRAINT cdc_events_reasons_ck CHECK (((status = 'quarantined'::text) = (COALESCE(cardinality(reasons), 0) > 0))),
     CONSTRAINT cdc_events_status_ck CHECK ((status = ANY (ARRAY['applied'::text, 'stale'::text, 'duplicate'::text, 'quarantined'::text])))
+);
+
+--
+-- Name: citizen_content_events; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_content_events (
+    _bronze_id bigint NOT NULL,
+    event_id text,
+    occurred_at text,
+    content_id text,
+    service_id text,
+    user_id text,
+    session_id text,
+    action_type text,
+    duration_seconds text,
+    scroll_depth_percent text,
+    search_rank text,
+    rating text,
+    query_id text,
+    ip_address text,
+    user_agent text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint,
+    _raw_payload jsonb
+);
+
+--
+-- Name: citizen_content_sources; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_content_sources (
+    _bronze_id bigint NOT NULL,
+    source_name text,
+    source_type text,
+    reliability_score text,
+    update_frequency text,
+    sync_schedule text,
+    last_sync text,
+    is_active text,
+    contact_info text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_content_syncs; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_content_syncs (
+    _bronze_id bigint NOT NULL,
+    sync_id text,
+    source_name text,
+    started_at text,
+    finished_at text,
+    status text,
+    items_fetched text,
+    items_changed text,
+    error_message text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_content_types; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_content_types (
+    _bronze_id bigint NOT NULL,
+    content_type text,
+    type_name text,
+    is_downloadable text,
+    description text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_contents; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_contents (
+    _bronze_id bigint NOT NULL,
+    content_id text,
+    content_type text,
+    title text,
+    language_code text,
+    service_id text,
+    source_name text,
+    is_active text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_departments; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_departments (
+    _bronze_id bigint NOT NULL,
+    department_id text,
+    department_name text,
+    ministry text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_languages; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_languages (
+    _bronze_id bigint NOT NULL,
+    language_code text,
+    language_name text,
+    native_name text,
+    script_type text,
+    is_rtl text,
+    is_supported text,
+    is_scheduled text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_query_logs; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_query_logs (
+    _bronze_id bigint NOT NULL,
+    query_id text,
+    occurred_at text,
+    service_id text,
+    user_id text,
+    session_id text,
+    query_type text,
+    language_code text,
+    response_time_ms text,
+    success text,
+    result_count text,
+    satisfaction_score text,
+    ip_address text,
+    user_agent text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint,
+    _raw_payload jsonb
+);
+
+--
+-- Name: citizen_query_types; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_query_types (
+    _bronze_id bigint NOT NULL,
+    query_type text,
+    query_category text,
+    complexity_level text,
+    expected_response_time_ms text,
+    is_api_required text,
+    description text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_services; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_services (
+    _bronze_id bigint NOT NULL,
+    service_id text,
+    service_name text,
+    service_category text,
+    department_id text,
+    is_active text,
+    priority_level text,
+    service_type text,
+    data_source text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
+);
+
+--
+-- Name: citizen_users; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_users (
+    _bronze_id bigint NOT NULL,
+    user_id text,
+    user_type text,
+    location_state text,
+    location_district text,
+    language_preference text,
+    registration_date text,
+    created_at text,
+    updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint
 );
 
 --
@@ -984,6 +1362,83 @@ ALTER TABLE ONLY bronze.cdc_events
     ADD CONSTRAINT cdc_events_pk PRIMARY KEY (cdc_event_id);
 
 --
+-- Name: citizen_content_events citizen_content_events_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_content_events
+    ADD CONSTRAINT citizen_content_events_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_content_sources citizen_content_sources_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_content_sources
+    ADD CONSTRAINT citizen_content_sources_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_content_syncs citizen_content_syncs_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_content_syncs
+    ADD CONSTRAINT citizen_content_syncs_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_content_types citizen_content_types_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_content_types
+    ADD CONSTRAINT citizen_content_types_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_contents citizen_contents_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_contents
+    ADD CONSTRAINT citizen_contents_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_departments citizen_departments_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_departments
+    ADD CONSTRAINT citizen_departments_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_languages citizen_languages_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_languages
+    ADD CONSTRAINT citizen_languages_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_query_logs citizen_query_logs_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_query_logs
+    ADD CONSTRAINT citizen_query_logs_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_query_types citizen_query_types_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_query_types
+    ADD CONSTRAINT citizen_query_types_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_services citizen_services_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_services
+    ADD CONSTRAINT citizen_services_pk PRIMARY KEY (_bronze_id);
+
+--
+-- Name: citizen_users citizen_users_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_users
+    ADD CONSTRAINT citizen_users_pk PRIMARY KEY (_bronze_id);
+
+--
 -- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
 --
 
@@ -1148,6 +1603,72 @@ CREATE INDEX cdc_events_received_at_idx ON bronze.cdc_events USING btree (receiv
 --
 
 CREATE UNIQUE INDEX cdc_events_recorded_uq ON bronze.cdc_events USING btree (fingerprint) WHERE (status = ANY (ARRAY['applied'::text, 'stale'::text]));
+
+--
+-- Name: citizen_content_events_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_content_events_ingested_idx ON bronze.citizen_content_events USING btree (_ingested_at);
+
+--
+-- Name: citizen_content_sources_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_content_sources_ingested_idx ON bronze.citizen_content_sources USING btree (_ingested_at);
+
+--
+-- Name: citizen_content_syncs_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_content_syncs_ingested_idx ON bronze.citizen_content_syncs USING btree (_ingested_at);
+
+--
+-- Name: citizen_content_types_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_content_types_ingested_idx ON bronze.citizen_content_types USING btree (_ingested_at);
+
+--
+-- Name: citizen_contents_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_contents_ingested_idx ON bronze.citizen_contents USING btree (_ingested_at);
+
+--
+-- Name: citizen_departments_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_departments_ingested_idx ON bronze.citizen_departments USING btree (_ingested_at);
+
+--
+-- Name: citizen_languages_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_languages_ingested_idx ON bronze.citizen_languages USING btree (_ingested_at);
+
+--
+-- Name: citizen_query_logs_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_query_logs_ingested_idx ON bronze.citizen_query_logs USING btree (_ingested_at);
+
+--
+-- Name: citizen_query_types_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_query_types_ingested_idx ON bronze.citizen_query_types USING btree (_ingested_at);
+
+--
+-- Name: citizen_services_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_services_ingested_idx ON bronze.citizen_services USING btree (_ingested_at);
+
+--
+-- Name: citizen_users_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_users_ingested_idx ON bronze.citizen_users USING btree (_ingested_at);
 
 --
 -- Name: devflow_agent_execution_logs_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
@@ -1384,6 +1905,84 @@ COMMENT ON COLUMN bronze.cdc_events.status IS 'applied: written to the target; s
 COMMENT ON COLUMN bronze.cdc_events.tx_id IS 'payload.source.txId as text (recorded, not used for ordering).';
 
 --
+-- Name: COLUMN citizen_content_events._raw_payload; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_events._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
+
+--
+-- Name: COLUMN citizen_content_events._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_events._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_content_sources._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_sources._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_content_syncs._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_syncs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_content_types._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_types._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_contents._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_contents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_departments._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_departments._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_languages._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_languages._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_query_logs._raw_payload; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_query_logs._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
+
+--
+-- Name: COLUMN citizen_query_logs._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_query_logs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_query_types._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_query_types._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_services._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_services._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_users._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_users._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
 -- Name: COLUMN devflow_agent_execution_logs._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -1526,6 +2125,18 @@ COMMENT ON TABLE bronze.agents_users IS 'agents_src.users as extracted: every co
 --
 
 COMMENT ON TABLE bronze.cdc_events IS 'Change events (Debezium envelope or bare payload) as delivered to dwh_etl.ingest_cdc_events: append-only, one row per delivery, with what became of it (status). Landed and applied by SELECT * FROM dwh_etl.ingest_cdc_events(events, ''sales_src'').';
+
+--
+-- Name: TABLE citizen_content_events; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.citizen_content_events IS 'Content events (view, download, share, bookmark) of the portal''s web analytics, one row per JSON element as received, landed by dwh_etl.ingest_json. Holds the raw IP address and user agent: ETL role only, purged after citizen.raw_retention.';
+
+--
+-- Name: TABLE citizen_query_logs; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.citizen_query_logs IS 'Query logs of the portal''s web analytics, one row per JSON element as received (values as text), landed by dwh_etl.ingest_json. Holds the raw IP address and user agent: ETL role only, purged after citizen.raw_retention.';
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: bronze; Owner: -
@@ -1679,6 +2290,72 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.agents_users__bronze_id_seq TO etl_service
 GRANT SELECT,USAGE ON SEQUENCE bronze.cdc_events_cdc_event_id_seq TO etl_service;
 
 --
+-- Name: SEQUENCE citizen_content_events__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_content_events__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_content_sources__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_content_sources__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_content_syncs__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_content_syncs__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_content_types__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_content_types__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_contents__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_contents__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_departments__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_departments__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_languages__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_languages__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_query_logs__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_query_logs__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_query_types__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_query_types__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_services__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_services__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_users__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_users__bronze_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE devflow_agent_execution_logs__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
@@ -1821,6 +2498,72 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_users TO etl_service;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.cdc_events TO etl_service;
+
+--
+-- Name: TABLE citizen_content_events; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_events TO etl_service;
+
+--
+-- Name: TABLE citizen_content_sources; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_sources TO etl_service;
+
+--
+-- Name: TABLE citizen_content_syncs; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_syncs TO etl_service;
+
+--
+-- Name: TABLE citizen_content_types; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_types TO etl_service;
+
+--
+-- Name: TABLE citizen_contents; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_contents TO etl_service;
+
+--
+-- Name: TABLE citizen_departments; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_departments TO etl_service;
+
+--
+-- Name: TABLE citizen_languages; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_languages TO etl_service;
+
+--
+-- Name: TABLE citizen_query_logs; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_query_logs TO etl_service;
+
+--
+-- Name: TABLE citizen_query_types; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_query_types TO etl_service;
+
+--
+-- Name: TABLE citizen_services; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_services TO etl_service;
+
+--
+-- Name: TABLE citizen_users; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_users TO etl_service;
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: bronze; Owner: -

@@ -762,13 +762,6 @@ ALTER TABLE ONLY devflow.dim_agent
     ADD CONSTRAINT dim_agent_version_uq UNIQUE (agent_id, version);
 
 --
--- Name: dim_infrastructure dim_infrastructure_no_overlap; Type: CONSTRAINT; Schema: devflow; Owner: -
---
-
-ALTER TABLE ONLY devflow.dim_infrastructure
-    ADD CONSTRAINT dim_infrastructure_no_overlap EXCLUDE USING gist (resource_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
-
---
 -- Name: dim_infrastructure dim_infrastructure_pk; Type: CONSTRAINT; Schema: devflow; Owner: -
 --
 
@@ -781,13 +774,6 @@ ALTER TABLE ONLY devflow.dim_infrastructure
 
 ALTER TABLE ONLY devflow.dim_infrastructure
     ADD CONSTRAINT dim_infrastructure_version_uq UNIQUE (resource_id, version);
-
---
--- Name: dim_issue dim_issue_no_overlap; Type: CONSTRAINT; Schema: devflow; Owner: -
---
-
-ALTER TABLE ONLY devflow.dim_issue
-    ADD CONSTRAINT dim_issue_no_overlap EXCLUDE USING gist (issue_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
 
 --
 -- Name: dim_issue dim_issue_pk; Type: CONSTRAINT; Schema: devflow; Owner: -
@@ -907,10 +893,22 @@ CREATE UNIQUE INDEX dim_agent_current_uq ON devflow.dim_agent USING btree (agent
 CREATE UNIQUE INDEX dim_infrastructure_current_uq ON devflow.dim_infrastructure USING btree (resource_id) WHERE is_current;
 
 --
+-- Name: dim_infrastructure_key_from_uq; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE UNIQUE INDEX dim_infrastructure_key_from_uq ON devflow.dim_infrastructure USING btree (resource_id, valid_from);
+
+--
 -- Name: dim_issue_current_uq; Type: INDEX; Schema: devflow; Owner: -
 --
 
 CREATE UNIQUE INDEX dim_issue_current_uq ON devflow.dim_issue USING btree (issue_id) WHERE is_current;
+
+--
+-- Name: dim_issue_key_from_uq; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE UNIQUE INDEX dim_issue_key_from_uq ON devflow.dim_issue USING btree (issue_id, valid_from);
 
 --
 -- Name: dim_label_current_uq; Type: INDEX; Schema: devflow; Owner: -
@@ -955,12 +953,6 @@ CREATE INDEX idx_di_current ON devflow.dim_issue USING btree (is_current) WHERE 
 CREATE INDEX idx_di_effective ON devflow.dim_issue USING btree (effective_date, expiration_date);
 
 --
--- Name: idx_di_issue_id; Type: INDEX; Schema: devflow; Owner: -
---
-
-CREATE INDEX idx_di_issue_id ON devflow.dim_issue USING btree (issue_id, valid_from);
-
---
 -- Name: idx_di_natural_key_current; Type: INDEX; Schema: devflow; Owner: -
 --
 
@@ -983,12 +975,6 @@ CREATE INDEX idx_dinf_current ON devflow.dim_infrastructure USING btree (is_curr
 --
 
 CREATE INDEX idx_dinf_region ON devflow.dim_infrastructure USING btree (region);
-
---
--- Name: idx_dinf_resource_id; Type: INDEX; Schema: devflow; Owner: -
---
-
-CREATE INDEX idx_dinf_resource_id ON devflow.dim_infrastructure USING btree (resource_id, valid_from);
 
 --
 -- Name: idx_dinf_tags; Type: INDEX; Schema: devflow; Owner: -
@@ -1175,6 +1161,30 @@ CREATE UNIQUE INDEX idx_mart_dev_perf ON devflow.mart_development_performance US
 --
 
 CREATE UNIQUE INDEX idx_mart_infra_cost ON devflow.mart_infrastructure_cost USING btree (year, month, day_of_month, resource_type, region, instance_type);
+
+--
+-- Name: dim_infrastructure scd_no_overlap_after_insert; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON devflow.dim_infrastructure REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('resource_id');
+
+--
+-- Name: dim_infrastructure scd_no_overlap_after_update; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_infrastructure REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('resource_id');
+
+--
+-- Name: dim_issue scd_no_overlap_after_insert; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON devflow.dim_issue REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('issue_id');
+
+--
+-- Name: dim_issue scd_no_overlap_after_update; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_issue REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('issue_id');
 
 --
 -- Name: fact_agent_execution fact_agent_execution_agent_fk; Type: FK CONSTRAINT; Schema: devflow; Owner: -

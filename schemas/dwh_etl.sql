@@ -191,6 +191,7 @@ CREATE TABLE dwh_etl.loaded_files (
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     loaded_at timestamp with time zone,
     loaded_by text DEFAULT SESSION_USER NOT NULL,
+    landed_in text,
     CONSTRAINT loaded_files_format_ck CHECK ((format = ANY (ARRAY['csv'::text, 'tsv'::text, 'jsonl'::text]))),
     CONSTRAINT loaded_files_rows_ck CHECK (((rows_landed >= 0) AND (rows_rejected >= 0))),
     CONSTRAINT loaded_files_sha256_ck CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
@@ -646,13 +647,19 @@ COMMENT ON COLUMN dwh_etl.loaded_files.batch_id IS 'The _batch_id of the rows th
 -- Name: COLUMN loaded_files.first_bronze_id; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
-COMMENT ON COLUMN dwh_etl.loaded_files.first_bronze_id IS 'Set when the rows landed with consecutive _bronze_id values: the line of a row is first_line + (_bronze_id - first_bronze_id). NULL: each row carries its line in _source_line.';
+COMMENT ON COLUMN dwh_etl.loaded_files.first_bronze_id IS 'Set when the rows landed with consecutive _bronze_id values (one COPY into the landing table, or into target_table under file_begin''s lock): the line of a row is first_line + (_bronze_id - first_bronze_id). NULL: each row carries its line in _source_line.';
 
 --
 -- Name: COLUMN loaded_files.first_line; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
 COMMENT ON COLUMN dwh_etl.loaded_files.first_line IS 'Line of the file that holds its first data record (2 after a header line, else 1).';
+
+--
+-- Name: COLUMN loaded_files.landed_in; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.loaded_files.landed_in IS 'The table holding the rows of this load: bronze.<table>_landing while it is loading, then bronze.<table>_f<file_id>, an inheritance child of target_table (NULL: the rows are in target_table itself, e.g. a psql \copy into it, or a load before migration 0027).';
 
 --
 -- Name: COLUMN loaded_files.loaded_by; Type: COMMENT; Schema: dwh_etl; Owner: -

@@ -153,7 +153,9 @@ CREATE TABLE dwh_lineage.quality_metrics (
     rule_id bigint,
     severity text,
     rows_checked bigint,
-    failing_sample jsonb
+    failing_sample jsonb,
+    scope text,
+    CONSTRAINT quality_metrics_scope_ck CHECK ((scope = ANY (ARRAY['batch'::text, 'table'::text])))
 );
 
 --
@@ -177,7 +179,7 @@ CREATE TABLE dwh_lineage.step_runs (
     error_detail text,
     error_hint text,
     error_context text,
-    CONSTRAINT step_runs_status_ck CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'skipped'::text])))
+    CONSTRAINT step_runs_status_ck CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'skipped'::text, 'rolled_back'::text])))
 );
 
 --
@@ -289,6 +291,12 @@ ALTER TABLE ONLY dwh_lineage.table_lineage
 CREATE INDEX pipeline_runs_name_idx ON dwh_lineage.pipeline_runs USING btree (pipeline_name, started_at DESC);
 
 --
+-- Name: pipeline_runs_retry_of_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX pipeline_runs_retry_of_idx ON dwh_lineage.pipeline_runs USING btree ((((parameters ->> 'retry_of'::text))::bigint)) WHERE (parameters ? 'retry_of'::text);
+
+--
 -- Name: pipeline_runs_started_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
 --
 
@@ -383,6 +391,12 @@ COMMENT ON COLUMN dwh_lineage.pipeline_runs.backend_pid IS 'Backend that execute
 COMMENT ON COLUMN dwh_lineage.pipeline_runs.batch_id IS 'Stamped as _batch_id on every row the run writes.';
 
 --
+-- Name: COLUMN pipeline_runs.parameters; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.pipeline_runs.parameters IS 'How the run was started: run_date, trigger; mode (restate, rebuild) with from, to, target, steps; retry_of (the failed run a retry completes); steps (a subset of the pipeline''s steps).';
+
+--
 -- Name: COLUMN pipeline_runs.run_date; Type: COMMENT; Schema: dwh_lineage; Owner: -
 --
 
@@ -401,10 +415,22 @@ COMMENT ON COLUMN dwh_lineage.quality_metrics.failing_sample IS 'Up to 10 failin
 COMMENT ON COLUMN dwh_lineage.quality_metrics.metric_value IS 'Failing rows (or the measured value for freshness in seconds, row_count, volume_change in percent).';
 
 --
+-- Name: COLUMN quality_metrics.scope; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.quality_metrics.scope IS 'What the rule looked at: batch = the rows of the result''s batch (the runner''s gate), table = the whole table (dwh test, dwh_etl.test_rules).';
+
+--
 -- Name: COLUMN step_runs.rows_written; Type: COMMENT; Schema: dwh_lineage; Owner: -
 --
 
 COMMENT ON COLUMN dwh_lineage.step_runs.rows_written IS 'Sum of rows inserted, updated and deleted by the step, from its table_lineage rows.';
+
+--
+-- Name: COLUMN step_runs.status; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.step_runs.status IS 'running, completed, failed, cancelled, skipped (not run: a dependency did not complete, or a restatement does not re-extract), rolled_back (completed inside a restatement or rebuild whose single transaction a later step undid).';
 
 --
 -- Name: TABLE column_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -

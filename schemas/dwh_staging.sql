@@ -45,6 +45,66 @@ CREATE TABLE dwh_staging.agents_affected_days (
 );
 
 --
+-- Name: citizen_affected_days_content; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_affected_days_content (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_affected_days_service; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_affected_days_service (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_affected_days_system; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_affected_days_system (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_affected_days_user; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_affected_days_user (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_dq_days; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_dq_days (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_perf_days; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.citizen_perf_days (
+    date_key integer NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: sales_affected_dates; Type: TABLE; Schema: dwh_staging; Owner: -
 --
 
@@ -69,6 +129,48 @@ ALTER TABLE ONLY dwh_staging.agents_affected_days
     ADD CONSTRAINT agents_affected_days_pk PRIMARY KEY (time_key);
 
 --
+-- Name: citizen_affected_days_content citizen_affected_days_content_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_affected_days_content
+    ADD CONSTRAINT citizen_affected_days_content_pk PRIMARY KEY (date_key);
+
+--
+-- Name: citizen_affected_days_service citizen_affected_days_service_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_affected_days_service
+    ADD CONSTRAINT citizen_affected_days_service_pk PRIMARY KEY (date_key);
+
+--
+-- Name: citizen_affected_days_system citizen_affected_days_system_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_affected_days_system
+    ADD CONSTRAINT citizen_affected_days_system_pk PRIMARY KEY (date_key);
+
+--
+-- Name: citizen_affected_days_user citizen_affected_days_user_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_affected_days_user
+    ADD CONSTRAINT citizen_affected_days_user_pk PRIMARY KEY (date_key);
+
+--
+-- Name: citizen_dq_days citizen_dq_days_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_dq_days
+    ADD CONSTRAINT citizen_dq_days_pk PRIMARY KEY (date_key);
+
+--
+-- Name: citizen_perf_days citizen_perf_days_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.citizen_perf_days
+    ADD CONSTRAINT citizen_perf_days_pk PRIMARY KEY (date_key);
+
+--
 -- Name: sales_affected_dates sales_affected_dates_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
 --
 
@@ -86,6 +188,42 @@ COMMENT ON TABLE dwh_staging.agents_affected_conversations IS 'Conversations (co
 --
 
 COMMENT ON TABLE dwh_staging.agents_affected_days IS 'Days (time_key) whose agents facts changed and whose agg_agent_daily_performance rows are not yet recomputed; written by the fact steps, consumed by agents.step_agg_daily_performance.';
+
+--
+-- Name: TABLE citizen_affected_days_content; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_affected_days_content IS 'Days (date_key) whose citizen facts changed and whose dm_content_analytics rows are not yet recomputed; written by the fact steps, consumed by the mart step.';
+
+--
+-- Name: TABLE citizen_affected_days_service; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_affected_days_service IS 'Days (date_key) whose citizen facts changed and whose dm_service_analytics rows are not yet recomputed; written by the fact steps, consumed by the mart step.';
+
+--
+-- Name: TABLE citizen_affected_days_system; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_affected_days_system IS 'Days (date_key) whose citizen facts changed and whose dm_system_analytics rows are not yet recomputed; written by the fact steps, consumed by the mart step.';
+
+--
+-- Name: TABLE citizen_affected_days_user; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_affected_days_user IS 'Days (date_key) whose citizen facts changed and whose dm_user_analytics rows are not yet recomputed; written by the fact steps, consumed by the mart step.';
+
+--
+-- Name: TABLE citizen_dq_days; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_dq_days IS 'Days whose citizen.fct_data_quality rows are to be recomputed (facts changed, rows quarantined); filled by citizen.marts_queue_engine_days, consumed by the mart step citizen_fct_data_quality.';
+
+--
+-- Name: TABLE citizen_perf_days; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.citizen_perf_days IS 'Days whose citizen.fct_system_performance rows are to be recomputed (queries changed, citizen steps ran); filled by citizen.marts_queue_engine_days, consumed by the mart step citizen_fct_system_performance.';
 
 --
 -- Name: TABLE sales_affected_dates; Type: COMMENT; Schema: dwh_staging; Owner: -
@@ -111,6 +249,42 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.agents_affected_conversat
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.agents_affected_days TO etl_service;
+
+--
+-- Name: TABLE citizen_affected_days_content; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_affected_days_content TO etl_service;
+
+--
+-- Name: TABLE citizen_affected_days_service; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_affected_days_service TO etl_service;
+
+--
+-- Name: TABLE citizen_affected_days_system; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_affected_days_system TO etl_service;
+
+--
+-- Name: TABLE citizen_affected_days_user; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_affected_days_user TO etl_service;
+
+--
+-- Name: TABLE citizen_dq_days; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_dq_days TO etl_service;
+
+--
+-- Name: TABLE citizen_perf_days; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_perf_days TO etl_service;
 
 --
 -- Name: TABLE sales_affected_dates; Type: ACL; Schema: dwh_staging; Owner: -

@@ -215,13 +215,6 @@ ALTER TABLE ONLY sales.customer_metrics
     ADD CONSTRAINT customer_metrics_pk PRIMARY KEY (customer_id);
 
 --
--- Name: dim_customer dim_customer_no_overlap; Type: CONSTRAINT; Schema: sales; Owner: -
---
-
-ALTER TABLE ONLY sales.dim_customer
-    ADD CONSTRAINT dim_customer_no_overlap EXCLUDE USING gist (customer_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
-
---
 -- Name: dim_customer dim_customer_pk; Type: CONSTRAINT; Schema: sales; Owner: -
 --
 
@@ -234,13 +227,6 @@ ALTER TABLE ONLY sales.dim_customer
 
 ALTER TABLE ONLY sales.dim_customer
     ADD CONSTRAINT dim_customer_version_uq UNIQUE (customer_id, version);
-
---
--- Name: dim_product dim_product_no_overlap; Type: CONSTRAINT; Schema: sales; Owner: -
---
-
-ALTER TABLE ONLY sales.dim_product
-    ADD CONSTRAINT dim_product_no_overlap EXCLUDE USING gist (product_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
 
 --
 -- Name: dim_product dim_product_pk; Type: CONSTRAINT; Schema: sales; Owner: -
@@ -270,10 +256,10 @@ ALTER TABLE ONLY sales.fact_sales
 CREATE UNIQUE INDEX dim_customer_current_uq ON sales.dim_customer USING btree (customer_id) WHERE is_current;
 
 --
--- Name: dim_customer_lookup_idx; Type: INDEX; Schema: sales; Owner: -
+-- Name: dim_customer_key_from_uq; Type: INDEX; Schema: sales; Owner: -
 --
 
-CREATE INDEX dim_customer_lookup_idx ON sales.dim_customer USING btree (customer_id, valid_from);
+CREATE UNIQUE INDEX dim_customer_key_from_uq ON sales.dim_customer USING btree (customer_id, valid_from);
 
 --
 -- Name: dim_customer_segment_idx; Type: INDEX; Schema: sales; Owner: -
@@ -294,10 +280,10 @@ CREATE UNIQUE INDEX dim_product_current_uq ON sales.dim_product USING btree (pro
 CREATE INDEX dim_product_group_idx ON sales.dim_product USING btree (product_group) WHERE is_current;
 
 --
--- Name: dim_product_lookup_idx; Type: INDEX; Schema: sales; Owner: -
+-- Name: dim_product_key_from_uq; Type: INDEX; Schema: sales; Owner: -
 --
 
-CREATE INDEX dim_product_lookup_idx ON sales.dim_product USING btree (product_id, valid_from);
+CREATE UNIQUE INDEX dim_product_key_from_uq ON sales.dim_product USING btree (product_id, valid_from);
 
 --
 -- Name: fact_sales_customer_idx; Type: INDEX; Schema: sales; Owner: -
@@ -328,6 +314,30 @@ CREATE UNIQUE INDEX mv_customer_ltv_pk ON sales.mv_customer_lifetime_value USING
 --
 
 CREATE INDEX mv_customer_ltv_value ON sales.mv_customer_lifetime_value USING btree (lifetime_value DESC);
+
+--
+-- Name: dim_customer scd_no_overlap_after_insert; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON sales.dim_customer REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: dim_customer scd_no_overlap_after_update; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_customer REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: dim_product scd_no_overlap_after_insert; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON sales.dim_product REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
+
+--
+-- Name: dim_product scd_no_overlap_after_update; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_product REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: agg_daily_sales agg_daily_sales_date_fk; Type: FK CONSTRAINT; Schema: sales; Owner: -

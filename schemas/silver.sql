@@ -170,6 +170,210 @@ CREATE TABLE silver.agents_users (
 );
 
 --
+-- Name: citizen_content_events; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_content_events (
+    usage_id bigint NOT NULL,
+    used_at timestamp with time zone NOT NULL,
+    content_id bigint NOT NULL,
+    service_id integer NOT NULL,
+    user_id bigint,
+    session_id text NOT NULL,
+    action_type text NOT NULL,
+    duration_seconds integer,
+    scroll_depth_percent smallint,
+    search_rank_position integer,
+    user_rating smallint,
+    query_id bigint,
+    ip_network cidr,
+    device_type text NOT NULL,
+    browser_type text NOT NULL,
+    os_type text NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_content_sources; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_content_sources (
+    source_name text NOT NULL,
+    source_type text,
+    reliability_score numeric,
+    update_frequency text,
+    sync_schedule text,
+    last_sync timestamp with time zone,
+    is_active boolean DEFAULT true NOT NULL,
+    contact_info jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_content_syncs; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_content_syncs (
+    sync_id bigint NOT NULL,
+    source_name text,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    status text,
+    items_fetched integer,
+    items_changed integer,
+    error_message text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_content_types; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_content_types (
+    content_type text NOT NULL,
+    type_name text,
+    is_downloadable boolean,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_contents; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_contents (
+    content_id bigint NOT NULL,
+    content_type text,
+    title text,
+    language_code text,
+    service_id integer,
+    source_name text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_departments; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_departments (
+    department_id text NOT NULL,
+    department_name text,
+    ministry text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_languages; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_languages (
+    language_code text NOT NULL,
+    language_name text,
+    native_name text,
+    script_type text,
+    is_rtl boolean,
+    is_supported boolean DEFAULT true NOT NULL,
+    is_scheduled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_query_logs; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_query_logs (
+    query_id bigint NOT NULL,
+    queried_at timestamp with time zone NOT NULL,
+    service_id integer NOT NULL,
+    user_id bigint,
+    session_id text NOT NULL,
+    query_type text NOT NULL,
+    language_code text NOT NULL,
+    response_time_ms integer,
+    success_flag boolean NOT NULL,
+    result_count integer,
+    user_satisfaction_score smallint,
+    ip_network cidr,
+    device_type text NOT NULL,
+    browser_type text NOT NULL,
+    os_type text NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_query_types; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_query_types (
+    query_type text NOT NULL,
+    query_category text,
+    complexity_level text,
+    expected_response_time_ms integer,
+    is_api_required boolean,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_services; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_services (
+    service_id integer NOT NULL,
+    service_name text,
+    service_category text,
+    department_id text,
+    is_active boolean DEFAULT true NOT NULL,
+    priority_level integer,
+    service_type text,
+    data_source text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: citizen_users; Type: TABLE; Schema: silver; Owner: -
+--
+
+CREATE TABLE silver.citizen_users (
+    user_id bigint NOT NULL,
+    user_type text,
+    location_state text,
+    location_district text,
+    language_preference text,
+    registration_date date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: devflow_agent_execution_logs; Type: TABLE; Schema: silver; Owner: -
 --
 
@@ -604,6 +808,83 @@ ALTER TABLE ONLY silver.agents_users
     ADD CONSTRAINT agents_users_pk PRIMARY KEY (user_id);
 
 --
+-- Name: citizen_content_events citizen_content_events_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_content_events
+    ADD CONSTRAINT citizen_content_events_pk PRIMARY KEY (usage_id);
+
+--
+-- Name: citizen_content_sources citizen_content_sources_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_content_sources
+    ADD CONSTRAINT citizen_content_sources_pk PRIMARY KEY (source_name);
+
+--
+-- Name: citizen_content_syncs citizen_content_syncs_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_content_syncs
+    ADD CONSTRAINT citizen_content_syncs_pk PRIMARY KEY (sync_id);
+
+--
+-- Name: citizen_content_types citizen_content_types_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_content_types
+    ADD CONSTRAINT citizen_content_types_pk PRIMARY KEY (content_type);
+
+--
+-- Name: citizen_contents citizen_contents_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_contents
+    ADD CONSTRAINT citizen_contents_pk PRIMARY KEY (content_id);
+
+--
+-- Name: citizen_departments citizen_departments_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_departments
+    ADD CONSTRAINT citizen_departments_pk PRIMARY KEY (department_id);
+
+--
+-- Name: citizen_languages citizen_languages_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_languages
+    ADD CONSTRAINT citizen_languages_pk PRIMARY KEY (language_code);
+
+--
+-- Name: citizen_query_logs citizen_query_logs_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_query_logs
+    ADD CONSTRAINT citizen_query_logs_pk PRIMARY KEY (query_id);
+
+--
+-- Name: citizen_query_types citizen_query_types_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_query_types
+    ADD CONSTRAINT citizen_query_types_pk PRIMARY KEY (query_type);
+
+--
+-- Name: citizen_services citizen_services_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_services
+    ADD CONSTRAINT citizen_services_pk PRIMARY KEY (service_id);
+
+--
+-- Name: citizen_users citizen_users_pk; Type: CONSTRAINT; Schema: silver; Owner: -
+--
+
+ALTER TABLE ONLY silver.citizen_users
+    ADD CONSTRAINT citizen_users_pk PRIMARY KEY (user_id);
+
+--
 -- Name: devflow_agent_execution_logs devflow_agent_execution_logs_pk; Type: CONSTRAINT; Schema: silver; Owner: -
 --
 
@@ -688,13 +969,6 @@ ALTER TABLE ONLY silver.devflow_worktree_states
     ADD CONSTRAINT devflow_worktree_states_pk PRIMARY KEY (worktree_path);
 
 --
--- Name: sales_customers sales_customers_no_overlap; Type: CONSTRAINT; Schema: silver; Owner: -
---
-
-ALTER TABLE ONLY silver.sales_customers
-    ADD CONSTRAINT sales_customers_no_overlap EXCLUDE USING gist (customer_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
-
---
 -- Name: sales_customers sales_customers_pk; Type: CONSTRAINT; Schema: silver; Owner: -
 --
 
@@ -707,13 +981,6 @@ ALTER TABLE ONLY silver.sales_customers
 
 ALTER TABLE ONLY silver.sales_customers
     ADD CONSTRAINT sales_customers_version_uq UNIQUE (customer_id, version);
-
---
--- Name: sales_products sales_products_no_overlap; Type: CONSTRAINT; Schema: silver; Owner: -
---
-
-ALTER TABLE ONLY silver.sales_products
-    ADD CONSTRAINT sales_products_no_overlap EXCLUDE USING gist (product_id WITH =, tstzrange(valid_from, valid_to) WITH &&);
 
 --
 -- Name: sales_products sales_products_pk; Type: CONSTRAINT; Schema: silver; Owner: -
@@ -789,6 +1056,84 @@ CREATE INDEX agents_conversations_loaded_idx ON silver.agents_conversations USIN
 --
 
 CREATE INDEX agents_users_loaded_idx ON silver.agents_users USING btree (_loaded_at);
+
+--
+-- Name: citizen_content_events_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_content_events_loaded_idx ON silver.citizen_content_events USING btree (_loaded_at);
+
+--
+-- Name: citizen_content_events_used_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_content_events_used_idx ON silver.citizen_content_events USING btree (used_at);
+
+--
+-- Name: citizen_content_sources_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_content_sources_loaded_idx ON silver.citizen_content_sources USING btree (_loaded_at);
+
+--
+-- Name: citizen_content_syncs_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_content_syncs_loaded_idx ON silver.citizen_content_syncs USING btree (_loaded_at);
+
+--
+-- Name: citizen_content_types_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_content_types_loaded_idx ON silver.citizen_content_types USING btree (_loaded_at);
+
+--
+-- Name: citizen_contents_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_contents_loaded_idx ON silver.citizen_contents USING btree (_loaded_at);
+
+--
+-- Name: citizen_departments_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_departments_loaded_idx ON silver.citizen_departments USING btree (_loaded_at);
+
+--
+-- Name: citizen_languages_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_languages_loaded_idx ON silver.citizen_languages USING btree (_loaded_at);
+
+--
+-- Name: citizen_query_logs_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_query_logs_loaded_idx ON silver.citizen_query_logs USING btree (_loaded_at);
+
+--
+-- Name: citizen_query_logs_queried_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_query_logs_queried_idx ON silver.citizen_query_logs USING btree (queried_at);
+
+--
+-- Name: citizen_query_types_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_query_types_loaded_idx ON silver.citizen_query_types USING btree (_loaded_at);
+
+--
+-- Name: citizen_services_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_services_loaded_idx ON silver.citizen_services USING btree (_loaded_at);
+
+--
+-- Name: citizen_users_loaded_idx; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX citizen_users_loaded_idx ON silver.citizen_users USING btree (_loaded_at);
 
 --
 -- Name: devflow_agent_execution_logs_loaded_idx; Type: INDEX; Schema: silver; Owner: -
@@ -875,6 +1220,12 @@ CREATE INDEX devflow_worktree_states_loaded_idx ON silver.devflow_worktree_state
 CREATE UNIQUE INDEX sales_customers_current_uq ON silver.sales_customers USING btree (customer_id) WHERE is_current;
 
 --
+-- Name: sales_customers_key_from_uq; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE UNIQUE INDEX sales_customers_key_from_uq ON silver.sales_customers USING btree (customer_id, valid_from);
+
+--
 -- Name: sales_customers_loaded_idx; Type: INDEX; Schema: silver; Owner: -
 --
 
@@ -887,6 +1238,12 @@ CREATE INDEX sales_customers_loaded_idx ON silver.sales_customers USING btree (_
 CREATE UNIQUE INDEX sales_products_current_uq ON silver.sales_products USING btree (product_id) WHERE is_current;
 
 --
+-- Name: sales_products_key_from_uq; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE UNIQUE INDEX sales_products_key_from_uq ON silver.sales_products USING btree (product_id, valid_from);
+
+--
 -- Name: sales_products_loaded_idx; Type: INDEX; Schema: silver; Owner: -
 --
 
@@ -897,6 +1254,30 @@ CREATE INDEX sales_products_loaded_idx ON silver.sales_products USING btree (_lo
 --
 
 CREATE INDEX sales_sales_loaded_idx ON silver.sales_sales USING btree (_loaded_at);
+
+--
+-- Name: sales_customers scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON silver.sales_customers REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: sales_customers scd_no_overlap_after_update; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_customers REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: sales_products scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON silver.sales_products REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
+
+--
+-- Name: sales_products scd_no_overlap_after_update; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_products REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: COLUMN agents_agent_approvals.is_deleted; Type: COMMENT; Schema: silver; Owner: -
@@ -969,6 +1350,72 @@ COMMENT ON TABLE silver.agents_conversations IS 'agents_src.conversations typed 
 --
 
 COMMENT ON TABLE silver.agents_users IS 'agents_src.users typed and validated, latest state per user_id.';
+
+--
+-- Name: TABLE citizen_content_events; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_content_events IS 'Content events typed and validated, one row per usage_id (the collector''s event_id); no raw IP address or user agent.';
+
+--
+-- Name: TABLE citizen_content_sources; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_content_sources IS 'citizen_src.content_sources typed and validated, latest state per source_name.';
+
+--
+-- Name: TABLE citizen_content_syncs; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_content_syncs IS 'citizen_src.content_syncs typed and validated, latest state per sync_id.';
+
+--
+-- Name: TABLE citizen_content_types; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_content_types IS 'citizen_src.content_types typed and validated, latest state per content_type.';
+
+--
+-- Name: TABLE citizen_contents; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_contents IS 'citizen_src.contents typed and validated, latest state per content_id.';
+
+--
+-- Name: TABLE citizen_departments; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_departments IS 'citizen_src.departments typed and validated, latest state per department_id.';
+
+--
+-- Name: TABLE citizen_languages; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_languages IS 'citizen_src.languages typed and validated, latest state per language_code.';
+
+--
+-- Name: TABLE citizen_query_logs; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_query_logs IS 'Query log events typed and validated, one row per query_id; no raw IP address or user agent (network prefix and parsed device / browser / OS only).';
+
+--
+-- Name: TABLE citizen_query_types; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_query_types IS 'citizen_src.query_types typed and validated, latest state per query_type.';
+
+--
+-- Name: TABLE citizen_services; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_services IS 'citizen_src.services typed and validated, latest state per service_id.';
+
+--
+-- Name: TABLE citizen_users; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON TABLE silver.citizen_users IS 'citizen_src.users typed and validated, latest state per user_id.';
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: COMMENT; Schema: silver; Owner: -
@@ -1133,6 +1580,108 @@ COMMENT ON VIEW silver.agents_fact_training_source IS 'Source of agents.fact_tra
 COMMENT ON VIEW silver.agents_users_typed IS 'bronze.agents_users typed and trimmed for silver.agents_users (key user_id); _reasons lists why a row must be quarantined (empty: it may load).';
 
 --
+-- Name: VIEW citizen_content_events_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_content_events_typed IS 'bronze.citizen_content_events typed for silver.citizen_content_events (key usage_id = the collector''s event_id), IP reduced to its network and user agent to device / browser / OS; _reasons lists why a row must be quarantined.';
+
+--
+-- Name: VIEW citizen_dim_content_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at).';
+
+--
+-- Name: VIEW citizen_dim_content_source_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_content_source_source IS 'Source of citizen.dim_content_source (natural key source_name, Type 1).';
+
+--
+-- Name: VIEW citizen_dim_content_type_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_content_type_source IS 'Source of citizen.dim_content_type (natural key content_type, Type 1).';
+
+--
+-- Name: VIEW citizen_dim_language_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_language_source IS 'Source of citizen.dim_language (natural key language_code, Type 1); coverage_percentage = active services with active content in the language / active services, in percent.';
+
+--
+-- Name: VIEW citizen_dim_query_type_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_query_type_source IS 'Source of citizen.dim_query_type (natural key query_type, Type 1).';
+
+--
+-- Name: VIEW citizen_dim_service_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_service_source IS 'Source of citizen.dim_service (natural key service_id; change_ts = the later of the service''s and its department''s updated_at).';
+
+--
+-- Name: VIEW citizen_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at).';
+
+--
+-- Name: VIEW citizen_dm_content_analytics_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dm_content_analytics_rows IS 'The rows of citizen.dm_content_analytics (content x day), for its mart step, which reads the queued days only.';
+
+--
+-- Name: VIEW citizen_dm_service_analytics_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dm_service_analytics_rows IS 'The rows of citizen.dm_service_analytics (service x day), for its mart step, which reads the queued days only.';
+
+--
+-- Name: VIEW citizen_dm_system_analytics_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dm_system_analytics_rows IS 'The rows of citizen.dm_system_analytics (day x hour), for its mart step, which reads the queued days only.';
+
+--
+-- Name: VIEW citizen_dm_user_analytics_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_dm_user_analytics_rows IS 'The rows of citizen.dm_user_analytics (user x day), for its mart step, which reads the queued days only (a filter on date_key picks the days of gold.dim_date computed).';
+
+--
+-- Name: VIEW citizen_fct_content_usage_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_fct_content_usage_source IS 'Source of citizen.fct_content_usage: source id usage_id, event time used_at, natural keys content_id / service_id / user_id / content_type, date and time keys in citizen.timezone.';
+
+--
+-- Name: VIEW citizen_fct_data_quality_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_fct_data_quality_rows IS 'The rows of citizen.fct_data_quality (metric x service x content source x day), for its mart step, which reads the queued days only.';
+
+--
+-- Name: VIEW citizen_fct_service_queries_source; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_fct_service_queries_source IS 'Source of citizen.fct_service_queries: source id query_id, event time queried_at, natural keys service_id / user_id / query_type / language_code, date and time keys in citizen.timezone.';
+
+--
+-- Name: VIEW citizen_fct_system_performance_rows; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_fct_system_performance_rows IS 'The rows of citizen.fct_system_performance (metric x service x hour), for its mart step, which reads the queued days only.';
+
+--
+-- Name: VIEW citizen_query_logs_typed; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_query_logs_typed IS 'bronze.citizen_query_logs typed for silver.citizen_query_logs (key query_id), IP reduced to its network and user agent to device / browser / OS; _reasons lists why a row must be quarantined (empty: it may load).';
+
+--
 -- Name: VIEW devflow_fact_agent_execution_rows; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1294,6 +1843,174 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_users TO etl_service;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.agents_users_typed TO etl_service;
+
+--
+-- Name: TABLE citizen_content_events; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_content_events TO etl_service;
+
+--
+-- Name: TABLE citizen_content_events_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_content_events_typed TO etl_service;
+
+--
+-- Name: TABLE citizen_content_sources; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_content_sources TO etl_service;
+
+--
+-- Name: TABLE citizen_content_syncs; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_content_syncs TO etl_service;
+
+--
+-- Name: TABLE citizen_content_types; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_content_types TO etl_service;
+
+--
+-- Name: TABLE citizen_contents; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_contents TO etl_service;
+
+--
+-- Name: TABLE citizen_departments; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_departments TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_content_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_content_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_content_source_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_content_source_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_content_type_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_content_type_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_language_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_language_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_query_type_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_query_type_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_service_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_service_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dim_user_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dim_user_source TO etl_service;
+
+--
+-- Name: TABLE citizen_dm_content_analytics_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dm_content_analytics_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_dm_service_analytics_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dm_service_analytics_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_dm_system_analytics_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dm_system_analytics_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_dm_user_analytics_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_dm_user_analytics_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_fct_content_usage_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_fct_content_usage_source TO etl_service;
+
+--
+-- Name: TABLE citizen_fct_data_quality_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_fct_data_quality_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_fct_service_queries_source; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_fct_service_queries_source TO etl_service;
+
+--
+-- Name: TABLE citizen_fct_system_performance_rows; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_fct_system_performance_rows TO etl_service;
+
+--
+-- Name: TABLE citizen_languages; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_languages TO etl_service;
+
+--
+-- Name: TABLE citizen_query_logs; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_query_logs TO etl_service;
+
+--
+-- Name: TABLE citizen_query_logs_typed; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_query_logs_typed TO etl_service;
+
+--
+-- Name: TABLE citizen_query_types; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_query_types TO etl_service;
+
+--
+-- Name: TABLE citizen_services; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_services TO etl_service;
+
+--
+-- Name: TABLE citizen_users; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_users TO etl_service;
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: silver; Owner: -
