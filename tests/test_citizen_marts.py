@@ -379,13 +379,14 @@ def test_fct_data_quality_equals_an_independent_computation(loaded):
     same(loaded, dq.format("accuracy"), f"""
         WITH z AS (SELECT COALESCE((SELECT value FROM dwh_etl.settings WHERE key = 'citizen.timezone'), 'Asia/Kolkata') AS tz),
         bad AS (
-            SELECT to_char((q.payload->>'occurred_at')::timestamptz AT TIME ZONE z.tz, 'YYYYMMDD')::int AS date_key,
+            SELECT DISTINCT q.target_table, q.record_key,
+                   to_char((q.payload->>'occurred_at')::timestamptz AT TIME ZONE z.tz, 'YYYYMMDD')::int AS date_key,
                    s.service_key,
                    cs.content_source_key
             FROM dwh_etl.quarantine q CROSS JOIN z
-            JOIN citizen.dim_service s ON s.service_id::text = q.payload->>'service_id'
+            JOIN citizen.dim_service s ON s.service_id = dwh_etl.try_bigint(q.payload->>'service_id')
              AND (q.payload->>'occurred_at')::timestamptz <@ tstzrange(s.valid_from, s.valid_to)
-            LEFT JOIN citizen.dim_content c ON c.content_id::text = q.payload->>'content_id'
+            LEFT JOIN citizen.dim_content c ON c.content_id = dwh_etl.try_bigint(q.payload->>'content_id')
              AND (q.payload->>'occurred_at')::timestamptz <@ tstzrange(c.valid_from, c.valid_to)
             JOIN citizen.dim_content_source cs
               ON cs.source_name = CASE WHEN q.target_table = 'silver.citizen_query_logs' THEN s.data_source ELSE c.content_source END

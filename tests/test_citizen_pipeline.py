@@ -226,6 +226,11 @@ def test_raw_events_are_purged_after_the_retention_by_the_maintenance_pipeline(l
     aged = loaded.execute("UPDATE bronze.citizen_query_logs SET _ingested_at = _ingested_at - interval '40 days' WHERE _bronze_id % 2 = 0").rowcount
     loaded.execute("UPDATE bronze.citizen_content_events SET _ingested_at = _ingested_at - interval '40 days'")
     loaded.execute("UPDATE dwh_etl.quarantine SET quarantined_at = quarantined_at - interval '40 days' WHERE target_table LIKE 'silver.citizen%%'")
+    # an element that was no event, recorded against bronze with its raw IP, 40 days ago
+    loaded.execute("""INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, quarantined_at)
+                      VALUES ('bronze.citizen_query_logs', 'citizen_src.analytics_payloads/query_logs', 'element 1',
+                              '{"source": "x", "element": {"ip_address": "203.0.113.9", "junk": true}}',
+                              ARRAY['not an event'], now() - interval '40 days')""")
     assert aged > 0 and scalar(loaded, "SELECT count(*) FROM dwh_etl.quarantine WHERE target_table = 'silver.citizen_query_logs'") > 0
     loaded.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)")
     status, steps = last_run(loaded, "maintenance")
@@ -237,6 +242,9 @@ def test_raw_events_are_purged_after_the_retention_by_the_maintenance_pipeline(l
     # old quarantine entries keep the network and the parsed agent only
     assert scalar(loaded, """SELECT count(*) FROM dwh_etl.quarantine WHERE target_table LIKE 'silver.citizen%%'
                              AND (payload->>'ip_address' !~ '/(24|48)$' OR payload->>'user_agent' LIKE '%%Mozilla%%')""") == 0
+    # the bronze-level entry is resolved with its payload removed
+    assert rows(loaded, """SELECT resolved_at IS NOT NULL, payload::text LIKE '%%203.0.113%%' FROM dwh_etl.quarantine
+                            WHERE target_table = 'bronze.citizen_query_logs' AND record_key = 'element 1'""") == [(True, False)]
     # a second run purges nothing more
     loaded.execute("CALL citizen.step_purge_raw_events(NULL, (now() AT TIME ZONE 'UTC')::date)")
     assert scalar(loaded, "SELECT count(*) FROM bronze.citizen_query_logs") == total - aged

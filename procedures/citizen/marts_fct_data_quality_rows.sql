@@ -61,19 +61,20 @@ AS $$
         WHERE u.date_key = p_date_key
     ),
     quarantined AS (
-        -- open entries of the two event feeds, placed by their raw payload
-        SELECT x.service_key, cs.content_source_key, count(*) AS entries
-        FROM (SELECT s.service_key,
+        -- open entries of the two event feeds, placed by their raw payload; a record (table, key) counts
+        -- once however many differently bad deliveries of it are open
+        SELECT x.service_key, cs.content_source_key, count(DISTINCT (x.target_table, x.record_key)) AS entries
+        FROM (SELECT s.service_key, qe.target_table, qe.record_key,
                      CASE WHEN qe.target_table = 'silver.citizen_query_logs' THEN s.data_source ELSE c.content_source END AS source_name
               FROM dwh_etl.quarantine AS qe
               CROSS JOIN zone AS z
               CROSS JOIN LATERAL (SELECT dwh_etl.try_timestamptz(qe.payload->>'occurred_at', z.name) AS at) AS t
               JOIN citizen.dim_service AS s
-                ON s.service_id::text = dwh_etl.try_trim(qe.payload->>'service_id')
+                ON s.service_id = dwh_etl.try_bigint(qe.payload->>'service_id')
                AND t.at >= s.valid_from AND (s.valid_to IS NULL OR t.at < s.valid_to)
               LEFT JOIN citizen.dim_content AS c
                 ON qe.target_table = 'silver.citizen_content_events'
-               AND c.content_id::text = dwh_etl.try_trim(qe.payload->>'content_id')
+               AND c.content_id = dwh_etl.try_bigint(qe.payload->>'content_id')
                AND t.at >= c.valid_from AND (c.valid_to IS NULL OR t.at < c.valid_to)
               WHERE qe.resolved_at IS NULL
                 AND qe.target_table IN ('silver.citizen_query_logs', 'silver.citizen_content_events')

@@ -24,6 +24,7 @@ DECLARE
     v_feed    record;
     v_purged  bigint;
     v_scrubbed bigint;
+    v_n       bigint;
 BEGIN
     BEGIN
         v_keep := v_setting::interval;
@@ -37,7 +38,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- the end of the run date (never later than the end of today, UTC) minus the retention
-    v_cutoff := (LEAST(COALESCE(p_run_date, CURRENT_DATE), (now() AT TIME ZONE 'UTC')::date) + 1)::timestamp AT TIME ZONE 'UTC' - v_keep;
+    v_cutoff := (LEAST(COALESCE(p_run_date, (now() AT TIME ZONE 'UTC')::date), (now() AT TIME ZONE 'UTC')::date) + 1)::timestamp AT TIME ZONE 'UTC' - v_keep;
 
     FOR v_feed IN
         SELECT f.bronze, f.silver
@@ -76,6 +77,18 @@ BEGIN
         WHERE q.quarantine_id = s.quarantine_id
           AND q.payload IS DISTINCT FROM s.payload;
         GET DIAGNOSTICS v_scrubbed = ROW_COUNT;
+        -- entries dwh_etl.ingest_json recorded against the bronze table itself (an element that is not an
+        -- event, a payload of another shape) hold the element as received, raw IP and user agent
+        -- included: once older than the retention they are resolved and their payload removed
+        UPDATE dwh_etl.quarantine AS q
+        SET payload = jsonb_build_object('purged', format('payload removed after citizen.raw_retention (%s)', v_keep)),
+            resolved_at = COALESCE(q.resolved_at, now()),
+            resolution = COALESCE(q.resolution, 'purged: raw payload older than citizen.raw_retention')
+        WHERE q.target_table = v_feed.bronze
+          AND q.quarantined_at < v_cutoff
+          AND NOT (jsonb_typeof(q.payload) = 'object' AND q.payload ? 'purged');
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_scrubbed := v_scrubbed + v_n;
 
         PERFORM dwh_lineage.log_transformation(
             in_source_table => v_feed.bronze,
