@@ -75,6 +75,8 @@ def result_dict(res: RunResult) -> dict:
     for key in ("mode", "from", "to", "target", "retry_of"):
         if key in params:
             out[key] = params[key]
+    if "steps" in params:  # a selection (--select) or a retry: the steps it was limited to
+        out["selected_steps"] = params["steps"]
     out["replaced"] = (res.run.get("metrics") or {}).get("replaced", [])
     return out
 

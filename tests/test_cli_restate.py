@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from dwh_cli.cli import cli
+from dwh_cli.ops import utc_today
 
 
 def scalar(conn, sql, params=None):
@@ -107,6 +108,30 @@ def test_rebuild_json_and_errors(runner, dsn, loaded):
     assert "Traceback" not in result.output
     result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "nothing.here"])
     assert result.exit_code == 1 and "nothing to rebuild" in result.stderr
+
+
+def test_rebuild_and_restate_take_a_selection(runner, dsn, loaded):
+    """--select/--exclude on rebuild and run --restate: exactly the chosen steps are rerun (dbt's graph operators)."""
+    facts = scalar(loaded, "SELECT count(*) FROM sales.fact_sales")
+    # the dimension alone cannot be emptied under its facts: refused whole, nothing changed
+    result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "sales", "--select", "sales_dim_product"])
+    assert result.exit_code == 1 and "foreign key" in result.stderr, result.output
+    assert scalar(loaded, "SELECT count(*) FROM sales.fact_sales") == facts
+    # the dimension and what is built from it
+    result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "sales", "--select", "sales_dim_product+", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "completed" and {"sales_dim_product", "sales_fact_sales"} <= set(doc["selected_steps"]), doc
+    assert "sales_dim_customer" not in doc["selected_steps"]
+    assert {"sales.dim_product", "sales.fact_sales"} <= {r["table"] for r in doc["replaced"]}
+    assert scalar(loaded, "SELECT count(*) FROM sales.fact_sales") == facts
+    result = runner.invoke(cli, ["--dsn", dsn, "run", "daily", "--date", str(utc_today()), "--restate",
+                                 "--select", "sales_fact_sales+", "--exclude", "sales_customer_ltv", "--json"])
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout).get("selected_steps")
+    assert "sales_fact_sales" in steps and "sales_customer_ltv" not in steps and "sales_dim_customer" not in steps, steps
+    result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "sales", "--select", "no_such_step"])
+    assert result.exit_code == 2 and "unknown selector" in result.stderr
 
 
 @pytest.mark.parametrize("args", [["rebuild", "sales"], ["run", "daily", "--date", "2025-01-31", "--restate"]])
