@@ -201,6 +201,25 @@ def report(findings, schemas) -> str:
     return "\n".join([checked(schemas)] + [f"{r[0]} line {r[1]} ({r[2]}) [{r[3]}] {r[5]}: {r[4]}" for r in findings])
 
 
+def test_no_parallel_safe_routine_has_an_exception_block(conn, our_schemas):
+    """A PL/pgSQL routine with an EXCEPTION block starts a subtransaction; a parallel query cannot, and
+    fails with "cannot start subtransactions during a parallel operation" once the planner picks a
+    parallel plan (large data only: the citizen demo at its default scale hit it with citizen._ip_network).
+    Such routines must be PARALLEL UNSAFE."""
+    assert rows(conn, f"""
+        SELECT p.oid::regprocedure::text
+        FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+        WHERE n.nspname = ANY (%s)
+          AND {NOT_AN_EXTENSION_MEMBER}
+          AND l.lanname = 'plpgsql'
+          AND p.proparallel IN ('s', 'r')
+          AND p.prosrc ~* '\\mexception\\M'
+        ORDER BY 1
+    """, (our_schemas,)) == [], checked(our_schemas)
+
+
 def test_plpgsql_check_finds_no_errors(conn, our_schemas):
     conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
     errors = rows(conn, PLPGSQL_CHECK_SQL, (our_schemas, ["error"]))

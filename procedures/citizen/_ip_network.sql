@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION citizen._ip_network(p_value text)
 RETURNS cidr
 LANGUAGE plpgsql
 IMMUTABLE
-PARALLEL SAFE
+PARALLEL UNSAFE  -- its EXCEPTION block needs a subtransaction, which a parallel query cannot start
 SET search_path = citizen, pg_temp
 AS $$
 DECLARE
