@@ -19,13 +19,9 @@ DECLARE
     v_holder record;
 BEGIN
     FOREACH v_name IN ARRAY p_pipelines LOOP
-        v_key := hashtextextended('dwh_etl.run_pipeline:' || v_name, 0);
+        v_key := dwh_etl._run_lock_key(v_name);
         v_n := 0;
-        WHILE v_n < 100 AND EXISTS (
-            SELECT 1 FROM pg_catalog.pg_locks AS l
-            WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted AND l.objsubid = 1
-              AND l.classid = ((v_key >> 32) & 4294967295)::bigint::oid
-              AND l.objid = (v_key & 4294967295)::bigint::oid)
+        WHILE v_n < 100 AND dwh_etl._run_lock_held(v_name, pg_backend_pid())
         LOOP
             PERFORM pg_advisory_unlock(v_key);
             v_n := v_n + 1;

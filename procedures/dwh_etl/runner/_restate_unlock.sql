@@ -5,7 +5,7 @@ LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
 BEGIN
-    PERFORM pg_advisory_unlock(hashtextextended('dwh_etl.run_pipeline:' || n, 0))
+    PERFORM pg_advisory_unlock(dwh_etl._run_lock_key(n))
     FROM unnest(p_pipelines) AS n;
 END;
 $$;

@@ -34,7 +34,7 @@ LANGUAGE plpgsql
 -- is qualified, and the session settings are pinned with set_config below.
 AS $$
 DECLARE
-    v_lock_key  bigint := hashtextextended('dwh_etl.run_pipeline:' || p_pipeline, 0);
+    v_lock_key  bigint := dwh_etl._run_lock_key(p_pipeline);
     v_batch_id  uuid;
     v_steps     record;
     v_order     integer := 0;
@@ -135,15 +135,7 @@ BEGIN
     -- pg_locks shows one row however many times the lock was taken: unlock until it is gone (bounded,
     -- in case a transaction-level lock on the same key, which pg_advisory_unlock cannot release, is there).
     v_held := 0;
-    WHILE v_held < 100 AND EXISTS (
-        SELECT 1
-        FROM pg_catalog.pg_locks AS l
-        WHERE l.locktype = 'advisory'
-          AND l.pid = pg_backend_pid()
-          AND l.granted
-          AND l.objsubid = 1
-          AND l.classid = ((v_lock_key >> 32) & 4294967295)::bigint::oid
-          AND l.objid = (v_lock_key & 4294967295)::bigint::oid)
+    WHILE v_held < 100 AND dwh_etl._run_lock_held(p_pipeline, pg_backend_pid())
     LOOP
         PERFORM pg_advisory_unlock(v_lock_key);
         v_held := v_held + 1;

@@ -29,7 +29,6 @@ AS $$
 DECLARE
     v_run    record;
     v_status text;
-    v_key    bigint;
     v_state  text;
     v_found  boolean := false;
 BEGIN
@@ -51,17 +50,10 @@ BEGIN
         ORDER BY pr.run_id
     LOOP
         v_found := true;
-        v_key := hashtextextended('dwh_etl.run_pipeline:' || v_run.pipeline_name, 0);
         SELECT a.state INTO v_state
         FROM pg_catalog.pg_stat_activity AS a
-        JOIN pg_catalog.pg_locks AS l
-          ON l.pid = a.pid
         WHERE a.pid = v_run.backend_pid
-          AND l.locktype = 'advisory'
-          AND l.granted
-          AND l.objsubid = 1
-          AND l.classid = ((v_key >> 32) & 4294967295)::bigint::oid
-          AND l.objid = (v_key & 4294967295)::bigint::oid;
+          AND dwh_etl._run_lock_held(v_run.pipeline_name, v_run.backend_pid);
         run_id := v_run.run_id;
         pipeline_name := v_run.pipeline_name;
         backend_pid := v_run.backend_pid;
