@@ -222,9 +222,13 @@ def test_raw_events_are_purged_after_the_retention_by_the_maintenance_pipeline(l
     facts = {t: table_hash(loaded, t) for t in ("citizen.fct_service_queries", "citizen.fct_content_usage")}
     total = scalar(loaded, "SELECT count(*) FROM bronze.citizen_query_logs")
     loaded.execute("UPDATE dwh_etl.settings SET value = '30 days' WHERE key = 'citizen.raw_retention'")
-    # half of the raw events were ingested 40 days ago (and their bad events quarantined then)
+    # half of the raw events were ingested 40 days ago (and their bad events quarantined then); bronze
+    # is append-only (migration 0033): the test ages rows through the trigger's own switch
+    loaded.execute("SET dwh_etl.bronze_purge = 'bronze.citizen_query_logs'")
     aged = loaded.execute("UPDATE bronze.citizen_query_logs SET _ingested_at = _ingested_at - interval '40 days' WHERE _bronze_id % 2 = 0").rowcount
+    loaded.execute("SET dwh_etl.bronze_purge = 'bronze.citizen_content_events'")
     loaded.execute("UPDATE bronze.citizen_content_events SET _ingested_at = _ingested_at - interval '40 days'")
+    loaded.execute("RESET dwh_etl.bronze_purge")
     loaded.execute("UPDATE dwh_etl.quarantine SET quarantined_at = quarantined_at - interval '40 days' WHERE target_table LIKE 'silver.citizen%%'")
     # an element that was no event, recorded against bronze with its raw IP, 40 days ago
     loaded.execute("""INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, quarantined_at)

@@ -1,8 +1,9 @@
 """Issue 13, Performance: a file load lands in a table of its own (migration 0027). file_begin creates
 bronze.<table>_landing (no index), the COPY writes there, file_end seals it into bronze.<table>_f<file id>,
-an inheritance child of the bronze table with one BRIN index. These tests check the shape, that nothing of
-a load is visible before file_end commits, that a failed load leaves nothing, that window reads over many
-loads return exactly the right rows (and skip the other loads through the BRIN index in generic plans),
+an inheritance child of the bronze table with two CHECK constraints (its ingestion time, its id block) and
+no index. These tests check the shape, that nothing of a load is visible before file_end commits, that a
+failed load leaves nothing, that window reads over many loads return exactly the right rows (and skip the
+other loads' children by constraint exclusion in one-shot plans),
 and that quarantine and retry keep working on rows of children.
 
 Uses the per-test `conn`/`dsn` fixtures of tests/conftest.py.
@@ -68,7 +69,7 @@ def load_in_session(dsn, text, file_name, commit=True):
     return c, file_id
 
 
-def test_a_load_lands_in_a_sealed_child_with_one_brin_index(dsn, conn, tmp_path):
+def test_a_load_lands_in_a_sealed_child_with_checks_for_constraint_exclusion(dsn, conn, tmp_path):
     f = tmp_path / "customers.csv"
     f.write_text(customers_csv([1, 2, 3]))
     res = json.loads(ok(dwh(dsn, "load", "bronze.sales_customers", f, "--json")).stdout)
@@ -77,8 +78,14 @@ def test_a_load_lands_in_a_sealed_child_with_one_brin_index(dsn, conn, tmp_path)
         (child, 3, True)]
     assert scalar(conn, "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
                   (child,)) == "bronze.sales_customers"
-    assert rows(conn, "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) LIKE '%%USING brin (_ingested_at, _bronze_id)%%' "
-                      "FROM pg_index WHERE indrelid = %s::regclass", (child,)) == [(f"{child}_brin", True)]
+    # no index; two validated CHECKs: the load's one ingestion time and its block of ids
+    assert scalar(conn, "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass", (child,)) == 0
+    checks = dict(rows(conn, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                             "WHERE conrelid = %s::regclass AND contype = 'c' AND convalidated", (child,)))
+    assert set(checks) == {f"sales_customers_f{res['file_id']}_ingested", f"sales_customers_f{res['file_id']}_ids"}
+    lo, hi = rows(conn, f"SELECT min(_bronze_id), max(_bronze_id) FROM {child}")[0]
+    assert checks[f"sales_customers_f{res['file_id']}_ids"] == f"CHECK (((_bronze_id >= {lo}) AND (_bronze_id <= {hi})))"
+    assert checks[f"sales_customers_f{res['file_id']}_ingested"].startswith("CHECK ((_ingested_at = ")
     # the landing columns are constants of the load; ids consecutive; lines known; no landing table left
     assert rows(conn, f"""
         SELECT b.customer_id, b._batch_id::text = %s, b._source, b._source_line, l.line,
@@ -171,8 +178,8 @@ def test_a_copy_into_the_bronze_table_itself_still_works(dsn, conn):
 
 def test_many_loads_then_window_reads_return_exactly_their_rows(dsn, conn):
     """40 loads, interleaved with extracted rows in the table itself; every window [t_i, t_j) on
-    _ingested_at returns exactly the rows ingested in it, in a generic plan that skips the other loads'
-    children by their BRIN index."""
+    _ingested_at returns exactly the rows ingested in it, in generic and custom plans; custom (one-shot) plans exclude the other loads'
+    children by their CHECK constraints."""
     stamps = []
     for n in range(40):
         c, _ = load_in_session(dsn, customers_csv(range(n * 10, n * 10 + 10)), f"f{n}.csv")
@@ -190,15 +197,33 @@ def test_many_loads_then_window_reads_return_exactly_their_rows(dsn, conn):
         want = sorted([str(i) for n in range(lo + 1, hi + 1) for i in range(n * 10, n * 10 + 10)]
                       + [f"x{n}" for n in range(lo, hi)])  # stamps[n] is the time of extracted row x<n>
         assert got == want, (lo, hi)
-    # children this small are cheaper to read whole (one page each); with seq scans off the generic plan
-    # shows that each child can be skipped through its BRIN index (README, Throughput: 200 loads, 5M rows)
-    conn.execute("SET enable_seqscan = off")
-    conn.execute("DEALLOCATE w")
-    conn.execute("PREPARE w(timestamptz, timestamptz) AS SELECT b.customer_id FROM bronze.sales_customers AS b "
-                 "WHERE b._ingested_at >= $1 AND b._ingested_at < $2")
-    plan = "\n".join(r[0] for r in rows(conn, sql.SQL("EXPLAIN (COSTS OFF) EXECUTE w({}, {})").format(stamps[5], stamps[6])))
-    assert "Seq Scan on sales_customers_f" not in plan, plan
-    assert plan.count("Bitmap Index Scan on sales_customers_f") == 40, plan
+    # the engine reads windows in one-shot plans (EXECUTE ... USING: the bounds are constants): the
+    # plan names only the children whose CHECK admits the window (constraint exclusion); a generic plan
+    # (above) reads them all and still returns exactly the window
+    plan = "\n".join(r[0] for r in rows(conn, sql.SQL(
+        "EXPLAIN (COSTS OFF) SELECT b.customer_id FROM bronze.sales_customers AS b "
+        "WHERE b._ingested_at >= {} AND b._ingested_at < {}").format(stamps[5], stamps[6])))
+    assert plan.count("on sales_customers_f") == 1, plan
+    plan = "\n".join(r[0] for r in rows(conn, sql.SQL(
+        "EXPLAIN (COSTS OFF) SELECT b.customer_id FROM bronze.sales_customers AS b "
+        "WHERE b._ingested_at >= {} AND b._ingested_at < {}").format(stamps[0], stamps[39])))
+    assert plan.count("on sales_customers_f") == 39, plan
+
+
+def test_rows_carrying_their_own_ids_are_refused_with_a_clear_error(dsn, conn):
+    c = psycopg.connect(dsn, autocommit=False)
+    try:
+        c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'ids.csv', "
+                  "p_force => true, p_file_id => NULL)")
+        with c.cursor().copy("COPY bronze.sales_customers_landing (_bronze_id, " + ", ".join(CUSTOMER_COLS)
+                             + ") FROM STDIN WITH (FORMAT csv)") as cp:
+            cp.write(("-5," + ",".join(customer(1)) + "\n").encode())
+        with pytest.raises(psycopg.errors.CheckViolation, match="rows carry _bronze_id values the load did not assign"):
+            c.execute("CALL dwh_etl.file_end()")
+    finally:
+        c.rollback()
+        c.close()
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 0
 
 
 def test_bad_values_of_a_child_are_quarantined_with_their_line_and_retried(dsn, conn, tmp_path):

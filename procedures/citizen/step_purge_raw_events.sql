@@ -46,9 +46,8 @@ BEGIN
                      ('bronze.citizen_content_events', 'silver.citizen_content_events')) AS f (bronze, silver)
     LOOP
         v_safe := LEAST(v_cutoff, dwh_etl.get_watermark(v_feed.silver));
-        EXECUTE format('DELETE FROM %s WHERE _ingested_at < $1', v_feed.bronze)
-        USING v_safe;
-        GET DIAGNOSTICS v_purged = ROW_COUNT;
+        -- bronze is append-only (migration 0033): the engine's retention deletes, never past silver's watermark
+        v_purged := dwh_etl.sec_purge_bronze(v_feed.bronze::regclass, v_safe);
 
         UPDATE dwh_etl.quarantine AS q
         SET payload = s.payload

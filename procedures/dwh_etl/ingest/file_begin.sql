@@ -46,8 +46,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'sha256sum FILE | cut -d'' '' -f1';
     END IF;
 
-    -- ONLY: the lock is the table's (its file-load children are never written again)
-    EXECUTE format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', to_regclass(v_target));
+    -- loads of one table, one at a time from here to their commit: the duplicate check below sees the
+    -- loads committed before. An advisory lock on the table (not LOCK TABLE: SHARE ROW EXCLUSIVE needs
+    -- UPDATE or DELETE on it, which etl_service has not: bronze is append-only, migration 0033);
+    -- dwh_etl.sec_file_landing then takes the table's own lock, as the owner.
+    PERFORM pg_catalog.pg_advisory_xact_lock((pg_catalog.hashtext('dwh_etl.file_begin')::bigint << 32) | to_regclass(v_target)::oid::bigint);
     IF v_sha IS NOT NULL AND NOT p_force THEN
         v_dup := dwh_etl._file_duplicate(v_target, v_sha);
         IF v_dup IS NOT NULL THEN

@@ -37,11 +37,20 @@ BEGIN
                       HINT = format('UPDATE dwh_etl.settings SET value = ''3 years'' WHERE key = %L', 'retention.' || v_setting.table_name);
         END;
         v_rel := to_regclass(v_setting.table_name);
+        -- a bronze table (append-only, not range-partitioned: migration 0033): its rows older than the
+        -- horizon are deleted, never those its silver loads have not read (dwh_etl.sec_purge_bronze)
+        IF v_rel IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+                                         WHERE c.oid = v_rel AND c.relkind = 'r'
+                                           AND c.relnamespace = 'bronze'::regnamespace) THEN
+            v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - v_horizon)::date;
+            PERFORM dwh_etl.sec_purge_bronze(v_rel, v_cutoff::timestamptz);  -- it reports what it deleted
+            CONTINUE;
+        END IF;
         IF v_rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt
                                         WHERE pt.partrelid = v_rel AND pt.partstrat = 'r' AND pt.partnatts = 1) THEN
             RAISE EXCEPTION 'setting retention.% names no range-partitioned table', v_setting.table_name
                 USING ERRCODE = 'wrong_object_type',
-                      HINT = format('retention applies to range-partitioned tables; DELETE FROM dwh_etl.settings WHERE key = %L',
+                      HINT = format('retention applies to range-partitioned tables and bronze tables; DELETE FROM dwh_etl.settings WHERE key = %L',
                                     'retention.' || v_setting.table_name);
         END IF;
         SELECT a.atttypid::regtype
@@ -100,4 +109,4 @@ BEGIN
     END LOOP;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.op_retention(bigint, date) IS 'Maintenance step: detach the partitions older than retention.<table> and move them to schema archive (no row copied), recorded in dwh_etl.archived_partitions. Example: CALL dwh_etl.op_retention(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_retention(bigint, date) IS 'Maintenance step: detach the partitions older than retention.<table> and move them to schema archive (no row copied), recorded in dwh_etl.archived_partitions; for a bronze table, delete its rows ingested before the horizon that silver has read (dwh_etl.sec_purge_bronze). Example: CALL dwh_etl.op_retention(NULL, CURRENT_DATE);';

@@ -25,7 +25,15 @@ DECLARE
     v_run  dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_rows bigint;
     v_done bigint;
+    v_lo   bigint;
+    v_hi   bigint;
 BEGIN
+    -- The ids of the bad rows bound the bronze rows read, as constants in the statement: the indexed
+    -- table is read by a range of its key, and a file load's child (no index; dwh_etl.sec_file_seal)
+    -- outside the range is excluded by its CHECK instead of being scanned for every bad row.
+    EXECUTE format('SELECT min(s._bronze_id), max(s._bronze_id) FROM %s AS s WHERE cardinality(s._reasons) > 0',
+                   to_regclass(p_staged))
+    INTO v_lo, v_hi;
     -- One open entry per record: a record delivered again (the same payload sent twice, a rewound
     -- watermark, twice in one batch) counts a delivery on its open entry instead of opening another.
     EXECUTE format(
@@ -44,6 +52,7 @@ BEGIN
                FROM %s AS s
                JOIN %s AS b
                  ON b._bronze_id = s._bronze_id
+                AND b._bronze_id BETWEEN %s AND %s
                WHERE cardinality(s._reasons) > 0) AS x
          -- a row landed from a file: its reasons say where it is (file F line N)
          LEFT JOIN LATERAL dwh_etl.file_line((x.payload->>''_batch_id'')::uuid, x._bronze_id, x.source_line) AS o
@@ -56,7 +65,7 @@ BEGIN
              reasons           = EXCLUDED.reasons,
              run_id            = EXCLUDED.run_id,
              batch_id          = EXCLUDED.batch_id',
-        to_regclass(p_staged), to_regclass(p_source_table))
+        to_regclass(p_staged), to_regclass(p_source_table), COALESCE(v_lo, 0), COALESCE(v_hi, -1))
     USING p_target_table, p_source_table, v_run.run_id, v_run.batch_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_rows > 0 THEN

@@ -221,6 +221,9 @@ BEGIN
             FROM typed AS t
             JOIN %2$s AS b
               ON b._bronze_id = t._bronze_id
+             -- the window again: a file load's child outside it is excluded by its CHECK, and the
+             -- one inside is joined by hash (file children have no index on _bronze_id)
+             AND b._ingested_at >= $1 AND b._ingested_at < $2
             CROSS JOIN (SELECT $3::timestamptz AS min_ts, $4::timestamptz AS max_ts, $5::date AS run_date,
                                $6::integer AS max_key_length) AS run
             $q$,
