@@ -99,3 +99,52 @@ def test_purge_refuses_a_table_no_silver_load_reads_and_what_is_not_bronze(conn)
         conn.execute("SELECT dwh_etl.sec_purge_bronze('bronze.t_orphan', now())")
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="is not a bronze table"):
         conn.execute("SELECT dwh_etl.sec_purge_bronze('silver.sales_customers', now())")
+
+
+def test_bronze_is_partitioned_by_ingestion_month_and_retention_drops_whole_months(conn):
+    """Extracted rows of ended months move into month partitions (bronze.<t>_pYYYYMM, inheritance
+    children with a CHECK on the month) in the maintenance pipeline; readers see the same rows; a window
+    skips the other months; retention drops a month whole once silver has read it."""
+    conn.execute("SET dwh_etl.bronze_purge = 'bronze.sales_customers'")  # the test's way to age rows
+    conn.execute("""INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source, _ingested_at)
+                    SELECT g::text, gen_random_uuid(), 't',
+                           date_trunc('month', now(), 'UTC') - make_interval(months => g % 3) + make_interval(days => g % 20)
+                    FROM generate_series(1, 30) AS g""")
+    conn.execute("RESET dwh_etl.bronze_purge")
+    snap = "SELECT _bronze_id, customer_id, _batch_id, _ingested_at FROM bronze.sales_customers ORDER BY 1"
+    before = rows(conn, snap)
+    conn.execute("SET ROLE etl_service")
+    try:
+        conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+        conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")  # a rerun moves nothing more
+    finally:
+        conn.execute("RESET ROLE")
+    assert rows(conn, snap) == before
+    months = [r[0] for r in rows(conn, """SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+                                          WHERE i.inhparent = 'bronze.sales_customers'::regclass ORDER BY 1""")]
+    assert len(months) == 2 and all(m.startswith("sales_customers_p") for m in months), months
+    # the current month stays in the table itself; each month partition holds only its month
+    assert scalar(conn, "SELECT count(*) FROM ONLY bronze.sales_customers") == 10
+    for m in months:
+        assert scalar(conn, f"SELECT count(DISTINCT date_trunc('month', _ingested_at AT TIME ZONE 'UTC')) FROM bronze.{m}") == 1
+        assert not scalar(conn, f"SELECT has_table_privilege('etl_service', 'bronze.{m}', 'DELETE')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="bronze is append-only"):
+            conn.execute(f"DELETE FROM bronze.{m}")
+    # a window on the current month reads no month partition (constraint exclusion)
+    # (a constant bound, as the engine's one-shot plans have)
+    lo = scalar(conn, "SELECT (date_trunc('month', now(), 'UTC') + interval '1 day')::text")
+    plan = "\n".join(r[0] for r in rows(conn, "EXPLAIN (COSTS OFF) SELECT * FROM bronze.sales_customers "
+                                              f"WHERE _ingested_at >= '{lo}'::timestamptz"))
+    assert "_p2" not in plan.replace("sales_customers_p", "_p"), plan
+    # retention: silver has read everything; a horizon reaching past the oldest month drops it whole
+    conn.execute("CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', now() + interval '1 day')")
+    oldest = months[0]
+    cutoff = scalar(conn, f"SELECT (to_date(right(%s, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC'", (oldest,))
+    n_oldest = scalar(conn, f"SELECT count(*) FROM bronze.{oldest}")
+    conn.execute("SET ROLE etl_service")
+    try:
+        assert scalar(conn, "SELECT dwh_etl.sec_purge_bronze('bronze.sales_customers', %s)", (cutoff,)) == n_oldest
+    finally:
+        conn.execute("RESET ROLE")
+    assert scalar(conn, "SELECT to_regclass(%s)", (f"bronze.{oldest}",)) is None
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 30 - n_oldest

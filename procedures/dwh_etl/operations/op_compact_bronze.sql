@@ -1,7 +1,9 @@
 -- Maintenance step: folds the file-load children of the bronze tables (migration 0027: a file load lands
 -- in a table of its own, an inheritance child of its bronze table, so the load pays no index
--- maintenance) back into their tables once they are older than setting bronze.compact_after (an
--- interval, default '1 day': a day of hourly loads stays as children, the rest is one table again).
+-- maintenance) into the month partitions of their tables once they are older than setting
+-- bronze.compact_after (an interval, default '1 day': a day of hourly loads stays as children), then
+-- moves each bronze table's own rows of ended months into their month partitions
+-- (dwh_etl.sec_seal_bronze_months): bronze is partitioned by ingestion time (see dwh_etl._bronze_period).
 -- Each child is folded in its own subtransaction by dwh_etl.sec_compact_file_load, oldest first; a
 -- child that cannot be folded (its table locked past lock_timeout by a long load, say) is left for the
 -- next run with a WARNING, the others are folded. Recorded in the lineage per table (source
@@ -53,6 +55,30 @@ BEGIN
         END;
     END LOOP;
 
+    -- the rows of ended months, table by table, each in its own subtransaction
+    FOR v_table IN
+        SELECT c.oid::regclass AS rel
+        FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace = 'bronze'::regnamespace
+          AND c.relkind = 'r'
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = c.oid)
+          AND c.relname !~ '_landing$'
+          -- the bronze shape (create_bronze): ids and ingestion times (bronze.cdc_events has its own)
+          AND (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+               WHERE a.attrelid = c.oid AND NOT a.attisdropped
+                 AND (a.attname, a.atttypid) IN (('_ingested_at', 'timestamptz'::regtype), ('_bronze_id', 'bigint'::regtype))) = 2
+        ORDER BY c.relname
+    LOOP
+        BEGIN
+            v_rows := dwh_etl.sec_seal_bronze_months(v_table.rel);
+            IF v_rows > 0 THEN
+                RAISE NOTICE 'partitioned %: % row(s) of ended months moved into their month partitions', v_table.rel, v_rows;
+            END IF;
+        EXCEPTION WHEN lock_not_available OR query_canceled THEN
+            RAISE WARNING 'rows of ended months of % not moved: %', v_table.rel, SQLERRM;
+        END;
+    END LOOP;
+
     FOR v_table IN
         SELECT u.target_table, count(*)::integer AS loads, sum(u.rows_moved)::bigint AS rows_moved
         FROM unnest(v_done_t, v_done_r) AS u(target_table, rows_moved)
@@ -64,7 +90,7 @@ BEGIN
             in_target_table  => v_table.target_table,
             in_batch_id      => NULL,
             in_rows_inserted => v_table.rows_moved,
-            in_notes         => format('compaction: %s file load(s) older than %s folded into the table', v_table.loads, v_after),
+            in_notes         => format('compaction: %s file load(s) older than %s folded into the table''s month partitions', v_table.loads, v_after),
             in_run_id        => p_run_id);
         RAISE NOTICE 'compacted %: % file load(s), % rows', v_table.target_table, v_table.loads, v_table.rows_moved;
     END LOOP;
@@ -72,4 +98,4 @@ END;
 $$;
 REVOKE ALL ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) TO etl_service;
-COMMENT ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) IS 'Maintenance step: fold the file-load children of bronze tables older than bronze.compact_after (default 1 day) back into their tables (dwh_etl.sec_compact_file_load). Example: CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_compact_bronze(bigint, date) IS 'Maintenance step: fold the file-load children of bronze tables older than bronze.compact_after (default 1 day) into their month partitions (dwh_etl.sec_compact_file_load), and move the rows of ended months of each bronze table into its month partitions (dwh_etl.sec_seal_bronze_months). Example: CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE);';

@@ -1,9 +1,10 @@
--- Folds the sealed child of one file load (bronze.<table>_f<file_id>, see dwh_etl.sec_file_seal) back
--- into its bronze table: INSERT INTO the table the child's rows, same _bronze_id, _batch_id,
--- _ingested_at, _source and _source_line, then DROP the child. Readers see the same rows before and
+-- Folds the sealed child of one file load (bronze.<table>_f<file_id>, see dwh_etl.sec_file_seal) into
+-- the month partition of its bronze table (bronze.<table>_pYYYYMM of the load's ingestion time, see
+-- dwh_etl._bronze_period): INSERT the child's rows there, same _bronze_id, _batch_id, _ingested_at,
+-- _source and _source_line, then DROP the child. Readers see the same rows before and
 -- after (the move is one transaction; the table's ids, windows on _ingested_at and lines of quarantined
 -- rows do not change). What it costs is what the load did not pay: the table's primary key and
--- _ingested_at index are maintained for these rows now, in the maintenance window, instead of during the
+-- _ingested_at index (the month partition's) are maintained for these rows now, in the maintenance window, instead of during the
 -- load. Why fold at all: every child is one more relation to plan and lock for each read of the table
 -- (hourly loads would make 8,760 a year).
 -- SECURITY DEFINER (DROP and the insert into bronze need the owner): p_file_id must be a load whose rows
@@ -24,6 +25,7 @@ DECLARE
     v_child  regclass;
     v_cols   text;
     v_rows   bigint;
+    v_at     timestamptz;
 BEGIN
     SELECT f.file_id, f.target_table, f.status, f.landed_in
     INTO v_file
@@ -51,9 +53,15 @@ BEGIN
     INTO v_cols
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = v_parent AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s',
-                   v_parent, v_cols, v_cols, v_child);
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    -- every row of a load has the one ingestion time of its load
+    EXECUTE format('SELECT _ingested_at FROM ONLY %s LIMIT 1', v_child) INTO v_at;
+    IF v_at IS NULL THEN
+        v_rows := 0;
+    ELSE
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM ONLY %s',
+                       dwh_etl._bronze_period(v_parent, v_at), v_cols, v_cols, v_child);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+    END IF;
     EXECUTE format('DROP TABLE %s', v_child);
     UPDATE dwh_etl.loaded_files AS f
     SET landed_in = NULL
@@ -63,4 +71,4 @@ END;
 $$;
 REVOKE ALL ON FUNCTION dwh_etl.sec_compact_file_load(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dwh_etl.sec_compact_file_load(bigint) TO etl_service;
-COMMENT ON FUNCTION dwh_etl.sec_compact_file_load(bigint) IS 'SECURITY DEFINER: move the rows of a file load''s sealed child (bronze.<table>_f<file_id>) into its bronze table, ids and landing columns unchanged, and drop the child; returns the rows moved (NULL when nothing is left to fold).';
+COMMENT ON FUNCTION dwh_etl.sec_compact_file_load(bigint) IS 'SECURITY DEFINER: move the rows of a file load''s sealed child (bronze.<table>_f<file_id>) into the month partition of its bronze table, ids and landing columns unchanged, and drop the child; returns the rows moved (NULL when nothing is left to fold).';

@@ -1,5 +1,6 @@
 -- Retention of a bronze table (bronze is append-only, migration 0033: this is the one way rows leave
--- it). Deletes the rows ingested before p_before, from the table and its file-load children, but never
+-- it). Drops its month partitions (dwh_etl._bronze_period) that end before the cutoff, then deletes the
+-- rows ingested before it left in the table and its other children, but never
 -- a row its readers have not read yet: the cutoff is at most the lowest watermark of the silver loads
 -- that read the table (named as their "bronze" or as their tombstones' table; a silver load's
 -- watermark is on _ingested_at, dwh_etl.window_bounds). A table no silver load reads is refused: nothing
@@ -20,6 +21,8 @@ DECLARE
     v_safe   timestamptz;
     v_reader text;
     v_rows   bigint;
+    v_n      bigint;
+    v_part   record;
 BEGIN
     SELECT format('%I.%I', n.nspname, c.relname) INTO v_name
     FROM pg_catalog.pg_class AS c
@@ -50,9 +53,27 @@ BEGIN
                   HINT = 'register the silver load that reads it (dwh_etl.register_area), or drop the table if it is unused';
     END IF;
     v_safe := LEAST(p_before, v_safe);
+    -- month partitions (dwh_etl._bronze_period) that end before the cutoff are dropped whole
+    v_rows := 0;
+    FOR v_part IN
+        SELECT c.oid::regclass AS rel
+        FROM pg_catalog.pg_inherits AS i
+        JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+        WHERE i.inhparent = p_table
+          AND c.relname ~ '_p[0-9]{6}$'
+          AND c.relname = left((SELECT p.relname FROM pg_catalog.pg_class AS p WHERE p.oid = p_table), 44)
+                          || '_p' || right(c.relname, 6)
+          AND (to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= v_safe
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('SELECT count(*) FROM ONLY %s', v_part.rel) INTO v_n;
+        EXECUTE format('DROP TABLE %s', v_part.rel);
+        v_rows := v_rows + v_n;
+    END LOOP;
     PERFORM set_config('dwh_etl.bronze_purge', v_name, true);
     EXECUTE format('DELETE FROM %s WHERE _ingested_at < $1', p_table) USING v_safe;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_rows := v_rows + v_n;
     PERFORM set_config('dwh_etl.bronze_purge', '', true);
     RAISE NOTICE 'retention of %: % row(s) ingested before % deleted (asked: before %; % has read up to there)',
         v_name, v_rows, v_safe, p_before, v_reader;
