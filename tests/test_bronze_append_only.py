@@ -148,3 +148,25 @@ def test_bronze_is_partitioned_by_ingestion_month_and_retention_drops_whole_mont
         conn.execute("RESET ROLE")
     assert scalar(conn, "SELECT to_regclass(%s)", (f"bronze.{oldest}",)) is None
     assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 30 - n_oldest
+
+
+def test_a_row_committed_during_the_move_is_moved_by_the_next_run_never_lost(dsn, conn):
+    """A long transaction inserts a row with an ended month's ingestion time and commits after the move:
+    the move's one snapshot did not see it, so it stays in the table (readers see it there) and the next
+    run moves it."""
+    conn.execute("SET dwh_etl.bronze_purge = 'bronze.sales_customers'")
+    conn.execute("""INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source, _ingested_at)
+                    VALUES ('early', gen_random_uuid(), 't', date_trunc('month', now(), 'UTC') - interval '5 days')""")
+    conn.execute("RESET dwh_etl.bronze_purge")
+    late = psycopg.connect(dsn, autocommit=False)
+    try:
+        late.execute("""INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source, _ingested_at)
+                        VALUES ('late', gen_random_uuid(), 't', date_trunc('month', now(), 'UTC') - interval '4 days')""")
+        conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+        late.commit()
+    finally:
+        late.close()
+    where = "SELECT customer_id, tableoid::regclass::text ~ '_p[0-9]{6}$' FROM bronze.sales_customers ORDER BY 1"
+    assert rows(conn, where) == [("early", True), ("late", False)]
+    conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+    assert rows(conn, where) == [("early", True), ("late", True)]
