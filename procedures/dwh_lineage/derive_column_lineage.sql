@@ -1,0 +1,216 @@
+-- Column lineage derived from the registry (issue 16): which source column feeds which target column,
+-- for every registered step, without running anything. The engine knows it from each typed step's spec
+-- and from PostgreSQL's own catalog of the views those specs name:
+--   extract    the source table's column -> the bronze column of the same name (spec "tables");
+--   silver     the typing view's column -> the silver column of the same name (spec "source", "loads");
+--   dimension  the change view's column -> the dimension's column of the same name; the change
+--              timestamp -> valid_from (dwh_etl.dimension_specs);
+--   fact       the fact view's column -> the fact's column of the same name; each lookup's surrogate
+--              key from its dimension, looked up by the view's natural key columns; the date key from
+--              the event time (spec "lookups", "date_key", "event_time");
+--   mart       the rows view's column -> the mart's column (a materialized view is its own source);
+--   custom     what the area declares on the step entry: "columns": {"<target table>.<column>":
+--              ["<source table>.<column>", ...]} (or {"from": [...], "how": "sum"}); every other target
+--              column: the same-named column of the step's source tables.
+-- Below every view (or materialized view) a step reads, pg_depend names the base columns the view's
+-- query references; a view column takes its lineage from the referenced column of the same name. A view
+-- column computed under another name (line_total from quantity and unit_price) ends at the view: its
+-- expression is in the view's definition (the docs site shows it).
+-- Example: SELECT * FROM dwh_lineage.derive_column_lineage('sales') WHERE target_table = 'sales.fact_sales';
+CREATE OR REPLACE FUNCTION dwh_lineage.derive_column_lineage(
+    p_area text DEFAULT NULL
+)
+RETURNS TABLE (
+    step_name      text,
+    area           text,
+    source_table   text,
+    source_column  text,
+    target_table   text,
+    target_column  text,
+    transformation text,
+    is_key         boolean
+)
+LANGUAGE sql
+STABLE
+SET search_path = dwh_lineage, pg_temp
+AS $$
+    WITH RECURSIVE
+    step AS (
+        -- a step shared by pipelines is one step: its spec is the same in each
+        SELECT DISTINCT ON (s.step_name) s.step_name, s.area, s.kind, s.spec, s.source_tables, s.target_tables
+        FROM dwh_etl.steps AS s
+        WHERE p_area IS NULL OR s.area = p_area
+        ORDER BY s.step_name, s.pipeline_name
+    ),
+    -- a custom step's declared columns, from its entry in the area's spec
+    declared AS (
+        SELECT st.step_name, st.area,
+               regexp_replace(src, '\.[^.]*$', '')                    AS source_table,
+               substring(src FROM '[^.]*$')                           AS source_column,
+               regexp_replace(c.key, '\.[^.]*$', '')                  AS target_table,
+               substring(c.key FROM '[^.]*$')                         AS target_column,
+               COALESCE(c.value->>'how', 'declared')                  AS transformation
+        FROM step AS st
+        JOIN dwh_etl.areas AS a ON a.area = st.area
+        CROSS JOIN LATERAL jsonb_array_elements(COALESCE(a.spec->'steps', '[]')) AS e
+        CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e->'columns') = 'object' THEN e->'columns' ELSE '{}' END) AS c
+        CROSS JOIN LATERAL jsonb_array_elements_text(
+            CASE jsonb_typeof(c.value) WHEN 'array' THEN c.value
+                                       WHEN 'object' THEN COALESCE(c.value->'from', '[]')
+                                       ELSE jsonb_build_array(c.value) END) AS src
+        WHERE st.kind = 'custom'
+          AND e->>'step' = st.step_name
+    ),
+    -- (step, target relation, relation whose same-named columns feed it)
+    reads (step_name, area, target_table, source_table) AS (
+        SELECT st.step_name, st.area, t->>1,
+               COALESCE((SELECT g.value FROM dwh_etl.settings AS g WHERE g.key = st.spec->>'schema_setting'),
+                        st.spec->>'default_schema') || '.' || (t->>0)
+        FROM step AS st
+        CROSS JOIN LATERAL jsonb_array_elements(COALESCE(st.spec->'tables', '[]')) AS t
+        WHERE st.kind = 'extract'
+        UNION ALL
+        SELECT st.step_name, st.area, l->>'target', l->>'source'
+        FROM step AS st
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(st.spec->'loads') = 'array' THEN st.spec->'loads' ELSE jsonb_build_array(st.spec) END) AS l
+        WHERE st.kind = 'silver'
+        UNION ALL
+        SELECT st.step_name, st.area, d.target_table, x->>'view'
+        FROM step AS st
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(st.spec->'dimensions') = 'array' THEN st.spec->'dimensions' ELSE jsonb_build_array(st.spec) END) AS x
+        JOIN dwh_etl.dimension_specs AS d ON d.dimension_name = x->>'dimension'
+        WHERE st.kind = 'dimension'
+        UNION ALL
+        SELECT st.step_name, st.area, st.spec->>'target', st.spec->>'view'
+        FROM step AS st
+        WHERE st.kind = 'fact'
+        UNION ALL
+        SELECT st.step_name, st.area, st.spec->>'table', st.spec->>'view'
+        FROM step AS st
+        WHERE st.kind = 'mart' AND st.spec ? 'table'
+        UNION ALL
+        SELECT st.step_name, st.area, t.t, s.s
+        FROM step AS st
+        CROSS JOIN LATERAL unnest(st.target_tables) AS t(t)
+        CROSS JOIN LATERAL unnest(st.source_tables) AS s(s)
+        WHERE st.kind = 'custom'
+    ),
+    -- every view or materialized view a step reads or writes (a mart's materialized view), and the
+    -- views below them
+    viewrel (step_name, area, oid) AS (
+        SELECT r.step_name, r.area, v.oid
+        FROM (SELECT rd.step_name, rd.area, rd.source_table AS rel FROM reads AS rd
+              UNION
+              SELECT st.step_name, st.area, st.spec->>'view' FROM step AS st WHERE st.kind = 'mart' AND NOT st.spec ? 'table'
+              UNION
+              SELECT st.step_name, st.area, t.t FROM step AS st CROSS JOIN LATERAL unnest(st.target_tables) AS t(t)) AS r
+        JOIN pg_class AS v ON v.oid = to_regclass(r.rel) AND v.relkind IN ('v', 'm')
+        UNION
+        SELECT vr.step_name, vr.area, dep.refobjid
+        FROM viewrel AS vr
+        JOIN pg_rewrite AS rw ON rw.ev_class = vr.oid
+        JOIN pg_depend AS dep
+          ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = rw.oid
+         AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid <> vr.oid
+        JOIN pg_class AS c ON c.oid = dep.refobjid AND c.relkind IN ('v', 'm')
+    ),
+    edges (step_name, area, source_table, source_column, target_table, target_column, transformation, rank) AS (
+        -- by name, along what the steps read
+        SELECT rd.step_name, rd.area, rd.source_table, sa.attname::text, rd.target_table, ta.attname::text, 'same name', 3
+        FROM reads AS rd
+        JOIN pg_attribute AS ta ON ta.attrelid = to_regclass(rd.target_table) AND ta.attnum > 0 AND NOT ta.attisdropped
+        JOIN pg_attribute AS sa
+          ON sa.attrelid = to_regclass(rd.source_table) AND sa.attnum > 0 AND NOT sa.attisdropped AND sa.attname = ta.attname
+        UNION ALL
+        -- inside views: a view column from the referenced base column of the same name
+        SELECT DISTINCT vr.step_name, vr.area, sn.nspname || '.' || sc.relname, sa.attname::text,
+               vn.nspname || '.' || vc.relname, va.attname::text, 'same name', 4
+        FROM viewrel AS vr
+        JOIN pg_class AS vc ON vc.oid = vr.oid
+        JOIN pg_namespace AS vn ON vn.oid = vc.relnamespace
+        JOIN pg_rewrite AS rw ON rw.ev_class = vr.oid
+        JOIN pg_depend AS dep
+          ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = rw.oid
+         AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid <> vr.oid AND dep.refobjsubid > 0
+        JOIN pg_class AS sc ON sc.oid = dep.refobjid
+        JOIN pg_namespace AS sn ON sn.oid = sc.relnamespace
+        JOIN pg_attribute AS sa ON sa.attrelid = dep.refobjid AND sa.attnum = dep.refobjsubid
+        JOIN pg_attribute AS va ON va.attrelid = vr.oid AND va.attnum > 0 AND NOT va.attisdropped AND va.attname = sa.attname
+        UNION ALL
+        -- fact lookups: the surrogate key from its dimension, by the view's natural key columns
+        SELECT st.step_name, st.area, lk.dim_table, lk.dim_key, st.spec->>'target', lk.fact_key,
+               format('lookup by %s in %s', array_to_string(lk.by_columns, ', '), lk.dim_table), 1
+        FROM step AS st
+        CROSS JOIN LATERAL jsonb_array_elements(COALESCE(st.spec->'lookups', '[]')) AS l
+        LEFT JOIN dwh_etl.dimension_specs AS d ON d.dimension_name = l->>'dimension'
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(d.target_table, l->>'table')                           AS dim_table,
+                   COALESCE(d.surrogate_key, l->>'surrogate_key')                  AS dim_key,
+                   COALESCE(l->>'key', d.surrogate_key, l->>'surrogate_key')       AS fact_key,
+                   COALESCE(NULLIF(ARRAY(SELECT jsonb_array_elements_text(l->'columns')), '{}'),
+                            NULLIF(ARRAY(SELECT jsonb_array_elements_text(l->'natural_key')), '{}'),
+                            d.natural_key)                                         AS by_columns
+        ) AS lk
+        WHERE st.kind = 'fact'
+        UNION ALL
+        SELECT st.step_name, st.area, st.spec->>'view', k.col, st.spec->>'target', lk.fact_key,
+               format('lookup key of %s in %s', lk.fact_key, lk.dim_table), 2
+        FROM step AS st
+        CROSS JOIN LATERAL jsonb_array_elements(COALESCE(st.spec->'lookups', '[]')) AS l
+        LEFT JOIN dwh_etl.dimension_specs AS d ON d.dimension_name = l->>'dimension'
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(d.target_table, l->>'table')                           AS dim_table,
+                   COALESCE(l->>'key', d.surrogate_key, l->>'surrogate_key')       AS fact_key,
+                   COALESCE(NULLIF(ARRAY(SELECT jsonb_array_elements_text(l->'columns')), '{}'),
+                            NULLIF(ARRAY(SELECT jsonb_array_elements_text(l->'natural_key')), '{}'),
+                            d.natural_key)                                         AS by_columns
+        ) AS lk
+        CROSS JOIN LATERAL unnest(lk.by_columns) AS k(col)
+        WHERE st.kind = 'fact'
+        UNION ALL
+        -- a fact's date key from its event time
+        SELECT st.step_name, st.area, st.spec->>'view', st.spec->>'event_time', st.spec->>'target', st.spec->>'date_key',
+               format('date key of %s', st.spec->>'event_time'), 1
+        FROM step AS st
+        WHERE st.kind = 'fact' AND st.spec ? 'date_key' AND st.spec ? 'event_time'
+        UNION ALL
+        -- a dimension version starts at its change time
+        SELECT rd.step_name, rd.area, rd.source_table, d.change_ts_column, d.target_table, 'valid_from',
+               format('version starts at %s', d.change_ts_column), 1
+        FROM reads AS rd
+        JOIN step AS st ON st.step_name = rd.step_name AND st.kind = 'dimension'
+        JOIN dwh_etl.dimension_specs AS d ON d.target_table = rd.target_table
+        WHERE d.change_ts_column IS NOT NULL
+        UNION ALL
+        SELECT dc.step_name, dc.area, dc.source_table, dc.source_column, dc.target_table, dc.target_column, dc.transformation, 0
+        FROM declared AS dc
+    ),
+    kept AS (
+        -- a custom step's declared column replaces its by-name guess; only columns that exist
+        SELECT DISTINCT ON (e.step_name, e.source_table, e.source_column, e.target_table, e.target_column)
+               e.step_name, e.area, e.source_table, e.source_column, e.target_table, e.target_column, e.transformation,
+               ta.attrelid AS target_oid
+        FROM edges AS e
+        JOIN pg_attribute AS ta ON ta.attrelid = to_regclass(e.target_table) AND ta.attname = e.target_column AND ta.attnum > 0 AND NOT ta.attisdropped
+        WHERE e.source_column IS NOT NULL
+          AND (e.rank = 0 OR NOT EXISTS (
+                  SELECT 1 FROM declared AS dc
+                  WHERE dc.step_name = e.step_name AND dc.target_table = e.target_table AND dc.target_column = e.target_column))
+        ORDER BY e.step_name, e.source_table, e.source_column, e.target_table, e.target_column, e.rank
+    )
+    SELECT k.step_name, k.area, k.source_table, k.source_column, k.target_table, k.target_column, k.transformation,
+           EXISTS (SELECT 1
+                   FROM pg_index AS i
+                   JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                   WHERE i.indrelid = k.target_oid AND i.indisprimary AND a.attname = k.target_column)
+           OR EXISTS (SELECT 1 FROM dwh_etl.dimension_specs AS d
+                      WHERE d.target_table = k.target_table
+                        AND (k.target_column = ANY (d.natural_key) OR k.target_column = d.surrogate_key))
+    FROM kept AS k
+    ORDER BY k.target_table, k.target_column, k.source_table, k.source_column;
+$$;
+COMMENT ON FUNCTION dwh_lineage.derive_column_lineage(text) IS 'Column lineage of every registered step (of p_area, or all), derived from the step specs, the areas'' declared custom-step columns and the views'' dependencies (pg_depend); stored by refresh_column_lineage.';
+REVOKE EXECUTE ON FUNCTION dwh_lineage.derive_column_lineage(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_lineage.derive_column_lineage(text) TO etl_service;
