@@ -125,6 +125,7 @@ a{color:#1f5fa8}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}
 
 SEARCH_JS = """
 (function(){var q=document.getElementById('q'),box=document.getElementById('results'),root=document.body.dataset.root||'';
+document.body.dataset.indexed=window.DWH_INDEX?DWH_INDEX.length:0;
 var sel=-1;function show(){var v=q.value.trim().toLowerCase();box.innerHTML='';sel=-1;if(!v||!window.DWH_INDEX){box.style.display='none';return;}
 var words=v.split(/\\s+/),hits=[];for(var i=0;i<DWH_INDEX.length&&hits.length<60;i++){var e=DWH_INDEX[i],h=(e[0]+' '+(e[3]||'')).toLowerCase();
 if(words.every(function(w){return h.indexOf(w)>=0;}))hits.push(e);}
