@@ -3,6 +3,7 @@
 -- and from PostgreSQL's own catalog of the views those specs name:
 --   extract    the source table's column -> the bronze column of the same name (spec "tables");
 --   silver     the typing view's column -> the silver column of the same name (spec "source", "loads");
+--              without a typing view (typing "engine"), bronze's column of the same name;
 --   dimension  the change view's column -> the dimension's column of the same name; the change
 --              timestamp -> valid_from (dwh_etl.dimension_specs);
 --   fact       the fact view's column -> the fact's column of the same name; each lookup's surrogate
@@ -62,36 +63,38 @@ AS $$
           AND e->>'step' = st.step_name
     ),
     -- (step, target relation, relation whose same-named columns feed it)
-    reads (step_name, area, target_table, source_table) AS (
+    reads (step_name, area, target_table, source_table, how) AS (
         SELECT st.step_name, st.area, t->>1,
                COALESCE((SELECT g.value FROM dwh_etl.settings AS g WHERE g.key = st.spec->>'schema_setting'),
-                        st.spec->>'default_schema') || '.' || (t->>0)
+                        st.spec->>'default_schema') || '.' || (t->>0), 'same name'
         FROM step AS st
         CROSS JOIN LATERAL jsonb_array_elements(COALESCE(st.spec->'tables', '[]')) AS t
         WHERE st.kind = 'extract'
         UNION ALL
-        SELECT st.step_name, st.area, l->>'target', l->>'source'
+        -- typing "engine" (no source view): bronze's text column cast to the silver column's type
+        SELECT st.step_name, st.area, l->>'target', COALESCE(l->>'source', l->>'bronze'),
+               CASE WHEN l ? 'source' THEN 'same name' ELSE 'typed from text' END
         FROM step AS st
         CROSS JOIN LATERAL jsonb_array_elements(
             CASE WHEN jsonb_typeof(st.spec->'loads') = 'array' THEN st.spec->'loads' ELSE jsonb_build_array(st.spec) END) AS l
         WHERE st.kind = 'silver'
         UNION ALL
-        SELECT st.step_name, st.area, d.target_table, x->>'view'
+        SELECT st.step_name, st.area, d.target_table, x->>'view', 'same name'
         FROM step AS st
         CROSS JOIN LATERAL jsonb_array_elements(
             CASE WHEN jsonb_typeof(st.spec->'dimensions') = 'array' THEN st.spec->'dimensions' ELSE jsonb_build_array(st.spec) END) AS x
         JOIN dwh_etl.dimension_specs AS d ON d.dimension_name = x->>'dimension'
         WHERE st.kind = 'dimension'
         UNION ALL
-        SELECT st.step_name, st.area, st.spec->>'target', st.spec->>'view'
+        SELECT st.step_name, st.area, st.spec->>'target', st.spec->>'view', 'same name'
         FROM step AS st
         WHERE st.kind = 'fact'
         UNION ALL
-        SELECT st.step_name, st.area, st.spec->>'table', st.spec->>'view'
+        SELECT st.step_name, st.area, st.spec->>'table', st.spec->>'view', 'same name'
         FROM step AS st
         WHERE st.kind = 'mart' AND st.spec ? 'table'
         UNION ALL
-        SELECT st.step_name, st.area, t.t, s.s
+        SELECT st.step_name, st.area, t.t, s.s, 'same name'
         FROM step AS st
         CROSS JOIN LATERAL unnest(st.target_tables) AS t(t)
         CROSS JOIN LATERAL unnest(st.source_tables) AS s(s)
@@ -118,7 +121,7 @@ AS $$
     ),
     edges (step_name, area, source_table, source_column, target_table, target_column, transformation, rank) AS (
         -- by name, along what the steps read
-        SELECT rd.step_name, rd.area, rd.source_table, sa.attname::text, rd.target_table, ta.attname::text, 'same name', 3
+        SELECT rd.step_name, rd.area, rd.source_table, sa.attname::text, rd.target_table, ta.attname::text, rd.how, 3
         FROM reads AS rd
         JOIN pg_attribute AS ta ON ta.attrelid = to_regclass(rd.target_table) AND ta.attnum > 0 AND NOT ta.attisdropped
         JOIN pg_attribute AS sa
