@@ -26,7 +26,7 @@ SET search_path = dwh_lineage, pg_temp
 AS $$
 DECLARE
     v_relations jsonb;
-    v_counts    jsonb := '{}';
+    v_counts    jsonb := '{}'::jsonb;
     v_rel       record;
     v_count     bigint;
 BEGIN
