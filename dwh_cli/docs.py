@@ -118,7 +118,7 @@ table{border-collapse:collapse;background:#fff;margin:4px 0 10px}th,td{border:1p
 td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.tag{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;background:#eee;margin-right:3px}
 .ok{color:#1a7f37}.bad{color:#cf222e}.warn{color:#9a6700}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;max-height:420px}.graph{overflow:auto;background:#fff;border:1px solid #ddd;padding:6px}
-svg.lineage a:hover rect{stroke:#1f3a5f;stroke-width:2}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:260px;flex:1}
+svg.lineage{max-width:100%;height:auto}svg.lineage a:hover rect{stroke:#1f3a5f;stroke-width:2}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:260px;flex:1}
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #999;border-radius:4px;font-size:12px}
 a{color:#1f5fa8}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}
 """
@@ -437,8 +437,10 @@ class Site:
         return "".join(out)
 
     def pipelines_page(self) -> None:
-        parts = ["<h1>Pipelines</h1>"]
-        for p in self.c.get("pipelines", []):
+        parts = ["<h1>Pipelines</h1><p>Pipelines that ran first, then the others: "
+                 + ", ".join(f'<a href="#p-{esc(p["pipeline"])}">{esc(p["pipeline"])}</a>' for p in self.ordered_pipelines())
+                 + "</p>"]
+        for p in self.ordered_pipelines():
             pid = esc(p["pipeline"])
             sched = ", ".join(f'<code>{esc(s["cron"])}</code> (next {esc(when(s.get("next_run")))})'
                               for s in p.get("schedules") or []) or "not scheduled"
@@ -467,6 +469,9 @@ class Site:
                          "<th>depends on</th><th>reads</th><th>writes</th><th>last run</th><th>took</th></tr>"
                          + "".join(rows) + "</table>")
         self.write("pipelines.html", "Pipelines", "".join(parts))
+
+    def ordered_pipelines(self) -> list[dict]:
+        return sorted(self.c.get("pipelines", []), key=lambda p: (-len(p.get("runs") or []), p["pipeline"]))
 
     def rules_table(self, rules: list[dict], root: str, with_table: bool = True) -> str:
         rows = []
