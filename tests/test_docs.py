@@ -12,6 +12,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dwh_cli.cli import cli
@@ -126,6 +127,25 @@ def test_register_area_derives_the_column_lineage_of_a_new_area(conn):
     conn.execute("CALL dwh_etl.register_area('toy', %s::jsonb)", (json.dumps(spec),))
     assert rows(conn, "SELECT target_column FROM dwh_lineage.column_lineage WHERE area = 'toy' ORDER BY 1") \
         == [("id",), ("v",)]
+
+
+def test_a_declaration_naming_a_missing_column_is_refused(conn):
+    conn.execute("""
+        CREATE SCHEMA toy;
+        CREATE TABLE toy.src (id int PRIMARY KEY, w int);
+        CREATE TABLE toy.out (id int PRIMARY KEY, total int);
+        CREATE PROCEDURE toy.step_copy(p_run_id bigint, p_run_date date) LANGUAGE sql AS 'SELECT 1';
+    """)
+    spec = {"pipelines": [{"pipeline": "toy_p"}],
+            "steps": [{"step": "toy_copy", "procedure": "toy.step_copy", "layer": "gold",
+                       "sources": ["toy.src"], "targets": ["toy.out"],
+                       "columns": {"toy.out.total": ["toy.src.ww"]}}]}
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
+        conn.execute("CALL dwh_etl.register_area('toy', %s::jsonb)", (json.dumps(spec),))
+    assert str(exc.value).startswith(
+        "column lineage: step toy_copy declares toy.out.total <- toy.src.ww but that column does not exist")
+    assert exc.value.diag.message_hint == 'keys and sources are "<schema>.<table>.<column>" of existing columns'
+    assert rows(conn, "SELECT 1 FROM dwh_etl.areas WHERE area = 'toy'") == []  # nothing registered
 
 
 # -- dwh lineage --format ----------------------------------------------------------------------------------

@@ -14,7 +14,29 @@ SET search_path = dwh_lineage, pg_temp
 AS $$
 DECLARE
     v_rows integer;
+    v_bad  text;
 BEGIN
+    -- a declaration naming a column that does not exist is a mistake (a typo, a renamed column): refuse
+    -- it, rather than store lineage that leads nowhere
+    SELECT format('step %s declares %s.%s <- %s.%s', d.step_name, d.target_table, d.target_column,
+                  d.source_table, d.source_column)
+    INTO v_bad
+    FROM dwh_lineage._declared_columns(p_area) AS d
+    WHERE NOT EXISTS (SELECT 1 FROM pg_attribute AS a
+                      WHERE a.attrelid = to_regclass(d.target_table) AND a.attname = d.target_column
+                        AND a.attnum > 0 AND NOT a.attisdropped)
+       OR NOT EXISTS (SELECT 1 FROM pg_attribute AS a
+                      WHERE a.attrelid = to_regclass(d.source_table) AND a.attname = d.source_column
+                        AND a.attnum > 0 AND NOT a.attisdropped)
+    ORDER BY d.step_name, d.target_table, d.target_column, d.source_table, d.source_column
+    LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'column lineage: % but that column does not exist', v_bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'the "columns" key of a custom step''s entry in the area spec',
+                  HINT = 'keys and sources are "<schema>.<table>.<column>" of existing columns';
+    END IF;
+
     DELETE FROM dwh_lineage.column_lineage AS l
     WHERE l.lineage_id IS NULL
       AND (p_area IS NULL OR l.area = p_area OR l.area IS NULL);
