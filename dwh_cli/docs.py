@@ -120,7 +120,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.tag
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;max-height:420px}.graph{overflow:auto;background:#fff;border:1px solid #ddd;padding:6px}
 svg.lineage{max-width:100%;height:auto}svg.lineage a:hover rect{stroke:#1f3a5f;stroke-width:2}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:260px;flex:1}
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #999;border-radius:4px;font-size:12px}
-a{color:#1f5fa8}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}
+a{color:#1f5fa8}td.ts{white-space:nowrap}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}
 """
 
 SEARCH_JS = """
@@ -453,7 +453,7 @@ class Site:
                              "<th>rows written</th><th>error</th></tr>" + "".join(
                                  f'<tr><td class="num">{esc(x["run_id"])}</td><td>{esc(x.get("run_date"))}</td>'
                                  f'<td class="{"ok" if x["status"] == "completed" else "bad"}">{esc(x["status"])}</td>'
-                                 f'<td>{esc(when(x.get("started_at")))}</td><td class="num">{human_seconds(x.get("seconds"))}</td>'
+                                 f'<td class="ts">{esc(when(x.get("started_at")))}</td><td class="num">{human_seconds(x.get("seconds"))}</td>'
                                  f'<td class="num">{human_count(x.get("rows_written"))}</td><td>{esc(x.get("error") or "")}</td></tr>'
                                  for x in recent) + "</table>")
             last = {s["step"]: s for s in p.get("last_run_steps") or []}
@@ -489,7 +489,7 @@ class Site:
                 + f'<td>{esc(q["rule"])}</td><td>{esc(q.get("type"))}</td><td>{esc(", ".join(q.get("columns") or []))}</td>'
                 f'<td>{esc(q.get("severity"))}</td><td>{esc(q.get("scope"))}</td><td>{state}</td>'
                 f'<td class="num">{esc(latest.get("value") if latest else "")}</td>'
-                f'<td>{esc(when(latest.get("measured_at")) if latest else "")}</td><td>{marks}</td>'
+                f'<td class="ts">{esc(when(latest.get("measured_at")) if latest else "")}</td><td>{marks}</td>'
                 f'<td>{esc(q.get("description") or "")}</td></tr>')
         head = ("<th>table</th>" if with_table else "") + (
             "<th>rule</th><th>type</th><th>columns</th><th>severity</th><th>scope</th><th>latest</th><th>value</th>"
