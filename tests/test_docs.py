@@ -92,6 +92,41 @@ def test_column_upstream_answers_where_a_fact_column_comes_from(conn):
         SELECT source_table, source_column FROM dwh_lineage.column_upstream('sales.dim_customer', 'valid_from')""")
 
 
+def test_a_computed_mart_column_is_traced_through_the_views_query(conn):
+    """mv_customer_lifetime_value.lifetime_value is COALESCE(s.lifetime_value, 0) over a CTE's
+    sum(f.line_total): its lineage is fact_sales.line_total, not a dead end at the view."""
+    got = rows(conn, """SELECT target_column, source_table, source_column, transformation FROM dwh_lineage.column_lineage
+                        WHERE lineage_id IS NULL AND target_table = 'sales.mv_customer_lifetime_value'
+                          AND target_column IN ('lifetime_value', 'name', 'avg_order_value') ORDER BY 1, 2, 3""")
+    assert got == [("avg_order_value", "sales.fact_sales", "line_total", "computed"),
+                   ("avg_order_value", "sales.fact_sales", "order_id", "computed"),
+                   ("lifetime_value", "sales.fact_sales", "line_total", "computed"),
+                   ("name", "sales.dim_customer", "full_name", "renamed")]
+    assert ("sales.fact_sales", "line_total") in {(t, c) for t, c in rows(conn, """
+        SELECT source_table, source_column FROM dwh_lineage.column_upstream('sales.mv_customer_lifetime_value', 'lifetime_value')""")}
+
+
+def test_view_column_sources_follow_ctes_subselects_and_joins(conn):
+    conn.execute("""
+        CREATE SCHEMA toy;
+        CREATE TABLE toy.a (id int, x int, y int);
+        CREATE TABLE toy.b (id int, z int);
+        CREATE VIEW toy.v AS
+        WITH c AS (SELECT a.id, sum(a.x) AS sx FROM toy.a AS a GROUP BY a.id)
+        SELECT c.id, c.sx + s.zz AS total, s.zz AS double_z, c.sx AS "odd name (1)",
+               (SELECT max(b2.z) FROM toy.b AS b2) AS top_z
+        FROM c
+        JOIN (SELECT b.id, b.z * 2 AS zz FROM toy.b AS b) AS s ON s.id = c.id;
+    """)
+    got = rows(conn, "SELECT target_column, source_table, source_column, transformation "
+                     "FROM dwh_lineage._view_column_sources('toy.v'::regclass) ORDER BY 1, 2, 3")
+    assert got == [("double_z", "toy.b", "z", "computed"),
+                   ("id", "toy.a", "id", "same name"),
+                   ("odd name (1)", "toy.a", "x", "computed"),
+                   ("total", "toy.a", "x", "computed"),
+                   ("total", "toy.b", "z", "computed")]  # top_z: a sub-select in the target list, not followed
+
+
 def test_column_downstream_lists_what_a_source_column_feeds(conn):
     down = {(t, c) for t, c in rows(conn, """
         SELECT target_table, target_column FROM dwh_lineage.column_downstream('sales_src.customers', 'customer_segment')""")}

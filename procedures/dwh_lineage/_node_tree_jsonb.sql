@@ -2,8 +2,8 @@
 -- (issue 16: which base columns a view's computed column is made of; pg_depend only says which columns
 -- the whole view references). Nodes {NAME :field value ...} become {"_": "NAME", "field": [value, ...]}
 -- (every field's value is an array: a few fields print as two tokens), lists ( ... ) arrays, <> null,
--- other tokens strings. The column names of range table entries (:colnames) are left out (quoted names
--- may hold spaces). Example:
+-- other tokens strings (a name with escaped characters stays encoded). The column names of range table
+-- entries (:colnames) are left out (quoted names may hold spaces). Example:
 --   SELECT dwh_lineage._node_tree_jsonb(ev_action::text)->0->'targetList'->0->0->'resname'
 --   FROM pg_rewrite WHERE ev_class = 'sales.mv_customer_lifetime_value'::regclass;
 CREATE OR REPLACE FUNCTION dwh_lineage._node_tree_jsonb(p_tree text)
@@ -16,7 +16,12 @@ AS $$
         SELECT t.tok, t.o
         FROM regexp_split_to_table(
                  replace(replace(replace(replace(
-                     regexp_replace(p_tree, ':colnames \((?:[^()"]|"(?:[^"\\]|\\.)*")*\)', ':colnames <>', 'g'),
+                     -- escaped characters of names (\\ \  \( \) \{ \}) kept apart from the structure; a
+                     -- name stays encoded, compared with itself only (ctename)
+                     replace(replace(replace(replace(replace(replace(
+                         regexp_replace(p_tree, ':colnames \((?:[^()"]|"(?:[^"\\]|\\.)*")*\)', ':colnames <>', 'g'),
+                         '\\', chr(1) || 'b'), '\ ', chr(1) || 's'), '\(', chr(1) || 'o'), '\)', chr(1) || 'c'),
+                         '\{', chr(1) || 'l'), '\}', chr(1) || 'r'),
                      '(', ' ( '), ')', ' ) '), '{', ' { '), '}', ' } '),
                  '\s+') WITH ORDINALITY AS t(tok, o)
         WHERE t.tok <> ''
@@ -45,7 +50,8 @@ AS $$
                       WHEN 'open' THEN '['
                       WHEN 'close' THEN CASE WHEN l.tok <> '}' THEN ']' WHEN l.prev = 'name' THEN '}' ELSE ']}' END
                       ELSE CASE WHEN l.tok = '<>' THEN 'null'
-                                WHEN l.tok ~ '[\\"]' THEN to_json(regexp_replace(l.tok, '\\(.)', '\1', 'g'))::text ELSE '"' || l.tok || '"' END
+                                WHEN l.tok ~ '^[A-Za-z0-9_.+-]*$' THEN '"' || l.tok || '"'
+                                ELSE to_json(l.tok)::text END
                   END,
                '' ORDER BY l.o)::jsonb
     FROM lagged AS l;

@@ -28,11 +28,11 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    SELECT te->'resname'->>0,
+    SELECT va.attname::text,
            sn.nspname || '.' || sc.relname,
            sa.attname::text,
            CASE WHEN te->'expr'->0->>'_' IS DISTINCT FROM 'VAR' THEN 'computed'
-                WHEN sa.attname = te->'resname'->>0 THEN 'same name'
+                WHEN sa.attname = va.attname THEN 'same name'
                 -- a plain reference to a table's column under another name; to a CTE's or a
                 -- sub-select's column: whatever that query computed
                 WHEN v_tree->'rtable'->0->((te->'expr'->0->'varno'->>0)::int - 1)->'rtekind'->>0 = '0' THEN 'renamed'
@@ -42,6 +42,8 @@ BEGIN
     JOIN pg_class AS sc ON sc.oid = s.relid
     JOIN pg_namespace AS sn ON sn.oid = sc.relnamespace
     JOIN pg_attribute AS sa ON sa.attrelid = s.relid AND sa.attnum = s.attnum
+    -- a view's columns are its target list's non-junk entries, attnum = resno (names from the catalog)
+    JOIN pg_attribute AS va ON va.attrelid = p_view AND va.attnum = (te->'resno'->>0)::int AND NOT va.attisdropped
     WHERE te->'resjunk'->>0 = 'false';
 EXCEPTION
     WHEN invalid_text_representation OR data_exception THEN
