@@ -120,7 +120,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.tag
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;max-height:420px}.graph{overflow:auto;background:#fff;border:1px solid #ddd;padding:6px}
 svg.lineage{max-width:100%;height:auto}svg.lineage a:hover rect{stroke:#1f3a5f;stroke-width:2}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:260px;flex:1}
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #999;border-radius:4px;font-size:12px}
-a{color:#1f5fa8}td.ts{white-space:nowrap}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}
+a{color:#1f5fa8}td.ts{white-space:nowrap}td.lin{font-size:12.5px}td.lin div{white-space:nowrap}td.lin div.muted{white-space:normal}
 """
 
 SEARCH_JS = """
