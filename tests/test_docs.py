@@ -5,6 +5,7 @@ and the site rendered in headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -313,6 +314,8 @@ def test_the_site_renders_in_headless_chromium_with_the_lineage_of_fact_sales(si
                          capture_output=True, text=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000, run.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("DWH_DOCS_SCREENSHOT"):  # e.g. docs/img/docs-fact-sales.png, shown in the README
+        shutil.copyfile(shot, os.environ["DWH_DOCS_SCREENSHOT"])
     dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
                          capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
