@@ -147,6 +147,7 @@ def _text(graph: dict) -> str:
     lines = [f"{table} ({direction}: {len(graph['nodes']) - 1} tables, {len(graph['edges'])} edges)"]
     if not graph["edges"]:
         lines.append("  (none)")
+        return "\n".join(lines)
     for side in ("upstream", "downstream"):
         if direction not in (side, "both"):
             continue
