@@ -493,15 +493,28 @@ def source_pull(ctx, name):
 @click.argument("table_name", metavar="TABLE", shell_complete=complete.tables)
 @click.option("--upstream", "direction", flag_value="upstream", default=True, help="What TABLE is built from (default).")
 @click.option("--downstream", "direction", flag_value="downstream", help="What is built from TABLE.")
+@click.option("--both", "direction", flag_value="both", help="Both (with --format).")
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
+              help="The graph: text (each table with its parents, or children), mermaid, dot (Graphviz), "
+                   "json (nodes and edges). Without it: the tables by level.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.pass_context
-def lineage(ctx, table_name: str, direction: str, as_json: bool):
-    """Show the tables upstream (or downstream) of TABLE, by level.
+def lineage(ctx, table_name: str, direction: str, fmt: str | None, as_json: bool):
+    """Show the tables upstream (or downstream) of TABLE, by level, or its lineage graph (--format).
 
     \b
     Example:
         dwh lineage sales.fact_sales --upstream
+        dwh lineage sales.fact_sales --format text
+        dwh lineage sales.fact_sales --both --format mermaid
     """
+    if fmt or direction == "both":
+        from .docs_graph import fetch_graph, render
+
+        if as_json and fmt not in (None, "json"):
+            raise click.UsageError("--json and --format are exclusive (use --format json)")
+        click.echo(render(fetch_graph(conninfo(ctx), table_name, direction), "json" if as_json else fmt or "text"))
+        return
     from .ops import lineage as get_lineage
 
     rows = get_lineage(conninfo(ctx), table_name, downstream=direction == "downstream")
@@ -516,6 +529,66 @@ def lineage(ctx, table_name: str, direction: str, as_json: bool):
         dep = row.get("dependency_type")
         click.echo(f"{'  ' * level}{'<- ' if direction == 'upstream' else '-> '}{row.get('table_name')}"
                    + (f"  [{dep}]" if dep else ""))
+
+
+# -- docs (dwh_cli/docs.py) ----------------------------------------------------------------------
+@cli.group()
+def docs():
+    """The data catalog as a static site: areas, tables, columns, lineage, pipelines, quality.
+
+    \b
+    Example:
+        dwh docs generate && dwh docs serve
+    """
+
+
+@docs.command("generate")
+@click.option("--out", default="dwh-docs", show_default=True, metavar="DIR", help="Directory to write the site to.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_context
+def docs_generate(ctx, out: str, as_json: bool):
+    """Write the site (from dwh_lineage.catalog()) to DIR; it reads offline: open DIR/index.html.
+
+    \b
+    Example:
+        dwh docs generate --out /tmp/site
+    """
+    from .docs import generate
+
+    counts = generate(conninfo(ctx), out)
+    if as_json:
+        emit_json(counts)
+        return
+    click.echo(f"wrote {counts['out']}/index.html: {counts['areas']} areas, {counts['relations']} relations, "
+               f"{counts['pipelines']} pipelines, {counts['rules']} quality rules, "
+               f"{counts['column_lineage']} column lineage edges")
+
+
+@docs.command("serve")
+@click.option("--out", default="dwh-docs", show_default=True, metavar="DIR", help="Directory of the site "
+              "(generated first when it holds none).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port on localhost.")
+@click.pass_context
+def docs_serve(ctx, out: str, port: int):
+    """Serve the site on http://127.0.0.1:PORT/ until Ctrl-C.
+
+    \b
+    Example:
+        dwh docs serve --port 8080
+    """
+    from pathlib import Path
+
+    from .docs import ensure_site, serve
+
+    ensure_site(lambda: conninfo(ctx), Path(out))
+    server = serve(out, port)
+    err(f"serving {out} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 # -- demo ----------------------------------------------------------------------------------------

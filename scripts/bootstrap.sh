@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what dwh needs, idempotently (fast when everything is present):
-#   Debian packages: PostgreSQL 15 server + pg_cron + plpgsql_check + client, python3-venv
+#   Debian packages: PostgreSQL 15 server + pg_cron + plpgsql_check + client, python3-venv, chromium (the
+#   docs site's test renders it headless)
 #   .venv/ in the checkout with `pip install -e '.[test]'` (skipped while pyproject.toml is unchanged)
 # Works as root and as a normal user (apt through `sudo -n` when available).
 # --system-only: only the Debian packages.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 
-PACKAGES=(postgresql-15 postgresql-15-cron postgresql-15-plpgsql-check postgresql-client-15 python3-venv)
+PACKAGES=(postgresql-15 postgresql-15-cron postgresql-15-plpgsql-check postgresql-client-15 python3-venv chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

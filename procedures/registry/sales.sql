@@ -83,7 +83,18 @@ DECLARE
      "sources": ["sales.fact_sales", "sales.dim_customer"], "targets": ["sales.mv_customer_lifetime_value"]},
     {"step": "sales_customer_metrics", "procedure": "sales.step_customer_metrics", "layer": "mart",
      "depends_on": ["sales_fact_sales"],
-     "sources": ["sales.fact_sales", "sales.dim_customer"], "targets": ["sales.customer_metrics"]}
+     "sources": ["sales.fact_sales", "sales.dim_customer"], "targets": ["sales.customer_metrics"],
+     "columns": {"sales.customer_metrics.customer_id": ["sales.dim_customer.customer_id"],
+                 "sales.customer_metrics.customer_name": {"from": ["sales.dim_customer.full_name"], "how": "latest version"},
+                 "sales.customer_metrics.customer_segment": {"from": ["sales.dim_customer.customer_segment"], "how": "latest version"},
+                 "sales.customer_metrics.total_orders": {"from": ["sales.fact_sales.order_id"], "how": "count distinct"},
+                 "sales.customer_metrics.total_quantity": {"from": ["sales.fact_sales.quantity"], "how": "sum"},
+                 "sales.customer_metrics.total_spent": {"from": ["sales.fact_sales.line_total"], "how": "sum"},
+                 "sales.customer_metrics.avg_order_value": {"from": ["sales.fact_sales.line_total", "sales.fact_sales.order_id"], "how": "sum / count distinct"},
+                 "sales.customer_metrics.first_purchase_date": {"from": ["sales.fact_sales.transaction_at"], "how": "min, as date"},
+                 "sales.customer_metrics.last_purchase_date": {"from": ["sales.fact_sales.transaction_at"], "how": "max, as date"},
+                 "sales.customer_metrics.days_since_last_purchase": {"from": ["sales.fact_sales.transaction_at"], "how": "days since max"},
+                 "sales.customer_metrics.customer_tier": {"from": ["sales.fact_sales.line_total"], "how": "tier of the sum"}}}
 ]';
     -- The silver steps (kind silver, dwh_etl.step_silver): the views sales._typed_* type and standardize
     -- bronze; the checks give every reason a row is quarantined (run.min_ts / run.max_ts: the sane event

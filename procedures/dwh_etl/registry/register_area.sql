@@ -30,6 +30,8 @@
 --               a step runs in its "pipelines", else in "step_pipelines", else in the area's own
 --               pipelines; the area's steps in any other pipeline are removed;
 --   rules       register_rules (upsert listed, remove unlisted).
+-- Then the area's column lineage is derived again (dwh_lineage.refresh_column_lineage): a custom step
+-- declares its own with the key "columns" of its entry (see dwh_lineage.derive_column_lineage).
 -- An unknown key, a non-array list or an entry without its name is refused before anything is written;
 -- dependency and kind checks of the tables themselves still apply. Owner only.
 CREATE OR REPLACE PROCEDURE dwh_etl.register_area(
@@ -221,6 +223,9 @@ BEGIN
     IF p_spec ? 'rules' THEN
         CALL dwh_etl.register_rules(p_area => p_area, p_rules => p_spec->'rules');
     END IF;
+
+    -- the area's column lineage, derived from the steps just registered and the views they read (issue 16)
+    PERFORM dwh_lineage.refresh_column_lineage(p_area);
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.register_area(text, jsonb) IS 'Declare a whole subject area from one jsonb spec (description, demo, settings, tables, dimensions, pipelines, step_pipelines, steps, rules); a present key is the whole truth for its entries: unlisted ones are removed.';

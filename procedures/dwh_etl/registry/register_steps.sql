@@ -3,7 +3,10 @@
 -- step, procedure, depends_on, sources, targets, layer, description, and optionally feeds: the
 -- [source, target] pairs the step moves data along (default: every source feeds every target), and
 -- kind + spec: a typed step (extract, mart, ...) names no procedure, the engine's dwh_etl.step_<kind>
--- runs it with its spec; without kind a step is custom and names its procedure.
+-- runs it with its spec; without kind a step is custom and names its procedure. A custom step entry may
+-- also carry "columns" (read from dwh_etl.areas.spec by dwh_lineage.derive_column_lineage, not here):
+-- {"<target table>.<column>": ["<source table>.<column>", ...] | {"from": [...], "how": "..."}}, what
+-- feeds each target column, since the engine cannot see inside its procedure.
 CREATE OR REPLACE PROCEDURE dwh_etl.register_steps(
     p_pipeline text,
     p_area     text,
