@@ -10,11 +10,19 @@
 -- published), and the handler, now outside it but still in the step's transaction, records the results
 -- from v_quality (a PL/pgSQL variable keeps its value across the rollback) with the run id. Nothing
 -- travels through the error's DETAIL.
+--
+-- p_skip_reason (dwh_etl._step_unchanged, asked by run_steps): nothing the step reads changed since its
+-- last success, so its body is not called; everything else happens as when it runs: its quality rules
+-- are evaluated and recorded (a batch-scoped rule looks at the batch's rows there: none, read without a
+-- scan) and can still refuse the step, and it is recorded 'completed' with the reason in skipped_reason.
+-- The earlier signature (without p_skip_reason), replaced by this one.
+DROP FUNCTION IF EXISTS dwh_etl._run_step(bigint, text, text, date);
 CREATE OR REPLACE FUNCTION dwh_etl._run_step(
     p_run_id    bigint,
     p_step_name text,
     p_procedure text,
-    p_run_date  date
+    p_run_date  date,
+    p_skip_reason text DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -37,13 +45,16 @@ DECLARE
 BEGIN
     BEGIN
         -- a typed step runs its kind's engine routine with its spec; a custom step its procedure
+        -- (neither when the runner found nothing new for it: p_skip_reason)
         SELECT st.kind, st.spec INTO v_kind, v_spec
         FROM dwh_lineage.pipeline_runs AS pr
         JOIN dwh_etl.steps AS st
           ON st.pipeline_name = pr.pipeline_name
          AND st.step_name = p_step_name
         WHERE pr.run_id = p_run_id;
-        IF COALESCE(v_kind, 'custom') = 'custom' THEN
+        IF p_skip_reason IS NOT NULL THEN
+            NULL;
+        ELSIF COALESCE(v_kind, 'custom') = 'custom' THEN
             v_name := parse_ident(p_procedure);
             IF cardinality(v_name) <> 2 THEN
                 RAISE EXCEPTION 'step procedure % must be schema-qualified', p_procedure
@@ -70,7 +81,7 @@ BEGIN
         -- wrote, while the step's writes are still uncommitted. A failed error rule raises a plain error
         -- naming the rules: the writes roll back (nothing is published) and the handler below records
         -- the results held in v_quality. A passing gate records them with the step's writes.
-        v_quality := dwh_etl.quality_audit(p_run_id, p_step_name);
+        v_quality := dwh_etl.quality_audit(p_run_id, p_step_name, p_skip_reason IS NOT NULL);
         v_gate := dwh_etl.quality_gate_message(v_quality);
         IF v_gate IS NOT NULL THEN
             RAISE EXCEPTION '%', v_gate
@@ -108,7 +119,8 @@ BEGIN
             completed_at = clock_timestamp(),
             duration_ms  = (EXTRACT(EPOCH FROM (clock_timestamp() - v_started)) * 1000)::bigint,
             rows_read    = t.rows_read,
-            rows_written = t.rows_written
+            rows_written = t.rows_written,
+            skipped_reason = p_skip_reason
         FROM (
             SELECT COALESCE(sum(tl.rows_read), 0)::bigint AS rows_read,
                    COALESCE(sum(COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0)
@@ -165,4 +177,6 @@ BEGIN
     END;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl._run_step(bigint, text, text, date) IS 'Run one pipeline step in a subtransaction and record its outcome in dwh_lineage.step_runs.';
+COMMENT ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) IS 'Run one pipeline step in a subtransaction and record its outcome in dwh_lineage.step_runs; with p_skip_reason, only its quality audit (nothing it reads changed).';
+REVOKE EXECUTE ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) TO etl_service;
