@@ -12,8 +12,9 @@
 -- travels through the error's DETAIL.
 --
 -- p_skip_reason (dwh_etl._step_unchanged, asked by run_steps): nothing the step reads changed since its
--- last success, so its body is not called; everything else happens as when it runs: its quality rules
--- are evaluated and recorded (a batch-scoped rule looks at the batch's rows there: none, read without a
+-- last success, so its body is not called; everything else happens as when it runs: what the body
+-- records whatever it reads (the reconciliation of silver and fact loads: 0 rows) is recorded, its
+-- quality rules are evaluated and recorded (a batch-scoped rule looks at the batch's rows there: none, read without a
 -- scan) and can still refuse the step, and it is recorded 'completed' with the reason in skipped_reason.
 -- The earlier signature (without p_skip_reason), replaced by this one.
 DROP FUNCTION IF EXISTS dwh_etl._run_step(bigint, text, text, date);
@@ -42,6 +43,7 @@ DECLARE
     v_kind     text;
     v_spec     jsonb;
     v_gate     text;                -- the failed error rules, when this step's own gate refused to publish
+    v_load     jsonb;
 BEGIN
     BEGIN
         -- a typed step runs its kind's engine routine with its spec; a custom step its procedure
@@ -53,7 +55,25 @@ BEGIN
          AND st.step_name = p_step_name
         WHERE pr.run_id = p_run_id;
         IF p_skip_reason IS NOT NULL THEN
-            NULL;
+            -- What the body records even when it reads nothing, recorded as it would: the silver loader
+            -- (dwh_etl._load_silver) and the fact loader (dwh_etl.step_fact) reconcile every load, read
+            -- 0 = 0 accepted + 0 quarantined + 0 duplicates, in the order of the loads.
+            IF v_kind = 'silver' THEN
+                FOR v_load IN
+                    SELECT (v_spec - 'loads') || e
+                    FROM jsonb_array_elements(CASE WHEN v_spec ? 'loads' THEN v_spec->'loads'
+                                                   ELSE jsonb_build_array(v_spec) END) AS e
+                LOOP
+                    PERFORM dwh_etl.reconcile(p_target => v_load->>'target', p_source => v_load->>'bronze',
+                                              p_read => 0, p_accepted => 0, p_quarantined => 0,
+                                              p_duplicates => 0, p_run_id => p_run_id);
+                END LOOP;
+            ELSIF v_kind = 'fact' THEN
+                PERFORM dwh_etl.reconcile(p_target => to_regclass(v_spec->>'target')::text,
+                                          p_source => COALESCE(v_spec->>'lineage_source', to_regclass(v_spec->>'view')::text),
+                                          p_read => 0, p_accepted => 0, p_quarantined => 0,
+                                          p_duplicates => 0, p_run_id => p_run_id);
+            END IF;
         ELSIF COALESCE(v_kind, 'custom') = 'custom' THEN
             v_name := parse_ident(p_procedure);
             IF cardinality(v_name) <> 2 THEN
