@@ -47,11 +47,16 @@ BEGIN
     IF NOT FOUND OR COALESCE(v_run.metrics ?| ARRAY['window_held_back_by', 'windows_held_back'], false) THEN
         RETURN NULL;
     END IF;
-    SELECT s.source_tables, s.kind, s.spec INTO v_step
+    SELECT s.source_tables, s.target_tables, s.kind, s.spec INTO v_step
     FROM dwh_etl.steps AS s
     WHERE s.pipeline_name = v_run.pipeline_name
       AND s.step_name = p_step_name;
     IF NOT FOUND OR cardinality(v_step.source_tables) = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- a table of the step is missing (renamed, dropped): the step runs and fails with its own error
+    IF EXISTS (SELECT 1 FROM unnest(v_step.source_tables || v_step.target_tables) AS t (table_name)
+               WHERE to_regclass(t.table_name) IS NULL) THEN
         RETURN NULL;
     END IF;
 
