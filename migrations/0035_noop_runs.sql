@@ -9,10 +9,9 @@ ALTER TABLE dwh_lineage.step_runs ADD COLUMN skipped_reason text;
 COMMENT ON COLUMN dwh_lineage.step_runs.skipped_reason IS
     'Set when the runner did not call the step because nothing it reads changed since its last success (dwh_etl._step_unchanged): why. NULL: the step ran.';
 
--- The runner's look-ups: a step's last success (over every pipeline: shared steps), and the writes to a
+-- The runner's look-ups: a step's last attempt (over every pipeline: shared steps), and the writes to a
 -- table since then. Both tables grow with every run; without these each look-up scans their history.
-CREATE INDEX step_runs_step_completed_idx ON dwh_lineage.step_runs (step_name, started_at)
-    WHERE status = 'completed';
+CREATE INDEX step_runs_step_started_idx ON dwh_lineage.step_runs (step_name, started_at);
 CREATE INDEX table_lineage_target_completed_idx ON dwh_lineage.table_lineage (target_table, completed_at);
 
 -- devflow.mart_development_performance, set-based (issue 15): its mean time to recovery looked up, for
