@@ -10,7 +10,10 @@ Builds the demo of every area with a demo source (what `dwh demo --scale S` does
             dwh_lineage.step_runs.duration_ms)
 and, --next-days times, the next day (`dwh demo --next-day`: generate one more day of every source, not
 timed, then `daily` for it, timed) followed by one no-op run (timed as noop too).
-Prints the medians (wall and per step, the costliest steps first). No assertions.
+Prints the medians (wall and per step, the costliest steps first). No assertions. --compare-skip also
+times --rounds no-op runs alternating the setting runner.skip_unchanged off and on (interleaved: a busy
+machine weighs on both alike).
+--existing: the database already has the demo (built by an earlier --keep run or by hand): no build.
 
 --dsn wants a database that has no demo yet (empty or migrated; a database with the demo is reused as it
 is, generating nothing). Without --dsn a throwaway cluster is started with initdb/pg_ctl from --pg-bin
@@ -110,6 +113,28 @@ def noop_rounds(conninfo: str, rounds: int, day: dt.date | None = None, log=_log
     return out
 
 
+def _set_skip(conninfo: str, value: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('runner.skip_unchanged', %s) "
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (value,))
+
+
+def compare_skip_rounds(conninfo: str, rounds: int, log=_log) -> tuple[list, list]:
+    """No-op runs alternating the setting runner.skip_unchanged off / on (the same database, interleaved, so
+    a busy machine weighs on both alike): (runs with every step called, runs with unchanged steps skipped).
+    The setting is left on."""
+    off, on = [], []
+    try:
+        for i in range(rounds):
+            for value, out in (("off", off), ("on", on)):
+                _set_skip(conninfo, value)
+                out.append(_timed_run(conninfo, _last_run_date(conninfo)))
+                log(f"  noop skip={value} {i + 1}/{rounds}: {out[-1][0]:.3f} s")
+    finally:
+        _set_skip(conninfo, "on")
+    return off, on
+
+
 def next_day_rounds(conninfo: str, days: int, log=_log) -> tuple[list, list]:
     """`days` times: one more day of every demo source (not timed), `daily` for it (timed), one no-op run."""
     from dwh_cli.ops import demo
@@ -166,17 +191,28 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--rounds", type=int, default=5, help="no-op runs timed (default 5)")
     p.add_argument("--next-days", type=int, default=1, help="next days timed, each followed by a no-op run")
+    p.add_argument("--existing", action="store_true", help="--dsn already holds the demo: do not build it")
     p.add_argument("--pg-bin", default="/usr/lib/postgresql/15/bin")
     p.add_argument("--port", type=int, default=55431)
     p.add_argument("--top", type=int, default=12, help="steps listed per measure")
+    p.add_argument("--compare-skip", action="store_true",
+                   help="also time --rounds no-op runs alternating runner.skip_unchanged off/on")
     a = p.parse_args(argv)
 
     def go(conninfo: str) -> dict:
-        build(conninfo, scale=a.scale, seed=a.seed)
+        if not a.existing:
+            build(conninfo, scale=a.scale, seed=a.seed)
         noop = noop_rounds(conninfo, a.rounds)
+        off = on = []
+        if a.compare_skip:
+            off, on = compare_skip_rounds(conninfo, a.rounds)
         nexts, after = next_day_rounds(conninfo, a.next_days)
         print(f"== scale {a.scale}")
-        return {"scale": a.scale,
+        res = {}
+        if a.compare_skip:
+            res["noop_skip_off"] = summarize("no-op daily, every step called (runner.skip_unchanged off)", off, a.top)
+            res["noop_skip_on"] = summarize("no-op daily, unchanged steps skipped (interleaved with the above)", on, a.top)
+        return {**res, "scale": a.scale,
                 "noop": summarize("no-op daily", noop, a.top),
                 "next_day": summarize("next day", nexts, a.top),
                 "noop_after_next_day": summarize("no-op after the next day", after, a.top)}
