@@ -13,7 +13,8 @@
 --
 -- p_skip_reason (dwh_etl._step_unchanged, asked by run_steps): nothing the step reads changed since its
 -- last success, so its body is not called; everything else happens as when it runs: what the body
--- records whatever it reads (the reconciliation of silver and fact loads: 0 rows) is recorded, its
+-- records whatever it reads (the reconciliation of silver and fact loads, a lineage row per target
+-- table: 0 rows) is recorded, its
 -- quality rules are evaluated and recorded (a batch-scoped rule looks at the batch's rows there: none, read without a
 -- scan) and can still refuse the step, and it is recorded 'completed' with the reason in skipped_reason.
 -- The earlier signature (without p_skip_reason), replaced by this one.
@@ -74,6 +75,20 @@ BEGIN
                                           p_read => 0, p_accepted => 0, p_quarantined => 0,
                                           p_duplicates => 0, p_run_id => p_run_id);
             END IF;
+            -- and the load of each target, 0 rows, as the step's own lineage says when it finds nothing:
+            -- lineage-based freshness and volume rules judge a skipped step as they judged the run
+            PERFORM dwh_lineage.log_transformation(
+                in_source_table  => COALESCE(v_spec->>'lineage_source', st.source_tables[1], t.table_name),
+                in_target_table  => t.table_name,
+                in_batch_id      => (SELECT pr.batch_id FROM dwh_lineage.pipeline_runs AS pr WHERE pr.run_id = p_run_id),
+                in_notes         => p_skip_reason,
+                in_run_id        => p_run_id)
+            FROM dwh_lineage.pipeline_runs AS pr
+            JOIN dwh_etl.steps AS st
+              ON st.pipeline_name = pr.pipeline_name
+             AND st.step_name = p_step_name
+            CROSS JOIN LATERAL unnest(st.target_tables) AS t (table_name)
+            WHERE pr.run_id = p_run_id;
         ELSIF COALESCE(v_kind, 'custom') = 'custom' THEN
             v_name := parse_ident(p_procedure);
             IF cardinality(v_name) <> 2 THEN
