@@ -1,10 +1,17 @@
 -- Evaluates one quality rule (a row of dwh_etl.quality_rules, stored or built on the fly) and returns
 -- what it found; records nothing. Batch-scoped rules look only at the rows stamped with p_batch_id.
+-- p_batch_empty: the caller knows the batch wrote no row to the table (the runner reads it from the
+-- run's lineage, see dwh_etl.quality_audit): a batch-scoped rule then looks at no rows without scanning
+-- the table for them (_batch_id is not indexed: the scan was a full one per rule and run). The result is
+-- the one the scan would give, computed by the same statements over an empty set.
 -- Identifiers go through %I / regclass, values through %L: a table, column or value carrying SQL is
 -- data, never code. params.where and custom_sql are trusted SQL written by the owner role.
+-- The earlier signature (without p_batch_empty), replaced by this one.
+DROP FUNCTION IF EXISTS dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid);
 CREATE OR REPLACE FUNCTION dwh_etl.quality_evaluate(
     p_rule  dwh_etl.quality_rules,
-    p_batch uuid DEFAULT NULL
+    p_batch uuid DEFAULT NULL,
+    p_batch_empty boolean DEFAULT false
 )
 RETURNS TABLE (
     rows_checked   bigint,
@@ -49,7 +56,8 @@ BEGIN
                      CASE WHEN p_rule.scope = 'batch' AND p_batch IS NOT NULL
                                AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                                            WHERE a.attrelid = v_rel AND a.attname = '_batch_id' AND NOT a.attisdropped)
-                          THEN format('x._batch_id = %L', p_batch) ELSE 'true' END,
+                          THEN CASE WHEN p_batch_empty THEN 'false' ELSE format('x._batch_id = %L', p_batch) END
+                          ELSE 'true' END,
                      COALESCE(v_prm->>'where', 'true'));
 
     v_pred := CASE p_rule.rule_type
@@ -175,4 +183,6 @@ BEGIN
            v_sample;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid) IS 'Evaluate one quality rule (on the batch''s rows or the whole table); returns rows checked, failing rows, the metric, passed, and a sample of failing rows. Records nothing.';
+COMMENT ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) IS 'Evaluate one quality rule (on the batch''s rows or the whole table; p_batch_empty: the batch is known to have no row there); returns rows checked, failing rows, the metric, passed, and a sample of failing rows. Records nothing.';
+REVOKE EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) TO etl_service;

@@ -10,11 +10,21 @@
 -- published), and the handler, now outside it but still in the step's transaction, records the results
 -- from v_quality (a PL/pgSQL variable keeps its value across the rollback) with the run id. Nothing
 -- travels through the error's DETAIL.
+--
+-- p_skip_reason (dwh_etl._step_unchanged, asked by run_steps): nothing the step reads changed since its
+-- last success, so its body is not called; everything else happens as when it runs: what the body
+-- records whatever it reads (the reconciliation of silver and fact loads, a lineage row per target
+-- table: 0 rows) is recorded, its
+-- quality rules are evaluated and recorded (a batch-scoped rule looks at the batch's rows there: none, read without a
+-- scan) and can still refuse the step, and it is recorded 'completed' with the reason in skipped_reason.
+-- The earlier signature (without p_skip_reason), replaced by this one.
+DROP FUNCTION IF EXISTS dwh_etl._run_step(bigint, text, text, date);
 CREATE OR REPLACE FUNCTION dwh_etl._run_step(
     p_run_id    bigint,
     p_step_name text,
     p_procedure text,
-    p_run_date  date
+    p_run_date  date,
+    p_skip_reason text DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -34,16 +44,52 @@ DECLARE
     v_kind     text;
     v_spec     jsonb;
     v_gate     text;                -- the failed error rules, when this step's own gate refused to publish
+    v_load     jsonb;
 BEGIN
     BEGIN
         -- a typed step runs its kind's engine routine with its spec; a custom step its procedure
+        -- (neither when the runner found nothing new for it: p_skip_reason)
         SELECT st.kind, st.spec INTO v_kind, v_spec
         FROM dwh_lineage.pipeline_runs AS pr
         JOIN dwh_etl.steps AS st
           ON st.pipeline_name = pr.pipeline_name
          AND st.step_name = p_step_name
         WHERE pr.run_id = p_run_id;
-        IF COALESCE(v_kind, 'custom') = 'custom' THEN
+        IF p_skip_reason IS NOT NULL THEN
+            -- What the body records even when it reads nothing, recorded as it would: the silver loader
+            -- (dwh_etl._load_silver) and the fact loader (dwh_etl.step_fact) reconcile every load, read
+            -- 0 = 0 accepted + 0 quarantined + 0 duplicates, in the order of the loads.
+            IF v_kind = 'silver' THEN
+                FOR v_load IN
+                    SELECT (v_spec - 'loads') || e
+                    FROM jsonb_array_elements(CASE WHEN v_spec ? 'loads' THEN v_spec->'loads'
+                                                   ELSE jsonb_build_array(v_spec) END) AS e
+                LOOP
+                    PERFORM dwh_etl.reconcile(p_target => v_load->>'target', p_source => v_load->>'bronze',
+                                              p_read => 0, p_accepted => 0, p_quarantined => 0,
+                                              p_duplicates => 0, p_run_id => p_run_id);
+                END LOOP;
+            ELSIF v_kind = 'fact' THEN
+                PERFORM dwh_etl.reconcile(p_target => to_regclass(v_spec->>'target')::text,
+                                          p_source => COALESCE(v_spec->>'lineage_source', to_regclass(v_spec->>'view')::text),
+                                          p_read => 0, p_accepted => 0, p_quarantined => 0,
+                                          p_duplicates => 0, p_run_id => p_run_id);
+            END IF;
+            -- and the load of each target, 0 rows, as the step's own lineage says when it finds nothing:
+            -- lineage-based freshness and volume rules judge a skipped step as they judged the run
+            PERFORM dwh_lineage.log_transformation(
+                in_source_table  => COALESCE(v_spec->>'lineage_source', st.source_tables[1], t.table_name),
+                in_target_table  => t.table_name,
+                in_batch_id      => (SELECT pr.batch_id FROM dwh_lineage.pipeline_runs AS pr WHERE pr.run_id = p_run_id),
+                in_notes         => p_skip_reason,
+                in_run_id        => p_run_id)
+            FROM dwh_lineage.pipeline_runs AS pr
+            JOIN dwh_etl.steps AS st
+              ON st.pipeline_name = pr.pipeline_name
+             AND st.step_name = p_step_name
+            CROSS JOIN LATERAL unnest(st.target_tables) AS t (table_name)
+            WHERE pr.run_id = p_run_id;
+        ELSIF COALESCE(v_kind, 'custom') = 'custom' THEN
             v_name := parse_ident(p_procedure);
             IF cardinality(v_name) <> 2 THEN
                 RAISE EXCEPTION 'step procedure % must be schema-qualified', p_procedure
@@ -70,7 +116,7 @@ BEGIN
         -- wrote, while the step's writes are still uncommitted. A failed error rule raises a plain error
         -- naming the rules: the writes roll back (nothing is published) and the handler below records
         -- the results held in v_quality. A passing gate records them with the step's writes.
-        v_quality := dwh_etl.quality_audit(p_run_id, p_step_name);
+        v_quality := dwh_etl.quality_audit(p_run_id, p_step_name, p_skip_reason IS NOT NULL);
         v_gate := dwh_etl.quality_gate_message(v_quality);
         IF v_gate IS NOT NULL THEN
             RAISE EXCEPTION '%', v_gate
@@ -108,7 +154,8 @@ BEGIN
             completed_at = clock_timestamp(),
             duration_ms  = (EXTRACT(EPOCH FROM (clock_timestamp() - v_started)) * 1000)::bigint,
             rows_read    = t.rows_read,
-            rows_written = t.rows_written
+            rows_written = t.rows_written,
+            skipped_reason = p_skip_reason
         FROM (
             SELECT COALESCE(sum(tl.rows_read), 0)::bigint AS rows_read,
                    COALESCE(sum(COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0)
@@ -165,4 +212,6 @@ BEGIN
     END;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl._run_step(bigint, text, text, date) IS 'Run one pipeline step in a subtransaction and record its outcome in dwh_lineage.step_runs.';
+COMMENT ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) IS 'Run one pipeline step in a subtransaction and record its outcome in dwh_lineage.step_runs; with p_skip_reason, only its quality audit (nothing it reads changed).';
+REVOKE EXECUTE ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl._run_step(bigint, text, text, date, text) TO etl_service;

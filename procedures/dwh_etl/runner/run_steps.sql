@@ -56,6 +56,8 @@ DECLARE
     v_unknown   text;
     v_horizon   date;
     v_unselected integer := 0;
+    v_skip      text;             -- why the step is not called (dwh_etl._step_unchanged), NULL: call it
+    v_unchanged_n integer := 0;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
         RAISE EXCEPTION 'unknown pipeline %', quote_literal(COALESCE(p_pipeline, 'NULL'))
@@ -264,20 +266,42 @@ BEGIN
             CONTINUE;
         END IF;
 
+        -- nothing the step reads changed since its last success: its body is not called (its quality
+        -- rules still are). Only in a full run: a selection or a retry means "run these".
+        v_skip := CASE WHEN p_steps IS NULL AND p_retry_of IS NULL
+                       THEN dwh_etl._step_unchanged(p_run_id, v_steps.step_name) END;
+
         INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order)
         VALUES (p_run_id, v_steps.step_name, v_steps.procedure_name, v_order);
-        COMMIT;
-        RAISE NOTICE 'step % started', v_steps.step_name;
+        -- Commits that write only the runner's records do not wait for the disk (a no-op run is mostly
+        -- commits): the 'running' row is made durable by the step's own commit, which waits; a step not
+        -- called commits its records in one transaction, and a crash that loses it leaves the run
+        -- 'running', closed as abandoned by the next run.
+        PERFORM set_config('synchronous_commit', 'off', true);
+        IF v_skip IS NULL THEN
+            COMMIT;
+            RAISE NOTICE 'step % started', v_steps.step_name;
+        END IF;
 
         IF v_steps.kind = 'custom' THEN
             PERFORM set_config('dwh.run_id', p_run_id::text, false),
                     set_config('dwh.batch_id', v_batch_id::text, false),
                     set_config('dwh.step', v_steps.step_name, false);
         END IF;
-        v_status := dwh_etl._run_step(p_run_id, v_steps.step_name, v_steps.procedure_name, p_run_date);
+        PERFORM set_config('dwh.window_held_back', '', false);
+        v_status := dwh_etl._run_step(p_run_id, v_steps.step_name, v_steps.procedure_name, p_run_date, v_skip);
         PERFORM set_config('dwh.run_id', '', false),
                 set_config('dwh.batch_id', '', false),
                 set_config('dwh.step', '', false);
+        IF current_setting('dwh.window_held_back', true) = 'on' THEN
+            -- the step's load window stopped at an open transaction (dwh_etl.window_bounds): kept with
+            -- the run, in the step's commit, so no later run takes this one as complete for skipping
+            UPDATE dwh_lineage.pipeline_runs AS pr
+            SET metrics = pr.metrics || jsonb_build_object('windows_held_back',
+                              COALESCE(pr.metrics->'windows_held_back', '[]'::jsonb) || to_jsonb(v_steps.step_name))
+            WHERE pr.run_id = p_run_id;
+            PERFORM set_config('dwh.window_held_back', '', false);
+        END IF;
         COMMIT;
 
         SELECT sr.step_name, sr.status, sr.rows_read, sr.rows_written, sr.duration_ms, sr.error_message
@@ -299,6 +323,11 @@ BEGIN
             v_failed_n := v_failed_n + 1;
             v_bad := v_bad || v_steps.step_name;
             RAISE NOTICE 'step % failed after % ms: %', v_step.step_name, v_step.duration_ms, v_step.error_message;
+            CONTINUE;
+        END IF;
+        IF v_skip IS NOT NULL THEN
+            v_unchanged_n := v_unchanged_n + 1;
+            RAISE NOTICE 'step % skipped: % (% ms)', v_step.step_name, v_skip, v_step.duration_ms;
             CONTINUE;
         END IF;
         RAISE NOTICE 'step % done: % rows read, % written in % ms',
@@ -324,6 +353,9 @@ BEGIN
                             'duration_seconds', round(EXTRACT(EPOCH FROM (clock_timestamp() - v_started))::numeric, 3),
                             'rows_written', (SELECT COALESCE(sum(sr.rows_written), 0)
                                              FROM dwh_lineage.step_runs AS sr WHERE sr.run_id = p_run_id))
+                         -- steps not called because nothing they read changed (dwh_etl._step_unchanged)
+                         || CASE WHEN v_unchanged_n > 0
+                                 THEN jsonb_build_object('unchanged_steps', v_unchanged_n) ELSE '{}'::jsonb END
                          -- a run of chosen steps says how many it left out
                          || CASE WHEN p_steps IS NOT NULL AND p_retry_of IS NULL
                                  THEN jsonb_build_object('unselected_steps', v_unselected) ELSE '{}'::jsonb END

@@ -4,6 +4,7 @@
 -- column filled with clock_timestamp() by dwh_etl.trg_stamp_arrival, or a load time such as _ingested_at
 -- / _loaded_at = now()), never on a timestamp a source writer supplies: that one can lie (issue 9).
 -- Inside a restatement (dwh_etl.restate) the window is the one it set for p_name (dwh_etl._restate_override).
+-- A window held back by an open transaction sets the session setting dwh.window_held_back to 'on'.
 CREATE OR REPLACE FUNCTION dwh_etl.window_bounds(
     p_name      text,
     p_cap       timestamptz DEFAULT NULL,
@@ -15,6 +16,7 @@ SET search_path = dwh_etl, pg_temp
 AS $$
 DECLARE
     v_override jsonb;
+    v_safe     timestamptz;
 BEGIN
     PERFORM dwh_etl.lock_step(p_name);
     -- a restatement (dwh_etl.restate) sets the window itself, in its own transaction only
@@ -25,7 +27,15 @@ BEGIN
         RETURN;
     END IF;
     from_ts := dwh_etl.get_watermark(p_name);
-    to_ts   := GREATEST(from_ts, dwh_etl.safe_upper_bound(p_cap));
+    v_safe  := dwh_etl.safe_upper_bound();
+    to_ts   := GREATEST(from_ts, LEAST(v_safe, p_cap));
+    -- an open transaction holds the window back (rows before now() are left for a later window): the
+    -- runner must not take this step's run as having seen everything (dwh_etl._step_unchanged). Said
+    -- through a session setting, which the runner reads and clears around each step; it rolls back with
+    -- a failed step.
+    IF v_safe < now() THEN
+        PERFORM set_config('dwh.window_held_back', 'on', false);
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl.window_bounds(text, timestamptz) IS 'Lock a step and return its incremental window [watermark, safe upper bound).';
