@@ -295,7 +295,7 @@ def run_floor(dsn: str) -> tuple[dict[str, float], dict[str, int]]:
                 for stmt in FLOOR_LAYERS[layer]:
                     c.execute(stmt)
             # a fresh table is analyzed before the next layer reads it (the engine analyzes its own)
-            for (tbl,) in c.execute("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
+            for (tbl,) in c.execute("SELECT format('%%I.%%I', schemaname, relname) FROM pg_stat_user_tables "
                                     "WHERE schemaname = 'bench_floor' AND relname LIKE %s",
                                     (layer[0] + "\\_%",)).fetchall():
                 c.execute(f"ANALYZE {tbl}")
