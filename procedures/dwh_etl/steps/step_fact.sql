@@ -115,6 +115,9 @@ DECLARE
     v_joins_h    text := '';
     v_asof       boolean := false;    -- some lookup is as of the event
     v_staged     bigint;
+    -- from this many rows on a batch is written the bulk way (hash-joined lookups, foreign keys validated
+    -- once): setting fact.bulk_rows (default 10000; both ways give the same rows and the same errors)
+    v_bulk_rows  bigint := dwh_etl.get_setting('fact.bulk_rows', '10000')::bigint;
     v_waits      text := '';
     v_wait_dims  text[] := '{}'::text[];
     v_expired    bigint := 0::bigint;
@@ -427,15 +430,16 @@ BEGIN
     IF v_asof THEN
         -- the rows first, then their keys: as-of lookups probe the dimension's index per row (two
         -- LATERAL probes, ~40 us a row) for a small batch, and hash join on the validity ranges for a
-        -- large one (10,000 rows and more), as a hand-written load would; the same key either way
+        -- large one (fact.bulk_rows, 10,000 rows and more), as a hand-written load would; the same key
+        -- either way
         EXECUTE 'DROP TABLE IF EXISTS pg_temp._fact_src';
         EXECUTE format(E'CREATE TEMP TABLE _fact_src ON COMMIT DROP AS\nSELECT v.*\nFROM %s AS v\nWHERE ((v.%I >= $1 AND v.%2$I < $2)%s)%s%s',
                        v_view, v_wcol, v_retry, v_waits, v_only_dates)
         USING v_win.from_ts, v_win.to_ts, v_late;
         GET DIAGNOSTICS v_staged = ROW_COUNT;
         EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM pg_temp._fact_src AS v%s',
-                       CASE WHEN v_staged >= 10000 THEN v_select_h ELSE v_select END,
-                       CASE WHEN v_staged >= 10000 THEN v_joins_h ELSE v_joins END);
+                       CASE WHEN v_staged >= v_bulk_rows THEN v_select_h ELSE v_select END,
+                       CASE WHEN v_staged >= v_bulk_rows THEN v_joins_h ELSE v_joins END);
         EXECUTE 'DROP TABLE pg_temp._fact_src';
     ELSE
         EXECUTE format(E'CREATE TEMP TABLE _fact_rows ON COMMIT DROP AS\nSELECT v.*%s\nFROM %s AS v%s\nWHERE ((v.%I >= $1 AND v.%4$I < $2)%s)%s%s',
@@ -471,7 +475,8 @@ BEGIN
     -- ---- write ----------------------------------------------------------------------------------------
     -- Bulk path (issue 15): a foreign key is checked by a trigger per inserted row (four keys: ~4 million
     -- trigger calls, two thirds of the INSERT of a million sales lines). When the batch is large against
-    -- the table (a first load, a rebuild, a big backfill: at least 10,000 rows and a tenth of the table)
+    -- the table (a first load, a rebuild, a big backfill: at least fact.bulk_rows rows, default 10,000,
+    -- and a tenth of the table)
     -- and the runner owns the table, the target's foreign keys are dropped for the write and added back
     -- right after it, in this same transaction: ADD CONSTRAINT checks every row with one set-based
     -- anti-join per key and fails the step (23503, the key and the row named, everything rolled back)
@@ -480,7 +485,7 @@ BEGIN
     -- no other write can slip in while they are away; after the commit they are there, validated, as
     -- before. Small batches (the daily delta) keep the per-row checks: validating the whole table would
     -- cost more than they do. Same rows, same errors, either way.
-    IF v_read >= 10000
+    IF v_read >= v_bulk_rows
        AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE')
        AND v_read * 10 >= (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
                            FROM pg_catalog.pg_partition_tree(v_target) AS t
