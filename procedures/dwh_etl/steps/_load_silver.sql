@@ -75,6 +75,7 @@ DECLARE
     v_accepted bigint;
     v_written  bigint;
     v_deleted  bigint := 0;
+    v_empty    boolean;
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -376,23 +377,27 @@ BEGIN
         IF v_tomb IS NOT NULL THEN
             v_cols := v_cols || (v_tomb->>'flag');
         END IF;
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at)
             SELECT %3$s, $1, (SELECT dwh_etl.load_time())
             FROM _silver_latest AS l
-            ON CONFLICT (%4$s) DO UPDATE
-            SET %5$s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at
-            WHERE s.%6$I <= EXCLUDED.%6$I
-              AND (%7$s) IS DISTINCT FROM (%8$s)
+            %4$s
             $q$,
             v_rel, dwh_etl._col_list(v_cols),
             (SELECT string_agg(CASE WHEN c = v_tomb->>'flag' THEN 'false' ELSE format('l.%I', c) END, ', ' ORDER BY o)
              FROM unnest(v_cols) WITH ORDINALITY AS u (c, o)),
-            dwh_etl._col_list(v_key),
-            (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
-            v_ts,
-            (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
-            (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)))
+            -- an empty table (a first load, a rebuild) has nothing to conflict with (the keys of
+            -- _silver_latest are distinct, and the step holds its lock): a plain INSERT, without the
+            -- speculative insertion of ON CONFLICT per row (issue 15). The same rows either way.
+            CASE WHEN v_empty THEN '' ELSE format(
+                'ON CONFLICT (%s) DO UPDATE SET %s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at '
+                'WHERE s.%I <= EXCLUDED.%I AND (%s) IS DISTINCT FROM (%s)',
+                dwh_etl._col_list(v_key),
+                (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
+                v_ts, v_ts,
+                (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
+                (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged))) END)
         USING v_batch;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
