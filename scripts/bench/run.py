@@ -52,24 +52,25 @@ def main() -> None:
         raise SystemExit(f"unknown comparison(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
     if "load" in only:  # its own cluster (it starts and stops one per run)
         load(args.quick)
-    rest = [x for x in only if x != "load"]
-    if not rest:
-        return
-    cluster = Cluster()
-    try:
-        for name in rest:
-            mod = importlib.import_module(name)
-            if name == "scd":
-                table = mod.run(cluster.dsn, rows=20_000 if args.quick else 1_000_000,
-                                small=5_000 if args.quick else 100_000, rounds=1 if args.quick else 3,
-                                sizes=[20_000] if args.quick else [100_000, 1_000_000, 5_000_000],
-                                with_dbt=True)
-                print_table("SCD engine (scripts/bench/scd.py)", table)
-            else:
-                table = mod.run(cluster.dsn, quick=args.quick)
-                print_table(f"{name} (scripts/bench/{name}.py)", table)
-    finally:
-        cluster.stop()
+    if "scd" in only:
+        cluster = Cluster()
+        try:
+            table = importlib.import_module("scd").run(
+                cluster.dsn, rows=20_000 if args.quick else 1_000_000, small=5_000 if args.quick else 100_000,
+                rounds=1 if args.quick else 3, sizes=[20_000] if args.quick else [100_000, 1_000_000, 5_000_000],
+                with_dbt=True)
+            print_table("SCD engine (scripts/bench/scd.py)", table)
+        finally:
+            cluster.stop()
+    # each starts its own throwaway cluster and prints its own table of ratios
+    if "warehouse" in only:
+        print("\nThe sales pipeline layer by layer against its floors (scripts/bench/warehouse.py)", flush=True)
+        importlib.import_module("warehouse").main(["--scale", "0.01" if args.quick else "1",
+                                                   "--rounds", "1" if args.quick else "3"])
+    if "noop" in only:
+        print("\nNo-op and next-day runs (scripts/bench/noop.py)", flush=True)
+        importlib.import_module("noop").main(["--scale", "0.01" if args.quick else "1",
+                                              "--rounds", "1" if args.quick else "5", "--compare-skip"])
 
 
 if __name__ == "__main__":
