@@ -17,9 +17,10 @@
 --    the EXPLAIN of each):
 --    dim_customer_email_idx        SELECT ... FROM sales.dim_customer WHERE email = $1 AND is_current
 --                                  (find a customer by address: support, GDPR requests)
---    fact_sales_date_customer_idx  SELECT date_key, count(DISTINCT customer_key) FROM sales.fact_sales
---                                  WHERE date_key BETWEEN $1 AND $2 GROUP BY date_key (daily active
---                                  customers: an index-only scan of each month's partition)
+--    fact_sales_date_customer_idx  SELECT ... FROM sales.fact_sales WHERE date_key = $1 AND customer_key = $2
+--                                  (what a customer bought on a day: both columns in the index condition,
+--                                  where fact_sales_customer_idx reads all of the customer's sales); also
+--                                  daily distinct customers of a period as an index-only scan
 --    fact_sales_transaction_brin   SELECT ... FROM sales.fact_sales WHERE transaction_at >= $1
 --                                  (the last hours' sales: lines arrive in time order, so a BRIN of a few
 --                                  pages per partition narrows the scan; the monthly date_key partitions
