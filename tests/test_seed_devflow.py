@@ -51,10 +51,14 @@ def test_the_seeds_insert_on_conflict_writes_the_type1_dimensions(week):
     conn.execute("""INSERT INTO dim_worktree (worktree_path, branch_name, status) VALUES ('/wt/seed', 'seed', 'active')
                     ON CONFLICT (worktree_path) DO UPDATE SET status = EXCLUDED.status""")
     assert scalar(conn, "SELECT count(*) FROM dim_label WHERE label_name = 'seed:label' AND is_current") == 1
-    # the engine still loads them afterwards: the next run's Type 1 update lands on the one row
-    conn.execute("UPDATE devflow_src.agents SET agent_name = 'CodeGenAgent v3', updated_at = now() WHERE agent_id = 'agent-codegen'")
-    run(conn, "daily")
-    assert rows(conn, "SELECT agent_name, version FROM dim_agent WHERE agent_id = 'agent-codegen'") == [("CodeGenAgent v3", 1)]
+    # the engine's loads go on over them: a new source agent still gets its row, every key one row
+    conn.execute("""INSERT INTO devflow_src.agents (agent_id, agent_name, agent_type, agent_category, created_at, updated_at)
+                    VALUES ('agent-src-new', 'FromSource', 'Review', 'Technical', now(), now())""")
+    run_id = run(conn, "daily")
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "completed"
+    assert rows(conn, "SELECT agent_name, version, is_current FROM dim_agent WHERE agent_id = 'agent-src-new'") == [
+        ("FromSource", 1, True)]
+    assert scalar(conn, "SELECT count(*) = count(DISTINCT agent_id) FROM dim_agent") is True
 
 
 def test_the_type2_dimensions_keep_their_versions(week):
