@@ -20,7 +20,7 @@
 --    seed declared it PARTITION BY RANGE (completed_at) with no partition, so its INSERT failed; a plain
 --    table with an index on completed_at here (archived rows are read rarely, and partitions would need
 --    DDL by the ETL role each year). Its key is the fact's (issue_number, started_at): archiving twice is
---    harmless. devflow.archive_issue_processing (pipeline devflow_archive, weekly) moves the rows.
+--    harmless. devflow.archive_issue_processing (a step of the maintenance pipeline) moves the rows.
 
 ALTER TABLE devflow.dim_agent
     ALTER COLUMN valid_from SET DEFAULT now(),

@@ -1,6 +1,6 @@
 -- depends: 0032_scd_guard
 -- The seeds' monthly maintenance (seed 000: "VACUUM FULL ANALYZE", "rebuild indexes", slow queries from
--- pg_stat_statements), as the engine's pipeline maintenance_monthly (issue 18):
+-- pg_stat_statements), as steps of the maintenance pipeline (issue 18):
 --   * pgstattuple (contrib, shipped with the server) when the server has it, in schema dwh_remote: the
 --     reindex step measures an index's leaf density with pgstatindex and rebuilds only the bloated ones
 --     (REINDEX where it pays); without it the step says so and rebuilds nothing.
@@ -32,6 +32,6 @@ CREATE TABLE dwh_lineage.statement_stats (
     CONSTRAINT statement_stats_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs (run_id) ON DELETE CASCADE
 );
 CREATE INDEX statement_stats_run_idx ON dwh_lineage.statement_stats (run_id);
-COMMENT ON TABLE dwh_lineage.statement_stats IS 'Monthly snapshot (step statement_stats of maintenance_monthly) of the most expensive statements of pg_stat_statements (by total execution time since its last reset), when installed and preloaded.';
+COMMENT ON TABLE dwh_lineage.statement_stats IS 'Monthly snapshot (step statement_stats of the maintenance pipeline) of the most expensive statements of pg_stat_statements (by total execution time since its last reset), when installed and preloaded.';
 REVOKE ALL ON dwh_lineage.statement_stats FROM PUBLIC, analyst_role;
 GRANT SELECT, INSERT, DELETE ON dwh_lineage.statement_stats TO etl_service;

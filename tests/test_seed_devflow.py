@@ -162,13 +162,13 @@ def test_old_issue_processing_moves_to_the_archive_once(week):
     conn.execute("""UPDATE devflow.fact_issue_processing
                     SET started_at = started_at - interval '3 years', completed_at = completed_at - interval '3 years'
                     WHERE issue_processing_key = ANY (%s)""", (old,))
-    run_id = run(conn, "devflow_archive")
-    assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s", (run_id,)) == [
+    run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_steps => ARRAY['devflow_archive_issue_processing'], p_run_id => NULL)")
+    assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s AND status <> 'skipped'", (run_id,)) == [
         ("devflow_archive_issue_processing", "completed")]
     assert scalar(conn, "SELECT array_agg(issue_processing_key ORDER BY issue_processing_key) FROM devflow.fact_issue_processing_archive") == old
     assert scalar(conn, "SELECT count(*) FROM devflow.fact_issue_processing") == total - 3
     assert rows(conn, "SELECT rows_inserted, rows_deleted FROM dwh_lineage.table_lineage WHERE run_id = %s", (run_id,)) == [(3, 3)]
-    run(conn, "devflow_archive")  # nothing more is old enough
+    conn.execute("CALL devflow.archive_issue_processing(NULL, CURRENT_DATE)")  # nothing more is old enough
     assert scalar(conn, "SELECT count(*) FROM devflow.fact_issue_processing_archive") == 3
     # a backfill run date never archives more than today would
     conn.execute("CALL devflow.archive_issue_processing(NULL, DATE '2099-01-01')")
@@ -185,8 +185,11 @@ def test_monthly_maintenance_vacuums_and_reindexes_where_it_pays(week):
                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""")
     notices = []
     conn.add_notice_handler(lambda d: notices.append(d.message_primary))
-    run_id = run(conn, "maintenance_monthly")
-    assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order", (run_id,)) == [
+    conn.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('maintenance.monthly_day', %s) "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(dt.datetime.now(dt.timezone.utc).day),))
+    run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_steps => ARRAY['vacuum', 'reindex', 'statement_stats'], "
+                          "p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)")
+    assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s AND status <> 'skipped' ORDER BY step_order", (run_id,)) == [
         ("vacuum", "completed"), ("reindex", "completed"), ("statement_stats", "completed")]
     assert any(n.startswith("vacuumed devflow.fact_agent_execution") for n in notices)
     assert scalar(conn, "SELECT n_dead_tup FROM pg_stat_all_tables WHERE relid = 'devflow.fact_agent_execution'::regclass") == 0
@@ -194,6 +197,14 @@ def test_monthly_maintenance_vacuums_and_reindexes_where_it_pays(week):
         assert any(n.startswith("reindexed ") for n in notices)
     # pg_stat_statements is not preloaded in the test cluster: the step says so and succeeds
     assert any(n.startswith("statement_stats: pg_stat_statements is not") for n in notices)
+    # on another day of the month, in a run, the monthly steps say so and do nothing
+    conn.execute("UPDATE dwh_etl.settings SET value = %s WHERE key = 'maintenance.monthly_day'",
+                 (str(dt.datetime.now(dt.timezone.utc).day % 28 + 1),))
+    notices.clear()
+    run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_steps => ARRAY['reindex'], "
+                          "p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)")
+    assert any(n.startswith("reindex: monthly, on day") for n in notices)
+    assert not any(n.startswith("reindexed ") for n in notices)
     # the security-definer helpers act on registered tables only
     conn.execute("CREATE TABLE public.not_registered (id int PRIMARY KEY)")
     for kind, obj in (("vacuum", "public.not_registered"), ("reindex", "public.not_registered_pkey")):

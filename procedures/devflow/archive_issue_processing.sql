@@ -4,7 +4,7 @@
 -- never archives more than a run today would) move to devflow.fact_issue_processing_archive, in one
 -- statement (moved rows are deleted only once inserted; a row archived before is kept as it was).
 -- The seed copied them and never deleted them from the fact. Step devflow_archive_issue_processing of
--- pipeline devflow_archive (weekly, the seed's weekly operations); by hand:
+-- the maintenance pipeline (nightly; the seed archived weekly); by hand:
 --   CALL devflow.archive_issue_processing(NULL, CURRENT_DATE);
 -- The marts read the fact only: after a refresh, archived processing no longer counts in them.
 CREATE OR REPLACE PROCEDURE devflow.archive_issue_processing(

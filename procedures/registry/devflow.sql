@@ -25,7 +25,7 @@ DECLARE
         {"key": "devflow.source_schema", "value": "devflow_src", "description": "Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads)."},
         {"key": "retention.devflow.fact_performance_metrics", "value": "2 years", "description": "Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline."},
         {"key": "devflow.source_timezone", "value": "UTC", "description": "Time zone of the devflow source''s zone-less timestamp texts (a text with Z or an offset keeps its own). Not the session''s TimeZone: a load gives the same result whoever runs it."},
-        {"key": "devflow.issue_processing_retention", "value": "2 years", "description": "Seed 000 archives facts older than two years: fact_issue_processing rows completed before are moved to fact_issue_processing_archive by pipeline devflow_archive (devflow.archive_issue_processing)."},
+        {"key": "devflow.issue_processing_retention", "value": "2 years", "description": "Seed 000 archives facts older than two years: fact_issue_processing rows completed before are moved to fact_issue_processing_archive by the maintenance pipeline (step devflow_archive_issue_processing)."},
         {"key": "devflow.max_key_length", "value": "500", "description": "Longest natural key or indexed text (characters) a devflow silver load accepts; longer rows are quarantined (a 10 MB key failed the index: \"index row requires 10000016 bytes\")."}
     ]';
     v_tables jsonb := '[
@@ -89,8 +89,7 @@ DECLARE
     v_pipelines jsonb := '[
         {"pipeline": "devflow_hourly", "description": "devflow agent metrics (seed 000 hourly_agent_metrics_etl): executions since the last run -> fact_agent_execution, mart_agent_performance.", "schedules": ["0 * * * *"]},
         {"pipeline": "devflow_5min", "description": "devflow performance metrics (seed 000 realtime_performance_metrics): new metric samples -> fact_performance_metrics.", "schedules": ["*/5 * * * *"]},
-        {"pipeline": "devflow_weekly", "description": "devflow dimension refresh (seed 000 weekly_dimension_refresh), Sundays 04:00.", "schedules": ["0 4 * * 0"]},
-        {"pipeline": "devflow_archive", "description": "devflow retention (seed 000 weekly operations: archive old facts): fact_issue_processing older than devflow.issue_processing_retention into its archive, Sundays 05:00.", "schedules": ["0 5 * * 0"]}
+        {"pipeline": "devflow_weekly", "description": "devflow dimension refresh (seed 000 weekly_dimension_refresh), Sundays 04:00.", "schedules": ["0 4 * * 0"]}
     ]';
     v_all jsonb := '{
     "extract_entities": {"step": "devflow_extract_entities", "kind": "extract", "layer": "bronze",
@@ -316,10 +315,10 @@ BEGIN
                 CASE WHEN s.key IN ('extract_entities', 'ingest_metrics', 'silver_entities', 'silver_metrics', 'dimensions', 'fact_performance_metrics') THEN 'devflow_5min' END], NULL))))
     INTO v_steps
     FROM jsonb_each(v_all) AS s;
-    -- the retention step is devflow_archive's only (not daily's)
+    -- the retention step is the maintenance pipeline's (nightly; like citizen's purge), not daily's
     v_steps := v_steps || jsonb_build_array(jsonb_build_object(
         'step', 'devflow_archive_issue_processing', 'procedure', 'devflow.archive_issue_processing', 'layer', 'ops',
-        'pipelines', jsonb_build_array('devflow_archive'),
+        'pipelines', jsonb_build_array('maintenance'), 'depends_on', jsonb_build_array('purge_history'),
         'sources', jsonb_build_array('devflow.fact_issue_processing'),
         'targets', jsonb_build_array('devflow.fact_issue_processing_archive'),
         'description', 'move fact_issue_processing rows completed before devflow.issue_processing_retention (2 years) into fact_issue_processing_archive'));

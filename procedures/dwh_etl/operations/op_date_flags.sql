@@ -1,4 +1,4 @@
--- Step date_flags of pipeline calendar_flags (daily, just after midnight UTC): gold.dim_date's relative
+-- Step date_flags of the maintenance pipeline (nightly, 03:00 UTC, after extend_calendar): gold.dim_date's relative
 -- flags (is_current_day/week/month/quarter/year, seed 002) for today, by dwh_etl.update_dim_date_flags.
 -- Today, not the run date: the flags say what is current now, whatever date a run was started for.
 CREATE OR REPLACE PROCEDURE dwh_etl.op_date_flags(
@@ -19,6 +19,6 @@ BEGIN
     WHERE lineage_id = v_id;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.op_date_flags(bigint, date) IS 'Step date_flags (pipeline calendar_flags): gold.dim_date.is_current_* for today (dwh_etl.update_dim_date_flags). Example: CALL dwh_etl.op_date_flags(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_date_flags(bigint, date) IS 'Step date_flags (maintenance): gold.dim_date.is_current_* for today (dwh_etl.update_dim_date_flags). Example: CALL dwh_etl.op_date_flags(NULL, CURRENT_DATE);';
 REVOKE EXECUTE ON PROCEDURE dwh_etl.op_date_flags(bigint, date) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE dwh_etl.op_date_flags(bigint, date) TO etl_service;

@@ -1,4 +1,4 @@
--- Step reindex of pipeline maintenance_monthly (seed 000's monthly "rebuild indexes", where it pays):
+-- Step reindex of the maintenance pipeline (seed 000's monthly "rebuild indexes", where it pays):
 -- REINDEX INDEX (dwh_etl.sec_vacuum says why not CONCURRENTLY) every btree index of the registered tables and
 -- their partitions of at least reindex.min_pages pages (default 128, 1 MB) whose leaf density, measured
 -- by pgstattuple's pgstatindex, is below reindex.max_leaf_density percent (default 50: more than half of
@@ -7,6 +7,8 @@
 -- nothing is rebuilt, and a NOTICE says so: rebuilding every index monthly, as the seed did, costs a full
 -- rewrite of each for nothing when it is not bloated. The measure reads the whole index: sized for a
 -- monthly run.
+-- In a maintenance run it works on day maintenance.monthly_day (default 1) of the month of
+-- LEAST(run date, today) only, and says so on the other days; called by hand (p_run_id NULL) it always works.
 CREATE OR REPLACE PROCEDURE dwh_etl.op_reindex(
     p_run_id   bigint,
     p_run_date date
@@ -22,6 +24,13 @@ DECLARE
     v_id          bigint;
     v_count       integer := 0;
 BEGIN
+    IF p_run_id IS NOT NULL
+       AND extract(day FROM LEAST(COALESCE(p_run_date, CURRENT_DATE), (now() AT TIME ZONE 'UTC')::date))
+           <> dwh_etl.get_setting('maintenance.monthly_day', '1')::integer THEN
+        RAISE NOTICE 'reindex: monthly, on day % of the month (setting maintenance.monthly_day); not today',
+                     dwh_etl.get_setting('maintenance.monthly_day', '1');
+        RETURN;
+    END IF;
     IF to_regprocedure('dwh_remote.pgstatindex(regclass)') IS NULL THEN
         RAISE NOTICE 'reindex: pgstattuple is not installed (CREATE EXTENSION pgstattuple WITH SCHEMA dwh_remote): no index measured, none rebuilt';
         RETURN;
@@ -67,6 +76,6 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.op_reindex(bigint, date) IS 'Step reindex (maintenance_monthly): REINDEX btree indexes of registered tables of reindex.min_pages (128) pages or more whose leaf density (pgstattuple) is below reindex.max_leaf_density (50). Example: CALL dwh_etl.op_reindex(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_reindex(bigint, date) IS 'Step reindex (maintenance, monthly on maintenance.monthly_day): REINDEX btree indexes of registered tables of reindex.min_pages (128) pages or more whose leaf density (pgstattuple) is below reindex.max_leaf_density (50). Example: CALL dwh_etl.op_reindex(NULL, CURRENT_DATE);';
 REVOKE EXECUTE ON PROCEDURE dwh_etl.op_reindex(bigint, date) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE dwh_etl.op_reindex(bigint, date) TO etl_service;

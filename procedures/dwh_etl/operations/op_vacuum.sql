@@ -1,4 +1,5 @@
--- Step vacuum of pipeline maintenance_monthly (seed 000's monthly "VACUUM FULL ANALYZE", where it pays):
+-- Step vacuum of the maintenance pipeline (seed 000's monthly "VACUUM FULL ANALYZE", where it pays:
+-- nightly, as the check is cheap and a table worth vacuuming should not wait a month):
 -- VACUUM (ANALYZE) every table, partition and materialized view of the registered tables whose dead
 -- rows exceed both vacuum.min_dead_rows (default 10000) and vacuum.dead_fraction (default 0.1) of its
 -- live rows (pg_stat_all_tables). Not VACUUM FULL: it rewrites the table under an ACCESS EXCLUSIVE lock,
@@ -53,6 +54,6 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.op_vacuum(bigint, date) IS 'Step vacuum (maintenance_monthly): VACUUM (ANALYZE) registered tables and partitions whose dead rows exceed vacuum.min_dead_rows (10000) and vacuum.dead_fraction (0.1) of live rows. Example: CALL dwh_etl.op_vacuum(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_vacuum(bigint, date) IS 'Step vacuum (maintenance): VACUUM (ANALYZE) registered tables and partitions whose dead rows exceed vacuum.min_dead_rows (10000) and vacuum.dead_fraction (0.1) of live rows. Example: CALL dwh_etl.op_vacuum(NULL, CURRENT_DATE);';
 REVOKE EXECUTE ON PROCEDURE dwh_etl.op_vacuum(bigint, date) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE dwh_etl.op_vacuum(bigint, date) TO etl_service;
