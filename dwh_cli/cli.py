@@ -598,11 +598,14 @@ def docs_serve(ctx, out: str, port: int):
 @click.option("--seed", default=42, show_default=True, type=int, help="Random seed of the generator.")
 @click.option("--next-day", is_flag=True, help="Add one day of changes to the source instead, then run.")
 @click.option("--date", "day", callback=parse_date, metavar="DATE", help="Run date (default: today).")
+@click.option("--from", "from_day", callback=parse_date, metavar="DATE",
+              help="First day of the generated sales (default: a year before today), e.g. 2025-01-01 "
+              "for seed 004's January-2025 examples.")
 @click.option("--verbose", "-v", is_flag=True, help="List every migration and procedure file applied, and "
               "the whole status.")
 @wide_option
 @click.pass_context
-def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool):
+def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool, from_day=None):
     """Migrate, generate the demo source, run the daily pipeline and show the status.
 
     Uses the embedded cluster unless a server is configured. Progress (one line for the migration,
@@ -612,6 +615,7 @@ def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool):
     Example:
         dwh demo --scale 0.1
         dwh demo --next-day
+        dwh demo --from 2025-01-01
     """
     from .ops import demo as do_demo
 
@@ -622,7 +626,8 @@ def demo(ctx, scale: float, seed: int, next_day: bool, day, verbose: bool):
     info = conninfo(ctx)
     with Progress(err) as progress:
         res = do_demo(info, scale=scale, seed=seed, next_day=next_day, run_date=day,
-                      log=err, on_notice=progress, on_start=progress.begin, verbose=verbose)
+                      log=err, on_notice=progress, on_start=progress.begin, verbose=verbose,
+                      from_day=from_day)
     for r in res.runs:  # each step was on stderr already: the table only with --verbose (or on failure)
         _print_run(r, steps=verbose or r.error is not None)
     failed = next((r for r in res.runs if r.error), None)

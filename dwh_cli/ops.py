@@ -233,10 +233,12 @@ def _demo_clock(conn, spec: dict) -> dt.date | None:
 
 def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = False,
          run_date: dt.date | None = None, log: Log = _noop, on_notice: Log = _noop,
-         verbose: bool = False, on_start=None) -> DemoResult:
+         verbose: bool = False, on_start=None, from_day: dt.date | None = None) -> DemoResult:
     """migrate -> generate the demo sources of sales and devflow (or one more day) -> run ``daily`` -> status.
 
-    The migration is one line ("migrated: ...") unless ``verbose`` (then one line per file applied)."""
+    The migration is one line ("migrated: ...") unless ``verbose`` (then one line per file applied).
+    ``from_day``: the first day of generated history, passed as ``p_from`` to the areas whose generator
+    declares it (sales_src.generate: its sales run from that day to yesterday)."""
     from .output import duration
     from .migrate import migrate
 
@@ -285,6 +287,8 @@ def demo(conninfo: str, scale: float = 0.1, seed: int = 42, next_day: bool = Fal
                 args = dict(spec.get("args") or {})
                 args.setdefault("p_scale", decimal.Decimal(str(scale)))
                 args.setdefault("p_seed", seed)
+                if from_day is not None:
+                    args.setdefault("p_from", from_day)
                 phase(f"generate ({area})", lambda: _call_declared(conn, spec["generate"], args))
                 generated = True
             if next_day and run_date is None:

@@ -46,6 +46,9 @@ def test_generate_dim_date_fills_every_day_of_the_range(conn):
         "day_of_year": 60, "month_name": "February", "month_short": "Feb", "day_name": "Thursday", "day_short": "Thu",
         "quarter_name": "Q1", "is_weekend": False, "is_holiday": False, "holiday_name": None,
         "is_business_day": True, "fiscal_year": 2024, "fiscal_quarter": 4, "fiscal_month": 11,
+        # seed 002's relative flags (issue 18): false until dwh_etl.update_dim_date_flags runs
+        "is_current_day": False, "is_current_week": False, "is_current_month": False,
+        "is_current_quarter": False, "is_current_year": False,
     }
 
 

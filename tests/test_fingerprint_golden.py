@@ -48,6 +48,8 @@ WRITE_ENV = "DWH_WRITE_FINGERPRINT_BASELINE"
 EMPTY_IN_THE_DEMO = {
     "gold.holidays": "the holiday hook of gold.dim_date (not in the registry): the demo loads no holidays",
     "bronze.cdc_events": "the landing table of `dwh cdc ingest`: the demo sends no change events",
+    "devflow.fact_issue_processing_archive": "seed 000 retention (maintenance pipeline): the demo's processing is "
+                                             "days old, none past the 2-year horizon; tests/test_seed_devflow.py",
 }
 
 

@@ -47,6 +47,7 @@ def test_maintenance_pipeline_is_registered_with_its_steps_in_order(conn):
         (["0 3 * * *"], True)]
     assert rows(conn, "SELECT step_name, procedure_name FROM dwh_etl._ordered_steps('maintenance')") == [
         ("extend_calendar", "dwh_etl.op_extend_calendar"),
+        ("date_flags", "dwh_etl.op_date_flags"),  # issue 18: seed 002's relative calendar flags
         ("partitions_ahead", "dwh_etl.op_partitions_ahead"),
         ("retention", "dwh_etl.op_retention"),
         ("compact_bronze", "dwh_etl.op_compact_bronze"),
@@ -55,6 +56,11 @@ def test_maintenance_pipeline_is_registered_with_its_steps_in_order(conn):
         ("purge_history", "dwh_etl.op_purge_history"),
         # the citizen area's purge of raw web-analytics events (issue 12), after the engine's steps
         ("citizen_purge_raw_events", "citizen.step_purge_raw_events"),
+        # issue 18: seed 000's retention of fact_issue_processing and its monthly maintenance
+        ("devflow_archive_issue_processing", "devflow.archive_issue_processing"),
+        ("vacuum", "dwh_etl.op_vacuum"),
+        ("reindex", "dwh_etl.op_reindex"),
+        ("statement_stats", "dwh_etl.op_statement_stats"),
     ]
 
 
@@ -62,10 +68,12 @@ def test_maintenance_pipeline_runs_every_step(loaded, cron_dsn):
     conn = loaded
     run_id = scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'maintenance', p_run_id => NULL)")
     assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s ORDER BY step_order",
-                (run_id,)) == [("extend_calendar", "completed"), ("partitions_ahead", "completed"),
+                (run_id,)) == [("extend_calendar", "completed"), ("date_flags", "completed"), ("partitions_ahead", "completed"),
                                ("retention", "completed"), ("compact_bronze", "completed"), ("refresh_marts", "completed"),
                                ("analyze", "completed"), ("purge_history", "completed"),
-                               ("citizen_purge_raw_events", "completed")]
+                               ("citizen_purge_raw_events", "completed"),
+                               ("devflow_archive_issue_processing", "completed"), ("vacuum", "completed"),
+                               ("reindex", "completed"), ("statement_stats", "completed")]
     # the default horizon (3 years) keeps the demo's last year
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.archived_partitions") == 0
 

@@ -659,7 +659,7 @@ AGG_EXPECTED_SQL = """
            sum(f.quantity)::integer AS item_count,
            sum(f.quantity * f.unit_price) AS gross_revenue,
            sum(f.discount_amount) AS discount_total,
-           0::numeric AS tax_total,
+           sum(f.tax_amount) AS tax_total,  -- issue 18: was 0 (the fact had no tax)
            sum(f.quantity * f.unit_price - f.discount_amount) AS net_revenue,
            round(sum(f.quantity * f.unit_price - f.discount_amount) / count(DISTINCT f.order_id), 2) AS avg_order_value
     FROM sales.fact_sales AS f

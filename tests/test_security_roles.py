@@ -253,9 +253,12 @@ def test_security_definer_routines_are_pinned_and_granted_to_etl_service_only(wa
     names = [d[0].split("(")[0] for d in definers]
     assert names == ["dwh_etl.sec_analyze", "dwh_etl.sec_archive_partition", "dwh_etl.sec_cancel_run", "dwh_etl.sec_cdc_apply", "dwh_etl.sec_compact_file_load",
                      "dwh_etl.sec_ensure_partitions", "dwh_etl.sec_file_landing", "dwh_etl.sec_file_seal",
+                     "dwh_etl.sec_index_density",  # issue 18: monthly maintenance (pgstatindex)
                      "dwh_etl.sec_purge_bronze", "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart",
                      "dwh_etl.sec_seal_bronze_months",
-                     "dwh_etl.sec_server_setting", "dwh_etl.sec_source_pull", "dwh_etl.source_status"]
+                     "dwh_etl.sec_server_setting", "dwh_etl.sec_source_pull",
+                     "dwh_etl.sec_vacuum",  # issue 18: monthly maintenance (VACUUM through dblink, REINDEX)
+                     "dwh_etl.source_status"]
     for name, config, _owner, grantees, public in definers:
         assert config == ["search_path=pg_catalog, pg_temp"], name
         assert grantees == ["etl_service"], name

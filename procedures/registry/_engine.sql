@@ -33,7 +33,7 @@ CALL dwh_etl.register_steps(
 -- CALL dwh_etl.op_<name>(NULL, CURRENT_DATE)). Nightly at 03:00 UTC, after the daily load.
 CALL dwh_etl.register_pipeline(
     p_pipeline    => 'maintenance',
-    p_description => 'Keeps the warehouse maintained: calendar and partitions ahead, retention to schema archive, compaction of file loads, mart refresh, ANALYZE, purge of run and cron history.',
+    p_description => 'Keeps the warehouse maintained: calendar (and its relative flags) and partitions ahead, retention to schema archive, compaction of file loads, mart refresh, ANALYZE, purge of run and cron history, VACUUM where it pays; monthly REINDEX of bloated indexes and pg_stat_statements snapshot.',
     p_schedules   => ARRAY['0 3 * * *']);
 
 CALL dwh_etl.register_steps(
@@ -43,6 +43,9 @@ CALL dwh_etl.register_steps(
         {"step": "extend_calendar", "procedure": "dwh_etl.op_extend_calendar", "layer": "ops",
          "sources": ["dwh_etl.settings"], "targets": ["gold.dim_date", "gold.dim_time_of_day"],
          "description": "extend gold.dim_date to the calendar.days_ahead horizon"},
+        {"step": "date_flags", "procedure": "dwh_etl.op_date_flags", "layer": "ops",
+         "depends_on": ["extend_calendar"], "sources": ["gold.dim_date"], "targets": ["gold.dim_date"],
+         "description": "gold.dim_date.is_current_day/week/month/quarter/year for today (seed 002 update_dim_date_flags)"},
         {"step": "partitions_ahead", "procedure": "dwh_etl.op_partitions_ahead", "layer": "ops",
          "depends_on": ["extend_calendar"],
          "description": "monthly partitions of every registered partitioned table, partitions.months_ahead months ahead"},
@@ -60,5 +63,14 @@ CALL dwh_etl.register_steps(
          "description": "ANALYZE registered tables changed by more than analyze.threshold since their last analyze"},
         {"step": "purge_history", "procedure": "dwh_etl.op_purge_history", "layer": "ops",
          "depends_on": ["analyze"],
-         "description": "delete run history older than history.keep and cron.job_run_details older than cron_history.keep"}
+         "description": "delete run history older than history.keep and cron.job_run_details older than cron_history.keep"},
+        {"step": "vacuum", "procedure": "dwh_etl.op_vacuum", "layer": "ops",
+         "depends_on": ["purge_history"],
+         "description": "VACUUM (ANALYZE) registered tables whose dead rows exceed vacuum.min_dead_rows and vacuum.dead_fraction of live rows"},
+        {"step": "reindex", "procedure": "dwh_etl.op_reindex", "layer": "ops",
+         "depends_on": ["vacuum"],
+         "description": "monthly (maintenance.monthly_day): REINDEX btree indexes below reindex.max_leaf_density (pgstattuple)"},
+        {"step": "statement_stats", "procedure": "dwh_etl.op_statement_stats", "layer": "ops",
+         "depends_on": ["reindex"], "targets": ["dwh_lineage.statement_stats"],
+         "description": "monthly (maintenance.monthly_day): the most expensive statements of pg_stat_statements into dwh_lineage.statement_stats, when installed"}
     ]');

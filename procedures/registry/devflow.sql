@@ -25,6 +25,7 @@ DECLARE
         {"key": "devflow.source_schema", "value": "devflow_src", "description": "Schema of the operational devflow source (issues, agent_execution_logs, ..., api_payloads)."},
         {"key": "retention.devflow.fact_performance_metrics", "value": "2 years", "description": "Seed 000 archives facts older than two years: partitions of devflow.fact_performance_metrics entirely older are moved to schema archive by the maintenance pipeline."},
         {"key": "devflow.source_timezone", "value": "UTC", "description": "Time zone of the devflow source''s zone-less timestamp texts (a text with Z or an offset keeps its own). Not the session''s TimeZone: a load gives the same result whoever runs it."},
+        {"key": "devflow.issue_processing_retention", "value": "2 years", "description": "Seed 000 archives facts older than two years: fact_issue_processing rows completed before are moved to fact_issue_processing_archive by the maintenance pipeline (step devflow_archive_issue_processing)."},
         {"key": "devflow.max_key_length", "value": "500", "description": "Longest natural key or indexed text (characters) a devflow silver load accepts; longer rows are quarantined (a 10 MB key failed the index: \"index row requires 10000016 bytes\")."}
     ]';
     v_tables jsonb := '[
@@ -69,6 +70,7 @@ DECLARE
         {"table": "devflow.dim_label", "layer": "gold"},
         {"table": "devflow.dim_worktree", "layer": "gold"},
         {"table": "devflow.fact_issue_processing", "layer": "gold"},
+        {"table": "devflow.fact_issue_processing_archive", "layer": "gold", "description": "fact_issue_processing rows past devflow.issue_processing_retention (seed 000 retention)"},
         {"table": "devflow.fact_code_generation", "layer": "gold"},
         {"table": "devflow.fact_deployment", "layer": "gold"},
         {"table": "devflow.fact_agent_execution", "layer": "gold"},
@@ -78,7 +80,7 @@ DECLARE
         {"table": "devflow.mart_infrastructure_cost", "layer": "mart"}
     ]';
     v_dimensions jsonb := '[
-        {"dimension": "devflow.dim_issue", "target": "devflow.dim_issue", "surrogate_key": "issue_key", "natural_key": ["issue_id"], "type2_columns": ["priority", "complexity", "issue_type", "category", "assigned_to", "labels"], "type1_columns": ["issue_number", "title", "description", "repository", "created_by"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history."},
+        {"dimension": "devflow.dim_issue", "target": "devflow.dim_issue", "surrogate_key": "issue_key", "natural_key": ["issue_id"], "type2_columns": ["priority", "complexity", "issue_type", "category", "assigned_to", "labels"], "type1_columns": ["issue_number", "title", "description", "repository", "created_by", "created_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Issue dimension (seed 000 D2, Type 2): priority, complexity, type, category, assignee and labels are history."},
         {"dimension": "devflow.dim_infrastructure", "target": "devflow.dim_infrastructure", "surrogate_key": "infrastructure_key", "natural_key": ["resource_id"], "type2_columns": ["resource_type", "region", "availability_zone", "instance_type", "cpu_count", "memory_gb", "storage_gb", "storage_type", "vpc_id", "subnet_id", "security_group_ids", "hourly_cost_usd", "monthly_cost_usd", "tags"], "type1_columns": ["resource_name", "cloud_provider"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Infrastructure dimension (seed 000 D4, Type 2): configuration, location, cost and tags are history."},
         {"dimension": "devflow.dim_agent", "target": "devflow.dim_agent", "surrogate_key": "agent_key", "natural_key": ["agent_id"], "type2_columns": [], "type1_columns": ["agent_name", "agent_type", "agent_category", "ai_model", "ai_provider", "model_version", "framework_version", "capabilities", "max_concurrent_tasks", "cost_per_hour_usd", "cost_per_token_usd", "is_active", "created_at", "updated_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Agent dimension (seed 000 D3, Type 1)."},
         {"dimension": "devflow.dim_label", "target": "devflow.dim_label", "surrogate_key": "label_key", "natural_key": ["label_name"], "type2_columns": [], "type1_columns": ["label_category", "label_priority", "color", "icon", "description", "usage_guidelines", "is_active", "created_at", "updated_at"], "change_ts": "change_ts", "delete_policy": "close", "type1_scope": "all_versions", "description": "Label dimension (seed 000 D5, Type 1)."},
@@ -313,6 +315,13 @@ BEGIN
                 CASE WHEN s.key IN ('extract_entities', 'ingest_metrics', 'silver_entities', 'silver_metrics', 'dimensions', 'fact_performance_metrics') THEN 'devflow_5min' END], NULL))))
     INTO v_steps
     FROM jsonb_each(v_all) AS s;
+    -- the retention step is the maintenance pipeline's (nightly; like citizen's purge), not daily's
+    v_steps := v_steps || jsonb_build_array(jsonb_build_object(
+        'step', 'devflow_archive_issue_processing', 'procedure', 'devflow.archive_issue_processing', 'layer', 'ops',
+        'pipelines', jsonb_build_array('maintenance'), 'depends_on', jsonb_build_array('purge_history'),
+        'sources', jsonb_build_array('devflow.fact_issue_processing'),
+        'targets', jsonb_build_array('devflow.fact_issue_processing_archive'),
+        'description', 'move fact_issue_processing rows completed before devflow.issue_processing_retention (2 years) into fact_issue_processing_archive'));
     CALL dwh_etl.register_area('devflow', jsonb_build_object(
         'description', 'Seed 000: AI-assisted software delivery (issues, agent executions, code generation, deployments, infrastructure metrics).',
         'demo', '{"generate": "devflow_src.generate", "args": {"p_days": 7}, "generated_when": "devflow_src.issues",

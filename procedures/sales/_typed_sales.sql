@@ -9,7 +9,9 @@
 --                                    every good row of the batch). The rules stay as a safety net.
 -- Every value is typed once (the lateral x) by a try_* function, NULL when it does not parse; zone-less
 -- source timestamps are read in current_setting('TimeZone'), which dwh_etl.step_silver sets to the shop's
--- zone (setting sales.source_timezone) while it types. A missing (NULL or blank) discount is no discount.
+-- zone (setting sales.source_timezone) while it types. A missing (NULL or blank) discount is no discount,
+-- a missing tax no tax (a source without the column: bronze's default ''). The columns added later
+-- (tax) come last: CREATE OR REPLACE VIEW only appends.
 CREATE OR REPLACE VIEW sales._typed_sales AS
 SELECT b._bronze_id,
        b._ingested_at,
@@ -41,7 +43,9 @@ SELECT b._bronze_id,
        c.customer_id IS NOT NULL AS _customer_known,
        p.product_id IS NOT NULL  AS _product_known,
        lim.max_quantity   AS _max_quantity,
-       lim.max_unit_price AS _max_unit_price
+       lim.max_unit_price AS _max_unit_price,
+       x.tax_amount,
+       b.tax_amount       AS _raw_tax_amount
 FROM bronze.sales_sales AS b
 -- OFFSET 0: typed once per row, not once per reference
 CROSS JOIN LATERAL (
@@ -54,6 +58,8 @@ CROSS JOIN LATERAL (
            dwh_etl.try_numeric(b.unit_price)           AS unit_price,
            COALESCE(dwh_etl.try_numeric(b.discount_amount),
                     CASE WHEN dwh_etl.try_trim(b.discount_amount) IS NULL THEN 0 END) AS discount_amount,
+           COALESCE(dwh_etl.try_numeric(b.tax_amount),
+                    CASE WHEN dwh_etl.try_trim(b.tax_amount) IS NULL THEN 0 END) AS tax_amount,
            dwh_etl.try_timestamptz(b.transaction_date, current_setting('TimeZone')) AS transaction_at,
            dwh_etl.try_timestamptz(b.updated_at, current_setting('TimeZone'))       AS source_updated_at
     OFFSET 0

@@ -29,9 +29,23 @@ CREATE OR REPLACE VIEW sales.mrr_dim_products AS
 SELECT b.* FROM bronze.sales_products AS b;
 COMMENT ON VIEW sales.mrr_dim_products IS 'Seed 004 MRR products: bronze.sales_products.';
 
+-- STG derives the date parts (seed 004: "Derived columns (date parts)"), of the sale's moment in the
+-- shop's zone (setting sales.source_timezone, read once per query), as the fact's date_key is.
 CREATE OR REPLACE VIEW sales.stg_fact_sales AS
-SELECT s.* FROM silver.sales_sales AS s;
-COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales.';
+SELECT s.*,
+       l.local_at::date                              AS transaction_day,
+       extract(year FROM l.local_at)::smallint       AS transaction_year,
+       extract(quarter FROM l.local_at)::smallint    AS transaction_quarter,
+       extract(month FROM l.local_at)::smallint      AS transaction_month,
+       extract(day FROM l.local_at)::smallint        AS transaction_day_of_month,
+       extract(isodow FROM l.local_at)::smallint     AS transaction_day_of_week,
+       extract(hour FROM l.local_at)::smallint       AS transaction_hour,
+       to_char(l.local_at, 'YYYYMMDD')::integer      AS transaction_date_key
+FROM silver.sales_sales AS s
+CROSS JOIN LATERAL (
+    SELECT s.transaction_at AT TIME ZONE (SELECT dwh_etl.setting_timezone('sales.source_timezone')) AS local_at
+) AS l;
+COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales with the sale''s date parts in the shop''s zone (day, year, quarter, month, day of month, ISO day of week 1 = Monday, hour, YYYYMMDD key).';
 
 CREATE OR REPLACE VIEW sales.stg_dim_customers AS
 SELECT s.* FROM silver.sales_customers AS s;

@@ -13,7 +13,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'pass a start date on or before the end date';
     END IF;
-    DROP TABLE IF EXISTS pg_temp.temp_sales_report;
+    -- not DROP TABLE IF EXISTS pg_temp...: before the session's first temp table its temp schema does
+    -- not exist, and that printed NOTICE: schema "pg_temp" does not exist, skipping (issue 18)
+    IF to_regclass('pg_temp.temp_sales_report') IS NOT NULL THEN
+        DROP TABLE pg_temp.temp_sales_report;
+    END IF;
     CREATE TEMP TABLE temp_sales_report AS
     SELECT d.full_date        AS sales_date,
            p.product_group,

@@ -5,14 +5,19 @@
 -- Keys are assigned explicitly (1..n) and the identity sequences moved past them, so the same seed gives
 -- the same rows whatever the sequences' state. A seed outside [-1, 1] (setseed's range) is mapped to
 -- (p_seed mod 1000003) / 1000003.
--- p_today (default current_date) is the day the load is made on: the sales cover the 365 days before it.
+-- p_today (default current_date) is the day the load is made on: the sales cover the 365 days before it,
+-- or the days from p_from (e.g. DATE '2025-01-01', so seed 004's January-2025 examples find sales: `dwh
+-- demo --from 2025-01-01`) to the day before it; the same number of lines, spread over those days.
+-- Each line's tax_amount is 8% of its net amount (quantity x unit_price - discount_amount), rounded to cents.
 -- Fixing it (with the seed) makes the whole load reproducible on any day, e.g. for a content fingerprint
 -- (scripts/table_fingerprint.py). The session's TimeZone places the times of day: callers pin UTC.
 DROP PROCEDURE IF EXISTS sales_src.generate(numeric, double precision);
+DROP PROCEDURE IF EXISTS sales_src.generate(numeric, double precision, date);
 CREATE OR REPLACE PROCEDURE sales_src.generate(
     p_scale     numeric DEFAULT 1.0,
     p_seed      double precision DEFAULT 0.42,
-    p_today     date DEFAULT NULL
+    p_today     date DEFAULT NULL,
+    p_from      date DEFAULT NULL
 )
 LANGUAGE plpgsql
 SET search_path = sales_src, pg_temp
@@ -20,11 +25,15 @@ AS $$
 DECLARE
     c_mean_lines_per_order  CONSTANT numeric := 2.21;  -- mean of _order_lines' 1-5 line distribution
     c_signup_days           CONSTANT integer := 3 * 365;
+    c_tax_rate              CONSTANT numeric := 0.08;
     v_started               timestamptz := clock_timestamp();
     v_seed                  double precision;
-    v_first_day             date := coalesce(p_today, current_date) - 365;
+    v_first_day             date := coalesce(p_from, coalesce(p_today, current_date) - 365);
     v_last_day              date := coalesce(p_today, current_date) - 1;
-    v_signup_from           date := coalesce(p_today, current_date) - c_signup_days;
+    -- customers signed up from three years before the load, or a year before p_from when earlier
+    v_signup_from           date := least(coalesce(p_today, current_date) - c_signup_days,
+                                          coalesce(p_from - 365, coalesce(p_today, current_date) - c_signup_days));
+    v_signup_days           integer := coalesce(p_today, current_date) - v_signup_from;
     v_customer_count        integer;
     v_product_count         integer;
     v_order_count           integer;
@@ -40,6 +49,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'p_scale must be > 0 and <= 1000 (scale 1 is about 1,000,000 sales lines).',
                   HINT = 'CALL sales_src.generate(p_scale => 0.01) for a small data set.';
+    END IF;
+    IF p_from IS NOT NULL AND (p_from > v_last_day OR p_from < v_last_day - 36500) THEN
+        RAISE EXCEPTION 'invalid p_from %: the sales end the day before the load (%)', p_from, v_last_day + 1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'p_from is the first day of sales, before p_today (default current_date) and at most 100 years before it.';
     END IF;
     IF p_seed IS NULL OR p_seed = 'NaN'::double precision OR p_seed IN ('Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'invalid seed %', p_seed
@@ -81,7 +95,7 @@ BEGIN
     v_product_count := greatest(50, round(2000 * sqrt(p_scale)));
     v_order_count := greatest(1, round(1000000 * p_scale / c_mean_lines_per_order));
 
-    -- Customers: signups spread over the last three years, ids in signup order.
+    -- Customers: signups spread over the last three years (or since a year before p_from), ids in signup order.
     INSERT INTO sales_src.customers (
         customer_id, first_name, last_name, email, phone, city, country, customer_segment,
         signup_date, created_at, updated_at
@@ -248,7 +262,7 @@ BEGIN
     -- Sales lines: ids in order of transaction_date; written when they happened.
     INSERT INTO sales_src.sales (
         sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount,
-        transaction_date, created_at, updated_at
+        transaction_date, created_at, updated_at, tax_amount
     )
     SELECT
         l.sale_id,
@@ -261,7 +275,8 @@ BEGIN
         l.discount_amount,
         l.transaction_date,
         l.transaction_date,
-        l.transaction_date
+        l.transaction_date,
+        round((l.quantity * l.unit_price - l.discount_amount) * c_tax_rate, 2)
     FROM sales_src._order_lines(
         p_order_count    => v_order_count,
         p_day_pool       => v_day_pool,
@@ -269,7 +284,7 @@ BEGIN
         p_product_ids    => v_product_ids,
         p_product_prices => v_product_prices,
         p_signup_from    => v_signup_from,
-        p_signup_days    => c_signup_days
+        p_signup_days    => v_signup_days
     ) WITH ORDINALITY AS l(order_no, line_number, customer_id, product_id, quantity, unit_price,
                            discount_amount, transaction_date, sale_id);
     GET DIAGNOSTICS v_sales_count = ROW_COUNT;
@@ -288,4 +303,4 @@ BEGIN
         round(extract(epoch FROM clock_timestamp() - v_started) * 1000);
 END;
 $$;
-COMMENT ON PROCEDURE sales_src.generate(numeric, double precision, date) IS 'Initial load of the demo source, reproducible by seed (and p_today): round(50000*p_scale) customers (min 100), round(2000*sqrt(p_scale)) products (min 50), about 1,000,000*p_scale clean sales lines over the 365 days before p_today (default current_date). Refuses (SQLSTATE 55000) when sales_src already holds rows.';
+COMMENT ON PROCEDURE sales_src.generate(numeric, double precision, date, date) IS 'Initial load of the demo source, reproducible by seed (and p_today): round(50000*p_scale) customers (min 100), round(2000*sqrt(p_scale)) products (min 50), about 1,000,000*p_scale clean sales lines (8% tax each) over the 365 days before p_today (default current_date), or from p_from to the day before p_today. Refuses (SQLSTATE 55000) when sales_src already holds rows.';

@@ -220,7 +220,7 @@ BEGIN
 
     INSERT INTO sales_src.sales (
         order_id, line_number, customer_id, product_id, quantity, unit_price, discount_amount, transaction_date,
-        created_at, updated_at
+        created_at, updated_at, tax_amount
     )
     SELECT
         v_order_max + l.order_no,
@@ -232,7 +232,8 @@ BEGIN
         l.discount_amount,
         l.transaction_date,
         v_stamp,
-        v_stamp
+        v_stamp,
+        round((l.quantity * l.unit_price - l.discount_amount) * 0.08, 2)  -- 8% tax, as sales_src.generate
     FROM sales_src._order_lines(
         p_order_count    => v_order_count,
         p_day_pool       => ARRAY[v_day],

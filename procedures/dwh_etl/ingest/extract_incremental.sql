@@ -1,7 +1,9 @@
 -- Bronze extraction by high-water mark: copies the source rows whose p_ts_column lies in
 -- [watermark, upper bound) into an append-only, text-typed bronze table with _batch_id, _ingested_at
 -- and _source, logs the ingestion and advances the watermark, all in the caller's transaction.
--- The bronze table's columns not starting with '_' are read from the source by name.
+-- The bronze table's columns not starting with '_' are read from the source by name; one that has a
+-- DEFAULT is optional in the source (a source without it loads the default: a column added to an area
+-- later, such as sales' tax_amount, does not break a source attached before it).
 -- p_ts_column should be the source's arrival column (_dwh_arrived_at, see dwh_etl.track_arrival), not a
 -- change timestamp the writer supplies: a window on updated_at skipped every row written with a time
 -- behind the watermark, and never reached one stamped 'infinity' (issue 9). The arrival stamp is
@@ -49,7 +51,9 @@ BEGIN
     INTO v_missing
     FROM unnest(v_cols || p_ts_column) AS c
     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                      WHERE a.attrelid = v_src AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+                      WHERE a.attrelid = v_src AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                      WHERE a.attrelid = v_tgt AND a.attname = c AND a.atthasdef);
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'source % lacks column(s) % expected by %', v_src, array_to_string(v_missing, ', '), v_tgt
             USING ERRCODE = 'undefined_column',
@@ -58,6 +62,12 @@ BEGIN
                               ELSE 'The bronze table''s columns not starting with _ are read from the source by name.'
                          END;
     END IF;
+
+    -- the optional columns the source lacks take their default
+    v_cols := ARRAY(SELECT c FROM unnest(v_cols) WITH ORDINALITY AS u (c, n)
+                    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                  WHERE a.attrelid = v_src AND a.attname = u.c AND a.attnum > 0 AND NOT a.attisdropped)
+                    ORDER BY u.n);
 
     v_from := dwh_etl.get_watermark(p_target);
     v_to   := dwh_etl.safe_upper_bound(p_cap);
