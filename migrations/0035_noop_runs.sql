@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0033_bronze_append_only
 -- A no-op run costs nothing (issue 15, "per-run cost must follow the delta").
 --
 -- The runner skips a step whose declared inputs did not move since its last success (dwh_etl._step_unchanged):

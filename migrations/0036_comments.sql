@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0035_noop_runs
 -- Comments on every column of the gold-facing schemas (issue 16): gold and the star schemas analysts read
 -- (sales, devflow, citizen; agents had all of its own). Analysts read them in \d+, in their BI tool's
 -- catalog and on the `dwh docs` site; tests/test_docs.py fails when a table, materialized view or column

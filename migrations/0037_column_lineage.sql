@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0036_comments
 -- Column lineage (issue 16). dwh_lineage.column_lineage (seed 002) had no writer: the seed meant one row
 -- per (run, source column, target column), tied to a table_lineage row by lineage_id. What feeds a
 -- column does not change from run to run, it changes when a step's spec or view changes, so the engine

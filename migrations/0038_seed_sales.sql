@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0037_column_lineage
 -- Seeds 002 and 004, what their users reach for and did not find (issue 18):
 --
 -- 1. tax_amount on a sales line, from the source to the aggregate (seed 002's fact_sales has it, and its

@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0038_seed_sales
 -- Seed 000 (devflow), what its users reach for and did not find (issue 18):
 --
 -- 1. The Type 1 dimensions accept the seed's own writes. Its load scripts do
@@ -62,6 +62,7 @@ CREATE TABLE devflow.fact_issue_processing_archive (
 );
 -- the identity of the fact is not the archive's: rows keep the key they had
 ALTER TABLE devflow.fact_issue_processing_archive ALTER COLUMN issue_processing_key DROP IDENTITY IF EXISTS;
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.archived_at IS 'When devflow.archive_issue_processing moved the row here from devflow.fact_issue_processing.';
 CREATE INDEX fact_issue_processing_archive_completed_idx ON devflow.fact_issue_processing_archive (completed_at);
 COMMENT ON TABLE devflow.fact_issue_processing_archive IS 'fact_issue_processing rows older than setting devflow.issue_processing_retention (2 years, seed 000), moved here by devflow.archive_issue_processing; keyed like the fact (issue_number, started_at).';
 REVOKE ALL ON devflow.fact_issue_processing_archive FROM PUBLIC;

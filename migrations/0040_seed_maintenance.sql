@@ -1,4 +1,4 @@
--- depends: 0032_scd_guard
+-- depends: 0039_seed_devflow
 -- The seeds' monthly maintenance (seed 000: "VACUUM FULL ANALYZE", "rebuild indexes", slow queries from
 -- pg_stat_statements), as steps of the maintenance pipeline (issue 18):
 --   * pgstattuple (contrib, shipped with the server) when the server has it, in schema dwh_remote: the
