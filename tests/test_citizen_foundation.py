@@ -127,7 +127,9 @@ def test_analysts_read_the_star_schema_only(conn):
                has_table_privilege('analyst_role', 'citizen.fct_service_queries', 'INSERT'),
                has_table_privilege('etl_service', 'bronze.citizen_query_logs', 'SELECT'),
                has_table_privilege('etl_service', 'bronze.citizen_query_logs', 'DELETE')""") == [
-        (False, False, False, False, False, True, True)]
+        # bronze is append-only (issue 18, migration 0033): the raw purge deletes through
+        # dwh_etl.sec_purge_bronze, etl_service itself has no DELETE
+        (False, False, False, False, False, True, False)]
 
 
 CHECK_VIOLATIONS = [

@@ -1,8 +1,8 @@
 -- Why the runner may leave a step out of this run, or NULL when it must call it (issue 15: a no-op run
 -- under a second; per-run cost following the delta). A step is left out when nothing it reads moved
 -- since its last success.
--- A silver step (kind silver): no row of any load's source or tombstone table has _ingested_at at or past
--- that load's watermark, i.e. its window is empty (the check reads what the load would read, whoever
+-- A silver step (kind silver): its last attempt succeeded, its spec is valid, and no row of any load's
+-- source or tombstone table has _ingested_at at or past that load's watermark, i.e. its window is empty (the check reads what the load would read, whoever
 -- wrote bronze). Any other step:
 --   * every table it declares as a source (dwh_etl.steps.source_tables) is a silver, gold or mart table
 --     of the registry that some step writes: writes to those go through the steps, which log them in
@@ -61,6 +61,15 @@ BEGIN
     END IF;
 
     IF v_step.kind = 'silver' THEN
+        -- never before its first success, nor after a failure, nor with a spec the step would refuse
+        -- (a newly registered or changed load runs, and fails clearly when it is wrong)
+        IF NOT EXISTS (SELECT 1 FROM (SELECT sr.status FROM dwh_lineage.step_runs AS sr
+                                      WHERE sr.step_name = p_step_name AND sr.run_id <> p_run_id
+                                        AND sr.status IN ('completed', 'failed', 'cancelled')
+                                      ORDER BY sr.started_at DESC LIMIT 1) AS l
+                       WHERE l.status = 'completed') THEN
+            RETURN NULL;
+        END IF;
         -- A silver load reads exactly the rows of its source (and of its tombstone table) in the window
         -- [its watermark, now) on _ingested_at (dwh_etl._load_silver): none there, it would write nothing
         -- but its watermark and lineage. Whoever wrote bronze (extract, file landing, CDC, a quarantine
@@ -70,6 +79,9 @@ BEGIN
             FROM jsonb_array_elements(CASE WHEN v_step.spec ? 'loads' THEN v_step.spec->'loads'
                                            ELSE jsonb_build_array(v_step.spec) END) AS e
         LOOP
+            IF dwh_etl._silver_spec_problem(v_load) IS NOT NULL THEN
+                RETURN NULL;
+            END IF;
             v_wm := dwh_etl.get_watermark(v_load->>'target');
             FOR v_rel IN
                 SELECT to_regclass(t) FROM unnest(ARRAY[COALESCE(v_load->>'source', v_load->>'bronze'),
