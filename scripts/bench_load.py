@@ -198,11 +198,12 @@ def main() -> None:
         def reset() -> None:
             with psycopg.connect(dsn, autocommit=True) as c:
                 # bronze is append-only (migration 0033): the benchmark uses the trigger's own switch
-                c.execute("SET dwh_etl.bronze_purge = 'bronze.sales_sales'")
-                c.execute("TRUNCATE bench.raw, bronze.sales_sales")
+                # (children first: a TRUNCATE reaches them, and month partitions are append-only too)
                 for (child,) in c.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
                                           "WHERE inhparent = 'bronze.sales_sales'::regclass").fetchall():
                     c.execute(f"DROP TABLE {child}")
+                c.execute("SET dwh_etl.bronze_purge = 'bronze.sales_sales'")
+                c.execute("TRUNCATE bench.raw, bronze.sales_sales")
                 c.execute("DELETE FROM dwh_etl.loaded_files")
                 try:
                     c.execute("CHECKPOINT")
