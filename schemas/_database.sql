@@ -25,6 +25,12 @@ CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA dwh_remote;
 
 --
+-- Name: pgstattuple; Type: EXTENSION; Schema: -; Owner: -
+--
+
+CREATE EXTENSION IF NOT EXISTS pgstattuple WITH SCHEMA dwh_remote;
+
+--
 -- Name: postgres_fdw; Type: EXTENSION; Schema: -; Owner: -
 --
 
@@ -41,6 +47,12 @@ COMMENT ON EXTENSION btree_gist IS 'support for indexing common datatypes in GiS
 --
 
 COMMENT ON EXTENSION dblink IS 'connect to other PostgreSQL databases from within a database';
+
+--
+-- Name: EXTENSION pgstattuple; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON EXTENSION pgstattuple IS 'show tuple-level statistics';
 
 --
 -- Name: EXTENSION postgres_fdw; Type: COMMENT; Schema: -; Owner: -

@@ -379,6 +379,42 @@ ALTER TABLE ONLY agents.fact_training
     ADD CONSTRAINT fact_training_source_uq UNIQUE (feedback_id);
 
 --
+-- Name: agents_dim_agent_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_dim_agent_batch_brin ON agents.dim_agent USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: agents_dim_conversation_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_dim_conversation_batch_brin ON agents.dim_conversation USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: agents_dim_user_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_dim_user_batch_brin ON agents.dim_user USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: agents_fact_agent_query_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_fact_agent_query_batch_brin ON agents.fact_agent_query USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: agents_fact_approval_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_fact_approval_batch_brin ON agents.fact_approval USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: agents_fact_training_batch_brin; Type: INDEX; Schema: agents; Owner: -
+--
+
+CREATE INDEX agents_fact_training_batch_brin ON agents.fact_training USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
 -- Name: agg_agent_daily_time_idx; Type: INDEX; Schema: agents; Owner: -
 --
 

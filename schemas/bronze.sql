@@ -1295,7 +1295,8 @@ CREATE TABLE bronze.sales_sales (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    tax_amount text DEFAULT ''::text
 );
 
 --
@@ -1767,6 +1768,426 @@ CREATE INDEX sales_products_ingested_idx ON bronze.sales_products USING btree (_
 CREATE INDEX sales_sales_ingested_idx ON bronze.sales_sales USING btree (_ingested_at);
 
 --
+-- Name: agents_agent_approvals bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_agent_approvals FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agent_approvals bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_agent_approvals FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agent_feedback bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_agent_feedback FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agent_feedback bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_agent_feedback FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agent_queries bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_agent_queries FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agent_queries bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_agent_queries FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agents bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_agents bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_conversations bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_conversations FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_conversations bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_conversations FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_deleted_records bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_deleted_records bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_users bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.agents_users FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: agents_users bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.agents_users FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: cdc_events bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.cdc_events FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: cdc_events bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.cdc_events FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_events bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_content_events FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_events bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_content_events FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_sources bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_content_sources FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_sources bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_content_sources FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_syncs bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_content_syncs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_syncs bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_content_syncs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_types bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_content_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_content_types bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_content_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_contents bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_contents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_contents bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_contents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_departments bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_departments FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_departments bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_departments FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_languages bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_languages FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_languages bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_languages FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_query_logs bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_query_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_query_logs bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_query_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_query_types bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_query_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_query_types bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_query_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_services bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_services FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_services bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_services FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_users bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_users FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_users bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_users FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_agent_execution_logs bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_agent_execution_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_agent_execution_logs bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_agent_execution_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_agents bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_agents bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_code_gen_tasks bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_code_gen_tasks FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_code_gen_tasks bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_code_gen_tasks FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_deployment_pipelines bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_deployment_pipelines FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_deployment_pipelines bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_deployment_pipelines FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_infrastructure bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_infrastructure FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_infrastructure bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_infrastructure FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_issues bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_issues FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_issues bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_issues FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_label_history bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_label_history FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_label_history bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_label_history FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_labels bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_labels FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_labels bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_labels FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_metric_samples bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_metric_samples FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_metric_samples bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_metric_samples FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_pull_requests bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_pull_requests FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_pull_requests bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_pull_requests FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_review_results bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_review_results FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_review_results bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_review_results FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_worktree_states bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_worktree_states FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_worktree_states bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_worktree_states FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_customers bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.sales_customers FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_customers bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.sales_customers FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_deleted_records bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.sales_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_deleted_records bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.sales_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_products bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.sales_products FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_products bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.sales_products FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_sales bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.sales_sales FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: sales_sales bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.sales_sales FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
 -- Name: COLUMN agents_agent_approvals._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -2077,6 +2498,12 @@ COMMENT ON COLUMN bronze.sales_products._source_line IS 'Line of its file a row 
 --
 
 COMMENT ON COLUMN bronze.sales_sales._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_sales.tax_amount; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_sales.tax_amount IS 'Sales tax as delivered. Optional in the source (the column has a default): a source without it loads with '''' here, no tax in silver.';
 
 --
 -- Name: TABLE agents_agent_approvals; Type: COMMENT; Schema: bronze; Owner: -
@@ -2455,211 +2882,211 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.sales_sales__bronze_id_seq TO etl_service;
 -- Name: TABLE agents_agent_approvals; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_approvals TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_agent_approvals TO etl_service;
 
 --
 -- Name: TABLE agents_agent_feedback; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_feedback TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_agent_feedback TO etl_service;
 
 --
 -- Name: TABLE agents_agent_queries; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agent_queries TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_agent_queries TO etl_service;
 
 --
 -- Name: TABLE agents_agents; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_agents TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_agents TO etl_service;
 
 --
 -- Name: TABLE agents_conversations; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_conversations TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_conversations TO etl_service;
 
 --
 -- Name: TABLE agents_deleted_records; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_deleted_records TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_deleted_records TO etl_service;
 
 --
 -- Name: TABLE agents_users; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.agents_users TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.agents_users TO etl_service;
 
 --
 -- Name: TABLE cdc_events; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.cdc_events TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.cdc_events TO etl_service;
 
 --
 -- Name: TABLE citizen_content_events; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_events TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_content_events TO etl_service;
 
 --
 -- Name: TABLE citizen_content_sources; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_sources TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_content_sources TO etl_service;
 
 --
 -- Name: TABLE citizen_content_syncs; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_syncs TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_content_syncs TO etl_service;
 
 --
 -- Name: TABLE citizen_content_types; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_content_types TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_content_types TO etl_service;
 
 --
 -- Name: TABLE citizen_contents; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_contents TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_contents TO etl_service;
 
 --
 -- Name: TABLE citizen_departments; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_departments TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_departments TO etl_service;
 
 --
 -- Name: TABLE citizen_languages; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_languages TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_languages TO etl_service;
 
 --
 -- Name: TABLE citizen_query_logs; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_query_logs TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_query_logs TO etl_service;
 
 --
 -- Name: TABLE citizen_query_types; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_query_types TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_query_types TO etl_service;
 
 --
 -- Name: TABLE citizen_services; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_services TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_services TO etl_service;
 
 --
 -- Name: TABLE citizen_users; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.citizen_users TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.citizen_users TO etl_service;
 
 --
 -- Name: TABLE devflow_agent_execution_logs; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_agent_execution_logs TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_agent_execution_logs TO etl_service;
 
 --
 -- Name: TABLE devflow_agents; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_agents TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_agents TO etl_service;
 
 --
 -- Name: TABLE devflow_code_gen_tasks; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_code_gen_tasks TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_code_gen_tasks TO etl_service;
 
 --
 -- Name: TABLE devflow_deployment_pipelines; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_deployment_pipelines TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_deployment_pipelines TO etl_service;
 
 --
 -- Name: TABLE devflow_infrastructure; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_infrastructure TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_infrastructure TO etl_service;
 
 --
 -- Name: TABLE devflow_issues; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_issues TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_issues TO etl_service;
 
 --
 -- Name: TABLE devflow_label_history; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_label_history TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_label_history TO etl_service;
 
 --
 -- Name: TABLE devflow_labels; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_labels TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_labels TO etl_service;
 
 --
 -- Name: TABLE devflow_metric_samples; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_metric_samples TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_metric_samples TO etl_service;
 
 --
 -- Name: TABLE devflow_pull_requests; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_pull_requests TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_pull_requests TO etl_service;
 
 --
 -- Name: TABLE devflow_review_results; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_review_results TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_review_results TO etl_service;
 
 --
 -- Name: TABLE devflow_worktree_states; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.devflow_worktree_states TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.devflow_worktree_states TO etl_service;
 
 --
 -- Name: TABLE sales_customers; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_customers TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.sales_customers TO etl_service;
 
 --
 -- Name: TABLE sales_deleted_records; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_deleted_records TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.sales_deleted_records TO etl_service;
 
 --
 -- Name: TABLE sales_products; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_products TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.sales_products TO etl_service;
 
 --
 -- Name: TABLE sales_sales; Type: ACL; Schema: bronze; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.sales_sales TO etl_service;
+GRANT SELECT,INSERT ON TABLE bronze.sales_sales TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: bronze; Owner: -
@@ -2671,4 +3098,4 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA bronze GRANT SELECT,USAGE O
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: bronze; Owner: -
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA bronze GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO etl_service;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA bronze GRANT SELECT,INSERT ON TABLES  TO etl_service;

@@ -776,6 +776,18 @@ ALTER TABLE ONLY citizen.fct_system_performance
     ADD CONSTRAINT fct_system_performance_pk PRIMARY KEY (performance_id);
 
 --
+-- Name: citizen_fct_content_usage_batch_brin; Type: INDEX; Schema: citizen; Owner: -
+--
+
+CREATE INDEX citizen_fct_content_usage_batch_brin ON ONLY citizen.fct_content_usage USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: citizen_fct_service_queries_batch_brin; Type: INDEX; Schema: citizen; Owner: -
+--
+
+CREATE INDEX citizen_fct_service_queries_batch_brin ON ONLY citizen.fct_service_queries USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
 -- Name: dim_content_current_uq; Type: INDEX; Schema: citizen; Owner: -
 --
 
@@ -1098,16 +1110,70 @@ ALTER TABLE ONLY citizen.fct_system_performance
     ADD CONSTRAINT fct_system_performance_time_fk FOREIGN KEY (time_key) REFERENCES gold.dim_time_of_day(time_key);
 
 --
+-- Name: COLUMN dim_content._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_content._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN dim_content.content_id; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_content.content_id IS 'Natural key: the portal''s content id.';
 
 --
+-- Name: COLUMN dim_content.content_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.content_key IS 'Surrogate key of the content version (Type 2).';
+
+--
 -- Name: COLUMN dim_content.content_source; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_content.content_source IS 'dim_content_source.source_name that delivered the content (Type 2: a re-sourced item opens a version).';
+
+--
+-- Name: COLUMN dim_content.content_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.content_type IS 'Type of the content (see dim_content_type) (Type 2).';
+
+--
+-- Name: COLUMN dim_content.created_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.created_at IS 'When the content was created in the portal.';
+
+--
+-- Name: COLUMN dim_content.is_active; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.is_active IS 'The content is published (Type 1).';
+
+--
+-- Name: COLUMN dim_content.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_content.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_content.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
 
 --
 -- Name: COLUMN dim_content.language; Type: COMMENT; Schema: citizen; Owner: -
@@ -1122,6 +1188,84 @@ COMMENT ON COLUMN citizen.dim_content.language IS 'Language code of the content 
 COMMENT ON COLUMN citizen.dim_content.service_id IS 'The service the content belongs to.';
 
 --
+-- Name: COLUMN dim_content.title; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.title IS 'Title of the content (Type 1).';
+
+--
+-- Name: COLUMN dim_content.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_content.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_content.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_content_source._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_content_source._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_content_source.contact_info; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.contact_info IS 'Contact details of the source''s owner, as JSON.';
+
+--
+-- Name: COLUMN dim_content_source.content_source_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.content_source_key IS 'Surrogate key of the content source (Type 1).';
+
+--
+-- Name: COLUMN dim_content_source.created_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.created_at IS 'When the source was registered.';
+
+--
+-- Name: COLUMN dim_content_source.is_active; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.is_active IS 'The source still delivers content.';
+
+--
+-- Name: COLUMN dim_content_source.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_content_source.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_content_source.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
+
+--
 -- Name: COLUMN dim_content_source.last_sync; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1132,6 +1276,18 @@ COMMENT ON COLUMN citizen.dim_content_source.last_sync IS 'When the source last 
 --
 
 COMMENT ON COLUMN citizen.dim_content_source.reliability_score IS '0.00-1.00: the source''s share of successful syncs (as the source system reports it).';
+
+--
+-- Name: COLUMN dim_content_source.source_name; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.source_name IS 'Name of the content source.';
+
+--
+-- Name: COLUMN dim_content_source.source_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.source_type IS 'How the source delivers content: api, manual, document or scraped.';
 
 --
 -- Name: COLUMN dim_content_source.sync_schedule; Type: COMMENT; Schema: citizen; Owner: -
@@ -1146,10 +1302,136 @@ COMMENT ON COLUMN citizen.dim_content_source.sync_schedule IS 'cron expression (
 COMMENT ON COLUMN citizen.dim_content_source.update_frequency IS 'real_time, daily, weekly or monthly.';
 
 --
+-- Name: COLUMN dim_content_source.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_content_source.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_content_source.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_content_type._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_content_type._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_content_type.content_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.content_type IS 'Natural key: the content type code.';
+
+--
+-- Name: COLUMN dim_content_type.content_type_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.content_type_key IS 'Surrogate key of the content type (Type 1).';
+
+--
+-- Name: COLUMN dim_content_type.description; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.description IS 'What the type covers.';
+
+--
+-- Name: COLUMN dim_content_type.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_content_type.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_content_type.is_downloadable; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.is_downloadable IS 'Content of this type can be downloaded.';
+
+--
+-- Name: COLUMN dim_content_type.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
+
+--
+-- Name: COLUMN dim_content_type.type_name; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.type_name IS 'Display name of the type.';
+
+--
+-- Name: COLUMN dim_content_type.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_content_type.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_content_type.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_language._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_language._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN dim_language.coverage_percentage; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_language.coverage_percentage IS 'Share of active services with at least one active content item in this language, in percent (recomputed by every load).';
+
+--
+-- Name: COLUMN dim_language.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_language.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_language.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
 
 --
 -- Name: COLUMN dim_language.is_rtl; Type: COMMENT; Schema: citizen; Owner: -
@@ -1164,10 +1446,70 @@ COMMENT ON COLUMN citizen.dim_language.is_rtl IS 'Written right to left (Urdu, K
 COMMENT ON COLUMN citizen.dim_language.is_scheduled IS 'One of the 22 languages of the Eighth Schedule of the Constitution (English is not).';
 
 --
+-- Name: COLUMN dim_language.is_supported; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.is_supported IS 'The portal serves content in the language.';
+
+--
+-- Name: COLUMN dim_language.language_code; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.language_code IS 'Natural key: ISO 639 language code.';
+
+--
+-- Name: COLUMN dim_language.language_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.language_key IS 'Surrogate key of the language (Type 1).';
+
+--
+-- Name: COLUMN dim_language.language_name; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.language_name IS 'Name of the language in English.';
+
+--
+-- Name: COLUMN dim_language.native_name; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.native_name IS 'Name of the language in the language itself.';
+
+--
 -- Name: COLUMN dim_language.script_type; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_language.script_type IS 'Writing system: latin, devanagari, bengali, ..., perso_arabic (right to left), meitei, ol_chiki.';
+
+--
+-- Name: COLUMN dim_language.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_language.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_language.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_quality_metric._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_quality_metric._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_quality_metric.description; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_quality_metric.description IS 'What the metric measures and how.';
 
 --
 -- Name: COLUMN dim_quality_metric.higher_is_better; Type: COMMENT; Schema: citizen; Owner: -
@@ -1188,6 +1530,12 @@ COMMENT ON COLUMN citizen.dim_quality_metric.is_active IS 'false: defined but no
 COMMENT ON COLUMN citizen.dim_quality_metric.measurement_unit IS 'Unit of metric_value: percent (0-100), hours, seconds, ms, rps (requests per second), count, score.';
 
 --
+-- Name: COLUMN dim_quality_metric.metric_category; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_quality_metric.metric_category IS 'Group of the metric: data_quality, system_quality or system_performance.';
+
+--
 -- Name: COLUMN dim_quality_metric.metric_code; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1200,6 +1548,12 @@ COMMENT ON COLUMN citizen.dim_quality_metric.metric_code IS 'Natural key: comple
 COMMENT ON COLUMN citizen.dim_quality_metric.metric_name IS 'The seed''s metric_name: a readable name.';
 
 --
+-- Name: COLUMN dim_quality_metric.quality_metric_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_quality_metric.quality_metric_key IS 'Surrogate key of the metric.';
+
+--
 -- Name: COLUMN dim_quality_metric.threshold_good; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1210,6 +1564,108 @@ COMMENT ON COLUMN citizen.dim_quality_metric.threshold_good IS 'A value at least
 --
 
 COMMENT ON COLUMN citizen.dim_quality_metric.threshold_warning IS 'A value that misses threshold_good but is at least this good is warning; a value that misses it too is critical. NULL (with threshold_good): the metric is not judged (status NULL).';
+
+--
+-- Name: COLUMN dim_query_type._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_query_type._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_query_type.complexity_level; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.complexity_level IS 'How complex such queries are to answer: simple, moderate or complex.';
+
+--
+-- Name: COLUMN dim_query_type.description; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.description IS 'What the query type covers.';
+
+--
+-- Name: COLUMN dim_query_type.expected_response_time_ms; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.expected_response_time_ms IS 'Target response time for the type, ms.';
+
+--
+-- Name: COLUMN dim_query_type.is_api_required; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.is_api_required IS 'Answering needs a call to a back-end API.';
+
+--
+-- Name: COLUMN dim_query_type.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_query_type.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_query_type.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
+
+--
+-- Name: COLUMN dim_query_type.query_category; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.query_category IS 'Group of query types.';
+
+--
+-- Name: COLUMN dim_query_type.query_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.query_type IS 'Natural key: the query type code.';
+
+--
+-- Name: COLUMN dim_query_type.query_type_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.query_type_key IS 'Surrogate key of the query type (Type 1).';
+
+--
+-- Name: COLUMN dim_query_type.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_query_type.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_query_type.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_service._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_service._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
 -- Name: COLUMN dim_service.created_at; Type: COMMENT; Schema: citizen; Owner: -
@@ -1236,6 +1692,30 @@ COMMENT ON COLUMN citizen.dim_service.department IS 'Name of the owning departme
 COMMENT ON COLUMN citizen.dim_service.department_id IS 'Natural key of the owning department (Type 2).';
 
 --
+-- Name: COLUMN dim_service.is_active; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.is_active IS 'The service is offered (Type 1).';
+
+--
+-- Name: COLUMN dim_service.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_service.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_service.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
+
+--
 -- Name: COLUMN dim_service.priority_level; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1254,10 +1734,76 @@ COMMENT ON COLUMN citizen.dim_service.service_category IS 'Category (Type 2).';
 COMMENT ON COLUMN citizen.dim_service.service_id IS 'Natural key: the portal''s service id.';
 
 --
+-- Name: COLUMN dim_service.service_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.service_key IS 'Surrogate key of the service version (Type 2).';
+
+--
+-- Name: COLUMN dim_service.service_name; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.service_name IS 'Name of the service (Type 1: a rename corrects every version).';
+
+--
 -- Name: COLUMN dim_service.service_type; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_service.service_type IS 'api, scraped or document (Type 2).';
+
+--
+-- Name: COLUMN dim_service.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_service.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_service.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_user._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_user._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_user.created_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.created_at IS 'When the user row was created in the portal.';
+
+--
+-- Name: COLUMN dim_user.is_current; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_user.is_deleted; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_user.is_inferred; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.is_inferred IS 'true for an inferred member: a placeholder made when a fact named the key before the source row arrived; filled in when it does.';
 
 --
 -- Name: COLUMN dim_user.language_preference; Type: COMMENT; Schema: citizen; Owner: -
@@ -1278,10 +1824,22 @@ COMMENT ON COLUMN citizen.dim_user.location_district IS 'District of residence (
 COMMENT ON COLUMN citizen.dim_user.location_state IS 'State of residence (Type 2).';
 
 --
+-- Name: COLUMN dim_user.registration_date; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.registration_date IS 'Date the user registered on the portal.';
+
+--
 -- Name: COLUMN dim_user.user_id; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dim_user.user_id IS 'Natural key: the portal''s account id.';
+
+--
+-- Name: COLUMN dim_user.user_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.user_key IS 'Surrogate key of the registered user version (Type 2).';
 
 --
 -- Name: COLUMN dim_user.user_type; Type: COMMENT; Schema: citizen; Owner: -
@@ -1290,10 +1848,46 @@ COMMENT ON COLUMN citizen.dim_user.user_id IS 'Natural key: the portal''s accoun
 COMMENT ON COLUMN citizen.dim_user.user_type IS 'citizen, admin or api_client (Type 2).';
 
 --
+-- Name: COLUMN dim_user.valid_from; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_user.valid_to; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_user.version; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dm_content_analytics._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dm_content_analytics._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN dm_content_analytics.avg_view_duration_seconds; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dm_content_analytics.avg_view_duration_seconds IS 'avg(duration_seconds) of the views that report one, rounded to whole seconds; NULL when none.';
+
+--
+-- Name: COLUMN dm_content_analytics.bookmark_count; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics.bookmark_count IS 'Bookmarks that day.';
 
 --
 -- Name: COLUMN dm_content_analytics.bounce_rate; Type: COMMENT; Schema: citizen; Owner: -
@@ -1302,10 +1896,34 @@ COMMENT ON COLUMN citizen.dm_content_analytics.avg_view_duration_seconds IS 'avg
 COMMENT ON COLUMN citizen.dm_content_analytics.bounce_rate IS 'Percent of the content''s views that bounced: the view was the only event (query or content event) of its session that day. NULL without views.';
 
 --
+-- Name: COLUMN dm_content_analytics.content_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics.content_key IS 'Content version used (citizen.dim_content).';
+
+--
+-- Name: COLUMN dm_content_analytics.date_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics.date_key IS 'Day (YYYYMMDD) in citizen.timezone, key into gold.dim_date.';
+
+--
+-- Name: COLUMN dm_content_analytics.download_count; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics.download_count IS 'Downloads that day.';
+
+--
 -- Name: COLUMN dm_content_analytics.search_rank_position; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dm_content_analytics.search_rank_position IS 'Average position (rounded; 1 = first) at which the content was listed in the search results its visitors came from (fct_content_usage.search_rank_position); NULL when no event came from a search.';
+
+--
+-- Name: COLUMN dm_content_analytics.share_count; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_content_analytics.share_count IS 'Shares that day.';
 
 --
 -- Name: COLUMN dm_content_analytics.user_rating; Type: COMMENT; Schema: citizen; Owner: -
@@ -1318,6 +1936,18 @@ COMMENT ON COLUMN citizen.dm_content_analytics.user_rating IS 'avg(user_rating) 
 --
 
 COMMENT ON COLUMN citizen.dm_content_analytics.view_count IS 'Events with action_type view (likewise download_count, share_count, bookmark_count; bookmark_count is not in the seed).';
+
+--
+-- Name: COLUMN dm_service_analytics._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_service_analytics._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dm_service_analytics._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_service_analytics._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
 -- Name: COLUMN dm_service_analytics.avg_response_time_ms; Type: COMMENT; Schema: citizen; Owner: -
@@ -1338,6 +1968,12 @@ COMMENT ON COLUMN citizen.dm_service_analytics.content_downloads IS 'fct_content
 COMMENT ON COLUMN citizen.dm_service_analytics.content_views IS 'fct_content_usage rows with action_type view.';
 
 --
+-- Name: COLUMN dm_service_analytics.date_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_service_analytics.date_key IS 'Day (YYYYMMDD) in citizen.timezone, key into gold.dim_date.';
+
+--
 -- Name: COLUMN dm_service_analytics.failed_queries; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1348,6 +1984,12 @@ COMMENT ON COLUMN citizen.dm_service_analytics.failed_queries IS 'Queries withou
 --
 
 COMMENT ON COLUMN citizen.dm_service_analytics.satisfaction_score IS 'avg(user_satisfaction_score) (1-5) of the rated queries; NULL when none was rated.';
+
+--
+-- Name: COLUMN dm_service_analytics.service_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_service_analytics.service_key IS 'Service version (citizen.dim_service).';
 
 --
 -- Name: COLUMN dm_service_analytics.successful_queries; Type: COMMENT; Schema: citizen; Owner: -
@@ -1368,6 +2010,18 @@ COMMENT ON COLUMN citizen.dm_service_analytics.total_queries IS 'count(*) of fct
 COMMENT ON COLUMN citizen.dm_service_analytics.unique_users IS 'Distinct visitors who queried the service or used its content that day: a registered user counts once by user_key, an anonymous visitor once per session (session_id); not dropped.';
 
 --
+-- Name: COLUMN dm_system_analytics._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_system_analytics._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dm_system_analytics._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_system_analytics._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN dm_system_analytics.avg_response_time_ms; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1380,10 +2034,28 @@ COMMENT ON COLUMN citizen.dm_system_analytics.avg_response_time_ms IS 'avg(respo
 COMMENT ON COLUMN citizen.dm_system_analytics.cpu_usage_percent IS 'avg of the hour''s cpu_usage_percent rows of fct_system_performance. No source feeds host metrics today (the metric is inactive), so NULL; likewise memory and disk.';
 
 --
+-- Name: COLUMN dm_system_analytics.date_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_system_analytics.date_key IS 'Day (YYYYMMDD) in citizen.timezone, key into gold.dim_date.';
+
+--
+-- Name: COLUMN dm_system_analytics.disk_usage_percent; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_system_analytics.disk_usage_percent IS 'Mean disk use of the portal''s hosts in the hour, percent (fct_system_performance).';
+
+--
 -- Name: COLUMN dm_system_analytics.error_rate; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.dm_system_analytics.error_rate IS '100 * failed queries / total_requests.';
+
+--
+-- Name: COLUMN dm_system_analytics.memory_usage_percent; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_system_analytics.memory_usage_percent IS 'Mean memory use of the portal''s hosts in the hour, percent (fct_system_performance).';
 
 --
 -- Name: COLUMN dm_system_analytics.throughput_rps; Type: COMMENT; Schema: citizen; Owner: -
@@ -1404,6 +2076,18 @@ COMMENT ON COLUMN citizen.dm_system_analytics.time_key IS 'The hour, HH0000 (gol
 COMMENT ON COLUMN citizen.dm_system_analytics.total_requests IS 'Queries of every service in the hour.';
 
 --
+-- Name: COLUMN dm_user_analytics._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_user_analytics._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dm_user_analytics._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_user_analytics._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN dm_user_analytics.avg_session_duration_seconds; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1414,6 +2098,12 @@ COMMENT ON COLUMN citizen.dm_user_analytics.avg_session_duration_seconds IS 'Ave
 --
 
 COMMENT ON COLUMN citizen.dm_user_analytics.content_actions IS 'The user''s content events of the day (views, downloads, shares, bookmarks); not in the seed.';
+
+--
+-- Name: COLUMN dm_user_analytics.date_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_user_analytics.date_key IS 'Day (YYYYMMDD) in citizen.timezone, key into gold.dim_date.';
 
 --
 -- Name: COLUMN dm_user_analytics.device_type; Type: COMMENT; Schema: citizen; Owner: -
@@ -1446,6 +2136,24 @@ COMMENT ON COLUMN citizen.dm_user_analytics.most_used_service IS 'service_name o
 COMMENT ON COLUMN citizen.dm_user_analytics.session_count IS 'Distinct session_id over the user''s queries and content events of the day.';
 
 --
+-- Name: COLUMN dm_user_analytics.total_queries; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_user_analytics.total_queries IS 'Queries the user made that day.';
+
+--
+-- Name: COLUMN dm_user_analytics.user_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dm_user_analytics.user_key IS 'Registered user version (citizen.dim_user).';
+
+--
+-- Name: COLUMN fct_content_usage._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_content_usage._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
 -- Name: COLUMN fct_content_usage._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1456,6 +2164,12 @@ COMMENT ON COLUMN citizen.fct_content_usage._loaded_at IS 'When the row was writ
 --
 
 COMMENT ON COLUMN citizen.fct_content_usage.action_type IS 'view, download, share or bookmark.';
+
+--
+-- Name: COLUMN fct_content_usage.browser_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_content_usage.browser_type IS 'Browser family parsed from the user agent.';
 
 --
 -- Name: COLUMN fct_content_usage.content_key; Type: COMMENT; Schema: citizen; Owner: -
@@ -1476,6 +2190,12 @@ COMMENT ON COLUMN citizen.fct_content_usage.content_type_key IS 'The content''s 
 COMMENT ON COLUMN citizen.fct_content_usage.date_key IS 'Date of used_at in the area''s zone, YYYYMMDD.';
 
 --
+-- Name: COLUMN fct_content_usage.device_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_content_usage.device_type IS 'Device class parsed from the user agent: desktop, mobile, tablet, bot or unknown.';
+
+--
 -- Name: COLUMN fct_content_usage.duration_seconds; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1486,6 +2206,12 @@ COMMENT ON COLUMN citizen.fct_content_usage.duration_seconds IS 'Time spent on t
 --
 
 COMMENT ON COLUMN citizen.fct_content_usage.ip_network IS 'The client''s network (/24 IPv4, /48 IPv6), not its address.';
+
+--
+-- Name: COLUMN fct_content_usage.os_type; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_content_usage.os_type IS 'Operating system family parsed from the user agent.';
 
 --
 -- Name: COLUMN fct_content_usage.query_id; Type: COMMENT; Schema: citizen; Owner: -
@@ -1548,6 +2274,18 @@ COMMENT ON COLUMN citizen.fct_content_usage.user_key IS 'The registered user''s 
 COMMENT ON COLUMN citizen.fct_content_usage.user_rating IS '1-5 rating the visitor gave the content, NULL when none.';
 
 --
+-- Name: COLUMN fct_data_quality._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_data_quality._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fct_data_quality._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_data_quality._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN fct_data_quality.content_source_key; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1572,10 +2310,28 @@ COMMENT ON COLUMN citizen.fct_data_quality.details IS 'The counts behind the val
 COMMENT ON COLUMN citizen.fct_data_quality.metric_value IS 'In unit (percent 0-100, hours, ...): see dim_quality_metric.description for each formula.';
 
 --
+-- Name: COLUMN fct_data_quality.quality_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_data_quality.quality_id IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fct_data_quality.quality_metric_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_data_quality.quality_metric_key IS 'The metric measured (citizen.dim_quality_metric).';
+
+--
 -- Name: COLUMN fct_data_quality.rows_measured; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.fct_data_quality.rows_measured IS 'The denominator: rows (or row checks, for consistency) the value was computed over.';
+
+--
+-- Name: COLUMN fct_data_quality.service_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_data_quality.service_key IS 'Service version measured (citizen.dim_service).';
 
 --
 -- Name: COLUMN fct_data_quality.status; Type: COMMENT; Schema: citizen; Owner: -
@@ -1594,6 +2350,12 @@ COMMENT ON COLUMN citizen.fct_data_quality.threshold_value IS 'The metric''s thr
 --
 
 COMMENT ON COLUMN citizen.fct_data_quality.unit IS 'dim_quality_metric.measurement_unit at measurement time.';
+
+--
+-- Name: COLUMN fct_service_queries._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_service_queries._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
 
 --
 -- Name: COLUMN fct_service_queries._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
@@ -1626,6 +2388,12 @@ COMMENT ON COLUMN citizen.fct_service_queries.device_type IS 'Parsed from the us
 COMMENT ON COLUMN citizen.fct_service_queries.ip_network IS 'The client''s network, not its address: /24 for IPv4, /48 for IPv6 (NULL when the address was missing or not an address).';
 
 --
+-- Name: COLUMN fct_service_queries.language_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_service_queries.language_key IS 'Language the query was made in (citizen.dim_language).';
+
+--
 -- Name: COLUMN fct_service_queries.os_type; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1642,6 +2410,12 @@ COMMENT ON COLUMN citizen.fct_service_queries.queried_at IS 'When the query was 
 --
 
 COMMENT ON COLUMN citizen.fct_service_queries.query_id IS 'The collector''s id of the query event: with date_key the key; a re-delivery replaces the row, never adds one.';
+
+--
+-- Name: COLUMN fct_service_queries.query_type_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_service_queries.query_type_key IS 'Type of the query (citizen.dim_query_type).';
 
 --
 -- Name: COLUMN fct_service_queries.response_time_ms; Type: COMMENT; Schema: citizen; Owner: -
@@ -1692,6 +2466,24 @@ COMMENT ON COLUMN citizen.fct_service_queries.user_key IS 'The registered user''
 COMMENT ON COLUMN citizen.fct_service_queries.user_satisfaction_score IS '1-5 rating the visitor gave, NULL when none.';
 
 --
+-- Name: COLUMN fct_system_performance._batch_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fct_system_performance._loaded_at; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fct_system_performance.date_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.date_key IS 'Day (YYYYMMDD) in citizen.timezone, key into gold.dim_date.';
+
+--
 -- Name: COLUMN fct_system_performance.details; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1702,6 +2494,24 @@ COMMENT ON COLUMN citizen.fct_system_performance.details IS 'The counts behind t
 --
 
 COMMENT ON COLUMN citizen.fct_system_performance.metric_type IS 'The seed''s metric_type: the metric''s code (dim_quality_metric.metric_code).';
+
+--
+-- Name: COLUMN fct_system_performance.metric_value; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.metric_value IS 'Measured value of the metric in the hour, in unit.';
+
+--
+-- Name: COLUMN fct_system_performance.performance_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.performance_id IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fct_system_performance.quality_metric_key; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.quality_metric_key IS 'The metric measured (citizen.dim_quality_metric, category performance).';
 
 --
 -- Name: COLUMN fct_system_performance.service_key; Type: COMMENT; Schema: citizen; Owner: -
@@ -1716,10 +2526,22 @@ COMMENT ON COLUMN citizen.fct_system_performance.service_key IS 'The portal serv
 COMMENT ON COLUMN citizen.fct_system_performance.status IS 'good / warning / critical against the metric''s thresholds (the vocabulary of fct_data_quality too); NULL for a metric that is not judged.';
 
 --
+-- Name: COLUMN fct_system_performance.threshold_value; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.threshold_value IS 'Threshold the value was judged against, as the metric defined it then.';
+
+--
 -- Name: COLUMN fct_system_performance.time_key; Type: COMMENT; Schema: citizen; Owner: -
 --
 
 COMMENT ON COLUMN citizen.fct_system_performance.time_key IS 'The hour (HH0000 in gold.dim_time_of_day) in citizen.timezone.';
+
+--
+-- Name: COLUMN fct_system_performance.unit; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_system_performance.unit IS 'Unit of metric_value (ms, requests, percent, ...).';
 
 --
 -- Name: TABLE dim_content; Type: COMMENT; Schema: citizen; Owner: -

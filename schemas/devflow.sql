@@ -175,12 +175,12 @@ CREATE TABLE devflow.dim_agent (
     is_active boolean DEFAULT true,
     created_at timestamp with time zone,
     updated_at timestamp with time zone,
-    valid_from timestamp with time zone NOT NULL,
+    valid_from timestamp with time zone DEFAULT now() NOT NULL,
     valid_to timestamp with time zone,
-    is_current boolean NOT NULL,
-    version integer NOT NULL,
+    is_current boolean DEFAULT true NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     is_deleted boolean DEFAULT false NOT NULL,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT dim_agent_category_ck CHECK ((agent_category = ANY (ARRAY['Technical'::text, 'Business'::text]))),
     CONSTRAINT dim_agent_current_ck CHECK ((is_current = (valid_to IS NULL))),
@@ -257,6 +257,7 @@ CREATE TABLE devflow.dim_issue (
     expiration_date date GENERATED ALWAYS AS (((valid_to AT TIME ZONE 'UTC'::text))::date) STORED,
     record_created_at timestamp with time zone DEFAULT now() NOT NULL,
     record_updated_at timestamp with time zone GENERATED ALWAYS AS (_loaded_at) STORED,
+    created_at timestamp with time zone,
     CONSTRAINT dim_issue_complexity_ck CHECK ((complexity = ANY (ARRAY['trivial'::text, 'low'::text, 'medium'::text, 'high'::text, 'critical'::text]))),
     CONSTRAINT dim_issue_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_issue_priority_ck CHECK ((priority = ANY (ARRAY['P0'::text, 'P1'::text, 'P2'::text, 'P3'::text, 'P4'::text]))),
@@ -280,12 +281,12 @@ CREATE TABLE devflow.dim_label (
     is_active boolean DEFAULT true,
     created_at timestamp with time zone,
     updated_at timestamp with time zone,
-    valid_from timestamp with time zone NOT NULL,
+    valid_from timestamp with time zone DEFAULT now() NOT NULL,
     valid_to timestamp with time zone,
-    is_current boolean NOT NULL,
-    version integer NOT NULL,
+    is_current boolean DEFAULT true NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     is_deleted boolean DEFAULT false NOT NULL,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT dim_label_category_ck CHECK ((label_category = ANY (ARRAY['Status'::text, 'Priority'::text, 'Type'::text, 'Component'::text, 'Effort'::text, 'Impact'::text, 'Technology'::text, 'Phase'::text, 'Quality'::text, 'Meta'::text, 'Custom'::text]))),
     CONSTRAINT dim_label_current_ck CHECK ((is_current = (valid_to IS NULL))),
@@ -309,12 +310,12 @@ CREATE TABLE devflow.dim_worktree (
     created_at timestamp with time zone,
     last_used_at timestamp with time zone,
     cleaned_up_at timestamp with time zone,
-    valid_from timestamp with time zone NOT NULL,
+    valid_from timestamp with time zone DEFAULT now() NOT NULL,
     valid_to timestamp with time zone,
-    is_current boolean NOT NULL,
-    version integer NOT NULL,
+    is_current boolean DEFAULT true NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     is_deleted boolean DEFAULT false NOT NULL,
-    _batch_id uuid NOT NULL,
+    _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT dim_worktree_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_worktree_status_ck CHECK ((status = ANY (ARRAY['active'::text, 'completed'::text, 'abandoned'::text, 'merged'::text]))),
@@ -472,6 +473,42 @@ CREATE TABLE devflow.fact_issue_processing (
 );
 
 --
+-- Name: fact_issue_processing_archive; Type: TABLE; Schema: devflow; Owner: -
+--
+
+CREATE TABLE devflow.fact_issue_processing_archive (
+    issue_processing_key bigint NOT NULL,
+    issue_key bigint NOT NULL,
+    agent_key bigint,
+    time_key integer NOT NULL,
+    label_key bigint,
+    worktree_key bigint,
+    processing_duration_seconds integer NOT NULL,
+    lines_of_code_generated integer DEFAULT 0,
+    files_modified integer DEFAULT 0,
+    review_score numeric(3,2),
+    test_coverage_percent numeric(5,2),
+    clippy_warnings integer DEFAULT 0,
+    fmt_issues integer DEFAULT 0,
+    build_success boolean NOT NULL,
+    test_success boolean NOT NULL,
+    deployment_success boolean,
+    ai_cost_usd numeric(10,4) DEFAULT 0,
+    infrastructure_cost_usd numeric(10,4) DEFAULT 0,
+    started_at timestamp with time zone NOT NULL,
+    completed_at timestamp with time zone NOT NULL,
+    issue_number integer NOT NULL,
+    commit_sha character varying(40),
+    pr_number integer,
+    _batch_id uuid NOT NULL,
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    archived_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT fact_issue_processing_coverage_ck CHECK (((test_coverage_percent >= (0)::numeric) AND (test_coverage_percent <= (100)::numeric))),
+    CONSTRAINT fact_issue_processing_review_score_ck CHECK (((review_score >= (0)::numeric) AND (review_score <= (1)::numeric))),
+    CONSTRAINT valid_duration CHECK ((completed_at >= started_at))
+);
+
+--
 -- Name: fact_performance_metrics; Type: TABLE; Schema: devflow; Owner: -
 --
 
@@ -614,10 +651,12 @@ CREATE MATERIALIZED VIEW devflow.mart_development_performance AS
           WHERE ((fd.environment)::text = 'production'::text)
         ), recovery AS (
          SELECT p.issue_id,
-            (EXTRACT(epoch FROM (( SELECT min(s.completed_at) AS min
-                   FROM production s
-                  WHERE ((s.issue_id = p.issue_id) AND ((s.deployment_status)::text = 'SUCCESS'::text) AND (s.completed_at > p.completed_at))) - p.completed_at)) / 3600.0) AS hours
-           FROM production p
+            (EXTRACT(epoch FROM (p.next_success_at - p.completed_at)) / 3600.0) AS hours
+           FROM ( SELECT s.issue_id,
+                    s.deployment_status,
+                    s.completed_at,
+                    min(s.completed_at) FILTER (WHERE (((s.deployment_status)::text = 'SUCCESS'::text) AND (s.issue_id IS NOT NULL))) OVER (PARTITION BY s.issue_id ORDER BY s.completed_at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AS next_success_at
+                   FROM production s) p
           WHERE ((p.deployment_status)::text = ANY ((ARRAY['FAILED'::character varying, 'ROLLED_BACK'::character varying])::text[]))
         ), issue_dora AS (
          SELECT p.issue_id,
@@ -748,6 +787,13 @@ CREATE MATERIALIZED VIEW devflow.mart_infrastructure_cost AS
   WITH NO DATA;
 
 --
+-- Name: dim_agent dim_agent_agent_id_uq; Type: CONSTRAINT; Schema: devflow; Owner: -
+--
+
+ALTER TABLE ONLY devflow.dim_agent
+    ADD CONSTRAINT dim_agent_agent_id_uq UNIQUE (agent_id);
+
+--
 -- Name: dim_agent dim_agent_pk; Type: CONSTRAINT; Schema: devflow; Owner: -
 --
 
@@ -790,6 +836,13 @@ ALTER TABLE ONLY devflow.dim_issue
     ADD CONSTRAINT dim_issue_version_uq UNIQUE (issue_id, version);
 
 --
+-- Name: dim_label dim_label_label_name_uq; Type: CONSTRAINT; Schema: devflow; Owner: -
+--
+
+ALTER TABLE ONLY devflow.dim_label
+    ADD CONSTRAINT dim_label_label_name_uq UNIQUE (label_name);
+
+--
 -- Name: dim_label dim_label_pk; Type: CONSTRAINT; Schema: devflow; Owner: -
 --
 
@@ -816,6 +869,13 @@ ALTER TABLE ONLY devflow.dim_worktree
 
 ALTER TABLE ONLY devflow.dim_worktree
     ADD CONSTRAINT dim_worktree_version_uq UNIQUE (worktree_path, version);
+
+--
+-- Name: dim_worktree dim_worktree_worktree_path_uq; Type: CONSTRAINT; Schema: devflow; Owner: -
+--
+
+ALTER TABLE ONLY devflow.dim_worktree
+    ADD CONSTRAINT dim_worktree_worktree_path_uq UNIQUE (worktree_path);
 
 --
 -- Name: fact_agent_execution fact_agent_execution_nk; Type: CONSTRAINT; Schema: devflow; Owner: -
@@ -867,6 +927,13 @@ ALTER TABLE ONLY devflow.fact_issue_processing
     ADD CONSTRAINT fact_issue_processing_pk PRIMARY KEY (issue_processing_key);
 
 --
+-- Name: fact_issue_processing_archive fact_issue_processing_archive_pk; Type: CONSTRAINT; Schema: devflow; Owner: -
+--
+
+ALTER TABLE ONLY devflow.fact_issue_processing_archive
+    ADD CONSTRAINT fact_issue_processing_archive_pk PRIMARY KEY (issue_number, started_at);
+
+--
 -- Name: fact_performance_metrics fact_performance_metrics_nk; Type: CONSTRAINT; Schema: devflow; Owner: -
 --
 
@@ -879,6 +946,66 @@ ALTER TABLE ONLY devflow.fact_performance_metrics
 
 ALTER TABLE ONLY devflow.fact_performance_metrics
     ADD CONSTRAINT fact_performance_metrics_pk PRIMARY KEY (metric_key, time_key);
+
+--
+-- Name: devflow_dim_agent_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_dim_agent_batch_brin ON devflow.dim_agent USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_dim_infrastructure_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_dim_infrastructure_batch_brin ON devflow.dim_infrastructure USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_dim_issue_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_dim_issue_batch_brin ON devflow.dim_issue USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_dim_label_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_dim_label_batch_brin ON devflow.dim_label USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_dim_worktree_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_dim_worktree_batch_brin ON devflow.dim_worktree USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_fact_agent_execution_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_fact_agent_execution_batch_brin ON devflow.fact_agent_execution USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_fact_code_generation_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_fact_code_generation_batch_brin ON devflow.fact_code_generation USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_fact_deployment_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_fact_deployment_batch_brin ON devflow.fact_deployment USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_fact_issue_processing_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_fact_issue_processing_batch_brin ON devflow.fact_issue_processing USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: devflow_fact_performance_metrics_batch_brin; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX devflow_fact_performance_metrics_batch_brin ON ONLY devflow.fact_performance_metrics USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
 
 --
 -- Name: dim_agent_current_uq; Type: INDEX; Schema: devflow; Owner: -
@@ -921,6 +1048,12 @@ CREATE UNIQUE INDEX dim_label_current_uq ON devflow.dim_label USING btree (label
 --
 
 CREATE UNIQUE INDEX dim_worktree_current_uq ON devflow.dim_worktree USING btree (worktree_path) WHERE is_current;
+
+--
+-- Name: fact_issue_processing_archive_completed_idx; Type: INDEX; Schema: devflow; Owner: -
+--
+
+CREATE INDEX fact_issue_processing_archive_completed_idx ON devflow.fact_issue_processing_archive USING btree (completed_at);
 
 --
 -- Name: fact_issue_processing_nk; Type: INDEX; Schema: devflow; Owner: -
@@ -1313,6 +1446,1200 @@ ALTER TABLE devflow.fact_performance_metrics
     ADD CONSTRAINT fact_performance_metrics_time_fk FOREIGN KEY (time_key) REFERENCES gold.dim_date(date_key);
 
 --
+-- Name: COLUMN dim_agent._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_agent._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_agent.agent_category; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.agent_category IS 'Broader grouping of agent types.';
+
+--
+-- Name: COLUMN dim_agent.agent_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.agent_id IS 'Natural key: the agent''s id in the devflow system.';
+
+--
+-- Name: COLUMN dim_agent.agent_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.agent_key IS 'Surrogate key of the agent (Type 1: one row per agent).';
+
+--
+-- Name: COLUMN dim_agent.agent_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.agent_name IS 'Name of the agent.';
+
+--
+-- Name: COLUMN dim_agent.agent_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.agent_type IS 'What the agent does (CodeGen, Review, Deployment, Issue, Coordinator, ...).';
+
+--
+-- Name: COLUMN dim_agent.ai_model; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.ai_model IS 'LLM the agent runs on; NULL for agents without one.';
+
+--
+-- Name: COLUMN dim_agent.ai_provider; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.ai_provider IS 'Provider of ai_model.';
+
+--
+-- Name: COLUMN dim_agent.capabilities; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.capabilities IS 'What the agent can do, as a list of tags.';
+
+--
+-- Name: COLUMN dim_agent.cost_per_hour_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.cost_per_hour_usd IS 'Cost of an hour of the agent''s running time, USD.';
+
+--
+-- Name: COLUMN dim_agent.cost_per_token_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.cost_per_token_usd IS 'Cost of one LLM token, USD.';
+
+--
+-- Name: COLUMN dim_agent.created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.created_at IS 'When the agent was registered in the source.';
+
+--
+-- Name: COLUMN dim_agent.framework_version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.framework_version IS 'Version of the agent framework.';
+
+--
+-- Name: COLUMN dim_agent.is_active; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.is_active IS 'The agent is in service.';
+
+--
+-- Name: COLUMN dim_agent.is_current; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_agent.is_deleted; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_agent.max_concurrent_tasks; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.max_concurrent_tasks IS 'How many tasks the agent may run at once.';
+
+--
+-- Name: COLUMN dim_agent.model_version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.model_version IS 'Version of ai_model.';
+
+--
+-- Name: COLUMN dim_agent.updated_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.updated_at IS 'When the source last changed the agent.';
+
+--
+-- Name: COLUMN dim_agent.valid_from; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_agent.valid_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_agent.version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_infrastructure._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_infrastructure._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_infrastructure.availability_zone; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.availability_zone IS 'Availability zone within the region (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.cloud_provider; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.cloud_provider IS 'Cloud provider (Type 1).';
+
+--
+-- Name: COLUMN dim_infrastructure.cpu_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.cpu_count IS 'vCPUs of the resource (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.effective_date; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.effective_date IS 'Date valid_from falls on (seed 000''s name for the version start).';
+
+--
+-- Name: COLUMN dim_infrastructure.expiration_date; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.expiration_date IS 'Date valid_to falls on; NULL for the current version (seed 000).';
+
+--
+-- Name: COLUMN dim_infrastructure.hourly_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.hourly_cost_usd IS 'Cost of an hour of the resource, USD (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.infrastructure_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.infrastructure_key IS 'Surrogate key of the resource version (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.instance_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.instance_type IS 'Instance type or size (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.is_current; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_infrastructure.is_deleted; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_infrastructure.memory_gb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.memory_gb IS 'Memory, GB (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.monthly_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.monthly_cost_usd IS 'Cost of a month of the resource, USD (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.record_created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.record_created_at IS 'When the source created the resource.';
+
+--
+-- Name: COLUMN dim_infrastructure.record_updated_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.record_updated_at IS 'When the source last changed the resource.';
+
+--
+-- Name: COLUMN dim_infrastructure.region; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.region IS 'Cloud region (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.resource_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.resource_id IS 'Natural key: the cloud resource id.';
+
+--
+-- Name: COLUMN dim_infrastructure.resource_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.resource_name IS 'Name of the resource (Type 1).';
+
+--
+-- Name: COLUMN dim_infrastructure.resource_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.resource_type IS 'Kind of resource (EC2, RDS, ECS, Lambda, ALB, CloudFront).';
+
+--
+-- Name: COLUMN dim_infrastructure.security_group_ids; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.security_group_ids IS 'Security groups attached to the resource (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.storage_gb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.storage_gb IS 'Storage, GB (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.storage_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.storage_type IS 'Kind of storage (e.g. ssd, hdd) (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.subnet_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.subnet_id IS 'Subnet of the resource (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.tags; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.tags IS 'Cloud tags of the resource as a JSON object (Type 2).';
+
+--
+-- Name: COLUMN dim_infrastructure.valid_from; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_infrastructure.valid_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_infrastructure.version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_infrastructure.vpc_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure.vpc_id IS 'Virtual network of the resource (Type 2).';
+
+--
+-- Name: COLUMN dim_issue._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_issue._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_issue.assigned_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.assigned_to IS 'Assignee (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.category; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.category IS 'Category of the issue (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.complexity; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.complexity IS 'Estimated complexity (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.created_at IS 'When the issue was created in the source (Type 1, the same on every version): the start of its lead time.';
+
+--
+-- Name: COLUMN dim_issue.created_by; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.created_by IS 'Author of the issue (Type 1).';
+
+--
+-- Name: COLUMN dim_issue.description; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.description IS 'Body of the issue (Type 1).';
+
+--
+-- Name: COLUMN dim_issue.effective_date; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.effective_date IS 'Date valid_from falls on (seed 000''s name for the version start).';
+
+--
+-- Name: COLUMN dim_issue.expiration_date; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.expiration_date IS 'Date valid_to falls on; NULL for the current version (seed 000).';
+
+--
+-- Name: COLUMN dim_issue.is_current; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_issue.is_deleted; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_issue.issue_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.issue_id IS 'Natural key: the issue''s id in the tracker.';
+
+--
+-- Name: COLUMN dim_issue.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.issue_key IS 'Surrogate key of the issue version (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.issue_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.issue_number IS 'The issue''s number in its repository.';
+
+--
+-- Name: COLUMN dim_issue.issue_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.issue_type IS 'Type of issue: feature, bug, chore, docs, refactor, test, security (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.labels; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.labels IS 'Labels on the issue at the time of the version (Type 2); see dim_label.';
+
+--
+-- Name: COLUMN dim_issue.priority; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.priority IS 'Priority, P0 (highest) to P4 (Type 2).';
+
+--
+-- Name: COLUMN dim_issue.record_created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.record_created_at IS 'When the issue was opened.';
+
+--
+-- Name: COLUMN dim_issue.record_updated_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.record_updated_at IS 'When the tracker last changed the issue.';
+
+--
+-- Name: COLUMN dim_issue.repository; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.repository IS 'Repository the issue belongs to (Type 1).';
+
+--
+-- Name: COLUMN dim_issue.title; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.title IS 'Title of the issue (Type 1).';
+
+--
+-- Name: COLUMN dim_issue.valid_from; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_issue.valid_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_issue.version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_label._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_label._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_label.color; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.color IS 'Display colour of the label.';
+
+--
+-- Name: COLUMN dim_label.created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.created_at IS 'When the label was created in the source.';
+
+--
+-- Name: COLUMN dim_label.description; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.description IS 'What the label means.';
+
+--
+-- Name: COLUMN dim_label.icon; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.icon IS 'Display icon of the label.';
+
+--
+-- Name: COLUMN dim_label.is_active; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.is_active IS 'The label is in use.';
+
+--
+-- Name: COLUMN dim_label.is_current; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_label.is_deleted; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_label.label_category; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.label_category IS 'One of the 11 label categories (priority, type, area, ...).';
+
+--
+-- Name: COLUMN dim_label.label_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.label_key IS 'Surrogate key of the label (Type 1).';
+
+--
+-- Name: COLUMN dim_label.label_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.label_name IS 'Natural key: the label as written on issues.';
+
+--
+-- Name: COLUMN dim_label.label_priority; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.label_priority IS 'Priority the label expresses, when it is a priority label (P0..P4).';
+
+--
+-- Name: COLUMN dim_label.updated_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.updated_at IS 'When the source last changed the label.';
+
+--
+-- Name: COLUMN dim_label.usage_guidelines; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.usage_guidelines IS 'When to put the label on an issue.';
+
+--
+-- Name: COLUMN dim_label.valid_from; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_label.valid_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_label.version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_worktree._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_worktree._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_worktree.associated_issue_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.associated_issue_id IS 'Issue the worktree works on (dim_issue.issue_id).';
+
+--
+-- Name: COLUMN dim_worktree.associated_pr_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.associated_pr_number IS 'Pull request opened from the worktree, when any.';
+
+--
+-- Name: COLUMN dim_worktree.base_branch; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.base_branch IS 'Branch the worktree''s branch was made from.';
+
+--
+-- Name: COLUMN dim_worktree.branch_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.branch_name IS 'Branch checked out in the worktree.';
+
+--
+-- Name: COLUMN dim_worktree.cleaned_up_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.cleaned_up_at IS 'When the worktree was removed; NULL while it exists.';
+
+--
+-- Name: COLUMN dim_worktree.created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.created_at IS 'When the worktree was created.';
+
+--
+-- Name: COLUMN dim_worktree.created_by; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.created_by IS 'Agent or person who created the worktree.';
+
+--
+-- Name: COLUMN dim_worktree.is_current; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_worktree.is_deleted; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_worktree.last_used_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.last_used_at IS 'When the worktree was last used.';
+
+--
+-- Name: COLUMN dim_worktree.purpose; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.purpose IS 'Why the worktree was created.';
+
+--
+-- Name: COLUMN dim_worktree.status; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.status IS 'Latest state of the worktree (active, merged).';
+
+--
+-- Name: COLUMN dim_worktree.valid_from; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_worktree.valid_to; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_worktree.version; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_worktree.worktree_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.worktree_key IS 'Surrogate key of the worktree (Type 1).';
+
+--
+-- Name: COLUMN dim_worktree.worktree_path; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree.worktree_path IS 'Natural key: path of the git worktree.';
+
+--
+-- Name: COLUMN fact_agent_execution._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_agent_execution._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_agent_execution.agent_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.agent_key IS 'The agent that ran (devflow.dim_agent).';
+
+--
+-- Name: COLUMN fact_agent_execution.api_calls_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.api_calls_count IS 'API calls the execution made.';
+
+--
+-- Name: COLUMN fact_agent_execution.api_errors_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.api_errors_count IS 'API calls that failed.';
+
+--
+-- Name: COLUMN fact_agent_execution.cache_hit_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.cache_hit_count IS 'Cache hits.';
+
+--
+-- Name: COLUMN fact_agent_execution.cache_hit_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.cache_hit_rate IS 'cache_hit_count / (hits + misses), percent.';
+
+--
+-- Name: COLUMN fact_agent_execution.cache_miss_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.cache_miss_count IS 'Cache misses.';
+
+--
+-- Name: COLUMN fact_agent_execution.completed_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.completed_at IS 'When the execution finished.';
+
+--
+-- Name: COLUMN fact_agent_execution.cpu_usage_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.cpu_usage_percent IS 'Mean CPU use of the execution, percent.';
+
+--
+-- Name: COLUMN fact_agent_execution.disk_io_mb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.disk_io_mb IS 'Disk read and written, MB.';
+
+--
+-- Name: COLUMN fact_agent_execution.error_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.error_count IS 'Errors the execution logged.';
+
+--
+-- Name: COLUMN fact_agent_execution.error_message; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.error_message IS 'Last error message of a failed execution.';
+
+--
+-- Name: COLUMN fact_agent_execution.execution_duration_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.execution_duration_ms IS 'Wall-clock duration of the execution, ms.';
+
+--
+-- Name: COLUMN fact_agent_execution.execution_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.execution_id IS 'Natural key: the execution''s id in the agent execution log.';
+
+--
+-- Name: COLUMN fact_agent_execution.execution_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.execution_key IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fact_agent_execution.exit_code; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.exit_code IS 'Exit code of the execution; 0 is success.';
+
+--
+-- Name: COLUMN fact_agent_execution.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.issue_key IS 'Version of the issue worked on, valid at the start (devflow.dim_issue); NULL when none.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_cost_usd IS 'Cost of the LLM use, USD.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_model; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_model IS 'LLM model used by the execution.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_provider; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_provider IS 'LLM provider used by the execution.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_requests_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_requests_count IS 'LLM requests made.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_tokens_input; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_tokens_input IS 'Prompt tokens sent to the LLM.';
+
+--
+-- Name: COLUMN fact_agent_execution.llm_tokens_output; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.llm_tokens_output IS 'Completion tokens received from the LLM.';
+
+--
+-- Name: COLUMN fact_agent_execution.memory_usage_mb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.memory_usage_mb IS 'Peak memory of the execution, MB.';
+
+--
+-- Name: COLUMN fact_agent_execution.retry_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.retry_count IS 'Retries before the execution finished.';
+
+--
+-- Name: COLUMN fact_agent_execution.started_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.started_at IS 'When the execution started.';
+
+--
+-- Name: COLUMN fact_agent_execution.success; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.success IS 'exit_code = 0.';
+
+--
+-- Name: COLUMN fact_agent_execution.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.time_key IS 'Day the execution started (YYYYMMDD), key into devflow.dim_time.';
+
+--
+-- Name: COLUMN fact_agent_execution.warning_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.warning_count IS 'Warnings the execution logged.';
+
+--
+-- Name: COLUMN fact_agent_execution.worktree_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution.worktree_key IS 'Worktree the execution ran in (devflow.dim_worktree); NULL when none.';
+
+--
+-- Name: COLUMN fact_code_generation._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_code_generation._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_code_generation.agent_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.agent_key IS 'The agent that generated the code (devflow.dim_agent).';
+
+--
+-- Name: COLUMN fact_code_generation.ai_generation_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.ai_generation_cost_usd IS 'Cost of the generation, USD.';
+
+--
+-- Name: COLUMN fact_code_generation.ai_model_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.ai_model_name IS 'LLM model that generated the code.';
+
+--
+-- Name: COLUMN fact_code_generation.ai_model_tokens_input; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.ai_model_tokens_input IS 'Prompt tokens sent.';
+
+--
+-- Name: COLUMN fact_code_generation.ai_model_tokens_output; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.ai_model_tokens_output IS 'Completion tokens received.';
+
+--
+-- Name: COLUMN fact_code_generation.ai_prompt_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.ai_prompt_count IS 'Prompts sent.';
+
+--
+-- Name: COLUMN fact_code_generation.clippy_errors; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.clippy_errors IS 'Clippy errors on the generated code.';
+
+--
+-- Name: COLUMN fact_code_generation.clippy_warnings; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.clippy_warnings IS 'Clippy (Rust linter) warnings on the generated code.';
+
+--
+-- Name: COLUMN fact_code_generation.code_duplication_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.code_duplication_percent IS 'Share of duplicated code, percent.';
+
+--
+-- Name: COLUMN fact_code_generation.code_gen_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.code_gen_id IS 'Natural key: the code generation task''s id.';
+
+--
+-- Name: COLUMN fact_code_generation.code_gen_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.code_gen_key IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fact_code_generation.commit_sha; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.commit_sha IS 'Commit holding the generated code.';
+
+--
+-- Name: COLUMN fact_code_generation.compilation_time_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.compilation_time_ms IS 'Time to compile the generated code, ms.';
+
+--
+-- Name: COLUMN fact_code_generation.created_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.created_at IS 'When the task ran.';
+
+--
+-- Name: COLUMN fact_code_generation.cyclomatic_complexity_avg; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.cyclomatic_complexity_avg IS 'Mean cyclomatic complexity of the generated functions.';
+
+--
+-- Name: COLUMN fact_code_generation.fmt_issues; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.fmt_issues IS 'rustfmt formatting issues.';
+
+--
+-- Name: COLUMN fact_code_generation.generation_duration_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.generation_duration_ms IS 'How long the generation took, ms.';
+
+--
+-- Name: COLUMN fact_code_generation.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.issue_key IS 'Version of the issue the code is for (devflow.dim_issue).';
+
+--
+-- Name: COLUMN fact_code_generation.maintainability_index; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.maintainability_index IS 'Maintainability index of the generated code (higher is better).';
+
+--
+-- Name: COLUMN fact_code_generation.test_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.test_count IS 'Tests in the generated code base after the task.';
+
+--
+-- Name: COLUMN fact_code_generation.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.time_key IS 'Day of the task (YYYYMMDD), key into devflow.dim_time.';
+
+--
+-- Name: COLUMN fact_code_generation.total_files_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.total_files_generated IS 'Files written by the task.';
+
+--
+-- Name: COLUMN fact_code_generation.total_functions_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.total_functions_generated IS 'Functions written.';
+
+--
+-- Name: COLUMN fact_code_generation.total_lines_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.total_lines_generated IS 'Lines of code written.';
+
+--
+-- Name: COLUMN fact_code_generation.total_tests_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation.total_tests_generated IS 'Tests written.';
+
+--
+-- Name: COLUMN fact_deployment._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_deployment._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_deployment.agent_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.agent_key IS 'The agent that deployed (devflow.dim_agent).';
+
+--
+-- Name: COLUMN fact_deployment.commit_sha; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.commit_sha IS 'Commit deployed.';
+
+--
+-- Name: COLUMN fact_deployment.completed_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.completed_at IS 'When the deployment finished.';
+
+--
+-- Name: COLUMN fact_deployment.container_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.container_count IS 'Containers deployed.';
+
+--
+-- Name: COLUMN fact_deployment.data_transfer_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.data_transfer_cost_usd IS 'Data transfer cost, USD.';
+
+--
+-- Name: COLUMN fact_deployment.deployment_duration_seconds; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.deployment_duration_seconds IS 'Duration of the deployment, seconds.';
+
+--
+-- Name: COLUMN fact_deployment.deployment_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.deployment_id IS 'Natural key: the deployment pipeline run''s id.';
+
+--
+-- Name: COLUMN fact_deployment.deployment_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.deployment_key IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fact_deployment.deployment_status; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.deployment_status IS 'Outcome: SUCCESS, FAILED, ROLLED_BACK (or still running).';
+
+--
+-- Name: COLUMN fact_deployment.deployment_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.deployment_type IS 'Deployment strategy: ROLLING, BLUE_GREEN, CANARY or RECREATE.';
+
+--
+-- Name: COLUMN fact_deployment.environment; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.environment IS 'Target environment (development, staging, production); the DORA metrics count production only.';
+
+--
+-- Name: COLUMN fact_deployment.error_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.error_count IS 'Errors during the deployment.';
+
+--
+-- Name: COLUMN fact_deployment.health_check_pass_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.health_check_pass_rate IS 'Health checks passed, percent.';
+
+--
+-- Name: COLUMN fact_deployment.infrastructure_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.infrastructure_cost_usd IS 'Infrastructure cost of the deployment, USD.';
+
+--
+-- Name: COLUMN fact_deployment.infrastructure_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.infrastructure_key IS 'Version of the resource deployed to, valid at the start (devflow.dim_infrastructure).';
+
+--
+-- Name: COLUMN fact_deployment.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.issue_key IS 'Version of the issue deployed (devflow.dim_issue).';
+
+--
+-- Name: COLUMN fact_deployment.pipeline_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.pipeline_id IS 'CI/CD pipeline that ran the deployment.';
+
+--
+-- Name: COLUMN fact_deployment.resource_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.resource_count IS 'Resources the deployment touched.';
+
+--
+-- Name: COLUMN fact_deployment.rollback_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.rollback_count IS 'Rollbacks during the deployment.';
+
+--
+-- Name: COLUMN fact_deployment.started_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.started_at IS 'When the deployment started.';
+
+--
+-- Name: COLUMN fact_deployment.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.time_key IS 'Day the deployment started (YYYYMMDD), key into devflow.dim_time.';
+
+--
+-- Name: COLUMN fact_deployment.total_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.total_cost_usd IS 'infrastructure_cost_usd + data_transfer_cost_usd.';
+
+--
+-- Name: COLUMN fact_deployment.warning_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment.warning_count IS 'Warnings during the deployment.';
+
+--
+-- Name: COLUMN fact_issue_processing._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_issue_processing._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN fact_issue_processing.agent_key; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -1331,10 +2658,40 @@ COMMENT ON COLUMN devflow.fact_issue_processing.ai_cost_usd IS 'Sum of the LLM c
 COMMENT ON COLUMN devflow.fact_issue_processing.build_success IS 'The latest code generation had no clippy warnings and no fmt issues.';
 
 --
+-- Name: COLUMN fact_issue_processing.clippy_warnings; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.clippy_warnings IS 'Clippy warnings of the latest code generation.';
+
+--
+-- Name: COLUMN fact_issue_processing.commit_sha; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.commit_sha IS 'Commit of the latest code generation or deployment.';
+
+--
+-- Name: COLUMN fact_issue_processing.completed_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.completed_at IS 'End of the issue''s last execution or deployment so far.';
+
+--
 -- Name: COLUMN fact_issue_processing.deployment_success; Type: COMMENT; Schema: devflow; Owner: -
 --
 
 COMMENT ON COLUMN devflow.fact_issue_processing.deployment_success IS 'The latest production deployment succeeded; NULL when there was none.';
+
+--
+-- Name: COLUMN fact_issue_processing.files_modified; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.files_modified IS 'Files generated for the issue (sum over its code generations).';
+
+--
+-- Name: COLUMN fact_issue_processing.fmt_issues; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.fmt_issues IS 'rustfmt issues of the latest code generation.';
 
 --
 -- Name: COLUMN fact_issue_processing.infrastructure_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
@@ -1343,10 +2700,40 @@ COMMENT ON COLUMN devflow.fact_issue_processing.deployment_success IS 'The lates
 COMMENT ON COLUMN devflow.fact_issue_processing.infrastructure_cost_usd IS 'Sum of the total cost (infrastructure + data transfer) of the issue''s deployments.';
 
 --
+-- Name: COLUMN fact_issue_processing.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.issue_key IS 'Version of the issue processed, valid at started_at (devflow.dim_issue).';
+
+--
+-- Name: COLUMN fact_issue_processing.issue_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.issue_number IS 'The issue''s number (part of the natural key).';
+
+--
+-- Name: COLUMN fact_issue_processing.issue_processing_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.issue_processing_key IS 'Surrogate key of the fact row.';
+
+--
 -- Name: COLUMN fact_issue_processing.label_key; Type: COMMENT; Schema: devflow; Owner: -
 --
 
 COMMENT ON COLUMN devflow.fact_issue_processing.label_key IS 'Primary label: the highest of P0..P4 the issue carries, else its first label (earliest added, then by name).';
+
+--
+-- Name: COLUMN fact_issue_processing.lines_of_code_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.lines_of_code_generated IS 'Lines generated for the issue (sum over its code generations).';
+
+--
+-- Name: COLUMN fact_issue_processing.pr_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.pr_number IS 'Pull request of the issue, when one was opened.';
 
 --
 -- Name: COLUMN fact_issue_processing.processing_duration_seconds; Type: COMMENT; Schema: devflow; Owner: -
@@ -1355,10 +2742,838 @@ COMMENT ON COLUMN devflow.fact_issue_processing.label_key IS 'Primary label: the
 COMMENT ON COLUMN devflow.fact_issue_processing.processing_duration_seconds IS 'completed_at - started_at: first agent execution start to the last execution or deployment end.';
 
 --
+-- Name: COLUMN fact_issue_processing.review_score; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.review_score IS 'Score of the latest review, 0-1 (1 = best).';
+
+--
+-- Name: COLUMN fact_issue_processing.started_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.started_at IS 'Start of the issue''s first agent execution (part of the natural key).';
+
+--
+-- Name: COLUMN fact_issue_processing.test_coverage_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.test_coverage_percent IS 'Test coverage reported by the latest review, percent.';
+
+--
 -- Name: COLUMN fact_issue_processing.test_success; Type: COMMENT; Schema: devflow; Owner: -
 --
 
 COMMENT ON COLUMN devflow.fact_issue_processing.test_success IS 'The latest review''s test coverage is above 70%.';
+
+--
+-- Name: COLUMN fact_issue_processing.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.time_key IS 'Day processing started (YYYYMMDD), key into devflow.dim_time.';
+
+--
+-- Name: COLUMN fact_issue_processing.worktree_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing.worktree_key IS 'Worktree of the issue''s first execution (devflow.dim_worktree).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.agent_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.agent_key IS 'The agent that spent the most execution time on the issue.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.ai_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.ai_cost_usd IS 'Sum of the LLM cost of the issue''s agent executions.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.archived_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.archived_at IS 'When devflow.archive_issue_processing moved the row here from devflow.fact_issue_processing.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.build_success; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.build_success IS 'The latest code generation had no clippy warnings and no fmt issues.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.clippy_warnings; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.clippy_warnings IS 'Clippy warnings of the latest code generation.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.commit_sha; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.commit_sha IS 'Commit of the latest code generation or deployment.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.completed_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.completed_at IS 'End of the issue''s last execution or deployment so far.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.deployment_success; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.deployment_success IS 'The latest production deployment succeeded; NULL when there was none.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.files_modified; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.files_modified IS 'Files generated for the issue (sum over its code generations).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.fmt_issues; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.fmt_issues IS 'rustfmt issues of the latest code generation.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.infrastructure_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.infrastructure_cost_usd IS 'Sum of the total cost (infrastructure + data transfer) of the issue''s deployments.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.issue_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.issue_key IS 'Version of the issue processed, valid at started_at (devflow.dim_issue).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.issue_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.issue_number IS 'The issue''s number (part of the natural key).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.issue_processing_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.issue_processing_key IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.label_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.label_key IS 'Primary label: the highest of P0..P4 the issue carries, else its first label (earliest added, then by name).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.lines_of_code_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.lines_of_code_generated IS 'Lines generated for the issue (sum over its code generations).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.pr_number; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.pr_number IS 'Pull request of the issue, when one was opened.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.processing_duration_seconds; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.processing_duration_seconds IS 'completed_at - started_at: first agent execution start to the last execution or deployment end.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.review_score; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.review_score IS 'Score of the latest review, 0-1 (1 = best).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.started_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.started_at IS 'Start of the issue''s first agent execution (part of the natural key).';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.test_coverage_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.test_coverage_percent IS 'Test coverage reported by the latest review, percent.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.test_success; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.test_success IS 'The latest review''s test coverage is above 70%.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.time_key IS 'Day processing started (YYYYMMDD), key into devflow.dim_time.';
+
+--
+-- Name: COLUMN fact_issue_processing_archive.worktree_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_issue_processing_archive.worktree_key IS 'Worktree of the issue''s first execution (devflow.dim_worktree).';
+
+--
+-- Name: COLUMN fact_performance_metrics._batch_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_performance_metrics._loaded_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_performance_metrics.cache_eviction_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.cache_eviction_count IS 'Cache evictions.';
+
+--
+-- Name: COLUMN fact_performance_metrics.cache_hit_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.cache_hit_count IS 'Cache hits.';
+
+--
+-- Name: COLUMN fact_performance_metrics.cache_miss_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.cache_miss_count IS 'Cache misses.';
+
+--
+-- Name: COLUMN fact_performance_metrics.cache_size_mb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.cache_size_mb IS 'Cache size, MB.';
+
+--
+-- Name: COLUMN fact_performance_metrics.cpu_utilization_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.cpu_utilization_percent IS 'CPU utilization over the interval, percent.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_connection_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_connection_count IS 'Open database connections.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_connection_pool_usage_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_connection_pool_usage_percent IS 'Connection pool in use, percent.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_deadlock_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_deadlock_count IS 'Deadlocks.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_query_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_query_count IS 'Database queries run.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_query_time_avg_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_query_time_avg_ms IS 'Mean query time, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_query_time_p95_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_query_time_p95_ms IS '95th percentile query time, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.db_slow_query_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.db_slow_query_count IS 'Slow queries.';
+
+--
+-- Name: COLUMN fact_performance_metrics.disk_io_mbps; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.disk_io_mbps IS 'Disk throughput, MB/s.';
+
+--
+-- Name: COLUMN fact_performance_metrics.disk_usage_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.disk_usage_percent IS 'Disk space used, percent.';
+
+--
+-- Name: COLUMN fact_performance_metrics.error_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.error_count IS 'Requests that failed.';
+
+--
+-- Name: COLUMN fact_performance_metrics.error_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.error_rate IS 'error_count / request_count (a fraction, 0-1).';
+
+--
+-- Name: COLUMN fact_performance_metrics.infrastructure_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.infrastructure_key IS 'Version of the resource valid at measured_at (devflow.dim_infrastructure).';
+
+--
+-- Name: COLUMN fact_performance_metrics.max_latency_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.max_latency_ms IS 'Slowest request, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.measured_at; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.measured_at IS 'End of the sampling interval (part of the natural key).';
+
+--
+-- Name: COLUMN fact_performance_metrics.measurement_interval_seconds; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.measurement_interval_seconds IS 'Length of the sampling interval, seconds (300).';
+
+--
+-- Name: COLUMN fact_performance_metrics.memory_utilization_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.memory_utilization_percent IS 'Memory utilization, percent.';
+
+--
+-- Name: COLUMN fact_performance_metrics.metric_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.metric_key IS 'Surrogate key of the fact row.';
+
+--
+-- Name: COLUMN fact_performance_metrics.network_in_mbps; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.network_in_mbps IS 'Inbound network throughput, Mbit/s.';
+
+--
+-- Name: COLUMN fact_performance_metrics.network_out_mbps; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.network_out_mbps IS 'Outbound network throughput, Mbit/s.';
+
+--
+-- Name: COLUMN fact_performance_metrics.p50_latency_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.p50_latency_ms IS 'Median request latency, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.p90_latency_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.p90_latency_ms IS '90th percentile latency, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.p95_latency_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.p95_latency_ms IS '95th percentile latency, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.p99_latency_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.p99_latency_ms IS '99th percentile latency, ms.';
+
+--
+-- Name: COLUMN fact_performance_metrics.request_count; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.request_count IS 'Requests served in the interval.';
+
+--
+-- Name: COLUMN fact_performance_metrics.request_rate_per_sec; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.request_rate_per_sec IS 'Requests per second.';
+
+--
+-- Name: COLUMN fact_performance_metrics.resource_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.resource_id IS 'The resource sampled (part of the natural key).';
+
+--
+-- Name: COLUMN fact_performance_metrics.time_key; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics.time_key IS 'Day of the sample (YYYYMMDD), key into devflow.dim_time; the partition key.';
+
+--
+-- Name: COLUMN mart_agent_performance.agent_name; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.agent_name IS 'Agent (dim_agent.agent_name).';
+
+--
+-- Name: COLUMN mart_agent_performance.agent_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.agent_type IS 'Type of the agent.';
+
+--
+-- Name: COLUMN mart_agent_performance.ai_model; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.ai_model IS 'LLM of the agent; ''none'' for agents without one.';
+
+--
+-- Name: COLUMN mart_agent_performance.avg_cache_hit_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.avg_cache_hit_rate IS 'Mean cache hit rate, percent.';
+
+--
+-- Name: COLUMN mart_agent_performance.avg_cost_per_execution; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.avg_cost_per_execution IS 'Mean LLM cost of an execution, USD.';
+
+--
+-- Name: COLUMN mart_agent_performance.avg_cpu_percent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.avg_cpu_percent IS 'Mean CPU use, percent.';
+
+--
+-- Name: COLUMN mart_agent_performance.avg_execution_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.avg_execution_ms IS 'Mean execution duration, ms.';
+
+--
+-- Name: COLUMN mart_agent_performance.avg_memory_mb; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.avg_memory_mb IS 'Mean peak memory, MB.';
+
+--
+-- Name: COLUMN mart_agent_performance.cost_efficiency_score; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.cost_efficiency_score IS 'LLM cost per execution, USD (lower is better).';
+
+--
+-- Name: COLUMN mart_agent_performance.month; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.month IS 'Calendar month, 1-12.';
+
+--
+-- Name: COLUMN mart_agent_performance.p95_execution_ms; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.p95_execution_ms IS '95th percentile execution duration, ms.';
+
+--
+-- Name: COLUMN mart_agent_performance.success_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.success_rate IS 'successful_executions / total_executions, percent.';
+
+--
+-- Name: COLUMN mart_agent_performance.successful_executions; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.successful_executions IS 'Executions with exit code 0.';
+
+--
+-- Name: COLUMN mart_agent_performance.tokens_per_second; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.tokens_per_second IS 'Output tokens per second of execution time.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_api_calls; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_api_calls IS 'API calls made.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_errors; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_errors IS 'Errors logged.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_executions; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_executions IS 'Executions in the month.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_input_tokens; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_input_tokens IS 'LLM prompt tokens.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_llm_cost; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_llm_cost IS 'LLM cost, USD.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_llm_requests; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_llm_requests IS 'LLM requests.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_output_tokens; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_output_tokens IS 'LLM completion tokens.';
+
+--
+-- Name: COLUMN mart_agent_performance.total_retries; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.total_retries IS 'Retries.';
+
+--
+-- Name: COLUMN mart_agent_performance.year; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_agent_performance.year IS 'Calendar year of the executions'' start day.';
+
+--
+-- Name: COLUMN mart_development_performance.agent_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.agent_type IS 'Type of the agent that spent the most time on the issue; ''unknown'' when none.';
+
+--
+-- Name: COLUMN mart_development_performance.avg_cost_per_issue; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.avg_cost_per_issue IS 'Mean LLM cost per issue, USD.';
+
+--
+-- Name: COLUMN mart_development_performance.avg_processing_time_seconds; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.avg_processing_time_seconds IS 'Mean processing time (first execution start to last end), seconds.';
+
+--
+-- Name: COLUMN mart_development_performance.avg_review_score; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.avg_review_score IS 'Mean review score, 0-1.';
+
+--
+-- Name: COLUMN mart_development_performance.avg_test_coverage; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.avg_test_coverage IS 'Mean test coverage, percent.';
+
+--
+-- Name: COLUMN mart_development_performance.build_success_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.build_success_rate IS 'Issues whose latest generation was clean (no clippy warnings, no fmt issues), percent.';
+
+--
+-- Name: COLUMN mart_development_performance.change_failure_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.change_failure_rate IS 'Failed or rolled-back production deployments, percent of all (DORA change failure rate).';
+
+--
+-- Name: COLUMN mart_development_performance.complexity; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.complexity IS 'Complexity of the issue version; ''unknown'' when none.';
+
+--
+-- Name: COLUMN mart_development_performance.deployment_frequency_per_day; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.deployment_frequency_per_day IS 'Successful production deployments per day of the period (DORA deployment frequency).';
+
+--
+-- Name: COLUMN mart_development_performance.deployment_success_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.deployment_success_rate IS 'Issues whose latest production deployment succeeded, percent of those deployed.';
+
+--
+-- Name: COLUMN mart_development_performance.mean_lead_time_hours; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.mean_lead_time_hours IS 'Mean hours from processing start to the first successful production deployment (DORA lead time).';
+
+--
+-- Name: COLUMN mart_development_performance.mean_time_to_recovery_hours; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.mean_time_to_recovery_hours IS 'Mean hours from a failed production deployment to the next successful one (DORA MTTR).';
+
+--
+-- Name: COLUMN mart_development_performance.median_processing_time; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.median_processing_time IS 'Median processing time, seconds.';
+
+--
+-- Name: COLUMN mart_development_performance.month; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.month IS 'Calendar month, 1-12.';
+
+--
+-- Name: COLUMN mart_development_performance.p95_processing_time; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.p95_processing_time IS '95th percentile processing time, seconds.';
+
+--
+-- Name: COLUMN mart_development_performance.priority; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.priority IS 'Priority of the issue version processed; ''unknown'' when none.';
+
+--
+-- Name: COLUMN mart_development_performance.production_deployments; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.production_deployments IS 'Production deployments of the issues (DORA).';
+
+--
+-- Name: COLUMN mart_development_performance.quarter; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.quarter IS 'Calendar quarter, 1-4.';
+
+--
+-- Name: COLUMN mart_development_performance.test_success_rate; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.test_success_rate IS 'Issues whose latest review had test coverage above 70%, percent.';
+
+--
+-- Name: COLUMN mart_development_performance.total_ai_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_ai_cost_usd IS 'LLM cost of the issues'' executions, USD.';
+
+--
+-- Name: COLUMN mart_development_performance.total_clippy_warnings; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_clippy_warnings IS 'Clippy warnings of the latest generations.';
+
+--
+-- Name: COLUMN mart_development_performance.total_files_modified; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_files_modified IS 'Files generated.';
+
+--
+-- Name: COLUMN mart_development_performance.total_fmt_issues; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_fmt_issues IS 'rustfmt issues of the latest generations.';
+
+--
+-- Name: COLUMN mart_development_performance.total_infra_cost_usd; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_infra_cost_usd IS 'Cost of the issues'' deployments, USD.';
+
+--
+-- Name: COLUMN mart_development_performance.total_issues; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_issues IS 'Issues processed (one fact row each).';
+
+--
+-- Name: COLUMN mart_development_performance.total_lines_generated; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.total_lines_generated IS 'Lines of code generated.';
+
+--
+-- Name: COLUMN mart_development_performance.week_of_year; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.week_of_year IS 'ISO week number.';
+
+--
+-- Name: COLUMN mart_development_performance.year; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_development_performance.year IS 'Calendar year of the week processing started.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.avg_cpu_utilization; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.avg_cpu_utilization IS 'Mean CPU utilization of the resources deployed to that day, percent (from their samples).';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.avg_deployment_duration; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.avg_deployment_duration IS 'Mean deployment duration, seconds.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.avg_disk_usage; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.avg_disk_usage IS 'Mean disk usage, percent.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.avg_health_score; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.avg_health_score IS 'Mean health check pass rate of the deployments, percent.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.avg_memory_utilization; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.avg_memory_utilization IS 'Mean memory utilization, percent.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.cost_per_deployment; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.cost_per_deployment IS 'total_cost / total_deployments, USD.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.cost_per_hour; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.cost_per_hour IS 'total_cost per hour of deployment time, USD.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.day_of_month; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.day_of_month IS 'Day of the month.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.instance_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.instance_type IS 'Instance type of the resource.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.month; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.month IS 'Calendar month, 1-12.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.region; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.region IS 'Region of the resource.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.resource_type; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.resource_type IS 'Type of the resource deployed to.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_cost; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_cost IS 'Infrastructure + data transfer cost, USD.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_data_transfer_cost; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_data_transfer_cost IS 'Data transfer cost, USD.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_deployments; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_deployments IS 'Deployments that day.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_errors; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_errors IS 'Deployment errors.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_infrastructure_cost; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_infrastructure_cost IS 'Infrastructure cost of the deployments, USD.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.total_rollbacks; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.total_rollbacks IS 'Deployment rollbacks.';
+
+--
+-- Name: COLUMN mart_infrastructure_cost.year; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.mart_infrastructure_cost.year IS 'Calendar year of the deployments'' day.';
+
+--
+-- Name: CONSTRAINT dim_agent_agent_id_uq ON dim_agent; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT dim_agent_agent_id_uq ON devflow.dim_agent IS 'Type 1: one row per agent (the seed''s UNIQUE(agent_id)); lets its INSERT ... ON CONFLICT (agent_id) infer its arbiter.';
+
+--
+-- Name: CONSTRAINT dim_label_label_name_uq ON dim_label; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT dim_label_label_name_uq ON devflow.dim_label IS 'Type 1: one row per label; lets INSERT ... ON CONFLICT (label_name) infer its arbiter.';
+
+--
+-- Name: CONSTRAINT dim_worktree_worktree_path_uq ON dim_worktree; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON CONSTRAINT dim_worktree_worktree_path_uq ON devflow.dim_worktree IS 'Type 1: one row per worktree; lets INSERT ... ON CONFLICT (worktree_path) infer its arbiter.';
 
 --
 -- Name: MATERIALIZED VIEW mart_agent_performance; Type: COMMENT; Schema: devflow; Owner: -
@@ -1433,6 +3648,12 @@ COMMENT ON TABLE devflow.fact_deployment IS 'One row per deployment run (natural
 COMMENT ON TABLE devflow.fact_issue_processing IS 'Accumulating snapshot, one row per issue processing (natural key issue_number + started_at = the first agent execution), updated as executions, generations, reviews, deployments and pull requests arrive.';
 
 --
+-- Name: TABLE fact_issue_processing_archive; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON TABLE devflow.fact_issue_processing_archive IS 'fact_issue_processing rows older than setting devflow.issue_processing_retention (2 years, seed 000), moved here by devflow.archive_issue_processing; keyed like the fact (issue_number, started_at).';
+
+--
 -- Name: TABLE fact_performance_metrics; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -1466,7 +3687,7 @@ COMMENT ON VIEW devflow.dim_infrastructure_changes IS 'Silver inventory shaped a
 -- Name: VIEW dim_issue_changes; Type: COMMENT; Schema: devflow; Owner: -
 --
 
-COMMENT ON VIEW devflow.dim_issue_changes IS 'Silver issues shaped as devflow.dim_issue rows (change_ts: creation for a new issue, else updated_at; _loaded_at): input of the devflow_dimensions step.';
+COMMENT ON VIEW devflow.dim_issue_changes IS 'Silver issues shaped as devflow.dim_issue rows (change_ts: creation for a new issue, else updated_at; _loaded_at; created_at, Type 1, last: a view only appends columns): input of the devflow_dimensions step.';
 
 --
 -- Name: VIEW dim_label_changes; Type: COMMENT; Schema: devflow; Owner: -
@@ -1485,6 +3706,36 @@ COMMENT ON VIEW devflow.dim_time IS 'Seed 000 dim_time over gold.dim_date: time_
 --
 
 COMMENT ON VIEW devflow.dim_worktree_changes IS 'Silver worktrees shaped as devflow.dim_worktree rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
+
+--
+-- Name: VIEW etl_job_performance; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.etl_job_performance IS 'Seed 000 etl_job_performance: step runs of the last 7 days as dag_id (pipeline), task_id (step), execution_date (run date), duration (s), state.';
+
+--
+-- Name: VIEW kpi_agent_utilization; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.kpi_agent_utilization IS 'Seed 000 agent utilization per day: execution hours / (24 h x max_concurrent_tasks), in percent; with executions, success rate and LLM cost per task.';
+
+--
+-- Name: VIEW kpi_code_generation_efficiency; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.kpi_code_generation_efficiency IS 'Seed 000 lines per hour (lines / generation hours) and cost per line (AI generation cost / lines), per day and agent.';
+
+--
+-- Name: VIEW kpi_issue_lead_time; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.kpi_issue_lead_time IS 'Seed 000 lead time (created -> last completion) and cycle time (first start -> last completion) per processed issue, in hours; with its processing count and cost.';
+
+--
+-- Name: VIEW kpi_system_health; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON VIEW devflow.kpi_system_health IS 'Seed 000 system health score per day and resource: percent of metric samples within bounds (CPU < 85, memory < 90, disk < 90 percent, error rate < 5 percent, p95 < 1000 ms).';
 
 --
 -- Name: SCHEMA devflow; Type: ACL; Schema: -; Owner: -
@@ -1579,6 +3830,12 @@ GRANT SELECT ON TABLE devflow.dim_worktree TO analyst_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.dim_worktree_changes TO etl_service;
 
 --
+-- Name: TABLE etl_job_performance; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.etl_job_performance TO etl_service;
+
+--
 -- Name: TABLE fact_agent_execution; Type: ACL; Schema: devflow; Owner: -
 --
 
@@ -1607,11 +3864,46 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.fact_issue_processing TO etl_
 GRANT SELECT ON TABLE devflow.fact_issue_processing TO analyst_role;
 
 --
+-- Name: TABLE fact_issue_processing_archive; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.fact_issue_processing_archive TO etl_service;
+GRANT SELECT ON TABLE devflow.fact_issue_processing_archive TO analyst_role;
+
+--
 -- Name: TABLE fact_performance_metrics; Type: ACL; Schema: devflow; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.fact_performance_metrics TO etl_service;
 GRANT SELECT ON TABLE devflow.fact_performance_metrics TO analyst_role;
+
+--
+-- Name: TABLE kpi_agent_utilization; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.kpi_agent_utilization TO etl_service;
+GRANT SELECT ON TABLE devflow.kpi_agent_utilization TO analyst_role;
+
+--
+-- Name: TABLE kpi_code_generation_efficiency; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.kpi_code_generation_efficiency TO etl_service;
+GRANT SELECT ON TABLE devflow.kpi_code_generation_efficiency TO analyst_role;
+
+--
+-- Name: TABLE kpi_issue_lead_time; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.kpi_issue_lead_time TO etl_service;
+GRANT SELECT ON TABLE devflow.kpi_issue_lead_time TO analyst_role;
+
+--
+-- Name: TABLE kpi_system_health; Type: ACL; Schema: devflow; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE devflow.kpi_system_health TO etl_service;
+GRANT SELECT ON TABLE devflow.kpi_system_health TO analyst_role;
 
 --
 -- Name: TABLE mart_agent_performance; Type: ACL; Schema: devflow; Owner: -

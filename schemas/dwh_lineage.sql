@@ -113,7 +113,11 @@ CREATE TABLE dwh_lineage.column_lineage (
     target_column text NOT NULL,
     transformation text,
     is_key boolean DEFAULT false NOT NULL,
-    notes text
+    notes text,
+    step_name text,
+    area text,
+    source_table text,
+    target_table text
 );
 
 --
@@ -159,6 +163,24 @@ CREATE TABLE dwh_lineage.quality_metrics (
 );
 
 --
+-- Name: statement_stats; Type: TABLE; Schema: dwh_lineage; Owner: -
+--
+
+CREATE TABLE dwh_lineage.statement_stats (
+    run_id bigint,
+    captured_at timestamp with time zone DEFAULT now() NOT NULL,
+    rank integer NOT NULL,
+    queryid bigint,
+    username text,
+    query text,
+    calls bigint NOT NULL,
+    total_exec_ms double precision NOT NULL,
+    mean_exec_ms double precision NOT NULL,
+    rows bigint NOT NULL,
+    shared_blks_read bigint
+);
+
+--
 -- Name: step_runs; Type: TABLE; Schema: dwh_lineage; Owner: -
 --
 
@@ -179,6 +201,7 @@ CREATE TABLE dwh_lineage.step_runs (
     error_detail text,
     error_hint text,
     error_context text,
+    skipped_reason text,
     CONSTRAINT step_runs_status_ck CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'skipped'::text, 'rolled_back'::text])))
 );
 
@@ -250,6 +273,13 @@ ALTER TABLE ONLY dwh_lineage.quality_metrics
     ADD CONSTRAINT quality_metrics_pk PRIMARY KEY (id);
 
 --
+-- Name: statement_stats statement_stats_pk; Type: CONSTRAINT; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE ONLY dwh_lineage.statement_stats
+    ADD CONSTRAINT statement_stats_pk PRIMARY KEY (captured_at, rank);
+
+--
 -- Name: step_runs step_runs_pk; Type: CONSTRAINT; Schema: dwh_lineage; Owner: -
 --
 
@@ -283,6 +313,18 @@ ALTER TABLE ONLY dwh_lineage.table_dependencies
 
 ALTER TABLE ONLY dwh_lineage.table_lineage
     ADD CONSTRAINT table_lineage_pk PRIMARY KEY (lineage_id);
+
+--
+-- Name: column_lineage_source_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX column_lineage_source_idx ON dwh_lineage.column_lineage USING btree (source_table, source_column);
+
+--
+-- Name: column_lineage_target_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX column_lineage_target_idx ON dwh_lineage.column_lineage USING btree (target_table, target_column);
 
 --
 -- Name: pipeline_runs_name_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
@@ -321,6 +363,18 @@ CREATE INDEX quality_metrics_rule_idx ON dwh_lineage.quality_metrics USING btree
 CREATE INDEX quality_metrics_table_idx ON dwh_lineage.quality_metrics USING btree (table_name, measured_at DESC);
 
 --
+-- Name: statement_stats_run_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX statement_stats_run_idx ON dwh_lineage.statement_stats USING btree (run_id);
+
+--
+-- Name: step_runs_step_started_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX step_runs_step_started_idx ON dwh_lineage.step_runs USING btree (step_name, started_at);
+
+--
 -- Name: table_dependencies_downstream_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
 --
 
@@ -345,6 +399,12 @@ CREATE INDEX table_lineage_run_idx ON dwh_lineage.table_lineage USING btree (run
 CREATE INDEX table_lineage_source_idx ON dwh_lineage.table_lineage USING btree (source_table);
 
 --
+-- Name: table_lineage_target_completed_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
+--
+
+CREATE INDEX table_lineage_target_completed_idx ON dwh_lineage.table_lineage USING btree (target_table, completed_at);
+
+--
 -- Name: table_lineage_target_idx; Type: INDEX; Schema: dwh_lineage; Owner: -
 --
 
@@ -365,6 +425,13 @@ ALTER TABLE ONLY dwh_lineage.quality_metrics
     ADD CONSTRAINT quality_metrics_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs(run_id) ON DELETE CASCADE;
 
 --
+-- Name: statement_stats statement_stats_run_fk; Type: FK CONSTRAINT; Schema: dwh_lineage; Owner: -
+--
+
+ALTER TABLE ONLY dwh_lineage.statement_stats
+    ADD CONSTRAINT statement_stats_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs(run_id) ON DELETE CASCADE;
+
+--
 -- Name: step_runs step_runs_run_fk; Type: FK CONSTRAINT; Schema: dwh_lineage; Owner: -
 --
 
@@ -377,6 +444,60 @@ ALTER TABLE ONLY dwh_lineage.step_runs
 
 ALTER TABLE ONLY dwh_lineage.table_lineage
     ADD CONSTRAINT table_lineage_run_fk FOREIGN KEY (run_id) REFERENCES dwh_lineage.pipeline_runs(run_id) ON DELETE CASCADE;
+
+--
+-- Name: COLUMN column_lineage.area; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.area IS 'Subject area of the step (dwh_etl.areas).';
+
+--
+-- Name: COLUMN column_lineage.is_key; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.is_key IS 'The target column is (part of) the target''s primary key or natural key.';
+
+--
+-- Name: COLUMN column_lineage.lineage_id; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.lineage_id IS 'The table_lineage row (one run of one step) this row belongs to; NULL for registered lineage, true of every run of step_name.';
+
+--
+-- Name: COLUMN column_lineage.source_column; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.source_column IS 'Column of source_table that feeds target_column.';
+
+--
+-- Name: COLUMN column_lineage.source_table; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.source_table IS 'Relation (schema.name: table, view or materialized view) holding source_column.';
+
+--
+-- Name: COLUMN column_lineage.step_name; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.step_name IS 'The step that moves the data (for a view the step reads, the step reading it).';
+
+--
+-- Name: COLUMN column_lineage.target_column; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.target_column IS 'Column of target_table that is fed.';
+
+--
+-- Name: COLUMN column_lineage.target_table; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.target_table IS 'Relation (schema.name) holding target_column.';
+
+--
+-- Name: COLUMN column_lineage.transformation; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.column_lineage.transformation IS 'How: "same name" (copied or typed through a view), "lookup" (surrogate key looked up in a dimension), "date key of <column>", or what the area declared for a custom step.';
 
 --
 -- Name: COLUMN pipeline_runs.backend_pid; Type: COMMENT; Schema: dwh_lineage; Owner: -
@@ -427,6 +548,12 @@ COMMENT ON COLUMN dwh_lineage.quality_metrics.scope IS 'What the rule looked at:
 COMMENT ON COLUMN dwh_lineage.step_runs.rows_written IS 'Sum of rows inserted, updated and deleted by the step, from its table_lineage rows.';
 
 --
+-- Name: COLUMN step_runs.skipped_reason; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON COLUMN dwh_lineage.step_runs.skipped_reason IS 'Set when the runner did not call the step because nothing it reads changed since its last success (dwh_etl._step_unchanged): why. NULL: the step ran.';
+
+--
 -- Name: COLUMN step_runs.status; Type: COMMENT; Schema: dwh_lineage; Owner: -
 --
 
@@ -436,7 +563,7 @@ COMMENT ON COLUMN dwh_lineage.step_runs.status IS 'running, completed, failed, c
 -- Name: TABLE column_lineage; Type: COMMENT; Schema: dwh_lineage; Owner: -
 --
 
-COMMENT ON TABLE dwh_lineage.column_lineage IS 'Column-level lineage: which source column feeds which target column, and how (seed 002).';
+COMMENT ON TABLE dwh_lineage.column_lineage IS 'Column-level lineage: which source column feeds which target column, and how (seed 002). Rows with lineage_id NULL are registered lineage (dwh_lineage.refresh_column_lineage, from the step registry and the views steps read), valid for every run; query with dwh_lineage.column_upstream / column_downstream.';
 
 --
 -- Name: TABLE pipeline_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
@@ -449,6 +576,12 @@ COMMENT ON TABLE dwh_lineage.pipeline_runs IS 'One row per pipeline run (seed 00
 --
 
 COMMENT ON TABLE dwh_lineage.quality_metrics IS 'Every evaluation of a quality check, kept as history (seed 002).';
+
+--
+-- Name: TABLE statement_stats; Type: COMMENT; Schema: dwh_lineage; Owner: -
+--
+
+COMMENT ON TABLE dwh_lineage.statement_stats IS 'Monthly snapshot (step statement_stats of the maintenance pipeline) of the most expensive statements of pg_stat_statements (by total execution time since its last reset), when installed and preloaded.';
 
 --
 -- Name: TABLE step_runs; Type: COMMENT; Schema: dwh_lineage; Owner: -
@@ -534,6 +667,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.pipeline_runs TO etl_serv
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.quality_metrics TO etl_service;
+
+--
+-- Name: TABLE statement_stats; Type: ACL; Schema: dwh_lineage; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.statement_stats TO etl_service;
 
 --
 -- Name: TABLE step_runs; Type: ACL; Schema: dwh_lineage; Owner: -

@@ -53,6 +53,11 @@ CREATE TABLE gold.dim_date (
     fiscal_year smallint NOT NULL,
     fiscal_quarter smallint NOT NULL,
     fiscal_month smallint NOT NULL,
+    is_current_day boolean DEFAULT false NOT NULL,
+    is_current_week boolean DEFAULT false NOT NULL,
+    is_current_month boolean DEFAULT false NOT NULL,
+    is_current_quarter boolean DEFAULT false NOT NULL,
+    is_current_year boolean DEFAULT false NOT NULL,
     CONSTRAINT dim_date_key_ck CHECK ((date_key = (to_char((full_date)::timestamp with time zone, 'YYYYMMDD'::text))::integer)),
     CONSTRAINT dim_date_month_ck CHECK ((((month >= 1) AND (month <= 12)) AND ((fiscal_month >= 1) AND (fiscal_month <= 12)))),
     CONSTRAINT dim_date_week_ck CHECK (((week >= 1) AND (week <= 53)))
@@ -120,10 +125,28 @@ ALTER TABLE ONLY gold.holidays
     ADD CONSTRAINT holidays_pk PRIMARY KEY (holiday_date);
 
 --
+-- Name: dim_date_current_idx; Type: INDEX; Schema: gold; Owner: -
+--
+
+CREATE INDEX dim_date_current_idx ON gold.dim_date USING btree (date_key) WHERE (is_current_day OR is_current_week OR is_current_month OR is_current_quarter OR is_current_year);
+
+--
 -- Name: COLUMN dim_date.date_key; Type: COMMENT; Schema: gold; Owner: -
 --
 
 COMMENT ON COLUMN gold.dim_date.date_key IS 'YYYYMMDD.';
+
+--
+-- Name: COLUMN dim_date.day_name; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.day_name IS 'Day name in English (Monday).';
+
+--
+-- Name: COLUMN dim_date.day_of_month; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.day_of_month IS 'Day of the month, 1-31.';
 
 --
 -- Name: COLUMN dim_date.day_of_week; Type: COMMENT; Schema: gold; Owner: -
@@ -132,10 +155,46 @@ COMMENT ON COLUMN gold.dim_date.date_key IS 'YYYYMMDD.';
 COMMENT ON COLUMN gold.dim_date.day_of_week IS '0 = Sunday .. 6 = Saturday (EXTRACT(dow)).';
 
 --
+-- Name: COLUMN dim_date.day_of_year; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.day_of_year IS 'Day of the year, 1-366.';
+
+--
+-- Name: COLUMN dim_date.day_short; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.day_short IS 'Three-letter day name (Mon).';
+
+--
+-- Name: COLUMN dim_date.fiscal_month; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.fiscal_month IS 'Month of the fiscal year, 1-12 (1 = the fiscal year''s first month).';
+
+--
+-- Name: COLUMN dim_date.fiscal_quarter; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.fiscal_quarter IS 'Quarter of the fiscal year, 1-4 (fiscal year starts in calendar.fiscal_year_start_month).';
+
+--
 -- Name: COLUMN dim_date.fiscal_year; Type: COMMENT; Schema: gold; Owner: -
 --
 
 COMMENT ON COLUMN gold.dim_date.fiscal_year IS 'Fiscal year, named after the calendar year it ends in; start month from setting calendar.fiscal_year_start_month.';
+
+--
+-- Name: COLUMN dim_date.full_date; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.full_date IS 'The day.';
+
+--
+-- Name: COLUMN dim_date.holiday_name; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.holiday_name IS 'Name of the holiday from gold.holidays; NULL on other days.';
 
 --
 -- Name: COLUMN dim_date.is_business_day; Type: COMMENT; Schema: gold; Owner: -
@@ -144,16 +203,124 @@ COMMENT ON COLUMN gold.dim_date.fiscal_year IS 'Fiscal year, named after the cal
 COMMENT ON COLUMN gold.dim_date.is_business_day IS 'Not a weekend and not a holiday.';
 
 --
+-- Name: COLUMN dim_date.is_current_day; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_current_day IS 'Today (in calendar.timezone), as of the last dwh_etl.update_dim_date_flags() (maintenance step date_flags).';
+
+--
+-- Name: COLUMN dim_date.is_current_month; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_current_month IS 'In the current month, as of the last dwh_etl.update_dim_date_flags().';
+
+--
+-- Name: COLUMN dim_date.is_current_quarter; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_current_quarter IS 'In the current quarter, as of the last dwh_etl.update_dim_date_flags().';
+
+--
+-- Name: COLUMN dim_date.is_current_week; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_current_week IS 'In the current ISO week, as of the last dwh_etl.update_dim_date_flags().';
+
+--
+-- Name: COLUMN dim_date.is_current_year; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_current_year IS 'In the current year, as of the last dwh_etl.update_dim_date_flags().';
+
+--
+-- Name: COLUMN dim_date.is_holiday; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_holiday IS 'The day is listed in gold.holidays.';
+
+--
+-- Name: COLUMN dim_date.is_weekend; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.is_weekend IS 'Saturday or Sunday.';
+
+--
 -- Name: COLUMN dim_date.iso_day_of_week; Type: COMMENT; Schema: gold; Owner: -
 --
 
 COMMENT ON COLUMN gold.dim_date.iso_day_of_week IS '1 = Monday .. 7 = Sunday.';
 
 --
+-- Name: COLUMN dim_date.iso_year; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.iso_year IS 'ISO 8601 week-numbering year (differs from year in the first and last days of some years); pair with week.';
+
+--
+-- Name: COLUMN dim_date.month; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.month IS 'Calendar month, 1-12.';
+
+--
+-- Name: COLUMN dim_date.month_name; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.month_name IS 'Month name in English (January).';
+
+--
+-- Name: COLUMN dim_date.month_short; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.month_short IS 'Three-letter month name (Jan).';
+
+--
+-- Name: COLUMN dim_date.quarter; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.quarter IS 'Calendar quarter, 1-4.';
+
+--
+-- Name: COLUMN dim_date.quarter_name; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.quarter_name IS 'Quarter label (Q1..Q4).';
+
+--
 -- Name: COLUMN dim_date.week; Type: COMMENT; Schema: gold; Owner: -
 --
 
 COMMENT ON COLUMN gold.dim_date.week IS 'ISO 8601 week number (1-53); pair with iso_year.';
+
+--
+-- Name: COLUMN dim_date.week_of_month; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.week_of_month IS 'Week of the month, 1-6: days 1-7 are week 1.';
+
+--
+-- Name: COLUMN dim_date.year; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_date.year IS 'Calendar year.';
+
+--
+-- Name: COLUMN dim_time_of_day.full_time; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.full_time IS 'The time of day.';
+
+--
+-- Name: COLUMN dim_time_of_day.hour; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.hour IS 'Hour, 0-23.';
+
+--
+-- Name: COLUMN dim_time_of_day.hour_of_day; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.hour_of_day IS 'Hour, 0-23 (seed 003''s name for hour).';
 
 --
 -- Name: COLUMN dim_time_of_day.is_business_hours; Type: COMMENT; Schema: gold; Owner: -
@@ -166,6 +333,42 @@ COMMENT ON COLUMN gold.dim_time_of_day.is_business_hours IS '09:00-17:59 (seed 0
 --
 
 COMMENT ON COLUMN gold.dim_time_of_day.is_peak_hours IS '09:00-11:59 and 13:00-15:59.';
+
+--
+-- Name: COLUMN dim_time_of_day.minute; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.minute IS 'Minute, 0-59.';
+
+--
+-- Name: COLUMN dim_time_of_day.period_of_day; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.period_of_day IS 'Part of the day the time falls in: morning, afternoon, evening or night.';
+
+--
+-- Name: COLUMN dim_time_of_day.second; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.second IS 'Second, 0-59.';
+
+--
+-- Name: COLUMN dim_time_of_day.time_key; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.dim_time_of_day.time_key IS 'Second of the day as HHMMSS (83015 = 08:30:15); the facts'' time_key.';
+
+--
+-- Name: COLUMN holidays.holiday_date; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.holidays.holiday_date IS 'The holiday''s date; sets is_holiday, holiday_name and is_business_day of gold.dim_date.';
+
+--
+-- Name: COLUMN holidays.holiday_name; Type: COMMENT; Schema: gold; Owner: -
+--
+
+COMMENT ON COLUMN gold.holidays.holiday_name IS 'Name of the holiday, shown as gold.dim_date.holiday_name.';
 
 --
 -- Name: TABLE dim_date; Type: COMMENT; Schema: gold; Owner: -

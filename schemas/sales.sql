@@ -161,8 +161,10 @@ CREATE TABLE sales.fact_sales (
     transaction_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    tax_amount numeric(10,2) DEFAULT 0 NOT NULL,
     CONSTRAINT fact_sales_price_positive CHECK ((unit_price >= (0)::numeric)),
-    CONSTRAINT fact_sales_quantity_positive CHECK ((quantity > 0))
+    CONSTRAINT fact_sales_quantity_positive CHECK ((quantity > 0)),
+    CONSTRAINT fact_sales_tax_ck CHECK ((tax_amount >= (0)::numeric))
 )
 PARTITION BY RANGE (date_key);
 
@@ -256,6 +258,12 @@ ALTER TABLE ONLY sales.fact_sales
 CREATE UNIQUE INDEX dim_customer_current_uq ON sales.dim_customer USING btree (customer_id) WHERE is_current;
 
 --
+-- Name: dim_customer_email_idx; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX dim_customer_email_idx ON sales.dim_customer USING btree (email) WHERE is_current;
+
+--
 -- Name: dim_customer_key_from_uq; Type: INDEX; Schema: sales; Owner: -
 --
 
@@ -292,6 +300,18 @@ CREATE UNIQUE INDEX dim_product_key_from_uq ON sales.dim_product USING btree (pr
 CREATE INDEX fact_sales_customer_idx ON ONLY sales.fact_sales USING btree (customer_key);
 
 --
+-- Name: fact_sales_date_covering_idx; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX fact_sales_date_covering_idx ON ONLY sales.fact_sales USING btree (date_key) INCLUDE (quantity, unit_price, discount_amount, tax_amount, line_total);
+
+--
+-- Name: fact_sales_date_customer_idx; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX fact_sales_date_customer_idx ON ONLY sales.fact_sales USING btree (date_key, customer_key);
+
+--
 -- Name: fact_sales_product_idx; Type: INDEX; Schema: sales; Owner: -
 --
 
@@ -304,6 +324,12 @@ CREATE INDEX fact_sales_product_idx ON ONLY sales.fact_sales USING btree (produc
 CREATE INDEX fact_sales_sale_id_idx ON ONLY sales.fact_sales USING btree (sale_id);
 
 --
+-- Name: fact_sales_transaction_brin; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX fact_sales_transaction_brin ON ONLY sales.fact_sales USING brin (transaction_at);
+
+--
 -- Name: mv_customer_ltv_pk; Type: INDEX; Schema: sales; Owner: -
 --
 
@@ -314,6 +340,30 @@ CREATE UNIQUE INDEX mv_customer_ltv_pk ON sales.mv_customer_lifetime_value USING
 --
 
 CREATE INDEX mv_customer_ltv_value ON sales.mv_customer_lifetime_value USING btree (lifetime_value DESC);
+
+--
+-- Name: sales_agg_daily_sales_batch_brin; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX sales_agg_daily_sales_batch_brin ON sales.agg_daily_sales USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: sales_dim_customer_batch_brin; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX sales_dim_customer_batch_brin ON sales.dim_customer USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: sales_dim_product_batch_brin; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX sales_dim_product_batch_brin ON sales.dim_product USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: sales_fact_sales_batch_brin; Type: INDEX; Schema: sales; Owner: -
+--
+
+CREATE INDEX sales_fact_sales_batch_brin ON ONLY sales.fact_sales USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
 
 --
 -- Name: dim_customer scd_no_overlap_after_insert; Type: TRIGGER; Schema: sales; Owner: -
@@ -375,16 +425,100 @@ ALTER TABLE sales.fact_sales
     ADD CONSTRAINT fact_sales_time_fk FOREIGN KEY (time_key) REFERENCES gold.dim_time_of_day(time_key);
 
 --
+-- Name: COLUMN agg_daily_sales._batch_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN agg_daily_sales._loaded_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
 -- Name: COLUMN agg_daily_sales.avg_order_value; Type: COMMENT; Schema: sales; Owner: -
 --
 
 COMMENT ON COLUMN sales.agg_daily_sales.avg_order_value IS 'net_revenue / order_count. Seed 002 used AVG(line_total), the average line, not the average order.';
 
 --
+-- Name: COLUMN agg_daily_sales.customer_segment; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.customer_segment IS 'Segment of the customer version on the sales lines; ''Unknown'' when none.';
+
+--
+-- Name: COLUMN agg_daily_sales.date_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.date_key IS 'The day (YYYYMMDD), key into gold.dim_date.';
+
+--
+-- Name: COLUMN agg_daily_sales.discount_total; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.discount_total IS 'Sum of discount_amount.';
+
+--
+-- Name: COLUMN agg_daily_sales.gross_revenue; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.gross_revenue IS 'Sum of quantity x unit_price, before discounts.';
+
+--
+-- Name: COLUMN agg_daily_sales.item_count; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.item_count IS 'Units sold (sum of quantity).';
+
+--
+-- Name: COLUMN agg_daily_sales.net_revenue; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.net_revenue IS 'gross_revenue - discount_total (sum of line_total).';
+
+--
+-- Name: COLUMN agg_daily_sales.order_count; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.order_count IS 'Distinct orders that day in the segment and group.';
+
+--
+-- Name: COLUMN agg_daily_sales.product_category; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.agg_daily_sales.product_category IS 'Product group (despite the name) of the product version on the sales lines; ''Unknown'' when none.';
+
+--
 -- Name: COLUMN agg_daily_sales.tax_total; Type: COMMENT; Schema: sales; Owner: -
 --
 
-COMMENT ON COLUMN sales.agg_daily_sales.tax_total IS 'The source carries no tax: always 0, kept for seed 002 compatibility.';
+COMMENT ON COLUMN sales.agg_daily_sales.tax_total IS 'Sum of the lines'' tax_amount.';
+
+--
+-- Name: COLUMN customer_metrics.avg_order_value; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.avg_order_value IS 'total_spent / total_orders.';
+
+--
+-- Name: COLUMN customer_metrics.customer_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.customer_id IS 'The customer (natural key); one row per customer.';
+
+--
+-- Name: COLUMN customer_metrics.customer_name; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.customer_name IS 'Current full name of the customer.';
+
+--
+-- Name: COLUMN customer_metrics.customer_segment; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.customer_segment IS 'Current segment of the customer.';
 
 --
 -- Name: COLUMN customer_metrics.customer_tier; Type: COMMENT; Schema: sales; Owner: -
@@ -393,10 +527,136 @@ COMMENT ON COLUMN sales.agg_daily_sales.tax_total IS 'The source carries no tax:
 COMMENT ON COLUMN sales.customer_metrics.customer_tier IS 'By total spent: platinum >= 10000, gold >= 5000, silver >= 1000, else bronze.';
 
 --
+-- Name: COLUMN customer_metrics.days_since_last_purchase; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.days_since_last_purchase IS 'Days from last_purchase_date to the refresh date.';
+
+--
+-- Name: COLUMN customer_metrics.first_purchase_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.first_purchase_date IS 'Date of the first purchase.';
+
+--
+-- Name: COLUMN customer_metrics.last_purchase_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.last_purchase_date IS 'Date of the latest purchase.';
+
+--
+-- Name: COLUMN customer_metrics.refreshed_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.refreshed_at IS 'When sales.sp_refresh_customer_metrics last computed the row.';
+
+--
+-- Name: COLUMN customer_metrics.total_orders; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.total_orders IS 'Distinct orders of the customer, all time.';
+
+--
+-- Name: COLUMN customer_metrics.total_quantity; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.total_quantity IS 'Units bought, all time.';
+
+--
+-- Name: COLUMN customer_metrics.total_spent; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.customer_metrics.total_spent IS 'Sum of line_total, all time.';
+
+--
+-- Name: COLUMN dim_customer._batch_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_customer._loaded_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_customer.city; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.city IS 'City of the customer at the time of the version (Type 2).';
+
+--
+-- Name: COLUMN dim_customer.country; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.country IS 'Country of the customer at the time of the version (Type 2).';
+
+--
+-- Name: COLUMN dim_customer.customer_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.customer_id IS 'Natural key: the operational customer id (sales_src.customers).';
+
+--
 -- Name: COLUMN dim_customer.customer_key; Type: COMMENT; Schema: sales; Owner: -
 --
 
 COMMENT ON COLUMN sales.dim_customer.customer_key IS 'Surrogate key of the version; fact rows point at the version current at the sale.';
+
+--
+-- Name: COLUMN dim_customer.customer_segment; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.customer_segment IS 'Segment: Consumer, Corporate or Home Office (Type 2).';
+
+--
+-- Name: COLUMN dim_customer.email; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.email IS 'E-mail address (Type 2: a change opens a version).';
+
+--
+-- Name: COLUMN dim_customer.email_domain; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.email_domain IS 'Domain part of email, for grouping by company or provider (Type 2).';
+
+--
+-- Name: COLUMN dim_customer.full_name; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.full_name IS 'First and last name (Type 1: a correction rewrites every version).';
+
+--
+-- Name: COLUMN dim_customer.is_current; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_customer.is_deleted; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_customer.phone; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.phone IS 'Phone number as the source gave it (Type 1).';
+
+--
+-- Name: COLUMN dim_customer.signup_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.signup_date IS 'Date the customer signed up (Type 1).';
+
+--
+-- Name: COLUMN dim_customer.valid_from; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
 
 --
 -- Name: COLUMN dim_customer.valid_to; Type: COMMENT; Schema: sales; Owner: -
@@ -405,10 +665,262 @@ COMMENT ON COLUMN sales.dim_customer.customer_key IS 'Surrogate key of the versi
 COMMENT ON COLUMN sales.dim_customer.valid_to IS 'End of validity (exclusive); NULL for the current version.';
 
 --
+-- Name: COLUMN dim_customer.version; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN dim_product._batch_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN dim_product._loaded_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_product.brand; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.brand IS 'Brand (Type 2).';
+
+--
+-- Name: COLUMN dim_product.category; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.category IS 'Product category (Type 2).';
+
+--
+-- Name: COLUMN dim_product.is_active; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.is_active IS 'The product is on sale (Type 2).';
+
+--
+-- Name: COLUMN dim_product.is_current; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.is_current IS 'true on the key''s version valid now (valid_to is NULL); filter on it for the current state.';
+
+--
+-- Name: COLUMN dim_product.is_deleted; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.is_deleted IS 'The source deleted the key (a tombstone): the row stays so that facts pointing at it keep their attributes.';
+
+--
+-- Name: COLUMN dim_product.list_price; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.list_price IS 'List price (the source''s unit_price) at the time of the version (Type 2).';
+
+--
+-- Name: COLUMN dim_product.product_group; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.product_group IS 'Product group, the level agg_daily_sales reports by (Type 2).';
+
+--
+-- Name: COLUMN dim_product.product_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.product_id IS 'Natural key: the operational product id (sales_src.products).';
+
+--
+-- Name: COLUMN dim_product.product_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.product_key IS 'Surrogate key of the product version; fact_sales.product_key points at the version valid at the sale.';
+
+--
+-- Name: COLUMN dim_product.product_name; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.product_name IS 'Product name (Type 2).';
+
+--
+-- Name: COLUMN dim_product.unit_cost; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.unit_cost IS 'Unit cost (Type 1: a correction rewrites every version).';
+
+--
+-- Name: COLUMN dim_product.valid_from; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.valid_from IS 'Start (inclusive) of the period this version describes the key: the source''s change time.';
+
+--
+-- Name: COLUMN dim_product.valid_to; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.valid_to IS 'End (exclusive) of the period this version describes the key; NULL for the current version.';
+
+--
+-- Name: COLUMN dim_product.version; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product.version IS 'Version number of the key, 1 for its first version, +1 per tracked change.';
+
+--
+-- Name: COLUMN fact_sales._batch_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales._batch_id IS 'Batch of the run that last wrote the row (dwh_lineage.pipeline_runs.batch_id): which load it came from.';
+
+--
+-- Name: COLUMN fact_sales._loaded_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_sales.customer_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.customer_key IS 'The customer''s version valid at transaction_at (sales.dim_customer.customer_key).';
+
+--
+-- Name: COLUMN fact_sales.date_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.date_key IS 'Day of the transaction (YYYYMMDD), key into gold.dim_date; the partition key.';
+
+--
+-- Name: COLUMN fact_sales.discount_amount; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.discount_amount IS 'Discount on the whole line, in currency.';
+
+--
+-- Name: COLUMN fact_sales.line_number; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.line_number IS 'Position of the line in its order, from 1.';
+
+--
 -- Name: COLUMN fact_sales.line_total; Type: COMMENT; Schema: sales; Owner: -
 --
 
 COMMENT ON COLUMN sales.fact_sales.line_total IS 'quantity * unit_price - discount_amount.';
+
+--
+-- Name: COLUMN fact_sales.order_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.order_id IS 'The order the line belongs to; count distinct order_id for orders.';
+
+--
+-- Name: COLUMN fact_sales.product_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.product_key IS 'The product''s version valid at transaction_at (sales.dim_product.product_key).';
+
+--
+-- Name: COLUMN fact_sales.quantity; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.quantity IS 'Units sold on the line (1-10000, checked by quality rules).';
+
+--
+-- Name: COLUMN fact_sales.sale_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.sale_id IS 'Natural key: the operational sales line id.';
+
+--
+-- Name: COLUMN fact_sales.tax_amount; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.tax_amount IS 'Sales tax of the line; not in line_total (revenue is net of tax).';
+
+--
+-- Name: COLUMN fact_sales.time_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.time_key IS 'Time of day of the transaction (HHMMSS), key into gold.dim_time_of_day.';
+
+--
+-- Name: COLUMN fact_sales.transaction_at; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.transaction_at IS 'When the sale happened (the source''s transaction_date in sales.source_timezone).';
+
+--
+-- Name: COLUMN fact_sales.unit_price; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales.unit_price IS 'Price of one unit on the line, before discount.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.avg_order_value; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.avg_order_value IS 'lifetime_value / total_orders.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.customer_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.customer_id IS 'The customer (natural key); one row per current customer.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.customer_key; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.customer_key IS 'Current version of the customer (sales.dim_customer).';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.customer_segment; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.customer_segment IS 'Current segment.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.customer_tenure_days; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.customer_tenure_days IS 'Days from first_order_date to last_order_date.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.email; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.email IS 'Current e-mail address.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.first_order_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.first_order_date IS 'Date of the first order.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.last_order_date; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.last_order_date IS 'Date of the latest order.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.lifetime_value; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.lifetime_value IS 'Sum of line_total over all versions of the customer.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.name; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.name IS 'Current full name.';
+
+--
+-- Name: COLUMN mv_customer_lifetime_value.total_orders; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.mv_customer_lifetime_value.total_orders IS 'Distinct orders over all versions of the customer.';
 
 --
 -- Name: MATERIALIZED VIEW mv_customer_lifetime_value; Type: COMMENT; Schema: sales; Owner: -
@@ -552,7 +1064,7 @@ COMMENT ON VIEW sales.stg_dim_products IS 'Seed 004 STG products: silver.sales_p
 -- Name: VIEW stg_fact_sales; Type: COMMENT; Schema: sales; Owner: -
 --
 
-COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales.';
+COMMENT ON VIEW sales.stg_fact_sales IS 'Seed 004 STG sales: silver.sales_sales with the sale''s date parts in the shop''s zone (day, year, quarter, month, day of month, ISO day of week 1 = Monday, hour, YYYYMMDD key).';
 
 --
 -- Name: VIEW vw_etl_performance_summary; Type: COMMENT; Schema: sales; Owner: -

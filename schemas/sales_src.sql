@@ -130,7 +130,8 @@ CREATE TABLE sales_src.sales (
     transaction_date timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    tax_amount numeric(10,2) DEFAULT 0 NOT NULL
 );
 
 --
@@ -457,6 +458,12 @@ COMMENT ON COLUMN sales_src.sales.quantity IS 'Units sold. Not validated: may be
 --
 
 COMMENT ON COLUMN sales_src.sales.sale_id IS 'Natural key of the sales line in the source.';
+
+--
+-- Name: COLUMN sales.tax_amount; Type: COMMENT; Schema: sales_src; Owner: -
+--
+
+COMMENT ON COLUMN sales_src.sales.tax_amount IS 'Sales tax of the line (the demo: 8% of quantity x unit_price - discount_amount).';
 
 --
 -- Name: COLUMN sales.transaction_date; Type: COMMENT; Schema: sales_src; Owner: -

@@ -761,8 +761,10 @@ CREATE TABLE silver.sales_sales (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    tax_amount numeric(10,2) DEFAULT 0 NOT NULL,
     CONSTRAINT sales_sales_price_ck CHECK (((unit_price >= (0)::numeric) AND (discount_amount >= (0)::numeric))),
-    CONSTRAINT sales_sales_quantity_ck CHECK ((quantity > 0))
+    CONSTRAINT sales_sales_quantity_ck CHECK ((quantity > 0)),
+    CONSTRAINT sales_sales_tax_ck CHECK ((tax_amount >= (0)::numeric))
 );
 
 --
@@ -1256,6 +1258,30 @@ CREATE INDEX sales_products_loaded_idx ON silver.sales_products USING btree (_lo
 CREATE INDEX sales_sales_loaded_idx ON silver.sales_sales USING btree (_loaded_at);
 
 --
+-- Name: silver_devflow_agent_execution_logs_batch_brin; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX silver_devflow_agent_execution_logs_batch_brin ON silver.devflow_agent_execution_logs USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: silver_sales_customers_batch_brin; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX silver_sales_customers_batch_brin ON silver.sales_customers USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: silver_sales_products_batch_brin; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX silver_sales_products_batch_brin ON silver.sales_products USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
+-- Name: silver_sales_sales_batch_brin; Type: INDEX; Schema: silver; Owner: -
+--
+
+CREATE INDEX silver_sales_sales_batch_brin ON silver.sales_sales USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
+
+--
 -- Name: sales_customers scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
 --
 
@@ -1314,6 +1340,12 @@ COMMENT ON COLUMN silver.agents_conversations.is_deleted IS 'The source row was 
 --
 
 COMMENT ON COLUMN silver.agents_users.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN sales_sales.tax_amount; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.sales_sales.tax_amount IS 'Sales tax of the line (0 when the source gave none).';
 
 --
 -- Name: TABLE agents_agent_approvals; Type: COMMENT; Schema: silver; Owner: -
