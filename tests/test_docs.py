@@ -331,3 +331,27 @@ def test_the_site_renders_in_headless_chromium_with_the_lineage_of_fact_sales(si
     # the inline script ran and loaded the local search index (offline, from the file system)
     indexed = re.search(r'data-indexed="(\d+)"', html)
     assert indexed and int(indexed.group(1)) > 1000
+
+
+def test_custom_steps_that_write_from_their_sources_have_column_lineage(conn):
+    """Every custom step with sources and target tables has column lineage, declared or matched by name;
+    a "<table>.*" declaration covers each of the table's own columns (JSON feeds into bronze)."""
+    missing = rows(conn, """
+        SELECT s.step_name FROM dwh_etl.steps AS s
+        WHERE s.kind = 'custom' AND cardinality(s.source_tables) > 0 AND cardinality(s.target_tables) > 0
+          -- the engine's own steps generate their rows (the calendar from dates and settings): no source column
+          AND s.area <> 'engine'
+          AND NOT EXISTS (SELECT 1 FROM dwh_lineage.column_lineage AS l
+                          WHERE l.lineage_id IS NULL AND l.step_name = s.step_name)
+        ORDER BY 1""")
+    assert missing == []
+    declared = rows(conn, """
+        SELECT l.target_column FROM dwh_lineage.column_lineage AS l
+        WHERE l.lineage_id IS NULL AND l.step_name = 'devflow_ingest_metrics'
+          AND l.source_table = 'devflow_src.api_payloads' AND l.source_column = 'payload'
+        ORDER BY 1""")
+    own = rows(conn, """
+        SELECT a.attname::text FROM pg_attribute AS a
+        WHERE a.attrelid = 'bronze.devflow_metric_samples'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attname !~ '^_' ORDER BY 1""")
+    assert declared == own and len(own) > 3

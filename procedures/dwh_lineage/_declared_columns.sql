@@ -1,7 +1,9 @@
 -- The column lineage custom steps declare (issue 16): the "columns" key of a step entry in its area's
 -- spec (dwh_etl.areas.spec->'steps'), {"<target table>.<column>": ["<source table>.<column>", ...]} or
--- {"<target table>.<column>": {"from": [...], "how": "sum"}}, one row per (target, source). The engine
--- cannot see inside a custom procedure; typed steps need no declaration (derive_column_lineage).
+-- {"<target table>.<column>": {"from": [...], "how": "sum"}}, one row per (target, source). A target
+-- "<target table>.*" stands for each of the table's own columns (names not starting with "_": the
+-- engine's columns have their own meaning), e.g. every bronze column of a JSON feed from its payload.
+-- The engine cannot see inside a custom procedure; typed steps need no declaration (derive_column_lineage).
 -- Example: SELECT * FROM dwh_lineage._declared_columns('sales');
 CREATE OR REPLACE FUNCTION dwh_lineage._declared_columns(
     p_area text DEFAULT NULL
@@ -24,7 +26,7 @@ AS $$
            regexp_replace(src, '\.[^.]*$', ''),
            substring(src FROM '[^.]*$'),
            regexp_replace(c.key, '\.[^.]*$', ''),
-           substring(c.key FROM '[^.]*$'),
+           tc.col,
            COALESCE(c.value->>'how', 'declared')
     FROM dwh_etl.areas AS a
     CROSS JOIN LATERAL jsonb_array_elements(
@@ -34,6 +36,16 @@ AS $$
         CASE jsonb_typeof(c.value) WHEN 'array' THEN c.value
                                    WHEN 'object' THEN COALESCE(c.value->'from', '[]'::jsonb)
                                    ELSE jsonb_build_array(c.value) END) AS src
+    CROSS JOIN LATERAL (
+        SELECT substring(c.key FROM '[^.]*$') AS col
+        WHERE substring(c.key FROM '[^.]*$') <> '*'
+        UNION ALL
+        SELECT a.attname::text
+        FROM pg_catalog.pg_attribute AS a
+        WHERE substring(c.key FROM '[^.]*$') = '*'
+          AND a.attrelid = to_regclass(regexp_replace(c.key, '\.[^.]*$', ''))
+          AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_'
+    ) AS tc
     WHERE p_area IS NULL OR a.area = p_area;
 $$;
 COMMENT ON FUNCTION dwh_lineage._declared_columns(text) IS 'Column lineage declared by custom steps (the "columns" key of their entry in dwh_etl.areas.spec), one row per target and source column.';

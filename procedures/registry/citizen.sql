@@ -146,7 +146,9 @@ DECLARE
                    ["citizen_src.contents", "bronze.citizen_contents"]]},
         {"step": "citizen_ingest_events", "procedure": "citizen.step_ingest_events", "layer": "bronze",
          "description": "the collector's JSON payloads (query logs, content events) into bronze through dwh_etl.ingest_json; what is not an event is quarantined",
-         "sources": ["citizen_src.analytics_payloads"], "targets": ["bronze.citizen_query_logs", "bronze.citizen_content_events"]},
+         "sources": ["citizen_src.analytics_payloads"], "targets": ["bronze.citizen_query_logs", "bronze.citizen_content_events"],
+         "columns": {"bronze.citizen_query_logs.*": {"from": ["citizen_src.analytics_payloads.payload"], "how": "the key of the same name in each event of a query_logs payload"},
+                     "bronze.citizen_content_events.*": {"from": ["citizen_src.analytics_payloads.payload"], "how": "the key of the same name in each event of a content_events payload"}}},
         {"step": "citizen_silver_entities", "kind": "silver", "layer": "silver", "depends_on": ["citizen_extract"],
          "spec": {"typing": "engine", "ts_column": "updated_at", "timezone_setting": "citizen.timezone",
                   "loads": [

@@ -111,9 +111,11 @@ DECLARE
      "feeds": [["devflow_src.agent_execution_logs", "bronze.devflow_agent_execution_logs"], ["devflow_src.code_gen_tasks", "bronze.devflow_code_gen_tasks"],
                ["devflow_src.review_results", "bronze.devflow_review_results"], ["devflow_src.deployment_pipelines", "bronze.devflow_deployment_pipelines"]]},
     "ingest_pull_requests": {"step": "devflow_ingest_pull_requests", "procedure": "devflow.ingest_pull_requests", "layer": "bronze",
-     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_pull_requests"]},
+     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_pull_requests"],
+     "columns": {"bronze.devflow_pull_requests.*": {"from": ["devflow_src.api_payloads.payload"], "how": "the key of the same name in each pull request of a github_pulls payload"}}},
     "ingest_metrics": {"step": "devflow_ingest_metrics", "procedure": "devflow.ingest_metrics", "layer": "bronze",
-     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_metric_samples"]},
+     "sources": ["devflow_src.api_payloads"], "targets": ["bronze.devflow_metric_samples"],
+     "columns": {"bronze.devflow_metric_samples.*": {"from": ["devflow_src.api_payloads.payload"], "how": "the key of the same name in each sample of a metrics payload"}}},
     "dimensions": {"step": "devflow_dimensions", "kind": "dimension", "layer": "gold",
      "spec": {"dimensions": [
          {"dimension": "devflow.dim_agent", "view": "devflow.dim_agent_changes", "lineage_source": "silver.devflow_agents"},
