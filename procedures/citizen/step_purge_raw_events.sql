@@ -47,7 +47,7 @@ BEGIN
     LOOP
         v_safe := LEAST(v_cutoff, dwh_etl.get_watermark(v_feed.silver));
         -- bronze is append-only (migration 0033): the engine's retention deletes, never past silver's watermark
-        v_purged := dwh_etl.sec_purge_bronze(v_feed.bronze::regclass, v_safe);
+        v_purged := dwh_etl.sec_purge_bronze(v_feed.bronze::regclass, v_safe, 'citizen.raw_retention');
 
         UPDATE dwh_etl.quarantine AS q
         SET payload = s.payload

@@ -74,7 +74,7 @@ BEGIN
             IF v_rows > 0 THEN
                 RAISE NOTICE 'partitioned %: % row(s) of ended months moved into their month partitions', v_table.rel, v_rows;
             END IF;
-        EXCEPTION WHEN lock_not_available OR query_canceled THEN
+        EXCEPTION WHEN lock_not_available OR query_canceled OR duplicate_table OR deadlock_detected THEN
             RAISE WARNING 'rows of ended months of % not moved: %', v_table.rel, SQLERRM;
         END;
     END LOOP;

@@ -42,8 +42,13 @@ BEGIN
         IF v_rel IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
                                          WHERE c.oid = v_rel AND c.relkind = 'r'
                                            AND c.relnamespace = 'bronze'::regnamespace) THEN
-            v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - v_horizon)::date;
-            PERFORM dwh_etl.sec_purge_bronze(v_rel, v_cutoff::timestamptz);  -- it reports what it deleted
+            IF v_horizon <= interval '0' THEN
+                RAISE EXCEPTION 'setting retention.% is not a positive interval: %', v_setting.table_name, quote_literal(v_setting.value)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            -- UTC whatever the session's TimeZone (the runner pins it; a call by hand may not)
+            v_cutoff := (LEAST(p_run_date, (now() AT TIME ZONE 'UTC')::date) - v_horizon)::date;
+            PERFORM dwh_etl.sec_purge_bronze(v_rel, v_cutoff::timestamp AT TIME ZONE 'UTC');  -- it reports what it deleted
             CONTINUE;
         END IF;
         IF v_rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt

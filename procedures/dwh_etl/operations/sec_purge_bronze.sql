@@ -3,13 +3,16 @@
 -- rows ingested before it left in the table and its other children, but never
 -- a row its readers have not read yet: the cutoff is at most the lowest watermark of the silver loads
 -- that read the table (named as their "bronze" or as their tombstones' table; a silver load's
--- watermark is on _ingested_at, dwh_etl.window_bounds). A table no silver load reads is refused: nothing
+-- watermark is on _ingested_at, dwh_etl.window_bounds), and never younger than its retention setting
+-- (retention.<table>, else bronze.min_retention, 7 days). A table no silver load reads is refused: nothing
 -- would say its rows were read. Returns the number of rows deleted.
 -- SECURITY DEFINER: etl_service has no DELETE on bronze; the trigger of 0033 lets this function's own
 -- statement through (dwh_etl.bronze_purge names the table for that statement only).
+DROP FUNCTION IF EXISTS dwh_etl.sec_purge_bronze(regclass, timestamptz);
 CREATE OR REPLACE FUNCTION dwh_etl.sec_purge_bronze(
-    p_table  regclass,
-    p_before timestamptz
+    p_table     regclass,
+    p_before    timestamptz,
+    p_retention text DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -23,6 +26,7 @@ DECLARE
     v_rows   bigint;
     v_n      bigint;
     v_part   record;
+    v_keep   interval;
 BEGIN
     SELECT format('%I.%I', n.nspname, c.relname) INTO v_name
     FROM pg_catalog.pg_class AS c
@@ -52,7 +56,23 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'register the silver load that reads it (dwh_etl.register_area), or drop the table if it is unused';
     END IF;
-    v_safe := LEAST(p_before, v_safe);
+    -- and never younger than the table's retention: the setting p_retention names (a key ending in
+    -- "retention", e.g. citizen.raw_retention), else retention.<table>, else bronze.min_retention (7
+    -- days). Settings are the owner's, so a caller who can move watermarks (etl_service) still cannot
+    -- empty bronze
+    BEGIN
+        v_keep := COALESCE(CASE WHEN p_retention ~ '(^|[._])retention$' THEN dwh_etl.get_setting(p_retention, NULL) END,
+                           dwh_etl.get_setting('retention.' || v_name, NULL),
+                           dwh_etl.get_setting('bronze.min_retention', '7 days'))::interval;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR syntax_error THEN
+        v_keep := NULL;
+    END;
+    IF v_keep IS NULL OR v_keep < interval '0' THEN
+        RAISE EXCEPTION 'purge_bronze: the retention of % is not a positive interval', v_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('UPDATE dwh_etl.settings SET value = ''2 years'' WHERE key = %L (or bronze.min_retention)', 'retention.' || v_name);
+    END IF;
+    v_safe := LEAST(p_before, v_safe, now() - v_keep);
     -- month partitions (dwh_etl._bronze_period) that end before the cutoff are dropped whole
     v_rows := 0;
     FOR v_part IN
@@ -80,6 +100,6 @@ BEGIN
     RETURN v_rows;
 END;
 $$;
-REVOKE ALL ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz) TO etl_service;
-COMMENT ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz) IS 'Retention of a bronze table (append-only otherwise): delete the rows ingested before the cutoff, never past what its silver loads have read (their lowest watermark). SECURITY DEFINER. Example: SELECT dwh_etl.sec_purge_bronze(''bronze.sales_sales'', now() - interval ''2 years'');';
+REVOKE ALL ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz, text) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.sec_purge_bronze(regclass, timestamptz, text) IS 'Retention of a bronze table (append-only otherwise): delete the rows ingested before the cutoff, never past what its silver loads have read (their lowest watermark). SECURITY DEFINER. Example: SELECT dwh_etl.sec_purge_bronze(''bronze.sales_sales'', now() - interval ''2 years'');';

@@ -50,6 +50,12 @@ BEGIN
         PERFORM set_config('dwh_etl.bronze_purge', '', true);
         v_rows := v_rows + v_n;
     END LOOP;
+    -- the current month's partition, created ahead (empty until the month ends): the move at the end of
+    -- the month then goes into a partition that already existed, never one created in the moving
+    -- transaction (a query planned before such a partition existed and run after the move commits would
+    -- see neither the moved rows nor the partition). Only months older than the feature (the first
+    -- run) are created and filled in one transaction.
+    PERFORM dwh_etl._bronze_period(p_table, now());
     RETURN v_rows;
 END;
 $$;

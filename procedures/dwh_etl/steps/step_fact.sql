@@ -142,6 +142,7 @@ DECLARE
     v_fk_add     text[] := '{}'::text[];  -- bulk path: the foreign keys dropped for the write, re-added after it
     v_fk         record;
     v_fk_stmt    text;
+    v_lock       text;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -494,15 +495,27 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
                        WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
                          AND (NOT k.convalidated OR NOT has_table_privilege(k.confrelid, 'REFERENCES'))) THEN
-        FOR v_fk IN
-            SELECT k.conname, pg_catalog.pg_get_constraintdef(k.oid) AS def
-            FROM pg_catalog.pg_constraint AS k
-            WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
-            ORDER BY k.conname
-        LOOP
-            v_fk_add := v_fk_add || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_target, v_fk.conname, v_fk.def);
-            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_target, v_fk.conname);
-        END LOOP;
+        -- dropping a foreign key locks its referenced table too (the shared gold.dim_date among them):
+        -- if that takes more than 2 s (a long query on it) or another step holds it (a deadlock), the
+        -- batch goes the per-row way instead of queueing every reader of the dimension behind it
+        v_lock := current_setting('lock_timeout');
+        BEGIN
+            PERFORM set_config('lock_timeout', '2s', true);
+            FOR v_fk IN
+                SELECT k.conname, pg_catalog.pg_get_constraintdef(k.oid) AS def
+                FROM pg_catalog.pg_constraint AS k
+                WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
+                ORDER BY k.conname
+            LOOP
+                v_fk_add := v_fk_add || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_target, v_fk.conname, v_fk.def);
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_target, v_fk.conname);
+            END LOOP;
+            PERFORM set_config('lock_timeout', v_lock, true);
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            v_fk_add := '{}'::text[];  -- the drops were rolled back with the subtransaction
+            PERFORM set_config('lock_timeout', v_lock, true);
+            RAISE NOTICE 'fact %: its tables are busy (%), rows checked one by one', v_target, SQLERRM;
+        END;
     END IF;
     IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
         EXECUTE format('DELETE FROM %s AS f USING _fact_rows AS d WHERE %s%s',
