@@ -497,17 +497,55 @@ def source_pull(ctx, name):
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot", "json"]),
               help="The graph: text (each table with its parents, or children), mermaid, dot (Graphviz), "
                    "json (nodes and edges). Without it: the tables by level.")
+@click.option("--key", "keys", multiple=True, metavar="COLUMN=VALUE",
+              help="Per-record lineage: follow the rows of TABLE with these values back to the raw rows they "
+                   "came from (dwh_lineage.trace_record); repeat for several columns.")
+@click.option("--column", metavar="COLUMN", help="With --key: the value to follow (each hop shows its sources).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.pass_context
-def lineage(ctx, table_name: str, direction: str, fmt: str | None, as_json: bool):
-    """Show the tables upstream (or downstream) of TABLE, by level, or its lineage graph (--format).
+def lineage(ctx, table_name: str, direction: str, fmt: str | None, keys: tuple[str, ...], column: str | None,
+            as_json: bool):
+    """Show the tables upstream (or downstream) of TABLE, by level, or its lineage graph (--format), or
+    one row's way back to its raw payload (--key).
 
     \b
     Example:
         dwh lineage sales.fact_sales --upstream
         dwh lineage sales.fact_sales --format text
         dwh lineage sales.fact_sales --both --format mermaid
+        dwh lineage sales.fact_sales --key sale_id=42 --column line_total
     """
+    if column and not keys:
+        raise click.UsageError("--column needs --key (the row to trace)")
+    if keys:
+        if fmt or direction != "upstream":
+            raise click.UsageError("--key traces one row back to its source: it takes no --format/--downstream/--both")
+        key = {}
+        for item in keys:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise click.UsageError(f"--key {item!r}: expected COLUMN=VALUE, e.g. --key sale_id=42")
+            key[name.strip()] = value
+        from .ops import trace
+
+        hops = trace(conninfo(ctx), table_name, key, column)
+        if as_json:
+            emit_json([{k: v for k, v in h.items() if k != "value_text"} for h in hops])
+            return
+        click.echo(f"{table_name} {json.dumps(key)}" + (f", following {column}" if column else ""))
+        if not hops:
+            click.echo("  (no row matches)")
+        for hop in hops:
+            if hop["hop"] == 1:
+                click.echo(f"row {hop['trace']}")
+            values = (hop.pop("value_text") or "") if column else ""
+            if not column and hop["row_data"] is not None:
+                ident = hop["row_data"].get("_bronze_id") or hop["row_data"].get("_source_bronze_id")
+                values = f"_bronze_id={ident}" if ident is not None else ""
+            click.echo(f"  {hop['hop']} {hop['layer']:<7} {hop['table_name']}  {values}".rstrip())
+            if hop["note"]:
+                click.echo(f"      {hop['note']}")
+        return
     if fmt or direction == "both":
         from .docs_graph import fetch_graph, render
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -183,6 +184,22 @@ def lineage(conninfo: str, table: str, downstream: bool = False) -> list[dict]:
             _known_table(conn, table)
             with conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(sql.SQL("SELECT * FROM dwh_lineage.{}(%s)").format(sql.Identifier(fn)), (table,))
+                return cur.fetchall()
+        except psycopg.Error as exc:
+            raise from_psycopg(exc) from exc
+
+
+def trace(conninfo: str, table: str, key: dict[str, str], column: str | None = None) -> list[dict]:
+    """Per-record lineage: the rows of TABLE matching KEY, each followed back to its bronze row
+    (dwh_lineage.trace_record)."""
+    with connect(conninfo) as conn:
+        try:
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute("""SELECT t.trace, t.hop, t.layer, t.table_name, t.value, t.note, t.row_data,
+                                      (SELECT string_agg(format('%%s=%%s', v.key, v.value), ' ' ORDER BY v.key)
+                                       FROM jsonb_each(t.value) AS v) AS value_text
+                               FROM dwh_lineage.trace_record(%s, %s::jsonb, %s) AS t
+                               ORDER BY t.trace, t.hop""", (table, json.dumps(key), column))
                 return cur.fetchall()
         except psycopg.Error as exc:
             raise from_psycopg(exc) from exc

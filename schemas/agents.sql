@@ -143,6 +143,7 @@ CREATE TABLE agents.dim_agent (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_agent_agent_type_check CHECK ((agent_type = ANY (ARRAY['data'::text, 'engineer'::text, 'support'::text, 'marketing'::text, 'ai'::text, 'qa'::text, 'ops'::text]))),
     CONSTRAINT dim_agent_capabilities_ck CHECK ((jsonb_typeof(capabilities) = 'array'::text)),
     CONSTRAINT dim_agent_cost_ck CHECK ((cost_per_query_usd >= (0)::numeric)),
@@ -193,6 +194,7 @@ CREATE TABLE agents.dim_user (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_user_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_user_type_known_ck CHECK (((user_type IS NOT NULL) OR is_inferred)),
     CONSTRAINT dim_user_user_type_check CHECK ((user_type = ANY (ARRAY['annotator'::text, 'approver'::text, 'qa_team'::text, 'operator'::text]))),
@@ -220,6 +222,7 @@ CREATE TABLE agents.fact_agent_query (
     created_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_agent_query_latency_ck CHECK ((latency_ms >= 0)),
     CONSTRAINT fact_agent_query_size_ck CHECK ((result_size_bytes >= 0))
 );
@@ -252,6 +255,7 @@ END) STORED,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     _updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_approval_interruptions_ck CHECK ((interruption_count >= 0)),
     CONSTRAINT fact_approval_resolution_ck CHECK (((status = 'pending'::text) = (resolved_at IS NULL))),
     CONSTRAINT fact_approval_resolved_after_ck CHECK ((resolved_at >= created_at)),
@@ -281,6 +285,7 @@ CREATE TABLE agents.fact_training (
     annotated_at timestamp with time zone,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_training_accuracy_score_check CHECK (((accuracy_score >= 1) AND (accuracy_score <= 5))),
     CONSTRAINT fact_training_annotated_after_ck CHECK ((annotated_at >= created_at)),
     CONSTRAINT fact_training_clarity_score_check CHECK (((clarity_score >= 1) AND (clarity_score <= 5))),
@@ -808,6 +813,12 @@ COMMENT ON COLUMN agents.dim_agent._batch_id IS 'Batch (pipeline run) that wrote
 COMMENT ON COLUMN agents.dim_agent._loaded_at IS 'When the row was last written.';
 
 --
+-- Name: COLUMN dim_agent._source_bronze_id; Type: COMMENT; Schema: agents; Owner: -
+--
+
+COMMENT ON COLUMN agents.dim_agent._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_agent.agent_key; Type: COMMENT; Schema: agents; Owner: -
 --
 
@@ -1078,6 +1089,12 @@ COMMENT ON COLUMN agents.dim_user._batch_id IS 'Batch (pipeline run) that wrote 
 COMMENT ON COLUMN agents.dim_user._loaded_at IS 'When the row was last written.';
 
 --
+-- Name: COLUMN dim_user._source_bronze_id; Type: COMMENT; Schema: agents; Owner: -
+--
+
+COMMENT ON COLUMN agents.dim_user._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_user.is_current; Type: COMMENT; Schema: agents; Owner: -
 --
 
@@ -1148,6 +1165,12 @@ COMMENT ON COLUMN agents.fact_agent_query._batch_id IS 'Batch (pipeline run) tha
 --
 
 COMMENT ON COLUMN agents.fact_agent_query._loaded_at IS 'When the row was last written.';
+
+--
+-- Name: COLUMN fact_agent_query._source_bronze_id; Type: COMMENT; Schema: agents; Owner: -
+--
+
+COMMENT ON COLUMN agents.fact_agent_query._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_agent_query.agent_key; Type: COMMENT; Schema: agents; Owner: -
@@ -1238,6 +1261,12 @@ COMMENT ON COLUMN agents.fact_approval._batch_id IS 'Batch (pipeline run) that l
 --
 
 COMMENT ON COLUMN agents.fact_approval._loaded_at IS 'When the row was first written.';
+
+--
+-- Name: COLUMN fact_approval._source_bronze_id; Type: COMMENT; Schema: agents; Owner: -
+--
+
+COMMENT ON COLUMN agents.fact_approval._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_approval._updated_at; Type: COMMENT; Schema: agents; Owner: -
@@ -1346,6 +1375,12 @@ COMMENT ON COLUMN agents.fact_training._batch_id IS 'Batch (pipeline run) that l
 --
 
 COMMENT ON COLUMN agents.fact_training._loaded_at IS 'When the row was last written.';
+
+--
+-- Name: COLUMN fact_training._source_bronze_id; Type: COMMENT; Schema: agents; Owner: -
+--
+
+COMMENT ON COLUMN agents.fact_training._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_training.accuracy_score; Type: COMMENT; Schema: agents; Owner: -

@@ -176,6 +176,7 @@ CREATE TABLE citizen.dim_content (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_content_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_content_known_ck CHECK ((is_inferred OR ((content_type IS NOT NULL) AND (title IS NOT NULL) AND (language IS NOT NULL) AND (content_source IS NOT NULL)))),
     CONSTRAINT dim_content_language_ck CHECK ((language ~ '^[a-z]{2,3}$'::text)),
@@ -208,6 +209,7 @@ CREATE TABLE citizen.dim_content_source (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_content_source_contact_ck CHECK ((jsonb_typeof(contact_info) = 'object'::text)),
     CONSTRAINT dim_content_source_frequency_ck CHECK ((update_frequency = ANY (ARRAY['real_time'::text, 'daily'::text, 'weekly'::text, 'monthly'::text]))),
     CONSTRAINT dim_content_source_known_ck CHECK ((is_inferred OR ((source_type IS NOT NULL) AND (reliability_score IS NOT NULL) AND (update_frequency IS NOT NULL)))),
@@ -234,6 +236,7 @@ CREATE TABLE citizen.dim_content_type (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_content_type_known_ck CHECK ((is_inferred OR ((type_name IS NOT NULL) AND (is_downloadable IS NOT NULL)))),
     CONSTRAINT dim_content_type_type_ck CHECK ((content_type = ANY (ARRAY['procedure'::text, 'document'::text, 'faq'::text, 'article'::text]))),
     CONSTRAINT dim_content_type_version_ck CHECK (((version = 1) AND is_current AND (valid_to IS NULL)))
@@ -261,6 +264,7 @@ CREATE TABLE citizen.dim_language (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_language_code_ck CHECK ((language_code ~ '^[a-z]{2,3}$'::text)),
     CONSTRAINT dim_language_coverage_ck CHECK (((coverage_percentage >= (0)::numeric) AND (coverage_percentage <= (100)::numeric))),
     CONSTRAINT dim_language_known_ck CHECK ((is_inferred OR ((language_name IS NOT NULL) AND (script_type IS NOT NULL) AND (is_rtl IS NOT NULL)))),
@@ -312,6 +316,7 @@ CREATE TABLE citizen.dim_query_type (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_query_type_category_ck CHECK ((query_category = ANY (ARRAY['general'::text, 'specific'::text, 'procedural'::text]))),
     CONSTRAINT dim_query_type_complexity_ck CHECK ((complexity_level = ANY (ARRAY['simple'::text, 'moderate'::text, 'complex'::text]))),
     CONSTRAINT dim_query_type_expected_ck CHECK ((expected_response_time_ms > 0)),
@@ -344,6 +349,7 @@ CREATE TABLE citizen.dim_service (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_service_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_service_known_ck CHECK ((is_inferred OR ((service_name IS NOT NULL) AND (service_category IS NOT NULL) AND (department IS NOT NULL) AND (priority_level IS NOT NULL) AND (service_type IS NOT NULL) AND (data_source IS NOT NULL)))),
     CONSTRAINT dim_service_priority_ck CHECK (((priority_level >= 1) AND (priority_level <= 5))),
@@ -373,6 +379,7 @@ CREATE TABLE citizen.dim_user (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_user_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_user_known_ck CHECK ((is_inferred OR (user_type IS NOT NULL))),
     CONSTRAINT dim_user_language_ck CHECK ((language_preference ~ '^[a-z]{2,3}$'::text)),
@@ -492,6 +499,7 @@ CREATE TABLE citizen.fct_content_usage (
     used_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fct_content_usage_action_ck CHECK ((action_type = ANY (ARRAY['view'::text, 'download'::text, 'share'::text, 'bookmark'::text]))),
     CONSTRAINT fct_content_usage_browser_ck CHECK ((browser_type = ANY (ARRAY['chrome'::text, 'firefox'::text, 'safari'::text, 'edge'::text, 'opera'::text, 'samsung'::text, 'uc'::text, 'api_client'::text, 'other'::text, 'unknown'::text]))),
     CONSTRAINT fct_content_usage_device_ck CHECK ((device_type = ANY (ARRAY['mobile'::text, 'desktop'::text, 'tablet'::text, 'bot'::text, 'unknown'::text]))),
@@ -552,6 +560,7 @@ CREATE TABLE citizen.fct_service_queries (
     queried_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fct_service_queries_browser_ck CHECK ((browser_type = ANY (ARRAY['chrome'::text, 'firefox'::text, 'safari'::text, 'edge'::text, 'opera'::text, 'samsung'::text, 'uc'::text, 'api_client'::text, 'other'::text, 'unknown'::text]))),
     CONSTRAINT fct_service_queries_device_ck CHECK ((device_type = ANY (ARRAY['mobile'::text, 'desktop'::text, 'tablet'::text, 'bot'::text, 'unknown'::text]))),
     CONSTRAINT fct_service_queries_ip_ck CHECK ((((family((ip_network)::inet) = 4) AND (masklen((ip_network)::inet) = 24)) OR ((family((ip_network)::inet) = 6) AND (masklen((ip_network)::inet) = 48)))),
@@ -1122,6 +1131,12 @@ COMMENT ON COLUMN citizen.dim_content._batch_id IS 'Batch of the run that last w
 COMMENT ON COLUMN citizen.dim_content._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_content._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_content.content_id; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1222,6 +1237,12 @@ COMMENT ON COLUMN citizen.dim_content_source._batch_id IS 'Batch of the run that
 --
 
 COMMENT ON COLUMN citizen.dim_content_source._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_content_source._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_source._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_content_source.contact_info; Type: COMMENT; Schema: citizen; Owner: -
@@ -1332,6 +1353,12 @@ COMMENT ON COLUMN citizen.dim_content_type._batch_id IS 'Batch of the run that l
 COMMENT ON COLUMN citizen.dim_content_type._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_content_type._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_content_type._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_content_type.content_type; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1408,6 +1435,12 @@ COMMENT ON COLUMN citizen.dim_language._batch_id IS 'Batch of the run that last 
 --
 
 COMMENT ON COLUMN citizen.dim_language._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_language._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_language._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_language.coverage_percentage; Type: COMMENT; Schema: citizen; Owner: -
@@ -1578,6 +1611,12 @@ COMMENT ON COLUMN citizen.dim_query_type._batch_id IS 'Batch of the run that las
 COMMENT ON COLUMN citizen.dim_query_type._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_query_type._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_query_type._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_query_type.complexity_level; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -1666,6 +1705,12 @@ COMMENT ON COLUMN citizen.dim_service._batch_id IS 'Batch of the run that last w
 --
 
 COMMENT ON COLUMN citizen.dim_service._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_service._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_service._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_service.created_at; Type: COMMENT; Schema: citizen; Owner: -
@@ -1780,6 +1825,12 @@ COMMENT ON COLUMN citizen.dim_user._batch_id IS 'Batch of the run that last wrot
 --
 
 COMMENT ON COLUMN citizen.dim_user._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_user._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.dim_user._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_user.created_at; Type: COMMENT; Schema: citizen; Owner: -
@@ -2160,6 +2211,12 @@ COMMENT ON COLUMN citizen.fct_content_usage._batch_id IS 'Batch of the run that 
 COMMENT ON COLUMN citizen.fct_content_usage._loaded_at IS 'When the row was written (load time).';
 
 --
+-- Name: COLUMN fct_content_usage._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_content_usage._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN fct_content_usage.action_type; Type: COMMENT; Schema: citizen; Owner: -
 --
 
@@ -2362,6 +2419,12 @@ COMMENT ON COLUMN citizen.fct_service_queries._batch_id IS 'Batch of the run tha
 --
 
 COMMENT ON COLUMN citizen.fct_service_queries._loaded_at IS 'When the row was written (load time).';
+
+--
+-- Name: COLUMN fct_service_queries._source_bronze_id; Type: COMMENT; Schema: citizen; Owner: -
+--
+
+COMMENT ON COLUMN citizen.fct_service_queries._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fct_service_queries.browser_type; Type: COMMENT; Schema: citizen; Owner: -

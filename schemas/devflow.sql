@@ -182,6 +182,7 @@ CREATE TABLE devflow.dim_agent (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_agent_category_ck CHECK ((agent_category = ANY (ARRAY['Technical'::text, 'Business'::text]))),
     CONSTRAINT dim_agent_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_agent_type_ck CHECK ((agent_type = ANY (ARRAY['CodeGen'::text, 'Review'::text, 'Deployment'::text, 'Issue'::text, 'Coordinator'::text, 'Business'::text, 'Marketing'::text, 'Sales'::text]))),
@@ -222,6 +223,7 @@ CREATE TABLE devflow.dim_infrastructure (
     expiration_date date GENERATED ALWAYS AS (((valid_to AT TIME ZONE 'UTC'::text))::date) STORED,
     record_created_at timestamp with time zone DEFAULT now() NOT NULL,
     record_updated_at timestamp with time zone GENERATED ALWAYS AS (_loaded_at) STORED,
+    _source_bronze_id bigint,
     CONSTRAINT dim_infrastructure_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_infrastructure_type_ck CHECK ((resource_type = ANY (ARRAY['VPC'::text, 'Subnet'::text, 'EC2'::text, 'ECS'::text, 'RDS'::text, 'S3'::text, 'Lambda'::text, 'ALB'::text, 'CloudFront'::text, 'Route53'::text]))),
     CONSTRAINT dim_infrastructure_validity_ck CHECK ((valid_to > valid_from)),
@@ -258,6 +260,7 @@ CREATE TABLE devflow.dim_issue (
     record_created_at timestamp with time zone DEFAULT now() NOT NULL,
     record_updated_at timestamp with time zone GENERATED ALWAYS AS (_loaded_at) STORED,
     created_at timestamp with time zone,
+    _source_bronze_id bigint,
     CONSTRAINT dim_issue_complexity_ck CHECK ((complexity = ANY (ARRAY['trivial'::text, 'low'::text, 'medium'::text, 'high'::text, 'critical'::text]))),
     CONSTRAINT dim_issue_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_issue_priority_ck CHECK ((priority = ANY (ARRAY['P0'::text, 'P1'::text, 'P2'::text, 'P3'::text, 'P4'::text]))),
@@ -288,6 +291,7 @@ CREATE TABLE devflow.dim_label (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_label_category_ck CHECK ((label_category = ANY (ARRAY['Status'::text, 'Priority'::text, 'Type'::text, 'Component'::text, 'Effort'::text, 'Impact'::text, 'Technology'::text, 'Phase'::text, 'Quality'::text, 'Meta'::text, 'Custom'::text]))),
     CONSTRAINT dim_label_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_label_validity_ck CHECK ((valid_to > valid_from))
@@ -317,6 +321,7 @@ CREATE TABLE devflow.dim_worktree (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid DEFAULT gen_random_uuid() NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_worktree_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_worktree_status_ck CHECK ((status = ANY (ARRAY['active'::text, 'completed'::text, 'abandoned'::text, 'merged'::text]))),
     CONSTRAINT dim_worktree_validity_ck CHECK ((valid_to > valid_from))
@@ -362,6 +367,7 @@ END) STORED,
     completed_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT valid_execution_time CHECK ((completed_at >= started_at))
 );
 
@@ -397,6 +403,7 @@ CREATE TABLE devflow.fact_code_generation (
     commit_sha character varying(40),
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT positive_lines CHECK ((total_lines_generated >= 0))
 );
 
@@ -430,6 +437,7 @@ CREATE TABLE devflow.fact_deployment (
     pipeline_id character varying(100),
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_deployment_environment_ck CHECK (((environment)::text = ANY ((ARRAY['dev'::character varying, 'staging'::character varying, 'production'::character varying])::text[]))),
     CONSTRAINT fact_deployment_health_ck CHECK (((health_check_pass_rate >= (0)::numeric) AND (health_check_pass_rate <= (100)::numeric))),
     CONSTRAINT fact_deployment_status_ck CHECK (((deployment_status)::text = ANY ((ARRAY['SUCCESS'::character varying, 'FAILED'::character varying, 'ROLLED_BACK'::character varying, 'PARTIAL'::character varying])::text[]))),
@@ -551,6 +559,7 @@ END) STORED,
     measurement_interval_seconds integer DEFAULT 60,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_performance_metrics_cpu_ck CHECK (((cpu_utilization_percent >= (0)::numeric) AND (cpu_utilization_percent <= (100)::numeric))),
     CONSTRAINT fact_performance_metrics_disk_ck CHECK (((disk_usage_percent >= (0)::numeric) AND (disk_usage_percent <= (100)::numeric))),
     CONSTRAINT fact_performance_metrics_memory_ck CHECK (((memory_utilization_percent >= (0)::numeric) AND (memory_utilization_percent <= (100)::numeric)))
@@ -1458,6 +1467,12 @@ COMMENT ON COLUMN devflow.dim_agent._batch_id IS 'Batch of the run that last wro
 COMMENT ON COLUMN devflow.dim_agent._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_agent._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_agent._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_agent.agent_category; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -1594,6 +1609,12 @@ COMMENT ON COLUMN devflow.dim_infrastructure._batch_id IS 'Batch of the run that
 --
 
 COMMENT ON COLUMN devflow.dim_infrastructure._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_infrastructure._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_infrastructure._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_infrastructure.availability_zone; Type: COMMENT; Schema: devflow; Owner: -
@@ -1770,6 +1791,12 @@ COMMENT ON COLUMN devflow.dim_issue._batch_id IS 'Batch of the run that last wro
 COMMENT ON COLUMN devflow.dim_issue._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_issue._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_issue._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_issue.assigned_to; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -1920,6 +1947,12 @@ COMMENT ON COLUMN devflow.dim_label._batch_id IS 'Batch of the run that last wro
 COMMENT ON COLUMN devflow.dim_label._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_label._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_label._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_label.color; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -2026,6 +2059,12 @@ COMMENT ON COLUMN devflow.dim_worktree._batch_id IS 'Batch of the run that last 
 --
 
 COMMENT ON COLUMN devflow.dim_worktree._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN dim_worktree._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.dim_worktree._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN dim_worktree.associated_issue_id; Type: COMMENT; Schema: devflow; Owner: -
@@ -2140,6 +2179,12 @@ COMMENT ON COLUMN devflow.fact_agent_execution._batch_id IS 'Batch of the run th
 --
 
 COMMENT ON COLUMN devflow.fact_agent_execution._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_agent_execution._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_agent_execution._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_agent_execution.agent_key; Type: COMMENT; Schema: devflow; Owner: -
@@ -2328,6 +2373,12 @@ COMMENT ON COLUMN devflow.fact_code_generation._batch_id IS 'Batch of the run th
 COMMENT ON COLUMN devflow.fact_code_generation._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN fact_code_generation._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_code_generation._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN fact_code_generation.agent_key; Type: COMMENT; Schema: devflow; Owner: -
 --
 
@@ -2488,6 +2539,12 @@ COMMENT ON COLUMN devflow.fact_deployment._batch_id IS 'Batch of the run that la
 --
 
 COMMENT ON COLUMN devflow.fact_deployment._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_deployment._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_deployment._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_deployment.agent_key; Type: COMMENT; Schema: devflow; Owner: -
@@ -2944,6 +3001,12 @@ COMMENT ON COLUMN devflow.fact_performance_metrics._batch_id IS 'Batch of the ru
 --
 
 COMMENT ON COLUMN devflow.fact_performance_metrics._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_performance_metrics._source_bronze_id; Type: COMMENT; Schema: devflow; Owner: -
+--
+
+COMMENT ON COLUMN devflow.fact_performance_metrics._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_performance_metrics.cache_eviction_count; Type: COMMENT; Schema: devflow; Owner: -

@@ -111,6 +111,7 @@ CREATE TABLE sales.dim_customer (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_customer_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_customer_validity_ck CHECK ((valid_to > valid_from)),
     CONSTRAINT dim_customer_version_ck CHECK ((version >= 1))
@@ -137,6 +138,7 @@ CREATE TABLE sales.dim_product (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT dim_product_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT dim_product_validity_ck CHECK ((valid_to > valid_from)),
     CONSTRAINT dim_product_version_ck CHECK ((version >= 1))
@@ -162,6 +164,7 @@ CREATE TABLE sales.fact_sales (
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     tax_amount numeric(10,2) DEFAULT 0 NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT fact_sales_price_positive CHECK ((unit_price >= (0)::numeric)),
     CONSTRAINT fact_sales_quantity_positive CHECK ((quantity > 0)),
     CONSTRAINT fact_sales_tax_ck CHECK ((tax_amount >= (0)::numeric))
@@ -581,6 +584,12 @@ COMMENT ON COLUMN sales.dim_customer._batch_id IS 'Batch of the run that last wr
 COMMENT ON COLUMN sales.dim_customer._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_customer._source_bronze_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_customer._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_customer.city; Type: COMMENT; Schema: sales; Owner: -
 --
 
@@ -683,6 +692,12 @@ COMMENT ON COLUMN sales.dim_product._batch_id IS 'Batch of the run that last wro
 COMMENT ON COLUMN sales.dim_product._loaded_at IS 'When the warehouse last wrote the row.';
 
 --
+-- Name: COLUMN dim_product._source_bronze_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.dim_product._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN dim_product.brand; Type: COMMENT; Schema: sales; Owner: -
 --
 
@@ -777,6 +792,12 @@ COMMENT ON COLUMN sales.fact_sales._batch_id IS 'Batch of the run that last wrot
 --
 
 COMMENT ON COLUMN sales.fact_sales._loaded_at IS 'When the warehouse last wrote the row.';
+
+--
+-- Name: COLUMN fact_sales._source_bronze_id; Type: COMMENT; Schema: sales; Owner: -
+--
+
+COMMENT ON COLUMN sales.fact_sales._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row behind the silver row this row was built from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN fact_sales.customer_key; Type: COMMENT; Schema: sales; Owner: -

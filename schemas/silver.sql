@@ -67,7 +67,8 @@ CREATE TABLE silver.agents_agent_approvals (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -91,7 +92,8 @@ CREATE TABLE silver.agents_agent_feedback (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -114,7 +116,8 @@ CREATE TABLE silver.agents_agent_queries (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -132,7 +135,8 @@ CREATE TABLE silver.agents_agents (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -149,7 +153,8 @@ CREATE TABLE silver.agents_conversations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -166,7 +171,8 @@ CREATE TABLE silver.agents_users (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    is_deleted boolean DEFAULT false NOT NULL
+    is_deleted boolean DEFAULT false NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -191,7 +197,8 @@ CREATE TABLE silver.citizen_content_events (
     browser_type text NOT NULL,
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -210,7 +217,8 @@ CREATE TABLE silver.citizen_content_sources (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -228,7 +236,8 @@ CREATE TABLE silver.citizen_content_syncs (
     error_message text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -243,7 +252,8 @@ CREATE TABLE silver.citizen_content_types (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -261,7 +271,8 @@ CREATE TABLE silver.citizen_contents (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -275,7 +286,8 @@ CREATE TABLE silver.citizen_departments (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -293,7 +305,8 @@ CREATE TABLE silver.citizen_languages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -317,7 +330,8 @@ CREATE TABLE silver.citizen_query_logs (
     browser_type text NOT NULL,
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -334,7 +348,8 @@ CREATE TABLE silver.citizen_query_types (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -353,7 +368,8 @@ CREATE TABLE silver.citizen_services (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -370,7 +386,8 @@ CREATE TABLE silver.citizen_users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -406,7 +423,8 @@ CREATE TABLE silver.devflow_agent_execution_logs (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -430,7 +448,8 @@ CREATE TABLE silver.devflow_agents (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -464,7 +483,8 @@ CREATE TABLE silver.devflow_code_gen_tasks (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -495,7 +515,8 @@ CREATE TABLE silver.devflow_deployment_pipelines (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -523,7 +544,8 @@ CREATE TABLE silver.devflow_infrastructure (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -548,7 +570,8 @@ CREATE TABLE silver.devflow_issues (
     updated_at timestamp with time zone NOT NULL,
     closed_at timestamp with time zone,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -563,7 +586,8 @@ CREATE TABLE silver.devflow_label_history (
     changed_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -582,7 +606,8 @@ CREATE TABLE silver.devflow_labels (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -621,7 +646,8 @@ CREATE TABLE silver.devflow_metric_samples (
     cache_size_mb integer,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -646,7 +672,8 @@ CREATE TABLE silver.devflow_pull_requests (
     closed_at timestamp with time zone,
     merged_at timestamp with time zone,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -665,7 +692,8 @@ CREATE TABLE silver.devflow_review_results (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -687,7 +715,8 @@ CREATE TABLE silver.devflow_worktree_states (
     cleaned_up_at timestamp with time zone,
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
-    _loaded_at timestamp with time zone DEFAULT now() NOT NULL
+    _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint
 );
 
 --
@@ -712,6 +741,7 @@ CREATE TABLE silver.sales_customers (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT sales_customers_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT sales_customers_validity_ck CHECK ((valid_to > valid_from)),
     CONSTRAINT sales_customers_version_ck CHECK ((version >= 1))
@@ -738,6 +768,7 @@ CREATE TABLE silver.sales_products (
     is_deleted boolean DEFAULT false NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT sales_products_current_ck CHECK ((is_current = (valid_to IS NULL))),
     CONSTRAINT sales_products_validity_ck CHECK ((valid_to > valid_from)),
     CONSTRAINT sales_products_version_ck CHECK ((version >= 1))
@@ -762,6 +793,7 @@ CREATE TABLE silver.sales_sales (
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
     tax_amount numeric(10,2) DEFAULT 0 NOT NULL,
+    _source_bronze_id bigint,
     CONSTRAINT sales_sales_price_ck CHECK (((unit_price >= (0)::numeric) AND (discount_amount >= (0)::numeric))),
     CONSTRAINT sales_sales_quantity_ck CHECK ((quantity > 0)),
     CONSTRAINT sales_sales_tax_ck CHECK ((tax_amount >= (0)::numeric))
@@ -1306,10 +1338,22 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON silver.sales_products
 CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_products REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
+-- Name: COLUMN agents_agent_approvals._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_approvals._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN agents_agent_approvals.is_deleted; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.agents_agent_approvals.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_agent_feedback._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_feedback._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN agents_agent_feedback.is_deleted; Type: COMMENT; Schema: silver; Owner: -
@@ -1318,10 +1362,22 @@ COMMENT ON COLUMN silver.agents_agent_approvals.is_deleted IS 'The source row wa
 COMMENT ON COLUMN silver.agents_agent_feedback.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
 
 --
+-- Name: COLUMN agents_agent_queries._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agent_queries._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN agents_agent_queries.is_deleted; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.agents_agent_queries.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN agents_agents._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_agents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN agents_agents.is_deleted; Type: COMMENT; Schema: silver; Owner: -
@@ -1330,16 +1386,184 @@ COMMENT ON COLUMN silver.agents_agent_queries.is_deleted IS 'The source row was 
 COMMENT ON COLUMN silver.agents_agents.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
 
 --
+-- Name: COLUMN agents_conversations._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_conversations._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN agents_conversations.is_deleted; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.agents_conversations.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
 
 --
+-- Name: COLUMN agents_users._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.agents_users._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
 -- Name: COLUMN agents_users.is_deleted; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.agents_users.is_deleted IS 'The source row was deleted (a tombstone in agents_src.deleted_records); false again when a later state of the key loads.';
+
+--
+-- Name: COLUMN citizen_content_events._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_events._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_content_sources._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_sources._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_content_syncs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_syncs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_content_types._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_types._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_contents._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_contents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_departments._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_departments._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_languages._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_languages._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_query_logs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_query_logs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_query_types._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_query_types._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_services._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_services._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_users._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_users._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_agent_execution_logs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_agent_execution_logs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_agents._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_agents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_code_gen_tasks._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_code_gen_tasks._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_deployment_pipelines._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_deployment_pipelines._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_infrastructure._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_infrastructure._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_issues._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_issues._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_label_history._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_label_history._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_labels._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_labels._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_metric_samples._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_metric_samples._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_pull_requests._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_pull_requests._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_review_results._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_review_results._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_worktree_states._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_worktree_states._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN sales_customers._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.sales_customers._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN sales_products._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.sales_products._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN sales_sales._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.sales_sales._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
 -- Name: COLUMN sales_sales.tax_amount; Type: COMMENT; Schema: silver; Owner: -

@@ -79,7 +79,9 @@ _BATCH = "batch id of the load: gen_random_uuid() per run (dwh_lineage.start_pip
 _LOADED = "load time of the row: now() of the loading transaction"
 _INGESTED = "landing time in bronze: now() of the extraction"
 _ARRIVED = "arrival stamp of the source row: clock_timestamp() of its write (trigger zz_dwh_arrival)"
+_SOURCE_BRONZE_ID = "per-record lineage: the _bronze_id of the row's bronze row, as variable as that id (see the bronze tables)"
 _LOAD = {"_batch_id": _BATCH, "_loaded_at": _LOADED}
+_LOADR = {**_LOAD, "_source_bronze_id": _SOURCE_BRONZE_ID}   # tables with per-record lineage (migration 0041)
 _BRONZE_ID = ("arrival order: rows that one statement writes (an UPDATE of several issues or customers) arrive "
               "in the order it visits them, their physical order, which page pruning, and so the other "
               "sessions of the server, decide (two builds swapped I_000054 and I_000057 in "
@@ -91,19 +93,20 @@ _DEVFLOW_ENTITIES = ("agent_execution_logs", "agents", "code_gen_tasks", "deploy
 EXCLUDED_COLUMNS: dict[str, dict[str, str]] = {
     **{f"bronze.devflow_{t}": _BRONZE for t in _DEVFLOW_ENTITIES + ("metric_samples", "pull_requests")},
     **{f"bronze.sales_{t}": _BRONZE for t in ("customers", "deleted_records", "products", "sales")},
-    **{f"silver.devflow_{t}": _LOAD for t in _DEVFLOW_ENTITIES + ("pull_requests",)},
+    **{f"silver.devflow_{t}": _LOADR for t in _DEVFLOW_ENTITIES + ("pull_requests",)},
     "silver.devflow_metric_samples": {
-        **_LOAD,
+        **_LOADR,
         "updated_at": "the inbox payload's received_at: its arrival stamp, clock_timestamp() (trigger zz_dwh_arrival)"},
-    **{f"silver.sales_{t}": _LOAD for t in ("customers", "products", "sales")},
-    **{f"devflow.{t}": _LOAD for t in ("dim_agent", "dim_label", "dim_worktree", "fact_agent_execution",
-                                       "fact_code_generation", "fact_deployment", "fact_issue_processing",
-                                       "fact_performance_metrics")},
-    **{f"devflow.{t}": {**_LOAD,
+    **{f"silver.sales_{t}": _LOADR for t in ("customers", "products", "sales")},
+    **{f"devflow.{t}": _LOADR for t in ("dim_agent", "dim_label", "dim_worktree", "fact_agent_execution",
+                                        "fact_code_generation", "fact_deployment", "fact_performance_metrics")},
+    "devflow.fact_issue_processing": _LOAD,
+    **{f"devflow.{t}": {**_LOADR,
                         "record_created_at": "now() of the load that created the version",
                         "record_updated_at": "now() of the load that last changed the version"}
        for t in ("dim_infrastructure", "dim_issue")},
-    **{f"sales.{t}": _LOAD for t in ("agg_daily_sales", "dim_customer", "dim_product", "fact_sales")},
+    **{f"sales.{t}": _LOADR for t in ("dim_customer", "dim_product", "fact_sales")},
+    "sales.agg_daily_sales": _LOAD,
     "sales.customer_metrics": {"refreshed_at": "now() of the refresh"},
     **{f"devflow_src.{t}": _SOURCE for t in _DEVFLOW_ENTITIES},
     "devflow_src.api_payloads": {"received_at": "the inbox's arrival stamp: clock_timestamp() (trigger zz_dwh_arrival)"},

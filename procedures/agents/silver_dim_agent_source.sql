@@ -13,7 +13,8 @@ SELECT s.agent_name,
        false                                 AS is_inferred,
        s.updated_at                          AS change_ts,
        s.is_deleted,
-       s._loaded_at
+       s._loaded_at,
+       s._source_bronze_id
 FROM silver.agents_agents AS s;
 COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at).';
 REVOKE ALL ON silver.agents_dim_agent_source FROM PUBLIC, analyst_role;

@@ -8,7 +8,8 @@ SELECT s.user_id,
        false        AS is_inferred,
        s.updated_at AS change_ts,
        s.is_deleted,
-       s._loaded_at
+       s._loaded_at,
+       s._source_bronze_id
 FROM silver.agents_users AS s;
 COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at).';
 REVOKE ALL ON silver.agents_dim_user_source FROM PUBLIC, analyst_role;

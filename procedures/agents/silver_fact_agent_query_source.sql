@@ -18,7 +18,8 @@ SELECT q.query_id,
        COALESCE(q.error_occurred, false)      AS error_occurred,
        q.updated_at,
        q._loaded_at,
-       q.is_deleted
+       q.is_deleted,
+       q._source_bronze_id
 FROM silver.agents_agent_queries AS q
 CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z;
 COMMENT ON VIEW silver.agents_fact_agent_query_source IS 'Source of agents.fact_agent_query: source id query_id, event time created_at, natural keys agent_name / conversation_id / user_id, time_key in the area''s zone.';

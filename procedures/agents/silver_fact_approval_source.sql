@@ -20,7 +20,8 @@ SELECT a.approval_id,
        a.updated_at,
        a._loaded_at,
        a._loaded_at                            AS _updated_at,
-       a.is_deleted
+       a.is_deleted,
+       a._source_bronze_id
 FROM silver.agents_agent_approvals AS a
 CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z
 LEFT JOIN LATERAL (

@@ -17,7 +17,8 @@ SELECT f.feedback_id,
        f.annotated_at,
        f.updated_at,
        f._loaded_at,
-       f.is_deleted
+       f.is_deleted,
+       f._source_bronze_id
 FROM silver.agents_agent_feedback AS f
 CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z;
 COMMENT ON VIEW silver.agents_fact_training_source IS 'Source of agents.fact_training: source id feedback_id, event time created_at, natural keys agent_name / conversation_id / annotator_user_id.';

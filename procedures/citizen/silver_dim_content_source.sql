@@ -13,7 +13,8 @@ SELECT c.content_id,
        false           AS is_inferred,
        c.updated_at    AS change_ts,
        false           AS is_deleted,
-       c._loaded_at
+       c._loaded_at,
+       c._source_bronze_id
 FROM silver.citizen_contents AS c;
 COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at).';
 REVOKE ALL ON silver.citizen_dim_content_source FROM PUBLIC, analyst_role;

@@ -14,7 +14,8 @@ SELECT s.source_name,
        false        AS is_inferred,
        s.updated_at AS change_ts,
        false        AS is_deleted,
-       s._loaded_at
+       s._loaded_at,
+       s._source_bronze_id
 FROM silver.citizen_content_sources AS s;
 COMMENT ON VIEW silver.citizen_dim_content_source_source IS 'Source of citizen.dim_content_source (natural key source_name, Type 1).';
 REVOKE ALL ON silver.citizen_dim_content_source_source FROM PUBLIC, analyst_role;

@@ -7,7 +7,8 @@ SELECT t.content_type,
        false        AS is_inferred,
        t.updated_at AS change_ts,
        false        AS is_deleted,
-       t._loaded_at
+       t._loaded_at,
+       t._source_bronze_id
 FROM silver.citizen_content_types AS t;
 COMMENT ON VIEW silver.citizen_dim_content_type_source IS 'Source of citizen.dim_content_type (natural key content_type, Type 1).';
 REVOKE ALL ON silver.citizen_dim_content_type_source FROM PUBLIC, analyst_role;

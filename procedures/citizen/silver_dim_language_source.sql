@@ -30,7 +30,8 @@ SELECT l.language_code,
        false                                                              AS is_inferred,
        GREATEST(l.updated_at, lt.updated_at)                              AS change_ts,
        false                                                              AS is_deleted,
-       GREATEST(l._loaded_at, lt.loaded_at)                               AS _loaded_at
+       GREATEST(l._loaded_at, lt.loaded_at)                               AS _loaded_at,
+       l._source_bronze_id
 FROM silver.citizen_languages AS l
 CROSS JOIN services AS sv
 CROSS JOIN latest AS lt

@@ -9,7 +9,8 @@ SELECT q.query_type,
        false        AS is_inferred,
        q.updated_at AS change_ts,
        false        AS is_deleted,
-       q._loaded_at
+       q._loaded_at,
+       q._source_bronze_id
 FROM silver.citizen_query_types AS q;
 COMMENT ON VIEW silver.citizen_dim_query_type_source IS 'Source of citizen.dim_query_type (natural key query_type, Type 1).';
 REVOKE ALL ON silver.citizen_dim_query_type_source FROM PUBLIC, analyst_role;

@@ -17,7 +17,8 @@ SELECT s.service_id,
        false                                               AS is_inferred,
        GREATEST(s.updated_at, d.updated_at)                AS change_ts,
        false                                               AS is_deleted,
-       GREATEST(s._loaded_at, d._loaded_at)                AS _loaded_at
+       GREATEST(s._loaded_at, d._loaded_at)                AS _loaded_at,
+       s._source_bronze_id
 FROM silver.citizen_services AS s
 LEFT JOIN silver.citizen_departments AS d
   ON d.department_id = s.department_id;

@@ -12,7 +12,8 @@ SELECT u.user_id,
        false        AS is_inferred,
        u.updated_at AS change_ts,
        false        AS is_deleted,
-       u._loaded_at
+       u._loaded_at,
+       u._source_bronze_id
 FROM silver.citizen_users AS u;
 COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at).';
 REVOKE ALL ON silver.citizen_dim_user_source FROM PUBLIC, analyst_role;

@@ -26,7 +26,8 @@ SELECT e.usage_id,
        e.device_type,
        e.browser_type,
        e.os_type,
-       e._loaded_at
+       e._loaded_at,
+       e._source_bronze_id
 FROM silver.citizen_content_events AS e
 LEFT JOIN silver.citizen_contents AS c
   ON c.content_id = e.content_id

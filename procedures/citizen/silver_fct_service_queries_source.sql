@@ -21,7 +21,8 @@ SELECT q.query_id,
        q.device_type,
        q.browser_type,
        q.os_type,
-       q._loaded_at
+       q._loaded_at,
+       q._source_bronze_id
 FROM silver.citizen_query_logs AS q
 CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone) AS z;
 COMMENT ON VIEW silver.citizen_fct_service_queries_source IS 'Source of citizen.fct_service_queries: source id query_id, event time queried_at, natural keys service_id / user_id / query_type / language_code, date and time keys in citizen.timezone.';

@@ -23,7 +23,8 @@ SELECT d.id AS deployment_id,
        d.completed_at,
        COALESCE(d.commit_sha, 'unknown') AS commit_sha,
        d.pipeline_id,
-       d._loaded_at
+       d._loaded_at,
+       d._source_bronze_id
 FROM silver.devflow_deployment_pipelines AS d
 WHERE d.completed_at IS NOT NULL
   AND d.deployment_status IN ('SUCCESS', 'FAILED', 'ROLLED_BACK', 'PARTIAL');

@@ -31,7 +31,8 @@ SELECT devflow._time_key(m.measured_at) AS time_key,
        m.cache_size_mb,
        m.measured_at,
        m.measurement_interval_seconds,
-       m._loaded_at
+       m._loaded_at,
+       m._source_bronze_id
 FROM silver.devflow_metric_samples AS m;
 COMMENT ON VIEW silver.devflow_fact_performance_metrics_rows IS 'Fact rows of devflow.fact_performance_metrics (fact step devflow_fact_performance_metrics): metric samples, seed defaults applied.';
 GRANT SELECT ON silver.devflow_fact_performance_metrics_rows TO etl_service;

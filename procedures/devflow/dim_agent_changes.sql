@@ -6,7 +6,8 @@ SELECT a.agent_id, a.agent_name, a.agent_type, a.agent_category, a.ai_model, a.a
        a.framework_version, a.capabilities, a.max_concurrent_tasks, a.cost_per_hour_usd, a.cost_per_token_usd,
        a.is_active, a.created_at, a.updated_at,
        a.created_at AS change_ts,
-       a._loaded_at
+       a._loaded_at,
+       a._source_bronze_id
 FROM silver.devflow_agents AS a;
 COMMENT ON VIEW devflow.dim_agent_changes IS 'Silver agents shaped as devflow.dim_agent rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
 REVOKE ALL ON devflow.dim_agent_changes FROM analyst_role, PUBLIC;

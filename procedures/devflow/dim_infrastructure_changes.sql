@@ -9,7 +9,8 @@ SELECT r.resource_id, r.resource_type, r.resource_name, r.cloud_provider, r.regi
        r.hourly_cost_usd, r.monthly_cost_usd, r.tags,
        CASE WHEN EXISTS (SELECT 1 FROM devflow.dim_infrastructure AS d WHERE d.resource_id = r.resource_id) THEN r.updated_at
             ELSE r.created_at END AS change_ts,
-       r._loaded_at
+       r._loaded_at,
+       r._source_bronze_id
 FROM silver.devflow_infrastructure AS r;
 COMMENT ON VIEW devflow.dim_infrastructure_changes IS 'Silver inventory shaped as devflow.dim_infrastructure rows (change_ts: creation for a new resource, else updated_at; _loaded_at): input of the devflow_dimensions step.';
 REVOKE ALL ON devflow.dim_infrastructure_changes FROM analyst_role, PUBLIC;

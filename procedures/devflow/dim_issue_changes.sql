@@ -9,7 +9,8 @@ SELECT i.id AS issue_id, i.number AS issue_number, i.title, i.description, i.pri
        CASE WHEN EXISTS (SELECT 1 FROM devflow.dim_issue AS d WHERE d.issue_id = i.id) THEN i.updated_at
             ELSE i.created_at END AS change_ts,
        i._loaded_at,
-       i.created_at
+       i.created_at,
+       i._source_bronze_id
 FROM silver.devflow_issues AS i;
 COMMENT ON VIEW devflow.dim_issue_changes IS 'Silver issues shaped as devflow.dim_issue rows (change_ts: creation for a new issue, else updated_at; _loaded_at; created_at, Type 1, last: a view only appends columns): input of the devflow_dimensions step.';
 REVOKE ALL ON devflow.dim_issue_changes FROM analyst_role, PUBLIC;

@@ -5,7 +5,8 @@ CREATE OR REPLACE VIEW devflow.dim_worktree_changes AS
 SELECT w.worktree_path, w.branch_name, w.base_branch, w.status, w.associated_issue_id, w.associated_pr_number,
        w.created_by, w.purpose, w.created_at, w.last_used_at, w.cleaned_up_at,
        w.created_at AS change_ts,
-       w._loaded_at
+       w._loaded_at,
+       w._source_bronze_id
 FROM silver.devflow_worktree_states AS w;
 COMMENT ON VIEW devflow.dim_worktree_changes IS 'Silver worktrees shaped as devflow.dim_worktree rows (change_ts, _loaded_at): input of the devflow_dimensions step.';
 REVOKE ALL ON devflow.dim_worktree_changes FROM analyst_role, PUBLIC;

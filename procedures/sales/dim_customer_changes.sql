@@ -14,7 +14,8 @@ SELECT c.customer_id,
        c.signup_date,
        c.valid_from                              AS change_ts,
        c.is_deleted,
-       c._loaded_at
+       c._loaded_at,
+       c._source_bronze_id
 FROM silver.sales_customers AS c;
 COMMENT ON VIEW sales.dim_customer_changes IS 'Silver customer versions shaped as sales.dim_customer rows (change_ts, is_deleted, _loaded_at): the input of its dimension step.';
 REVOKE ALL ON sales.dim_customer_changes FROM analyst_role, PUBLIC;

@@ -12,7 +12,8 @@ SELECT p.product_id,
        p.is_active,
        p.valid_from AS change_ts,
        p.is_deleted,
-       p._loaded_at
+       p._loaded_at,
+       p._source_bronze_id
 FROM silver.sales_products AS p;
 COMMENT ON VIEW sales.dim_product_changes IS 'Silver product versions shaped as sales.dim_product rows (change_ts, is_deleted, _loaded_at): the input of its dimension step.';
 REVOKE ALL ON sales.dim_product_changes FROM analyst_role, PUBLIC;

@@ -17,7 +17,8 @@ SELECT s.sale_id,
        s.transaction_at,
        s.is_deleted,
        s._loaded_at,
-       s.tax_amount
+       s.tax_amount,
+       s._source_bronze_id
 FROM silver.sales_sales AS s;
 COMMENT ON VIEW silver.sales_fact_sales_rows IS 'Fact rows of sales.fact_sales (fact step sales_fact_sales): silver sales lines with their date and time keys in the shop''s zone.';
 GRANT SELECT ON silver.sales_fact_sales_rows TO etl_service;

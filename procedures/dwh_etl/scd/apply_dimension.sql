@@ -24,6 +24,10 @@
 --    the key's earliest source row: its Type 2 and Type 1 values, is_inferred = false, same surrogate key
 --    and validity (the facts pointing at it stay right); no second version. Later rows of the key in the
 --    batch become versions as usual. Counted with the Type 1 updates.
+--  * per-record lineage (issue 18): when p_source and the target both have _source_bronze_id, a version
+--    inserted (or an inferred member completed) keeps its source row's value; never compared, so a
+--    re-delivery of the same values changes nothing; Type 1 updates leave it (it names the row that
+--    made the version); NULL for a deletion by snapshot absence.
 -- The target table has: surrogate key (identity), the natural key, Type 2 and Type 1 columns,
 -- valid_from, valid_to (NULL = open), is_current, version, is_deleted, _batch_id, _loaded_at.
 -- Row triggers installed by dwh_etl.enable_scd_triggers see dwh.scd_bulk = on and stay out of the way.
@@ -73,6 +77,7 @@ DECLARE
     v_run      dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_batch    uuid;
     v_source   text := COALESCE(p_lineage_source, p_source);
+    v_pc       text := '';   -- per-record lineage carried along (', _source_bronze_id'), not compared
     v_in       bigint;
     v_pre      bigint;
     v_skip     bigint;
@@ -129,6 +134,14 @@ BEGIN
             USING ERRCODE = 'undefined_column';
     END IF;
 
+    -- per-record lineage (issue 18): when the source and the dimension both have _source_bronze_id, each
+    -- version keeps the bronze row of the source row that made it; it is carried, never compared (a
+    -- re-delivery of the same values is no change)
+    IF (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid IN (v_src, v_tgt) AND a.attname = '_source_bronze_id' AND a.attnum > 0 AND NOT a.attisdropped) = 2 THEN
+        v_pc := ', _source_bronze_id';
+    END IF;
+
     v_ts  := CASE WHEN v_spec.change_ts_column IS NULL THEN '$1'
                   ELSE format('COALESCE(s.%I, $1)', v_spec.change_ts_column) END;
     v_del := CASE WHEN v_spec.deleted_flag_column IS NULL THEN 'false'
@@ -151,7 +164,7 @@ BEGIN
            WHERE a.attrelid = v_tgt AND a.attname = 'is_inferred' AND a.atttypid = 'boolean'::regtype AND NOT a.attisdropped) THEN
         EXECUTE format($q$
             UPDATE %1$s AS t
-            SET (%2$s, is_inferred, _batch_id, _loaded_at) = (SELECT %3$s, false, $2::uuid, (SELECT dwh_etl.load_time()))
+            SET (%2$s, is_inferred, _batch_id, _loaded_at%9$s) = (SELECT %3$s, false, $2::uuid, (SELECT dwh_etl.load_time())%10$s)
             FROM (
                 SELECT DISTINCT ON (%4$s) s.*
                 FROM %5$s AS s
@@ -169,7 +182,8 @@ BEGIN
             v_src,
             v_del,
             v_ts,
-            dwh_etl._join_cond(v_k, 't', 's')
+            dwh_etl._join_cond(v_k, 't', 's'),
+            v_pc, replace(v_pc, ' _', ' s._')
         ) USING p_load_ts, v_batch;
         GET DIAGNOSTICS v_infn = ROW_COUNT;
     END IF;
@@ -198,12 +212,13 @@ BEGIN
     INTO v_empty;
     IF v_empty THEN
         EXECUTE format($q$
-            INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
-            SELECT %3$s, %4$s, NULL, true, 1, false, $2, (SELECT dwh_etl.load_time())
+            INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%7$s)
+            SELECT %3$s, %4$s, NULL, true, 1, false, $2, (SELECT dwh_etl.load_time())%8$s
             FROM %5$s AS s
             WHERE NOT %6$s
             $q$,
-            v_tgt, dwh_etl._col_list(v_all), dwh_etl._col_list(v_all, 's'), v_ts, v_src, v_del
+            v_tgt, dwh_etl._col_list(v_all), dwh_etl._col_list(v_all, 's'), v_ts, v_src, v_del,
+            v_pc, replace(v_pc, ' _', ' s._')
         ) USING p_load_ts, v_batch;
         GET DIAGNOSTICS v_ins = ROW_COUNT;
         EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
@@ -229,7 +244,7 @@ BEGIN
 
     EXECUTE format($q$
         CREATE TEMP TABLE _scd_raw ON COMMIT DROP AS
-        SELECT %1$s, %2$s AS _ts, %3$s AS _del
+        SELECT %1$s%13$s, %2$s AS _ts, %3$s AS _del
         FROM %4$s AS s
         LEFT JOIN _scd_multi AS m
           ON %10$s
@@ -255,7 +270,8 @@ BEGIN
         dwh_etl._row_expr(v_t2 || v_t1, 's'),
         dwh_etl._join_cond(v_k, 'm', 's'),
         v_k[1],
-        v_spec.surrogate_key
+        v_spec.surrogate_key,
+        replace(v_pc, ' _', ' s._')
     ) USING p_load_ts;
     GET DIAGNOSTICS v_pre = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
@@ -278,7 +294,7 @@ BEGIN
     IF v_pre > v_read THEN
         EXECUTE format($q$
             INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-            SELECT $1, $2, (%1$s)::text, to_jsonb(r) - '_ts' - '_del' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del),
+            SELECT $1, $2, (%1$s)::text, to_jsonb(r) - '_ts' - '_del' - '_source_bronze_id' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del),
                    ARRAY[format('duplicate of key %%s at %%s in one batch: another row with the same key and change time won', (%1$s)::text, w._ts)],
                    $3, $4
             FROM _scd_raw AS r
@@ -289,7 +305,7 @@ BEGIN
               AND NOT EXISTS (  -- a rerun of the same batch records nothing twice
                   SELECT 1 FROM dwh_etl.quarantine AS q
                   WHERE q.target_table = $1 AND q.resolved_at IS NULL
-                    AND q.payload = to_jsonb(r) - '_ts' - '_del' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del))
+                    AND q.payload = to_jsonb(r) - '_ts' - '_del' - '_source_bronze_id' || jsonb_build_object('change_ts', r._ts, 'deleted', r._del))
             ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING  -- one open entry per record
             $q$,
             dwh_etl._row_expr(v_k, 'r'),
@@ -304,7 +320,7 @@ BEGIN
     IF p_mode = 'snapshot' AND v_spec.delete_policy <> 'ignore' THEN
         EXECUTE format($q$
             INSERT INTO _scd_src
-            SELECT %1$s, $1, true
+            SELECT %1$s%5$s, $1, true
             FROM %2$s AS c
             WHERE c.is_current
               AND NOT c.is_deleted
@@ -313,7 +329,9 @@ BEGIN
             dwh_etl._col_list(v_all, 'c'),
             v_tgt,
             v_src,
-            dwh_etl._join_cond(v_k, 's', 'c')
+            dwh_etl._join_cond(v_k, 's', 'c'),
+            -- a key missing from the snapshot: no source row behind its deletion
+            CASE WHEN v_pc <> '' THEN ', NULL::bigint' ELSE '' END
         ) USING p_load_ts;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_in := v_in + v_n;
@@ -395,7 +413,7 @@ BEGIN
             FROM hist AS h
             WHERE h._del
         )
-        SELECT %8$s, o._ts, o._del, o._rn, o._cur_sk, o._cur_version, o._cur_from, o._max_version, o._max_to,
+        SELECT %8$s%17$s, o._ts, o._del, o._rn, o._cur_sk, o._cur_version, o._cur_from, o._max_version, o._max_to,
                CASE WHEN o._rn = 1 THEN
                         CASE WHEN o._del THEN o._cur_sk IS NOT NULL AND NOT o._cur_del
                              ELSE o._cur_sk IS NULL OR o._cur_del OR %9$s IS DISTINCT FROM o._cur_vals END
@@ -409,7 +427,7 @@ BEGIN
                false AS _conflict
         FROM ordered AS o
         UNION ALL
-        SELECT %16$s, h._ts, h._del, NULL, h._cur_sk, h._cur_version, h._cur_from, h._max_version, h._max_to,
+        SELECT %16$s%18$s, h._ts, h._del, NULL, h._cur_sk, h._cur_version, h._cur_from, h._max_version, h._max_to,
                false,
                NOT h._same AND NOT (h._hrn = 1 AND COALESCE(h._v_from = h._ts, false)),
                h._v_sk,
@@ -432,7 +450,9 @@ BEGIN
         dwh_etl._join_cond(v_k, 'x', 'b'),      -- 13
         dwh_etl._col_list(v_k, 'h'),            -- 14
         dwh_etl._row_expr(v_t2, 'h'),           -- 15
-        dwh_etl._col_list(v_all, 'h')           -- 16
+        dwh_etl._col_list(v_all, 'h'),          -- 16
+        replace(v_pc, ' _', ' o._'),            -- 17
+        replace(v_pc, ' _', ' h._')             -- 18
     );
     -- (the temp tables' columns depend on the spec: statements on them go through EXECUTE)
     EXECUTE format('SELECT count(*) FILTER (WHERE NOT e._is_change AND NOT e._late AND NOT e._conflict),
@@ -493,18 +513,19 @@ BEGIN
 
     -- 5. Insert the new versions (deletes become rows only under 'close_marker').
     EXECUTE format($q$
-        INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
+        INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%5$s)
         SELECT %3$s, ch._ts, ch._to, ch._to IS NULL,
                COALESCE(ch._cur_version, ch._max_version, 0)
                    + row_number() OVER (PARTITION BY %4$s ORDER BY ch._ts),
-               ch._del, $1, (SELECT dwh_etl.load_time())
+               ch._del, $1, (SELECT dwh_etl.load_time())%6$s
         FROM pg_temp._scd_ch AS ch
         WHERE NOT ch._del OR $2
         $q$,
         v_tgt,
         dwh_etl._col_list(v_all),
         dwh_etl._col_list(v_all, 'ch'),
-        dwh_etl._col_list(v_k, 'ch')
+        dwh_etl._col_list(v_k, 'ch'),
+        v_pc, replace(v_pc, ' _', ' ch._')
     ) USING v_batch, v_spec.delete_policy = 'close_marker';
     GET DIAGNOSTICS v_ins = ROW_COUNT;
 
@@ -543,16 +564,17 @@ BEGIN
             v_tgt, v_spec.surrogate_key);
         -- placeholder versions above any real one; renumbered below
         EXECUTE format($q$
-            INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at)
+            INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%5$s)
             SELECT %3$s, l._ts, l._to, l._to IS NULL,
                    2000000000 + row_number() OVER (PARTITION BY %4$s ORDER BY l._ts),
-                   false, $1, (SELECT dwh_etl.load_time())
+                   false, $1, (SELECT dwh_etl.load_time())%6$s
             FROM pg_temp._scd_late AS l
             $q$,
             v_tgt,
             dwh_etl._col_list(v_all),
             dwh_etl._col_list(v_all, 'l'),
-            dwh_etl._col_list(v_k, 'l')
+            dwh_etl._col_list(v_k, 'l'),
+            v_pc, replace(v_pc, ' _', ' l._')
         ) USING v_batch;
         -- Type 1 values are the key's (all_versions scope): late rows take the latest version's.
         IF cardinality(v_t1) > 0 AND v_spec.type1_scope = 'all_versions' THEN

@@ -5,6 +5,8 @@
 -- (latest state per key) or applied as SCD2 history (dwh_etl.apply_dimension), tombstones applied,
 -- reconciled, logged, watermark advanced. Returns the rows written to silver (upserted, or the rows
 -- staged for the dimension). Moved from devflow._load_silver and generalised to sales' three loaders.
+-- Per-record lineage (issue 18): where silver has _source_bronze_id, each row or version written keeps
+-- the _bronze_id of the bronze row it was typed from (dwh_lineage.trace_record walks back through it).
 --
 -- One bad row must never fail the step (issue 9). With "typing": "engine" every value is checked
 -- against the silver column it goes to before the INSERT, so nothing the INSERT or a later step would
@@ -76,6 +78,7 @@ DECLARE
     v_written  bigint;
     v_deleted  bigint := 0;
     v_empty    boolean;
+    v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -94,6 +97,10 @@ BEGIN
         v_cols := v_cols || v_ts;
     END IF;
     v_win := dwh_etl.window_bounds(v_target);
+    -- per-record lineage: written where the silver table has the column (migration 0041)
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                   WHERE a.attrelid = v_rel AND a.attname = '_source_bronze_id' AND NOT a.attisdropped)
+    INTO v_prov;
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                    WHERE a.attrelid = v_source AND a.attname = '_record_key' AND NOT a.attisdropped)
     INTO v_has_rk;
@@ -302,7 +309,7 @@ BEGIN
         IF to_regclass('pg_temp._silver_stage') IS NOT NULL THEN DROP TABLE pg_temp._silver_stage; END IF;
         EXECUTE format($q$
             CREATE TEMP TABLE _silver_stage ON COMMIT DROP AS
-            SELECT %1$s%2$s%3$s
+            SELECT %1$s%2$s%3$s%5$s
             FROM _silver_typed AS t
             WHERE cardinality(t._reasons) = 0
             %4$s
@@ -312,7 +319,7 @@ BEGIN
             CASE WHEN v_dim.deleted_flag_column IS NOT NULL THEN format(', false AS %I', v_dim.deleted_flag_column) ELSE '' END,
             CASE WHEN v_tomb IS NOT NULL THEN format(
                 'UNION ALL
-                 SELECT %1$s%2$s, true
+                 SELECT %1$s%2$s, true%12$s
                  FROM %3$s AS d
                  JOIN LATERAL (
                      SELECT x.*
@@ -337,8 +344,11 @@ BEGIN
                 to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch,
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't2'),
-                v_ts, v_tomb->>'deleted_at')
-            ELSE '' END)
+                v_ts, v_tomb->>'deleted_at',
+                -- a deletion marker comes from the tombstone table: no bronze row of this load
+                CASE WHEN v_prov THEN ', NULL::bigint' ELSE '' END)
+            ELSE '' END,
+            CASE WHEN v_prov THEN ', t._bronze_id AS _source_bronze_id' ELSE '' END)
         USING v_win.from_ts, v_win.to_ts, v_zone;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
@@ -379,8 +389,8 @@ BEGIN
         END IF;
         EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
         EXECUTE format($q$
-            INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at)
-            SELECT %3$s, $1, (SELECT dwh_etl.load_time())
+            INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
+            SELECT %3$s, $1, (SELECT dwh_etl.load_time())%6$s
             FROM _silver_latest AS l
             %4$s
             $q$,
@@ -391,13 +401,18 @@ BEGIN
             -- _silver_latest are distinct, and the step holds its lock): a plain INSERT, without the
             -- speculative insertion of ON CONFLICT per row (issue 15). The same rows either way.
             CASE WHEN v_empty THEN '' ELSE format(
-                'ON CONFLICT (%s) DO UPDATE SET %s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at '
+                'ON CONFLICT (%s) DO UPDATE SET %s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at%s '
                 'WHERE s.%I <= EXCLUDED.%I AND (%s) IS DISTINCT FROM (%s)',
                 dwh_etl._col_list(v_key),
                 (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
+                CASE WHEN v_prov THEN ', _source_bronze_id = EXCLUDED._source_bronze_id' ELSE '' END,
                 v_ts, v_ts,
                 (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
-                (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged))) END)
+                (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged))) END,
+            -- the bronze row of the state written (a re-delivery of the same values changes nothing,
+            -- so the row keeps the delivery that first brought them)
+            CASE WHEN v_prov THEN ', _source_bronze_id' ELSE '' END,
+            CASE WHEN v_prov THEN ', l._bronze_id' ELSE '' END)
         USING v_batch;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
