@@ -3,22 +3,27 @@
 --
 -- One row per table that leaves the coordinator: "distributed" (hash-sharded over the workers by
 -- distribution_column, colocated with colocate_with so their joins stay on one worker) or "reference"
--- (a full copy on every node, for dimensions and the calendar). Every other table, and all of the
--- engine (dwh_etl, dwh_lineage, dwh_staging), stays a plain table on the coordinator.
+-- (a full copy on every node, for dimensions and the calendar). Every other table stays on the
+-- coordinator: the engine (dwh_etl, dwh_lineage, dwh_staging) as plain tables, and a table with a
+-- foreign key to a reference table (the facts of the areas not planned here reference gold.dim_date)
+-- as a Citus local table, which Citus makes of it by itself.
 -- dwh_etl.apply_distribution_plan() applies it when the citus extension is installed in this database
 -- (procedures/registry/zz_distribution.sql calls it on every dwh migrate that changes that file, and
 -- after CREATE EXTENSION citus on an existing warehouse a DBA calls it, or runs dwh migrate --force).
 -- Without Citus nothing changes: the procedure returns with a NOTICE.
 --
 -- Citus accepts a distribution column only if it is part of every primary key and unique constraint of
--- the table, so the columns below are the ones the current keys allow (docs/SCALE.md lists them all):
---   silver.sales_sales        key (sale_id)                                   -> sale_id
---   sales.fact_sales          key (sale_id, date_key)                         -> sale_id, colocated
---   silver.devflow_metric_samples key (resource_id, measured_at)              -> resource_id
+-- the table. Under the current keys (docs/SCALE.md has the whole list):
+--   silver.sales_sales            key (sale_id)                         -> sale_id
+--   sales.fact_sales              key (sale_id, date_key)               -> sale_id, colocated with silver
+--   silver.devflow_metric_samples key (resource_id, measured_at)        -> resource_id
 --   devflow.fact_performance_metrics keys (metric_key, time_key) and
---                             (resource_id, measured_at, time_key)            -> time_key only
--- The devflow facts other than the metrics have a surrogate key and a natural key with no column in
--- common: no column is allowed, they stay on the coordinator.
+--                                 (resource_id, measured_at, time_key)  -> time_key only
+--   the other devflow facts       surrogate key + natural key, disjoint -> none
+-- The devflow metrics are not planned: their silver and fact tables cannot be colocated under these
+-- keys, and the fact step joins them (NOT EXISTS), which Citus refuses between non-colocated tables.
+-- bronze.sales_sales is not planned either: the silver typing query of dwh_etl._load_silver is not
+-- one Citus can run over a distributed table (docs/SCALE.md, probe results).
 CREATE TABLE dwh_etl.distribution_plan (
     table_name          text        NOT NULL,
     area                text        NOT NULL,
@@ -45,19 +50,17 @@ COMMENT ON COLUMN dwh_etl.distribution_plan.applied_at IS 'When apply_distributi
 
 INSERT INTO dwh_etl.distribution_plan (table_name, area, kind, distribution_column, colocate_with, apply_order, note)
 VALUES
-    ('gold.dim_date',           'engine',  'reference', NULL, NULL, 10, 'conformed calendar, joined by every fact'),
-    ('gold.dim_time_of_day',    'engine',  'reference', NULL, NULL, 11, 'conformed time of day'),
-    ('gold.holidays',           'engine',  'reference', NULL, NULL, 12, 'holiday calendar behind dim_date flags'),
-    ('sales.dim_customer',      'sales',   'reference', NULL, NULL, 20, 'SCD2 dimension'),
-    ('sales.dim_product',       'sales',   'reference', NULL, NULL, 21, 'SCD2 dimension'),
-    ('devflow.dim_agent',       'devflow', 'reference', NULL, NULL, 30, 'dimension'),
+    ('gold.dim_date',              'engine',  'reference', NULL, NULL, 10, 'conformed calendar, joined by every fact'),
+    ('gold.dim_time_of_day',       'engine',  'reference', NULL, NULL, 11, 'conformed time of day'),
+    ('gold.holidays',              'engine',  'reference', NULL, NULL, 12, 'holiday calendar behind dim_date flags'),
+    ('silver.sales_customers',     'sales',   'reference', NULL, NULL, 20, 'SCD2 silver customers: the relationships rules of silver.sales_sales look them up'),
+    ('silver.sales_products',      'sales',   'reference', NULL, NULL, 21, 'SCD2 silver products: the relationships rules of silver.sales_sales look them up'),
+    ('sales.dim_customer',         'sales',   'reference', NULL, NULL, 22, 'SCD2 dimension'),
+    ('sales.dim_product',          'sales',   'reference', NULL, NULL, 23, 'SCD2 dimension'),
+    ('devflow.dim_agent',          'devflow', 'reference', NULL, NULL, 30, 'dimension'),
     ('devflow.dim_infrastructure', 'devflow', 'reference', NULL, NULL, 31, 'SCD2 dimension'),
-    ('devflow.dim_issue',       'devflow', 'reference', NULL, NULL, 32, 'SCD2 dimension'),
-    ('devflow.dim_label',       'devflow', 'reference', NULL, NULL, 33, 'dimension'),
-    ('devflow.dim_worktree',    'devflow', 'reference', NULL, NULL, 34, 'dimension'),
-    ('silver.sales_sales',      'sales',   'distributed', 'sale_id', NULL, 100, 'sales lines, the largest silver table'),
-    ('sales.fact_sales',        'sales',   'distributed', 'sale_id', 'silver.sales_sales', 101, 'sales fact, partitioned by date_key, loaded from silver.sales_sales by sale_id'),
-    ('bronze.sales_sales',      'sales',   'distributed', '_bronze_id', NULL, 102, 'raw sales lines (text columns: not colocatable with silver)'),
-    ('silver.devflow_metric_samples', 'devflow', 'distributed', 'resource_id', NULL, 110, 'infrastructure metric samples'),
-    ('bronze.devflow_metric_samples', 'devflow', 'distributed', '_bronze_id', NULL, 111, 'raw metric payloads'),
-    ('devflow.fact_performance_metrics', 'devflow', 'distributed', 'time_key', NULL, 112, 'metrics fact, partitioned by time_key: its two keys share only time_key');
+    ('devflow.dim_issue',          'devflow', 'reference', NULL, NULL, 32, 'SCD2 dimension'),
+    ('devflow.dim_label',          'devflow', 'reference', NULL, NULL, 33, 'dimension'),
+    ('devflow.dim_worktree',       'devflow', 'reference', NULL, NULL, 34, 'dimension'),
+    ('silver.sales_sales',         'sales',   'distributed', 'sale_id', NULL, 100, 'sales lines, the largest silver table'),
+    ('sales.fact_sales',           'sales',   'distributed', 'sale_id', 'silver.sales_sales', 101, 'sales fact, partitioned by date_key, loaded from silver.sales_sales by sale_id');

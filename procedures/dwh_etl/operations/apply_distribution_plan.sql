@@ -57,7 +57,7 @@ BEGIN
                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_plan.table_name::regclass, v_fk.conname);
             END LOOP;
             RAISE NOTICE 'distributing % by % %', v_plan.table_name, v_plan.distribution_column,
-                COALESCE('colocated with ' || v_plan.colocate_with, '(own colocation group)');
+                COALESCE('colocated with ' || v_plan.colocate_with, '(default colocation)');
             EXECUTE 'SELECT pg_catalog.create_distributed_table($1::regclass, $2, colocate_with => $3)'
                 USING v_plan.table_name, v_plan.distribution_column, COALESCE(v_plan.colocate_with, 'default');
         ELSE
