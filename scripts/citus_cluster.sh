@@ -10,9 +10,11 @@
 #
 # DIR defaults to $CITUS_DIR or /tmp/dwh-citus. Ports: CITUS_PORT (coordinator, 9700), the workers take
 # the next two (9701, 9702). CITUS_DB: the warehouse database (dwh), created on every node with the
-# citus extension (Citus needs the same database and extension on each node); pg_cron is preloaded on
-# every node (one shared_preload_libraries for all) but only the coordinator's cron.database_name is the
-# warehouse database, so its jobs run there.
+# citus extension (Citus needs the same database and extension on each node). pg_cron is preloaded on
+# every node with cron.database_name = the warehouse database: Citus propagates `CREATE EXTENSION
+# pg_cron` (migration 0007) to the workers, and pg_cron refuses to be created in any other database than
+# its cron.database_name. Jobs are scheduled on the coordinator only (dwh schedule sync connects there);
+# the workers' cron.job tables stay empty.
 # The nodes listen on 127.0.0.1 only and trust local connections: a development cluster, not a
 # deployment (docs/SCALE.md has the multi-server plan). PostgreSQL refuses root: as root, every
 # server command runs as the postgres OS user (runuser), who must be able to write DIR.
@@ -66,7 +68,7 @@ port = $port
 listen_addresses = '$HOST'
 unix_socket_directories = '$DIR'
 shared_preload_libraries = 'citus,pg_cron'
-cron.database_name = '$( [[ $node == coordinator ]] && echo "$DB" || echo postgres )'
+cron.database_name = '$DB'
 cron.use_background_workers = on
 max_worker_processes = 32
 max_connections = 200
