@@ -169,6 +169,24 @@ CREATE TABLE dwh_etl.dimension_specs (
 );
 
 --
+-- Name: distribution_plan; Type: TABLE; Schema: dwh_etl; Owner: -
+--
+
+CREATE TABLE dwh_etl.distribution_plan (
+    table_name text NOT NULL,
+    area text NOT NULL,
+    kind text NOT NULL,
+    distribution_column text,
+    colocate_with text,
+    apply_order integer NOT NULL,
+    note text,
+    applied_at timestamp with time zone,
+    CONSTRAINT distribution_plan_colocate_ck CHECK (((kind = 'distributed'::text) OR (colocate_with IS NULL))),
+    CONSTRAINT distribution_plan_column_ck CHECK (((kind = 'distributed'::text) = (distribution_column IS NOT NULL))),
+    CONSTRAINT distribution_plan_kind_ck CHECK ((kind = ANY (ARRAY['distributed'::text, 'reference'::text])))
+);
+
+--
 -- Name: loaded_files; Type: TABLE; Schema: dwh_etl; Owner: -
 --
 
@@ -409,6 +427,13 @@ ALTER TABLE ONLY dwh_etl.dimension_specs
     ADD CONSTRAINT dimension_specs_target_uq UNIQUE (target_table);
 
 --
+-- Name: distribution_plan distribution_plan_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
+--
+
+ALTER TABLE ONLY dwh_etl.distribution_plan
+    ADD CONSTRAINT distribution_plan_pk PRIMARY KEY (table_name);
+
+--
 -- Name: loaded_files loaded_files_pk; Type: CONSTRAINT; Schema: dwh_etl; Owner: -
 --
 
@@ -638,6 +663,48 @@ COMMENT ON COLUMN dwh_etl.dimension_specs.change_ts_column IS 'Source column wit
 COMMENT ON COLUMN dwh_etl.dimension_specs.deleted_flag_column IS 'Boolean source column that marks a key as deleted at its change time.';
 
 --
+-- Name: COLUMN distribution_plan.applied_at; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.applied_at IS 'When apply_distribution_plan last found the table as planned (NULL: never applied, e.g. no Citus).';
+
+--
+-- Name: COLUMN distribution_plan.apply_order; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.apply_order IS 'Order of application within a kind; a table comes after the table it is colocated with.';
+
+--
+-- Name: COLUMN distribution_plan.area; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.area IS 'Subject area the table belongs to (engine for the shared calendar).';
+
+--
+-- Name: COLUMN distribution_plan.colocate_with; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.colocate_with IS 'A distributed table whose shards this one shares (same distribution column type): joins and INSERT..SELECT on the shard key then run on the workers.';
+
+--
+-- Name: COLUMN distribution_plan.distribution_column; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.distribution_column IS 'Shard key of a distributed table: must belong to every primary key and unique constraint of the table.';
+
+--
+-- Name: COLUMN distribution_plan.kind; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.kind IS 'distributed: hash-sharded by distribution_column. reference: a copy on every node.';
+
+--
+-- Name: COLUMN distribution_plan.table_name; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.table_name IS 'schema.table';
+
+--
 -- Name: COLUMN loaded_files.batch_id; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -812,6 +879,12 @@ COMMENT ON TABLE dwh_etl.cdc_key_state IS 'Per target table and key, the last ch
 COMMENT ON TABLE dwh_etl.dimension_specs IS 'Declared SCD dimensions, applied by dwh_etl.apply_dimension(name, source). The target table carries valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at.';
 
 --
+-- Name: TABLE distribution_plan; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON TABLE dwh_etl.distribution_plan IS 'Citus distribution plan (issue 17): the tables that are distributed over the workers or copied to every node as reference tables. Applied by dwh_etl.apply_distribution_plan() only where the citus extension is installed; every table not listed stays on the coordinator.';
+
+--
 -- Name: TABLE loaded_files; Type: COMMENT; Schema: dwh_etl; Owner: -
 --
 
@@ -937,6 +1010,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.cdc_key_state TO etl_service;
 --
 
 GRANT SELECT ON TABLE dwh_etl.dimension_specs TO etl_service;
+
+--
+-- Name: TABLE distribution_plan; Type: ACL; Schema: dwh_etl; Owner: -
+--
+
+GRANT SELECT ON TABLE dwh_etl.distribution_plan TO etl_service;
 
 --
 -- Name: TABLE loaded_files; Type: ACL; Schema: dwh_etl; Owner: -
