@@ -1,4 +1,4 @@
--- depends: 0040_seed_maintenance
+-- depends: 0041_record_lineage
 -- Scale-out on Citus (issue 17): the distribution plan, as data.
 --
 -- One row per table that leaves the coordinator: "distributed" (hash-sharded over the workers by
