@@ -19,6 +19,8 @@ REGISTRY = ["dwh_etl.applied_code", "dwh_etl.dimension_specs", "dwh_etl.pipeline
             "dwh_etl.settings", "dwh_etl.steps", "dwh_etl.table_registry",
             # the sources and their fdw pull positions: written by the owner's routines only
             "dwh_etl.sources", "dwh_etl.source_watermarks",
+            # the Citus distribution plan (migration 0042, dwh_etl.apply_distribution_plan)
+            "dwh_etl.distribution_plan",
             # the subject areas (register_area)
             "dwh_etl.areas"]
 RUN_STATE = ["dwh_etl.archived_partitions", "dwh_etl.cdc_key_state", "dwh_etl.loaded_files", "dwh_etl.quarantine",

@@ -10,7 +10,8 @@
 -- p_batch_empty; same results). The lineage is trusted only when complete for that table: every step of
 -- the run that ran and declares the table a target logged lineage for it (the engine's step kinds always
 -- do, even for 0 rows; a custom step that logs nothing for a table gets the scan). p_skipped: the runner
--- did not call this step (dwh_etl._step_unchanged), so it wrote nothing itself.
+-- did not call this step (dwh_etl._step_unchanged), so it wrote nothing itself. A whole-table rule whose
+-- inputs did not change repeats its latest result (dwh_etl._rule_state; setting quality.reuse_unchanged).
 -- The earlier signature (without p_skipped), replaced by this one.
 DROP FUNCTION IF EXISTS dwh_etl.quality_audit(bigint, text);
 CREATE OR REPLACE FUNCTION dwh_etl.quality_audit(
@@ -53,7 +54,8 @@ AS $$
                   AND tl.target_table = tt.table_name
                   AND COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0) > 0) AS batch_empty
     ) AS b
-    CROSS JOIN LATERAL jsonb_array_elements(dwh_etl.quality_check_table(tt.table_name, pr.batch_id, b.batch_empty))
+    CROSS JOIN LATERAL jsonb_array_elements(dwh_etl.quality_check_table(tt.table_name, pr.batch_id, b.batch_empty,
+                                                                        dwh_etl.get_setting('quality.reuse_unchanged', 'on') = 'on'))
                        WITH ORDINALITY AS e (r, n)
     WHERE pr.run_id = p_run_id;
 $$;

@@ -2,12 +2,22 @@
 -- results as a jsonb array, ready for dwh_etl.quality_record. Records nothing itself, so a caller that
 -- rolls back can still keep the results (the runner does: see _run_step). p_batch_empty: the batch is
 -- known to have written no row to the table (dwh_etl.quality_evaluate then scans nothing for it).
--- The earlier signature (without p_batch_empty), replaced by this one.
+-- A not_null, unique or relationships rule the database already guarantees (NOT NULL columns, a unique
+-- index, a validated foreign key: dwh_etl._rule_enforced) cannot fail: it is passed without scanning for
+-- failures ('enforced_by' names the constraint; rows_checked is still counted).
+-- p_reuse (the runner's audit, setting quality.reuse_unchanged, default on): a whole-table rule whose
+-- inputs did not change since its latest recorded result (dwh_etl._rule_state: the same token) takes that
+-- result again instead of scanning (issue 15: a no-op run re-evaluated every whole-table rule); the
+-- result says so ('reused_from': the id of the quality_metrics row it repeats). dwh test always evaluates.
+-- p_reuse false: evaluate, with the token recorded (so turning the setting on reuses at once); NULL: no token.
+-- Earlier signatures, replaced by this one.
 DROP FUNCTION IF EXISTS dwh_etl.quality_check_table(text, uuid);
+DROP FUNCTION IF EXISTS dwh_etl.quality_check_table(text, uuid, boolean);
 CREATE OR REPLACE FUNCTION dwh_etl.quality_check_table(
     p_table text,
     p_batch uuid DEFAULT NULL,
-    p_batch_empty boolean DEFAULT false
+    p_batch_empty boolean DEFAULT false,
+    p_reuse boolean DEFAULT NULL
 )
 RETURNS jsonb
 LANGUAGE sql
@@ -32,12 +42,36 @@ AS $$
                'failing', e.failing,
                'metric_value', e.metric_value,
                'passed', e.passed,
-               'failing_sample', e.failing_sample) ORDER BY r.rule_name), '[]'::jsonb)
+               'failing_sample', e.failing_sample,
+               'state', st.state,
+               'reused_from', prev.id,
+               'enforced_by', enf.constraint_name) ORDER BY r.rule_name), '[]'::jsonb)
     FROM dwh_etl.quality_rules AS r
-    CROSS JOIN LATERAL dwh_etl.quality_evaluate(r, p_batch, p_batch_empty) AS e
+    CROSS JOIN LATERAL (SELECT dwh_etl._rule_enforced(r) AS constraint_name) AS enf
+    CROSS JOIN LATERAL (SELECT CASE WHEN p_reuse IS NOT NULL AND enf.constraint_name IS NULL THEN dwh_etl._rule_state(r) END AS state) AS st
+    LEFT JOIN LATERAL (
+        SELECT m.id, m.rows_checked, (m.details->>'failing')::bigint AS failing, m.metric_value, m.passed,
+               m.failing_sample, m.details->>'state' AS state
+        FROM dwh_lineage.quality_metrics AS m
+        WHERE p_reuse
+          AND st.state IS NOT NULL
+          AND m.rule_id = r.rule_id
+        ORDER BY m.measured_at DESC, m.id DESC
+        LIMIT 1
+    ) AS prev ON prev.state = st.state
+    CROSS JOIN LATERAL (
+        SELECT prev.rows_checked, prev.failing, prev.metric_value, prev.passed, prev.failing_sample
+        WHERE prev.id IS NOT NULL
+        UNION ALL
+        SELECT dwh_etl._rule_scope_count(r, p_batch, p_batch_empty), 0::bigint, 0::numeric, true, NULL::jsonb
+        WHERE prev.id IS NULL AND enf.constraint_name IS NOT NULL
+        UNION ALL
+        SELECT q.* FROM dwh_etl.quality_evaluate(r, p_batch, p_batch_empty) AS q
+        WHERE prev.id IS NULL AND enf.constraint_name IS NULL
+    ) AS e (rows_checked, failing, metric_value, passed, failing_sample)
     WHERE r.table_name = p_table
       AND r.is_enabled;
 $$;
-COMMENT ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean) IS 'Results of every enabled quality rule of a table, as a jsonb array (nothing recorded); p_batch_empty: the batch is known to have no row in the table.';
-REVOKE EXECUTE ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean, boolean) IS 'Results of every enabled quality rule of a table, as a jsonb array (nothing recorded); p_batch_empty: the batch is known to have no row in the table; p_reuse: an unchanged whole-table rule repeats its latest result (dwh_etl._rule_state).';
+REVOKE EXECUTE ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.quality_check_table(text, uuid, boolean, boolean) TO etl_service;

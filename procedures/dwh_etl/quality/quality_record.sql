@@ -28,7 +28,10 @@ BEGIN
            (r->>'threshold')::numeric,
            (r->>'passed')::boolean,
            jsonb_build_object('rule_type', r->>'rule_type', 'failing', (r->>'failing')::bigint,
-                              'threshold_type', r->>'threshold_type'),
+                              'threshold_type', r->>'threshold_type')
+           -- a whole-table rule's input token, and the result it repeats (dwh_etl.quality_check_table)
+           || jsonb_strip_nulls(jsonb_build_object('state', r->>'state', 'reused_from', (r->>'reused_from')::bigint,
+                                                 'enforced_by', r->>'enforced_by')),
            (r->>'rule_id')::bigint,
            r->>'severity',
            (r->>'rows_checked')::bigint,
