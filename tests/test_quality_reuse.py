@@ -178,3 +178,19 @@ def test_a_disabled_foreign_key_or_a_nullable_unique_key_guarantees_nothing(load
     conn.execute("CREATE UNIQUE INDEX qr_keys_k_uq ON public.qr_keys (k)")
     # a unique index on part of the rule's columns guarantees the whole key
     assert enforced(conn, "public.qr_keys")["qr_keys_unique"] == ("unique index public.qr_keys_k_uq", 3, 0, True)
+
+
+def test_rules_reading_the_clock_or_opaque_functions_are_never_reused(loaded):
+    conn = loaded
+    sqls = {"now": "SELECT 1 FROM sales.fact_sales WHERE transaction_at > now() + interval '1 day'",
+            "keyword": "SELECT 1 FROM sales.fact_sales WHERE transaction_at > CURRENT_TIMESTAMP",
+            "to_char": "SELECT 1 FROM sales.fact_sales WHERE to_char(transaction_at, 'YYYY') = '1900'",
+            "plain": "SELECT 1 FROM sales.fact_sales WHERE quantity < 0 AND lower('X') = 'y'"}
+    for name, sql in sqls.items():
+        conn.execute("INSERT INTO dwh_etl.quality_rules (rule_name, table_name, rule_type, params, scope) "
+                     "VALUES (%s, 'sales.fact_sales', 'custom_sql', jsonb_build_object('sql', %s::text), 'table')",
+                     (f"test_clock_{name}", sql))
+    states = dict(conn.execute("SELECT rule_name, dwh_etl._rule_state(r) FROM dwh_etl.quality_rules AS r "
+                               "WHERE rule_name LIKE 'test_clock_%'").fetchall())
+    assert states["test_clock_plain"] is not None
+    assert [n for n, s in states.items() if s is not None] == ["test_clock_plain"]

@@ -9,8 +9,10 @@
 -- The tables a rule reads: its own; a relationships rule's to_table; for custom_sql and params.where,
 -- every relation of the statement's plan (EXPLAIN VERBOSE: views expanded, partitions listed).
 -- NULL (evaluate, never reuse): a rule whose result depends on time or on the batch (freshness,
--- volume_change, a batch-scoped rule of a table with _batch_id), or whose SQL calls a function that is
--- not IMMUTABLE outside pg_catalog (it may read tables the plan does not show), or whose plan fails.
+-- volume_change, a batch-scoped rule of a table with _batch_id), whose SQL names a function any of whose
+-- versions is not IMMUTABLE (it may read tables the plan does not show, or the clock: now(), to_char of
+-- a timestamptz, ...) or the clock itself (CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIMESTAMP, ...), that
+-- reads a foreign table (its rows change on another server, unseen here), or whose plan fails.
 -- Known limit: the write counters of another session reach the shared statistics when it commits, or
 -- within 10 s for a session that goes idle (PostgreSQL's pgstat flush); a write by hand in the seconds
 -- before a run can be judged unchanged until the next run (the engine's own writes are in its lineage).
@@ -27,6 +29,7 @@ DECLARE
     v_plan   jsonb;
     v_reads  oid[];
     v_state  text;
+    v_foreign boolean;
 BEGIN
     IF v_rel IS NULL OR p_rule.rule_type IN ('freshness', 'volume_change') THEN
         RETURN NULL;
@@ -46,12 +49,13 @@ BEGIN
                        CASE WHEN p_rule.rule_type = 'custom_sql' THEN format('SELECT 1 FROM (%s) AS q', v_prm->>'sql') END,
                        CASE WHEN v_prm ? 'where' THEN format('SELECT 1 FROM %s AS x WHERE (%s)', v_rel, v_prm->>'where') END);
     IF v_sql <> '' THEN
-        -- a function that may read tables hides them from the plan
-        IF EXISTS (SELECT 1
-                   FROM regexp_matches(v_sql, '([A-Za-z_][A-Za-z_0-9$]*)\s*\(', 'g') AS m
-                   JOIN pg_catalog.pg_proc AS p ON p.proname = lower(m[1])
-                   WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-                     AND p.provolatile <> 'i') THEN
+        -- a function that may read tables hides them from the plan; one that reads the clock, and the
+        -- clock's keywords, make the result depend on time
+        IF v_sql ~* '\m(current_date|current_time|current_timestamp|localtime|localtimestamp)\M'
+           OR EXISTS (SELECT 1
+                      FROM regexp_matches(v_sql, '([A-Za-z_][A-Za-z_0-9$]*)\s*\(', 'g') AS m
+                      JOIN pg_catalog.pg_proc AS p ON p.proname = lower(m[1])
+                      WHERE p.provolatile <> 'i') THEN
             RETURN NULL;
         END IF;
         BEGIN
@@ -82,11 +86,13 @@ BEGIN
                                                WHERE tl.target_table = t.relid::regclass::text
                                                  AND COALESCE(tl.rows_inserted, 0) + COALESCE(tl.rows_updated, 0)
                                                      + COALESCE(tl.rows_deleted, 0) > 0)),
-                                    ',' ORDER BY t.relid)))
-    INTO v_state
+                                    ',' ORDER BY t.relid))),
+           -- a foreign table's rows change on another server: no counter here sees it
+           bool_or(c.relkind = 'f')
+    INTO v_state, v_foreign
     FROM tree AS t
     JOIN pg_catalog.pg_class AS c ON c.oid = t.relid;
-    RETURN v_state;
+    RETURN CASE WHEN v_foreign THEN NULL ELSE v_state END;
 END;
 $$;
 COMMENT ON FUNCTION dwh_etl._rule_state(dwh_etl.quality_rules) IS 'A token of everything a whole-table quality rule''s result depends on (the rule, the relations it reads, their files, write counters and lineage); NULL when its result cannot be reused (time- or batch-dependent, opaque functions). Used by the runner''s audit to reuse an unchanged result.';
