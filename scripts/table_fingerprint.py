@@ -127,6 +127,10 @@ NORMALIZED_COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
                          "a freshness rule measures the age of the newest row against clock_timestamp()"),
         "failing_sample": ("CASE WHEN details->>'rule_type' = 'freshness' THEN {} - 'age' ELSE {} END",
                            "a freshness rule's sample shows that age"),
+        "details": ("{} - 'state' - 'reused_from'",
+                    "a whole-table rule's input token (oids, files, write counters) and the id of the result it "
+                    "repeats: whether a result is repeated depends on when the server flushed its statistics "
+                    "(the values are the same either way)"),
     },
 }
 

@@ -3,14 +3,22 @@
 -- segment are the current version's (the latest one for a deleted customer). Rows change only when
 -- their values do; customers without purchases any more are removed.
 -- p_run_id: the pipeline run it refreshes for (lineage carries it); NULL when called by hand.
+-- p_customer_ids (the pipeline's step, issue 15): only these customers' purchases are aggregated again
+-- (the customers whose facts changed); every other row only takes its current name and segment and
+-- today's days_since_last_purchase, which need no fact. NULL (the seed's call): every customer.
 DROP PROCEDURE IF EXISTS sales.sp_refresh_customer_metrics();
-CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics(p_run_id bigint DEFAULT NULL)
+DROP PROCEDURE IF EXISTS sales.sp_refresh_customer_metrics(bigint);
+CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics(
+    p_run_id       bigint DEFAULT NULL,
+    p_customer_ids bigint[] DEFAULT NULL
+)
 LANGUAGE plpgsql
 SET search_path = sales, pg_temp
 AS $$
 DECLARE
     v_upserted bigint;
     v_deleted  bigint;
+    v_refreshed bigint;
 BEGIN
     PERFORM dwh_etl.lock_step('sales.customer_metrics');
     -- tells plpgsql_check the shape of the temp table created below
@@ -29,6 +37,7 @@ BEGIN
         FROM sales.fact_sales AS f
         JOIN sales.dim_customer AS v
           ON v.customer_key = f.customer_key
+        WHERE p_customer_ids IS NULL OR v.customer_id = ANY (p_customer_ids)
         GROUP BY v.customer_id
     ),
     latest AS (
@@ -82,8 +91,28 @@ BEGIN
     GET DIAGNOSTICS v_upserted = ROW_COUNT;
 
     DELETE FROM sales.customer_metrics AS m
-    WHERE NOT EXISTS (SELECT 1 FROM _cm AS c WHERE c.customer_id = m.customer_id);
+    WHERE (p_customer_ids IS NULL OR m.customer_id = ANY (p_customer_ids))
+      AND NOT EXISTS (SELECT 1 FROM _cm AS c WHERE c.customer_id = m.customer_id);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
+
+    IF p_customer_ids IS NOT NULL THEN
+        -- the others: their purchases did not change; their name and segment (a dimension change,
+        -- Type 1 corrections included) and the days since their last purchase may have
+        UPDATE sales.customer_metrics AS m
+        SET customer_name = l.full_name,
+            customer_segment = l.customer_segment,
+            days_since_last_purchase = GREATEST(CURRENT_DATE - m.last_purchase_date, 0),
+            refreshed_at = now()
+        FROM (SELECT DISTINCT ON (c.customer_id) c.customer_id, c.full_name, c.customer_segment
+              FROM sales.dim_customer AS c
+              ORDER BY c.customer_id, c.version DESC) AS l
+        WHERE l.customer_id = m.customer_id
+          AND m.customer_id <> ALL (p_customer_ids)
+          AND (m.customer_name, m.customer_segment, m.days_since_last_purchase)
+              IS DISTINCT FROM (l.full_name, l.customer_segment, GREATEST(CURRENT_DATE - m.last_purchase_date, 0));
+        GET DIAGNOSTICS v_refreshed = ROW_COUNT;
+        v_upserted := v_upserted + v_refreshed;
+    END IF;
 
     PERFORM dwh_lineage.log_transformation(
         in_source_table  => 'sales.fact_sales',
@@ -96,4 +125,4 @@ BEGIN
     DROP TABLE _cm;
 END;
 $$;
-COMMENT ON PROCEDURE sales.sp_refresh_customer_metrics(bigint) IS 'Seed 004: refresh sales.customer_metrics (orders, quantity, spend, recency, tier per customer).';
+COMMENT ON PROCEDURE sales.sp_refresh_customer_metrics(bigint, bigint[]) IS 'Seed 004: refresh sales.customer_metrics (orders, quantity, spend, recency, tier per customer); p_customer_ids: aggregate only those customers'' purchases again, refresh name, segment and recency of the others.';
