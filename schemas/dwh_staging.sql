@@ -105,6 +105,16 @@ CREATE TABLE dwh_staging.citizen_perf_days (
 );
 
 --
+-- Name: sales_affected_customers; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.sales_affected_customers (
+    customer_key bigint NOT NULL,
+    run_id bigint,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: sales_affected_dates; Type: TABLE; Schema: dwh_staging; Owner: -
 --
 
@@ -171,6 +181,13 @@ ALTER TABLE ONLY dwh_staging.citizen_perf_days
     ADD CONSTRAINT citizen_perf_days_pk PRIMARY KEY (date_key);
 
 --
+-- Name: sales_affected_customers sales_affected_customers_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.sales_affected_customers
+    ADD CONSTRAINT sales_affected_customers_pk PRIMARY KEY (customer_key);
+
+--
 -- Name: sales_affected_dates sales_affected_dates_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
 --
 
@@ -224,6 +241,12 @@ COMMENT ON TABLE dwh_staging.citizen_dq_days IS 'Days whose citizen.fct_data_qua
 --
 
 COMMENT ON TABLE dwh_staging.citizen_perf_days IS 'Days whose citizen.fct_system_performance rows are to be recomputed (queries changed, citizen steps ran); filled by citizen.marts_queue_engine_days, consumed by the mart step citizen_fct_system_performance.';
+
+--
+-- Name: TABLE sales_affected_customers; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.sales_affected_customers IS 'Customer keys whose facts changed and whose sales.customer_metrics row is not yet recomputed; written by the fact load, consumed by the customer metrics step.';
 
 --
 -- Name: TABLE sales_affected_dates; Type: COMMENT; Schema: dwh_staging; Owner: -
@@ -285,6 +308,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_dq_days TO etl_se
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_perf_days TO etl_service;
+
+--
+-- Name: TABLE sales_affected_customers; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.sales_affected_customers TO etl_service;
 
 --
 -- Name: TABLE sales_affected_dates; Type: ACL; Schema: dwh_staging; Owner: -
