@@ -36,6 +36,7 @@ DECLARE
     v_missing text[];
     v_other   regclass;
     v_age     interval;
+    v_local   boolean;   -- Citus: a distributed table checked against a table that stays local
 BEGIN
     IF v_rel IS NULL THEN
         RAISE EXCEPTION 'quality rule %: table % does not exist', p_rule.rule_name, quote_literal(p_rule.table_name)
@@ -76,6 +77,22 @@ BEGIN
             format('t.%I IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%I = t.%I)',
                    v_cols[1], to_regclass(v_prm->>'to_table'), v_prm->>'to_column', v_cols[1])
     END;
+    -- Citus (issue 17), a branch because the single-node form stays the better plan there: a correlated
+    -- NOT EXISTS from a distributed table into a table that stays local on the coordinator is refused
+    -- ("direct joins between distributed and local tables are not supported"); the same test as NOT IN
+    -- over an uncorrelated subquery (NULLs excluded on both sides, so the same rows) is computed once on
+    -- the coordinator and sent to the workers. The rules that replace the foreign keys Citus cannot keep
+    -- (dwh_etl.apply_distribution_plan) are of this kind. pg_dist_partition exists only with Citus.
+    IF p_rule.rule_type = 'relationships' AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $2)'
+            INTO v_local USING v_rel, to_regclass(v_prm->>'to_table');
+        IF v_local THEN
+            v_pred := format('t.%I IS NOT NULL AND t.%I NOT IN (SELECT p.%I FROM %s AS p WHERE p.%I IS NOT NULL)',
+                             v_cols[1], v_cols[1], v_prm->>'to_column', to_regclass(v_prm->>'to_table'),
+                             v_prm->>'to_column');
+        END IF;
+    END IF;
     IF p_rule.rule_type = 'relationships' THEN
         v_other := to_regclass(v_prm->>'to_table');
         IF v_other IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
@@ -87,9 +104,13 @@ BEGIN
     END IF;
 
     IF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
-        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s),
-                               (SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s)
-                        FROM %2$s', v_pred, v_rows)
+        -- the counts and the sample as two subqueries in FROM (one row each): the same values as a
+        -- scalar subquery beside the aggregates, which Citus cannot push down over a distributed table
+        EXECUTE format('SELECT a.n, a.f, b.j
+                        FROM (SELECT count(*) AS n, count(*) FILTER (WHERE %1$s) AS f FROM %2$s) AS a
+                        CROSS JOIN (SELECT jsonb_agg(s.r) AS j
+                                    FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s) AS b',
+                       v_pred, v_rows)
         INTO v_checked, v_failing, v_sample;
         v_metric := v_failing;
 
