@@ -13,8 +13,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_rel   record;
-    v_citus boolean;
+    v_rel record;
 BEGIN
     SELECT n.nspname, c.relname
     INTO v_rel
@@ -33,19 +32,6 @@ BEGIN
         RAISE EXCEPTION '% is not a registered table', COALESCE(p_table::text, 'NULL')
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'dwh_etl.sec_analyze analyzes the tables of dwh_etl.table_registry (and their partitions) only';
-    END IF;
-    -- Citus (issue 17): a distributed or reference table is not analyzed here. ANALYZE of one fans out
-    -- to its shards over parallel connections, which Citus refuses in a transaction that already wrote
-    -- to a reference table through the coordinator's local placement ("cannot execute command because a
-    -- local execution has accessed a placement in the transaction"): the step's own transaction. The
-    -- workers' autovacuum keeps each shard's statistics. A branch, not a rewrite: nothing else skips the
-    -- statement. pg_dist_partition exists only where Citus is loaded, hence the to_regclass and EXECUTE.
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-            INTO v_citus USING p_table;
-        IF v_citus THEN
-            RETURN;
-        END IF;
     END IF;
     EXECUTE format('ANALYZE %I.%I', v_rel.nspname, v_rel.relname);
 END;

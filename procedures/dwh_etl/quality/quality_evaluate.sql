@@ -36,7 +36,6 @@ DECLARE
     v_missing text[];
     v_other   regclass;
     v_age     interval;
-    v_local   boolean;   -- Citus: a distributed table checked against a table that stays local
 BEGIN
     IF v_rel IS NULL THEN
         RAISE EXCEPTION 'quality rule %: table % does not exist', p_rule.rule_name, quote_literal(p_rule.table_name)
@@ -82,12 +81,9 @@ BEGIN
     -- ("direct joins between distributed and local tables are not supported"); the same test as NOT IN
     -- over an uncorrelated subquery (NULLs excluded on both sides, so the same rows) is computed once on
     -- the coordinator and sent to the workers. The rules that replace the foreign keys Citus cannot keep
-    -- (dwh_etl.apply_distribution_plan) are of this kind. pg_dist_partition exists only with Citus.
-    IF p_rule.rule_type = 'relationships' AND to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)
-                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $2)'
-            INTO v_local USING v_rel, to_regclass(v_prm->>'to_table');
-        IF v_local THEN
+    -- (dwh_etl.apply_distribution_plan) are of this kind. dwh_etl.is_citus_table is false without Citus.
+    IF p_rule.rule_type = 'relationships' AND dwh_etl.is_citus_table(v_rel) THEN
+        IF NOT dwh_etl.is_citus_table(to_regclass(v_prm->>'to_table')) THEN
             v_pred := format('t.%I IS NOT NULL AND t.%I NOT IN (SELECT p.%I FROM %s AS p WHERE p.%I IS NOT NULL)',
                              v_cols[1], v_cols[1], v_prm->>'to_column', to_regclass(v_prm->>'to_table'),
                              v_prm->>'to_column');

@@ -143,7 +143,6 @@ DECLARE
     v_fk         record;
     v_fk_stmt    text;
     v_lock       text;
-    v_citus      boolean := false;    -- the target is a Citus table (distributed or reference)
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -374,20 +373,6 @@ BEGIN
                   HINT = 'the spec is documented in procedures/dwh_etl/steps/step_fact.sql; fix it in the area''s registry file';
     END IF;
     v_source := COALESCE(p_spec->>'lineage_source', v_view::text);
-    -- Citus (issue 17), a branch because PostgreSQL has nothing like it: a partitioned distributed
-    -- target gets its new partitions mid-step (below), and Citus refuses that DDL after this
-    -- transaction read a reference table the target has a foreign key to ("cannot execute parallel DDL
-    -- on table ... after SELECT command on reference table ..."), refuses reading that table after the
-    -- DDL, and refuses the DDL in sequential mode once a parallel query ran. So the step runs in
-    -- sequential mode from its start (one connection per worker: the shards' tasks of a statement run
-    -- one after the other, still on the workers). pg_dist_partition exists only where Citus is installed.
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-            INTO v_citus USING v_target;
-        IF v_citus AND EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
-            PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        END IF;
-    END IF;
     IF v_deleted IS NOT NULL THEN
         v_live := format('d.%I IS NOT TRUE', v_deleted);
     END IF;
@@ -501,12 +486,7 @@ BEGIN
     -- no other write can slip in while they are away; after the commit they are there, validated, as
     -- before. Small batches (the daily delta) keep the per-row checks: validating the whole table would
     -- cost more than they do. Same rows, same errors, either way.
-    -- Citus (issue 17): not on a distributed or reference target. Its constraints are its shards': a
-    -- DROP CONSTRAINT after the parallel reads of this transaction is refused ("cannot modify table ...
-    -- because there was a parallel operation on a distributed table in the transaction"), and the workers
-    -- check each key on their shards anyway.
     IF v_read >= v_bulk_rows
-       AND NOT v_citus
        AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE')
        AND v_read * 10 >= (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
                            FROM pg_catalog.pg_partition_tree(v_target) AS t
@@ -552,10 +532,8 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM _fact_rows AS d WHERE %s AND EXISTS (SELECT 1 FROM %s AS f WHERE %s)',
                        v_live, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'))
         INTO v_existing;
-        -- _loaded_at: EXCLUDED's is the column's default, now() (as on every table of the warehouse),
-        -- already evaluated; Citus accepts only IMMUTABLE functions in DO UPDATE SET of a Citus table
         SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
-               || CASE WHEN '_loaded_at' = ANY (v_tgt_cols) THEN ', _loaded_at = EXCLUDED._loaded_at' ELSE '' END
+               || CASE WHEN '_loaded_at' = ANY (v_tgt_cols) THEN ', _loaded_at = now()' ELSE '' END
         INTO v_set
         FROM unnest(v_ins_cols) AS c
         WHERE NOT c = ANY (v_nk);
