@@ -171,6 +171,22 @@ def test_without_the_citus_extension_nothing_is_distributed(citus_dsn):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def test_a_planned_table_with_triggers_is_refused_unless_the_dba_allows_them(citus_dsn):
+    """Citus takes a table with triggers (the SCD trigger API among them) only with
+    citus.enable_unsafe_triggers = on: apply_distribution_plan says so instead of turning it on."""
+    with psycopg.connect(citus_dsn) as conn:
+        conn.execute("CREATE TABLE public.trig_t (id integer PRIMARY KEY)")
+        conn.execute("CREATE FUNCTION public.trig_f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+        conn.execute("CREATE TRIGGER trig_x BEFORE INSERT ON public.trig_t FOR EACH ROW EXECUTE FUNCTION public.trig_f()")
+        conn.execute("""INSERT INTO dwh_etl.distribution_plan (table_name, area, kind, distribution_column, apply_order)
+                        VALUES ('public.trig_t', 'engine', 'distributed', 'id', 200)""")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match=r"public\.trig_t \(trig_x\)") as err:
+            conn.execute("CALL dwh_etl.apply_distribution_plan()")
+        assert "citus.enable_unsafe_triggers" in err.value.diag.message_hint
+        conn.rollback()
+    assert _rows(citus_dsn, "SELECT to_regclass('public.trig_t') IS NULL") == [(True,)]
+
+
 def test_sales_fact_load_from_silver_is_pushed_down_to_the_workers(citus_dsn):
     """The shape a Citus-friendly fact load has: INSERT..SELECT from the colocated silver table joined
     with the (local) dimensions runs on the workers: the dimensions are broadcast once (distributed

@@ -20,9 +20,11 @@ AS $$
 -- does not list, leaves them alone): the load that writes a key the referenced table lacks fails and is
 -- rolled back, as it would with the key. Only single-column keys can be replaced so: another one stops
 -- the procedure.
--- Triggers (the bronze append-only guard, the SCD2 no-overlap guard) make Citus refuse a table unless
--- citus.enable_unsafe_triggers is on: it is set for this transaction only. The triggers then fire on
--- each shard placement, on the workers.
+-- Triggers (the bronze append-only guard, the SCD2 no-overlap guard of the SCD trigger API) make Citus
+-- refuse a table unless citus.enable_unsafe_triggers is on; this procedure does not turn it on behind
+-- the DBA's back: a planned table with triggers stops it (0A000) with a hint, and a DBA who accepts that
+-- the triggers then fire per shard placement, on the workers, sets the parameter and applies again. The
+-- current plan has no table with triggers.
 DECLARE
     v_plan record;
     v_fk   record;
@@ -38,7 +40,18 @@ BEGIN
             current_database();
         RETURN;
     END IF;
-    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    SELECT string_agg(format('%s (%s)', p.table_name, t.tgname), ', ' ORDER BY p.table_name, t.tgname)
+    INTO v_sql
+    FROM dwh_etl.distribution_plan AS p
+    JOIN pg_trigger AS t ON t.tgrelid = to_regclass(p.table_name) AND NOT t.tgisinternal
+    WHERE NOT dwh_etl.is_citus_table(to_regclass(p.table_name));
+    IF v_sql IS NOT NULL AND current_setting('citus.enable_unsafe_triggers', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'distribution plan not applied: Citus refuses tables with triggers: %', v_sql
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'On a Citus table the triggers (e.g. the SCD trigger API, dwh_etl.trg_scd2_no_overlap) fire per shard placement, on the workers, and only with citus.enable_unsafe_triggers = on.',
+                  HINT = 'leave the table out of dwh_etl.distribution_plan, or SET citus.enable_unsafe_triggers = on and CALL dwh_etl.apply_distribution_plan() again';
+    END IF;
+    v_sql := NULL;
 
     FOR v_plan IN
         SELECT p.*
