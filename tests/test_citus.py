@@ -256,19 +256,27 @@ def test_daily_builds_sales_and_devflow_as_on_one_node(citus_dsn):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def test_engine_fact_load_on_citus_goes_through_the_coordinator(citus_dsn):
-    """What dwh_etl.step_fact does today (docs/SCALE.md, push-down): it stages the window's rows in a temp
-    table on the coordinator, and the write from there is an INSERT..SELECT pulled to the coordinator.
-    This test pins the measurement: when step_fact gets a push-down path it changes."""
-    with psycopg.connect(citus_dsn, autocommit=True) as conn:
-        conn.execute("CREATE TEMP TABLE _fact_rows AS SELECT * FROM sales.fact_sales LIMIT 0")
-        plan = "\n".join(r for (r,) in conn.execute("""
-            EXPLAIN (COSTS OFF)
-            INSERT INTO sales.fact_sales AS f (sale_id, order_id, line_number, date_key, time_key, customer_key,
-                                               product_key, quantity, unit_price, discount_amount, transaction_at,
-                                               _batch_id, tax_amount)
-            SELECT d.sale_id, d.order_id, d.line_number, d.date_key, d.time_key, d.customer_key, d.product_key,
-                   d.quantity, d.unit_price, d.discount_amount, d.transaction_at, d._batch_id, d.tax_amount
-            FROM _fact_rows AS d
-            ON CONFLICT (sale_id, date_key) DO UPDATE SET quantity = EXCLUDED.quantity""").fetchall())
-    assert "INSERT/SELECT method: pull to coordinator" in plan
+def test_engine_fact_load_runs_on_the_workers(citus_dsn):
+    """dwh_etl.step_fact on a distributed target (the sales fact): no temp staging on the coordinator;
+    its write is one INSERT..SELECT from the colocated silver view with the dimensions sent to the
+    workers, repartitioned worker to worker (Citus's own DEBUG says so), and EXPLAIN of the statement
+    it ran shows 32 tasks and no pull to the coordinator."""
+    messages = []
+    with psycopg.connect(citus_dsn) as conn:
+        conn.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
+        (spec,) = conn.execute("SELECT spec FROM dwh_etl.steps WHERE step_name = 'sales_fact_sales'").fetchone()
+        conn.execute("SET LOCAL client_min_messages = debug1")
+        conn.execute("CALL dwh_etl.step_fact(NULL, DATE '2099-01-15', %s)", (psycopg.types.json.Jsonb(spec),))
+        conn.execute("RESET client_min_messages")
+        writes = [m.split(" writes: ", 1)[1] for m in messages if " writes: " in m]
+        assert len(writes) == 1, messages
+        assert "_fact_rows" not in writes[0]
+        assert any(m == "performing repartitioned INSERT ... SELECT" for m in messages), messages
+        plan = "\n".join(r for (r,) in conn.execute(
+            "EXPLAIN (COSTS OFF) " + writes[0].replace("$1", "NULL::uuid")).fetchall())
+        conn.rollback()
+    assert "INSERT/SELECT method: repartition" in plan
+    assert "Task Count: 32" in plan
+    assert "pull to coordinator" not in plan
+    assert not any("pull to coordinator" in m or "collecting INSERT ... SELECT results on coordinator" in m
+                   for m in messages), messages
