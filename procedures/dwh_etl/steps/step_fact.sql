@@ -145,6 +145,7 @@ DECLARE
     v_lock       text;
     v_rows       text := '_fact_rows';  -- the staged rows; on a distributed target, the push-down path's subquery
     v_push       boolean := false;
+    v_write      text;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -562,16 +563,16 @@ BEGIN
         WHERE NOT c = ANY (v_nk);
         v_set := CASE WHEN v_set IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || v_set END;
     END IF;
-    v_fk_stmt := format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM %s AS d\nWHERE %s%s',
+    v_write := format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM %s AS d\nWHERE %s%s',
                    v_target, dwh_etl._col_list(v_ins_cols), array_to_string(v_ins_exprs, ', '), v_rows, v_live,
                    CASE v_mode WHEN 'upsert' THEN format(E'\nON CONFLICT (%s) DO %s', dwh_etl._col_list(v_nk), v_set)
                                WHEN 'insert' THEN format(E'\nON CONFLICT (%s) DO NOTHING', dwh_etl._col_list(v_nk))
                                ELSE '' END);
     IF v_push THEN
         -- the push-down write, for EXPLAIN (tests/test_citus.py; $1 is the batch id)
-        RAISE DEBUG 'fact step % writes: %', v_step, v_fk_stmt;
+        RAISE DEBUG 'fact step % writes: %', v_step, v_write;
     END IF;
-    EXECUTE v_fk_stmt
+    EXECUTE v_write
     USING v_batch;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     -- bulk path: the foreign keys back, each validated over the table by one set-based query
