@@ -1,12 +1,15 @@
 """Citus scale-out (issue 17) on a local cluster: a coordinator and two workers started by
 scripts/citus_cluster.sh in a temporary directory. `dwh migrate` applies dwh_etl.distribution_plan there,
-and changes nothing in a database without the citus extension.
+and changes nothing in a database without the citus extension; the reproducible demo (two daily runs)
+builds the same sales, devflow and calendar tables there as in a database without Citus, and the
+engine's sales fact load runs on the workers. About two minutes.
 
 Skipped where Citus is not installed for the server (Citus is not in Debian's archive: scripts/build_citus.sh
 builds it from source, docs/SCALE.md says how to install Citus's own packages)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -15,9 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dwh_cli.cli import cli
 from dwh_cli.embedded import find_bindir
 from dwh_cli.migrate import migrate
 
@@ -105,16 +106,36 @@ def test_migrate_applies_the_distribution_plan(citus_dsn):
     assert plan, "the plan is empty"
     assert [(name, kind, col, True) for name, kind, col, *_ in plan] == \
            [(name, ctype, dcol, applied) for name, _, _, ctype, dcol, applied in plan]
-    # the sales fact and its silver rows share shards; the fact keeps its foreign keys to reference tables
+    # the sales fact and its silver rows share shards
     colocation = dict(_rows(citus_dsn, """
         SELECT table_name::text, colocation_id FROM public.citus_tables
         WHERE table_name IN ('sales.fact_sales'::regclass, 'silver.sales_sales'::regclass)"""))
     assert colocation["sales.fact_sales"] == colocation["silver.sales_sales"]
+    # its foreign keys to the local calendar and dimensions are gone, each recorded in the plan and
+    # replaced by a relationships quality rule
     fks = _rows(citus_dsn, """
         SELECT conname FROM pg_constraint
         WHERE conrelid = 'sales.fact_sales'::regclass AND contype = 'f' ORDER BY conname""")
-    assert [f for (f,) in fks] == ["fact_sales_customer_fk", "fact_sales_date_fk", "fact_sales_product_fk",
-                                   "fact_sales_time_fk"]
+    assert fks == []
+    dropped = _rows(citus_dsn, """
+        SELECT d->>'constraint', d->>'quality_rule', q.rule_type, q.column_names, q.params, q.severity, q.scope
+        FROM dwh_etl.distribution_plan AS p
+        CROSS JOIN LATERAL jsonb_array_elements(p.dropped_foreign_keys) AS d
+        LEFT JOIN dwh_etl.quality_rules AS q ON q.rule_name = d->>'quality_rule'
+        WHERE p.table_name = 'sales.fact_sales'
+        ORDER BY 1""")
+    assert dropped == [
+        ("fact_sales_customer_fk", "citus_fact_sales_customer_fk", "relationships", ["customer_key"],
+         {"to_table": "sales.dim_customer", "to_column": "customer_key"}, "error", "batch"),
+        ("fact_sales_date_fk", "citus_fact_sales_date_fk", "relationships", ["date_key"],
+         {"to_table": "gold.dim_date", "to_column": "date_key"}, "error", "batch"),
+        ("fact_sales_product_fk", "citus_fact_sales_product_fk", "relationships", ["product_key"],
+         {"to_table": "sales.dim_product", "to_column": "product_key"}, "error", "batch"),
+        ("fact_sales_time_fk", "citus_fact_sales_time_fk", "relationships", ["time_key"],
+         {"to_table": "gold.dim_time_of_day", "to_column": "time_key"}, "error", "batch"),
+    ]
+    # no reference table: nothing is turned into a Citus local table behind the plan's back
+    assert _rows(citus_dsn, "SELECT table_name::text FROM public.citus_tables WHERE citus_table_type <> 'distributed'") == []
     # the engine's own tables stay plain tables on the coordinator
     engine = _rows(citus_dsn, """
         SELECT c.oid::regclass::text FROM pg_class AS c
@@ -152,9 +173,27 @@ def test_without_the_citus_extension_nothing_is_distributed(citus_dsn):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def test_a_planned_table_with_triggers_is_refused_unless_the_dba_allows_them(citus_dsn):
+    """Citus takes a table with triggers (the SCD trigger API among them) only with
+    citus.enable_unsafe_triggers = on: apply_distribution_plan says so instead of turning it on."""
+    with psycopg.connect(citus_dsn) as conn:
+        conn.execute("CREATE TABLE public.trig_t (id integer PRIMARY KEY)")
+        conn.execute("CREATE FUNCTION public.trig_f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+        conn.execute("CREATE TRIGGER trig_x BEFORE INSERT ON public.trig_t FOR EACH ROW EXECUTE FUNCTION public.trig_f()")
+        conn.execute("""INSERT INTO dwh_etl.distribution_plan (table_name, area, kind, distribution_column, apply_order)
+                        VALUES ('public.trig_t', 'engine', 'distributed', 'id', 200)""")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match=r"public\.trig_t \(trig_x\)") as err:
+            conn.execute("CALL dwh_etl.apply_distribution_plan()")
+        assert "citus.enable_unsafe_triggers" in err.value.diag.message_hint
+        conn.rollback()
+    assert _rows(citus_dsn, "SELECT to_regclass('public.trig_t') IS NULL") == [(True,)]
+
+
 def test_sales_fact_load_from_silver_is_pushed_down_to_the_workers(citus_dsn):
     """The shape a Citus-friendly fact load has: INSERT..SELECT from the colocated silver table joined
-    with reference dimensions runs on the workers, one task per shard, nothing through the coordinator."""
+    with the (local) dimensions runs on the workers: the dimensions are broadcast once (distributed
+    subplans), each of the 32 tasks joins its shard of silver with them, and the rows go to the fact's
+    shards worker to worker (repartition), nothing through the coordinator."""
     plan = "\n".join(r for (r,) in _rows(citus_dsn, """
         EXPLAIN (COSTS OFF)
         INSERT INTO sales.fact_sales (sale_id, order_id, line_number, date_key, time_key, customer_key, product_key,
@@ -167,15 +206,79 @@ def test_sales_fact_load_from_silver_is_pushed_down_to_the_workers(citus_dsn):
         JOIN sales.dim_product AS p ON p.product_id = s.product_id AND p.is_current
         ON CONFLICT (sale_id, date_key) DO NOTHING"""))
     assert "Task Count: 32" in plan
-    assert "pull to coordinator" not in plan and "repartition" not in plan
+    assert "INSERT/SELECT method: repartition" in plan
+    assert "pull to coordinator" not in plan
 
 
-@pytest.mark.xfail(reason="the engine is not Citus-compatible yet: docs/SCALE.md lists what fails and why",
-                   strict=False)
-def test_daily_builds_the_warehouse_on_citus(citus_dsn):
-    result = CliRunner().invoke(cli, ["--dsn", citus_dsn, "demo", "--scale", "0.005"], env=CLEAN_ENV)
-    assert result.exit_code == 0, result.output
-    failed = _rows(citus_dsn, """
-        SELECT step_name, error_message FROM dwh_lineage.step_runs
-        WHERE status <> 'completed' ORDER BY step_run_id""")
-    assert failed == []
+def _fingerprint_module():
+    spec = importlib.util.spec_from_file_location("table_fingerprint", ROOT / "scripts" / "table_fingerprint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_daily_builds_sales_and_devflow_as_on_one_node(citus_dsn):
+    """The reproducible demo (scripts/table_fingerprint.py: migrate, daily, the next day's changes, daily
+    again) on the cluster and in a database of the same server without Citus: every table of sales,
+    devflow and the calendar holds the same rows. The one difference is expected: the quality rules that
+    replace the fact's foreign keys (area citus) add their measurements."""
+    tf = _fingerprint_module()
+    demo = tf.build_demo(citus_dsn)
+    assert [r["failed_steps"] for r in demo["runs"]] == [[], []]
+    name = f"single_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.conninfo.make_conninfo(citus_dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        single = psycopg.conninfo.make_conninfo(citus_dsn, dbname=name)
+        tf.build_demo(single)
+        assert _rows(single, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == [(0,)]
+        # devflow.fact_performance_metrics numbers its rows (metric_key, an identity) in the order
+        # dwh_etl.step_fact stages them, which its join plan decides (no ORDER BY): seen to differ once
+        # in four builds on this busy server (the same rows, keys permuted), so compared without it
+        excluded = {**tf.EXCLUDED_COLUMNS,
+                    "devflow.fact_performance_metrics": {
+                        **tf.EXCLUDED_COLUMNS["devflow.fact_performance_metrics"],
+                        "metric_key": "identity assigned in the staging order of step_fact (plan-dependent)"}}
+        base, citus = tf.fingerprint(single, excluded), tf.fingerprint(citus_dsn, excluded)
+        differences = tf.diff(base, citus)
+        assert [d.split(":")[0] for d in differences] == ["dwh_lineage.quality_metrics"], differences
+        gold = [t for t in base["tables"] if t.split(".")[0] in ("sales", "devflow", "gold")]
+        assert len(gold) >= 15 and base["tables"]["sales.fact_sales"]["rows"] > 0
+        query = """SELECT m.rule_id IS NOT NULL, q.area, count(*) FROM dwh_lineage.quality_metrics AS m
+                   LEFT JOIN dwh_etl.quality_rules AS q ON q.rule_id = m.rule_id
+                   GROUP BY 1, 2 ORDER BY 1, 2"""
+        extra = [(True, "citus", 8)]  # 4 rules, 2 runs
+        assert sorted(_rows(citus_dsn, query)) == sorted(_rows(single, query) + extra)
+        passed = _rows(citus_dsn, """SELECT bool_and(m.passed) FROM dwh_lineage.quality_metrics AS m
+                                     JOIN dwh_etl.quality_rules AS q ON q.rule_id = m.rule_id WHERE q.area = 'citus'""")
+        assert passed == [(True,)]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_engine_fact_load_runs_on_the_workers(citus_dsn):
+    """dwh_etl.step_fact on a distributed target (the sales fact): no temp staging on the coordinator;
+    its write is one INSERT..SELECT from the colocated silver view with the dimensions sent to the
+    workers, repartitioned worker to worker (Citus's own DEBUG says so), and EXPLAIN of the statement
+    it ran shows 32 tasks and no pull to the coordinator."""
+    messages = []
+    with psycopg.connect(citus_dsn) as conn:
+        conn.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
+        (spec,) = conn.execute("SELECT spec FROM dwh_etl.steps WHERE step_name = 'sales_fact_sales'").fetchone()
+        conn.execute("SET LOCAL client_min_messages = debug1")
+        conn.execute("CALL dwh_etl.step_fact(NULL, DATE '2099-01-15', %s)", (psycopg.types.json.Jsonb(spec),))
+        conn.execute("RESET client_min_messages")
+        writes = [m.split(" writes: ", 1)[1] for m in messages if " writes: " in m]
+        assert len(writes) == 1, messages
+        assert "_fact_rows" not in writes[0]
+        assert any(m == "performing repartitioned INSERT ... SELECT" for m in messages), messages
+        plan = "\n".join(r for (r,) in conn.execute(
+            "EXPLAIN (COSTS OFF) " + writes[0].replace("$1", "NULL::uuid")).fetchall())
+        conn.rollback()
+    assert "INSERT/SELECT method: repartition" in plan
+    assert "Task Count: 32" in plan
+    assert "pull to coordinator" not in plan
+    assert not any("pull to coordinator" in m or "collecting INSERT ... SELECT results on coordinator" in m
+                   for m in messages), messages

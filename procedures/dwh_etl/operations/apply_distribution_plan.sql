@@ -13,14 +13,25 @@ AS $$
 --      a Citus local table with an identity column cannot be distributed any more;
 --   2. the reference tables;
 --   3. the foreign keys come back (a distributed table may reference a reference table).
--- Triggers (the bronze append-only guard, the SCD2 no-overlap guard) make Citus refuse a table unless
--- citus.enable_unsafe_triggers is on: it is set for this transaction only. The triggers then fire on
--- each shard placement, on the workers.
+-- A foreign key of a distributed table to a table the plan leaves local (sales.fact_sales to the
+-- calendar) cannot exist on Citus: it is dropped for good, recorded in the plan's dropped_foreign_keys,
+-- and replaced by a relationships quality rule (dwh_etl.quality_rules, named citus_<constraint>, severity
+-- error, batch scope, area citus: an area's registry file, which removes the rules of its area that it
+-- does not list, leaves them alone): the load that writes a key the referenced table lacks fails and is
+-- rolled back, as it would with the key. Only single-column keys can be replaced so: another one stops
+-- the procedure.
+-- Triggers (the bronze append-only guard, the SCD2 no-overlap guard of the SCD trigger API) make Citus
+-- refuse a table unless citus.enable_unsafe_triggers is on; this procedure does not turn it on behind
+-- the DBA's back: a planned table with triggers stops it (0A000) with a hint, and a DBA who accepts that
+-- the triggers then fire per shard placement, on the workers, sets the parameter and applies again. The
+-- current plan has no table with triggers.
 DECLARE
     v_plan record;
     v_fk   record;
     v_type text;
     v_fks  text[] := '{}'::text[];
+    v_gone jsonb;
+    v_rule text;
     v_sql  text;
     v_n    integer := 0;
 BEGIN
@@ -29,7 +40,18 @@ BEGIN
             current_database();
         RETURN;
     END IF;
-    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    SELECT string_agg(format('%s (%s)', p.table_name, t.tgname), ', ' ORDER BY p.table_name, t.tgname)
+    INTO v_sql
+    FROM dwh_etl.distribution_plan AS p
+    JOIN pg_trigger AS t ON t.tgrelid = to_regclass(p.table_name) AND NOT t.tgisinternal
+    WHERE NOT dwh_etl.is_citus_table(to_regclass(p.table_name));
+    IF v_sql IS NOT NULL AND current_setting('citus.enable_unsafe_triggers', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'distribution plan not applied: Citus refuses tables with triggers: %', v_sql
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'On a Citus table the triggers (e.g. the SCD trigger API, dwh_etl.trg_scd2_no_overlap) fire per shard placement, on the workers, and only with citus.enable_unsafe_triggers = on.',
+                  HINT = 'leave the table out of dwh_etl.distribution_plan, or SET citus.enable_unsafe_triggers = on and CALL dwh_etl.apply_distribution_plan() again';
+    END IF;
+    v_sql := NULL;
 
     FOR v_plan IN
         SELECT p.*
@@ -44,18 +66,48 @@ BEGIN
             CONTINUE;
         END IF;
         IF v_plan.kind = 'distributed' THEN
+            v_gone := '[]'::jsonb;
             FOR v_fk IN
-                SELECT c.conname, pg_get_constraintdef(c.oid) AS def
+                SELECT c.conname, pg_get_constraintdef(c.oid) AS def, c.confrelid::regclass::text AS to_table,
+                       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k (n)
+                             JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.n) AS cols,
+                       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) AS k (n)
+                             JOIN pg_attribute AS a ON a.attrelid = c.confrelid AND a.attnum = k.n) AS to_cols,
+                       EXISTS (SELECT 1 FROM dwh_etl.distribution_plan AS o
+                               WHERE to_regclass(o.table_name) = c.confrelid) AS kept
                 FROM pg_constraint AS c
                 WHERE c.conrelid = v_plan.table_name::regclass
                   AND c.contype = 'f'
                   AND c.conparentid = 0
                 ORDER BY c.conname
             LOOP
-                v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s',
-                                         v_plan.table_name::regclass, v_fk.conname, v_fk.def);
+                IF v_fk.kept THEN
+                    v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+                                             v_plan.table_name::regclass, v_fk.conname, v_fk.def);
+                ELSIF cardinality(v_fk.cols) <> 1 THEN
+                    RAISE EXCEPTION 'distribution plan: % cannot keep foreign key % (% stays local), and only a single-column key can become a quality rule',
+                                    v_plan.table_name, v_fk.conname, v_fk.to_table
+                        USING ERRCODE = 'feature_not_supported',
+                              HINT = 'add the referenced table to dwh_etl.distribution_plan (reference), or drop the key first';
+                ELSE
+                    -- the key references a table that stays local: a quality rule takes its place
+                    v_rule := left('citus_' || v_fk.conname, 63);
+                    INSERT INTO dwh_etl.quality_rules (rule_name, table_name, rule_type, column_names, params,
+                                                       severity, scope, area, description)
+                    VALUES (v_rule, v_plan.table_name, 'relationships', v_fk.cols,
+                            jsonb_build_object('to_table', v_fk.to_table, 'to_column', v_fk.to_cols[1]),
+                            'error', 'batch', 'citus',
+                            format('replaces foreign key %s (%s) of %s, which Citus cannot keep: %s stays local on the coordinator (dwh_etl.distribution_plan)',
+                                   v_fk.conname, v_fk.def, v_plan.table_name, v_fk.to_table))
+                    ON CONFLICT (rule_name) DO NOTHING;
+                    v_gone := v_gone || jsonb_build_object('constraint', v_fk.conname, 'definition', v_fk.def,
+                                                           'quality_rule', v_rule);
+                    RAISE NOTICE 'foreign key % of % dropped (% stays local): quality rule % checks it',
+                        v_fk.conname, v_plan.table_name, v_fk.to_table, v_rule;
+                END IF;
                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_plan.table_name::regclass, v_fk.conname);
             END LOOP;
+            UPDATE dwh_etl.distribution_plan SET dropped_foreign_keys = v_gone WHERE table_name = v_plan.table_name;
             RAISE NOTICE 'distributing % by % %', v_plan.table_name, v_plan.distribution_column,
                 COALESCE('colocated with ' || v_plan.colocate_with, '(default colocation)');
             EXECUTE format('SELECT pg_catalog.%I($1::regclass, $2, colocate_with => $3)', 'create_distributed_table')

@@ -76,6 +76,19 @@ BEGIN
             format('t.%I IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%I = t.%I)',
                    v_cols[1], to_regclass(v_prm->>'to_table'), v_prm->>'to_column', v_cols[1])
     END;
+    -- Citus (issue 17), a branch because the single-node form stays the better plan there: a correlated
+    -- NOT EXISTS from a distributed table into a table that stays local on the coordinator is refused
+    -- ("direct joins between distributed and local tables are not supported"); the same test as NOT IN
+    -- over an uncorrelated subquery (NULLs excluded on both sides, so the same rows) is computed once on
+    -- the coordinator and sent to the workers. The rules that replace the foreign keys Citus cannot keep
+    -- (dwh_etl.apply_distribution_plan) are of this kind. dwh_etl.is_citus_table is false without Citus.
+    IF p_rule.rule_type = 'relationships' AND dwh_etl.is_citus_table(v_rel) THEN
+        IF NOT dwh_etl.is_citus_table(to_regclass(v_prm->>'to_table')) THEN
+            v_pred := format('t.%I IS NOT NULL AND t.%I NOT IN (SELECT p.%I FROM %s AS p WHERE p.%I IS NOT NULL)',
+                             v_cols[1], v_cols[1], v_prm->>'to_column', to_regclass(v_prm->>'to_table'),
+                             v_prm->>'to_column');
+        END IF;
+    END IF;
     IF p_rule.rule_type = 'relationships' THEN
         v_other := to_regclass(v_prm->>'to_table');
         IF v_other IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
@@ -87,9 +100,13 @@ BEGIN
     END IF;
 
     IF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
-        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s),
-                               (SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s)
-                        FROM %2$s', v_pred, v_rows)
+        -- the counts and the sample as two subqueries in FROM (one row each): the same values as a
+        -- scalar subquery beside the aggregates, which Citus cannot push down over a distributed table
+        EXECUTE format('SELECT a.n, a.f, b.j
+                        FROM (SELECT count(*) AS n, count(*) FILTER (WHERE %1$s) AS f FROM %2$s) AS a
+                        CROSS JOIN (SELECT jsonb_agg(s.r) AS j
+                                    FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s) AS b',
+                       v_pred, v_rows)
         INTO v_checked, v_failing, v_sample;
         v_metric := v_failing;
 

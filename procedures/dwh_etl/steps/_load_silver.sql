@@ -417,18 +417,23 @@ BEGIN
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
         IF v_tomb IS NOT NULL THEN
-            -- a deletion flags the key's row, unless a later change of it is already loaded
+            -- a deletion flags the key's row, unless a later change of it is already loaded. The
+            -- tombstones' key and time are typed in a subquery, not in the join condition: the same rows,
+            -- and a form Citus accepts when silver is distributed (it refuses a STABLE function such as
+            -- try_timestamptz with column references in a distributed UPDATE; the subquery over the local
+            -- tombstone table is computed on the coordinator)
             EXECUTE format($q$
                 UPDATE %1$s AS s
                 SET %2$I = true,
                     _batch_id = $4,
                     _loaded_at = (SELECT dwh_etl.load_time())
-                FROM %3$s AS d
-                WHERE d._ingested_at >= $1
-                  AND d._ingested_at < $2%4$s
-                  AND s.%5$I = %6$s
+                FROM (SELECT %6$s AS _key, dwh_etl.try_timestamptz(d.%8$I, $3) AS _deleted_at
+                      FROM %3$s AS d
+                      WHERE d._ingested_at >= $1
+                        AND d._ingested_at < $2%4$s) AS d
+                WHERE s.%5$I = d._key
                   AND NOT s.%2$I
-                  AND s.%7$I <= dwh_etl.try_timestamptz(d.%8$I, $3)
+                  AND s.%7$I <= d._deleted_at
                 $q$,
                 v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at')
             USING v_win.from_ts, v_win.to_ts, v_zone, v_batch;

@@ -143,6 +143,9 @@ DECLARE
     v_fk         record;
     v_fk_stmt    text;
     v_lock       text;
+    v_rows       text := '_fact_rows';  -- the staged rows; on a distributed target, the push-down path's subquery
+    v_push       boolean := false;
+    v_write      text;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -428,7 +431,26 @@ BEGIN
         v_inferred := v_inferred + v_n;
     END LOOP;
     EXECUTE 'DROP TABLE IF EXISTS pg_temp._fact_rows';
-    IF v_asof THEN
+    -- Citus (issue 17), a branch: on a distributed target the rows are not staged in a temp table on the
+    -- coordinator (every row would travel there and back: "INSERT/SELECT method: pull to coordinator").
+    -- Every statement below reads them instead as a subquery over the view with the lookups' hash-join
+    -- form (uncorrelated: Citus computes the dimensions once and sends them to the workers; the per-row
+    -- LATERAL probes of small batches are correlated subqueries into local tables, which it refuses):
+    -- the counts, dates and queue values are aggregates run on the workers, the DELETE and the INSERT
+    -- run there too (docs/SCALE.md, push-down). Both lookup forms give the same keys (see v_joins_h).
+    -- Not with waits (a correlated EXISTS into the dimension): those keep the staged path. The window's
+    -- bounds are literals here (the subquery is read by statements with parameters of their own); the
+    -- window does not change between the reads (the runner runs a pipeline once at a time, and the view
+    -- reads silver that earlier steps committed). dwh_etl.is_citus_table is false without Citus.
+    v_push := v_waits = '' AND dwh_etl.is_citus_table(v_target);
+    IF v_push THEN
+        v_rows := format(E'(SELECT v.*%1$s\nFROM %2$s AS v%3$s\nWHERE ((v.%4$I >= %5$L::timestamptz AND v.%4$I < %6$L::timestamptz)%7$s)%8$s)',
+                         v_select_h, v_view, v_joins_h, v_wcol, v_win.from_ts, v_win.to_ts,
+                         replace(replace(replace(v_retry, '$1', format('%L::timestamptz', v_win.from_ts)),
+                                         '$2', format('%L::timestamptz', v_win.to_ts)),
+                                 '$3', format('%L::interval', v_late)),
+                         v_only_dates);
+    ELSIF v_asof THEN
         -- the rows first, then their keys: as-of lookups probe the dimension's index per row (two
         -- LATERAL probes, ~40 us a row) for a small batch, and hash join on the validity ranges for a
         -- large one (fact.bulk_rows, 10,000 rows and more), as a hand-written load would; the same key
@@ -447,16 +469,18 @@ BEGIN
                        v_select, v_view, v_joins, v_wcol, v_retry, v_waits, v_only_dates)
         USING v_win.from_ts, v_win.to_ts, v_late;
     END IF;
-    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE NOT (%s)) FROM _fact_rows AS d', v_live) INTO v_read, v_flagged;
-    EXECUTE 'ANALYZE pg_temp._fact_rows';
+    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE NOT (%s)) FROM %s AS d', v_live, v_rows) INTO v_read, v_flagged;
+    IF NOT v_push THEN
+        EXECUTE 'ANALYZE pg_temp._fact_rows';
+    END IF;
 
     IF v_read > 0 AND v_date_expr IS NOT NULL THEN
-        EXECUTE format('SELECT min(%1$s), max(%1$s) FROM _fact_rows AS d', v_date_expr) INTO v_min, v_max;
+        EXECUTE format('SELECT min(%1$s), max(%1$s) FROM %2$s AS d', v_date_expr, v_rows) INTO v_min, v_max;
         PERFORM dwh_etl.ensure_calendar(v_min, v_max);
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
             -- the months that have rows (one old row must not create years of empty partitions: silver keeps
             -- instants in a sane range, dwh_etl.event_time_bounds), and the current UTC month and more ahead
-            FOR v_month IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', (%s)::timestamp)::date FROM _fact_rows AS d ORDER BY 1', v_date_expr) LOOP
+            FOR v_month IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', (%s)::timestamp)::date FROM %s AS d ORDER BY 1', v_date_expr, v_rows) LOOP
                 PERFORM dwh_etl.ensure_partitions(v_target::text, v_month, v_month, 0);
             END LOOP;
             PERFORM dwh_etl.ensure_partitions(v_target::text, (now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date, v_ahead);
@@ -468,8 +492,8 @@ BEGIN
 
     FOR v_qitem IN SELECT e FROM jsonb_array_elements(v_queues) AS e LOOP
         -- the values the touched rows had, and the values they get
-        EXECUTE format(E'INSERT INTO %1$s (%2$I, run_id)\nSELECT f.%2$I, $1 FROM %3$s AS f JOIN _fact_rows AS d ON %4$s\nUNION\nSELECT d.%2$I, $1 FROM _fact_rows AS d WHERE %5$s\nON CONFLICT DO NOTHING',
-                       to_regclass(v_qitem->>'table'), v_qitem->>'column', v_target, dwh_etl._join_cond(v_nk, 'f', 'd'), v_live)
+        EXECUTE format(E'INSERT INTO %1$s (%2$I, run_id)\nSELECT f.%2$I, $1 FROM %3$s AS f JOIN %6$s AS d ON %4$s\nUNION\nSELECT d.%2$I, $1 FROM %6$s AS d WHERE %5$s\nON CONFLICT DO NOTHING',
+                       to_regclass(v_qitem->>'table'), v_qitem->>'column', v_target, dwh_etl._join_cond(v_nk, 'f', 'd'), v_live, v_rows)
         USING p_run_id;
     END LOOP;
 
@@ -518,8 +542,8 @@ BEGIN
         END;
     END IF;
     IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
-        EXECUTE format('DELETE FROM %s AS f USING _fact_rows AS d WHERE %s%s',
-                       v_target, dwh_etl._join_cond(v_nk, 'f', 'd'),
+        EXECUTE format('DELETE FROM %s AS f USING %s AS d WHERE %s%s',
+                       v_target, v_rows, dwh_etl._join_cond(v_nk, 'f', 'd'),
                        CASE WHEN v_mode = 'replace' THEN '' ELSE format(' AND NOT (%s)', v_live) END);
         GET DIAGNOSTICS v_removed = ROW_COUNT;
     END IF;
@@ -529,8 +553,8 @@ BEGIN
     FROM unnest(v_tgt_cols) WITH ORDINALITY AS c (col, o)
     WHERE c.col = '_batch_id' OR (c.col <> '_loaded_at' AND (c.col = ANY (v_view_cols) OR c.col = ANY (v_keys)));
     IF v_mode = 'upsert' THEN
-        EXECUTE format('SELECT count(*) FROM _fact_rows AS d WHERE %s AND EXISTS (SELECT 1 FROM %s AS f WHERE %s)',
-                       v_live, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'))
+        EXECUTE format('SELECT count(*) FROM %s AS d WHERE %s AND EXISTS (SELECT 1 FROM %s AS f WHERE %s)',
+                       v_rows, v_live, v_target, dwh_etl._join_cond(v_nk, 'f', 'd'))
         INTO v_existing;
         SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
                || CASE WHEN '_loaded_at' = ANY (v_tgt_cols) THEN ', _loaded_at = now()' ELSE '' END
@@ -539,11 +563,16 @@ BEGIN
         WHERE NOT c = ANY (v_nk);
         v_set := CASE WHEN v_set IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || v_set END;
     END IF;
-    EXECUTE format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM _fact_rows AS d\nWHERE %s%s',
-                   v_target, dwh_etl._col_list(v_ins_cols), array_to_string(v_ins_exprs, ', '), v_live,
+    v_write := format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM %s AS d\nWHERE %s%s',
+                   v_target, dwh_etl._col_list(v_ins_cols), array_to_string(v_ins_exprs, ', '), v_rows, v_live,
                    CASE v_mode WHEN 'upsert' THEN format(E'\nON CONFLICT (%s) DO %s', dwh_etl._col_list(v_nk), v_set)
                                WHEN 'insert' THEN format(E'\nON CONFLICT (%s) DO NOTHING', dwh_etl._col_list(v_nk))
-                               ELSE '' END)
+                               ELSE '' END);
+    IF v_push THEN
+        -- the push-down write, for EXPLAIN (tests/test_citus.py; $1 is the batch id)
+        RAISE DEBUG 'fact step % writes: %', v_step, v_write;
+    END IF;
+    EXECUTE v_write
     USING v_batch;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     -- bulk path: the foreign keys back, each validated over the table by one set-based query
@@ -578,7 +607,9 @@ BEGIN
                             || CASE WHEN v_inferred > 0 THEN format('; %s inferred dimension members created', v_inferred) ELSE '' END,
         in_run_id        => p_run_id);
     CALL dwh_etl.set_watermark(v_target::text, v_wcol, v_win.to_ts);
-    EXECUTE 'DROP TABLE pg_temp._fact_rows';
+    IF NOT v_push THEN
+        EXECUTE 'DROP TABLE pg_temp._fact_rows';
+    END IF;
 END;
 $$;
 COMMENT ON PROCEDURE dwh_etl.step_fact(bigint, date, jsonb) IS 'Step kind fact: load a fact table from an area view (spec: view, target, natural_key, mode upsert|insert|replace, lookups of dimension versions valid at the event, late_window, date_key, deleted_column, affected_queue, lineage_source; see the header).';
