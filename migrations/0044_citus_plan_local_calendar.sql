@@ -1,4 +1,4 @@
--- depends: 0042_citus
+-- depends: 0043_customer_metrics_queue
 -- Citus plan, second round (issue 17): the calendar and every dimension stay local.
 --
 -- Measured on Citus 13.2.2 (docs/SCALE.md): a reference table turns every table with a foreign key to it

@@ -1,4 +1,4 @@
--- depends: 0043_customer_metrics_queue
+-- depends: 0044_citus_plan_local_calendar
 -- sales.mv_customer_lifetime_value computed from sales.customer_metrics instead of every fact row (issue
 -- 15: its REFRESH CONCURRENTLY read all of sales.fact_sales on every run, 2.6 s of a next day at scale 1).
 -- sales.customer_metrics holds the same per-customer aggregates over all versions of a customer (distinct

@@ -181,6 +181,7 @@ CREATE TABLE dwh_etl.distribution_plan (
     apply_order integer NOT NULL,
     note text,
     applied_at timestamp with time zone,
+    dropped_foreign_keys jsonb DEFAULT '[]'::jsonb NOT NULL,
     CONSTRAINT distribution_plan_colocate_ck CHECK (((kind = 'distributed'::text) OR (colocate_with IS NULL))),
     CONSTRAINT distribution_plan_column_ck CHECK (((kind = 'distributed'::text) = (distribution_column IS NOT NULL))),
     CONSTRAINT distribution_plan_kind_ck CHECK ((kind = ANY (ARRAY['distributed'::text, 'reference'::text])))
@@ -691,6 +692,12 @@ COMMENT ON COLUMN dwh_etl.distribution_plan.colocate_with IS 'A distributed tabl
 --
 
 COMMENT ON COLUMN dwh_etl.distribution_plan.distribution_column IS 'Shard key of a distributed table: must belong to every primary key and unique constraint of the table.';
+
+--
+-- Name: COLUMN distribution_plan.dropped_foreign_keys; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.dropped_foreign_keys IS 'Foreign keys of the table that Citus cannot keep (they reference a table that stays local on the coordinator), dropped by apply_distribution_plan: one object per key (constraint, definition, quality_rule: the relationships rule of dwh_etl.quality_rules that replaces it).';
 
 --
 -- Name: COLUMN distribution_plan.kind; Type: COMMENT; Schema: dwh_etl; Owner: -

@@ -12,7 +12,8 @@
 -- volume_change, a batch-scoped rule of a table with _batch_id), whose SQL names a function any of whose
 -- versions is not IMMUTABLE (it may read tables the plan does not show, or the clock: now(), to_char of
 -- a timestamptz, ...) or the clock itself (CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIMESTAMP, ...), that
--- reads a foreign table (its rows change on another server, unseen here), or whose plan fails.
+-- reads a foreign table (its rows change on another server, unseen here), on Citus one that reads a
+-- Citus table or any SQL of its own, or whose plan fails.
 -- Known limit: the write counters of another session reach the shared statistics when it commits, or
 -- within 10 s for a session that goes idle (PostgreSQL's pgstat flush); a write by hand in the seconds
 -- before a run can be judged unchanged until the next run (the engine's own writes are in its lineage).
@@ -36,6 +37,13 @@ BEGIN
     END IF;
     IF p_rule.scope = 'batch' AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                                           WHERE a.attrelid = v_rel AND a.attname = '_batch_id' AND NOT a.attisdropped) THEN
+        RETURN NULL;
+    END IF;
+    -- on Citus the rows of a distributed table live in shards on the workers: no counter here sees
+    -- their writes, and a plan does not name them (issue 17): evaluate
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
+       AND (dwh_etl.is_citus_table(v_rel) OR p_rule.rule_type = 'custom_sql' OR v_prm ? 'where'
+            OR (p_rule.rule_type = 'relationships' AND dwh_etl.is_citus_table(to_regclass(v_prm->>'to_table')))) THEN
         RETURN NULL;
     END IF;
     v_reads := ARRAY[v_rel::oid];
