@@ -563,8 +563,16 @@ BEGIN
         WHERE NOT c = ANY (v_nk);
         v_set := CASE WHEN v_set IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || v_set END;
     END IF;
-    v_write := format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM %s AS d\nWHERE %s%s',
+    -- a target that numbers its rows (an identity column the write leaves to its default) gets them in
+    -- natural-key order: the same rows get the same surrogate keys whatever plan staged them
+    v_write := format(E'INSERT INTO %s AS f (%s)\nSELECT %s\nFROM %s AS d\nWHERE %s%s%s',
                    v_target, dwh_etl._col_list(v_ins_cols), array_to_string(v_ins_exprs, ', '), v_rows, v_live,
+                   CASE WHEN NOT v_push AND EXISTS (
+                            SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = v_target AND a.attidentity <> '' AND NOT a.attisdropped
+                              AND NOT a.attname = ANY (v_ins_cols))
+                        THEN E'\nORDER BY ' || (SELECT string_agg(format('d.%I', k), ', ') FROM unnest(v_nk) AS k)
+                        ELSE '' END,
                    CASE v_mode WHEN 'upsert' THEN format(E'\nON CONFLICT (%s) DO %s', dwh_etl._col_list(v_nk), v_set)
                                WHEN 'insert' THEN format(E'\nON CONFLICT (%s) DO NOTHING', dwh_etl._col_list(v_nk))
                                ELSE '' END);
