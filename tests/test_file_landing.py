@@ -83,8 +83,12 @@ def test_a_load_lands_in_a_sealed_child_with_checks_for_constraint_exclusion(dsn
     checks = dict(rows(conn, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                              "WHERE conrelid = %s::regclass AND contype = 'c' AND convalidated", (child,)))
     assert set(checks) == {f"sales_customers_f{res['file_id']}_ingested", f"sales_customers_f{res['file_id']}_ids"}
+    # the id check covers the block the load reserved (made with the empty landing table, before its size
+    # was known; the COPY checked each row): the block stays the load's, ids of later rows are above it
     lo, hi = rows(conn, f"SELECT min(_bronze_id), max(_bronze_id) FROM {child}")[0]
-    assert checks[f"sales_customers_f{res['file_id']}_ids"] == f"CHECK (((_bronze_id >= {lo}) AND (_bronze_id <= {hi})))"
+    assert hi - lo == 2
+    assert checks[f"sales_customers_f{res['file_id']}_ids"] == (
+        f"CHECK (((_bronze_id >= {lo}) AND (_bronze_id <= '{lo + 2**32 - 1}'::bigint)))")
     assert checks[f"sales_customers_f{res['file_id']}_ingested"].startswith("CHECK ((_ingested_at = ")
     # the landing columns are constants of the load; ids consecutive; lines known; no landing table left
     assert rows(conn, f"""
@@ -102,8 +106,7 @@ def test_a_load_lands_in_a_sealed_child_with_checks_for_constraint_exclusion(dsn
                       f"has_table_privilege('analyst_role', '{child}', 'SELECT')") == [(True, False, False)]
     conn.execute("INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source) "
                  "VALUES ('9', gen_random_uuid(), 'test')")
-    assert scalar(conn, "SELECT max(_bronze_id) FROM ONLY bronze.sales_customers") > scalar(
-        conn, f"SELECT max(_bronze_id) FROM {child}")
+    assert scalar(conn, "SELECT max(_bronze_id) FROM ONLY bronze.sales_customers") == lo + 2**32
 
 
 def test_rows_of_a_load_are_visible_only_after_file_end_commits(dsn, conn):
@@ -211,19 +214,51 @@ def test_many_loads_then_window_reads_return_exactly_their_rows(dsn, conn):
 
 
 def test_rows_carrying_their_own_ids_are_refused_with_a_clear_error(dsn, conn):
+    """A \\copy that lists _bronze_id with ids of its own is stopped by the COPY itself: the landing
+    table's check on the load's block of ids names the column and the load's child."""
     c = psycopg.connect(dsn, autocommit=False)
     try:
-        c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'ids.csv', "
-                  "p_force => true, p_file_id => NULL)")
-        with c.cursor().copy("COPY bronze.sales_customers_landing (_bronze_id, " + ", ".join(CUSTOMER_COLS)
-                             + ") FROM STDIN WITH (FORMAT csv)") as cp:
-            cp.write(("-5," + ",".join(customer(1)) + "\n").encode())
-        with pytest.raises(psycopg.errors.CheckViolation, match="rows carry _bronze_id values the load did not assign"):
-            c.execute("CALL dwh_etl.file_end()")
+        file_id = c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'ids.csv', "
+                            "p_force => true, p_file_id => NULL)").fetchone()[0]
+        with pytest.raises(psycopg.errors.CheckViolation, match=f"sales_customers_f{file_id}_ids"):
+            with c.cursor().copy("COPY bronze.sales_customers_landing (_bronze_id, " + ", ".join(CUSTOMER_COLS)
+                                 + ") FROM STDIN WITH (FORMAT csv)") as cp:
+                cp.write(("-5," + ",".join(customer(1)) + "\n").encode())
     finally:
         c.rollback()
         c.close()
     assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 0
+
+
+def test_a_seal_in_a_later_transaction_stamps_the_rows_with_it(dsn, conn):
+    """file_begin and the copy committed, file_end in a transaction of its own: the rows become visible at
+    that commit, so they carry its start as _ingested_at (not file_begin's), the checks are made again
+    over them (the id check tight), ids given back, and lines, batch and exclusion are as usual."""
+    c = psycopg.connect(dsn, autocommit=False)
+    try:
+        file_id = c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'late.csv', "
+                            "p_force => true, p_file_id => NULL)").fetchone()[0]
+        with c.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                             "WITH (FORMAT csv)") as cp:
+            cp.write(customers_csv([1, 2]).split("\n", 1)[1].encode())
+        c.commit()
+        sealed_at = c.execute("SELECT now()").fetchone()[0]
+        c.execute("CALL dwh_etl.file_end(p_file_id => %s)", (file_id,))
+        c.commit()
+    finally:
+        c.close()
+    child = f"bronze.sales_customers_f{file_id}"
+    assert rows(conn, f"SELECT DISTINCT _ingested_at = %s, _ingested_at > f.started_at FROM {child} "
+                      "CROSS JOIN dwh_etl.loaded_files AS f WHERE f.file_id = %s", (sealed_at, file_id)) == [(True, True)]
+    lo, hi = rows(conn, f"SELECT min(_bronze_id), max(_bronze_id) FROM {child}")[0]
+    checks = dict(rows(conn, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                             "WHERE conrelid = %s::regclass AND contype = 'c' AND convalidated", (child,)))
+    assert checks[f"sales_customers_f{file_id}_ids"] == f"CHECK (((_bronze_id >= {lo}) AND (_bronze_id <= {hi})))"
+    assert rows(conn, f"SELECT b.customer_id, l.line FROM bronze.sales_customers AS b "
+                      "CROSS JOIN LATERAL dwh_etl.file_line(b._batch_id, b._bronze_id, b._source_line) AS l "
+                      "ORDER BY b._bronze_id") == [("1", 2), ("2", 3)]  # file_begin said: a header line
+    conn.execute("INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source) VALUES ('9', gen_random_uuid(), 'test')")
+    assert scalar(conn, "SELECT max(_bronze_id) FROM ONLY bronze.sales_customers") == hi + 1
 
 
 def test_bad_values_of_a_child_are_quarantined_with_their_line_and_retried(dsn, conn, tmp_path):

@@ -1,11 +1,16 @@
 -- Seals the landing table of a file load (dwh_etl.sec_file_landing) into bronze.<table>_f<file_id>, an
 -- inheritance child of bronze.<table>: called by dwh_etl.file_end once the copy is done. Readers of
 -- bronze.<table> see its rows once the transaction commits, not before (until then it is no child).
---   1. _batch_id, _ingested_at (this transaction's start, as now() would have stamped each row) and
---      _source are added with constant defaults: PostgreSQL stores such a value once, in the catalog,
---      for the rows already in the table (no rewrite), then the defaults are dropped.
---   2. Two CHECK constraints, validated in one scan: every row has this load's _ingested_at, and its
---      _bronze_id lies in the block of ids the load reserved. The planner excludes the child from any
+--   1. _batch_id and _source are added with constant defaults: PostgreSQL stores such a value once, in
+--      the catalog, for the rows already in the table (no rewrite), then the defaults are dropped.
+--      _ingested_at (this transaction's start, as now() would have stamped each row) came with the
+--      landing table (sec_file_landing), a constant default.
+--   2. Two CHECK constraints: every row has this load's _ingested_at, and its _bronze_id lies in the
+--      block of ids the load reserved. sec_file_landing made them with the (then empty) landing table,
+--      so the COPY checked each row and nothing is scanned here. A landing table made in an earlier
+--      transaction (file_begin committed apart from the seal) gets this transaction's _ingested_at
+--      instead (its rows become visible now), as a constant default of a new column, and both checks are
+--      validated in one scan, the id check then tight. The planner excludes the child from any
 --      plan whose window on _ingested_at (or _bronze_id range) misses it (constraint_exclusion =
 --      partition, the default; every reader of bronze runs its window as a one-shot EXECUTE, so the
 --      bounds are constants at plan time). No index: a btree's sort is what made landing slow, and a
@@ -16,7 +21,9 @@
 --   3. (No statistics are needed for the exclusion; autovacuum analyzes the child later.)
 --   4. Renamed, made a child of the table (INHERIT: SHARE UPDATE EXCLUSIVE on the table, readers not
 --      blocked), read-only for etl_service (bronze is append-only: the BRIN ranges stay tight).
---   5. The unused part of the reserved id block is given back when nobody drew ids after it.
+--   5. The unused part of the reserved id block is given back when nobody drew ids after it and the
+--      child's id check is the tight one (a check over the whole block keeps the block: 2^32 ids per
+--      load, of the 2^63 of a bigint).
 -- An empty landing table is dropped instead. Returns the child's name, or NULL when nothing landed.
 -- SECURITY DEFINER (INHERIT needs ownership of the bronze table): the load must be in progress and its
 -- landing table the one sec_file_landing made for its target (the name is derived, not taken from the
@@ -45,8 +52,9 @@ DECLARE
     v_empty   boolean;
     v_last    bigint;
     v_check   record;
+    v_made    boolean := false;  -- the landing table came with its CHECKs (no scan here)
 BEGIN
-    SELECT f.file_id, f.target_table, f.status, f.batch_id, f.source, f.file_name, f.landed_in
+    SELECT f.file_id, f.target_table, f.status, f.batch_id, f.source, f.file_name, f.landed_in, f.started_at
     INTO v_file
     FROM dwh_etl.loaded_files AS f
     WHERE f.file_id = p_file_id;
@@ -89,12 +97,28 @@ BEGIN
         v_child := left(v_rel, 40) || '_f' || p_file_id;
         EXECUTE format('ALTER TABLE %s ALTER COLUMN _bronze_id DROP DEFAULT', v_landing);
         EXECUTE format('DROP SEQUENCE %s', v_seq);
+        -- the landing table has its CHECKs (sec_file_landing) when it was made in this transaction: its
+        -- _ingested_at is then this transaction's start. Made in an earlier one (file_begin committed
+        -- apart from the seal), its rows become visible now: they are stamped with this transaction's
+        -- start instead, and the checks made again over them (one scan)
+        v_made := v_file.started_at = now()
+                  AND (SELECT count(*) FROM pg_catalog.pg_constraint AS co
+                       WHERE co.conrelid = v_landing AND co.contype = 'c' AND co.convalidated
+                         AND co.conname IN (v_child || '_ingested', v_child || '_ids')) = 2;
+        IF NOT v_made THEN
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I, DROP CONSTRAINT IF EXISTS %I, '
+                           'DROP COLUMN IF EXISTS _ingested_at',
+                           v_landing, v_child || '_ingested', v_child || '_ids');
+        END IF;
         EXECUTE format('ALTER TABLE %s ADD COLUMN _batch_id uuid NOT NULL DEFAULT %L::uuid, '
-                       'ADD COLUMN _ingested_at timestamptz NOT NULL DEFAULT %L::timestamptz, '
-                       'ADD COLUMN _source text NOT NULL DEFAULT %L, '
-                       'ADD COLUMN IF NOT EXISTS _source_line bigint',
-                       v_landing, v_file.batch_id,
-                       to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', v_file.source);
+                       'ADD COLUMN _source text NOT NULL DEFAULT %L%s%s',
+                       v_landing, v_file.batch_id, v_file.source,
+                       CASE WHEN v_made THEN ''
+                            ELSE format(', ADD COLUMN _ingested_at timestamptz NOT NULL DEFAULT %L::timestamptz',
+                                        to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00') END,
+                       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                         WHERE a.attrelid = v_landing AND a.attname = '_source_line' AND NOT a.attisdropped)
+                            THEN '' ELSE ', ADD COLUMN _source_line bigint' END);
         EXECUTE format('ALTER TABLE %s ALTER COLUMN _batch_id DROP DEFAULT, ALTER COLUMN _ingested_at DROP DEFAULT, '
                        'ALTER COLUMN _source DROP DEFAULT', v_landing);
         FOR v_check IN
@@ -104,16 +128,18 @@ BEGIN
         LOOP
             EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_landing, v_check.conname, v_check.def);
         END LOOP;
-        BEGIN
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (_ingested_at = %L::timestamptz), '
-                           'ADD CONSTRAINT %I CHECK (_bronze_id BETWEEN %s AND %s)',
-                           v_landing, v_child || '_ingested', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00',
-                           v_child || '_ids', v_seqmin, GREATEST(v_used, v_seqmin));
-        EXCEPTION WHEN check_violation THEN
-            RAISE EXCEPTION 'file load %: rows carry _bronze_id values the load did not assign', p_file_id
-                USING ERRCODE = 'check_violation',
-                      HINT = 'leave _bronze_id (and the other _columns) out of the copy''s column list: the landing table fills them';
-        END;
+        IF NOT v_made THEN
+            BEGIN
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (_ingested_at = %L::timestamptz), '
+                               'ADD CONSTRAINT %I CHECK (_bronze_id BETWEEN %s AND %s)',
+                               v_landing, v_child || '_ingested', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00',
+                               v_child || '_ids', v_seqmin, GREATEST(v_used, v_seqmin));
+            EXCEPTION WHEN check_violation THEN
+                RAISE EXCEPTION 'file load %: rows carry _bronze_id values the load did not assign', p_file_id
+                    USING ERRCODE = 'check_violation',
+                          HINT = 'leave _bronze_id (and the other _columns) out of the copy''s column list: the landing table fills them';
+            END;
+        END IF;
         EXECUTE format('ALTER TABLE %s RENAME TO %I', v_landing, v_child);
         EXECUTE format('ALTER TABLE %I.%I INHERIT %I.%I', v_nsp, v_child, v_nsp, v_rel);
         EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC, etl_service', v_nsp, v_child);
@@ -123,9 +149,10 @@ BEGIN
                               p_file_id, v_file.file_name, v_nsp, v_rel));
     END IF;
 
-    -- give the unused ids of the block back, unless someone drew after it
+    -- give the unused ids of the block back, unless someone drew after it or the child's CHECK covers the
+    -- whole block (made with the landing table, before its size was known)
     EXECUTE format('SELECT s.last_value FROM %s AS s', v_idseq) INTO v_last;
-    IF v_last = v_seqmax THEN
+    IF v_last = v_seqmax AND NOT v_made THEN
         PERFORM pg_catalog.setval(v_idseq, GREATEST(v_used, v_seqmin));
     END IF;
 
