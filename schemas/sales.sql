@@ -176,32 +176,22 @@ PARTITION BY RANGE (date_key);
 --
 
 CREATE MATERIALIZED VIEW sales.mv_customer_lifetime_value AS
- WITH sales_by_customer AS (
-         SELECT v.customer_id,
-            count(DISTINCT f.order_id) AS total_orders,
-            sum(f.line_total) AS lifetime_value,
-            (min(f.transaction_at))::date AS first_order_date,
-            (max(f.transaction_at))::date AS last_order_date
-           FROM (sales.fact_sales f
-             JOIN sales.dim_customer v ON ((v.customer_key = f.customer_key)))
-          GROUP BY v.customer_id
-        )
  SELECT c.customer_key,
     c.customer_id,
     c.email,
     c.full_name AS name,
     c.customer_segment,
-    COALESCE(s.total_orders, (0)::bigint) AS total_orders,
-    COALESCE(s.lifetime_value, (0)::numeric) AS lifetime_value,
+    (COALESCE(m.total_orders, 0))::bigint AS total_orders,
+    COALESCE(m.total_spent, (0)::numeric) AS lifetime_value,
         CASE
-            WHEN (s.total_orders > 0) THEN round((s.lifetime_value / (s.total_orders)::numeric), 2)
+            WHEN (m.total_orders > 0) THEN round(((m.total_spent)::numeric / (m.total_orders)::numeric), 2)
             ELSE (0)::numeric
         END AS avg_order_value,
-    s.first_order_date,
-    s.last_order_date,
-    (s.last_order_date - s.first_order_date) AS customer_tenure_days
+    m.first_purchase_date AS first_order_date,
+    m.last_purchase_date AS last_order_date,
+    (m.last_purchase_date - m.first_purchase_date) AS customer_tenure_days
    FROM (sales.dim_customer c
-     LEFT JOIN sales_by_customer s ON ((s.customer_id = c.customer_id)))
+     LEFT JOIN sales.customer_metrics m ON ((m.customer_id = c.customer_id)))
   WHERE c.is_current
   WITH NO DATA;
 
@@ -947,7 +937,7 @@ COMMENT ON COLUMN sales.mv_customer_lifetime_value.total_orders IS 'Distinct ord
 -- Name: MATERIALIZED VIEW mv_customer_lifetime_value; Type: COMMENT; Schema: sales; Owner: -
 --
 
-COMMENT ON MATERIALIZED VIEW sales.mv_customer_lifetime_value IS 'Lifetime value of every current customer across all their versions (seed 002), refreshed CONCURRENTLY after each load.';
+COMMENT ON MATERIALIZED VIEW sales.mv_customer_lifetime_value IS 'Lifetime value of every current customer across all their versions (seed 002), from sales.customer_metrics, refreshed CONCURRENTLY after each load.';
 
 --
 -- Name: TABLE agg_daily_sales; Type: COMMENT; Schema: sales; Owner: -

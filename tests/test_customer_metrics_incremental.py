@@ -90,3 +90,34 @@ def test_a_failed_refresh_leaves_the_queue_for_the_next_run(loaded):
     conn.execute(RUN_SQL)
     assert scalar(conn, "SELECT count(*) FROM dwh_staging.sales_affected_customers") == 0
     assert_equals_full_refresh(conn)
+
+
+# the lifetime-value view as seed 002 defines it over the facts (what migration 0045 replaced)
+LTV_FROM_FACTS = """
+    WITH sales_by_customer AS (
+        SELECT v.customer_id, count(DISTINCT f.order_id) AS total_orders, sum(f.line_total) AS lifetime_value,
+               min(f.transaction_at)::date AS first_order_date, max(f.transaction_at)::date AS last_order_date
+        FROM sales.fact_sales AS f JOIN sales.dim_customer AS v ON v.customer_key = f.customer_key
+        GROUP BY v.customer_id)
+    SELECT c.customer_key, c.customer_id, c.email, c.full_name, c.customer_segment,
+           COALESCE(s.total_orders, 0), COALESCE(s.lifetime_value, 0),
+           CASE WHEN s.total_orders > 0 THEN round(s.lifetime_value / s.total_orders, 2) ELSE 0 END,
+           s.first_order_date, s.last_order_date, s.last_order_date - s.first_order_date
+    FROM sales.dim_customer AS c LEFT JOIN sales_by_customer AS s ON s.customer_id = c.customer_id
+    WHERE c.is_current ORDER BY c.customer_id"""
+
+
+def test_the_lifetime_value_view_equals_its_definition_over_the_facts(loaded):
+    conn = loaded
+    ltv = "SELECT * FROM sales.mv_customer_lifetime_value ORDER BY customer_id"
+    assert conn.execute(ltv).fetchall() == conn.execute(LTV_FROM_FACTS).fetchall()
+    conn.execute("CALL sales_src.generate_next_day()")
+    conn.execute("DELETE FROM sales_src.sales WHERE sale_id = (SELECT min(sale_id) FROM sales_src.sales)")
+    conn.execute(RUN_SQL)
+    rows = conn.execute(ltv).fetchall()
+    assert len(rows) > 10 and rows == conn.execute(LTV_FROM_FACTS).fetchall()
+    # the seed's alias refreshes what the view is computed from first
+    conn.execute("UPDATE sales_src.sales SET quantity = quantity + 3 WHERE sale_id = (SELECT max(sale_id) FROM sales_src.sales)")
+    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_steps => ARRAY['sales_extract', 'sales_silver_sales', 'sales_fact_sales'], p_run_id => NULL)")
+    conn.execute("CALL dwh_etl.refresh_customer_ltv()")
+    assert conn.execute(ltv).fetchall() == conn.execute(LTV_FROM_FACTS).fetchall()

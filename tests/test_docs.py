@@ -94,14 +94,15 @@ def test_column_upstream_answers_where_a_fact_column_comes_from(conn):
 
 
 def test_a_computed_mart_column_is_traced_through_the_views_query(conn):
-    """mv_customer_lifetime_value.lifetime_value is COALESCE(s.lifetime_value, 0) over a CTE's
-    sum(f.line_total): its lineage is fact_sales.line_total, not a dead end at the view."""
+    """mv_customer_lifetime_value.lifetime_value is COALESCE(m.total_spent, 0) over sales.customer_metrics
+    (migration 0045), whose total_spent is the step's sum(f.line_total): its lineage goes on through the
+    metrics table to fact_sales.line_total, not a dead end at the view."""
     got = rows(conn, """SELECT target_column, source_table, source_column, transformation FROM dwh_lineage.column_lineage
                         WHERE lineage_id IS NULL AND target_table = 'sales.mv_customer_lifetime_value'
                           AND target_column IN ('lifetime_value', 'name', 'avg_order_value') ORDER BY 1, 2, 3""")
-    assert got == [("avg_order_value", "sales.fact_sales", "line_total", "computed"),
-                   ("avg_order_value", "sales.fact_sales", "order_id", "computed"),
-                   ("lifetime_value", "sales.fact_sales", "line_total", "computed"),
+    assert got == [("avg_order_value", "sales.customer_metrics", "total_orders", "computed"),
+                   ("avg_order_value", "sales.customer_metrics", "total_spent", "computed"),
+                   ("lifetime_value", "sales.customer_metrics", "total_spent", "computed"),
                    ("name", "sales.dim_customer", "full_name", "renamed")]
     assert ("sales.fact_sales", "line_total") in {(t, c) for t, c in rows(conn, """
         SELECT source_table, source_column FROM dwh_lineage.column_upstream('sales.mv_customer_lifetime_value', 'lifetime_value')""")}

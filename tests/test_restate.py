@@ -413,10 +413,11 @@ def test_retry_reruns_a_failed_run_from_its_failed_step(sales_days, dsn):
     status, params, run_date = conn.execute(
         "SELECT status, parameters, run_date FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (new_id,)).fetchone()
     assert status == "completed"
-    assert params["retry_of"] == failed and params["steps"] == ["sales_customer_metrics"]
+    assert params["retry_of"] == failed and params["steps"] == ["sales_customer_metrics", "sales_customer_ltv"]
     assert run_date == scalar(conn, "SELECT run_date FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (failed,))
-    assert rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s", (new_id,)) == [
-        ("sales_customer_metrics", "completed")]
+    # the failed step and the one that depends on it (the lifetime value is computed from the metrics)
+    assert sorted(rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s", (new_id,))) == [
+        ("sales_customer_ltv", "completed"), ("sales_customer_metrics", "completed")]
     assert scalar(conn, "SELECT count(*) FROM sales.customer_metrics") > 0
 
     # already retried; a run that did not fail

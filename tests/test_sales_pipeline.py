@@ -35,8 +35,8 @@ DAILY_STEPS = [
     "sales_silver_sales",
     "sales_fact_sales",
     "sales_agg_daily_sales",
-    "sales_customer_ltv",
     "sales_customer_metrics",
+    "sales_customer_ltv",
 ]
 
 # the valid sales lines of the source: what the fact table must hold

@@ -220,7 +220,7 @@ def test_refresh_agg_daily_sales_recomputes_a_date_or_every_date(loaded):
 def test_refresh_customer_ltv_and_run_pipeline_by_dependencies_run_the_engine_steps(loaded):
     conn = loaded
     conn.execute("CALL dwh_etl.refresh_customer_ltv()")
-    assert last_runs(conn, 1)[0][3] == ["sales_customer_ltv"]
+    assert last_runs(conn, 1)[0][3] == ["sales_customer_metrics", "sales_customer_ltv"]
 
     notices = []
     conn.add_notice_handler(lambda d: notices.append(d.message_primary))

@@ -45,11 +45,11 @@ def test_upstream_of_a_table_is_its_writer_and_everything_it_needs_on_sales(conn
 
 def test_downstream_of_a_step_on_sales(conn):
     assert steps(conn, "daily", ["sales_fact_sales+"]) == [
-        "sales_fact_sales", "sales_agg_daily_sales", "sales_customer_ltv", "sales_customer_metrics"]
+        "sales_fact_sales", "sales_agg_daily_sales", "sales_customer_metrics", "sales_customer_ltv"]
     # a table downstream: its writer, then what depends on it
     assert steps(conn, "daily", ["sales.dim_product+"]) == [
-        "sales_dim_product", "sales_fact_sales", "sales_agg_daily_sales", "sales_customer_ltv",
-        "sales_customer_metrics"]
+        "sales_dim_product", "sales_fact_sales", "sales_agg_daily_sales", "sales_customer_metrics",
+        "sales_customer_ltv"]
 
 
 def test_both_directions_and_depth_limits_on_devflow(conn):
@@ -69,7 +69,7 @@ def test_both_directions_and_depth_limits_on_devflow(conn):
 def test_at_is_the_descendants_and_everything_they_need(conn):
     # dbt's @x: x, its descendants, and the ancestors of those (the fact needs the customer dimension too)
     assert steps(conn, "incremental", ["@sales_dim_product"]) == SALES_UPSTREAM_OF_FACT + [
-        "sales_agg_daily_sales", "sales_customer_ltv", "sales_customer_metrics"]
+        "sales_agg_daily_sales", "sales_customer_metrics", "sales_customer_ltv"]
     assert "sales_dim_customer" not in steps(conn, "incremental", ["sales_dim_product+"])
 
 
@@ -151,8 +151,9 @@ def test_ls_document_lists_pipelines_schedules_and_chosen_steps(conn):
     doc = conn.execute("SELECT dwh_etl.select_list(ARRAY['sales_fact_sales+1'])").fetchone()[0]
     assert [p["pipeline"] for p in doc] == ["daily", "incremental"]
     assert doc[0]["schedules_utc"] == ["0 2 * * *"]
+    # one step downstream: the lifetime-value view is two (it reads sales.customer_metrics)
     assert [s["step"] for s in doc[0]["steps"]] == ["sales_fact_sales", "sales_agg_daily_sales",
-                                                  "sales_customer_ltv", "sales_customer_metrics"]
+                                                  "sales_customer_metrics"]
     assert doc[0]["steps"][0]["writes"] == ["sales.fact_sales"]
     everything = conn.execute("SELECT dwh_etl.select_list()").fetchone()[0]
     assert {p["pipeline"] for p in everything} == {r[0] for r in conn.execute("SELECT pipeline_name FROM dwh_etl.pipelines")}
@@ -289,9 +290,10 @@ def test_the_tables_a_selection_means(conn):
     # a step selector, or a table with a graph operator: what the chosen steps write
     assert tables(["devflow_silver_entities"]) == sorted(conn.execute(
         "SELECT target_tables FROM dwh_etl.steps WHERE pipeline_name = 'daily' AND step_name = 'devflow_silver_entities'").fetchone()[0])
-    assert tables(["sales.fact_sales+1"]) == ["sales.agg_daily_sales", "sales.customer_metrics", "sales.fact_sales",
+    assert tables(["sales.fact_sales+1"]) == ["sales.agg_daily_sales", "sales.customer_metrics", "sales.fact_sales"]
+    assert tables(["sales.fact_sales+2"]) == ["sales.agg_daily_sales", "sales.customer_metrics", "sales.fact_sales",
                                              "sales.mv_customer_lifetime_value"]
-    assert tables(["sales.fact_sales+1"], ["sales.customer_metrics", "sales_customer_ltv"]) == [
+    assert tables(["sales.fact_sales+2"], ["sales.customer_metrics", "sales_customer_ltv"]) == [
         "sales.agg_daily_sales", "sales.fact_sales"]
     assert sql_error(conn, "SELECT dwh_etl.select_tables(ARRAY['sales.fact_sale'])").sqlstate == "DW020"
 
