@@ -99,7 +99,21 @@ BEGIN
         END IF;
     END IF;
 
-    IF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
+    IF p_rule.rule_type = 'relationships' AND NOT dwh_etl.is_citus_table(v_rel) THEN
+        -- the failing rows counted with the predicate in WHERE, not in a FILTER: there the NOT EXISTS is
+        -- planned as an anti join (a hash of the referenced keys), in a FILTER it was a subplan probed once
+        -- per row (silver.sales_sales' customer rule at scale 0.3: 0.69-0.77 s -> 0.24-0.34 s; one more
+        -- scan of the rows for their count)
+        EXECUTE format('SELECT a.n, f.f, b.j
+                        FROM (SELECT count(*) AS n FROM %2$s) AS a
+                        CROSS JOIN (SELECT count(*) AS f FROM %2$s WHERE %1$s) AS f
+                        CROSS JOIN (SELECT jsonb_agg(s.r) AS j
+                                    FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s) AS b',
+                       v_pred, v_rows)
+        INTO v_checked, v_failing, v_sample;
+        v_metric := v_failing;
+
+    ELSIF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
         -- the counts and the sample as two subqueries in FROM (one row each): the same values as a
         -- scalar subquery beside the aggregates, which Citus cannot push down over a distributed table
         EXECUTE format('SELECT a.n, a.f, b.j
