@@ -296,3 +296,18 @@ def test_ltv_privileges_and_the_alias_as_etl_service(loaded):
     finally:
         conn.execute("RESET ROLE")
     assert_ltv_is_the_fact_definition(conn)
+
+
+def test_ltv_after_the_seed_004_refresh_called_from_a_non_utc_session(loaded):
+    """A DBA runs seed 004's CALL sales.sp_refresh_customer_metrics() from psql in a session whose TimeZone
+    is not UTC: the purchase dates are cut at that zone's midnight (min(transaction_at)::date). The view
+    computed from those metrics then differs from its definition as the runner computes it (UTC), and
+    stays so for every customer without a later change (the pipeline's step recomputes only queued ones).
+    Before 10c69fa the view was always computed by the runner (TimeZone pinned to UTC)."""
+    conn = loaded
+    conn.execute("SET TimeZone = 'Pacific/Kiritimati'")
+    conn.execute("CALL sales.sp_refresh_customer_metrics()")
+    conn.execute("RESET TimeZone")
+    conn.execute("CALL dwh_etl.refresh_customer_ltv()")
+    conn.execute("SET TimeZone = 'UTC'")
+    assert_ltv_is_the_fact_definition(conn)
