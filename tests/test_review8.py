@@ -311,3 +311,45 @@ def test_ltv_after_the_seed_004_refresh_called_from_a_non_utc_session(loaded):
     conn.execute("CALL dwh_etl.refresh_customer_ltv()")
     conn.execute("SET TimeZone = 'UTC'")
     assert_ltv_is_the_fact_definition(conn)
+
+
+def test_two_loads_of_one_table_at_once_get_disjoint_blocks_and_their_own_stamps(dsn, conn):
+    import threading
+    c1 = psycopg.connect(dsn, autocommit=False)
+    c2 = psycopg.connect(dsn, autocommit=False)
+    out = {}
+    try:
+        f1 = c1.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'one.csv', "
+                        "p_force => true, p_file_id => NULL)").fetchone()[0]
+        c2.execute("SELECT 1")  # its transaction (and now()) starts before the first load commits
+
+        def second():
+            out["id"] = c2.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'two.csv', "
+                                   "p_force => true, p_file_id => NULL)").fetchone()[0]
+            with c2.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                                  "WITH (FORMAT csv, HEADER)") as cp:
+                cp.write(customers_csv([11, 12]).encode())
+            c2.execute("CALL dwh_etl.file_end()")
+            c2.commit()
+
+        t = threading.Thread(target=second)
+        t.start()
+        with c1.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                              "WITH (FORMAT csv, HEADER)") as cp:
+            cp.write(customers_csv([1, 2, 3]).encode())
+        c1.execute("CALL dwh_etl.file_end()")
+        c1.commit()
+        t.join(60)
+        assert not t.is_alive()
+    finally:
+        c1.close()
+        c2.close()
+    f2 = out["id"]
+    r1 = id_range(conn, f"bronze.sales_customers_f{f1}", f1)
+    r2 = id_range(conn, f"bronze.sales_customers_f{f2}", f2)
+    assert r1[1] < r2[0]
+    assert rows(conn, "SELECT status, rows_landed FROM dwh_etl.loaded_files ORDER BY file_id") == [("loaded", 3), ("loaded", 2)]
+    assert scalar(conn, f"SELECT count(*) FROM bronze.sales_customers WHERE _bronze_id BETWEEN {r2[0]} AND {r2[1]}") == 2
+    # each child carries its own transaction's start, as its checks say
+    assert scalar(conn, "SELECT count(*) FROM dwh_etl.loaded_files AS f JOIN bronze.sales_customers AS b "
+                        "ON b._batch_id = f.batch_id WHERE b._ingested_at = f.started_at") == 5
