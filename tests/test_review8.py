@@ -353,3 +353,30 @@ def test_two_loads_of_one_table_at_once_get_disjoint_blocks_and_their_own_stamps
     # each child carries its own transaction's start, as its checks say
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.loaded_files AS f JOIN bronze.sales_customers AS b "
                         "ON b._batch_id = f.batch_id WHERE b._ingested_at = f.started_at") == 5
+
+
+def test_silver_reads_a_late_sealed_load_once_its_seal_commits(dsn, conn):
+    """psql without -1: file_begin and the copy committed; the seal's transaction opens, a silver run
+    passes (its window must stop at that transaction's start), the seal commits, the next silver run
+    reads the rows."""
+    step = ("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_steps => ARRAY['sales_silver_customers'], "
+            "p_run_id => NULL)")
+    c = psycopg.connect(dsn, autocommit=False)
+    try:
+        file_id = c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'late.csv', "
+                            "p_force => true, p_file_id => NULL)").fetchone()[0]
+        with c.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                             "WITH (FORMAT csv, HEADER)") as cp:
+            cp.write(customers_csv([1, 2, 3]).encode())
+        c.commit()
+        c.execute("SELECT 1")          # the seal's transaction is open
+        conn.execute(step)
+        assert scalar(conn, "SELECT count(*) FROM silver.sales_customers") == 0
+        c.execute("CALL dwh_etl.file_end(p_file_id => %s)", (file_id,))
+        c.commit()
+    finally:
+        c.close()
+    conn.execute(step)
+    assert scalar(conn, "SELECT count(*) FROM silver.sales_customers") == 3
+    conn.execute(step)
+    assert scalar(conn, "SELECT count(*) FROM silver.sales_customers") == 3
