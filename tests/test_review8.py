@@ -380,3 +380,39 @@ def test_silver_reads_a_late_sealed_load_once_its_seal_commits(dsn, conn):
     assert scalar(conn, "SELECT count(*) FROM silver.sales_customers") == 3
     conn.execute(step)
     assert scalar(conn, "SELECT count(*) FROM silver.sales_customers") == 3
+
+
+def test_psql_without_one_transaction_a_cancelled_copy_then_the_copy_again(dsn, conn):
+    """psql without -1: file_begin commits; the \\copy is cancelled mid-way (pg_cancel_backend), run again,
+    then file_end: the rows of the second copy only, their lines right, the checks tight."""
+    c = psycopg.connect(dsn, autocommit=True)
+    try:
+        file_id = c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'cx.csv', "
+                            "p_force => true, p_file_id => NULL)").fetchone()[0]
+        pg = c.pgconn
+        pg.send_query(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                      "WITH (FORMAT csv, HEADER)".encode())
+        assert pg.get_result().status == psycopg.pq.ExecStatus.COPY_IN
+        pg.put_copy_data(customers_csv([1, 2, 3, 4]).encode())
+        pg.flush()
+        import time
+        time.sleep(0.5)
+        conn.execute("SELECT pg_cancel_backend(%s)", (c.info.backend_pid,))
+        time.sleep(0.5)
+        pg.put_copy_end()
+        res = pg.get_result()
+        while pg.get_result() is not None:
+            pass
+        assert res.status == psycopg.pq.ExecStatus.FATAL_ERROR
+        with c.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(CUSTOMER_COLS)}) FROM STDIN "
+                             "WITH (FORMAT csv, HEADER)") as cp:
+            cp.write(customers_csv([5, 6]).encode())
+        c.execute("CALL dwh_etl.file_end(p_file_id => %s)", (file_id,))
+    finally:
+        c.close()
+    child = f"bronze.sales_customers_f{file_id}"
+    assert rows(conn, "SELECT b.customer_id, l.line FROM bronze.sales_customers AS b "
+                      "CROSS JOIN LATERAL dwh_etl.file_line(b._batch_id, b._bronze_id, b._source_line) AS l "
+                      "ORDER BY b._bronze_id") == [("5", 2), ("6", 3)]
+    lo, hi = id_range(conn, child, file_id)
+    assert (lo, hi) == tuple(rows(conn, f"SELECT min(_bronze_id), max(_bronze_id) FROM {child}")[0]) or hi - lo < 10
