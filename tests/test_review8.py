@@ -416,3 +416,24 @@ def test_psql_without_one_transaction_a_cancelled_copy_then_the_copy_again(dsn, 
                       "ORDER BY b._bronze_id") == [("5", 2), ("6", 3)]
     lo, hi = id_range(conn, child, file_id)
     assert (lo, hi) == tuple(rows(conn, f"SELECT min(_bronze_id), max(_bronze_id) FROM {child}")[0]) or hi - lo < 10
+
+
+def test_gzip_bom_crlf_on_stdin_then_jsonl_then_the_same_again(dsn, conn, tmp_path):
+    import gzip
+    data = gzip.compress("\ufeffcustomer_id,first_name\r\n1,Ann\r\n2,Bo\r\n".encode())
+    out = json.loads(ok(dwh(dsn, "load", "bronze.sales_customers", "-", "--json", input=data)).stdout)
+    assert out["rows_landed"] == 2
+    j = tmp_path / "c.jsonl"
+    j.write_text('{"customer_id": "3", "first_name": "Cy"}\n{"customer_id": "4", "first_name": "Di"}\n')
+    out2 = json.loads(ok(dwh(dsn, "load", "bronze.sales_customers", j, "--json")).stdout)
+    assert out2["rows_landed"] == 2
+    assert rows(conn, "SELECT customer_id, first_name FROM bronze.sales_customers ORDER BY _bronze_id") == [
+        ("1", "Ann"), ("2", "Bo"), ("3", "Cy"), ("4", "Di")]
+    for res in (out, out2):
+        child = f"bronze.sales_customers_f{res['file_id']}"
+        assert len(child_checks(conn, child)) == 2
+        assert scalar(conn, f"SELECT count(DISTINCT _ingested_at) FROM {child}") == 1
+    assert ok(dwh(dsn, "load", "bronze.sales_customers", "-", input=data)).stdout.startswith("skipped")
+    ok(dwh(dsn, "load", "bronze.sales_customers", "-", "--force", input=data))
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 6
+    assert scalar(conn, "SELECT count(DISTINCT _bronze_id) FROM bronze.sales_customers") == 6
