@@ -6,6 +6,7 @@
 -- p_customer_ids (the pipeline's step, issue 15): only these customers' purchases are aggregated again
 -- (the customers whose facts changed); every other row only takes its current name and segment and
 -- today's days_since_last_purchase, which need no fact. NULL (the seed's call): every customer.
+-- Dates are UTC (SET TimeZone), whatever the caller's session zone.
 DROP PROCEDURE IF EXISTS sales.sp_refresh_customer_metrics();
 DROP PROCEDURE IF EXISTS sales.sp_refresh_customer_metrics(bigint);
 CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics(
@@ -14,6 +15,9 @@ CREATE OR REPLACE PROCEDURE sales.sp_refresh_customer_metrics(
 )
 LANGUAGE plpgsql
 SET search_path = sales, pg_temp
+-- purchase dates (transaction_at::date) and recency (CURRENT_DATE) in UTC, as the runner computes them,
+-- whatever the zone of the session that calls it (seed 004's call from psql)
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_upserted bigint;

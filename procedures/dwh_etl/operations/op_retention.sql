@@ -22,6 +22,7 @@ DECLARE
     v_rows    bigint;
     v_count   integer;
     v_arch    record;
+    v_q       jsonb;
 BEGIN
     FOR v_setting IN
         SELECT substr(s.key, length('retention.') + 1) AS table_name, s.value
@@ -92,6 +93,27 @@ BEGIN
         LOOP
             -- Detach + move need ownership: done by the SECURITY DEFINER routine, which re-checks that the
             -- partition is entirely older than the retention horizon (etl_service runs this step).
+            -- the fact steps loading this table queue the values of the rows they touch for the marts
+            -- downstream (e.g. the customers whose metrics, and so lifetime value, are recomputed): the rows
+            -- of this partition leave the table, their values other than the date (whose marts keep the
+            -- archived dates) are queued the same way
+            FOR v_q IN
+                SELECT DISTINCT e
+                FROM dwh_etl.steps AS s
+                CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(s.spec->'affected_queue')
+                                                            WHEN 'array' THEN s.spec->'affected_queue'
+                                                            WHEN 'object' THEN jsonb_build_array(s.spec->'affected_queue')
+                                                            ELSE '[]'::jsonb END) AS e
+                WHERE s.kind = 'fact'
+                  AND to_regclass(s.spec->>'target') = v_rel
+                  AND e->>'column' IS DISTINCT FROM s.spec->>'date_key'
+                  AND to_regclass(e->>'table') IS NOT NULL
+            LOOP
+                EXECUTE format('INSERT INTO %s (%I, run_id) SELECT DISTINCT p.%2$I, $1 FROM %s AS p '
+                               'WHERE p.%2$I IS NOT NULL ON CONFLICT DO NOTHING',
+                               to_regclass(v_q->>'table'), v_q->>'column', v_part.relid::regclass)
+                USING p_run_id;
+            END LOOP;
             SELECT a.* INTO v_arch FROM dwh_etl.sec_archive_partition(v_part.relid, p_run_date) AS a;
             v_rows := v_arch.rows_archived;
             v_name := substr(v_arch.archived_table, length('archive.') + 1);

@@ -185,6 +185,22 @@ BEGIN
                         v_lo := to_char(p_from, 'YYYYMMDD');
                         v_hi := to_char(p_to, 'YYYYMMDD');
                     END IF;
+                    -- the values the rows about to be deleted have, for the fact's queues on another column
+                    -- (the customers whose metrics are recomputed): the fact step queues the old values of
+                    -- the rows it touches by joining them, but these are gone by then, and a row that does
+                    -- not come back (deleted, or moved to another customer, in silver) is queued only here
+                    FOR v_q IN
+                        SELECT e FROM jsonb_array_elements(CASE jsonb_typeof(v_step.spec->'affected_queue')
+                                                               WHEN 'array' THEN v_step.spec->'affected_queue'
+                                                               WHEN 'object' THEN jsonb_build_array(v_step.spec->'affected_queue')
+                                                               ELSE '[]'::jsonb END) AS e
+                        WHERE e->>'column' IS DISTINCT FROM v_col
+                    LOOP
+                        EXECUTE format('INSERT INTO %s (%I, run_id) SELECT DISTINCT f.%I, $1 FROM %s AS f '
+                                       'WHERE f.%I BETWEEN %L AND %L AND f.%3$I IS NOT NULL ON CONFLICT DO NOTHING',
+                                       to_regclass(v_q->>'table'), v_q->>'column', v_q->>'column', v_rel, v_col, v_lo, v_hi)
+                        USING p_run_id;
+                    END LOOP;
                     EXECUTE format('DELETE FROM %s WHERE %I BETWEEN %L AND %L', v_rel, v_col, v_lo, v_hi);
                     GET DIAGNOSTICS v_n = ROW_COUNT;
                     v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
