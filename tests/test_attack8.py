@@ -373,3 +373,47 @@ def test_cdc_an_event_cannot_forge_a_tombstone_for_a_live_row(conn):
     conn.execute(RUN_SQL)
     assert rows(conn, "SELECT customer_id FROM sales_src.customers ORDER BY 1") == [(1,), (2,)]
     assert rows(conn, "SELECT customer_id FROM sales.dim_customer WHERE is_current ORDER BY 1") == [(1,), (2,)]
+
+
+def ingest_into(conn, events, into):
+    row = conn.execute("SELECT * FROM dwh_etl.ingest_cdc_events(%s, %s)", (Jsonb(events), into)).fetchone()
+    return dict(zip(COUNTS, row[1:]))
+
+
+def test_cdc_an_unchanged_toasted_column_keeps_its_value(conn):
+    """DEFECT (medium): Debezium's PostgreSQL connector (REPLICA IDENTITY DEFAULT, the usual) sends a large
+    (TOASTed) column that an UPDATE did not change as the placeholder string '__debezium_unavailable_value'
+    (setting unavailable.value.placeholder). The apply stores the placeholder as the column's value: an
+    issue whose state changes loses its description in devflow_src.issues and, through `daily`, in silver
+    and gold. Expected: the placeholder read as 'column not in the image' (the row keeps its value, which
+    the apply already supports), or the event quarantined."""
+    description = "long text " * 500
+    issue = {"id": "ISS-1", "number": 1, "title": "Crash", "description": description, "state": "open",
+             "labels": ["bug"]}
+    assert ingest_into(conn, [ev("c", "issues", 1, after=issue)], "devflow_src") == counts(applied=1)
+    update = dict(issue, state="closed", description="__debezium_unavailable_value")
+    assert ingest_into(conn, [ev("u", "issues", 2, before={"id": "ISS-1"}, after=update)], "devflow_src") == \
+        counts(applied=1)
+    assert rows(conn, "SELECT state, description = %s FROM devflow_src.issues", (description,)) == [("closed", True)]
+
+
+def test_cdc_a_negative_precise_decimal_is_decoded_whatever_its_first_base64_character(conn):
+    """DEFECT (medium): _cdc_value decodes a Kafka Decimal (precise mode, field type bytes) only when the
+    string does not look like a number (regex ^[-+]?([0-9]|.[0-9]|NaN|Infinity)). Base64 of a negative
+    unscaled value often starts with a digit: discount_amount -50.00 (unscaled -5000, base64 '7Hg=') is
+    quarantined as 'invalid input syntax for type numeric', and -26588.24 (base64 '1234', all digits) is
+    stored as 1234.00, silently. The field schema says bytes/Decimal: the value should always be decoded."""
+    fields = [{"field": "sale_id", "type": "int64"},
+              {"field": "unit_price", "type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+               "parameters": {"scale": "2"}},
+              {"field": "discount_amount", "type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+               "parameters": {"scale": "2"}}]
+    schema = {"type": "struct", "fields": [{"field": "before", "type": "struct", "fields": fields},
+                                           {"field": "after", "type": "struct", "fields": fields}]}
+    batch = [{"schema": schema, "payload": ev("c", "sales", i, after=sale(i, 1, 1, unit_price="B88=", discount_amount=d))}
+             for i, d in ((1, "7Hg="), (2, "1234"), (3, "/zg="))]   # -50.00, -26588.24, -2.00
+    result = ingest(conn, batch)
+    landed = dict(rows(conn, "SELECT sale_id, discount_amount::text FROM sales_src.sales"))
+    assert landed.get(2) != "1234.00", "a base64 decimal read as the decimal 1234"
+    assert result == counts(applied=3)
+    assert landed == {1: "-50.00", 2: "-26588.24", 3: "-2.00"}
