@@ -20,7 +20,8 @@
 -- c, r and u upsert the after image (INSERT ... ON CONFLICT (pk) DO UPDATE ... WHERE the row differs: a
 -- u of a missing key inserts it, a c of an existing key updates it); d deletes the key (the mirror's
 -- delete trigger writes the tombstone silver reads). A column missing from the after image keeps its
--- current value (its DEFAULT for a new row); keys of the image that are not columns are ignored; columns
+-- current value (its DEFAULT for a new row), and so does one whose value is Debezium's placeholder of an
+-- unchanged TOASTed column ('__debezium_unavailable_value'); keys of the image that are not columns are ignored; columns
 -- starting with _ and those listed in setting cdc.local_columns.<p_into> are left to the mirror.
 --
 -- Deduplication. A change is identified by target table, key, lsn, op and row image (events without a
@@ -279,7 +280,9 @@ BEGIN
                            FROM jsonb_each(e2.img) AS j
                            JOIN unnest($2::text[], $3::regtype[]) AS c (col, typ)
                              ON c.col = j.key
-                           WHERE e2.op <> ''d'' OR c.col = ANY (e2.pk)
+                           WHERE (e2.op <> ''d'' OR c.col = ANY (e2.pk))
+                             -- Debezium''s placeholder of an unchanged TOASTed column: not part of the image
+                             AND j.value IS DISTINCT FROM ''"__debezium_unavailable_value"''::jsonb
                        ) AS n2
                        CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, n2.img) AS r
                        WHERE e2.tgt = $1
