@@ -417,3 +417,13 @@ def test_cdc_a_negative_precise_decimal_is_decoded_whatever_its_first_base64_cha
     assert landed.get(2) != "1234.00", "a base64 decimal read as the decimal 1234"
     assert result == counts(applied=3)
     assert landed == {1: "-50.00", 2: "-26588.24", 3: "-2.00"}
+
+
+def test_cli_an_array_element_jsonb_cannot_hold_is_quarantined_and_the_rest_applies(runner, dsn, conn):
+    """The array form of test_cli_a_line_jsonb_cannot_hold_is_quarantined_and_the_rest_applies (same defect)."""
+    good = [json.dumps(ev("c", "customers", i, after=customer(i))) for i in (1, 2)]
+    bad = json.dumps(ev("c", "customers", 3, after=customer(3)))[:-1] + ', "note": "\\udc00"}'
+    result = _cli(runner, dsn, "-", "--into", "sales_src", "--json", input="[" + ",\n".join([good[0], bad, good[1]]) + "]")
+    assert result.exit_code == 0, result.output
+    assert "element 2 is not a storable JSON event" in result.stderr
+    assert {k: json.loads(result.stdout)[k] for k in COUNTS} == counts(applied=2, quarantined=1)
