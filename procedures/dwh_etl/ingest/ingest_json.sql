@@ -38,8 +38,11 @@ DECLARE
     v_n    bigint := 0;
     v_bad  bigint := 0;
 BEGIN
-    IF v_tgt IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                    WHERE a.attrelid = v_tgt AND a.attname = '_batch_id' AND NOT a.attisdropped) THEN
+    -- all three landing columns: silver and gold tables have a _batch_id too (they failed later, on a
+    -- missing _ingested_at, with an error that did not say why)
+    IF v_tgt IS NULL OR (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+                         WHERE a.attrelid = v_tgt AND a.attnum > 0 AND NOT a.attisdropped
+                           AND a.attname IN ('_batch_id', '_ingested_at', '_source')) < 3 THEN
         RAISE EXCEPTION '% is not a bronze table (with _batch_id, _ingested_at, _source)', quote_literal(COALESCE(p_target, 'NULL'))
             USING ERRCODE = 'undefined_table',
                   HINT = 'dwh_etl.table_registry lists the bronze tables (layer bronze)';
