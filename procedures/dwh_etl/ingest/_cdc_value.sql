@@ -7,6 +7,8 @@
 --   numeric                 precise mode: base64 of the unscaled value (Kafka Decimal, scale in the
 --                           field schema's parameters) or {"scale": s, "value": base64}
 --                           (io.debezium.data.VariableScaleDecimal)
+--   json, jsonb             io.debezium.data.Json: the document as a string, parsed (not JSON: raises, the
+--                           caller quarantines); without the envelope's field schema a string stays a string
 -- Timestamps are written out in UTC with their zone ('...Z'), so neither TimeZone nor DateStyle changes
 -- them; a zone-less timestamp string is read by the caller in UTC. Dates and timestamps carry their era
 -- (' AD' / ' BC'): 'YYYY' alone wrote 1 BC as 1 AD. A Decimal whose field type is bytes is always
@@ -47,6 +49,9 @@ AS $$
                WHEN p_type = 'numeric'::regtype AND jsonb_typeof(p_value) = 'object'
                     AND jsonb_typeof(p_value -> 'value') = 'string' AND p_value ->> 'scale' ~ '^[0-9]{1,4}$' THEN
                    to_jsonb(dwh_etl._cdc_decimal(p_value ->> 'value', (p_value ->> 'scale')::integer))
+               WHEN p_type IN ('json'::regtype, 'jsonb'::regtype) AND jsonb_typeof(p_value) = 'string'
+                    AND p_field ->> 'name' = 'io.debezium.data.Json' THEN
+                   (p_value #>> '{}')::jsonb
                ELSE p_value
            END;
 $$;

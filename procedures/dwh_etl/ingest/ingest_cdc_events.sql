@@ -36,7 +36,8 @@
 -- counted) with their reasons: not an object, a null payload (a Kafka tombstone), no op, an unknown op,
 -- op t (truncate: not applied, see below), no source.table, a table of p_into that is not a registered
 -- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
--- column missing or null, a value its column's type does not accept or would round (numeric scale), or a
+-- column missing or null, a value its column's type does not accept or would round (numeric scale), a
+-- JSON array or object for a column that is not json, jsonb or an array, or a
 -- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
 -- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
 -- tried, down to single events, to find the bad ones (a few bad events among thousands cost a few dozen
@@ -271,9 +272,11 @@ BEGIN
                               dwh_etl.reasons(VARIADIC ARRAY[%3$s]::text[]) AS reasons
                        FROM _cdc_in AS e2
                        CROSS JOIN LATERAL (
-                           -- only numbers into date / timestamp / numeric columns and encoded numerics need decoding
+                           -- only numbers into date / timestamp / numeric columns, encoded numerics and JSON sent
+                           -- as a string (io.debezium.data.Json) need decoding
                            SELECT COALESCE(jsonb_object_agg(j.key,
-                                      CASE WHEN c.typ IN (''date''::regtype, ''timestamp''::regtype, ''timestamptz''::regtype, ''numeric''::regtype)
+                                      CASE WHEN c.typ IN (''date''::regtype, ''timestamp''::regtype, ''timestamptz''::regtype, ''numeric''::regtype,
+                                                          ''json''::regtype, ''jsonb''::regtype)
                                                 AND (jsonb_typeof(j.value) IN (''number'', ''object'') OR e2.fields IS NOT NULL)
                                            THEN dwh_etl._cdc_value(j.value, c.typ, e2.fields -> j.key)
                                            ELSE j.value END), ''{}''::jsonb) AS img
@@ -291,15 +294,29 @@ BEGIN
                  WHERE x.n = e.n',
                 v_t.tgt,
                 (SELECT string_agg(format('%L, r.%I', k, k), ', ') FROM unnest(v_t.pk) AS k),
-                -- a numeric the column would round is refused, never rounded silently
-                COALESCE((SELECT string_agg(format(
-                              'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''number'', ''string'') '
-                              'AND (n2.img ->> %1$L)::numeric IS DISTINCT FROM r.%2$I::numeric '
-                              'THEN format(''%%s %%s does not fit %%s without rounding'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L), %3$L) END',
-                              a.attname, a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
-                          FROM pg_catalog.pg_attribute AS a
-                          WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
-                            AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1), 'NULL'),
+                -- a numeric the column would round is refused, never rounded silently; a JSON array or
+                -- object for a column that is no json, jsonb, array or composite is refused, never stored
+                -- as its JSON text (a text column took '["Ann"]' as a name)
+                COALESCE((SELECT string_agg(x.expr, ', ')
+                          FROM (SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''number'', ''string'') '
+                                       'AND (n2.img ->> %1$L)::numeric IS DISTINCT FROM r.%2$I::numeric '
+                                       'THEN format(''%%s %%s does not fit %%s without rounding'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L), %3$L) END',
+                                       a.attname, a.attname, format_type(a.atttypid, a.atttypmod)) AS expr
+                                FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1
+                                UNION ALL
+                                SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''array'', ''object'') '
+                                       'THEN format(''%%s is a JSON %%s, not a value of %%s'', %1$L, jsonb_typeof(n2.img -> %1$L), %2$L) END',
+                                       a.attname, format_type(a.atttypid, a.atttypmod))
+                                FROM pg_catalog.pg_attribute AS a
+                                JOIN pg_catalog.pg_type AS t
+                                  ON t.oid = a.atttypid
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid NOT IN ('json'::regtype, 'jsonb'::regtype)
+                                  AND t.typcategory NOT IN ('A', 'C')) AS x), 'NULL'),
                 -- the event filter: all of the table's events at once; on the rare path one event (replace,
                 -- not format: the statement holds other % signs)
                 '/*event filter*/ true');
