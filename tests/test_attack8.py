@@ -427,3 +427,17 @@ def test_cli_an_array_element_jsonb_cannot_hold_is_quarantined_and_the_rest_appl
     assert result.exit_code == 0, result.output
     assert "element 2 is not a storable JSON event" in result.stderr
     assert {k: json.loads(result.stdout)[k] for k in COUNTS} == counts(applied=2, quarantined=1)
+
+
+def test_cdc_two_calls_in_one_run_step_share_its_batch(conn):
+    """DEFECT (medium, the same cause as test_cdc_a_batch_retried_with_its_own_batch_id_changes_nothing):
+    inside a run step (or a run driven by hand with the dwh.* settings, as seed 002 does) ingest_cdc_events
+    takes the run's batch id; a step that sends two batches of events fails on the second with a unique
+    violation of bronze.cdc_events (batch_id, event_no)."""
+    conn.execute("SELECT set_config('dwh.batch_id', %s, false)", (str(uuid.uuid4()),))
+    assert ingest(conn, [ev("c", "customers", 1, after=customer(1))]) == counts(applied=1)
+    assert ingest(conn, [ev("c", "customers", 2, after=customer(2)), ev("c", "customers", 1, after=customer(1))]) == \
+        counts(applied=1, duplicate=1)
+    assert customers(conn) == [(1, "Lyon"), (2, "Lyon")]
+    assert rows(conn, "SELECT event_no, status FROM bronze.cdc_events ORDER BY event_no") == [
+        (1, "applied"), (2, "applied"), (3, "duplicate")]
