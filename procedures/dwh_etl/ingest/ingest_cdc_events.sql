@@ -92,6 +92,7 @@ DECLARE
     v_a      integer;
     v_b      integer;
     v_count  record;
+    v_base   integer;
 BEGIN
     IF p_into IS NULL OR p_into = '' THEN
         RAISE EXCEPTION 'ingest_cdc_events needs the schema to apply the events to (p_into)'
@@ -107,6 +108,10 @@ BEGIN
     v_batch := COALESCE(p_batch_id, v_run.batch_id, gen_random_uuid());
     -- one batch at a time per schema: the per-key order state is read and written by the batch
     PERFORM pg_advisory_xact_lock(hashtext('dwh_etl.ingest_cdc_events'), hashtext(p_into));
+    -- a batch id already used (two calls in one run step, which share the run's batch; a client that
+    -- retries with its own batch id): this call's events are numbered after the batch's last event, so
+    -- the redelivered ones are recorded as duplicates (it failed on bronze's unique (batch, event_no))
+    v_base := COALESCE((SELECT max(b.event_no) FROM bronze.cdc_events AS b WHERE b.batch_id = v_batch), 0);
 
     -- the tables events may change: registered sources of p_into with a primary key
     PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint)';
@@ -421,7 +426,7 @@ BEGIN
 
     -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine
     INSERT INTO dwh_etl.cdc_key_state AS s (target_table, record_key, lsn, source_ts, op, batch_id, event_no, applied_at)
-    SELECT e.tgt_name, e.rec_key, e.lsn, e.source_ts, e.op, v_batch, e.n, now()
+    SELECT e.tgt_name, e.rec_key, e.lsn, e.source_ts, e.op, v_batch, v_base + e.n, now()
     FROM _cdc_in AS e
     WHERE e.status = 'applied'
     ON CONFLICT (target_table, record_key) DO UPDATE
@@ -434,7 +439,7 @@ BEGIN
 
     INSERT INTO bronze.cdc_events (batch_id, event_no, received_at, source, into_schema, source_schema, source_table,
                                    op, record_key, lsn, source_ts, event_ts, tx_id, fingerprint, status, reasons, event)
-    SELECT v_batch, e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
+    SELECT v_batch, v_base + e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
            e.op, e.rec_key, e.lsn, e.source_ts, e.event_ts, e.tx_id, e.fp, e.status,
            CASE WHEN e.status = 'quarantined' THEN e.reasons END, r.event
     FROM _cdc_in AS e
@@ -469,7 +474,7 @@ BEGIN
                                         WHEN jsonb_typeof(r.event) = 'object' THEN r.event -> 'ts_ms' END,
                          '_lsn', e.lsn::text,
                          '_batch_id', v_batch,
-                         '_event_no', e.n) AS payload
+                         '_event_no', v_base + e.n) AS payload
           ) AS p
           WHERE e.status = 'quarantined') AS x
     ORDER BY x.qfp, x.n DESC
