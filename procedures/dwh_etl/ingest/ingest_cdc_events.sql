@@ -37,7 +37,8 @@
 -- op t (truncate: not applied, see below), no source.table, a table of p_into that is not a registered
 -- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
 -- column missing or null, a value its column's type does not accept or would round (numeric scale), a
--- JSON array or object for a column that is not json, jsonb or an array, or a
+-- JSON array or object for a column that is not json, jsonb or an array, an update whose before image
+-- has another key than its after image (the old row would stay), or a
 -- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
 -- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
 -- tried, down to single events, to find the bad ones (a few bad events among thousands cost a few dozen
@@ -240,7 +241,20 @@ BEGIN
                           FROM unnest(t.pk) AS k
                           WHERE jsonb_typeof(i.payload -> i.side -> k) IS NULL
                              OR jsonb_typeof(i.payload -> i.side -> k) = 'null'
-                          HAVING count(*) > 0) END
+                          HAVING count(*) > 0) END,
+               -- an update whose before image has another key: upserting the after image would leave the
+               -- old key's row behind (Debezium sends a key change as a delete and a create)
+               CASE WHEN i.op = 'u' AND t.pk IS NOT NULL
+                         AND jsonb_typeof(i.payload -> 'before') = 'object' AND jsonb_typeof(i.payload -> 'after') = 'object'
+                         AND (SELECT bool_and(jsonb_typeof(i.payload -> 'before' -> k) IS NOT NULL
+                                              AND jsonb_typeof(i.payload -> 'before' -> k) <> 'null'
+                                              AND jsonb_typeof(i.payload -> 'after' -> k) IS NOT NULL)
+                              FROM unnest(t.pk) AS k)
+                         AND (SELECT bool_or((i.payload -> 'before' ->> k) IS DISTINCT FROM (i.payload -> 'after' ->> k))
+                              FROM unnest(t.pk) AS k)
+                    THEN format('op u changes the key from %s to %s: not applied, the old row would stay; deliver the delete of the old key and the create of the new one',
+                                (SELECT jsonb_object_agg(k, i.payload -> 'before' -> k) FROM unnest(t.pk) AS k),
+                                (SELECT jsonb_object_agg(k, i.payload -> 'after' -> k) FROM unnest(t.pk) AS k)) END
            ) AS reasons,
            NULL::text AS status
     FROM imaged AS i
