@@ -445,3 +445,50 @@ def test_cdc_two_calls_in_one_run_step_share_its_batch(conn):
     assert customers(conn) == [(1, "Lyon"), (2, "Lyon")]
     assert rows(conn, "SELECT event_no, status FROM bronze.cdc_events ORDER BY event_no") == [
         (1, "applied"), (2, "applied"), (3, "duplicate")]
+
+
+def _load_through_daily(conn, settings):
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+    near_midnight = "2025-01-02T23:45:00Z"
+    ingest(conn, [ev("c", "customers", 1, after=customer(1, signup_date="2024-12-31")),
+                  ev("c", "products", 2, after=product(1, price="10.05")),
+                  ev("c", "sales", 3, after=sale(1, 1, 1, transaction_date=near_midnight)),
+                  ev("c", "sales", 4, after=sale(2, 1, 1, qty=3, transaction_date="2025-01-03 00:15:00")),
+                  ev("c", "sales", 5, after=sale(3, 1, 1, transaction_date=1735775100000)),
+                  ev("c", "sales", 6, after=sale(4, 1, 1, qty=0))])
+    conn.execute("CREATE TEMP TABLE sales_sales (sale_id bigint)")  # shadows nothing the run reads
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => NULL, p_run_id => NULL)")
+    conn.execute("RESET ALL")
+    return {
+        "fact": rows(conn, """SELECT sale_id, date_key, time_key, quantity, unit_price, line_total, transaction_at
+                              FROM sales.fact_sales ORDER BY sale_id"""),
+        "agg": rows(conn, """SELECT date_key, customer_segment, product_category, order_count, item_count, gross_revenue,
+                              discount_total, tax_total, net_revenue, avg_order_value
+                       FROM sales.agg_daily_sales ORDER BY 1, 2, 3"""),
+        "quarantine": rows(conn, """SELECT target_table, record_key, reasons FROM dwh_etl.quarantine
+                                    WHERE resolved_at IS NULL ORDER BY 1, 2"""),
+        "status": rows(conn, "SELECT status FROM dwh_lineage.pipeline_runs"),
+    }
+
+
+def test_daily_after_cdc_is_the_same_from_a_half_hour_zone_session(postgresql_proc):
+    """Held: change events near UTC midnight loaded by `daily` from a session in Asia/Kolkata (+05:30) or
+    America/St_Johns (-03:30), with DateStyle 'SQL, DMY', IntervalStyle sql_standard, lc_monetary C and
+    search_path 'pg_temp, sales, public', give exactly the facts, aggregates and quarantine of a UTC
+    session."""
+    from conftest import cloned_database
+
+    results = []
+    for settings in ({}, {"TimeZone": "Asia/Kolkata", "DateStyle": "SQL, DMY", "IntervalStyle": "sql_standard",
+                          "lc_monetary": "C", "search_path": "pg_temp, sales, public"},
+                     {"TimeZone": "America/St_Johns", "DateStyle": "German", "IntervalStyle": "iso_8601",
+                      "search_path": "silver, dwh_etl", "extra_float_digits": "-3"}):
+        with cloned_database(postgresql_proc, postgresql_proc.template_dbname, "a8") as conn:
+            results.append(_load_through_daily(conn, settings))
+    assert results[0]["status"] == [("completed",)], results[0]["status"]
+    assert len(results[0]["fact"]) == 3, results[0]["quarantine"]
+    assert results[1] == results[0]
+    assert results[2] == results[0]
