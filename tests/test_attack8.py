@@ -492,3 +492,16 @@ def test_daily_after_cdc_is_the_same_from_a_half_hour_zone_session(postgresql_pr
     assert len(results[0]["fact"]) == 3, results[0]["quarantine"]
     assert results[1] == results[0]
     assert results[2] == results[0]
+
+
+@pytest.mark.parametrize("column, value", [("transaction_date", "now"), ("transaction_date", "tomorrow 10:00"),
+                                           ("signup_date", "Today"), ("created_at", "yesterday")])
+def test_cdc_a_time_relative_to_the_ingestion_is_quarantined(conn, column, value):
+    """DEFECT (medium-low): PostgreSQL reads 'now', 'today', 'tomorrow', 'yesterday' as of the moment the
+    value is read. A change event carrying one lands a time that depends on when it was ingested, and the
+    same event delivered again is not a duplicate (its typed image differs): it is applied again and moves
+    the row's time. silver's try_timestamptz / try_date refuse these words; the CDC path should too."""
+    event = (ev("c", "sales", 1, after=sale(1, 1, 1, **{column: value})) if column == "transaction_date"
+             else ev("c", "customers", 1, after=customer(1, **{column: value})))
+    assert ingest(conn, [event]) == counts(quarantined=1)
+    assert any(value in r for _, reasons in open_quarantine(conn) for r in reasons), open_quarantine(conn)
