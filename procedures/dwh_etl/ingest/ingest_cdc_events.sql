@@ -37,7 +37,8 @@
 -- op t (truncate: not applied, see below), no source.table, a table of p_into that is not a registered
 -- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
 -- column missing or null, a value its column's type does not accept or would round (numeric scale), a
--- JSON array or object for a column that is not json, jsonb or an array, an update whose before image
+-- JSON array or object for a column that is not json, jsonb or an array, a date or time given as now,
+-- today, tomorrow or yesterday (read as of the ingestion: a redelivery would differ), an update whose before image
 -- has another key than its after image (the old row would stay), or a
 -- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
 -- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
@@ -335,7 +336,19 @@ BEGIN
                                   ON t.oid = a.atttypid
                                 WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
                                   AND a.atttypid NOT IN ('json'::regtype, 'jsonb'::regtype)
-                                  AND t.typcategory NOT IN ('A', 'C')) AS x), 'NULL'),
+                                  AND t.typcategory NOT IN ('A', 'C')
+                                UNION ALL
+                                -- now, today, tomorrow, yesterday are read as of the ingestion: the same
+                                -- event delivered again would be another change (silver refuses them too)
+                                SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) = ''string'' '
+                                       'AND (n2.img ->> %1$L) ~* ''\m(now|today|tomorrow|yesterday)\M'' '
+                                       'THEN format(''%%s %%s is relative to the time it is read, not a date or time'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L)) END',
+                                       a.attname)
+                                FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype,
+                                                     'time'::regtype, 'timetz'::regtype)) AS x), 'NULL'),
                 -- the event filter: all of the table's events at once; on the rare path one event (replace,
                 -- not format: the statement holds other % signs)
                 '/*event filter*/ true');
