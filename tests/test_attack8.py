@@ -40,7 +40,7 @@ def _cli(runner, dsn, *args, input=None):
 # ---------------------------------------------------------------------------------------------
 
 def test_cdc_epoch_dates_before_the_common_era_keep_their_era(conn):
-    """DEFECT (low): _cdc_value writes decoded epoch days / epoch milliseconds with to_char('YYYY-...'),
+    """Was a DEFECT (low; fixed in _cdc_value): _cdc_value wrote decoded epoch days / epoch milliseconds with to_char('YYYY-...'),
     which drops the era: 0001-12-31 BC (epoch day -719163) lands as 0001-12-31 AD, silently. Either the
     BC value or a quarantine entry is acceptable; a date two thousand years off is not."""
     bc_day = -719163                       # 0001-12-31 BC
@@ -58,7 +58,7 @@ def test_cdc_epoch_dates_before_the_common_era_keep_their_era(conn):
 
 @pytest.mark.parametrize("value", [["Ann"], {"name": "Ann"}], ids=["array", "object"])
 def test_cdc_a_json_array_or_object_where_a_scalar_text_is_expected_is_quarantined(conn, value):
-    """DEFECT (medium): an array or object in the after image for a text column is stored as its JSON text
+    """Was a DEFECT (medium; fixed in ingest_cdc_events): an array or object in the after image for a text column is stored as its JSON text
     ('["Ann"]') and carried to silver and gold as a name; it should be quarantined like a string in a
     numeric column is."""
     result = ingest(conn, [ev("c", "customers", 1, after=customer(1, first=value)),
@@ -69,7 +69,7 @@ def test_cdc_a_json_array_or_object_where_a_scalar_text_is_expected_is_quarantin
 
 
 def test_cdc_a_debezium_json_column_lands_as_the_json_value(conn):
-    """DEFECT (medium): Debezium sends json/jsonb columns as a string (semantic type io.debezium.data.Json).
+    """Was a DEFECT (medium; fixed in _cdc_value): Debezium sends json/jsonb columns as a string (semantic type io.debezium.data.Json).
     Into a jsonb column of the mirror (devflow_src.infrastructure.tags, agents_src, citizen_src) the string
     itself is stored: a jsonb *string* '"{\\"env\\": \\"prod\\"}"', so tags->>'env' is NULL downstream.
     When the envelope's schema says io.debezium.data.Json, the string should be parsed as JSON (or the
@@ -123,7 +123,7 @@ def test_cdc_special_numbers_and_dates_reach_quarantine_not_gold(conn):
 # ---------------------------------------------------------------------------------------------
 
 def test_cdc_an_update_that_changes_the_key_does_not_leave_the_old_row(conn):
-    """DEFECT (medium): an op u whose before image has another key than its after image (a primary-key
+    """Was a DEFECT (medium; fixed in ingest_cdc_events: quarantined): an op u whose before image has another key than its after image (a primary-key
     change, as producers other than Debezium's PostgreSQL connector emit it) upserts the new key and leaves
     the old key's row in the mirror, silently: the customer now exists twice. Expected: the old key deleted
     (tombstone) or the event quarantined."""
@@ -140,7 +140,7 @@ def test_cdc_an_update_that_changes_the_key_does_not_leave_the_old_row(conn):
 @pytest.mark.parametrize("bad", [{"signup_date": "2024-02-30"}, {"customer_segment": "Reseller"}],
                          ids=["value_its_type_refuses", "row_its_check_refuses"])
 def test_cdc_the_state_after_a_rejected_newest_change_does_not_depend_on_batching(postgresql_proc, bad):
-    """DEFECT (low, design): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
+    """DEFECT (low, design, open): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
     on whether the two came in one batch or two, and on why lsn 3 was rejected. In one batch, a value the
     type refuses (step 2) leaves lsn 2 applied (city Mid), a row the CHECK refuses (step 4) leaves lsn 2
     stale (city Old); in two batches lsn 2 is applied either way. The README promises the latter is
@@ -165,7 +165,7 @@ def test_cdc_the_state_after_a_rejected_newest_change_does_not_depend_on_batchin
 
 
 def test_cdc_a_batch_retried_with_its_own_batch_id_changes_nothing(conn):
-    """DEFECT (low): a client that passes its own p_batch_id (its idempotency key) and retries after a lost
+    """Was a DEFECT (low; fixed in ingest_cdc_events): a client that passes its own p_batch_id (its idempotency key) and retries after a lost
     reply gets a raw unique violation of bronze.cdc_events (batch_id, event_no) from deep inside the
     function, instead of the batch being recorded as duplicates (or a clear 'batch already landed' error
     with a hint). Nothing is lost (the call rolls back), but the retry cannot tell why it failed."""
@@ -278,7 +278,7 @@ def test_roles_cannot_reach_raw_change_events_or_the_writing_half(conn):
 # ---------------------------------------------------------------------------------------------
 
 def test_cli_a_line_jsonb_cannot_hold_is_quarantined_and_the_rest_applies(runner, dsn, conn, tmp_path):
-    """DEFECT (medium): `dwh cdc ingest` promises that a line jsonb cannot hold is sent as text to be
+    """Was a DEFECT (medium; fixed in dwh_cli/cdc.py): `dwh cdc ingest` promises that a line jsonb cannot hold is sent as text to be
     quarantined with the rest of its batch applied, but only checks for NaN/Infinity and \\u0000. A lone
     UTF-16 surrogate escape ("\\ud800", which Python's json accepts and PostgreSQL's jsonb refuses) fails
     the whole batch with 22P02: the good events of that batch are not applied, later batches are never
@@ -294,7 +294,7 @@ def test_cli_a_line_jsonb_cannot_hold_is_quarantined_and_the_rest_applies(runner
 
 
 def test_cli_an_escaped_backslash_before_u0000_is_not_a_nul(runner, dsn, conn):
-    """DEFECT (low): the CLI looks for the six characters \\u0000 in the raw text, so a valid event whose
+    """Was a DEFECT (low; fixed in dwh_cli/cdc.py): the CLI looked for the six characters \\u0000 in the raw text, so a valid event whose
     string holds an escaped backslash followed by "u0000" (JSON "C:\\\\u0000", the text C:\\u0000) is
     refused as 'contains \\u0000' and quarantined as text although jsonb stores it fine."""
     event = ev("c", "customers", 1, after=customer(1, city="C:\\u0000"))
@@ -307,7 +307,7 @@ def test_cli_an_escaped_backslash_before_u0000_is_not_a_nul(runner, dsn, conn):
 
 
 def test_cli_input_that_is_not_utf8_is_a_readable_error(runner, dsn, conn):
-    """Bytes that are not UTF-8 (a Latin-1 export) must give a readable error and exit code, not a Python
+    """Was a DEFECT (low; fixed in dwh_cli/cdc.py): bytes that are not UTF-8 (a Latin-1 export) must give a readable error and exit code, not a Python
     traceback."""
     line = json.dumps(ev("c", "customers", 1, after=customer(1, city="Z\u00fcrich")), ensure_ascii=False)
     result = _cli(runner, dsn, "-", "--into", "sales_src", input=line.encode("latin-1") + b"\n")
@@ -321,7 +321,7 @@ def test_cli_input_that_is_not_utf8_is_a_readable_error(runner, dsn, conn):
 # ---------------------------------------------------------------------------------------------
 
 def test_ingest_json_refuses_a_target_that_is_not_bronze_with_its_documented_error(conn):
-    """DEFECT (low): ingest_json checks only that the target has a _batch_id column. Silver tables and
+    """Was a DEFECT (low; fixed in ingest_json): ingest_json checked only that the target has a _batch_id column. Silver tables and
     gold dimensions and facts have one too, so silver.sales_customers passes the check and the call fails
     later with 'column "_ingested_at" ... does not exist' (42703) instead of the documented
     'is not a bronze table' (42P01) with its hint. (Any target with all three columns would be written
@@ -360,13 +360,15 @@ def test_ingest_json_bad_elements_go_to_quarantine_and_a_redelivery_lands_no_new
 
 
 def test_cdc_an_event_cannot_forge_a_tombstone_for_a_live_row(conn):
-    """DEFECT (medium): sales_src.deleted_records, the tombstone table the mirror's delete trigger writes
+    """DEFECT (medium-low, open): sales_src.deleted_records, the tombstone table the mirror's delete trigger writes
     and silver reads, is itself a registered source with a primary key, so a change event naming it
     (source.table = deleted_records) is applied. A forged 'c' tombstone for a customer that is still in
     the mirror (here dated 2030, in the future) makes `daily` close the customer's current version in
     sales.dim_customer, while sales_src.customers still holds the row; an op 'd' on it would remove a real
     tombstone before silver reads it. Expected: events for the warehouse's own bookkeeping tables are
-    quarantined (a reason like 'deleted_records is written by the mirror's delete trigger')."""
+    quarantined (a reason like 'deleted_records is written by the mirror's delete trigger'), or at least a
+    tombstone dated in the future, or for a key the mirror still holds, refused. (Open, not fixed: a
+    source may stream its own deleted_records table by design, see dwh_etl.source_add; the lead decides.)"""
     conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
     conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
     assert ingest(conn, [ev("c", "customers", 1, after=customer(1)), ev("c", "customers", 2, after=customer(2))]) == \
@@ -385,7 +387,7 @@ def ingest_into(conn, events, into):
 
 
 def test_cdc_an_unchanged_toasted_column_keeps_its_value(conn):
-    """DEFECT (medium): Debezium's PostgreSQL connector (REPLICA IDENTITY DEFAULT, the usual) sends a large
+    """Was a DEFECT (medium; fixed in ingest_cdc_events): Debezium's PostgreSQL connector (REPLICA IDENTITY DEFAULT, the usual) sends a large
     (TOASTed) column that an UPDATE did not change as the placeholder string '__debezium_unavailable_value'
     (setting unavailable.value.placeholder). The apply stores the placeholder as the column's value: an
     issue whose state changes loses its description in devflow_src.issues and, through `daily`, in silver
@@ -402,7 +404,7 @@ def test_cdc_an_unchanged_toasted_column_keeps_its_value(conn):
 
 
 def test_cdc_a_negative_precise_decimal_is_decoded_whatever_its_first_base64_character(conn):
-    """DEFECT (medium): _cdc_value decodes a Kafka Decimal (precise mode, field type bytes) only when the
+    """Was a DEFECT (medium; fixed in _cdc_value): _cdc_value decoded a Kafka Decimal (precise mode, field type bytes) only when the
     string does not look like a number (regex ^[-+]?([0-9]|.[0-9]|NaN|Infinity)). Base64 of a negative
     unscaled value often starts with a digit: discount_amount -50.00 (unscaled -5000, base64 '7Hg=') is
     quarantined as 'invalid input syntax for type numeric', and -26588.24 (base64 '1234', all digits) is
@@ -434,7 +436,7 @@ def test_cli_an_array_element_jsonb_cannot_hold_is_quarantined_and_the_rest_appl
 
 
 def test_cdc_two_calls_in_one_run_step_share_its_batch(conn):
-    """DEFECT (medium, the same cause as test_cdc_a_batch_retried_with_its_own_batch_id_changes_nothing):
+    """Was a DEFECT (medium; fixed in ingest_cdc_events; the same cause as test_cdc_a_batch_retried_with_its_own_batch_id_changes_nothing):
     inside a run step (or a run driven by hand with the dwh.* settings, as seed 002 does) ingest_cdc_events
     takes the run's batch id; a step that sends two batches of events fails on the second with a unique
     violation of bronze.cdc_events (batch_id, event_no)."""
@@ -497,7 +499,7 @@ def test_daily_after_cdc_is_the_same_from_a_half_hour_zone_session(postgresql_pr
 @pytest.mark.parametrize("column, value", [("transaction_date", "now"), ("transaction_date", "tomorrow 10:00"),
                                            ("signup_date", "Today"), ("created_at", "yesterday")])
 def test_cdc_a_time_relative_to_the_ingestion_is_quarantined(conn, column, value):
-    """DEFECT (medium-low): PostgreSQL reads 'now', 'today', 'tomorrow', 'yesterday' as of the moment the
+    """Was a DEFECT (medium-low; fixed in ingest_cdc_events): PostgreSQL reads 'now', 'today', 'tomorrow', 'yesterday' as of the moment the
     value is read. A change event carrying one lands a time that depends on when it was ingested, and the
     same event delivered again is not a duplicate (its typed image differs): it is applied again and moves
     the row's time. silver's try_timestamptz / try_date refuse these words; the CDC path should too."""
