@@ -6,8 +6,11 @@ float rounding through Python).
 
 Input: a JSON array of events (pretty-printed or not), or JSON Lines (one event per line; empty lines are
 skipped). A line of JSON Lines that is not JSON, or JSON that PostgreSQL's jsonb cannot hold (NaN,
-Infinity, \\u0000), is sent as a JSON string, so the server quarantines it with the rest of its batch
-applied (a warning names the line). An array that is not valid JSON is refused before anything is sent.
+Infinity, \\u0000, a lone UTF-16 surrogate escape such as \\ud800), is sent as a JSON string, so the
+server quarantines it with the rest of its batch applied (a warning names the line); so is an element
+of an array holding \\u0000 or a lone surrogate. An array that is not valid JSON is refused before
+anything is sent. Input that is not UTF-8 is refused at its line (JSON Lines: the batches before it
+were sent).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
@@ -45,15 +49,54 @@ def _reject_constant(name: str):
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+def _strings(value) -> Iterator[str]:
+    """Every string of a decoded JSON value, object keys included."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _unstorable_value(value) -> str | None:
+    """Why a decoded JSON value cannot be stored as jsonb (a NUL, or a lone UTF-16 surrogate escape such as
+    \\ud800, which Python's json accepts and PostgreSQL's jsonb refuses), or None. Read from the decoded
+    strings, not the text: an escaped backslash followed by u0000 is no NUL."""
+    for text in _strings(value):
+        if "\x00" in text:
+            return "it contains \\u0000, which jsonb cannot store"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "it contains a lone UTF-16 surrogate escape, which jsonb cannot store"
+    return None
+
+
 def _storable(text: str) -> str | None:
     """Why the JSON text cannot be stored as jsonb, or None."""
     try:
-        _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except ValueError as exc:
         return str(exc)
-    if "\\u0000" in text:
-        return "it contains \\u0000, which jsonb cannot store"
-    return None
+    return _unstorable_value(value)
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _check_utf8(text: str, name: str, lineno: int, sent: str = "the batches before it were sent") -> None:
+    """Refuse input that was not UTF-8 (read with surrogateescape), naming its line."""
+    bad = _NOT_UTF8.search(text)
+    if bad is not None:
+        line = lineno + text.count("\n", 0, bad.start())
+        raise DwhError(f"{name}: line {line} is not UTF-8 text",
+                       hint=f"{sent}; convert the input to UTF-8 (e.g. iconv -f latin1 -t utf-8) and send it "
+                            "again: events already applied count as duplicates")
 
 
 def _skip_ws(text: str, i: int) -> int:
@@ -78,8 +121,9 @@ def _array_elements(text: str, name: str, warn: Log) -> list[str]:
                                hint="nothing was sent; fix the file, or send JSON Lines") from None
             raise DwhError(f"{name}: element {len(out) + 1}: {exc}", hint="nothing was sent") from None
         elem = text[i:end]
-        if "\\u0000" in elem:
-            warn(f"{name}: element {len(out) + 1} contains \\u0000, which jsonb cannot store: sent as text to be quarantined")
+        why = _unstorable_value(_obj)
+        if why is not None:
+            warn(f"{name}: element {len(out) + 1} is not a storable JSON event ({why}): sent as text to be quarantined")
             elem = json.dumps(elem)
         out.append(elem)
         i = _skip_ws(text, end)
@@ -96,7 +140,9 @@ def _array_elements(text: str, name: str, warn: Log) -> list[str]:
 
 def read_events(stream: IO[bytes], name: str, warn: Log = _noop) -> Iterator[str]:
     """Each event of the input as JSON text: a JSON array (read whole) or JSON Lines (streamed)."""
-    reader = io.TextIOWrapper(stream, encoding="utf-8-sig", newline=None)
+    # bytes that are not UTF-8 become lone surrogates (surrogateescape), found line by line by _check_utf8:
+    # a strict decoder raised a traceback from inside a read-ahead block, lines before it unsent
+    reader = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline=None)
     try:
         lineno = 0
         seen = False
@@ -105,11 +151,14 @@ def read_events(stream: IO[bytes], name: str, warn: Log = _noop) -> Iterator[str
             if not line:
                 return
             lineno += 1
+            _check_utf8(line, name, lineno)
             text = line.strip()
             if not text:
                 continue
             if not seen and text.startswith("["):
-                yield from _array_elements((text + "\n" + reader.read()).strip(), name, warn)
+                rest = reader.read()
+                _check_utf8(rest, name, lineno + 1, sent="nothing was sent")
+                yield from _array_elements((text + "\n" + rest).strip(), name, warn)
                 return
             seen = True
             why = _storable(text)

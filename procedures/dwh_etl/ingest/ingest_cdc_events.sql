@@ -20,7 +20,8 @@
 -- c, r and u upsert the after image (INSERT ... ON CONFLICT (pk) DO UPDATE ... WHERE the row differs: a
 -- u of a missing key inserts it, a c of an existing key updates it); d deletes the key (the mirror's
 -- delete trigger writes the tombstone silver reads). A column missing from the after image keeps its
--- current value (its DEFAULT for a new row); keys of the image that are not columns are ignored; columns
+-- current value (its DEFAULT for a new row), and so does one whose value is Debezium's placeholder of an
+-- unchanged TOASTed column ('__debezium_unavailable_value'); keys of the image that are not columns are ignored; columns
 -- starting with _ and those listed in setting cdc.local_columns.<p_into> are left to the mirror.
 --
 -- Deduplication. A change is identified by target table, key, lsn, op and row image (events without a
@@ -35,7 +36,10 @@
 -- counted) with their reasons: not an object, a null payload (a Kafka tombstone), no op, an unknown op,
 -- op t (truncate: not applied, see below), no source.table, a table of p_into that is not a registered
 -- source or has no primary key, no or an invalid source.lsn, no after (c/r/u) or before (d) image, a key
--- column missing or null, a value its column's type does not accept or would round (numeric scale), or a
+-- column missing or null, a value its column's type does not accept or would round (numeric scale), a
+-- JSON array or object for a column that is not json, jsonb or an array, a date or time given as now,
+-- today, tomorrow or yesterday (read as of the ingestion: a redelivery would differ), an update whose before image
+-- has another key than its after image (the old row would stay), or a
 -- row the target rejects (CHECK, NOT NULL, unique). Typing and applying are first tried set-based over
 -- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
 -- tried, down to single events, to find the bad ones (a few bad events among thousands cost a few dozen
@@ -90,6 +94,7 @@ DECLARE
     v_a      integer;
     v_b      integer;
     v_count  record;
+    v_base   integer;
 BEGIN
     IF p_into IS NULL OR p_into = '' THEN
         RAISE EXCEPTION 'ingest_cdc_events needs the schema to apply the events to (p_into)'
@@ -105,6 +110,10 @@ BEGIN
     v_batch := COALESCE(p_batch_id, v_run.batch_id, gen_random_uuid());
     -- one batch at a time per schema: the per-key order state is read and written by the batch
     PERFORM pg_advisory_xact_lock(hashtext('dwh_etl.ingest_cdc_events'), hashtext(p_into));
+    -- a batch id already used (two calls in one run step, which share the run's batch; a client that
+    -- retries with its own batch id): this call's events are numbered after the batch's last event, so
+    -- the redelivered ones are recorded as duplicates (it failed on bronze's unique (batch, event_no))
+    v_base := COALESCE((SELECT max(b.event_no) FROM bronze.cdc_events AS b WHERE b.batch_id = v_batch), 0);
 
     -- the tables events may change: registered sources of p_into with a primary key
     PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint)';
@@ -233,7 +242,20 @@ BEGIN
                           FROM unnest(t.pk) AS k
                           WHERE jsonb_typeof(i.payload -> i.side -> k) IS NULL
                              OR jsonb_typeof(i.payload -> i.side -> k) = 'null'
-                          HAVING count(*) > 0) END
+                          HAVING count(*) > 0) END,
+               -- an update whose before image has another key: upserting the after image would leave the
+               -- old key's row behind (Debezium sends a key change as a delete and a create)
+               CASE WHEN i.op = 'u' AND t.pk IS NOT NULL
+                         AND jsonb_typeof(i.payload -> 'before') = 'object' AND jsonb_typeof(i.payload -> 'after') = 'object'
+                         AND (SELECT bool_and(jsonb_typeof(i.payload -> 'before' -> k) IS NOT NULL
+                                              AND jsonb_typeof(i.payload -> 'before' -> k) <> 'null'
+                                              AND jsonb_typeof(i.payload -> 'after' -> k) IS NOT NULL)
+                              FROM unnest(t.pk) AS k)
+                         AND (SELECT bool_or((i.payload -> 'before' ->> k) IS DISTINCT FROM (i.payload -> 'after' ->> k))
+                              FROM unnest(t.pk) AS k)
+                    THEN format('op u changes the key from %s to %s: not applied, the old row would stay; deliver the delete of the old key and the create of the new one',
+                                (SELECT jsonb_object_agg(k, i.payload -> 'before' -> k) FROM unnest(t.pk) AS k),
+                                (SELECT jsonb_object_agg(k, i.payload -> 'after' -> k) FROM unnest(t.pk) AS k)) END
            ) AS reasons,
            NULL::text AS status
     FROM imaged AS i
@@ -270,16 +292,20 @@ BEGIN
                               dwh_etl.reasons(VARIADIC ARRAY[%3$s]::text[]) AS reasons
                        FROM _cdc_in AS e2
                        CROSS JOIN LATERAL (
-                           -- only numbers into date / timestamp / numeric columns and encoded numerics need decoding
+                           -- only numbers into date / timestamp / numeric columns, encoded numerics and JSON sent
+                           -- as a string (io.debezium.data.Json) need decoding
                            SELECT COALESCE(jsonb_object_agg(j.key,
-                                      CASE WHEN c.typ IN (''date''::regtype, ''timestamp''::regtype, ''timestamptz''::regtype, ''numeric''::regtype)
+                                      CASE WHEN c.typ IN (''date''::regtype, ''timestamp''::regtype, ''timestamptz''::regtype, ''numeric''::regtype,
+                                                          ''json''::regtype, ''jsonb''::regtype)
                                                 AND (jsonb_typeof(j.value) IN (''number'', ''object'') OR e2.fields IS NOT NULL)
                                            THEN dwh_etl._cdc_value(j.value, c.typ, e2.fields -> j.key)
                                            ELSE j.value END), ''{}''::jsonb) AS img
                            FROM jsonb_each(e2.img) AS j
                            JOIN unnest($2::text[], $3::regtype[]) AS c (col, typ)
                              ON c.col = j.key
-                           WHERE e2.op <> ''d'' OR c.col = ANY (e2.pk)
+                           WHERE (e2.op <> ''d'' OR c.col = ANY (e2.pk))
+                             -- Debezium''s placeholder of an unchanged TOASTed column: not part of the image
+                             AND j.value IS DISTINCT FROM ''"__debezium_unavailable_value"''::jsonb
                        ) AS n2
                        CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$s, n2.img) AS r
                        WHERE e2.tgt = $1
@@ -288,15 +314,41 @@ BEGIN
                  WHERE x.n = e.n',
                 v_t.tgt,
                 (SELECT string_agg(format('%L, r.%I', k, k), ', ') FROM unnest(v_t.pk) AS k),
-                -- a numeric the column would round is refused, never rounded silently
-                COALESCE((SELECT string_agg(format(
-                              'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''number'', ''string'') '
-                              'AND (n2.img ->> %1$L)::numeric IS DISTINCT FROM r.%2$I::numeric '
-                              'THEN format(''%%s %%s does not fit %%s without rounding'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L), %3$L) END',
-                              a.attname, a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
-                          FROM pg_catalog.pg_attribute AS a
-                          WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
-                            AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1), 'NULL'),
+                -- a numeric the column would round is refused, never rounded silently; a JSON array or
+                -- object for a column that is no json, jsonb, array or composite is refused, never stored
+                -- as its JSON text (a text column took '["Ann"]' as a name)
+                COALESCE((SELECT string_agg(x.expr, ', ')
+                          FROM (SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''number'', ''string'') '
+                                       'AND (n2.img ->> %1$L)::numeric IS DISTINCT FROM r.%2$I::numeric '
+                                       'THEN format(''%%s %%s does not fit %%s without rounding'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L), %3$L) END',
+                                       a.attname, a.attname, format_type(a.atttypid, a.atttypmod)) AS expr
+                                FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1
+                                UNION ALL
+                                SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) IN (''array'', ''object'') '
+                                       'THEN format(''%%s is a JSON %%s, not a value of %%s'', %1$L, jsonb_typeof(n2.img -> %1$L), %2$L) END',
+                                       a.attname, format_type(a.atttypid, a.atttypmod))
+                                FROM pg_catalog.pg_attribute AS a
+                                JOIN pg_catalog.pg_type AS t
+                                  ON t.oid = a.atttypid
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid NOT IN ('json'::regtype, 'jsonb'::regtype)
+                                  AND t.typcategory NOT IN ('A', 'C')
+                                UNION ALL
+                                -- now, today, tomorrow, yesterday are read as of the ingestion: the same
+                                -- event delivered again would be another change (silver refuses them too)
+                                SELECT format(
+                                       'CASE WHEN e2.op <> ''d'' AND jsonb_typeof(n2.img -> %1$L) = ''string'' '
+                                       'AND (n2.img ->> %1$L) ~* ''\m(now|today|tomorrow|yesterday)\M'' '
+                                       'THEN format(''%%s %%s is relative to the time it is read, not a date or time'', %1$L, dwh_etl.quote_value(n2.img ->> %1$L)) END',
+                                       a.attname)
+                                FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = v_t.tgt AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND a.atttypid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype,
+                                                     'time'::regtype, 'timetz'::regtype)) AS x), 'NULL'),
                 -- the event filter: all of the table's events at once; on the rare path one event (replace,
                 -- not format: the statement holds other % signs)
                 '/*event filter*/ true');
@@ -401,7 +453,7 @@ BEGIN
 
     -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine
     INSERT INTO dwh_etl.cdc_key_state AS s (target_table, record_key, lsn, source_ts, op, batch_id, event_no, applied_at)
-    SELECT e.tgt_name, e.rec_key, e.lsn, e.source_ts, e.op, v_batch, e.n, now()
+    SELECT e.tgt_name, e.rec_key, e.lsn, e.source_ts, e.op, v_batch, v_base + e.n, now()
     FROM _cdc_in AS e
     WHERE e.status = 'applied'
     ON CONFLICT (target_table, record_key) DO UPDATE
@@ -414,7 +466,7 @@ BEGIN
 
     INSERT INTO bronze.cdc_events (batch_id, event_no, received_at, source, into_schema, source_schema, source_table,
                                    op, record_key, lsn, source_ts, event_ts, tx_id, fingerprint, status, reasons, event)
-    SELECT v_batch, e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
+    SELECT v_batch, v_base + e.n, now(), COALESCE(p_source, 'cdc'), p_into, e.src_schema, e.src_table,
            e.op, e.rec_key, e.lsn, e.source_ts, e.event_ts, e.tx_id, e.fp, e.status,
            CASE WHEN e.status = 'quarantined' THEN e.reasons END, r.event
     FROM _cdc_in AS e
@@ -449,7 +501,7 @@ BEGIN
                                         WHEN jsonb_typeof(r.event) = 'object' THEN r.event -> 'ts_ms' END,
                          '_lsn', e.lsn::text,
                          '_batch_id', v_batch,
-                         '_event_no', e.n) AS payload
+                         '_event_no', v_base + e.n) AS payload
           ) AS p
           WHERE e.status = 'quarantined') AS x
     ORDER BY x.qfp, x.n DESC

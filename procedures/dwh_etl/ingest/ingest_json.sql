@@ -1,7 +1,8 @@
 -- Seed 002's API/JSON ingestion, generic: lands a JSON payload in any bronze table, one row per element:
 -- each key that names a column of the table (not starting with '_') is stored as text, exactly as
 -- received; other keys are ignored for the columns but kept whole in _raw_payload when the table has
--- that column. One batch id for the call.
+-- that column (when it has not, a WARNING names them and how many elements had them). One batch id for
+-- the call.
 -- Accepted shapes (issue 9: a wrong shape failed the whole feed, or was consumed without a trace):
 -- - an array of objects: one row per object;
 -- - an object with a "data" key (an API response; unless the table has a column named data): its
@@ -37,9 +38,13 @@ DECLARE
     v_raw  boolean;
     v_n    bigint := 0;
     v_bad  bigint := 0;
+    v_unknown text;
 BEGIN
-    IF v_tgt IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                    WHERE a.attrelid = v_tgt AND a.attname = '_batch_id' AND NOT a.attisdropped) THEN
+    -- all three landing columns: silver and gold tables have a _batch_id too (they failed later, on a
+    -- missing _ingested_at, with an error that did not say why)
+    IF v_tgt IS NULL OR (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+                         WHERE a.attrelid = v_tgt AND a.attnum > 0 AND NOT a.attisdropped
+                           AND a.attname IN ('_batch_id', '_ingested_at', '_source')) < 3 THEN
         RAISE EXCEPTION '% is not a bronze table (with _batch_id, _ingested_at, _source)', quote_literal(COALESCE(p_target, 'NULL'))
             USING ERRCODE = 'undefined_table',
                   HINT = 'dwh_etl.table_registry lists the bronze tables (layer bronze)';
@@ -115,6 +120,24 @@ BEGIN
                        CASE WHEN v_raw THEN ', x.e' ELSE '' END)
         USING p_batch_id, p_source, v_rows, v_cols;
         GET DIAGNOSTICS v_n = ROW_COUNT;
+
+        -- keys of landed elements that name no column are not stored when the table has no _raw_payload:
+        -- said, not dropped silently (a misspelt "e_mail" left email NULL without a trace)
+        IF NOT v_raw THEN
+            SELECT string_agg(format('%s (%s element(s))', x.k, x.n), ', ' ORDER BY x.k)
+            INTO v_unknown
+            FROM (SELECT k.k, count(*) AS n
+                  FROM jsonb_array_elements(v_rows) AS e (elem)
+                  CROSS JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(e.elem) = 'object' THEN e.elem ELSE '{}'::jsonb END) AS k (k)
+                  WHERE NOT k.k = ANY (v_cols)
+                    AND EXISTS (SELECT 1 FROM jsonb_object_keys(CASE WHEN jsonb_typeof(e.elem) = 'object' THEN e.elem ELSE '{}'::jsonb END) AS c
+                                WHERE c = ANY (v_cols))
+                  GROUP BY k.k) AS x;
+            IF v_unknown IS NOT NULL THEN
+                RAISE WARNING 'keys that name no column of % were not stored: %', p_target, left(v_unknown, 500)
+                    USING HINT = 'check the feed''s field names against the table''s columns (\d ' || p_target || ')';
+            END IF;
+        END IF;
     END IF;
 
     PERFORM dwh_lineage.log_ingestion(p_target, p_batch_id, p_source, v_n, in_run_id => p_run_id);
