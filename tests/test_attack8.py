@@ -137,10 +137,15 @@ def test_cdc_an_update_that_changes_the_key_does_not_leave_the_old_row(conn):
         counts(applied=2)
 
 
-@pytest.mark.parametrize("bad", [{"signup_date": "2024-02-30"}, {"customer_segment": "Reseller"}],
-                         ids=["value_its_type_refuses", "row_its_check_refuses"])
+@pytest.mark.parametrize("bad", [
+    {"signup_date": "2024-02-30"},
+    pytest.param({"customer_segment": "Reseller"}, marks=pytest.mark.xfail(
+        strict=True, reason="known, open (session 8): a CHECK-refused newest change leaves the key at its state "
+                            "before the batch; one batch and two batches differ (the rule to choose: apply the "
+                            "newest valid change)"))],
+    ids=["value_its_type_refuses", "row_its_check_refuses"])
 def test_cdc_the_state_after_a_rejected_newest_change_does_not_depend_on_batching(postgresql_proc, bad):
-    """DEFECT (low, design, open): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
+    """DEFECT (low, design, open; xfail for the CHECK case): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
     on whether the two came in one batch or two, and on why lsn 3 was rejected. In one batch, a value the
     type refuses (step 2) leaves lsn 2 applied (city Mid), a row the CHECK refuses (step 4) leaves lsn 2
     stale (city Old); in two batches lsn 2 is applied either way. The README promises the latter is
@@ -360,7 +365,8 @@ def test_ingest_json_bad_elements_go_to_quarantine_and_a_redelivery_lands_no_new
 
 
 def test_cdc_an_event_cannot_forge_a_tombstone_for_a_live_row(conn):
-    """DEFECT (medium-low, open): sales_src.deleted_records, the tombstone table the mirror's delete trigger writes
+    """Was a DEFECT (medium-low; fixed in _load_silver: a tombstone whose deletion time is no date-time or lies after
+    the run's plausible range is quarantined with the reason and never applied): sales_src.deleted_records, the tombstone table the mirror's delete trigger writes
     and silver reads, is itself a registered source with a primary key, so a change event naming it
     (source.table = deleted_records) is applied. A forged 'c' tombstone for a customer that is still in
     the mirror (here dated 2030, in the future) makes `daily` close the customer's current version in
@@ -379,6 +385,31 @@ def test_cdc_an_event_cannot_forge_a_tombstone_for_a_live_row(conn):
     conn.execute(RUN_SQL)
     assert rows(conn, "SELECT customer_id FROM sales_src.customers ORDER BY 1") == [(1,), (2,)]
     assert rows(conn, "SELECT customer_id FROM sales.dim_customer WHERE is_current ORDER BY 1") == [(1,), (2,)]
+    assert rows(conn, "SELECT count(*) FROM silver.sales_customers WHERE is_deleted") == [(0,)]
+    (reasons,) = rows(conn, "SELECT reasons FROM dwh_etl.quarantine WHERE source_table = 'bronze.sales_deleted_records' "
+                            "AND record_key = '1' AND resolved_at IS NULL")
+    assert len(reasons) == 1 and "latest plausible time" in reasons[0][0], reasons
+    # the next run reads a new window: nothing is quarantined twice, the key stays current
+    conn.execute(RUN_SQL)
+    assert rows(conn, "SELECT customer_id FROM sales.dim_customer WHERE is_current ORDER BY 1") == [(1,), (2,)]
+    assert rows(conn, "SELECT record_key, deliveries FROM dwh_etl.quarantine WHERE source_table = "
+                      "'bronze.sales_deleted_records' AND resolved_at IS NULL ORDER BY 1") == [("1", 1)]
+
+
+def test_a_tombstone_whose_deletion_time_is_no_time_is_quarantined_not_skipped(conn):
+    """A raw feed (text in bronze) delivers a tombstone whose deleted_at is no date-time: it used to be
+    skipped without a trace (its time compared as NULL); now quarantined with the reason, the key kept."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+    assert ingest(conn, [ev("c", "customers", 1, after=customer(1))]) == counts(applied=1)
+    conn.execute(RUN_SQL)
+    conn.execute("CALL dwh_etl.ingest_json('bronze.sales_deleted_records', %s, 'user-feed')",
+                 (Jsonb([{"table_name": "customers", "record_id": "1", "deleted_at": "soon"}]),))
+    conn.execute(RUN_SQL)
+    assert rows(conn, "SELECT customer_id FROM sales.dim_customer WHERE is_current") == [(1,)]
+    (reasons,) = rows(conn, "SELECT reasons FROM dwh_etl.quarantine WHERE source_table = 'bronze.sales_deleted_records' "
+                            "AND resolved_at IS NULL")
+    assert reasons[0] == ["deleted_at 'soon' is not a date-time: the deletion is not applied"], reasons
 
 
 def ingest_into(conn, events, into):

@@ -286,6 +286,34 @@ BEGIN
         SELECT COALESCE(string_agg(format(' AND d.%I = %L', m.key, m.value), '' ORDER BY m.key), '')
         INTO v_tmatch
         FROM jsonb_each_text(COALESCE(v_tomb->'match', '{}'::jsonb)) AS m;
+        -- tombstones this load cannot apply are quarantined with the reason, never applied (the statements
+        -- below skip them): a deletion time that is no date-time (it was skipped silently), or one after
+        -- the run's plausible range (event_time_bounds, as silver's own times): a deletion dated in the
+        -- future, forged or mistyped, closed the key's current version for good while the source still
+        -- held it. A redelivery counts one more delivery of the open entry.
+        EXECUTE format($q$
+            INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+            SELECT DISTINCT ON (x.fp) $4, $5, x.k, x.payload, ARRAY[x.reason], $6, $7
+            FROM (SELECT d.%2$I::text AS k, to_jsonb(d) AS payload,
+                         CASE WHEN dwh_etl.try_timestamptz(d.%3$I, $3) IS NULL
+                              THEN format('%3$s %%s is not a date-time: the deletion is not applied', quote_nullable(d.%3$I))
+                              ELSE format('%3$s %%s is after %%s, the latest plausible time of this run: the deletion is not applied',
+                                          d.%3$I, $8) END AS reason,
+                         dwh_etl.quarantine_fingerprint($4, d.%2$I::text, to_jsonb(d)) AS fp,
+                         d._bronze_id
+                  FROM %1$s AS d
+                  WHERE d._ingested_at >= $1
+                    AND d._ingested_at < $2%4$s
+                    AND (dwh_etl.try_timestamptz(d.%3$I, $3) IS NULL
+                         OR dwh_etl.try_timestamptz(d.%3$I, $3) > $9)) AS x
+            ORDER BY x.fp, x._bronze_id DESC
+            ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
+            SET deliveries        = q.deliveries + 1,
+                last_delivered_at = now(),
+                run_id            = EXCLUDED.run_id,
+                batch_id          = EXCLUDED.batch_id
+            $q$, to_regclass(v_tomb->>'table'), v_tomb->>'key', v_tomb->>'deleted_at', v_tmatch)
+        USING v_win.from_ts, v_win.to_ts, v_zone, v_target, v_tomb->>'table', p_run_id, v_batch, v_max_txt, v_bounds.max_ts;
     END IF;
 
     IF v_scd2 THEN
@@ -337,7 +365,8 @@ BEGIN
                      LIMIT 1) AS c
                    ON true
                  WHERE d._ingested_at >= $1
-                   AND d._ingested_at < $2%7$s',
+                   AND d._ingested_at < $2%7$s
+                   AND dwh_etl.try_timestamptz(d.%11$I, $3) <= $4',
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 CASE WHEN v_dim.change_ts_column IS NOT NULL
                      THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
@@ -349,7 +378,7 @@ BEGIN
                 CASE WHEN v_prov THEN ', NULL::bigint' ELSE '' END)
             ELSE '' END,
             CASE WHEN v_prov THEN ', t._bronze_id AS _source_bronze_id' ELSE '' END)
-        USING v_win.from_ts, v_win.to_ts, v_zone;
+        USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
         PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze, p_run_id => p_run_id);
@@ -434,9 +463,10 @@ BEGIN
                 WHERE s.%5$I = d._key
                   AND NOT s.%2$I
                   AND s.%7$I <= d._deleted_at
+                  AND d._deleted_at <= $5
                 $q$,
                 v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at')
-            USING v_win.from_ts, v_win.to_ts, v_zone, v_batch;
+            USING v_win.from_ts, v_win.to_ts, v_zone, v_batch, v_bounds.max_ts;
             GET DIAGNOSTICS v_deleted = ROW_COUNT;
         END IF;
 
