@@ -1,4 +1,4 @@
--- depends: 0044_citus_plan_local_calendar
+-- depends: 0045_ltv_from_customer_metrics
 -- Citus plan, third round (issue 17): the sales dimensions become reference tables (a copy on every
 -- node), so the sales fact load joins them on the workers shard by shard (the colocated INSERT..SELECT)
 -- and sales.fact_sales keeps its foreign keys to them (Citus allows a key from a distributed table to a
