@@ -182,6 +182,7 @@ CREATE TABLE dwh_etl.distribution_plan (
     note text,
     applied_at timestamp with time zone,
     dropped_foreign_keys jsonb DEFAULT '[]'::jsonb NOT NULL,
+    replaced_triggers jsonb DEFAULT '[]'::jsonb NOT NULL,
     CONSTRAINT distribution_plan_colocate_ck CHECK (((kind = 'distributed'::text) OR (colocate_with IS NULL))),
     CONSTRAINT distribution_plan_column_ck CHECK (((kind = 'distributed'::text) = (distribution_column IS NOT NULL))),
     CONSTRAINT distribution_plan_kind_ck CHECK ((kind = ANY (ARRAY['distributed'::text, 'reference'::text])))
@@ -704,6 +705,12 @@ COMMENT ON COLUMN dwh_etl.distribution_plan.dropped_foreign_keys IS 'Foreign key
 --
 
 COMMENT ON COLUMN dwh_etl.distribution_plan.kind IS 'distributed: hash-sharded by distribution_column. reference: a copy on every node.';
+
+--
+-- Name: COLUMN distribution_plan.replaced_triggers; Type: COMMENT; Schema: dwh_etl; Owner: -
+--
+
+COMMENT ON COLUMN dwh_etl.distribution_plan.replaced_triggers IS 'Triggers of a reference table that Citus refuses and apply_distribution_plan replaced: the no-overlap triggers of an SCD2 table (trigger names, natural key) by the exclusion constraint named here.';
 
 --
 -- Name: COLUMN distribution_plan.table_name; Type: COMMENT; Schema: dwh_etl; Owner: -

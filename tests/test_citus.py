@@ -111,12 +111,12 @@ def test_migrate_applies_the_distribution_plan(citus_dsn):
         SELECT table_name::text, colocation_id FROM public.citus_tables
         WHERE table_name IN ('sales.fact_sales'::regclass, 'silver.sales_sales'::regclass)"""))
     assert colocation["sales.fact_sales"] == colocation["silver.sales_sales"]
-    # its foreign keys to the local calendar and dimensions are gone, each recorded in the plan and
-    # replaced by a relationships quality rule
+    # it keeps its foreign keys to the reference dimensions; those to the local calendar are gone, each
+    # recorded in the plan and replaced by a relationships quality rule
     fks = _rows(citus_dsn, """
-        SELECT conname FROM pg_constraint
+        SELECT conname, confrelid::regclass::text FROM pg_constraint
         WHERE conrelid = 'sales.fact_sales'::regclass AND contype = 'f' ORDER BY conname""")
-    assert fks == []
+    assert fks == [("fact_sales_customer_fk", "sales.dim_customer"), ("fact_sales_product_fk", "sales.dim_product")]
     dropped = _rows(citus_dsn, """
         SELECT d->>'constraint', d->>'quality_rule', q.rule_type, q.column_names, q.params, q.severity, q.scope
         FROM dwh_etl.distribution_plan AS p
@@ -125,17 +125,39 @@ def test_migrate_applies_the_distribution_plan(citus_dsn):
         WHERE p.table_name = 'sales.fact_sales'
         ORDER BY 1""")
     assert dropped == [
-        ("fact_sales_customer_fk", "citus_fact_sales_customer_fk", "relationships", ["customer_key"],
-         {"to_table": "sales.dim_customer", "to_column": "customer_key"}, "error", "batch"),
         ("fact_sales_date_fk", "citus_fact_sales_date_fk", "relationships", ["date_key"],
          {"to_table": "gold.dim_date", "to_column": "date_key"}, "error", "batch"),
-        ("fact_sales_product_fk", "citus_fact_sales_product_fk", "relationships", ["product_key"],
-         {"to_table": "sales.dim_product", "to_column": "product_key"}, "error", "batch"),
         ("fact_sales_time_fk", "citus_fact_sales_time_fk", "relationships", ["time_key"],
          {"to_table": "gold.dim_time_of_day", "to_column": "time_key"}, "error", "batch"),
     ]
-    # no reference table: nothing is turned into a Citus local table behind the plan's back
-    assert _rows(citus_dsn, "SELECT table_name::text FROM public.citus_tables WHERE citus_table_type <> 'distributed'") == []
+    assert _rows(citus_dsn, "SELECT rule_name FROM dwh_etl.quality_rules WHERE area = 'citus' ORDER BY 1") == \
+           [("citus_fact_sales_date_fk",), ("citus_fact_sales_time_fk",)]
+    # the sales dimensions are the only reference tables, and nothing is turned into a Citus local table
+    # behind the plan's back (nothing else has a foreign key to them)
+    assert _rows(citus_dsn, """
+        SELECT table_name::text, citus_table_type FROM public.citus_tables
+        WHERE citus_table_type <> 'distributed' ORDER BY 1""") == \
+           [("sales.dim_customer", "reference"), ("sales.dim_product", "reference")]
+    # their SCD2 no-overlap triggers, which Citus refuses on a reference table, became the exclusion
+    # constraint, recorded in the plan
+    guards = _rows(citus_dsn, """
+        SELECT p.table_name, p.replaced_triggers,
+               (SELECT count(*) FROM pg_trigger AS t WHERE t.tgrelid = p.table_name::regclass AND NOT t.tgisinternal),
+               (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint AS c
+                WHERE c.conrelid = p.table_name::regclass AND c.contype = 'x')
+        FROM dwh_etl.distribution_plan AS p
+        WHERE p.kind = 'reference'
+        ORDER BY 1""")
+    assert guards == [
+        ("sales.dim_customer",
+         [{"triggers": ["scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
+           "natural_key": ["customer_id"], "constraint": "dim_customer_no_overlap_ex"}],
+         0, "EXCLUDE USING gist (customer_id WITH =, tstzrange(valid_from, valid_to) WITH &&)"),
+        ("sales.dim_product",
+         [{"triggers": ["scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
+           "natural_key": ["product_id"], "constraint": "dim_product_no_overlap_ex"}],
+         0, "EXCLUDE USING gist (product_id WITH =, tstzrange(valid_from, valid_to) WITH &&)"),
+    ]
     # the engine's own tables stay plain tables on the coordinator
     engine = _rows(citus_dsn, """
         SELECT c.oid::regclass::text FROM pg_class AS c
@@ -191,9 +213,9 @@ def test_a_planned_table_with_triggers_is_refused_unless_the_dba_allows_them(cit
 
 def test_sales_fact_load_from_silver_is_pushed_down_to_the_workers(citus_dsn):
     """The shape a Citus-friendly fact load has: INSERT..SELECT from the colocated silver table joined
-    with the (local) dimensions runs on the workers: the dimensions are broadcast once (distributed
-    subplans), each of the 32 tasks joins its shard of silver with them, and the rows go to the fact's
-    shards worker to worker (repartition), nothing through the coordinator."""
+    with the reference dimensions runs on the workers in its colocated form: each of the 32 tasks joins
+    one shard of silver with the worker's copy of the dimensions and inserts into the fact's shard on
+    the same worker; nothing is sent around (no subplan, no repartition), nothing through the coordinator."""
     plan = "\n".join(r for (r,) in _rows(citus_dsn, """
         EXPLAIN (COSTS OFF)
         INSERT INTO sales.fact_sales (sale_id, order_id, line_number, date_key, time_key, customer_key, product_key,
@@ -206,8 +228,9 @@ def test_sales_fact_load_from_silver_is_pushed_down_to_the_workers(citus_dsn):
         JOIN sales.dim_product AS p ON p.product_id = s.product_id AND p.is_current
         ON CONFLICT (sale_id, date_key) DO NOTHING"""))
     assert "Task Count: 32" in plan
-    assert "INSERT/SELECT method: repartition" in plan
-    assert "pull to coordinator" not in plan
+    assert "Insert on fact_sales_" in plan
+    assert "Seq Scan on dim_customer_" in plan and "Seq Scan on dim_product_" in plan, plan
+    assert "INSERT/SELECT method" not in plan and "Distributed Subplan" not in plan, plan
 
 
 def _fingerprint_module():
@@ -243,7 +266,7 @@ def test_daily_builds_sales_and_devflow_as_on_one_node(citus_dsn):
         query = """SELECT m.rule_id IS NOT NULL, q.area, count(*) FROM dwh_lineage.quality_metrics AS m
                    LEFT JOIN dwh_etl.quality_rules AS q ON q.rule_id = m.rule_id
                    GROUP BY 1, 2 ORDER BY 1, 2"""
-        extra = [(True, "citus", 8)]  # 4 rules, 2 runs
+        extra = [(True, "citus", 4)]  # 2 rules (the calendar keys), 2 runs
         assert sorted(_rows(citus_dsn, query)) == sorted(_rows(single, query) + extra)
         passed = _rows(citus_dsn, """SELECT bool_and(m.passed) FROM dwh_lineage.quality_metrics AS m
                                      JOIN dwh_etl.quality_rules AS q ON q.rule_id = m.rule_id WHERE q.area = 'citus'""")
@@ -255,9 +278,10 @@ def test_daily_builds_sales_and_devflow_as_on_one_node(citus_dsn):
 
 def test_engine_fact_load_runs_on_the_workers(citus_dsn):
     """dwh_etl.step_fact on a distributed target (the sales fact): no temp staging on the coordinator;
-    its write is one INSERT..SELECT from the colocated silver view with the dimensions sent to the
-    workers, repartitioned worker to worker (Citus's own DEBUG says so), and EXPLAIN of the statement
-    it ran shows 32 tasks and no pull to the coordinator."""
+    its write is one INSERT..SELECT from the colocated silver view joined on the workers with their copy
+    of the reference dimensions, repartitioned worker to worker (the view's time-zone setting is a
+    function call Citus computes once on the coordinator, which rules out the colocated form; Citus's
+    own DEBUG says so), and EXPLAIN of the statement it ran shows 32 tasks and no pull to the coordinator."""
     messages = []
     with psycopg.connect(citus_dsn) as conn:
         conn.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
@@ -275,5 +299,22 @@ def test_engine_fact_load_runs_on_the_workers(citus_dsn):
     assert "INSERT/SELECT method: repartition" in plan
     assert "Task Count: 32" in plan
     assert "pull to coordinator" not in plan
+    # the dimensions are read from their reference copies on the workers, not sent as subplans
+    assert "Seq Scan on dim_customer_" in plan and "Seq Scan on dim_product_" in plan, plan
     assert not any("pull to coordinator" in m or "collecting INSERT ... SELECT results on coordinator" in m
                    for m in messages), messages
+
+
+def test_reference_dimension_refuses_overlapping_versions(citus_dsn):
+    """On Citus the SCD2 guard of a reference dimension is the exclusion constraint that replaced its
+    no-overlap triggers: a version overlapping another version of its key is refused (23P01), as on one
+    node."""
+    with psycopg.connect(citus_dsn) as conn:
+        conn.execute("""INSERT INTO sales.dim_customer (customer_id, full_name, valid_from, valid_to, is_current,
+                                                        version, _batch_id)
+                        VALUES (-7, 'a', '2020-01-01', '2020-06-01', false, 1, gen_random_uuid())""")
+        with pytest.raises(psycopg.errors.ExclusionViolation):
+            conn.execute("""INSERT INTO sales.dim_customer (customer_id, full_name, valid_from, valid_to, is_current,
+                                                            version, _batch_id)
+                            VALUES (-7, 'b', '2020-03-01', '2020-09-01', false, 2, gen_random_uuid())""")
+        conn.rollback()

@@ -23,8 +23,13 @@ AS $$
 -- Triggers (the bronze append-only guard, the SCD2 no-overlap guard of the SCD trigger API) make Citus
 -- refuse a table unless citus.enable_unsafe_triggers is on; this procedure does not turn it on behind
 -- the DBA's back: a planned table with triggers stops it (0A000) with a hint, and a DBA who accepts that
--- the triggers then fire per shard placement, on the workers, sets the parameter and applies again. The
--- current plan has no table with triggers.
+-- the triggers then fire per shard placement, on the workers, sets the parameter and applies again.
+-- One exception: the no-overlap triggers of an SCD2 table (dwh_etl.trg_scd2_no_overlap, migration 0032)
+-- on a planned reference table are replaced by the exclusion constraint they once replaced (natural
+-- key WITH =, tstzrange(valid_from, valid_to) WITH &&), which Citus supports on reference tables, and
+-- recorded in replaced_triggers (sales.dim_customer and sales.dim_product, migration 0046).
+-- A foreign key dropped in an earlier application (recorded in dropped_foreign_keys) whose referenced
+-- table has since become a reference table of the plan comes back, and its quality rule goes.
 DECLARE
     v_plan record;
     v_fk   record;
@@ -34,6 +39,9 @@ DECLARE
     v_rule text;
     v_sql  text;
     v_n    integer := 0;
+    v_key  text[];
+    v_trg  text[];
+    v_con  text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
         RAISE NOTICE 'distribution plan not applied: the citus extension is not installed in database %',
@@ -44,7 +52,8 @@ BEGIN
     INTO v_sql
     FROM dwh_etl.distribution_plan AS p
     JOIN pg_trigger AS t ON t.tgrelid = to_regclass(p.table_name) AND NOT t.tgisinternal
-    WHERE NOT dwh_etl.is_citus_table(to_regclass(p.table_name));
+    WHERE NOT dwh_etl.is_citus_table(to_regclass(p.table_name))
+      AND NOT (p.kind = 'reference' AND t.tgfoid = 'dwh_etl.trg_scd2_no_overlap()'::regprocedure);
     IF v_sql IS NOT NULL AND current_setting('citus.enable_unsafe_triggers', true) IS DISTINCT FROM 'on' THEN
         RAISE EXCEPTION 'distribution plan not applied: Citus refuses tables with triggers: %', v_sql
             USING ERRCODE = 'feature_not_supported',
@@ -113,6 +122,31 @@ BEGIN
             EXECUTE format('SELECT pg_catalog.%I($1::regclass, $2, colocate_with => $3)', 'create_distributed_table')
                 USING v_plan.table_name, v_plan.distribution_column, COALESCE(v_plan.colocate_with, 'default');
         ELSE
+            -- the SCD2 no-overlap triggers become the exclusion constraint (see the header)
+            SELECT array_agg(t.tgname::text ORDER BY t.tgname),
+                   min(array_remove(string_to_array(encode(t.tgargs, 'escape'), '\000'), ''))
+            INTO v_trg, v_key
+            FROM pg_trigger AS t
+            WHERE t.tgrelid = v_plan.table_name::regclass
+              AND NOT t.tgisinternal
+              AND t.tgfoid = 'dwh_etl.trg_scd2_no_overlap()'::regprocedure;
+            IF v_trg IS NOT NULL THEN
+                v_con := left(split_part(v_plan.table_name, '.', 2), 50) || '_no_overlap_ex';
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I EXCLUDE USING gist (%s, tstzrange(valid_from, valid_to) WITH &&)',
+                               v_plan.table_name::regclass, v_con,
+                               (SELECT string_agg(format('%I WITH =', k), ', ' ORDER BY o)
+                                FROM unnest(v_key) WITH ORDINALITY AS a (k, o)));
+                FOREACH v_sql IN ARRAY v_trg LOOP
+                    EXECUTE format('DROP TRIGGER %I ON %s', v_sql, v_plan.table_name::regclass);
+                END LOOP;
+                v_sql := NULL;
+                UPDATE dwh_etl.distribution_plan
+                SET replaced_triggers = jsonb_build_array(jsonb_build_object(
+                        'triggers', to_jsonb(v_trg), 'natural_key', to_jsonb(v_key), 'constraint', v_con))
+                WHERE table_name = v_plan.table_name;
+                RAISE NOTICE 'no-overlap triggers of % replaced by exclusion constraint % (Citus refuses triggers on reference tables)',
+                    v_plan.table_name, v_con;
+            END IF;
             RAISE NOTICE 'making % a reference table', v_plan.table_name;
             EXECUTE format('SELECT pg_catalog.%I($1::regclass)', 'create_reference_table') USING v_plan.table_name;
         END IF;
@@ -122,6 +156,30 @@ BEGIN
 
     FOREACH v_sql IN ARRAY v_fks LOOP
         EXECUTE v_sql;
+    END LOOP;
+    -- keys dropped earlier whose referenced table is a reference table now: back, without their rules
+    FOR v_fk IN
+        SELECT p.table_name, d.value AS gone, q.params->>'to_table' AS to_table
+        FROM dwh_etl.distribution_plan AS p
+        CROSS JOIN LATERAL jsonb_array_elements(p.dropped_foreign_keys) AS d (value)
+        JOIN dwh_etl.quality_rules AS q ON q.rule_name = d.value->>'quality_rule'
+        JOIN dwh_etl.distribution_plan AS r
+          ON r.kind = 'reference' AND to_regclass(r.table_name) = to_regclass(q.params->>'to_table')
+        WHERE p.kind = 'distributed'
+          AND to_regclass(p.table_name) IS NOT NULL
+        ORDER BY p.table_name, d.value->>'constraint'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.table_name::regclass,
+                       v_fk.gone->>'constraint', v_fk.gone->>'definition');
+        DELETE FROM dwh_etl.quality_rules WHERE rule_name = v_fk.gone->>'quality_rule' AND area = 'citus';
+        UPDATE dwh_etl.distribution_plan
+        SET dropped_foreign_keys = dropped_foreign_keys - (
+                SELECT (o.n - 1)::int FROM jsonb_array_elements(dropped_foreign_keys) WITH ORDINALITY AS o (value, n)
+                WHERE o.value = v_fk.gone)
+        WHERE table_name = v_fk.table_name;
+        RAISE NOTICE 'foreign key % of % restored (% is a reference table now), quality rule % dropped',
+            v_fk.gone->>'constraint', v_fk.table_name, v_fk.to_table, v_fk.gone->>'quality_rule';
+        v_fks := v_fks || (v_fk.gone->>'constraint');
     END LOOP;
     IF v_n > 0 THEN
         RAISE NOTICE 'distribution plan applied: % tables changed, % foreign keys restored', v_n, cardinality(v_fks);

@@ -29,6 +29,9 @@ AS $$
     WHERE a.pid <> pg_backend_pid()
       AND a.datname = current_database()
       AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher', 'walsender', 'parallel worker')
+      -- the background workers of Citus (its maintenance daemon) hold transactions open for a minute and more
+      -- on a coordinator and never write warehouse rows: they held the window back (issue 17)
+      AND a.backend_type NOT LIKE 'Citus %'
       AND a.xact_start IS NOT NULL
       AND a.state IS DISTINCT FROM 'idle'
       AND a.xact_start < now() - COALESCE(p_older_than,

@@ -93,6 +93,7 @@ DECLARE
     v_conf     bigint;
     v_infn     bigint := 0;
     v_empty    boolean;
+    v_citus    boolean;  -- a Citus target: the modifications read the temp tables inline (see step 4)
 BEGIN
     v_batch := v_run.batch_id;
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
@@ -117,6 +118,7 @@ BEGIN
                   HINT = 'run dwh migrate, or fix target_table in dwh_etl.dimension_specs';
     END IF;
 
+    v_citus := dwh_etl.is_citus_table(v_tgt);
     v_k   := v_spec.natural_key;
     v_t2  := v_spec.type2_columns;
     v_t1  := v_spec.type1_columns;
@@ -499,16 +501,22 @@ BEGIN
     EXECUTE format('SELECT count(*) FILTER (WHERE c._del) FROM %s AS c', 'pg_temp._scd_ch') INTO v_deln;
 
     -- 4. Close the current version of every changed key at its first change.
+    --    On a Citus target (a reference dimension) the temp tables that a modification joins are read
+    --    inline (dwh_etl._scd_rows_inline: their rows as a constant): Citus refuses a modification of a
+    --    reference table joined with a temp table ("relation _scd_ch is not distributed"). One node
+    --    runs the same statements with the temp tables, as before.
     EXECUTE format($q$
         UPDATE %1$s AS t
         SET valid_to = f._first, is_current = false
-        FROM (SELECT %2$s, min(ch._ts) AS _first FROM pg_temp._scd_ch AS ch GROUP BY %2$s) AS f
+        FROM (SELECT %2$s, min(ch._ts) AS _first FROM %4$s GROUP BY %2$s) AS f
         WHERE %3$s
           AND t.is_current
         $q$,
         v_tgt,
         dwh_etl._col_list(v_k, 'ch'),
-        dwh_etl._join_cond(v_k, 't', 'f'));
+        dwh_etl._join_cond(v_k, 't', 'f'),
+        CASE WHEN v_citus THEN dwh_etl._scd_rows_inline('pg_temp._scd_ch', v_k || '_ts'::text, 'ch')
+             ELSE 'pg_temp._scd_ch AS ch' END);
     GET DIAGNOSTICS v_exp = ROW_COUNT;
 
     -- 5. Insert the new versions (deletes become rows only under 'close_marker').
@@ -556,12 +564,14 @@ BEGIN
             UPDATE %1$s AS t
             SET valid_to = f._first
             FROM (SELECT l._cover_sk, min(l._ts) AS _first
-                  FROM pg_temp._scd_late AS l
+                  FROM %3$s
                   WHERE l._cover_sk IS NOT NULL
                   GROUP BY l._cover_sk) AS f
             WHERE t.%2$I = f._cover_sk
             $q$,
-            v_tgt, v_spec.surrogate_key);
+            v_tgt, v_spec.surrogate_key,
+            CASE WHEN v_citus THEN dwh_etl._scd_rows_inline('pg_temp._scd_late', ARRAY['_cover_sk', '_ts'], 'l')
+                 ELSE 'pg_temp._scd_late AS l' END);
         -- placeholder versions above any real one; renumbered below
         EXECUTE format($q$
             INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%5$s)
@@ -592,18 +602,22 @@ BEGIN
             UPDATE %1$s AS t
             SET version = t.version + 1000000000
             WHERE t.version < 1000000000
-              AND (%2$s) IN (SELECT %3$s FROM pg_temp._scd_late AS l)
+              AND (%2$s) IN (SELECT %3$s FROM %4$s)
             $q$,
-            v_tgt, dwh_etl._col_list(v_k, 't'), dwh_etl._col_list(v_k, 'l'));
+            v_tgt, dwh_etl._col_list(v_k, 't'), dwh_etl._col_list(v_k, 'l'),
+            CASE WHEN v_citus THEN dwh_etl._scd_rows_inline('pg_temp._scd_late', v_k, 'l')
+                 ELSE 'pg_temp._scd_late AS l' END);
         EXECUTE format($q$
             UPDATE %1$s AS t
             SET version = r.rn
             FROM (SELECT x.%2$I AS sk, row_number() OVER (PARTITION BY %3$s ORDER BY x.valid_from) AS rn
                   FROM %1$s AS x
-                  WHERE (%3$s) IN (SELECT %4$s FROM pg_temp._scd_late AS l)) AS r
+                  WHERE (%3$s) IN (SELECT %4$s FROM %5$s)) AS r
             WHERE t.%2$I = r.sk
             $q$,
-            v_tgt, v_spec.surrogate_key, dwh_etl._col_list(v_k, 'x'), dwh_etl._col_list(v_k, 'l'));
+            v_tgt, v_spec.surrogate_key, dwh_etl._col_list(v_k, 'x'), dwh_etl._col_list(v_k, 'l'),
+            CASE WHEN v_citus THEN dwh_etl._scd_rows_inline('pg_temp._scd_late', v_k, 'l')
+                 ELSE 'pg_temp._scd_late AS l' END);
         v_ins := v_ins + v_late;
         RAISE NOTICE 'dimension %: % late change(s) placed in history', p_dimension, v_late;
     END IF;
@@ -615,7 +629,7 @@ BEGIN
             SET (%2$s) = (SELECT %3$s)
             FROM (
                 SELECT DISTINCT ON (%4$s) %5$s
-                FROM pg_temp._scd_ev AS e
+                FROM %10$s
                 WHERE NOT e._del
                   AND e._rn IS NOT NULL  -- in-order events only: a late row does not overwrite newer values
                 ORDER BY %4$s, e._ts DESC
@@ -632,7 +646,9 @@ BEGIN
             dwh_etl._join_cond(v_k, 't', 'l'),
             CASE WHEN v_spec.type1_scope = 'current_only' THEN 't.is_current' ELSE 'true' END,
             dwh_etl._row_expr(v_t1, 't'),
-            dwh_etl._row_expr(v_t1, 'l'));
+            dwh_etl._row_expr(v_t1, 'l'),
+            CASE WHEN v_citus THEN dwh_etl._scd_rows_inline('pg_temp._scd_ev', v_k || v_t1 || ARRAY['_ts', '_del', '_rn'], 'e')
+                 ELSE 'pg_temp._scd_ev AS e' END);
         GET DIAGNOSTICS v_t1n = ROW_COUNT;
     END IF;
 

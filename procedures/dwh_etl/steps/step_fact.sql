@@ -153,6 +153,17 @@ BEGIN
     -- ---- the spec: every problem at once, before anything is read -------------------------------
     v_view := to_regclass(p_spec->>'view');
     v_target := to_regclass(p_spec->>'target');
+    -- Citus (issue 17), a branch: a distributed target with a foreign key to a reference table (the
+    -- sales fact and its dimensions) runs the step's commands sequentially, one connection per node:
+    -- after a read of the reference table in this transaction (the lookups), Citus refuses the parallel
+    -- DDL the step may need (the partitions of its months: "cannot execute parallel DDL on table
+    -- fact_sales after SELECT command on reference table dim_product"), and switching to sequential
+    -- later is refused too once a parallel query ran. Not taken without Citus (is_citus_table is false).
+    IF dwh_etl.is_citus_table(v_target)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
+                   WHERE k.conrelid = v_target AND k.contype = 'f' AND dwh_etl.is_citus_table(k.confrelid)) THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     IF (p_spec->>'partitioned')::boolean IS TRUE
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
         -- the table the spec describes is not there (renamed, dropped, replaced by a plain table)
