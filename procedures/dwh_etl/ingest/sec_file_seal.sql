@@ -95,8 +95,13 @@ BEGIN
         v_child := NULL;
     ELSE
         v_child := left(v_rel, 40) || '_f' || p_file_id;
-        EXECUTE format('ALTER TABLE %s ALTER COLUMN _bronze_id DROP DEFAULT', v_landing);
-        EXECUTE format('DROP SEQUENCE %s', v_seq);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                   WHERE a.attrelid = v_landing AND a.attname = '_bronze_id' AND a.attidentity <> '') THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN _bronze_id DROP IDENTITY', v_landing);  -- its sequence too
+        ELSE  -- a landing table made before the identity (a default calling nextval of a sequence it owns)
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN _bronze_id DROP DEFAULT', v_landing);
+            EXECUTE format('DROP SEQUENCE %s', v_seq);
+        END IF;
         -- the landing table has its CHECKs (sec_file_landing) when it was made in this transaction: its
         -- _ingested_at is then this transaction's start. Made in an earlier one (file_begin committed
         -- apart from the seal), its rows become visible now: they are stamped with this transaction's
