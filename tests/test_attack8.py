@@ -139,13 +139,10 @@ def test_cdc_an_update_that_changes_the_key_does_not_leave_the_old_row(conn):
 
 @pytest.mark.parametrize("bad", [
     {"signup_date": "2024-02-30"},
-    pytest.param({"customer_segment": "Reseller"}, marks=pytest.mark.xfail(
-        strict=True, reason="known, open (session 8): a CHECK-refused newest change leaves the key at its state "
-                            "before the batch; one batch and two batches differ (the rule to choose: apply the "
-                            "newest valid change)"))],
+    {"customer_segment": "Reseller"}],
     ids=["value_its_type_refuses", "row_its_check_refuses"])
 def test_cdc_the_state_after_a_rejected_newest_change_does_not_depend_on_batching(postgresql_proc, bad):
-    """DEFECT (low, design, open; xfail for the CHECK case): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
+    """Was a DEFECT (low, design; fixed in ingest_cdc_events step 4: the newest valid change is applied, pass after pass): [u lsn 2 valid, u lsn 3 rejected] of one key ends in different states depending
     on whether the two came in one batch or two, and on why lsn 3 was rejected. In one batch, a value the
     type refuses (step 2) leaves lsn 2 applied (city Mid), a row the CHECK refuses (step 4) leaves lsn 2
     stale (city Old); in two batches lsn 2 is applied either way. The README promises the latter is

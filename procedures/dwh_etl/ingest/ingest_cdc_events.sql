@@ -44,8 +44,9 @@
 -- the whole batch (per table, each in a subtransaction); only when that fails, halves of the events are
 -- tried, down to single events, to find the bad ones (a few bad events among thousands cost a few dozen
 -- statements). When a change of a key applies, open quarantine entries of that key at or below its lsn are
--- resolved as superseded. If the newest change of a key is rejected, the older ones of the batch are not
--- applied instead (they are stale): the row keeps its last applied state until a valid change arrives.
+-- resolved as superseded. If the newest change of a key is rejected, the newest valid one of the batch
+-- (newer than the key's state) is applied instead: the same state as when the rejected change arrives in
+-- a batch of its own; without one, the row keeps its last applied state until a valid change arrives.
 --
 -- Truncate (op t) is quarantined, not applied: emptying a mirror table writes no tombstones (TRUNCATE
 -- fires no DELETE trigger), so silver would never learn of it. Re-snapshot the table (op r) instead, or
@@ -95,6 +96,7 @@ DECLARE
     v_b      integer;
     v_count  record;
     v_base   integer;
+    v_promoted bigint;
 BEGIN
     IF p_into IS NULL OR p_into = '' THEN
         RAISE EXCEPTION 'ingest_cdc_events needs the schema to apply the events to (p_into)'
@@ -427,29 +429,54 @@ BEGIN
     WHERE r.n = e.n;
 
     -- 4. apply, table by table, through dwh_etl.sec_cdc_apply (set-based; event by event only when that
-    --    fails, to find the changes the table rejects)
-    FOR v_t IN SELECT t.tgt, t.tgt_name FROM _cdc_tgt AS t
-               WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply')
-               ORDER BY t.tgt_name LOOP
-        SELECT a.n_inserted, a.n_updated, a.n_deleted, a.rejected
-        INTO v_applied
-        FROM dwh_etl.sec_cdc_apply(
-                 v_t.tgt,
-                 (SELECT jsonb_agg(jsonb_build_object('n', e.n, 'op', e.op, 'img', e.img, 'key', e.rec_key) ORDER BY e.lsn, e.n)
-                  FROM _cdc_in AS e
-                  WHERE e.tgt = v_t.tgt
-                    AND e.status = 'apply')) AS a;
-        UPDATE _cdc_tgt AS t
-        SET n_ins = v_applied.n_inserted, n_upd = v_applied.n_updated, n_del = v_applied.n_deleted
-        WHERE t.tgt = v_t.tgt;
+    --    fails, to find the changes the table rejects). A key whose newest change the table refused (a
+    --    CHECK, a foreign key) gets its next newest change of the batch instead, if that is still newer
+    --    than the key's state, pass after pass: the newest valid change is applied, the same state as when
+    --    the refused change comes in a batch of its own (before, one batch left the key as it was).
+    LOOP
+        FOR v_t IN SELECT t.tgt, t.tgt_name FROM _cdc_tgt AS t
+                   WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply')
+                   ORDER BY t.tgt_name LOOP
+            SELECT a.n_inserted, a.n_updated, a.n_deleted, a.rejected
+            INTO v_applied
+            FROM dwh_etl.sec_cdc_apply(
+                     v_t.tgt,
+                     (SELECT jsonb_agg(jsonb_build_object('n', e.n, 'op', e.op, 'img', e.img, 'key', e.rec_key) ORDER BY e.lsn, e.n)
+                      FROM _cdc_in AS e
+                      WHERE e.tgt = v_t.tgt
+                        AND e.status = 'apply')) AS a;
+            UPDATE _cdc_tgt AS t
+            SET n_ins = COALESCE(t.n_ins, 0) + v_applied.n_inserted,
+                n_upd = COALESCE(t.n_upd, 0) + v_applied.n_updated,
+                n_del = COALESCE(t.n_del, 0) + v_applied.n_deleted
+            WHERE t.tgt = v_t.tgt;
+            UPDATE _cdc_in AS e
+            SET status = 'refused',
+                reasons = e.reasons || (v_applied.rejected ->> e.n::text)
+            WHERE e.tgt = v_t.tgt
+              AND e.status = 'apply'
+              AND v_applied.rejected ? e.n::text;
+        END LOOP;
+        UPDATE _cdc_in AS e SET status = 'applied' WHERE e.status = 'apply';
         UPDATE _cdc_in AS e
-        SET status = 'quarantined',
-            reasons = e.reasons || (v_applied.rejected ->> e.n::text)
-        WHERE e.tgt = v_t.tgt
-          AND e.status = 'apply'
-          AND v_applied.rejected ? e.n::text;
+        SET status = 'apply'
+        FROM (SELECT DISTINCT ON (c.tgt, c.rec_key) c.n
+              FROM _cdc_in AS c
+              JOIN (SELECT DISTINCT r.tgt, r.rec_key FROM _cdc_in AS r WHERE r.status = 'refused') AS r
+                ON r.tgt = c.tgt
+               AND r.rec_key = c.rec_key
+              LEFT JOIN dwh_etl.cdc_key_state AS s
+                ON s.target_table = c.tgt_name
+               AND s.record_key = c.rec_key
+              WHERE c.status = 'stale'
+                AND (s.lsn IS NULL
+                     OR (c.lsn, COALESCE(c.source_ts, '-infinity')) >= (s.lsn, COALESCE(s.source_ts, '-infinity')))
+              ORDER BY c.tgt, c.rec_key, c.lsn DESC, c.source_ts DESC NULLS LAST, c.n DESC) AS p
+        WHERE e.n = p.n;
+        GET DIAGNOSTICS v_promoted = ROW_COUNT;
+        UPDATE _cdc_in AS e SET status = 'quarantined' WHERE e.status = 'refused';
+        EXIT WHEN v_promoted = 0;
     END LOOP;
-    UPDATE _cdc_in AS e SET status = 'applied' WHERE e.status = 'apply';
 
     -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine
     INSERT INTO dwh_etl.cdc_key_state AS s (target_table, record_key, lsn, source_ts, op, batch_id, event_no, applied_at)
