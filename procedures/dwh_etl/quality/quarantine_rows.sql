@@ -77,10 +77,12 @@ BEGIN
          SET resolved_at = now(),
              resolution = format(''superseded: a valid version of the record loaded in run %%s'', $2)
          WHERE q.target_table = $1
+           AND q.source_table = $3
            AND q.resolved_at IS NULL
            AND q.record_key IN (SELECT s._record_key FROM %s AS s WHERE cardinality(s._reasons) = 0)',
         to_regclass(p_staged))
-    USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run');
+    -- only entries of the same source: a valid row of the key does not supersede a refused tombstone of it
+    USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run'), p_source_table;
     GET DIAGNOSTICS v_done = ROW_COUNT;
     IF v_done > 0 THEN
         RAISE NOTICE '% quarantined row(s) of % superseded by valid versions', v_done, p_target_table;
