@@ -97,6 +97,8 @@ DECLARE
     v_count  record;
     v_base   integer;
     v_promoted bigint;
+    v_done     bigint;
+    v_retried  bigint;
 BEGIN
     IF p_into IS NULL OR p_into = '' THEN
         RAISE EXCEPTION 'ingest_cdc_events needs the schema to apply the events to (p_into)'
@@ -430,9 +432,11 @@ BEGIN
 
     -- 4. apply, table by table, through dwh_etl.sec_cdc_apply (set-based; event by event only when that
     --    fails, to find the changes the table rejects). A key whose newest change the table refused (a
-    --    CHECK, a foreign key) gets its next newest change of the batch instead, if that is still newer
-    --    than the key's state, pass after pass: the newest valid change is applied, the same state as when
-    --    the refused change comes in a batch of its own (before, one batch left the key as it was).
+    --    CHECK, a foreign key) gets its next newest change of the batch instead, if that is newer than the
+    --    key's state and than what this batch applied to it; and after a pass that applied anything, the
+    --    changes refused earlier are tried again (a row refused for a foreign key whose referenced key a
+    --    later pass created). Pass after pass until nothing moves (each event applies at most once): the
+    --    newest valid change is applied, the state the same changes give in batches of their own.
     LOOP
         FOR v_t IN SELECT t.tgt, t.tgt_name FROM _cdc_tgt AS t
                    WHERE EXISTS (SELECT 1 FROM _cdc_in AS e WHERE e.tgt = t.tgt AND e.status = 'apply')
@@ -452,12 +456,14 @@ BEGIN
             WHERE t.tgt = v_t.tgt;
             UPDATE _cdc_in AS e
             SET status = 'refused',
-                reasons = e.reasons || (v_applied.rejected ->> e.n::text)
+                reasons = CASE WHEN (v_applied.rejected ->> e.n::text) = ANY (e.reasons) THEN e.reasons
+                               ELSE e.reasons || (v_applied.rejected ->> e.n::text) END
             WHERE e.tgt = v_t.tgt
               AND e.status = 'apply'
               AND v_applied.rejected ? e.n::text;
         END LOOP;
         UPDATE _cdc_in AS e SET status = 'applied' WHERE e.status = 'apply';
+        GET DIAGNOSTICS v_done = ROW_COUNT;
         UPDATE _cdc_in AS e
         SET status = 'apply'
         FROM (SELECT DISTINCT ON (c.tgt, c.rec_key) c.n
@@ -471,12 +477,24 @@ BEGIN
               WHERE c.status = 'stale'
                 AND (s.lsn IS NULL
                      OR (c.lsn, COALESCE(c.source_ts, '-infinity')) >= (s.lsn, COALESCE(s.source_ts, '-infinity')))
+                AND NOT EXISTS (SELECT 1 FROM _cdc_in AS a
+                                WHERE a.tgt = c.tgt
+                                  AND a.rec_key = c.rec_key
+                                  AND a.status = 'applied'
+                                  AND (a.lsn, COALESCE(a.source_ts, '-infinity'), a.n)
+                                      > (c.lsn, COALESCE(c.source_ts, '-infinity'), c.n))
               ORDER BY c.tgt, c.rec_key, c.lsn DESC, c.source_ts DESC NULLS LAST, c.n DESC) AS p
         WHERE e.n = p.n;
         GET DIAGNOSTICS v_promoted = ROW_COUNT;
-        UPDATE _cdc_in AS e SET status = 'quarantined' WHERE e.status = 'refused';
-        EXIT WHEN v_promoted = 0;
+        UPDATE _cdc_in AS e SET status = 'held' WHERE e.status = 'refused';
+        v_retried := 0;
+        IF v_done > 0 THEN
+            UPDATE _cdc_in AS e SET status = 'apply' WHERE e.status = 'held';
+            GET DIAGNOSTICS v_retried = ROW_COUNT;
+        END IF;
+        EXIT WHEN v_promoted = 0 AND v_retried = 0;
     END LOOP;
+    UPDATE _cdc_in AS e SET status = 'quarantined' WHERE e.status = 'held';
 
     -- 5. record: the order state of the keys, every delivery in bronze, the rejected in quarantine
     INSERT INTO dwh_etl.cdc_key_state AS s (target_table, record_key, lsn, source_ts, op, batch_id, event_no, applied_at)

@@ -314,6 +314,22 @@ BEGIN
                 batch_id          = EXCLUDED.batch_id
             $q$, to_regclass(v_tomb->>'table'), v_tomb->>'key', v_tomb->>'deleted_at', v_tmatch)
         USING v_win.from_ts, v_win.to_ts, v_zone, v_target, v_tomb->>'table', p_run_id, v_batch, v_max_txt, v_bounds.max_ts;
+        -- a key whose tombstone this load can apply (a rebuild re-reading it once the range allows it, a
+        -- corrected redelivery) closes the open entries of its refused tombstones
+        EXECUTE format($q$
+            UPDATE dwh_etl.quarantine AS q
+            SET resolved_at = now(),
+                resolution  = format('superseded: a tombstone of the record within the plausible range was read in run %%s', $6)
+            WHERE q.target_table = $4
+              AND q.source_table = $5
+              AND q.resolved_at IS NULL
+              AND q.record_key IN (SELECT d.%2$I::text
+                                   FROM %1$s AS d
+                                   WHERE d._ingested_at >= $1
+                                     AND d._ingested_at < $2%4$s
+                                     AND dwh_etl.try_timestamptz(d.%3$I, $3) <= $7)
+            $q$, to_regclass(v_tomb->>'table'), v_tomb->>'key', v_tomb->>'deleted_at', v_tmatch)
+        USING v_win.from_ts, v_win.to_ts, v_zone, v_target, v_tomb->>'table', COALESCE(p_run_id::text, 'outside a run'), v_bounds.max_ts;
     END IF;
 
     IF v_scd2 THEN
