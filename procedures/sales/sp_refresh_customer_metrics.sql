@@ -23,6 +23,7 @@ DECLARE
     v_upserted bigint;
     v_deleted  bigint;
     v_refreshed bigint;
+    v_latest   text;
 BEGIN
     PERFORM dwh_etl.lock_step('sales.customer_metrics');
     -- tells plpgsql_check the shape of the temp table created below
@@ -30,7 +31,6 @@ BEGIN
             'total_quantity bigint, total_spent numeric, avg_order_value numeric, '
             'first_purchase_date date, last_purchase_date date, days_since_last_purchase integer, '
             'customer_tier text)';
-    PERFORM 'PRAGMA:TABLE: _cm_latest (customer_id bigint, full_name text, customer_segment text)';
     CREATE TEMP TABLE _cm ON COMMIT DROP AS
     WITH purchases AS (
         SELECT v.customer_id,
@@ -100,44 +100,37 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM _cm AS c WHERE c.customer_id = m.customer_id);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 
-    IF p_customer_ids IS NOT NULL AND dwh_etl.is_citus_table('sales.dim_customer') THEN
-        -- Citus (issue 17), a branch: a reference sales.dim_customer in a subquery of an UPDATE of this
-        -- local table is refused ("relation customer_metrics is not distributed"); the same latest
-        -- versions staged in a temp table first, then the same UPDATE from it
-        CREATE TEMP TABLE _cm_latest ON COMMIT DROP AS
-        SELECT DISTINCT ON (c.customer_id) c.customer_id, c.full_name, c.customer_segment
-        FROM sales.dim_customer AS c
-        ORDER BY c.customer_id, c.version DESC;
-        UPDATE sales.customer_metrics AS m
-        SET customer_name = l.full_name,
-            customer_segment = l.customer_segment,
-            days_since_last_purchase = GREATEST(CURRENT_DATE - m.last_purchase_date, 0),
-            refreshed_at = now()
-        FROM pg_temp._cm_latest AS l
-        WHERE l.customer_id = m.customer_id
-          AND m.customer_id <> ALL (p_customer_ids)
-          AND (m.customer_name, m.customer_segment, m.days_since_last_purchase)
-              IS DISTINCT FROM (l.full_name, l.customer_segment, GREATEST(CURRENT_DATE - m.last_purchase_date, 0));
-        GET DIAGNOSTICS v_refreshed = ROW_COUNT;
-        v_upserted := v_upserted + v_refreshed;
-        DROP TABLE pg_temp._cm_latest;
-    ELSIF p_customer_ids IS NOT NULL THEN
+    IF p_customer_ids IS NOT NULL THEN
         -- the others: their purchases did not change; their name and segment (a dimension change,
-        -- Type 1 corrections included) and the days since their last purchase may have
-        UPDATE sales.customer_metrics AS m
-        SET customer_name = l.full_name,
-            customer_segment = l.customer_segment,
-            days_since_last_purchase = GREATEST(CURRENT_DATE - m.last_purchase_date, 0),
-            refreshed_at = now()
-        FROM (SELECT DISTINCT ON (c.customer_id) c.customer_id, c.full_name, c.customer_segment
-              FROM sales.dim_customer AS c
-              ORDER BY c.customer_id, c.version DESC) AS l
-        WHERE l.customer_id = m.customer_id
-          AND m.customer_id <> ALL (p_customer_ids)
-          AND (m.customer_name, m.customer_segment, m.days_since_last_purchase)
-              IS DISTINCT FROM (l.full_name, l.customer_segment, GREATEST(CURRENT_DATE - m.last_purchase_date, 0));
+        -- Type 1 corrections included) and the days since their last purchase may have.
+        -- Citus (issue 17): a reference sales.dim_customer in a subquery of an UPDATE of this local table
+        -- is refused ("relation customer_metrics is not distributed"): there the same latest versions are
+        -- staged in a temp table first, and the same UPDATE reads them from it
+        v_latest := $q$(SELECT DISTINCT ON (c.customer_id) c.customer_id, c.full_name, c.customer_segment
+                        FROM sales.dim_customer AS c
+                        ORDER BY c.customer_id, c.version DESC)$q$;
+        IF dwh_etl.is_citus_table('sales.dim_customer') THEN
+            EXECUTE 'CREATE TEMP TABLE _cm_latest ON COMMIT DROP AS SELECT * FROM ' || v_latest || ' AS l';
+            v_latest := 'pg_temp._cm_latest';
+        END IF;
+        EXECUTE format($q$
+            UPDATE sales.customer_metrics AS m
+            SET customer_name = l.full_name,
+                customer_segment = l.customer_segment,
+                days_since_last_purchase = GREATEST(CURRENT_DATE - m.last_purchase_date, 0),
+                refreshed_at = now()
+            FROM %s AS l
+            WHERE l.customer_id = m.customer_id
+              AND m.customer_id <> ALL ($1)
+              AND (m.customer_name, m.customer_segment, m.days_since_last_purchase)
+                  IS DISTINCT FROM (l.full_name, l.customer_segment, GREATEST(CURRENT_DATE - m.last_purchase_date, 0))
+            $q$, v_latest)
+        USING p_customer_ids;
         GET DIAGNOSTICS v_refreshed = ROW_COUNT;
         v_upserted := v_upserted + v_refreshed;
+        IF v_latest = 'pg_temp._cm_latest' THEN
+            DROP TABLE pg_temp._cm_latest;
+        END IF;
     END IF;
 
     PERFORM dwh_lineage.log_transformation(
