@@ -134,3 +134,144 @@ def test_cdc_a_row_whose_reference_appears_only_through_the_fallback_is_applied_
                            ev("c", "sales", 4, after=sale(1, 5, 1))])
     assert rows(conn, "SELECT customer_id FROM sales_src.customers") == [(5,)]
     assert rows(conn, "SELECT sale_id FROM sales_src.sales") == [(1,)], result
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. the tombstone guard of _load_silver (d7d7f92)
+# ---------------------------------------------------------------------------------------------
+
+TOMB_SRC = "bronze.sales_deleted_records"
+
+
+def _sales_only(conn):
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+
+
+def _tombstone(conn, table, key, deleted_at):
+    conn.execute("CALL dwh_etl.ingest_json('bronze.sales_deleted_records', %s, 'user-feed')",
+                 (Jsonb([{"table_name": table, "record_id": str(key), "deleted_at": deleted_at}]),))
+
+
+def _bound(conn):
+    """The latest plausible time of a run of today (event_time_bounds), as text."""
+    return scalar(conn, "SELECT to_char(max_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+                        "FROM dwh_etl.event_time_bounds(CURRENT_DATE)")
+
+
+def _tomb_entries(conn, open_only=True):
+    return rows(conn, f"""SELECT target_table, record_key, deliveries, reasons[1]
+                          FROM dwh_etl.quarantine WHERE source_table = '{TOMB_SRC}'
+                          {'AND resolved_at IS NULL' if open_only else ''} ORDER BY quarantine_id""")
+
+
+@pytest.fixture
+def loaded_sales(conn):
+    _sales_only(conn)
+    assert ingest(conn, [ev("c", "customers", 1, after=customer(1)), ev("c", "customers", 2, after=customer(2)),
+                         ev("c", "products", 3, after=product(1)),
+                         ev("c", "sales", 4, after=sale(1, 1, 1)), ev("c", "sales", 5, after=sale(2, 2, 1))]) == counts(applied=5)
+    conn.execute(RUN_SQL)
+    return conn
+
+
+def _customer_deleted(conn, cid):
+    return scalar(conn, "SELECT bool_or(is_deleted) FROM silver.sales_customers WHERE customer_id = %s", (cid,))
+
+
+def _sale_deleted(conn, sid):
+    return scalar(conn, "SELECT is_deleted FROM silver.sales_sales WHERE sale_id = %s", (sid,))
+
+
+def test_tombstones_at_the_bound_and_in_the_past_apply_just_after_it_are_quarantined_both_paths(loaded_sales):
+    conn = loaded_sales
+    bound = _bound(conn)
+    after = scalar(conn, "SELECT to_char((%s::timestamptz + interval '1 microsecond') AT TIME ZONE 'UTC', "
+                         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", (bound,))
+    # in the past of the run, after the sale's last change (source_updated_at: when the mirror took it)
+    past = scalar(conn, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    _tombstone(conn, "customers", 1, bound)
+    _tombstone(conn, "customers", 2, after)
+    _tombstone(conn, "sales", 1, past)
+    _tombstone(conn, "sales", 2, after)
+    conn.execute(RUN_SQL)
+    assert _customer_deleted(conn, 1) is True
+    assert _customer_deleted(conn, 2) is False
+    assert _sale_deleted(conn, 1) is True
+    assert _sale_deleted(conn, 2) is False
+    entries = _tomb_entries(conn)
+    assert [(e[0], e[1], e[2]) for e in entries] == [("silver.sales_customers", "2", 1), ("silver.sales_sales", "2", 1)], entries
+    assert all("latest plausible time" in e[3] for e in entries), entries
+
+
+def test_a_bad_tombstone_delivered_twice_in_one_window_counts_two_deliveries(loaded_sales):
+    """DEFECT (low): the same bad tombstone delivered twice in one window is one open entry (right) with
+    deliveries 1: the guard inserts DISTINCT ON the fingerprint and adds 1 on conflict, where
+    quarantine_rows counts every delivery of the load (q.deliveries + EXCLUDED.deliveries)."""
+    conn = loaded_sales
+    _tombstone(conn, "customers", 2, "2999-01-01T00:00:00Z")
+    _tombstone(conn, "customers", 2, "2999-01-01T00:00:00Z")
+    conn.execute(RUN_SQL)
+    assert [e[:3] for e in _tomb_entries(conn)] == [("silver.sales_customers", "2", 2)]
+
+
+def test_a_bad_tombstone_reread_by_rebuild_is_one_open_entry_and_listed(loaded_sales, runner, dsn):
+    """DEFECT (low): a rebuild that reads the bad tombstone again ends with one open entry (held) and `dwh
+    quarantine list` shows it (held), but on the way quarantine_rows resolved the open tombstone entry as
+    'superseded: a valid version of the record loaded' (the customer's OLD row, re-read, shares target and
+    record key with the tombstone's entry) and the guard opened a new entry: one resolved with a false
+    resolution, deliveries restarted at 1. The same happens in a daily run for any later row of the key."""
+    conn = loaded_sales
+    _tombstone(conn, "customers", 2, "2999-01-01T00:00:00Z")
+    conn.execute(RUN_SQL)
+    conn.execute("CALL dwh_etl.rebuild(p_target => 'silver.sales_customers')")
+    every = rows(conn, f"SELECT quarantine_id, deliveries, resolved_at IS NULL, resolution FROM dwh_etl.quarantine "
+                       f"WHERE source_table = '{TOMB_SRC}' ORDER BY 1")
+    entries = _tomb_entries(conn)
+    assert len(entries) == 1 and _customer_deleted(conn, 2) is False, every
+    import json as _json
+    from dwh_cli.cli import cli
+    res = runner.invoke(cli, ["--dsn", dsn, "quarantine", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    listed = [r for r in _json.loads(res.stdout) if "2999-01-01" in _json.dumps(r)]
+    assert len(listed) == 1, res.stdout
+    assert len(every) == 1, ("a rebuild resolved the entry and opened a new one", every)
+
+
+def test_retry_of_a_bad_tombstone_requarantines_it_or_applies_it_once_the_range_allows(loaded_sales):
+    conn = loaded_sales
+    soon = scalar(conn, "SELECT to_char((now() + interval '5 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    _tombstone(conn, "customers", 2, soon)
+    _tombstone(conn, "sales", 2, "garbage")
+    conn.execute(RUN_SQL)
+    assert len(_tomb_entries(conn)) == 2
+    # retried unchanged: replayed, quarantined again (one open entry each), nothing applied
+    assert {r[1] for r in rows(conn, "SELECT * FROM dwh_etl.retry_quarantine()")} == {"retried"}
+    conn.execute(RUN_SQL)
+    assert len(_tomb_entries(conn)) == 2
+    assert (_customer_deleted(conn, 2), _sale_deleted(conn, 2)) == (False, False)
+    # the owner widens the range: a retry applies the customer's deletion, the garbage stays quarantined
+    conn.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('quality.max_future', '30 days') "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
+    rows(conn, "SELECT * FROM dwh_etl.retry_quarantine()")
+    conn.execute(RUN_SQL)
+    assert _customer_deleted(conn, 2) is True
+    assert [e[:2] for e in _tomb_entries(conn)] == [("silver.sales_sales", "2")]
+
+
+def test_a_quarantined_tombstone_that_a_rebuild_applies_does_not_stay_open(loaded_sales):
+    """DEFECT (low): a tombstone quarantined as 'after the latest plausible time' stays an open entry saying
+    'the deletion is not applied' after a rebuild (with a range that now allows it: time passed, or the
+    owner widened quality.max_future) applied it. Rows that pass on a re-read resolve their entries
+    (quarantine_rows: superseded); the tombstone guard resolves nothing, so `dwh quarantine retry` would
+    replay a deletion already applied, and the list shows a deletion 'not applied' that is."""
+    conn = loaded_sales
+    soon = scalar(conn, "SELECT to_char((now() + interval '5 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    _tombstone(conn, "customers", 2, soon)
+    conn.execute(RUN_SQL)
+    assert len(_tomb_entries(conn)) == 1 and _customer_deleted(conn, 2) is False
+    conn.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('quality.max_future', '30 days') "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
+    conn.execute("CALL dwh_etl.rebuild(p_target => 'silver.sales_customers')")
+    assert _customer_deleted(conn, 2) is True
+    assert _tomb_entries(conn) == []
