@@ -275,3 +275,97 @@ def test_a_quarantined_tombstone_that_a_rebuild_applies_does_not_stay_open(loade
     conn.execute("CALL dwh_etl.rebuild(p_target => 'silver.sales_customers')")
     assert _customer_deleted(conn, 2) is True
     assert _tomb_entries(conn) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. a617e6f: the landing table's _bronze_id an identity over the reserved block
+# ---------------------------------------------------------------------------------------------
+
+LANDING_COLS = ["customer_id", "first_name", "last_name", "email", "phone", "city", "country",
+                "customer_segment", "signup_date", "created_at", "updated_at"]
+LTS = "2025-01-15 10:00:00+00"
+
+
+def _csv(ids, quoted_newline_at=None, bad_at=None):
+    out = ",".join(LANDING_COLS) + "\n"
+    for i in ids:
+        name = '"Multi\nline"' if i == quoted_newline_at else f"First{i}"
+        signup = "2024-02-30" if i == bad_at else "2024-05-01"
+        out += ",".join([str(i), name, f"Last{i}", f"c{i}@example.com", "", "Lyon", "FR", "Consumer", signup, LTS, LTS]) + "\n"
+    return out
+
+
+@pytest.fixture
+def loader_role(conn):
+    """A second OS-level login, a plain role granted etl_service (not the owner, not a superuser)."""
+    # roles are the cluster's, not the cloned database's: made once
+    conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'review8b_loader') THEN "
+                 "CREATE ROLE review8b_loader LOGIN; END IF; END $$")
+    conn.execute("GRANT etl_service TO review8b_loader")
+    yield "review8b_loader"
+
+
+@pytest.mark.parametrize("with_rows", [False, True], ids=["file_end_counts", "file_end_p_rows_currval"])
+@pytest.mark.parametrize("one_tx", [True, False], ids=["one_transaction", "statement_by_statement"])
+def test_the_psql_recipe_as_a_plain_login_granted_etl_service(dsn, conn, loader_role, with_rows, one_tx):
+    """file_begin, COPY into bronze.<t>_landing, file_end (with or without p_rows: currval of the identity's
+    sequence) as a plain login granted etl_service, in one transaction or each statement its own (the seal
+    in a later transaction than file_begin); then a second load, and compaction of both children."""
+    first_ids = []
+    for n, text in enumerate([_csv([1, 2, 3]), _csv([4, 5])]):
+        c = psycopg.connect(dsn, user=loader_role, autocommit=not one_tx)
+        try:
+            assert scalar(c, "SELECT current_user") == loader_role
+            file_id = c.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => %s, "
+                                "p_force => true, p_file_id => NULL)", (f"r8b_{n}.csv",)).fetchone()[0]
+            with c.cursor().copy(f"COPY bronze.sales_customers_landing ({', '.join(LANDING_COLS)}) FROM STDIN "
+                                 "WITH (FORMAT csv, HEADER)") as cp:
+                cp.write(text.encode())
+            nrows = text.count("\n") - 1
+            c.execute("CALL dwh_etl.file_end(p_file_id => %s, p_rows => %s)", (file_id, nrows if with_rows else None))
+            if one_tx:
+                c.commit()
+        finally:
+            c.close()
+        child = f"bronze.sales_customers_f{file_id}"
+        lo, hi, cnt = rows(conn, f"SELECT min(_bronze_id), max(_bronze_id), count(*) FROM {child}")[0]
+        assert (cnt, hi - lo + 1) == (nrows, nrows)
+        assert rows(conn, "SELECT status, rows_landed, first_bronze_id FROM dwh_etl.loaded_files WHERE file_id = %s",
+                    (file_id,)) == [("loaded", nrows, lo)]
+        assert [r[0] for r in rows(conn, f"""SELECT l.line FROM {child} AS b
+                   CROSS JOIN LATERAL dwh_etl.file_line(b._batch_id, b._bronze_id, b._source_line) AS l
+                   ORDER BY b._bronze_id""")] == list(range(2, 2 + nrows))
+        # the seal dropped the identity and its sequence; no landing table left
+        assert scalar(conn, "SELECT count(*) FROM pg_attribute WHERE attrelid = %s::regclass AND attidentity <> ''",
+                      (child,)) == 0
+        assert scalar(conn, "SELECT to_regclass('bronze.sales_customers_landing') IS NULL")
+        assert scalar(conn, "SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE %s",
+                      ("sales_customers_landing%",)) == 0
+        first_ids.append(lo)
+    assert first_ids[1] > first_ids[0]
+    before = rows(conn, "SELECT _bronze_id, customer_id FROM bronze.sales_customers ORDER BY 1")
+    conn.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('bronze.compact_after', '0 seconds') "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
+    conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+    assert scalar(conn, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'bronze.sales_customers'::regclass "
+                        "AND inhrelid::regclass::text LIKE '%%_f%%'") == 0
+    assert rows(conn, "SELECT _bronze_id, customer_id FROM bronze.sales_customers ORDER BY 1") == before
+
+
+def test_dwh_load_fast_and_parsing_paths_keep_lines_of_quarantined_rows(dsn, conn, tmp_path):
+    """dwh load of a plain CSV (fast path) and of one with a quoted newline (parsing path): a bad row's
+    quarantine entry names its line."""
+    from dwh_cli.cli import cli
+    from click.testing import CliRunner
+    _sales_only(conn)
+    plain = tmp_path / "plain.csv"
+    plain.write_text(_csv([1, 2, 3], bad_at=3))
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(_csv([11, 12, 13], quoted_newline_at=11, bad_at=13))
+    for f in (plain, quoted):
+        res = CliRunner().invoke(cli, ["--dsn", dsn, "load", "bronze.sales_customers", str(f)])
+        assert res.exit_code == 0, (res.stdout, res.stderr)
+    conn.execute(RUN_SQL)
+    got = rows(conn, """SELECT payload ->> '_file', (payload ->> '_line')::int FROM dwh_etl.quarantine
+                        WHERE target_table = 'silver.sales_customers' AND resolved_at IS NULL ORDER BY 1""")
+    assert got == [("plain.csv", 4), ("quoted.csv", 5)], got
