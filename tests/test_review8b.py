@@ -205,7 +205,7 @@ def test_tombstones_at_the_bound_and_in_the_past_apply_just_after_it_are_quarant
 
 
 def test_a_bad_tombstone_delivered_twice_in_one_window_counts_two_deliveries(loaded_sales):
-    """DEFECT (low): the same bad tombstone delivered twice in one window is one open entry (right) with
+    """Was a DEFECT (low; fixed in _load_silver): the same bad tombstone delivered twice in one window was one open entry (right) with
     deliveries 1: the guard inserts DISTINCT ON the fingerprint and adds 1 on conflict, where
     quarantine_rows counts every delivery of the load (q.deliveries + EXCLUDED.deliveries)."""
     conn = loaded_sales

@@ -290,10 +290,10 @@ BEGIN
         -- below skip them): a deletion time that is no date-time (it was skipped silently), or one after
         -- the run's plausible range (event_time_bounds, as silver's own times): a deletion dated in the
         -- future, forged or mistyped, closed the key's current version for good while the source still
-        -- held it. A redelivery counts one more delivery of the open entry.
+        -- held it. Every delivery of the window counts one more delivery of the open entry (as quarantine_rows).
         EXECUTE format($q$
-            INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
-            SELECT DISTINCT ON (x.fp) $4, $5, x.k, x.payload, ARRAY[x.reason], $6, $7
+            INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
+            SELECT DISTINCT ON (x.fp) $4, $5, x.k, x.payload, ARRAY[x.reason], $6, $7, count(*) OVER (PARTITION BY x.fp)
             FROM (SELECT d.%2$I::text AS k, to_jsonb(d) AS payload,
                          CASE WHEN dwh_etl.try_timestamptz(d.%3$I, $3) IS NULL
                               THEN format('%3$s %%s is not a date-time: the deletion is not applied', quote_nullable(d.%3$I))
@@ -308,7 +308,7 @@ BEGIN
                          OR dwh_etl.try_timestamptz(d.%3$I, $3) > $9)) AS x
             ORDER BY x.fp, x._bronze_id DESC
             ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO UPDATE
-            SET deliveries        = q.deliveries + 1,
+            SET deliveries        = q.deliveries + EXCLUDED.deliveries,
                 last_delivered_at = now(),
                 run_id            = EXCLUDED.run_id,
                 batch_id          = EXCLUDED.batch_id
