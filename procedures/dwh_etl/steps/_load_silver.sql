@@ -290,7 +290,7 @@ BEGIN
         -- below skip them): a deletion time that is no date-time (it was skipped silently), or one after
         -- the run's plausible range (event_time_bounds, as silver's own times): a deletion dated in the
         -- future, forged or mistyped, closed the key's current version for good while the source still
-        -- held it. A redelivery counts one more delivery of the open entry.
+        -- held it. Every delivery of the window counts one more delivery of the open entry (as quarantine_rows).
         EXECUTE format($q$
             INSERT INTO dwh_etl.quarantine AS q (target_table, source_table, record_key, payload, reasons, run_id, batch_id, deliveries)
             SELECT DISTINCT ON (x.fp) $4, $5, x.k, x.payload, ARRAY[x.reason], $6, $7, count(*) OVER (PARTITION BY x.fp)
