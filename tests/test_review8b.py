@@ -120,7 +120,7 @@ def test_cdc_counts_notice_and_lineage_with_a_fallback_among_other_keys_and_tabl
 
 
 def test_cdc_a_row_whose_reference_appears_only_through_the_fallback_is_applied_as_in_two_batches(conn):
-    """DEFECT (low, design): one batch and two batches still differ when a foreign key ties two keys. With a
+    """Was a DEFECT (low, design; fixed: refused changes are tried again after a pass that applied anything): one batch and two batches still differ when a foreign key ties two keys. With a
     foreign key sales -> customers (the owner's), [c customer 5, u customer 5 refused by the CHECK, c sale of
     customer 5] in one batch: pass 1 refuses the customer's update and the sale (no customer 5 yet); pass 2
     applies the customer's insert (the fallback), but the refused sale is never tried again: it stays in
@@ -216,7 +216,7 @@ def test_a_bad_tombstone_delivered_twice_in_one_window_counts_two_deliveries(loa
 
 
 def test_a_bad_tombstone_reread_by_rebuild_is_one_open_entry_and_listed(loaded_sales, runner, dsn):
-    """DEFECT (low): a rebuild that reads the bad tombstone again ends with one open entry (held) and `dwh
+    """Was a DEFECT (low; fixed: quarantine_rows supersedes only entries of its own source): a rebuild that reads the bad tombstone again ends with one open entry (held) and `dwh
     quarantine list` shows it (held), but on the way quarantine_rows resolved the open tombstone entry as
     'superseded: a valid version of the record loaded' (the customer's OLD row, re-read, shares target and
     record key with the tombstone's entry) and the guard opened a new entry: one resolved with a false
@@ -260,7 +260,7 @@ def test_retry_of_a_bad_tombstone_requarantines_it_or_applies_it_once_the_range_
 
 
 def test_a_quarantined_tombstone_that_a_rebuild_applies_does_not_stay_open(loaded_sales):
-    """DEFECT (low): a tombstone quarantined as 'after the latest plausible time' stays an open entry saying
+    """Was a DEFECT (low; fixed: a tombstone read within range closes the open entries of the key): a tombstone quarantined as 'after the latest plausible time' stays an open entry saying
     'the deletion is not applied' after a rebuild (with a range that now allows it: time passed, or the
     owner widened quality.max_future) applied it. Rows that pass on a re-read resolve their entries
     (quarantine_rows: superseded); the tombstone guard resolves nothing, so `dwh quarantine retry` would
