@@ -100,10 +100,7 @@ BEGIN
             FOR v_q IN
                 SELECT DISTINCT e
                 FROM dwh_etl.steps AS s
-                CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(s.spec->'affected_queue')
-                                                            WHEN 'array' THEN s.spec->'affected_queue'
-                                                            WHEN 'object' THEN jsonb_build_array(s.spec->'affected_queue')
-                                                            ELSE '[]'::jsonb END) AS e
+                CROSS JOIN LATERAL jsonb_array_elements(dwh_etl._affected_queues(s.spec)) AS e
                 WHERE s.kind = 'fact'
                   AND to_regclass(s.spec->>'target') = v_rel
                   AND e->>'column' IS DISTINCT FROM s.spec->>'date_key'

@@ -190,10 +190,7 @@ BEGIN
                     -- the rows it touches by joining them, but these are gone by then, and a row that does
                     -- not come back (deleted, or moved to another customer, in silver) is queued only here
                     FOR v_q IN
-                        SELECT e FROM jsonb_array_elements(CASE jsonb_typeof(v_step.spec->'affected_queue')
-                                                               WHEN 'array' THEN v_step.spec->'affected_queue'
-                                                               WHEN 'object' THEN jsonb_build_array(v_step.spec->'affected_queue')
-                                                               ELSE '[]'::jsonb END) AS e
+                        SELECT e FROM jsonb_array_elements(dwh_etl._affected_queues(v_step.spec)) AS e
                         WHERE e->>'column' IS DISTINCT FROM v_col
                     LOOP
                         EXECUTE format('INSERT INTO %s (%I, run_id) SELECT DISTINCT f.%I, $1 FROM %s AS f '
@@ -214,10 +211,7 @@ BEGIN
                     v_dates := v_dates || jsonb_build_object(v_t, jsonb_build_object('from', p_from, 'to', p_to));
                     -- the marts downstream recompute every date of the range, also those left with no rows
                     FOR v_q IN
-                        SELECT e FROM jsonb_array_elements(CASE jsonb_typeof(v_step.spec->'affected_queue')
-                                                               WHEN 'array' THEN v_step.spec->'affected_queue'
-                                                               WHEN 'object' THEN jsonb_build_array(v_step.spec->'affected_queue')
-                                                               ELSE '[]'::jsonb END) AS e
+                        SELECT e FROM jsonb_array_elements(dwh_etl._affected_queues(v_step.spec)) AS e
                         WHERE e->>'column' = v_col
                     LOOP
                         EXECUTE format('INSERT INTO %s (%I, run_id) SELECT %s, $1 FROM generate_series($2::date, $3::date, interval ''1 day'') AS g (d) ON CONFLICT DO NOTHING',

@@ -84,8 +84,7 @@ DECLARE
     v_source     text;
     v_queue      regclass;
     v_queue_col  text;
-    v_queues     jsonb := CASE jsonb_typeof(p_spec->'affected_queue') WHEN 'array' THEN p_spec->'affected_queue'
-                                WHEN 'object' THEN jsonb_build_array(p_spec->'affected_queue') ELSE '[]'::jsonb END;
+    v_queues     jsonb := dwh_etl._affected_queues(p_spec);
     v_qitem      jsonb;
     v_single     boolean;
     v_infer      text[] := '{}'::text[];
