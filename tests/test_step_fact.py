@@ -285,3 +285,46 @@ def test_an_unknown_key_gets_an_inferred_member_that_the_dimension_load_complete
     # the facts still point at the member, now complete; a rerun changes nothing
     assert facts(conn)[1:3] == [(2, "green", 4, 20240302), (3, "green", 6, 20240303)]
     assert rows(conn, "SELECT rows_inserted, rows_type1_updated FROM dwh_etl.apply_dimension('tfact.dim_thing', 'pg_temp.thing_changes')") == [(0, 0)]
+
+
+def test_a_small_batch_against_a_large_fact_replaces_and_queues_the_same_rows_by_index_probes(tiny):
+    """A daily delta against a large fact finds the rows it replaces and the values it queues through the
+    natural key's index (hash and merge joins off for those statements only, issue 15): the same rows as
+    the hash join path, and the session's own settings are back after the step, in its transaction."""
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("ALTER TABLE tfact.events ADD COLUMN is_deleted boolean NOT NULL DEFAULT false")
+    conn.execute("""CREATE OR REPLACE VIEW tfact.event_rows AS
+        SELECT e.event_id, e.thing_id, e.happened_at, e.amount * 2 AS amount,
+               to_char(e.happened_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e._loaded_at, e.is_deleted
+        FROM tfact.events AS e""")
+    conn.execute("CREATE TABLE tfact.queue (date_key integer PRIMARY KEY, run_id bigint)")
+    # 6,000 events over three days, loaded once (the large fact), statistics taken
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount)
+                    SELECT g, 1, timestamptz '2024-03-01T00:00:00Z' + (g % 3) * interval '1 day', g
+                    FROM generate_series(1, 6000) AS g""")
+    spec = dict(SPEC, mode="replace", deleted_column="is_deleted",
+                affected_queue={"table": "tfact.queue", "column": "date_key"})
+    load(conn, spec)
+    conn.execute("ANALYZE tfact.fact_event")
+    conn.execute("DELETE FROM tfact.queue")
+    # the next delta: 3 events move to another day, 2 are deleted, 1 is new
+    conn.execute("""UPDATE tfact.events SET happened_at = '2024-03-10T00:00:00Z', amount = amount + 1, _loaded_at = now()
+                    WHERE event_id IN (3, 6, 9)""")
+    conn.execute("UPDATE tfact.events SET is_deleted = true, _loaded_at = now() WHERE event_id IN (1, 2)")
+    conn.execute("INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES (7001, 1, '2024-03-11T00:00:00Z', 5)")
+    conn.execute("SET enable_hashjoin = on")
+    notes = []
+    conn.add_notice_handler(lambda d: notes.append(d.message_primary))
+    conn.execute("SET client_min_messages = debug1")
+    with conn.transaction():
+        load(conn, spec)
+        assert scalar(conn, "SELECT current_setting('enable_hashjoin') || current_setting('enable_mergejoin')") == "onon"
+    conn.execute("RESET client_min_messages")
+    assert [n for n in notes if "by index probes" in (n or "")] == ["fact step (fact step of tfact.fact_event): 6 staged rows found in tfact.fact_event by index probes"], notes
+    assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 6000 - 2 + 1
+    assert rows(conn, "SELECT event_id, amount, date_key FROM tfact.fact_event WHERE event_id IN (1, 2, 3, 6, 9, 7001) "
+                      "ORDER BY 1") == [(3, 8, 20240310), (6, 14, 20240310), (9, 20, 20240310), (7001, 10, 20240311)]
+    # the days the touched rows had (3 and 9 on 03-01, 6 on 03-01; 1 on 03-02, 2 on 03-03) and the days they get
+    assert [r[0] for r in rows(conn, "SELECT date_key FROM tfact.queue ORDER BY 1")] == [
+        20240301, 20240302, 20240303, 20240310, 20240311]

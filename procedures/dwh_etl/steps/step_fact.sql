@@ -131,7 +131,8 @@ DECLARE
     v_min        date;
     v_max        date;
     v_read       bigint;
-    v_probe      boolean := false;    -- the touched rows found by their key's index (a small batch)
+    v_probe      boolean := false;
+    v_tgt_rows   numeric;    -- the touched rows found by their key's index (a small batch)
     v_hash       text := current_setting('enable_hashjoin');
     v_merge      text := current_setting('enable_mergejoin');
     v_flagged    bigint;
@@ -509,13 +510,19 @@ BEGIN
     -- 2,800 lines against 1M: the queue insert and the delete 180-215 ms each by hash, 43-128 ms by
     -- probes). Only when such an index exists (else each probe would be a scan), and not on Citus (its
     -- planner decides over the shards). Restored right after the delete.
+    -- the target's size as the planner knows it: its leaf partitions', or its own when not partitioned
+    -- (pg_partition_tree lists no row for a plain table: the bulk path below took every large batch
+    -- into a plain fact for a large share of it)
+    v_tgt_rows := (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
+                   FROM pg_catalog.pg_class AS c
+                   WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(v_target) AS t WHERE t.isleaf)
+                      OR (c.oid = v_target AND c.relkind = 'r'));
     v_probe := v_read > 0
                AND NOT dwh_etl.is_citus_table(v_target)
-               AND v_read * 50 < (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
-                                  FROM pg_catalog.pg_partition_tree(v_target) AS t
-                                  JOIN pg_catalog.pg_class AS c ON c.oid = t.relid
-                                  WHERE t.isleaf)
+               AND v_read * 50 < v_tgt_rows
                AND EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i
+                           JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+                           JOIN pg_catalog.pg_am AS am ON am.oid = ic.relam AND am.amname = 'btree'
                            WHERE i.indrelid = v_target AND i.indisvalid AND i.indpred IS NULL
                              AND i.indnkeyatts >= cardinality(v_nk)
                              AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
@@ -524,6 +531,7 @@ BEGIN
                                  = (SELECT array_agg(n ORDER BY n) FROM unnest(v_nk) AS n));
     IF v_probe THEN
         PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
+        RAISE DEBUG 'fact step %: % staged rows found in % by index probes', v_step, v_read, v_target;
     END IF;
     FOR v_qitem IN SELECT e FROM jsonb_array_elements(v_queues) AS e LOOP
         -- the values the touched rows had, and the values they get
@@ -547,10 +555,7 @@ BEGIN
     -- cost more than they do. Same rows, same errors, either way.
     IF v_read >= v_bulk_rows
        AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE')
-       AND v_read * 10 >= (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
-                           FROM pg_catalog.pg_partition_tree(v_target) AS t
-                           JOIN pg_catalog.pg_class AS c ON c.oid = t.relid
-                           WHERE t.isleaf)
+       AND v_read * 10 >= v_tgt_rows
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
                        WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
                          AND (NOT k.convalidated OR NOT has_table_privilege(k.confrelid, 'REFERENCES'))) THEN
