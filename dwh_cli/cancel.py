@@ -10,7 +10,7 @@ from . import complete
 
 
 @click.command("cancel")
-@click.argument("run_id", required=False, type=click.IntRange(min=1))
+@click.argument("run_id", required=False, type=click.IntRange(min=1, max=2**63 - 1))  # a bigint
 @click.option("--pipeline", metavar="PIPELINE", shell_complete=complete.pipelines,
               help="Only the runs of this pipeline.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=10, show_default=True, metavar="SECONDS",

@@ -58,6 +58,7 @@ DECLARE
     v_unselected integer := 0;
     v_skip      text;             -- why the step is not called (dwh_etl._step_unchanged), NULL: call it
     v_unchanged_n integer := 0;
+    v_cancel_msg text;            -- a cancel that arrived between two steps (dwh_etl._begin_step)
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
         RAISE EXCEPTION 'unknown pipeline %', quote_literal(COALESCE(p_pipeline, 'NULL'))
@@ -68,6 +69,15 @@ BEGIN
     IF p_trigger IS NULL OR p_trigger NOT IN ('manual', 'cron') THEN
         RAISE EXCEPTION 'p_trigger must be manual or cron, got %', quote_nullable(p_trigger)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF current_setting('transaction_read_only') = 'on' THEN
+        -- checked before the run lock is taken: a write refused later would leave the session holding it
+        RAISE EXCEPTION 'cannot run pipeline % in a read-only transaction', p_pipeline
+            USING ERRCODE = 'read_only_sql_transaction',
+                  DETAIL = CASE WHEN pg_catalog.pg_is_in_recovery()
+                                THEN 'the server is a standby (in recovery): runs write, they run on the primary'
+                                ELSE format('default_transaction_read_only is %s in this session', current_setting('default_transaction_read_only')) END,
+                  HINT = 'SET default_transaction_read_only = off (or take it out of PGOPTIONS or the role or database settings), then run the pipeline again';
     END IF;
     IF current_setting('session_replication_role') <> 'origin' THEN
         -- triggers (arrival stamps, SCD trigger API) would not fire: the load would be wrong
@@ -268,11 +278,19 @@ BEGIN
 
         -- nothing the step reads changed since its last success: its body is not called (its quality
         -- rules still are). Only in a full run: a selection or a retry means "run these".
-        v_skip := CASE WHEN p_steps IS NULL AND p_retry_of IS NULL
-                       THEN dwh_etl._step_unchanged(p_run_id, v_steps.step_name) END;
-
-        INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order)
-        VALUES (p_run_id, v_steps.step_name, v_steps.procedure_name, v_order);
+        -- (and its 'running' row; a cancel arriving here is recorded, not lost: dwh_etl._begin_step)
+        SELECT b.skip_reason, b.cancel_message
+        INTO v_skip, v_cancel_msg
+        FROM dwh_etl._begin_step(p_run_id, v_steps.step_name, v_steps.procedure_name, v_order,
+                                 p_steps IS NULL AND p_retry_of IS NULL) AS b;
+        IF v_cancel_msg IS NOT NULL THEN
+            COMMIT;
+            v_first_step := v_steps.step_name;
+            v_first_msg := v_cancel_msg;
+            v_cancel := true;
+            RAISE NOTICE 'step % cancelled before it started: %', v_steps.step_name, v_cancel_msg;
+            EXIT;
+        END IF;
         -- Commits that write only the runner's records do not wait for the disk (a no-op run is mostly
         -- commits): the 'running' row is made durable by the step's own commit, which waits; a step not
         -- called commits its records in one transaction, and a crash that loses it leaves the run
