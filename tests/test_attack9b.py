@@ -361,3 +361,111 @@ def test_odd_names_are_clear_errors(conn, dsn, args, code, message):
     assert res.exit_code == code, res.output
     assert message in res.stderr and "Traceback" not in res.output
     assert scalar(conn, "SELECT count(*) FROM dwh_etl.steps") > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrent pipelines, a client killed mid-run
+# ---------------------------------------------------------------------------------------------
+
+def _at_once(dsn, sqls):
+    """Run each statement in a thread of its own on its own connection, released together; their errors."""
+    barrier = threading.Barrier(len(sqls))
+    errors = []
+
+    def go(sql):
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("SET ROLE etl_service")
+            barrier.wait()
+            try:
+                c.execute(sql)
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(sql,)) for sql in sqls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
+def test_two_sessions_extending_the_calendar_at_once_both_succeed(conn, dsn):
+    """Was a DEFECT (medium; fixed: dwh_etl.generate_dim_date and generate_dim_time_of_day take a
+    transaction-level advisory lock): the daily calendar step, maintenance's extend_calendar and a fact
+    load's ensure_calendar all insert the missing days with ON CONFLICT (date_key), which guards its
+    arbiter only: two sessions inserting the same new days at the same moment failed the later one on
+    dim_date_full_date_uq ("duplicate key value"): `daily` and `maintenance` started together (pg_cron
+    schedules them 02:00 and 03:00; a late or long run overlaps) failed daily's calendar step and skipped
+    every step depending on it."""
+    for year in (1991, 1993, 1995, 1997):
+        sql = f"CALL dwh_etl.generate_dim_date(in_start_date => DATE '{year}-01-01', in_end_date => DATE '{year + 1}-12-31')"
+        assert _at_once(dsn, [sql, sql, sql]) == []
+    assert scalar(conn, "SELECT count(*) FROM gold.dim_date WHERE full_date < '1999-01-01'") == \
+        scalar(conn, "SELECT count(*) FROM generate_series(DATE '1991-01-01', DATE '1998-12-31', interval '1 day') AS g "
+                     "WHERE extract(year FROM g)::int % 2 = 1 OR extract(year FROM g)::int IN (1992, 1994, 1996, 1998)")
+    conn.execute("TRUNCATE gold.dim_time_of_day CASCADE")
+    assert _at_once(dsn, ["CALL dwh_etl.generate_dim_time_of_day()"] * 3) == []
+
+
+def test_two_sessions_creating_the_same_partition_at_once_both_succeed(conn, dsn):
+    """Was a DEFECT (medium; fixed: dwh_etl.sec_ensure_partitions takes a transaction-level advisory lock
+    per table before it looks for missing months): a fact load's ensure_partitions and maintenance's
+    partitions_ahead (or daily and incremental, which share the sales fact step's table) creating the
+    same missing month at the same moment both saw it missing; the later CREATE TABLE ... PARTITION OF
+    failed with "relation already exists" and failed its step."""
+    sql = "SELECT dwh_etl.ensure_partitions('sales.fact_sales', DATE '2021-03-01', DATE '2021-03-31', 0)"
+    errors = _at_once(dsn, [sql, sql, sql])
+    assert errors == []
+    assert scalar(conn, "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'sales.fact_sales_p202103'::regclass") == 1
+
+
+@pytest.mark.parametrize("other", ["incremental", "maintenance"])
+def test_daily_concurrent_with_another_pipeline_gives_the_same_tables(
+        sales_only_generated_template, uninterrupted, conn, dsn, other):
+    """Held: `daily` and `incremental` (which share the sales steps, each its own run lock) or
+    `maintenance` started at the same moment both complete, and a `daily` afterwards leaves the same
+    tables as one uninterrupted run."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = true WHERE pipeline_name = 'maintenance'")
+    t1, b1 = start(dsn, RUN_DAILY_SQL)
+    t2, b2 = start(dsn, f"CALL dwh_etl.run_pipeline(p_pipeline => '{other}', p_run_date => CURRENT_DATE, p_run_id => NULL)")
+    t1.join(timeout=300)
+    t2.join(timeout=300)
+    assert "error" not in b1 and "error" not in b2, (b1, b2)
+    assert rows(conn, "SELECT DISTINCT status FROM dwh_lineage.pipeline_runs") == [("completed",)]
+    conn.execute(RUN_DAILY_SQL)
+    assert snapshot(conn) == uninterrupted
+
+
+def test_a_killed_cli_leaves_a_stale_run_that_the_next_run_closes(sales_only_generated_template, uninterrupted,
+                                                                    conn, dsn, tmp_path):
+    """Held: the `dwh run daily` process SIGKILLed while a step waits: the server rolls the step back when
+    it finds the client gone, `dwh status` shows the run stale (session gone), the next `dwh run daily`
+    closes it as abandoned and completes with the tables of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    dba = psycopg.connect(dsn)
+    dba.execute("LOCK TABLE sales.fact_sales IN ACCESS EXCLUSIVE MODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DWH_"))}
+    proc = subprocess.Popen([sys.executable, "-c", "from dwh_cli.cli import main; main()", "--dsn", dsn, "run", "daily"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_id = wait_for(conn, """SELECT r.run_id FROM dwh_lineage.pipeline_runs AS r
+                                   JOIN dwh_lineage.step_runs AS s USING (run_id)
+                                   WHERE s.step_name = 'sales_fact_sales' AND s.status = 'running'""")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        dba.rollback()
+        dba.close()
+    # the backend notices the lost client at its next message to it and ends
+    wait_for(conn, """SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a JOIN dwh_lineage.pipeline_runs AS r
+                                         ON r.backend_pid = a.pid WHERE r.run_id = %s)""", (run_id,))
+    doc = json.loads(dwh(dsn, "status", "--json").stdout)
+    assert run_id in [r["run_id"] for r in doc["stale_runs"]], doc["stale_runs"]
+    res = dwh(dsn, "run", "daily", "--json")
+    assert res.exit_code == 0, res.output
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "failed"
+    assert snapshot(conn) == uninterrupted
