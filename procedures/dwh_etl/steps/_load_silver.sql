@@ -99,13 +99,13 @@ BEGIN
     END IF;
     -- Reference data first (attack 9b): rows validated against other silver tables (sales' lines
     -- against silver.sales_customers and sales_products: "unknown customer_id") are read only up to
-    -- where those tables' own loads have read, their watermarks. Each load's window stops at the start of
-    -- the oldest open transaction when it runs: when one ended between the customers' load and the
-    -- sales' load of a run (any session's query, a concurrent maintenance run), the customers' window
-    -- had stopped before the extraction and the sales' had not, and every new sale was quarantined as an
-    -- unknown customer, for good. The silver tables the step declares as sources, other than its own
-    -- target, with a watermark (loaded at least once); NULL: no cap.
-    SELECT min(w.watermark_value)
+    -- where those tables' own loads have read (their watermarks, while rows wait for them). Each load's
+    -- window stops at the start of the oldest open transaction when it runs: when one ended between the
+    -- customers' load and the sales' load of a run (any session's query, a concurrent maintenance run),
+    -- the customers' window had stopped before the extraction and the sales' had not, and every new sale
+    -- was quarantined as an unknown customer, for good. The silver tables the step declares as sources, other than its own
+    -- target, whose loads have rows waiting (dwh_etl._silver_pending_since); NULL: no cap.
+    SELECT min(dwh_etl._silver_pending_since(src.table_name))
     INTO v_ref_cap
     FROM dwh_etl.get_run_context(p_run_id) AS ctx
     JOIN dwh_etl.steps AS st
@@ -115,8 +115,6 @@ BEGIN
     JOIN dwh_etl.table_registry AS tr
       ON tr.table_name = src.table_name
      AND tr.layer = 'silver'
-    JOIN dwh_etl.watermarks AS w
-      ON w.table_name = src.table_name
     WHERE src.table_name <> v_target;
     v_win := dwh_etl.window_bounds(v_target, v_ref_cap);
     -- per-record lineage: written where the silver table has the column (migration 0041)
