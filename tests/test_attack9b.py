@@ -130,7 +130,7 @@ def test_a_cancel_between_two_steps_is_recorded_and_frees_the_pipeline(two_naps,
     assert status == "cancelled" and "cancelled at step b" in message
     assert lock_is_free(dsn, "nap")
     first = dwh(dsn, "status").stdout.splitlines()[0]
-    assert "stale run" not in first, first
+    assert "stale run" not in first and "pipeline nap had its last run cancelled (run" in first, first
     # the next run completes
     assert scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
 
@@ -255,6 +255,29 @@ def test_a_read_only_session_is_refused_clearly_and_keeps_no_run_lock(conn, dsn,
         assert scalar(ro, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()") == 0
         assert lock_is_free(dsn, "daily")
     assert scalar(conn, "SELECT count(*) FROM dwh_lineage.pipeline_runs") == 0
+
+
+def test_a_run_refused_before_it_is_recorded_keeps_no_run_lock(two_naps, dsn):
+    """Was a DEFECT (low; fixed in run_steps: until the run is recorded an error gives the lock back): a
+    psql or pooled session whose run stopped between taking the pipeline's lock and recording the run
+    (its lock_timeout, or a cancel, while a DBA holds the run history tables; a refused write) kept the
+    session-level lock; every other session's run was then refused with DW002 "run ? started at ? by
+    backend ?" until that session ended or ran the pipeline again."""
+    conn = two_naps
+    dba = psycopg.connect(dsn)
+    dba.execute("LOCK TABLE dwh_lineage.step_runs IN EXCLUSIVE MODE")
+    try:
+        with psycopg.connect(dsn, autocommit=True, options="-c lock_timeout=200ms") as s:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                s.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
+            assert scalar(s, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()") == 0
+            assert scalar(s, "SHOW TimeZone") == scalar(conn, "SHOW TimeZone")
+            dba.rollback()
+            # another session runs the pipeline at once (the first one is still connected)
+            assert scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
+    finally:
+        dba.rollback()
+        dba.close()
 
 
 @pytest.mark.parametrize("options", ["-c search_path=evil", "-c lock_timeout=1ms -c TimeZone=Pacific/Kiritimati",
@@ -423,12 +446,13 @@ def test_a_transaction_that_ends_between_the_customers_and_the_sales_loads_quara
         sales_only_generated_template, uninterrupted, conn, dsn):
     """Was a DEFECT (high: data missing from gold until someone replays the quarantine; fixed in
     dwh_etl._load_silver, which reads a load's window only up to the watermarks of the silver tables its
-    step declares as sources). Each silver load's window stops at the start of the oldest open
+    step declares as sources, while rows wait for their loads). Each silver load's window stops at the start of the oldest open
     transaction of the database when it runs (any session: an analyst's query, a concurrent maintenance
     run). When such a transaction was open while silver customers and products loaded and ended before
     silver sales loaded, the sales window reached past the reference data's: every new line was
     quarantined "unknown customer_id", for good (the next runs found nothing new), and gold stayed
-    without them. Seen in a plain `daily` beside `maintenance` (test below); reproduced here step by
+    without them (fixed: capped while rows wait for the referenced load, dwh_etl._silver_pending_since).
+    Seen in a plain `daily` beside `maintenance` (test below); reproduced here step by
     step: an analyst's transaction open across the extraction and the customers' load, closed before
     the sales' load."""
     analyst = psycopg.connect(dsn)

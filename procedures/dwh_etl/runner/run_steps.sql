@@ -189,48 +189,57 @@ BEGIN
                               ELSE 'wait for it to finish (dwh status shows it); a run whose session died is detected and closed by the next run' END;
     END IF;
 
-    -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
-    -- or an interrupted CALL of this very session).
-    UPDATE dwh_lineage.step_runs AS sr
-    SET status = 'failed',
-        completed_at = clock_timestamp(),
-        error_message = 'abandoned: the session running this step ended before it finished'
-    FROM dwh_lineage.pipeline_runs AS pr
-    WHERE pr.run_id = sr.run_id
-      AND pr.pipeline_name = p_pipeline
-      AND pr.status = 'running'
-      AND sr.status = 'running';
-    UPDATE dwh_lineage.pipeline_runs AS pr
-    SET status = 'failed',
-        completed_at = clock_timestamp(),
-        error_message = 'abandoned: the session running it ended before it finished'
-    WHERE pr.pipeline_name = p_pipeline
-      AND pr.status = 'running';
-    GET DIAGNOSTICS v_stale = ROW_COUNT;
-    IF v_stale > 0 THEN
-        RAISE NOTICE 'closed % abandoned run(s) of pipeline %', v_stale, p_pipeline;
-    END IF;
+    -- Until the run is recorded, an error (a lock_timeout or a cancel while a DBA holds the run tables,
+    -- a refused write) gives the lock and the caller's settings back before it is raised: the session
+    -- would otherwise keep the pipeline's lock, and every other run be refused (DW002) naming no run.
+    BEGIN
+        -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
+        -- or an interrupted CALL of this very session).
+        UPDATE dwh_lineage.step_runs AS sr
+        SET status = 'failed',
+            completed_at = clock_timestamp(),
+            error_message = 'abandoned: the session running this step ended before it finished'
+        FROM dwh_lineage.pipeline_runs AS pr
+        WHERE pr.run_id = sr.run_id
+          AND pr.pipeline_name = p_pipeline
+          AND pr.status = 'running'
+          AND sr.status = 'running';
+        UPDATE dwh_lineage.pipeline_runs AS pr
+        SET status = 'failed',
+            completed_at = clock_timestamp(),
+            error_message = 'abandoned: the session running it ended before it finished'
+        WHERE pr.pipeline_name = p_pipeline
+          AND pr.status = 'running';
+        GET DIAGNOSTICS v_stale = ROW_COUNT;
+        IF v_stale > 0 THEN
+            RAISE NOTICE 'closed % abandoned run(s) of pipeline %', v_stale, p_pipeline;
+        END IF;
 
-    -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
-    -- here and kept with the run, since a held-back window loads nothing and fails nothing.
-    SELECT jsonb_agg(to_jsonb(b) ORDER BY b.xact_start)
-    INTO v_blockers
-    FROM dwh_etl.window_blockers() AS b;
-    IF v_blockers IS NOT NULL THEN
-        RAISE WARNING 'load windows are held back by % open transaction(s), oldest: pid % (%) % since %',
-            jsonb_array_length(v_blockers), v_blockers->0->>'pid', v_blockers->0->>'usename',
-            v_blockers->0->>'state', v_blockers->0->>'xact_start'
-            USING DETAIL = 'rows written after that transaction started are loaded once it ends (nothing is lost, it arrives late)',
-                  HINT = 'end or terminate that session; idle_in_transaction_session_timeout bounds idle ones (see README)';
-    END IF;
+        -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
+        -- here and kept with the run, since a held-back window loads nothing and fails nothing.
+        SELECT jsonb_agg(to_jsonb(b) ORDER BY b.xact_start)
+        INTO v_blockers
+        FROM dwh_etl.window_blockers() AS b;
+        IF v_blockers IS NOT NULL THEN
+            RAISE WARNING 'load windows are held back by % open transaction(s), oldest: pid % (%) % since %',
+                jsonb_array_length(v_blockers), v_blockers->0->>'pid', v_blockers->0->>'usename',
+                v_blockers->0->>'state', v_blockers->0->>'xact_start'
+                USING DETAIL = 'rows written after that transaction started are loaded once it ends (nothing is lost, it arrives late)',
+                      HINT = 'end or terminate that session; idle_in_transaction_session_timeout bounds idle ones (see README)';
+        END IF;
 
-    INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters, metrics)
-    VALUES (p_pipeline, p_run_date,
-            jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger)
-            || jsonb_strip_nulls(jsonb_build_object('steps', to_jsonb(p_steps), 'retry_of', p_retry_of,
-                                                    'allow_future', CASE WHEN p_allow_future THEN true END)),
-            jsonb_strip_nulls(jsonb_build_object('window_held_back_by', v_blockers)))
-    RETURNING run_id, batch_id INTO p_run_id, v_batch_id;
+        INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters, metrics)
+        VALUES (p_pipeline, p_run_date,
+                jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger)
+                || jsonb_strip_nulls(jsonb_build_object('steps', to_jsonb(p_steps), 'retry_of', p_retry_of,
+                                                        'allow_future', CASE WHEN p_allow_future THEN true END)),
+                jsonb_strip_nulls(jsonb_build_object('window_held_back_by', v_blockers)))
+        RETURNING run_id, batch_id INTO p_run_id, v_batch_id;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(v_lock_key);
+        PERFORM dwh_etl._restore_settings(v_saved);
+        RAISE;
+    END;
     COMMIT;
     RAISE NOTICE 'run % of pipeline % for % started', p_run_id, p_pipeline, p_run_date;
 
