@@ -208,6 +208,12 @@ def test_a_fact_step_interrupted_while_waiting_leaves_nothing_partial_and_the_re
         assert second.exit_code == 5 and "already running" in second.stderr, second.output
         rebuild = dwh(dsn, "rebuild", "sales.dim_customer")
         assert rebuild.exit_code == 5 and "already running" in rebuild.stderr, rebuild.output
+        restate = dwh(dsn, "run", "daily", "--date", scalar(conn, "SELECT CURRENT_DATE"), "--restate")
+        assert restate.exit_code == 5 and "already running" in restate.stderr, restate.output
+        # pg_cron firing meanwhile records a skipped run and returns quietly
+        with psycopg.connect(dsn, autocommit=True) as cron:
+            skipped = scalar(cron, "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_id => NULL, p_trigger => 'cron')")
+        assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (skipped,)) == "skipped"
         conn.execute(f"SELECT pg_{how}_backend(%s)", (box["pid"],))
         t.join(timeout=30)
     finally:
@@ -216,6 +222,8 @@ def test_a_fact_step_interrupted_while_waiting_leaves_nothing_partial_and_the_re
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") == 0
     if how == "cancel":
         assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == "cancelled"
+        assert scalar(conn, "SELECT status FROM dwh_lineage.step_runs WHERE run_id = %s AND step_name = 'sales_fact_sales'",
+                      (run_id,)) == "cancelled"
     else:
         doc = json.loads(dwh(dsn, "status", "--json").stdout)
         assert run_id in [r["run_id"] for r in doc["stale_runs"]], doc["stale_runs"]
@@ -327,6 +335,26 @@ def test_the_analyst_reads_no_quarantine_no_run_history_and_runs_no_definer_rout
                 conn.execute(sql)
     finally:
         conn.execute("RESET ROLE")
+
+
+def test_a_temp_table_planted_by_etl_service_does_not_feed_a_definer_routine(sales_only_generated_template, conn):
+    """Held: etl_service plants pg_temp._cdc_apply (the work table dwh_etl.sec_cdc_apply creates) holding a
+    change of its own, then sends a change through dwh_etl.ingest_cdc_events: the definer routine refuses
+    to work (its table exists) rather than apply the planted change; the source table is unchanged."""
+    before = rows(conn, "SELECT * FROM sales_src.customers ORDER BY 1")
+    conn.execute("SET ROLE etl_service")
+    try:
+        with pytest.raises(psycopg.errors.DuplicateTable, match="_cdc_apply"):
+            with conn.transaction():
+                conn.execute("""CREATE TEMP TABLE _cdc_apply AS
+                                SELECT 1::bigint AS ord, 1 AS n, 'd'::text AS op, '{}'::jsonb AS img,
+                                       '{"customer_id": 1}'::jsonb AS rec_key""")
+                conn.execute("""SELECT * FROM dwh_etl.ingest_cdc_events(
+                                  '[{"op": "d", "source": {"table": "customers", "lsn": 1},
+                                     "before": {"customer_id": 2}}]'::jsonb, 'sales_src')""")
+    finally:
+        conn.execute("RESET ROLE")
+    assert before and rows(conn, "SELECT * FROM sales_src.customers ORDER BY 1") == before
 
 
 def test_etl_service_definer_routines_refuse_crafted_arguments(conn):
