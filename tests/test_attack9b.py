@@ -135,6 +135,36 @@ def test_a_cancel_between_two_steps_is_recorded_and_frees_the_pipeline(two_naps,
     assert scalar(conn, "CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
 
 
+def test_dwh_cancel_reaches_a_run_that_waits_before_it_is_recorded(two_naps, dsn):
+    """Was a DEFECT (low; fixed in sec_cancel_run and run_steps): a run that had taken its pipeline's
+    lock but waited for a lock on the run history before writing its row (a DBA's LOCK, a VACUUM FULL)
+    was invisible: `dwh cancel` said "no run is running" (exit 1) while `dwh run` hung, and a cancel
+    from elsewhere left that session holding the run lock. Expected: cancelled, nothing recorded, the
+    lock given back."""
+    conn = two_naps
+    dba = psycopg.connect(dsn)
+    dba.execute("LOCK TABLE dwh_lineage.step_runs IN EXCLUSIVE MODE")
+    try:
+        t, box = start(dsn, "CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
+        wait_for(conn, "SELECT true FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+                 (box_pid := wait_for(conn, "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL dwh_etl.run_pipeline%%' "
+                                            "AND pid <> pg_backend_pid()"),))
+        started = time.monotonic()
+        res = dwh(dsn, "cancel", "--pipeline", "nap", "--json")
+        t.join(timeout=30)
+    finally:
+        dba.rollback()
+        dba.close()
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == [{"run_id": None, "pipeline": "nap", "backend_pid": box_pid, "cancelled": True,
+                                       "note": json.loads(res.stdout)[0]["note"], "status": "not started"}]
+    assert time.monotonic() - started < 5
+    assert isinstance(box.get("error"), psycopg.errors.QueryCanceled), box
+    assert box["advisory_locks_after"] == 0
+    assert scalar(conn, "SELECT count(*) FROM dwh_lineage.pipeline_runs") == 0
+    assert lock_is_free(dsn, "nap")
+
+
 def test_a_cancel_inside_a_step_still_lets_the_retry_finish(two_naps, dsn):
     """Held: pg_cancel_backend during step b records b cancelled, the run cancelled, the lock free;
     `dwh retry` reruns b only and completes."""
