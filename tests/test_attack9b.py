@@ -100,7 +100,8 @@ def test_a_cancel_between_two_steps_is_recorded_and_frees_the_pipeline(two_naps,
     'running' with no step running, the session kept the pipeline's run lock (the next `dwh run` of
     another session got DW002), `dwh cancel` reported the run still 'running', and `dwh status` later
     called it a stale run whose session died. Expected: as for a cancel inside a step, the run recorded
-    'cancelled' with the step it stopped at, the lock released, 57014 raised."""
+    'cancelled' with the step it stopped at, the lock released, 57014 raised. Also (low; fixed in
+    status_view.py): `dwh status` said a pipeline whose last run was cancelled "failed its last run"."""
     conn = two_naps
     t, box = start(dsn, "CALL dwh_etl.run_pipeline(p_pipeline => 'nap', p_run_id => NULL)")
     run_id = wait_for(conn, """SELECT r.run_id FROM dwh_lineage.pipeline_runs AS r JOIN dwh_lineage.step_runs AS s
