@@ -10,7 +10,7 @@ from . import complete
 
 
 @click.command("cancel")
-@click.argument("run_id", required=False, type=click.IntRange(min=1))
+@click.argument("run_id", required=False, type=click.IntRange(min=1, max=2**63 - 1))  # a bigint
 @click.option("--pipeline", metavar="PIPELINE", shell_complete=complete.pipelines,
               help="Only the runs of this pipeline.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=10, show_default=True, metavar="SECONDS",
@@ -42,7 +42,7 @@ def cancel(ctx, run_id, pipeline, wait_s, as_json):
         except psycopg.Error as exc:
             raise from_psycopg(exc) from None
         docs = [dict(run_id=r[0], pipeline=r[1], backend_pid=r[2], cancelled=r[3], note=r[4]) for r in rows]
-        waiting = [d["run_id"] for d in docs if d["cancelled"]]
+        waiting = [d["run_id"] for d in docs if d["cancelled"] and d["run_id"] is not None]
         deadline = time.monotonic() + wait_s
         while waiting and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -53,7 +53,8 @@ def cancel(ctx, run_id, pipeline, wait_s, as_json):
                     d["status"] = done[d["run_id"]]
             waiting = [r for r in waiting if done.get(r) == "running"]
         for d in docs:
-            d.setdefault("status", "running")
+            # a run not recorded yet (it waited before writing its row) records nothing when cancelled
+            d.setdefault("status", "not started" if d["run_id"] is None and d["cancelled"] else "running")
     if as_json:
         emit_json(docs)
     else:

@@ -306,7 +306,8 @@ cli.add_command(cancel)
 
 # -- status --------------------------------------------------------------------------------------
 @cli.command()
-@click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Last runs to show per pipeline.")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1, max=2**31 - 1),
+              help="Last runs to show per pipeline.")
 @click.option("--verbose", "-v", is_flag=True, help="Every section in full (watermarks, freshness, every step).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
 @wide_option

@@ -145,7 +145,7 @@ def quarantine_show(ctx, quarantine_id: int, as_json: bool):
 
 
 @quarantine.command("retry")
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=click.IntRange(min=1, max=2**63 - 1))  # bigints
 @click.option("--table", "table_name", metavar="TABLE", shell_complete=complete.tables,
               help="Retry every open row of this target table.")
 @click.option("--run", "pipeline", default="daily", show_default=True, shell_complete=complete.pipelines,

@@ -152,7 +152,7 @@ rebuild_cmd.name = "rebuild"
 
 
 @click.command()
-@click.argument("run_id", required=False, type=click.IntRange(min=1))
+@click.argument("run_id", required=False, type=click.IntRange(min=1, max=2**63 - 1))  # a bigint
 @click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
 @click.pass_context
 def retry_cmd(ctx, run_id: int | None, as_json: bool):

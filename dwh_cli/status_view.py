@@ -29,9 +29,15 @@ def problems(doc: dict, quarantine: dict | None) -> tuple[list[str], list[str]]:
     bad, warn = [], []
     failed = [p for p in doc.get("pipelines", []) if p.get("last_status") in BAD_RUN]
     if failed:
-        bad.append(f"{_plural(len(failed), 'pipeline')} failed their last run ({_names(failed, 'pipeline')})"
-                   if len(failed) > 1 else f"pipeline {failed[0]['pipeline']} failed its last run "
-                   f"(run {failed[0].get('last_run_id')})")
+        # a cancelled run is said as such (dwh cancel, Ctrl-C, statement_timeout): not a failure to look into
+        cancelled = all(p.get("last_status") == "cancelled" for p in failed)
+        bad.append((f"{_plural(len(failed), 'pipeline')} "
+                    + ("had their last run cancelled" if cancelled else "failed their last run")
+                    + f" ({_names(failed, 'pipeline')})")
+                   if len(failed) > 1 else
+                   f"pipeline {failed[0]['pipeline']} "
+                   + ("had its last run cancelled" if cancelled else "failed its last run")
+                   + f" (run {failed[0].get('last_run_id')})")
     checks = doc.get("failed_checks", [])
     if checks:
         errors = sum(1 for c in checks if c.get("severity") == "error")

@@ -92,20 +92,56 @@ def list_users(conninfo: str) -> list[dict]:
 
 
 def remove_user(conninfo: str, name: str) -> dict:
-    """Drop a login made by ``add_user`` (only members of analyst_role/etl_service, never a superuser);
-    its sessions are ended, objects it owns in this database pass to the current user."""
+    """Drop a login made by ``add_user`` (only members of analyst_role/etl_service, never a superuser, nor
+    a role with CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS or owning a schema, a database or objects
+    of the warehouse's schemas); its sessions are ended, objects it owns elsewhere in this database pass
+    to the current user."""
     validate_name(name)
     with connect(conninfo) as conn:
         try:
             row = conn.execute("""
                 SELECT r.rolsuper, EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-                                           WHERE m.member = r.oid AND g.rolname = ANY(%s))
-                FROM pg_roles r WHERE r.rolname = %s""", (list(GROUPS), name)).fetchone()
+                                           WHERE m.member = r.oid AND g.rolname = ANY(%s)),
+                       array_remove(ARRAY[CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+                                          CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+                                          CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+                                          CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL),
+                       -- relations and routines it owns in the warehouse's schemas (those granted to
+                       -- the dwh roles, and archive)
+                       (SELECT count(*) FROM (
+                            SELECT c.relnamespace AS nsp FROM pg_class AS c WHERE c.relowner = r.oid
+                            UNION ALL
+                            SELECT p.pronamespace FROM pg_proc AS p WHERE p.proowner = r.oid) AS o
+                        JOIN pg_namespace AS n ON n.oid = o.nsp
+                        WHERE n.nspname = 'archive'
+                           OR EXISTS (SELECT 1 FROM aclexplode(n.nspacl) AS a
+                                      WHERE a.grantee IN (SELECT g.oid FROM pg_roles AS g WHERE g.rolname = ANY(%s)))),
+                       (SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_namespace AS n
+                        WHERE n.nspowner = r.oid),
+                       EXISTS (SELECT 1 FROM pg_database AS db WHERE db.datdba = r.oid)
+                FROM pg_roles r WHERE r.rolname = %s""", (list(GROUPS), list(GROUPS), name)).fetchone()
             if row is None:
                 raise DwhError(f"no user {name!r}", hint="dwh db user list shows them")
             if row[0] or not row[1]:
                 raise DwhError(f"{name!r} is not a dwh user (not a member of analyst_role or etl_service)",
                                hint="dwh db user remove only removes logins made by dwh db user add")
+            # A login made by `dwh db user add` has none of these attributes and owns nothing in the
+            # warehouse (neither role may create objects there): a role that does was made otherwise (an
+            # owner, an admin given etl_service too). Removing it would hand the warehouse's schemas and
+            # tables to the current user, silently (attack 9b). Objects elsewhere still pass to the
+            # current user, as before.
+            attrs, owned, schemas, owns_db = row[2], row[3], row[4], row[5]
+            if attrs or owned or schemas or owns_db:
+                what = [f"has {', '.join(attrs)}"] if attrs else []
+                if schemas:
+                    what.append(f"owns schema(s) {schemas}")
+                if owned:
+                    what.append(f"owns {owned} relation(s) or routine(s) in the warehouse's schemas")
+                if owns_db:
+                    what.append("owns a database")
+                raise DwhError(f"{name!r} was not made by dwh db user add: it {' and '.join(what)}; not removed",
+                               hint=f"reassign what it owns (REASSIGN OWNED BY {sql.Identifier(name).as_string(conn)} "
+                                    "TO ...) and drop it yourself, as a superuser")
             ident = sql.Identifier(name)
             conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident))
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))

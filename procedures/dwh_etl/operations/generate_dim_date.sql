@@ -1,5 +1,9 @@
 -- Seed 002's generator, set-based (the seed inserted one row per loop iteration) and idempotent: days
 -- already present are refreshed from the current fiscal setting and holiday table, new days inserted.
+-- Concurrent callers (the daily calendar step, maintenance's extend_calendar, a fact load's
+-- ensure_calendar) are serialized by a transaction-level advisory lock: ON CONFLICT (date_key) guards
+-- only its arbiter, so two sessions inserting the same new days at once failed the later one on the
+-- other unique key, dim_date_full_date_uq (attack 9b).
 CREATE OR REPLACE PROCEDURE dwh_etl.generate_dim_date(
     in_start_date         date DEFAULT NULL,
     in_end_date           date DEFAULT NULL,
@@ -14,6 +18,7 @@ DECLARE
     v_fsm   integer := COALESCE(in_fiscal_start_month, dwh_etl.get_setting('calendar.fiscal_year_start_month', '1')::integer);
     v_rows  bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('dwh_etl.calendar', 0));
     IF v_fsm NOT BETWEEN 1 AND 12 THEN
         RAISE EXCEPTION 'fiscal year start month must be 1..12, got %', v_fsm
             USING ERRCODE = 'invalid_parameter_value',

@@ -2,6 +2,8 @@ CREATE OR REPLACE PROCEDURE dwh_etl.generate_dim_time_of_day()
 LANGUAGE sql
 SET search_path = dwh_etl, pg_temp
 AS $$
+    -- serialized with dwh_etl.generate_dim_date: ON CONFLICT (time_key) does not guard dim_time_of_day_full_time_uq
+    SELECT pg_advisory_xact_lock(hashtextextended('dwh_etl.calendar', 0));
     INSERT INTO gold.dim_time_of_day (
         time_key, full_time, hour, minute, second, hour_of_day, period_of_day,
         is_business_hours, is_peak_hours

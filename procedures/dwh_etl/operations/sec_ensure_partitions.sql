@@ -92,6 +92,11 @@ BEGIN
                   HINT = 'rows dated outside the window belong in quarantine (a date of year 1 or decades ahead is a bad row); if the dates are real, the owner widens the window in dwh_etl.settings';
     END IF;
 
+    -- Two sessions creating the same missing month at once (a fact load and maintenance's
+    -- partitions_ahead, daily and incremental) both saw it missing and the later CREATE failed with
+    -- "relation already exists" (attack 9b): one creator per table at a time, until its transaction
+    -- ends; the existence check below then sees what the other committed.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dwh_etl.partitions:' || p_table::oid::text, 0));
     FOR v_month IN
         SELECT g::date FROM generate_series(v_first, v_last, interval '1 month') AS g
     LOOP

@@ -58,6 +58,7 @@ DECLARE
     v_unselected integer := 0;
     v_skip      text;             -- why the step is not called (dwh_etl._step_unchanged), NULL: call it
     v_unchanged_n integer := 0;
+    v_cancel_msg text;            -- a cancel that arrived between two steps (dwh_etl._begin_step)
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
         RAISE EXCEPTION 'unknown pipeline %', quote_literal(COALESCE(p_pipeline, 'NULL'))
@@ -68,6 +69,15 @@ BEGIN
     IF p_trigger IS NULL OR p_trigger NOT IN ('manual', 'cron') THEN
         RAISE EXCEPTION 'p_trigger must be manual or cron, got %', quote_nullable(p_trigger)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF current_setting('transaction_read_only') = 'on' THEN
+        -- checked before the run lock is taken: a write refused later would leave the session holding it
+        RAISE EXCEPTION 'cannot run pipeline % in a read-only transaction', p_pipeline
+            USING ERRCODE = 'read_only_sql_transaction',
+                  DETAIL = CASE WHEN pg_catalog.pg_is_in_recovery()
+                                THEN 'the server is a standby (in recovery): runs write, they run on the primary'
+                                ELSE format('default_transaction_read_only is %s in this session', current_setting('default_transaction_read_only')) END,
+                  HINT = 'SET default_transaction_read_only = off (or take it out of PGOPTIONS or the role or database settings), then run the pipeline again';
     END IF;
     IF current_setting('session_replication_role') <> 'origin' THEN
         -- triggers (arrival stamps, SCD trigger API) would not fire: the load would be wrong
@@ -179,48 +189,57 @@ BEGIN
                               ELSE 'wait for it to finish (dwh status shows it); a run whose session died is detected and closed by the next run' END;
     END IF;
 
-    -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
-    -- or an interrupted CALL of this very session).
-    UPDATE dwh_lineage.step_runs AS sr
-    SET status = 'failed',
-        completed_at = clock_timestamp(),
-        error_message = 'abandoned: the session running this step ended before it finished'
-    FROM dwh_lineage.pipeline_runs AS pr
-    WHERE pr.run_id = sr.run_id
-      AND pr.pipeline_name = p_pipeline
-      AND pr.status = 'running'
-      AND sr.status = 'running';
-    UPDATE dwh_lineage.pipeline_runs AS pr
-    SET status = 'failed',
-        completed_at = clock_timestamp(),
-        error_message = 'abandoned: the session running it ended before it finished'
-    WHERE pr.pipeline_name = p_pipeline
-      AND pr.status = 'running';
-    GET DIAGNOSTICS v_stale = ROW_COUNT;
-    IF v_stale > 0 THEN
-        RAISE NOTICE 'closed % abandoned run(s) of pipeline %', v_stale, p_pipeline;
-    END IF;
+    -- Until the run is recorded, an error (a lock_timeout or a cancel while a DBA holds the run tables,
+    -- a refused write) gives the lock and the caller's settings back before it is raised: the session
+    -- would otherwise keep the pipeline's lock, and every other run be refused (DW002) naming no run.
+    BEGIN
+        -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
+        -- or an interrupted CALL of this very session).
+        UPDATE dwh_lineage.step_runs AS sr
+        SET status = 'failed',
+            completed_at = clock_timestamp(),
+            error_message = 'abandoned: the session running this step ended before it finished'
+        FROM dwh_lineage.pipeline_runs AS pr
+        WHERE pr.run_id = sr.run_id
+          AND pr.pipeline_name = p_pipeline
+          AND pr.status = 'running'
+          AND sr.status = 'running';
+        UPDATE dwh_lineage.pipeline_runs AS pr
+        SET status = 'failed',
+            completed_at = clock_timestamp(),
+            error_message = 'abandoned: the session running it ended before it finished'
+        WHERE pr.pipeline_name = p_pipeline
+          AND pr.status = 'running';
+        GET DIAGNOSTICS v_stale = ROW_COUNT;
+        IF v_stale > 0 THEN
+            RAISE NOTICE 'closed % abandoned run(s) of pipeline %', v_stale, p_pipeline;
+        END IF;
 
-    -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
-    -- here and kept with the run, since a held-back window loads nothing and fails nothing.
-    SELECT jsonb_agg(to_jsonb(b) ORDER BY b.xact_start)
-    INTO v_blockers
-    FROM dwh_etl.window_blockers() AS b;
-    IF v_blockers IS NOT NULL THEN
-        RAISE WARNING 'load windows are held back by % open transaction(s), oldest: pid % (%) % since %',
-            jsonb_array_length(v_blockers), v_blockers->0->>'pid', v_blockers->0->>'usename',
-            v_blockers->0->>'state', v_blockers->0->>'xact_start'
-            USING DETAIL = 'rows written after that transaction started are loaded once it ends (nothing is lost, it arrives late)',
-                  HINT = 'end or terminate that session; idle_in_transaction_session_timeout bounds idle ones (see README)';
-    END IF;
+        -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
+        -- here and kept with the run, since a held-back window loads nothing and fails nothing.
+        SELECT jsonb_agg(to_jsonb(b) ORDER BY b.xact_start)
+        INTO v_blockers
+        FROM dwh_etl.window_blockers() AS b;
+        IF v_blockers IS NOT NULL THEN
+            RAISE WARNING 'load windows are held back by % open transaction(s), oldest: pid % (%) % since %',
+                jsonb_array_length(v_blockers), v_blockers->0->>'pid', v_blockers->0->>'usename',
+                v_blockers->0->>'state', v_blockers->0->>'xact_start'
+                USING DETAIL = 'rows written after that transaction started are loaded once it ends (nothing is lost, it arrives late)',
+                      HINT = 'end or terminate that session; idle_in_transaction_session_timeout bounds idle ones (see README)';
+        END IF;
 
-    INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters, metrics)
-    VALUES (p_pipeline, p_run_date,
-            jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger)
-            || jsonb_strip_nulls(jsonb_build_object('steps', to_jsonb(p_steps), 'retry_of', p_retry_of,
-                                                    'allow_future', CASE WHEN p_allow_future THEN true END)),
-            jsonb_strip_nulls(jsonb_build_object('window_held_back_by', v_blockers)))
-    RETURNING run_id, batch_id INTO p_run_id, v_batch_id;
+        INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters, metrics)
+        VALUES (p_pipeline, p_run_date,
+                jsonb_build_object('run_date', p_run_date, 'trigger', p_trigger)
+                || jsonb_strip_nulls(jsonb_build_object('steps', to_jsonb(p_steps), 'retry_of', p_retry_of,
+                                                        'allow_future', CASE WHEN p_allow_future THEN true END)),
+                jsonb_strip_nulls(jsonb_build_object('window_held_back_by', v_blockers)))
+        RETURNING run_id, batch_id INTO p_run_id, v_batch_id;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(v_lock_key);
+        PERFORM dwh_etl._restore_settings(v_saved);
+        RAISE;
+    END;
     COMMIT;
     RAISE NOTICE 'run % of pipeline % for % started', p_run_id, p_pipeline, p_run_date;
 
@@ -268,11 +287,19 @@ BEGIN
 
         -- nothing the step reads changed since its last success: its body is not called (its quality
         -- rules still are). Only in a full run: a selection or a retry means "run these".
-        v_skip := CASE WHEN p_steps IS NULL AND p_retry_of IS NULL
-                       THEN dwh_etl._step_unchanged(p_run_id, v_steps.step_name) END;
-
-        INSERT INTO dwh_lineage.step_runs (run_id, step_name, procedure_name, step_order)
-        VALUES (p_run_id, v_steps.step_name, v_steps.procedure_name, v_order);
+        -- (and its 'running' row; a cancel arriving here is recorded, not lost: dwh_etl._begin_step)
+        SELECT b.skip_reason, b.cancel_message
+        INTO v_skip, v_cancel_msg
+        FROM dwh_etl._begin_step(p_run_id, v_steps.step_name, v_steps.procedure_name, v_order,
+                                 p_steps IS NULL AND p_retry_of IS NULL) AS b;
+        IF v_cancel_msg IS NOT NULL THEN
+            COMMIT;
+            v_first_step := v_steps.step_name;
+            v_first_msg := v_cancel_msg;
+            v_cancel := true;
+            RAISE NOTICE 'step % cancelled before it started: %', v_steps.step_name, v_cancel_msg;
+            EXIT;
+        END IF;
         -- Commits that write only the runner's records do not wait for the disk (a no-op run is mostly
         -- commits): the 'running' row is made durable by the step's own commit, which waits; a step not
         -- called commits its records in one transaction, and a crash that loses it leaves the run

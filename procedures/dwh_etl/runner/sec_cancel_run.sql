@@ -77,6 +77,40 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    -- A run that holds its pipeline's lock but is not recorded yet (waiting for a lock on the run tables
+    -- before it writes its row): `dwh cancel` without a run id said "no run is running" while `dwh run`
+    -- hung (attack 9b). Its active backend is cancelled too; the runner then gives the lock back and
+    -- records nothing (there is no run yet).
+    IF p_run_id IS NULL THEN
+        FOR v_run IN
+            SELECT p.pipeline_name, a.pid AS backend_pid
+            FROM dwh_etl.pipelines AS p
+            JOIN pg_catalog.pg_stat_activity AS a
+              ON a.datname = pg_catalog.current_database()
+             AND a.state = 'active'
+             AND a.pid <> pg_catalog.pg_backend_pid()
+            WHERE (p_pipeline IS NULL OR p.pipeline_name = p_pipeline)
+              AND dwh_etl._run_lock_held(p.pipeline_name, a.pid)
+              AND NOT EXISTS (SELECT 1 FROM dwh_lineage.pipeline_runs AS pr
+                              WHERE pr.status = 'running' AND pr.backend_pid = a.pid)
+            ORDER BY a.pid, p.pipeline_name
+        LOOP
+            CONTINUE WHEN v_run.backend_pid = backend_pid;  -- one signal per backend (a rebuild holds several locks)
+            v_found := true;
+            run_id := NULL;
+            pipeline_name := v_run.pipeline_name;
+            backend_pid := v_run.backend_pid;
+            BEGIN
+                cancelled := pg_catalog.pg_cancel_backend(v_run.backend_pid);
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE EXCEPTION 'cannot cancel the run of pipeline % starting in backend %: the owner of dwh_etl.sec_cancel_run may not signal it', v_run.pipeline_name, v_run.backend_pid
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            note := CASE WHEN cancelled THEN 'cancel sent to a run not recorded yet (it holds the run lock and waits): it gives the lock back, nothing is recorded'
+                         ELSE 'the backend did not take the signal' END;
+            RETURN NEXT;
+        END LOOP;
+    END IF;
     IF NOT v_found THEN
         RAISE EXCEPTION 'no run is running%', CASE WHEN p_pipeline IS NULL THEN '' ELSE format(' for pipeline %s', p_pipeline) END
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'dwh status shows the runs';

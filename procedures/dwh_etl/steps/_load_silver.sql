@@ -78,6 +78,7 @@ DECLARE
     v_accepted bigint;
     v_written  bigint;
     v_deleted  bigint := 0;
+    v_ref_cap  timestamptz;   -- the watermarks of the silver tables this load validates against
     v_empty    boolean;
     v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
 BEGIN
@@ -97,7 +98,26 @@ BEGIN
     IF NOT v_ts = ANY (v_cols) THEN
         v_cols := v_cols || v_ts;
     END IF;
-    v_win := dwh_etl.window_bounds(v_target);
+    -- Reference data first (attack 9b): rows validated against other silver tables (sales' lines
+    -- against silver.sales_customers and sales_products: "unknown customer_id") are read only up to
+    -- where those tables' own loads have read (their watermarks, while rows wait for them). Each load's
+    -- window stops at the start of the oldest open transaction when it runs: when one ended between the
+    -- customers' load and the sales' load of a run (any session's query, a concurrent maintenance run),
+    -- the customers' window had stopped before the extraction and the sales' had not, and every new sale
+    -- was quarantined as an unknown customer, for good. The silver tables the step declares as sources, other than its own
+    -- target, whose loads have rows waiting (dwh_etl._silver_pending_since); NULL: no cap.
+    SELECT min(dwh_etl._silver_pending_since(src.table_name))
+    INTO v_ref_cap
+    FROM dwh_etl.get_run_context(p_run_id) AS ctx
+    JOIN dwh_etl.steps AS st
+      ON st.pipeline_name = ctx.pipeline_name
+     AND st.step_name = ctx.step_name
+    CROSS JOIN LATERAL unnest(st.source_tables) AS src (table_name)
+    JOIN dwh_etl.table_registry AS tr
+      ON tr.table_name = src.table_name
+     AND tr.layer = 'silver'
+    WHERE src.table_name <> v_target;
+    v_win := dwh_etl.window_bounds(v_target, v_ref_cap);
     -- per-record lineage: written where the silver table has the column (migration 0041)
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                    WHERE a.attrelid = v_rel AND a.attname = '_source_bronze_id' AND NOT a.attisdropped)
