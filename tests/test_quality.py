@@ -494,6 +494,34 @@ def test_rule_results_carry_a_sample_of_the_failing_rows(items):
     assert results["rows_batch"]["failing_sample"] == {"rows": 4, "min": 1, "max": 3}
 
 
+@pytest.mark.parametrize("bad", [0, 1, 9, 10, 11, 25])
+def test_failing_counts_are_exact_around_the_sample_size(items, bad):
+    """A passing rule scans once (the sample only when something fails; relationships and custom_sql
+    take the sample first and count only a full one, issue 15): the counts stay exact at 9, 10, 11 and
+    more failing rows, and the sample holds at most 10 of them."""
+    conn = items
+    conn.execute("CREATE TABLE public.qt_many (id integer PRIMARY KEY, ref_id integer, qty integer, "
+                 "_batch_id uuid NOT NULL)")
+    conn.execute("""INSERT INTO public.qt_many
+                    SELECT g, CASE WHEN g <= %(bad)s THEN 1000 + g ELSE 10 END,
+                           CASE WHEN g <= %(bad)s THEN 0 ELSE 5 END, %(b)s
+                    FROM generate_series(1, 40) AS g""", {"bad": bad, "b": NEW})
+    register_rules(conn, [
+        {"name": "m_rel", "table": "public.qt_many", "type": "relationships", "columns": ["ref_id"],
+         "params": {"to_table": "public.qt_dim", "to_column": "id"}},
+        {"name": "m_range", "table": "public.qt_many", "type": "range", "columns": ["qty"], "params": {"min": 1}},
+        {"name": "m_custom", "table": "public.qt_many", "type": "custom_sql",
+         "params": {"sql": "SELECT id FROM public.qt_many WHERE qty < 1"}},
+    ])
+    results = {r["rule_name"]: r for r in scalar(conn, "SELECT dwh_etl.quality_check_table('public.qt_many', %s)", (NEW,))}
+    for name in ("m_rel", "m_range", "m_custom"):
+        r = results[name]
+        assert (r["rows_checked"], r["failing"], r["passed"]) == (40, bad, bad == 0), name
+        sample = r["failing_sample"] or []
+        assert len(sample) == min(bad, 10), name
+        assert {s["id"] for s in sample} <= set(range(1, bad + 1)), name
+
+
 def test_volume_change_is_judged_against_three_or_more_earlier_loads(items):
     conn = items
     register_rules(conn, [r for r in ITEM_RULES if r["name"] == "volume"])
