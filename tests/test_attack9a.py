@@ -1,0 +1,361 @@
+"""Attack 9a: the agents and citizen areas fed the way a demanding stranger's operational systems would:
+rows written into agents_src / citizen_src (and the collector's JSON payloads of citizen_src.analytics_payloads)
+with odd values, odd order and odd session settings, then `daily`.
+
+Expected everywhere: a bad row gets a clear error or goes to dwh_etl.quarantine with its reason, nothing is
+lost or changed silently, a rerun or a redelivery changes nothing, the session's settings change nothing.
+A test whose docstring says DEFECT exposed one (severity given); the others are regression tests.
+Each area's warehouse is built once per module (agents_attack_template, citizen_attack_template).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from conftest import database_template
+from test_agents_pipeline import INDEPENDENT_KPIS, WAREHOUSE_KPIS
+
+RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)"
+
+
+def scalar(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def rows(conn, sql, params=None):
+    return conn.execute(sql, params).fetchall()
+
+
+def last_run(conn, pipeline="daily"):
+    return rows(conn, """SELECT r.status, array_agg(s.step_name || ':' || s.status || COALESCE(':' || s.error_message, '') ORDER BY s.step_order)
+                         FROM dwh_lineage.pipeline_runs AS r JOIN dwh_lineage.step_runs AS s USING (run_id)
+                         WHERE r.run_id = (SELECT max(run_id) FROM dwh_lineage.pipeline_runs WHERE pipeline_name = %s)
+                         GROUP BY r.status""", (pipeline,))[0]
+
+
+def run_daily(conn):
+    conn.execute(RUN_DAILY)
+    status, steps = last_run(conn)
+    assert status == "completed", steps
+    return steps
+
+
+def table_hash(conn, table, exclude=("_loaded_at", "refreshed_at", "_batch_id", "_updated_at", "_run_id")):
+    cols = [r[0] for r in rows(conn, """SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0
+                                        AND NOT attisdropped ORDER BY attnum""", (table,)) if r[0] not in exclude]
+    sel = ", ".join(cols)
+    return scalar(conn, f"SELECT md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM (SELECT {sel} FROM {table}) AS t")
+
+
+def open_quarantine(conn, target_like):
+    return {k: sorted(r) for k, r in rows(conn, """SELECT record_key, reasons FROM dwh_etl.quarantine
+                                                  WHERE resolved_at IS NULL AND target_table LIKE %s""", (target_like,))}
+
+
+# =====================================================================================================
+# agents
+# =====================================================================================================
+
+AGENTS_STAR = ["agents.dim_agent", "agents.dim_user", "agents.dim_conversation", "agents.fact_agent_query",
+               "agents.fact_approval", "agents.fact_training", "agents.agg_agent_daily_performance"]
+
+
+@database_template(scope="module")
+def agents_attack_template(conn):
+    """Only the agents area: its demo source generated (scale 0.005, seed 0.42), `daily` run once."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('agents', 'engine')")
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'agents'")
+    conn.execute("CALL agents_src.generate(p_scale => 0.005, p_seed => 0.42)")
+    conn.execute(RUN_DAILY)
+
+
+@pytest.fixture
+def agents(agents_attack_template, conn):
+    return conn
+
+
+def an_agent(conn):
+    return rows(conn, "SELECT agent_name, conversation_id FROM agents_src.agents, agents_src.conversations ORDER BY 1, 2 LIMIT 1")[0]
+
+
+def insert_query(conn, query_id, agent, conv, created_at, **cols):
+    values = {"query_id": query_id, "conversation_id": conv, "agent": agent, "user_id": None, "query": "what changed?",
+              "result_size_bytes": 100, "latency_ms": 120, "approved": True, "human_edited": False,
+              "error_occurred": False, "created_at": created_at, "updated_at": created_at}
+    values.update(cols)
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(f"INSERT INTO agents_src.agent_queries ({names}) VALUES ({marks})", list(values.values()))
+
+
+def recent(conn, hours=3):
+    return scalar(conn, "SELECT date_trunc('hour', now()) - make_interval(hours => %s)", (hours,))
+
+
+def test_agents_long_query_texts_and_error_messages_are_not_quarantined(agents):
+    """DEFECT (high; fixed in silver.agents_agent_queries_typed / agents_agent_feedback_typed): the typing
+    views applied dwh_etl.reason_text (200 characters, meant for key and indexed columns) to the free
+    texts query, error_message and comment, none of which is indexed (the warehouse keeps md5(query)).
+    Every query of more than 200 characters (a pasted stack trace, a long prompt), every long error
+    message and every long annotator comment was quarantined: real facts missing from the star."""
+    agent, conv = an_agent(agents)
+    at = recent(agents)
+    long_query = "Explain why the nightly job failed: " + "x" * 5000
+    insert_query(agents, 900000101, agent, conv, at, query=long_query, error_occurred=True, error_message="Traceback " * 400)
+    agents.execute("""INSERT INTO agents_src.agent_feedback (feedback_id, conversation_id, agent, annotator_id, clarity_score,
+                                                            comment, created_at, updated_at)
+                      VALUES (900000102, %s, %s, 'u0001', 4, %s, %s, %s)""", (conv, agent, "too verbose; " * 100, at, at))
+    run_daily(agents)
+    assert open_quarantine(agents, "%agents%") == {}
+    assert rows(agents, "SELECT query_id, query_hash FROM agents.fact_agent_query WHERE query_id = 900000101") == [
+        (900000101, scalar(agents, "SELECT md5(%s)", (long_query,)))]
+    assert scalar(agents, "SELECT count(*) FROM agents.fact_training WHERE feedback_id = 900000102") == 1
+
+
+@pytest.mark.parametrize("created_at", ["infinity", "-infinity", "200000-01-01 00:00:00+00", "0044-03-15 12:00:00+00 BC",
+                                        "1066-10-14 09:00:00+00", "2999-01-01 00:00:00+00"])
+def test_agents_an_absurd_event_time_is_quarantined_and_the_rest_loads(agents, created_at):
+    """Was a DEFECT (medium; fixed in procedures/registry/agents.sql: checks with dwh_etl.reason_timestamp)
+    for 1066 and 2999: the agents silver loads are typed by the area's views ("typing": "source"), which
+    the engine does not hold to the sane event range (quality.min_event_date, quality.max_future), and
+    the agents spec had no such check (sales and citizen have): a query dated 1066 or 2999 went to gold
+    and the aggregate got a day 10661014. Held: +-infinity, year 200000 and BC are quarantined (not ISO).
+    The other rows of the run load and the run completes."""
+    agent, conv = an_agent(agents)
+    agents.execute("""INSERT INTO agents_src.agent_queries (query_id, conversation_id, agent, query, latency_ms, created_at, updated_at)
+                      VALUES (900000201, %s, %s, 'q', 5, %s::timestamptz, now())""", (conv, agent, created_at))
+    insert_query(agents, 900000202, agent, conv, recent(agents))
+    run_daily(agents)
+    assert list(open_quarantine(agents, "%agents%")) == ["900000201"]
+    assert rows(agents, "SELECT query_id FROM agents.fact_agent_query WHERE query_id > 900000200 ORDER BY 1") == [(900000202,)]
+
+
+def test_agents_absurd_numbers_are_quarantined_with_their_reasons(agents):
+    """Was a DEFECT (medium; fixed in silver.agents_agent_queries_typed) for one value: a latency of
+    2147483647 ms passed silver and then failed the quality gate agents_faq_latency_range (0-3600000) of
+    the fact step, so one odd row stopped the whole agents load of the night (every agent's facts and
+    the aggregate); it is quarantined now with its reason. Held: negative latency / result size, a
+    negative SLA, a negative cost, scores out of 1-5 and a negative interruption count are quarantined,
+    each with its reason."""
+    agent, conv = an_agent(agents)
+    at = recent(agents)
+    insert_query(agents, 900000301, agent, conv, at, latency_ms=-1)
+    insert_query(agents, 900000302, agent, conv, at, result_size_bytes=-2147483648)
+    insert_query(agents, 900000303, agent, conv, at, latency_ms=2147483647)
+    insert_query(agents, 900000306, agent, conv, at, latency_ms=3600000)
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES ('neg-sla', 'qa', '[]', -5, 0.1), ('neg-cost', 'qa', '[]', 10, -0.000001)""")
+    agents.execute("""INSERT INTO agents_src.agent_feedback (feedback_id, conversation_id, agent, annotator_id, tone_score, created_at, updated_at)
+                      VALUES (900000304, %s, %s, 'u0001', -2147483648, %s, %s)""", (conv, agent, at, at))
+    agents.execute("""INSERT INTO agents_src.agent_approvals (approval_id, conversation_id, agent, status, interruption_count, created_at, updated_at)
+                      VALUES (900000305, %s, %s, 'pending', -1, %s, %s)""", (conv, agent, at, at))
+    run_daily(agents)
+    q = open_quarantine(agents, "%agents%")
+    assert set(q) == {"900000301", "900000302", "900000303", "neg-sla", "neg-cost", "900000304", "900000305"}, q
+    assert any("more than an hour" in r for r in q["900000303"]), q
+    assert scalar(agents, "SELECT latency_ms FROM agents.fact_agent_query WHERE query_id = 900000306") == 3600000
+    assert last_run(agents)[0] == "completed"
+
+
+@pytest.mark.parametrize("value,column", [("{}", "capabilities"), ('"query"', "capabilities"), ("null", "capabilities"),
+                                          ("[]", "metadata"), ('"x"', "metadata")])
+def test_agents_json_of_the_wrong_shape_is_quarantined(agents, value, column):
+    """Held: capabilities that are not an array, conversation metadata that is not an object, are quarantined."""
+    if column == "capabilities":
+        agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                          VALUES ('odd-json', 'qa', %s::jsonb, 10, 0.1)""", (value,))
+        key = "odd-json"
+    else:
+        agents.execute("""INSERT INTO agents_src.conversations (conversation_id, user_id, channel, metadata, started_at)
+                          VALUES ('odd-json', NULL, 'web', %s::jsonb, now() - interval '1 hour')""", (value,))
+        key = "odd-json"
+    run_daily(agents)
+    q = open_quarantine(agents, "%agents%")
+    assert list(q) == [key] and any(column in r for r in q[key]), q
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u3000", "\u00a0\u200b"])
+def test_agents_a_blank_agent_name_is_quarantined(agents, name):
+    """Held: a blank agent name (empty, ASCII or Unicode spaces) is quarantined as missing, in the
+    registry and in a query naming it."""
+    _, conv = an_agent(agents)
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES (%s, 'qa', '[]', 10, 0.1)""", (name,))
+    insert_query(agents, 900000401, name, conv, recent(agents))
+    run_daily(agents)
+    q = open_quarantine(agents, "%agents%")
+    assert set(q) == {"900000401", "(no agent_name)"} or len(q) == 2, q
+    assert all(any("agent" in r and "missing" in r for r in reasons) for reasons in q.values()), q
+
+
+def test_agents_emoji_and_odd_unicode_survive_unchanged(agents):
+    """Held: emoji, combining marks, right-to-left text and a lone quote in names reach gold unchanged."""
+    _, conv = an_agent(agents)
+    name = "bot-\U0001F916-\u05e9\u05dc\u05d5\u05dd-e\u0301-'\""
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES (%s, 'qa', '["\U0001F600"]', 10, 0.1)""", (name,))
+    insert_query(agents, 900000501, name, conv, recent(agents))
+    run_daily(agents)
+    assert open_quarantine(agents, "%agents%") == {}
+    assert rows(agents, """SELECT a.agent_name, a.capabilities, a.is_inferred FROM agents.fact_agent_query AS f
+                           JOIN agents.dim_agent AS a USING (agent_key) WHERE f.query_id = 900000501""") == [
+        (name, ["\U0001F600"], False)]
+
+
+def test_agents_update_delete_reinsert_between_runs_ends_in_the_source_state(agents):
+    """Held: a query updated, then deleted, then re-inserted (same id) between runs is in the fact with
+    the re-inserted values; a rerun changes nothing."""
+    agent, conv = an_agent(agents)
+    at = recent(agents, 6)
+    insert_query(agents, 900000601, agent, conv, at, latency_ms=10)
+    run_daily(agents)
+    agents.execute("UPDATE agents_src.agent_queries SET latency_ms = 20, updated_at = now() WHERE query_id = 900000601")
+    run_daily(agents)
+    agents.execute("DELETE FROM agents_src.agent_queries WHERE query_id = 900000601")
+    run_daily(agents)
+    assert scalar(agents, "SELECT count(*) FROM agents.fact_agent_query WHERE query_id = 900000601") == 0
+    insert_query(agents, 900000601, agent, conv, at, latency_ms=30, updated_at=dt.datetime.now(dt.timezone.utc))
+    run_daily(agents)
+    assert rows(agents, "SELECT latency_ms FROM agents.fact_agent_query WHERE query_id = 900000601") == [(30,)]
+    before = {t: table_hash(agents, t) for t in AGENTS_STAR}
+    run_daily(agents)
+    assert {t: table_hash(agents, t) for t in AGENTS_STAR} == before
+
+
+def test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loaded(agents):
+    """A row deleted and then restored (from a backup: its updated_at is the old one, before the
+    tombstone's deleted_at) is in the source again: the warehouse must have it again too, or say why."""
+    agent, conv = an_agent(agents)
+    at = recent(agents, 6)
+    insert_query(agents, 900000701, agent, conv, at, latency_ms=10)
+    run_daily(agents)
+    agents.execute("DELETE FROM agents_src.agent_queries WHERE query_id = 900000701")
+    run_daily(agents)
+    insert_query(agents, 900000701, agent, conv, at, latency_ms=10)     # the same row, as it was
+    run_daily(agents)
+    in_fact = scalar(agents, "SELECT count(*) FROM agents.fact_agent_query WHERE query_id = 900000701")
+    assert in_fact == 1 or "900000701" in open_quarantine(agents, "%agents%")
+
+
+def test_agents_delete_and_reinsert_in_one_window_keeps_the_row(agents):
+    """A query deleted and re-inserted (same id, same updated_at) before the next run: the source has the
+    row, the warehouse must too."""
+    agent, conv = an_agent(agents)
+    at = recent(agents, 6)
+    insert_query(agents, 900000801, agent, conv, at, latency_ms=10)
+    run_daily(agents)
+    agents.execute("DELETE FROM agents_src.agent_queries WHERE query_id = 900000801")
+    insert_query(agents, 900000801, agent, conv, at, latency_ms=11)
+    run_daily(agents)
+    assert rows(agents, "SELECT latency_ms FROM agents.fact_agent_query WHERE query_id = 900000801") == [(11,)]
+
+
+def test_agents_two_source_agents_differing_by_trailing_space_are_not_merged_silently(agents):
+    """'helper' and 'helper ' are two rows of agents_src.agents (two primary keys). Trimmed to one natural
+    key in silver, one silently overwrites the other; deleting 'helper ' then closes 'helper', which the
+    source still has. Expected: either both kept apart, or the collision quarantined with its reason;
+    never the live agent closed by its look-alike's delete."""
+    _, conv = an_agent(agents)
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES ('helper', 'qa', '[]', 10, 0.1)""")
+    run_daily(agents)
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES ('helper ', 'ops', '[]', 99, 0.2)""")
+    run_daily(agents)
+    agents.execute("DELETE FROM agents_src.agents WHERE agent_name = 'helper '")
+    run_daily(agents)
+    assert rows(agents, """SELECT agent_type, sla_target_seconds, is_deleted FROM agents.dim_agent
+                           WHERE agent_name = 'helper' AND is_current""") == [("qa", 10, False)]
+
+
+def test_agents_a_late_query_older_than_its_agent_gets_the_agents_first_version_not_a_second_member(agents):
+    """Held or DEFECT: a query that arrives late with a created_at before its agent's first version
+    (valid_from) must not make a second current member of the agent (inferred) nor be lost."""
+    agent, conv = an_agent(agents)
+    first = scalar(agents, "SELECT min(valid_from) FROM agents.dim_agent WHERE agent_name = %s", (agent,))
+    insert_query(agents, 900000901, agent, conv, first - dt.timedelta(days=30), updated_at=dt.datetime.now(dt.timezone.utc))
+    run_daily(agents)
+    assert scalar(agents, "SELECT count(*) FROM agents.dim_agent WHERE agent_name = %s AND is_current", (agent,)) == 1
+    assert scalar(agents, "SELECT count(*) FROM agents.fact_agent_query WHERE query_id = 900000901") == 1 \
+        or "900000901" in open_quarantine(agents, "%agents%")
+
+
+def test_agents_orphans_arrive_the_next_day_and_the_quality_rules_pass(agents):
+    """Held: an approval resolved by an unknown approver and feedback by an unknown annotator in an unknown
+    conversation load with inferred members, completed in place when the rows arrive; the agents'
+    quality rules pass on the SCD2 history (no false alarm)."""
+    agent, _ = an_agent(agents)
+    at = recent(agents, 5)
+    agents.execute("""INSERT INTO agents_src.agent_approvals (approval_id, conversation_id, agent, status, resolved_by, created_at, resolved_at, updated_at)
+                      VALUES (900001001, 'late-conv', %s, 'approved', 'late-approver', %s, %s + interval '1 minute', %s + interval '1 minute')""",
+                   (agent, at, at, at))
+    agents.execute("""INSERT INTO agents_src.agent_feedback (feedback_id, conversation_id, agent, annotator_id, clarity_score, created_at, updated_at)
+                      VALUES (900001002, 'late-conv', %s, 'late-annotator', 3, %s, %s)""", (agent, at, at))
+    run_daily(agents)
+    agents.execute("""INSERT INTO agents_src.users (user_id, user_type, team, created_at, updated_at)
+                      VALUES ('late-approver', 'approver', 'ops', now(), now()), ('late-annotator', 'annotator', 'ml', now(), now())""")
+    agents.execute("""INSERT INTO agents_src.conversations (conversation_id, user_id, channel, started_at)
+                      VALUES ('late-conv', 'late-approver', 'web', %s - interval '1 minute')""", (at,))
+    agents.execute("UPDATE agents_src.agents SET sla_target_seconds = sla_target_seconds + 1, updated_at = now() WHERE agent_name = %s", (agent,))
+    run_daily(agents)
+    assert rows(agents, """SELECT user_id, is_inferred, user_type FROM agents.dim_user
+                           WHERE user_id IN ('late-approver', 'late-annotator') ORDER BY 1""") == [
+        ("late-annotator", False, "annotator"), ("late-approver", False, "approver")]
+    assert rows(agents, "SELECT is_inferred, channel FROM agents.dim_conversation WHERE conversation_id = 'late-conv'") == [(False, "web")]
+    failed = rows(agents, """SELECT metric_name, table_name, details FROM dwh_lineage.quality_metrics
+                             WHERE NOT passed AND table_name LIKE 'agents.%%'
+                               AND run_id = (SELECT max(run_id) FROM dwh_lineage.pipeline_runs)""")
+    assert failed == []
+
+
+SESSION_SETTINGS = [
+    ("TimeZone", "Pacific/Kiritimati"), ("DateStyle", "SQL, DMY"), ("IntervalStyle", "sql_standard"),
+    ("extra_float_digits", "-15"), ("search_path", "pg_temp, public"), ("lc_monetary", "C"),
+    ("default_transaction_isolation", "repeatable read"), ("statement_timeout", "0"),
+]
+
+
+def test_agents_session_settings_change_nothing(agents, postgresql_proc, agents_attack_template):
+    """Held: the same new rows loaded by `daily` under UTC/ISO and under Pacific/Kiritimati (+14), DateStyle
+    'SQL, DMY', IntervalStyle sql_standard, extra_float_digits -15 and a search_path starting with pg_temp
+    give the same star (keys, days, KPIs)."""
+    from conftest import cloned_database
+
+    def scenario(conn, settings):
+        agent, conv = an_agent(conn)
+        day = scalar(conn, "SELECT (now() AT TIME ZONE 'UTC')::date - 1")
+        for i, hour in enumerate((0, 11, 13, 23)):
+            insert_query(conn, 900001100 + i, agent, conv, dt.datetime.combine(day, dt.time(hour, 30), dt.timezone.utc),
+                         latency_ms=101 + i)
+        conn.execute("""INSERT INTO agents_src.agent_approvals (approval_id, conversation_id, agent, status, created_at, resolved_at, updated_at)
+                        VALUES (900001110, %s, %s, 'approved', %s, %s, %s)""",
+                     (conv, agent, dt.datetime.combine(day, dt.time(23, 59), dt.timezone.utc),
+                      dt.datetime.combine(day, dt.time(23, 59, 59, 500000), dt.timezone.utc) + dt.timedelta(hours=30),
+                      dt.datetime.combine(day, dt.time(23, 59), dt.timezone.utc) + dt.timedelta(hours=30)))
+        for name, value in settings:
+            conn.execute(f"SET {name} = '{value}'")
+        conn.execute(RUN_DAILY)
+        for name, _ in settings:
+            conn.execute(f"RESET {name}")
+        assert last_run(conn)[0] == "completed"
+        return ({t: table_hash(conn, t) for t in ("agents.fact_agent_query", "agents.fact_approval", "agents.agg_agent_daily_performance")},
+                rows(conn, WAREHOUSE_KPIS, {"days": [day]}), rows(conn, INDEPENDENT_KPIS, {"days": [day]}),
+                rows(conn, "SELECT approval_id, resolution_time_seconds, sla_met, time_key FROM agents.fact_approval WHERE approval_id = 900001110"))
+
+    plain = scenario(agents, [])
+    with cloned_database(postgresql_proc, agents_attack_template.fresh_name(), "a9") as other:
+        odd = scenario(other, SESSION_SETTINGS)
+    assert plain[2] == plain[1]
+    assert odd[1:] == plain[1:]
+    assert odd[0] == plain[0]
+
+
+def test_agents_the_same_source_change_twice_and_a_rerun_change_nothing(agents):
+    """Held: `daily` run twice with nothing new changes no gold row."""
+    before = {t: table_hash(agents, t) for t in AGENTS_STAR}
+    run_daily(agents)
+    run_daily(agents)
+    assert {t: table_hash(agents, t) for t in AGENTS_STAR} == before
