@@ -240,9 +240,15 @@ def test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loade
     assert in_fact == 1 or "900000701" in open_quarantine(agents, "%agents%")
 
 
+@pytest.mark.xfail(strict=True, reason="engine design: a tombstone beats any row of its window whose updated_at is not after it; bronze has no arrival order")
 def test_agents_delete_and_reinsert_in_one_window_keeps_the_row(agents):
-    """A query deleted and re-inserted (same id, same updated_at) before the next run: the source has the
-    row, the warehouse must too."""
+    """DEFECT (medium, open): a query deleted and re-inserted with the same id and its old updated_at (a
+    restore from a backup, a re-sync) before the next run is lost: _load_silver flags a key deleted when its
+    row's updated_at is not after the tombstone's deleted_at, and both arrived in one window, so the
+    re-inserted row is deleted in silver and removed from the fact while the source holds it. Across two
+    runs the same restore is loaded (test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loaded):
+    the outcome depends on batching. A fix needs the source's arrival order (_dwh_arrived_at) in bronze,
+    or a tombstone ignored when the same window holds a later arrival of its key."""
     agent, conv = an_agent(agents)
     at = recent(agents, 6)
     insert_query(agents, 900000801, agent, conv, at, latency_ms=10)
@@ -253,11 +259,14 @@ def test_agents_delete_and_reinsert_in_one_window_keeps_the_row(agents):
     assert rows(agents, "SELECT latency_ms FROM agents.fact_agent_query WHERE query_id = 900000801") == [(11,)]
 
 
+@pytest.mark.xfail(strict=True, reason="silver trims keys: two source keys that trim alike collide; needs a collision check in the typing views")
 def test_agents_two_source_agents_differing_by_trailing_space_are_not_merged_silently(agents):
-    """'helper' and 'helper ' are two rows of agents_src.agents (two primary keys). Trimmed to one natural
+    """DEFECT (low-medium, open): 'helper' and 'helper ' are two rows of agents_src.agents (two primary keys). Trimmed to one natural
     key in silver, one silently overwrites the other; deleting 'helper ' then closes 'helper', which the
-    source still has. Expected: either both kept apart, or the collision quarantined with its reason;
-    never the live agent closed by its look-alike's delete."""
+    source still has. Expected: either both kept apart, or the collision quarantined with its reason.
+    Found: 'helper ' (ops, SLA 99) silently replaces 'helper' (qa, SLA 10) as the current version of
+    'helper', and the later delete of 'helper ' is not applied at all (its tombstone key keeps the space),
+    so the warehouse ends with the deleted look-alike's values for the agent the source still has."""
     _, conv = an_agent(agents)
     agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
                       VALUES ('helper', 'qa', '[]', 10, 0.1)""")
