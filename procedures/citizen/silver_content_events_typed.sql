@@ -50,8 +50,11 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END
        ) AS _reasons
 FROM bronze.citizen_content_events AS b
+-- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
+-- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone) AS z
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.event_id) AS usage_id,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at)) AS used_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at), z.zone) AS used_at,
                      dwh_etl.try_bigint(b.content_id) AS content_id,
                      CASE WHEN dwh_etl.try_bigint(b.service_id) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.service_id)::integer END AS service_id,
                      dwh_etl.try_bigint(b.user_id) AS user_id,

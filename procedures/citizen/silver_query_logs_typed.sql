@@ -51,8 +51,11 @@ SELECT b._bronze_id,
            CASE WHEN t.user_satisfaction_score NOT BETWEEN 1 AND 5 THEN format('satisfaction_score %s is not between 1 and 5', t.user_satisfaction_score) END
        ) AS _reasons
 FROM bronze.citizen_query_logs AS b
+-- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
+-- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone) AS z
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.query_id) AS query_id,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at)) AS queried_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at), z.zone) AS queried_at,
                      CASE WHEN dwh_etl.try_bigint(b.service_id) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.service_id)::integer END AS service_id,
                      dwh_etl.try_bigint(b.user_id) AS user_id,
                      dwh_etl.try_trim(b.session_id) AS session_id,
