@@ -688,3 +688,48 @@ def test_agents_status_spellings_are_normalised_or_quarantined_never_lost(agents
     run_daily(agents)
     in_fact = rows(agents, "SELECT status FROM agents.fact_approval WHERE approval_id = 900002301")
     assert in_fact == [("approved",)] or (in_fact == [] and "900002301" in open_quarantine(agents, "%agents%")), in_fact
+
+
+# =====================================================================================================
+# agents through change events (dwh_etl.ingest_cdc_events into agents_src)
+# =====================================================================================================
+
+def cdc(conn, events):
+    from psycopg.types.json import Jsonb
+    from test_cdc import COUNTS
+
+    row = conn.execute("SELECT * FROM dwh_etl.ingest_cdc_events(%s, 'agents_src')", (Jsonb(events),)).fetchone()
+    return dict(zip(COUNTS, row[1:]))
+
+
+def test_agents_change_events_create_update_delete_reach_the_star_and_a_redelivery_changes_nothing(agents):
+    """Held (after the dimension fix above): change events create an agent,
+    update its SLA in the same batch (the newest wins), a query event names it; then a delete event: `daily`
+    closes the agent at its deletion; the same events delivered again are duplicates and change nothing."""
+    from test_cdc import ev
+
+    _, conv = an_agent(agents)
+    at = scalar(agents, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC' - interval '2 hours', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    later = scalar(agents, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC' - interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    agent = {"agent_name": "cdc-bot", "agent_type": "ops", "capabilities": ["query"], "sla_target_seconds": 60,
+             "cost_per_query_usd": "0.001", "is_active": True, "created_at": at, "updated_at": at}
+    events = [ev("c", "agents", 1, after=agent),
+              ev("c", "agents", 5, after={**agent, "agent_name": "cdc-str", "capabilities": '["query"]'}),
+              ev("u", "agents", 2, after={**agent, "sla_target_seconds": 90, "updated_at": later}),
+              ev("c", "agent_queries", 3, after={"query_id": 900003001, "conversation_id": conv, "agent": "cdc-bot",
+                                                 "query": "q", "latency_ms": 5, "created_at": later, "updated_at": later})]
+    result = cdc(agents, events)
+    assert result["applied"] + result["stale"] == 4 and result["quarantined"] == 0, result
+    run_daily(agents)
+    # capabilities as a JSON *string* (Debezium without the envelope's schema) land as a jsonb string:
+    # quarantined with its reason, not loaded as something else
+    assert list(open_quarantine(agents, "%agents%")) == ["cdc-str"]
+    cdc(agents, [ev("d", "agents", 4, before={"agent_name": "cdc-bot"})])
+    run_daily(agents)
+    assert rows(agents, """SELECT version, sla_target_seconds, capabilities, is_current FROM agents.dim_agent
+                           WHERE agent_name = 'cdc-bot' ORDER BY version""") == [(1, 90, ["query"], False)]
+    star = {t: table_hash(agents, t) for t in AGENTS_STAR}
+    again = cdc(agents, events + [ev("d", "agents", 4, before={"agent_name": "cdc-bot"})])
+    assert again["duplicate"] == 5, again
+    run_daily(agents)
+    assert {t: table_hash(agents, t) for t in AGENTS_STAR} == star
