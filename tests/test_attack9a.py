@@ -733,3 +733,53 @@ def test_agents_change_events_create_update_delete_reach_the_star_and_a_redelive
     assert again["duplicate"] == 5, again
     run_daily(agents)
     assert {t: table_hash(agents, t) for t in AGENTS_STAR} == star
+
+
+# =====================================================================================================
+# citizen, continued
+# =====================================================================================================
+
+def test_citizen_a_response_time_the_gate_refuses_is_quarantined_not_a_failed_night(citizen):
+    """Was a DEFECT (medium; fixed in silver.citizen_query_logs_typed): a response time above 600000 ms
+    passed silver and then failed the quality gate citizen_fsq_response_time_range (0-600000) of the fact
+    step: one slow request stopped the night's citizen facts for every event. It is quarantined with its
+    reason now; 600000 itself loads."""
+    deliver(citizen, [query_event(990110001, yesterday_utc(14), response_time_ms=600001),
+                      query_event(990110002, yesterday_utc(14), response_time_ms=600000)])
+    run_daily(citizen)
+    assert [r[0] for r in facts(citizen, 990110001, 990110002)] == [990110002]
+    q = mine(citizen, "silver.citizen_query_logs")
+    assert list(q) == ["990110001"] and any("600000" in r for r in q["990110001"]), q
+
+
+def test_citizen_a_services_history_passes_the_rules(citizen):
+    """Held: a service moved to another department twice (two runs): one current version, contiguous
+    history, and none of the citizen quality rules fails on it (no false alarm on correct SCD2 history)."""
+    citizen.execute("UPDATE citizen_src.services SET department_id = 'MEITY', updated_at = now() - interval '3 hours' WHERE service_id = 102")
+    run_daily(citizen)
+    citizen.execute("UPDATE citizen_src.services SET department_id = 'MHA', updated_at = now() - interval '1 hour' WHERE service_id = 102")
+    run_daily(citizen)
+    history = rows(citizen, """SELECT version, is_current, valid_from, valid_to FROM citizen.dim_service
+                               WHERE service_id = 102 ORDER BY version""")
+    assert [h[1] for h in history].count(True) == 1 and history[-1][1], history
+    assert all(a[3] == b[2] for a, b in zip(history, history[1:])), history
+    failed = rows(citizen, """SELECT metric_name, table_name, details FROM dwh_lineage.quality_metrics
+                              WHERE NOT passed AND table_name LIKE 'citizen.%%'
+                                AND run_id = (SELECT max(run_id) FROM dwh_lineage.pipeline_runs)""")
+    assert failed == []
+
+
+def test_citizen_a_payload_removed_or_rewritten_after_ingestion(citizen):
+    """Held: the collector deletes a payload it already delivered (nothing changes: the events were
+    ingested) and rewrites another in place with a corrected response time at the same event time (the
+    event is corrected, one fact row)."""
+    at = yesterday_utc(15)
+    deliver(citizen, [query_event(990120001, at, response_time_ms=10)])
+    deliver(citizen, [query_event(990120002, at, response_time_ms=20)])
+    run_daily(citizen)
+    citizen.execute("""DELETE FROM citizen_src.analytics_payloads WHERE source = 'a9' AND payload -> 0 ->> 'query_id' = '990120001'""")
+    citizen.execute("""UPDATE citizen_src.analytics_payloads SET payload = jsonb_set(payload, '{0,response_time_ms}', '25')
+                       WHERE source = 'a9' AND payload -> 0 ->> 'query_id' = '990120002'""")
+    run_daily(citizen)
+    assert rows(citizen, """SELECT query_id, response_time_ms FROM citizen.fct_service_queries
+                            WHERE query_id IN (990120001, 990120002) ORDER BY 1""") == [(990120001, 10), (990120002, 25)]
