@@ -783,3 +783,22 @@ def test_citizen_a_payload_removed_or_rewritten_after_ingestion(citizen):
     run_daily(citizen)
     assert rows(citizen, """SELECT query_id, response_time_ms FROM citizen.fct_service_queries
                             WHERE query_id IN (990120001, 990120002) ORDER BY 1""") == [(990120001, 10), (990120002, 25)]
+
+
+def test_agents_zone_less_times_delivered_to_bronze_are_read_in_the_areas_zone(agents):
+    """DEFECT (low-medium; fixed in the six silver.agents_*_typed views): the setting agents.timezone says
+    "zone-less source timestamp texts are read in it", but the typing views called
+    dwh_etl.try_timestamptz(text), which reads them in UTC. With agents.timezone = Asia/Tokyo, a delivery
+    to bronze (a file, a replay) of created_at '... 10:00:00' landed at 10:00 UTC instead of 01:00 UTC,
+    nine hours off, with the wrong day key after 15:00 Tokyo time, silently."""
+    agents.execute("UPDATE dwh_etl.settings SET value = 'Asia/Tokyo' WHERE key = 'agents.timezone'")
+    agent, conv = an_agent(agents)
+    day = scalar(agents, "SELECT (now() AT TIME ZONE 'Asia/Tokyo')::date - 1")
+    local = f"{day.isoformat()} 10:00:00"
+    agents.execute("""INSERT INTO bronze.agents_agent_queries (query_id, conversation_id, agent, query, latency_ms, created_at, updated_at,
+                                                               _batch_id, _source)
+                      VALUES ('900004001', %s, %s, 'q', '5', %s, %s, gen_random_uuid(), 'file')""", (conv, agent, local, local))
+    run_daily(agents)
+    expected = dt.datetime.combine(day, dt.time(1, 0), dt.timezone.utc)
+    assert rows(agents, "SELECT created_at, time_key FROM agents.fact_agent_query WHERE query_id = 900004001") == [
+        (expected, int(day.strftime("%Y%m%d")))]

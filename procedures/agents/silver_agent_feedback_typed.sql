@@ -47,6 +47,9 @@ SELECT b._bronze_id,
            CASE WHEN t.annotated_at < t.created_at THEN format('annotated_at %s is before created_at %s', t.annotated_at, t.created_at) END
        ) AS _reasons
 FROM bronze.agents_agent_feedback AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.feedback_id) AS feedback_id,
                      dwh_etl.try_bigint(b.query_id) AS query_id,
                      dwh_etl.try_trim(b.conversation_id) AS conversation_id,
@@ -58,8 +61,8 @@ CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.feedback_id) AS feedback_id,
                      CASE WHEN dwh_etl.try_bigint(b.tone_score) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.tone_score)::integer END AS tone_score,
                      agents._try_text_array(dwh_etl.try_trim(b.labels)) AS labels,
                      dwh_etl.try_trim(b.comment) AS comment,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.annotated_at)) AS annotated_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.annotated_at), z.zone) AS annotated_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_agent_feedback_typed IS 'bronze.agents_agent_feedback typed and trimmed for silver.agents_agent_feedback (key feedback_id); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_agent_feedback_typed FROM PUBLIC, analyst_role;

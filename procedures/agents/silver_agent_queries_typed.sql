@@ -49,6 +49,9 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NOT NULL AND t.updated_at IS NULL THEN format('updated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.updated_at)) END
        ) AS _reasons
 FROM bronze.agents_agent_queries AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.query_id) AS query_id,
                      dwh_etl.try_trim(b.conversation_id) AS conversation_id,
                      dwh_etl.try_trim(b.agent) AS agent,
@@ -60,7 +63,7 @@ CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.query_id) AS query_id,
                      agents._try_boolean(b.human_edited) AS human_edited,
                      agents._try_boolean(b.error_occurred) AS error_occurred,
                      dwh_etl.try_trim(b.error_message) AS error_message,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_agent_queries_typed IS 'bronze.agents_agent_queries typed and trimmed for silver.agents_agent_queries (key query_id); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_agent_queries_typed FROM PUBLIC, analyst_role;
