@@ -51,7 +51,7 @@ SELECT b._bronze_id,
 FROM bronze.agents_agent_queries AS b
 -- zone-less times in the area's zone (setting agents.timezone), read once per statement:
 -- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
-CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.query_id) AS query_id,
                      dwh_etl.try_trim(b.conversation_id) AS conversation_id,
                      dwh_etl.try_trim(b.agent) AS agent,

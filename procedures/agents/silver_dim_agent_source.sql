@@ -26,6 +26,6 @@ SELECT s.agent_name,
        s._loaded_at,
        s._source_bronze_id
 FROM silver.agents_agents AS s
-CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z;
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z;  -- OFFSET 0: computed once
 COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
 REVOKE ALL ON silver.agents_dim_agent_source FROM PUBLIC, analyst_role;

@@ -21,6 +21,6 @@ SELECT s.user_id,
        s._loaded_at,
        s._source_bronze_id
 FROM silver.agents_users AS s
-CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone) AS z;
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z;  -- OFFSET 0: computed once
 COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
 REVOKE ALL ON silver.agents_dim_user_source FROM PUBLIC, analyst_role;

@@ -52,7 +52,7 @@ SELECT b._bronze_id,
 FROM bronze.citizen_content_events AS b
 -- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
 -- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)
-CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone) AS z
+CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.event_id) AS usage_id,
                      dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at), z.zone) AS used_at,
                      dwh_etl.try_bigint(b.content_id) AS content_id,
