@@ -802,3 +802,38 @@ def test_agents_zone_less_times_delivered_to_bronze_are_read_in_the_areas_zone(a
     expected = dt.datetime.combine(day, dt.time(1, 0), dt.timezone.utc)
     assert rows(agents, "SELECT created_at, time_key FROM agents.fact_agent_query WHERE query_id = 900004001") == [
         (expected, int(day.strftime("%Y%m%d")))]
+
+
+def test_citizen_dwh_run_daily_under_odd_client_options_keys_events_in_india(citizen, dsn, runner, monkeypatch):
+    """Held: `dwh run daily` from a client whose PGOPTIONS set TimeZone Pacific/Kiritimati, DateStyle
+    'SQL, DMY', IntervalStyle sql_standard and lc_messages C: the events get the date and time keys of
+    their instant in India, zone-less ones read in India, the run completes."""
+    from dwh_cli.cli import cli
+
+    late = yesterday_utc(20, 0)     # 01:30 the next day in India, 10:00 the next day in Kiritimati
+    deliver(citizen, [query_event(990130001, late),
+                      query_event(990130002, late.astimezone(IST).replace(tzinfo=None).isoformat(timespec="seconds"))])
+    monkeypatch.setenv("PGOPTIONS", "-c TimeZone=Pacific/Kiritimati -c DateStyle=SQL,DMY -c IntervalStyle=sql_standard -c lc_messages=C")
+    result = runner.invoke(cli, ["--dsn", dsn, "run", "daily", "--date", (late.date() + dt.timedelta(days=1)).isoformat()])
+    assert result.exit_code == 0, result.output + str(result.stderr_bytes)
+    next_day = int((late.date() + dt.timedelta(days=1)).strftime("%Y%m%d"))
+    assert [(r[0], r[1], r[2], r[3]) for r in facts(citizen, 990130001, 990130002)] == [
+        (990130001, late, next_day, 13000), (990130002, late, next_day, 13000)]
+
+
+@pytest.mark.xfail(strict=True, reason="silver orders an event's versions by its event time (ts_column queried_at / used_at), not by delivery; needs an arrival column in silver (migration)")
+def test_citizen_a_redelivered_event_with_an_earlier_time_is_not_dropped_silently(citizen):
+    """DEFECT (medium, open): the collector re-sends an event with its clock corrected (the same query_id, occurred_at an hour
+    earlier, the response time fixed): the warehouse takes the correction, or records why not; it must not
+    keep the first version without a trace. Found: the citizen_silver_events loads use the event time as
+    their version order (ts_column queried_at / used_at; _load_silver upserts only when s.ts <= new ts), so
+    a redelivery with an earlier occurred_at is dropped as an "older state": no quarantine entry, the fact
+    keeps 12:00 and 100 ms. Events have no updated_at; the order of versions of one event id is their
+    delivery (bronze _ingested_at, then _bronze_id). A fix needs that order in silver (a column such as
+    _delivered_at, migration) as the loads' ts_column."""
+    deliver(citizen, [query_event(990140001, yesterday_utc(12), response_time_ms=100)])
+    run_daily(citizen)
+    deliver(citizen, [query_event(990140001, yesterday_utc(11), response_time_ms=150)])
+    run_daily(citizen)
+    fact = rows(citizen, "SELECT queried_at, response_time_ms FROM citizen.fct_service_queries WHERE query_id = 990140001")
+    assert fact == [(yesterday_utc(11), 150)] or "990140001" in mine(citizen, "silver.citizen_query_logs"), fact
