@@ -198,7 +198,8 @@ CREATE TABLE silver.citizen_content_events (
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    delivered_at timestamp with time zone NOT NULL
 );
 
 --
@@ -331,7 +332,8 @@ CREATE TABLE silver.citizen_query_logs (
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    delivered_at timestamp with time zone NOT NULL
 );
 
 --
@@ -1416,6 +1418,12 @@ COMMENT ON COLUMN silver.agents_users.is_deleted IS 'The source row was deleted 
 COMMENT ON COLUMN silver.citizen_content_events._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_content_events.delivered_at; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_events.delivered_at IS 'When this version of the event reached bronze (its _ingested_at): the order of the versions of one usage_id (a redelivery with a corrected, earlier occurred_at replaces the first).';
+
+--
 -- Name: COLUMN citizen_content_sources._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1456,6 +1464,12 @@ COMMENT ON COLUMN silver.citizen_languages._source_bronze_id IS 'Per-record line
 --
 
 COMMENT ON COLUMN silver.citizen_query_logs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_query_logs.delivered_at; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_query_logs.delivered_at IS 'When this version of the event reached bronze (its _ingested_at): the order of the versions of one query_id (a redelivery with a corrected, earlier occurred_at replaces the first).';
 
 --
 -- Name: COLUMN citizen_query_types._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -

@@ -48,7 +48,9 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.rating) IS NOT NULL AND t.user_rating IS NULL THEN dwh_etl.reason_integer('rating', b.rating, dwh_etl.try_bigint(b.rating), 'smallint') END,
            CASE WHEN t.user_rating NOT BETWEEN 1 AND 5 THEN format('rating %s is not between 1 and 5', t.user_rating) END,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END
-       ) AS _reasons
+       ) AS _reasons,
+       -- the order of the versions of one event: its delivery (migration 0048, attack 9a)
+       b._ingested_at AS delivered_at
 FROM bronze.citizen_content_events AS b
 -- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
 -- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)

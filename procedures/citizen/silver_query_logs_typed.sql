@@ -52,7 +52,9 @@ SELECT b._bronze_id,
            CASE WHEN t.result_count < 0 THEN format('result_count %s is negative', t.result_count) END,
            CASE WHEN dwh_etl.try_trim(b.satisfaction_score) IS NOT NULL AND t.user_satisfaction_score IS NULL THEN dwh_etl.reason_integer('satisfaction_score', b.satisfaction_score, dwh_etl.try_bigint(b.satisfaction_score), 'smallint') END,
            CASE WHEN t.user_satisfaction_score NOT BETWEEN 1 AND 5 THEN format('satisfaction_score %s is not between 1 and 5', t.user_satisfaction_score) END
-       ) AS _reasons
+       ) AS _reasons,
+       -- the order of the versions of one event: its delivery (migration 0048, attack 9a)
+       b._ingested_at AS delivered_at
 FROM bronze.citizen_query_logs AS b
 -- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
 -- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)
