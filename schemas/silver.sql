@@ -198,7 +198,8 @@ CREATE TABLE silver.citizen_content_events (
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    delivered_at timestamp with time zone NOT NULL
 );
 
 --
@@ -331,7 +332,8 @@ CREATE TABLE silver.citizen_query_logs (
     os_type text NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    delivered_at timestamp with time zone NOT NULL
 );
 
 --
@@ -1416,6 +1418,12 @@ COMMENT ON COLUMN silver.agents_users.is_deleted IS 'The source row was deleted 
 COMMENT ON COLUMN silver.citizen_content_events._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_content_events.delivered_at; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_events.delivered_at IS 'When this version of the event reached bronze (its _ingested_at): the order of the versions of one usage_id (a redelivery with a corrected, earlier occurred_at replaces the first).';
+
+--
 -- Name: COLUMN citizen_content_sources._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1456,6 +1464,12 @@ COMMENT ON COLUMN silver.citizen_languages._source_bronze_id IS 'Per-record line
 --
 
 COMMENT ON COLUMN silver.citizen_query_logs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_query_logs.delivered_at; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_query_logs.delivered_at IS 'When this version of the event reached bronze (its _ingested_at): the order of the versions of one query_id (a redelivery with a corrected, earlier occurred_at replaces the first).';
 
 --
 -- Name: COLUMN citizen_query_types._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1797,7 +1811,7 @@ COMMENT ON VIEW silver.agents_conversations_typed IS 'bronze.agents_conversation
 -- Name: VIEW agents_dim_agent_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at).';
+COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
 
 --
 -- Name: VIEW agents_dim_conversation_source; Type: COMMENT; Schema: silver; Owner: -
@@ -1809,7 +1823,7 @@ COMMENT ON VIEW silver.agents_dim_conversation_source IS 'Source of agents.dim_c
 -- Name: VIEW agents_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at).';
+COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
 
 --
 -- Name: VIEW agents_fact_agent_query_source; Type: COMMENT; Schema: silver; Owner: -

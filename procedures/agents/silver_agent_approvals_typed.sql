@@ -41,6 +41,9 @@ SELECT b._bronze_id,
            CASE WHEN t.resolved_at < t.created_at THEN format('resolved_at %s is before created_at %s', t.resolved_at, t.created_at) END
        ) AS _reasons
 FROM bronze.agents_agent_approvals AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.approval_id) AS approval_id,
                      dwh_etl.try_bigint(b.query_id) AS query_id,
                      dwh_etl.try_trim(b.conversation_id) AS conversation_id,
@@ -48,8 +51,8 @@ CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.approval_id) AS approval_id,
                      dwh_etl.try_trim(b.status) AS status,
                      dwh_etl.try_trim(b.resolved_by) AS resolved_by,
                      CASE WHEN dwh_etl.try_bigint(b.interruption_count) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.interruption_count)::integer END AS interruption_count,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.resolved_at)) AS resolved_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.resolved_at), z.zone) AS resolved_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_agent_approvals_typed IS 'bronze.agents_agent_approvals typed and trimmed for silver.agents_agent_approvals (key approval_id); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_agent_approvals_typed FROM PUBLIC, analyst_role;

@@ -39,7 +39,6 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.tone_score) IS NOT NULL AND t.tone_score IS NULL THEN dwh_etl.reason_integer('tone_score', b.tone_score, dwh_etl.try_bigint(b.tone_score), 'integer') END,
            CASE WHEN t.tone_score NOT BETWEEN 1 AND 5 THEN format('tone_score %s is not allowed', dwh_etl.quote_value(t.tone_score::text)) END,
            CASE WHEN dwh_etl.try_trim(b.labels) IS NOT NULL AND t.labels IS NULL THEN format('labels %s is not a text array', dwh_etl.quote_value(b.labels)) END,
-           dwh_etl.reason_text('comment', t.comment),
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NULL THEN 'created_at is missing' END,
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NOT NULL AND t.created_at IS NULL THEN format('created_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.created_at)) END,
            CASE WHEN dwh_etl.try_trim(b.annotated_at) IS NOT NULL AND t.annotated_at IS NULL THEN format('annotated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.annotated_at)) END,
@@ -48,6 +47,9 @@ SELECT b._bronze_id,
            CASE WHEN t.annotated_at < t.created_at THEN format('annotated_at %s is before created_at %s', t.annotated_at, t.created_at) END
        ) AS _reasons
 FROM bronze.agents_agent_feedback AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.feedback_id) AS feedback_id,
                      dwh_etl.try_bigint(b.query_id) AS query_id,
                      dwh_etl.try_trim(b.conversation_id) AS conversation_id,
@@ -59,8 +61,8 @@ CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.feedback_id) AS feedback_id,
                      CASE WHEN dwh_etl.try_bigint(b.tone_score) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.tone_score)::integer END AS tone_score,
                      agents._try_text_array(dwh_etl.try_trim(b.labels)) AS labels,
                      dwh_etl.try_trim(b.comment) AS comment,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.annotated_at)) AS annotated_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.annotated_at), z.zone) AS annotated_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_agent_feedback_typed IS 'bronze.agents_agent_feedback typed and trimmed for silver.agents_agent_feedback (key feedback_id); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_agent_feedback_typed FROM PUBLIC, analyst_role;

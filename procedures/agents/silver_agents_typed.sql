@@ -37,13 +37,16 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NOT NULL AND t.updated_at IS NULL THEN format('updated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.updated_at)) END
        ) AS _reasons
 FROM bronze.agents_agents AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_trim(b.agent_name) AS agent_name,
                      dwh_etl.try_trim(b.agent_type) AS agent_type,
                      agents._try_jsonb(dwh_etl.try_trim(b.capabilities)) AS capabilities,
                      CASE WHEN dwh_etl.try_bigint(b.sla_target_seconds) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.sla_target_seconds)::integer END AS sla_target_seconds,
                      CASE WHEN dwh_etl.reason_numeric('cost_per_query_usd', b.cost_per_query_usd, dwh_etl.try_numeric(b.cost_per_query_usd), 10, 6) IS NULL THEN dwh_etl.try_numeric(b.cost_per_query_usd)::numeric(10,6) END AS cost_per_query_usd,
                      agents._try_boolean(b.is_active) AS is_active,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_agents_typed IS 'bronze.agents_agents typed and trimmed for silver.agents_agents (key agent_name); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_agents_typed FROM PUBLIC, analyst_role;

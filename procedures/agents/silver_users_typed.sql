@@ -31,12 +31,15 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NOT NULL AND t.updated_at IS NULL THEN format('updated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.updated_at)) END
        ) AS _reasons
 FROM bronze.agents_users AS b
+-- zone-less times in the area's zone (setting agents.timezone), read once per statement:
+-- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_trim(b.user_id) AS user_id,
                      dwh_etl.try_trim(b.user_type) AS user_type,
                      dwh_etl.try_trim(b.team) AS team,
                      dwh_etl.try_trim(b.display_name) AS display_name,
                      agents._try_boolean(b.is_active) AS is_active,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at)) AS created_at,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at)) AS updated_at) AS t;
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.created_at), z.zone) AS created_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.updated_at), z.zone) AS updated_at) AS t;
 COMMENT ON VIEW silver.agents_users_typed IS 'bronze.agents_users typed and trimmed for silver.agents_users (key user_id); _reasons lists why a row must be quarantined (empty: it may load).';
 REVOKE ALL ON silver.agents_users_typed FROM PUBLIC, analyst_role;

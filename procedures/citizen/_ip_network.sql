@@ -10,12 +10,20 @@ PARALLEL UNSAFE  -- its EXCEPTION block needs a subtransaction, which a parallel
 SET search_path = citizen, pg_temp
 AS $$
 DECLARE
-    v_ip inet;
+    v_text text := dwh_etl.try_trim(p_value);
+    v_ip   inet;
 BEGIN
-    IF p_value IS NULL OR btrim(p_value) = '' OR length(p_value) > 64 THEN
+    -- Unicode white space around the address is trimmed as in every other field of the event (btrim left
+    -- a NO-BREAK SPACE and the address lost its network, attack 9a)
+    IF v_text IS NULL OR length(v_text) > 64 THEN
         RETURN NULL;
     END IF;
-    v_ip := btrim(p_value)::inet;
+    v_ip := v_text::inet;
+    -- an IPv4-mapped IPv6 address (::ffff:a.b.c.d, as dual-stack servers log IPv4 clients) is the IPv4
+    -- address: its /48 was ::/48, one network for every IPv4 visitor (attack 9a)
+    IF family(v_ip) = 6 AND v_ip << inet '::ffff:0.0.0.0/96' THEN
+        v_ip := (split_part(host(v_ip), ':', 4))::inet;
+    END IF;
     RETURN network(set_masklen(v_ip, CASE family(v_ip) WHEN 4 THEN 24 ELSE 48 END));
 EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR data_exception THEN
     RETURN NULL;

@@ -48,10 +48,15 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.rating) IS NOT NULL AND t.user_rating IS NULL THEN dwh_etl.reason_integer('rating', b.rating, dwh_etl.try_bigint(b.rating), 'smallint') END,
            CASE WHEN t.user_rating NOT BETWEEN 1 AND 5 THEN format('rating %s is not between 1 and 5', t.user_rating) END,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END
-       ) AS _reasons
+       ) AS _reasons,
+       -- the order of the versions of one event: its delivery (migration 0048, attack 9a)
+       b._ingested_at AS delivered_at
 FROM bronze.citizen_content_events AS b
+-- zone-less times in the area's zone, read once per statement (dwh_etl.try_timestamptz(text) read them in
+-- UTC: the collector's '10:00' in India landed at 15:30 India time, attack 9a)
+CROSS JOIN (SELECT dwh_etl.setting_timezone('citizen.timezone', 'Asia/Kolkata') AS zone OFFSET 0) AS z  -- OFFSET 0: computed once, not pulled up into every row
 CROSS JOIN LATERAL (SELECT dwh_etl.try_bigint(b.event_id) AS usage_id,
-                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at)) AS used_at,
+                     dwh_etl.try_timestamptz(dwh_etl.try_trim(b.occurred_at), z.zone) AS used_at,
                      dwh_etl.try_bigint(b.content_id) AS content_id,
                      CASE WHEN dwh_etl.try_bigint(b.service_id) BETWEEN -2147483648 AND 2147483647 THEN dwh_etl.try_bigint(b.service_id)::integer END AS service_id,
                      dwh_etl.try_bigint(b.user_id) AS user_id,

@@ -5,7 +5,10 @@
 --   agents_extract                extract    agents_src.* -> bronze.agents_*, one snapshot
 --   agents_silver_entities        silver     agents, users, conversations: the typing views
 --                                            silver.agents_<table>_typed give the typed row and every reason
---                                            (reasons_column _reasons); bad rows are quarantined
+--                                            (reasons_column _reasons); bad rows are quarantined; the checks
+--                                            hold the event and change times to the sane range (run.min_ts,
+--                                            run.max_ts: quality.min_event_date, quality.max_future) as the
+--                                            engine typing does: a query dated 1066 or 2999 reached gold (attack 9a)
 --   agents_silver_events          silver     agent_queries, agent_approvals, agent_feedback, the same way
 --                                            (both: tombstones of agents_src.deleted_records set is_deleted;
 --                                            a deleted fact row is removed, a deleted agent or user closed)
@@ -109,11 +112,11 @@ CALL dwh_etl.register_area('agents', '{
          "pipelines": ["daily", "agents_nightly", "agents_dimensions"], "depends_on": ["agents_extract"],
          "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
                   "loads": [
-                      {"target": "silver.agents_agents", "bronze": "bronze.agents_agents", "source": "silver.agents_agents_typed", "key": ["agent_name"],
+                      {"target": "silver.agents_agents", "bronze": "bronze.agents_agents", "source": "silver.agents_agents_typed", "key": ["agent_name"], "checks": ["CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agents"}, "flag": "is_deleted"}},
-                      {"target": "silver.agents_users", "bronze": "bronze.agents_users", "source": "silver.agents_users_typed", "key": ["user_id"],
+                      {"target": "silver.agents_users", "bronze": "bronze.agents_users", "source": "silver.agents_users_typed", "key": ["user_id"], "checks": ["CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "users"}, "flag": "is_deleted"}},
-                      {"target": "silver.agents_conversations", "bronze": "bronze.agents_conversations", "source": "silver.agents_conversations_typed", "key": ["conversation_id"],
+                      {"target": "silver.agents_conversations", "bronze": "bronze.agents_conversations", "source": "silver.agents_conversations_typed", "key": ["conversation_id"], "checks": ["CASE WHEN t.started_at IS NOT NULL THEN dwh_etl.reason_timestamp(''started_at'', to_char(t.started_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.started_at, run.min_ts, run.max_ts) END", "CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "conversations"}, "flag": "is_deleted"}}]},
          "description": "agents, users and conversations typed by their views, bad rows quarantined with every reason, latest state per key",
          "sources": ["bronze.agents_agents", "bronze.agents_users", "bronze.agents_conversations", "bronze.agents_deleted_records"],
@@ -124,11 +127,11 @@ CALL dwh_etl.register_area('agents', '{
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_extract"],
          "spec": {"typing": "source", "reasons_column": "_reasons", "ts_column": "updated_at", "timezone_setting": "agents.timezone",
                   "loads": [
-                      {"target": "silver.agents_agent_queries", "bronze": "bronze.agents_agent_queries", "source": "silver.agents_agent_queries_typed", "key": ["query_id"],
+                      {"target": "silver.agents_agent_queries", "bronze": "bronze.agents_agent_queries", "source": "silver.agents_agent_queries_typed", "key": ["query_id"], "checks": ["CASE WHEN t.created_at IS NOT NULL THEN dwh_etl.reason_timestamp(''created_at'', to_char(t.created_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.created_at, run.min_ts, run.max_ts) END", "CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_queries"}, "flag": "is_deleted"}},
-                      {"target": "silver.agents_agent_approvals", "bronze": "bronze.agents_agent_approvals", "source": "silver.agents_agent_approvals_typed", "key": ["approval_id"],
+                      {"target": "silver.agents_agent_approvals", "bronze": "bronze.agents_agent_approvals", "source": "silver.agents_agent_approvals_typed", "key": ["approval_id"], "checks": ["CASE WHEN t.created_at IS NOT NULL THEN dwh_etl.reason_timestamp(''created_at'', to_char(t.created_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.created_at, run.min_ts, run.max_ts) END", "CASE WHEN t.resolved_at IS NOT NULL THEN dwh_etl.reason_timestamp(''resolved_at'', to_char(t.resolved_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.resolved_at, run.min_ts, run.max_ts) END", "CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_approvals"}, "flag": "is_deleted"}},
-                      {"target": "silver.agents_agent_feedback", "bronze": "bronze.agents_agent_feedback", "source": "silver.agents_agent_feedback_typed", "key": ["feedback_id"],
+                      {"target": "silver.agents_agent_feedback", "bronze": "bronze.agents_agent_feedback", "source": "silver.agents_agent_feedback_typed", "key": ["feedback_id"], "checks": ["CASE WHEN t.created_at IS NOT NULL THEN dwh_etl.reason_timestamp(''created_at'', to_char(t.created_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.created_at, run.min_ts, run.max_ts) END", "CASE WHEN t.annotated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''annotated_at'', to_char(t.annotated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.annotated_at, run.min_ts, run.max_ts) END", "CASE WHEN t.updated_at IS NOT NULL THEN dwh_etl.reason_timestamp(''updated_at'', to_char(t.updated_at AT TIME ZONE ''UTC'', ''YYYY-MM-DD HH24:MI:SS'') || ''Z'', t.updated_at, run.min_ts, run.max_ts) END"],
                        "tombstones": {"table": "bronze.agents_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "agent_feedback"}, "flag": "is_deleted"}}]},
          "description": "queries, approval requests and feedback typed by their views, bad rows quarantined with every reason, latest state per source id",
          "sources": ["bronze.agents_agent_queries", "bronze.agents_agent_approvals", "bronze.agents_agent_feedback", "bronze.agents_deleted_records"],

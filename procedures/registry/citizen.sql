@@ -22,6 +22,11 @@
 --                                       the days touched queued for the marts (one queue per mart)
 --   citizen_purge_raw_events custom     (maintenance pipeline) raw events out of bronze after
 --                                       citizen.raw_retention
+-- citizen_silver_events orders the versions of an event by delivery (ts_column delivered_at, migration
+-- 0048): by occurred_at, a redelivery with a corrected earlier time was dropped silently (attack 9a).
+-- citizen_silver_events' checks: the sane event range, and the partition window of the facts
+-- (partitions.min_date, 2000, is later than quality.min_event_date, 1990: one late event of 1995 failed
+-- the fact step, and with it the night; attack 9a); times quoted in UTC ISO, whatever the DateStyle.
 -- Pipelines: daily (shared) and citizen_nightly (00:15 IST: the Indian day just ended) run the chain.
 DO $register$
 DECLARE
@@ -210,11 +215,11 @@ DECLARE
          "spec": {"typing": "source", "reasons_column": "_reasons", "timezone_setting": "citizen.timezone",
                   "loads": [
                       {"target": "silver.citizen_query_logs", "bronze": "bronze.citizen_query_logs", "source": "silver.citizen_query_logs_typed",
-                       "key": ["query_id"], "ts_column": "queried_at",
-                       "checks": ["CASE WHEN t.queried_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', t.queried_at::text, t.queried_at, run.min_ts, run.max_ts) END"]},
+                       "key": ["query_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"],
+                       "checks": ["CASE WHEN t.queried_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', to_char(t.queried_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', t.queried_at, run.min_ts, run.max_ts) END", "CASE WHEN t.queried_at < (SELECT dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date) THEN format('occurred_at %s is before %s, the first month the partitioned fact holds (setting partitions.min_date)', to_char(t.queried_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', dwh_etl.get_setting('partitions.min_date', '2000-01-01')) END"]},
                       {"target": "silver.citizen_content_events", "bronze": "bronze.citizen_content_events", "source": "silver.citizen_content_events_typed",
-                       "key": ["usage_id"], "ts_column": "used_at",
-                       "checks": ["CASE WHEN t.used_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', t.used_at::text, t.used_at, run.min_ts, run.max_ts) END"]}]},
+                       "key": ["usage_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"],
+                       "checks": ["CASE WHEN t.used_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', to_char(t.used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', t.used_at, run.min_ts, run.max_ts) END", "CASE WHEN t.used_at < (SELECT dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date) THEN format('occurred_at %s is before %s, the first month the partitioned fact holds (setting partitions.min_date)', to_char(t.used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', dwh_etl.get_setting('partitions.min_date', '2000-01-01')) END"]}]},
          "description": "query logs and content events typed by their views (IP to network, user agent to device / browser / OS), bad events quarantined with every reason, one row per event id",
          "sources": ["bronze.citizen_query_logs", "bronze.citizen_content_events"],
          "targets": ["silver.citizen_query_logs", "silver.citizen_content_events"],
