@@ -181,14 +181,19 @@ def test_a_duplicate_delivery_or_a_rerun_changes_nothing(tiny):
                            WHERE table_name = 'tfact.fact_event' AND metric_name = 'reconciliation'""")
 
 
-def test_a_deleted_flag_removes_the_fact_row(tiny):
-    conn = tiny
-    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+def with_deleted_flag(conn):
+    """The events get a deleted flag, and the view passes it on."""
     conn.execute("ALTER TABLE tfact.events ADD COLUMN is_deleted boolean NOT NULL DEFAULT false")
     conn.execute("""CREATE OR REPLACE VIEW tfact.event_rows AS
         SELECT e.event_id, e.thing_id, e.happened_at, e.amount * 2 AS amount,
                to_char(e.happened_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e._loaded_at, e.is_deleted
         FROM tfact.events AS e""")
+
+
+def test_a_deleted_flag_removes_the_fact_row(tiny):
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    with_deleted_flag(conn)
     conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
                     (1, 1, '2024-03-01T00:00:00Z', 1), (2, 1, '2024-03-02T00:00:00Z', 2)""")
     spec = dict(SPEC, deleted_column="is_deleted")
@@ -293,11 +298,7 @@ def test_a_small_batch_against_a_large_fact_replaces_and_queues_the_same_rows_by
     the hash join path, and the session's own settings are back after the step, in its transaction."""
     conn = tiny
     thing(conn, 1, "red", "2024-01-01T00:00:00Z")
-    conn.execute("ALTER TABLE tfact.events ADD COLUMN is_deleted boolean NOT NULL DEFAULT false")
-    conn.execute("""CREATE OR REPLACE VIEW tfact.event_rows AS
-        SELECT e.event_id, e.thing_id, e.happened_at, e.amount * 2 AS amount,
-               to_char(e.happened_at AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key, e._loaded_at, e.is_deleted
-        FROM tfact.events AS e""")
+    with_deleted_flag(conn)
     conn.execute("CREATE TABLE tfact.queue (date_key integer PRIMARY KEY, run_id bigint)")
     # 6,000 events over three days, loaded once (the large fact), statistics taken
     conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount)
