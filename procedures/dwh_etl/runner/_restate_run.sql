@@ -26,15 +26,8 @@ DECLARE
     v_status    text;
     v_failed    text;
 BEGIN
-    IF current_setting('transaction_read_only') = 'on' THEN
-        -- before the run locks are taken: a write refused later would leave the session holding them
-        RAISE EXCEPTION 'cannot % pipeline % in a read-only transaction', p_mode, p_pipeline
-            USING ERRCODE = 'read_only_sql_transaction',
-                  DETAIL = CASE WHEN pg_catalog.pg_is_in_recovery()
-                                THEN 'the server is a standby (in recovery): this writes, it runs on the primary'
-                                ELSE format('default_transaction_read_only is %s in this session', current_setting('default_transaction_read_only')) END,
-                  HINT = 'SET default_transaction_read_only = off (or take it out of PGOPTIONS or the role or database settings), then try again';
-    END IF;
+    -- before the run locks are taken: a write refused later would leave the session holding them
+    PERFORM dwh_etl._refuse_read_only(format('%s pipeline %s', p_mode, p_pipeline));
     IF current_setting('session_replication_role') <> 'origin' THEN
         RAISE EXCEPTION 'session_replication_role is %, pipelines run only with origin', current_setting('session_replication_role')
             USING ERRCODE = 'invalid_parameter_value',

@@ -70,15 +70,8 @@ BEGIN
         RAISE EXCEPTION 'p_trigger must be manual or cron, got %', quote_nullable(p_trigger)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF current_setting('transaction_read_only') = 'on' THEN
-        -- checked before the run lock is taken: a write refused later would leave the session holding it
-        RAISE EXCEPTION 'cannot run pipeline % in a read-only transaction', p_pipeline
-            USING ERRCODE = 'read_only_sql_transaction',
-                  DETAIL = CASE WHEN pg_catalog.pg_is_in_recovery()
-                                THEN 'the server is a standby (in recovery): runs write, they run on the primary'
-                                ELSE format('default_transaction_read_only is %s in this session', current_setting('default_transaction_read_only')) END,
-                  HINT = 'SET default_transaction_read_only = off (or take it out of PGOPTIONS or the role or database settings), then run the pipeline again';
-    END IF;
+    -- before the run lock is taken: a write refused later would leave the session holding it
+    PERFORM dwh_etl._refuse_read_only(format('run pipeline %s', p_pipeline));
     IF current_setting('session_replication_role') <> 'origin' THEN
         -- triggers (arrival stamps, SCD trigger API) would not fire: the load would be wrong
         RAISE EXCEPTION 'session_replication_role is %, pipelines run only with origin', current_setting('session_replication_role')
