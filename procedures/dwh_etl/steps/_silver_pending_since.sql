@@ -17,6 +17,7 @@ DECLARE
     v_wm   timestamptz;
     v_rel  regclass;
     v_new  boolean;
+    v_match text;
 BEGIN
     SELECT w.watermark_value INTO v_wm FROM dwh_etl.watermarks AS w WHERE w.table_name = p_target;
     IF v_wm IS NULL THEN
@@ -35,15 +36,21 @@ BEGIN
     IF v_load IS NULL THEN
         RETURN NULL;
     END IF;
-    FOR v_rel IN
-        SELECT to_regclass(t) FROM unnest(ARRAY[COALESCE(v_load->>'source', v_load->>'bronze'),
-                                                v_load#>>'{tombstones,table}']) AS t
-        WHERE t IS NOT NULL
+    -- the load's source, then its tombstone table: only the tombstones the load applies (its "match",
+    -- as dwh_etl._load_silver reads them: sales' one bronze table of tombstones serves three loads, and
+    -- a deleted sale is nothing the customers' load waits on)
+    FOR v_rel, v_match IN
+        SELECT to_regclass(t.name), t.match
+        FROM (VALUES (COALESCE(v_load->>'source', v_load->>'bronze'), ''),
+                     (v_load#>>'{tombstones,table}',
+                      (SELECT COALESCE(string_agg(format(' AND d.%I = %L', m.key, m.value), '' ORDER BY m.key), '')
+                       FROM jsonb_each_text(COALESCE(v_load#>'{tombstones,match}', '{}'::jsonb)) AS m))) AS t (name, match)
+        WHERE t.name IS NOT NULL
     LOOP
         CONTINUE WHEN v_rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                                                    WHERE a.attrelid = v_rel AND a.attname = '_ingested_at'
                                                      AND a.attnum > 0 AND NOT a.attisdropped);
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE _ingested_at >= $1)', v_rel)
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s AS d WHERE d._ingested_at >= $1%s)', v_rel, v_match)
         INTO v_new USING v_wm;
         IF v_new THEN
             RETURN v_wm;
