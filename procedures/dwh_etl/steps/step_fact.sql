@@ -131,8 +131,8 @@ DECLARE
     v_min        date;
     v_max        date;
     v_read       bigint;
-    v_probe      boolean := false;
-    v_tgt_rows   numeric;    -- the touched rows found by their key's index (a small batch)
+    v_probe      boolean := false;    -- the touched rows found by their key's index (a small batch)
+    v_tgt_rows   numeric;             -- the target's rows, as the planner knows them
     v_hash       text := current_setting('enable_hashjoin');
     v_merge      text := current_setting('enable_mergejoin');
     v_flagged    bigint;
@@ -510,9 +510,9 @@ BEGIN
     -- 2,800 lines against 1M: the queue insert and the delete 180-215 ms each by hash, 43-128 ms by
     -- probes). Only when such an index exists (else each probe would be a scan), and not on Citus (its
     -- planner decides over the shards). Restored right after the delete.
-    -- the target's size as the planner knows it: its leaf partitions', or its own when not partitioned
-    -- (pg_partition_tree lists no row for a plain table: the bulk path below took every large batch
-    -- into a plain fact for a large share of it)
+    -- The target's size: its leaf partitions', or its own when it is not partitioned (pg_partition_tree
+    -- lists no row for a plain table: the bulk path below took every batch of fact.bulk_rows rows into a
+    -- plain fact as if it were a large share of it)
     v_tgt_rows := (SELECT COALESCE(sum(GREATEST(c.reltuples, 0)), 0)
                    FROM pg_catalog.pg_class AS c
                    WHERE c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(v_target) AS t WHERE t.isleaf)
