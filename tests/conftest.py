@@ -270,11 +270,11 @@ SALES_SCALE = 0.005  # 250 customers, ~141 products, ~5,000 sales lines
 RUN_DAILY_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
 
-def disable_other_areas(conn):
-    """Switch the other areas' steps and rules off: the daily pipeline is the engine's and sales' steps,
-    the rules are the sales rules."""
-    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('sales', 'engine')")
-    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'sales'")
+def disable_other_areas(conn, area="sales"):
+    """Switch the other areas' steps and rules off: the daily pipeline is the engine's and the area's
+    steps (sales by default), the rules are the area's rules."""
+    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN (%s, 'engine')", (area,))
+    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM %s", (area,))
 
 
 @database_template()

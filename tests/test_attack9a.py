@@ -15,8 +15,8 @@ import json
 
 import pytest
 
-from conftest import database_template
-from test_agents_pipeline import INDEPENDENT_KPIS, WAREHOUSE_KPIS
+from conftest import database_template, disable_other_areas
+from test_agents_pipeline import INDEPENDENT_KPIS, WAREHOUSE_KPIS, last_run
 
 RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)"
 
@@ -27,13 +27,6 @@ def scalar(conn, sql, params=None):
 
 def rows(conn, sql, params=None):
     return conn.execute(sql, params).fetchall()
-
-
-def last_run(conn, pipeline="daily"):
-    return rows(conn, """SELECT r.status, array_agg(s.step_name || ':' || s.status || COALESCE(':' || s.error_message, '') ORDER BY s.step_order)
-                         FROM dwh_lineage.pipeline_runs AS r JOIN dwh_lineage.step_runs AS s USING (run_id)
-                         WHERE r.run_id = (SELECT max(run_id) FROM dwh_lineage.pipeline_runs WHERE pipeline_name = %s)
-                         GROUP BY r.status""", (pipeline,))[0]
 
 
 def run_daily(conn):
@@ -66,8 +59,7 @@ AGENTS_STAR = ["agents.dim_agent", "agents.dim_user", "agents.dim_conversation",
 @database_template(scope="module")
 def agents_attack_template(conn):
     """Only the agents area: its demo source generated (scale 0.005, seed 0.42), `daily` run once."""
-    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('agents', 'engine')")
-    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'agents'")
+    disable_other_areas(conn, "agents")
     conn.execute("CALL agents_src.generate(p_scale => 0.005, p_seed => 0.42)")
     conn.execute(RUN_DAILY)
 
@@ -382,8 +374,7 @@ IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 @database_template(scope="module")
 def citizen_attack_template(conn):
     """Only the citizen area: its demo source generated (scale 0.01, seed 0.42, 2 days), `daily` run once."""
-    conn.execute("UPDATE dwh_etl.steps SET is_enabled = false WHERE area NOT IN ('citizen', 'engine')")
-    conn.execute("UPDATE dwh_etl.quality_rules SET is_enabled = false WHERE area IS DISTINCT FROM 'citizen'")
+    disable_other_areas(conn, "citizen")
     conn.execute("CALL citizen_src.generate(p_scale => 0.01, p_seed => 0.42, p_days => 2)")
     conn.execute(RUN_DAILY)
 
