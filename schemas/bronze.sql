@@ -498,7 +498,8 @@ CREATE TABLE bronze.agents_agent_approvals (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -524,7 +525,8 @@ CREATE TABLE bronze.agents_agent_feedback (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -549,7 +551,8 @@ CREATE TABLE bronze.agents_agent_queries (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -569,7 +572,8 @@ CREATE TABLE bronze.agents_agents (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -588,7 +592,8 @@ CREATE TABLE bronze.agents_conversations (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -603,7 +608,8 @@ CREATE TABLE bronze.agents_deleted_records (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -622,7 +628,8 @@ CREATE TABLE bronze.agents_users (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -676,7 +683,8 @@ CREATE TABLE bronze.citizen_content_events (
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
     _source_line bigint,
-    _raw_payload jsonb
+    _raw_payload jsonb,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -698,7 +706,8 @@ CREATE TABLE bronze.citizen_content_sources (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -719,7 +728,8 @@ CREATE TABLE bronze.citizen_content_syncs (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -737,7 +747,8 @@ CREATE TABLE bronze.citizen_content_types (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -758,7 +769,8 @@ CREATE TABLE bronze.citizen_contents (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -775,7 +787,8 @@ CREATE TABLE bronze.citizen_departments (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -796,7 +809,8 @@ CREATE TABLE bronze.citizen_languages (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -822,7 +836,8 @@ CREATE TABLE bronze.citizen_query_logs (
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
     _source_line bigint,
-    _raw_payload jsonb
+    _raw_payload jsonb,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -842,7 +857,8 @@ CREATE TABLE bronze.citizen_query_types (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -864,7 +880,8 @@ CREATE TABLE bronze.citizen_services (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -884,7 +901,8 @@ CREATE TABLE bronze.citizen_users (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -923,7 +941,8 @@ CREATE TABLE bronze.devflow_agent_execution_logs (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -950,7 +969,8 @@ CREATE TABLE bronze.devflow_agents (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -987,7 +1007,8 @@ CREATE TABLE bronze.devflow_code_gen_tasks (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1021,7 +1042,8 @@ CREATE TABLE bronze.devflow_deployment_pipelines (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1052,7 +1074,8 @@ CREATE TABLE bronze.devflow_infrastructure (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1080,7 +1103,8 @@ CREATE TABLE bronze.devflow_issues (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1098,7 +1122,8 @@ CREATE TABLE bronze.devflow_label_history (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1120,7 +1145,8 @@ CREATE TABLE bronze.devflow_labels (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1138,7 +1164,8 @@ CREATE TABLE bronze.devflow_metric_samples (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1165,7 +1192,8 @@ CREATE TABLE bronze.devflow_pull_requests (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1187,7 +1215,8 @@ CREATE TABLE bronze.devflow_review_results (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1212,7 +1241,8 @@ CREATE TABLE bronze.devflow_worktree_states (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1235,7 +1265,8 @@ CREATE TABLE bronze.sales_customers (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1250,7 +1281,8 @@ CREATE TABLE bronze.sales_deleted_records (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1272,7 +1304,8 @@ CREATE TABLE bronze.sales_products (
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
-    _source_line bigint
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -1296,7 +1329,8 @@ CREATE TABLE bronze.sales_sales (
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
     _source_line bigint,
-    tax_amount text DEFAULT ''::text
+    tax_amount text DEFAULT ''::text,
+    _source_arrived_at timestamp with time zone
 );
 
 --
@@ -2188,10 +2222,22 @@ CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.sales_sales 
 CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.sales_sales FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
 
 --
+-- Name: COLUMN agents_agent_approvals._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_approvals._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN agents_agent_approvals._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.agents_agent_approvals._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_agent_feedback._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_feedback._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN agents_agent_feedback._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2200,10 +2246,22 @@ COMMENT ON COLUMN bronze.agents_agent_approvals._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.agents_agent_feedback._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN agents_agent_queries._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agent_queries._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN agents_agent_queries._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.agents_agent_queries._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_agents._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_agents._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN agents_agents._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2212,16 +2270,34 @@ COMMENT ON COLUMN bronze.agents_agent_queries._source_line IS 'Line of its file 
 COMMENT ON COLUMN bronze.agents_agents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN agents_conversations._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_conversations._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN agents_conversations._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.agents_conversations._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN agents_deleted_records._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_deleted_records._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN agents_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.agents_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN agents_users._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.agents_users._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN agents_users._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2332,10 +2408,22 @@ COMMENT ON COLUMN bronze.cdc_events.tx_id IS 'payload.source.txId as text (recor
 COMMENT ON COLUMN bronze.citizen_content_events._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
 
 --
+-- Name: COLUMN citizen_content_events._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_events._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_content_events._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_content_events._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_content_sources._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_sources._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN citizen_content_sources._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2344,10 +2432,22 @@ COMMENT ON COLUMN bronze.citizen_content_events._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.citizen_content_sources._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN citizen_content_syncs._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_syncs._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_content_syncs._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_content_syncs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_content_types._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_content_types._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN citizen_content_types._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2356,16 +2456,34 @@ COMMENT ON COLUMN bronze.citizen_content_syncs._source_line IS 'Line of its file
 COMMENT ON COLUMN bronze.citizen_content_types._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN citizen_contents._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_contents._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_contents._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_contents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN citizen_departments._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_departments._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_departments._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_departments._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_languages._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_languages._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN citizen_languages._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2380,10 +2498,22 @@ COMMENT ON COLUMN bronze.citizen_languages._source_line IS 'Line of its file a r
 COMMENT ON COLUMN bronze.citizen_query_logs._raw_payload IS 'The JSON element as received (keys the columns do not name included); raw IP and user agent: ETL role only, purged with the row.';
 
 --
+-- Name: COLUMN citizen_query_logs._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_query_logs._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_query_logs._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_query_logs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_query_types._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_query_types._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN citizen_query_types._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2392,10 +2522,22 @@ COMMENT ON COLUMN bronze.citizen_query_logs._source_line IS 'Line of its file a 
 COMMENT ON COLUMN bronze.citizen_query_types._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN citizen_services._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_services._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN citizen_services._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.citizen_services._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN citizen_users._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_users._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN citizen_users._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2404,10 +2546,22 @@ COMMENT ON COLUMN bronze.citizen_services._source_line IS 'Line of its file a ro
 COMMENT ON COLUMN bronze.citizen_users._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_agent_execution_logs._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_agent_execution_logs._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_agent_execution_logs._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_agent_execution_logs._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_agents._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_agents._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_agents._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2416,10 +2570,22 @@ COMMENT ON COLUMN bronze.devflow_agent_execution_logs._source_line IS 'Line of i
 COMMENT ON COLUMN bronze.devflow_agents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_code_gen_tasks._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_code_gen_tasks._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_deployment_pipelines._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_deployment_pipelines._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_deployment_pipelines._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2428,10 +2594,22 @@ COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.devflow_deployment_pipelines._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_infrastructure._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_infrastructure._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_infrastructure._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_infrastructure._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_issues._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_issues._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_issues._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2440,10 +2618,22 @@ COMMENT ON COLUMN bronze.devflow_infrastructure._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.devflow_issues._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_label_history._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_label_history._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_label_history._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_label_history._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_labels._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_labels._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_labels._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2452,10 +2642,22 @@ COMMENT ON COLUMN bronze.devflow_label_history._source_line IS 'Line of its file
 COMMENT ON COLUMN bronze.devflow_labels._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_metric_samples._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_metric_samples._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_metric_samples._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_metric_samples._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_pull_requests._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_pull_requests._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_pull_requests._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2464,10 +2666,22 @@ COMMENT ON COLUMN bronze.devflow_metric_samples._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.devflow_pull_requests._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_review_results._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_review_results._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN devflow_review_results._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.devflow_review_results._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN devflow_worktree_states._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_worktree_states._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN devflow_worktree_states._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2476,10 +2690,22 @@ COMMENT ON COLUMN bronze.devflow_review_results._source_line IS 'Line of its fil
 COMMENT ON COLUMN bronze.devflow_worktree_states._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN sales_customers._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_customers._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN sales_customers._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.sales_customers._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_deleted_records._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_deleted_records._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN sales_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
@@ -2488,10 +2714,22 @@ COMMENT ON COLUMN bronze.sales_customers._source_line IS 'Line of its file a row
 COMMENT ON COLUMN bronze.sales_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN sales_products._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_products._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
+
+--
 -- Name: COLUMN sales_products._source_line; Type: COMMENT; Schema: bronze; Owner: -
 --
 
 COMMENT ON COLUMN bronze.sales_products._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
+-- Name: COLUMN sales_sales._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.sales_sales._source_arrived_at IS 'When the row arrived at the source (its extraction window column, _dwh_arrived_at): orders a re-insert after its tombstone within one extraction. NULL when unknown (file loads, change events, JSON).';
 
 --
 -- Name: COLUMN sales_sales._source_line; Type: COMMENT; Schema: bronze; Owner: -

@@ -86,7 +86,8 @@ _BRONZE_ID = ("arrival order: rows that one statement writes (an UPDATE of sever
               "in the order it visits them, their physical order, which page pruning, and so the other "
               "sessions of the server, decide (two builds swapped I_000054 and I_000057 in "
               "bronze.devflow_issues)")
-_BRONZE = {"_batch_id": _BATCH, "_ingested_at": _INGESTED, "_bronze_id": _BRONZE_ID}
+_BRONZE = {"_batch_id": _BATCH, "_ingested_at": _INGESTED, "_bronze_id": _BRONZE_ID,
+           "_source_arrived_at": "the source row's arrival stamp, copied by the extraction (migration 0049): " + _ARRIVED}
 _SOURCE = {"_dwh_arrived_at": _ARRIVED}
 _DEVFLOW_ENTITIES = ("agent_execution_logs", "agents", "code_gen_tasks", "deployment_pipelines", "infrastructure",
                      "issues", "label_history", "labels", "review_results", "worktree_states")

@@ -232,15 +232,13 @@ def test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loade
     assert in_fact == 1 or "900000701" in open_quarantine(agents, "%agents%")
 
 
-@pytest.mark.xfail(strict=True, reason="engine design: a tombstone beats any row of its window whose updated_at is not after it; bronze has no arrival order")
 def test_agents_delete_and_reinsert_in_one_window_keeps_the_row(agents):
-    """DEFECT (medium, open): a query deleted and re-inserted with the same id and its old updated_at (a
-    restore from a backup, a re-sync) before the next run is lost: _load_silver flags a key deleted when its
-    row's updated_at is not after the tombstone's deleted_at, and both arrived in one window, so the
-    re-inserted row is deleted in silver and removed from the fact while the source holds it. Across two
-    runs the same restore is loaded (test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loaded):
-    the outcome depends on batching. A fix needs the source's arrival order (_dwh_arrived_at) in bronze,
-    or a tombstone ignored when the same window holds a later arrival of its key."""
+    """Fixed (was open): a query deleted and re-inserted with the same id and its old updated_at (a restore
+    from a backup, a re-sync) before the next run was lost: _load_silver flagged a key deleted when its
+    row's updated_at was not after the tombstone's deleted_at, and both arrived in one window. Bronze now
+    keeps the source's arrival (_source_arrived_at, migration 0049) and a tombstone is not applied when
+    its window holds a row of the key that arrived after it. Across two runs the same restore is loaded
+    (test_agents_a_row_restored_with_its_old_updated_at_after_its_delete_is_loaded)."""
     agent, conv = an_agent(agents)
     at = recent(agents, 6)
     insert_query(agents, 900000801, agent, conv, at, latency_ms=10)

@@ -471,3 +471,70 @@ def test_migration_0011_continues_the_old_watermarks_without_a_gap_or_a_reload(s
     assert rows(conn, "SELECT record_id FROM bronze.sales_deleted_records") == [("99",)]
     run(conn)
     assert scalar(conn, "SELECT count(*) FROM bronze.sales_sales") == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# a delete and a re-insert of one record within one extraction window (migration 0049)
+# ------------------------------------------------------------------------------------------------
+
+def test_bronze_rows_keep_their_arrival_at_the_source(sales):
+    conn = sales
+    assert rows(conn, """
+        SELECT b._source_arrived_at = s._dwh_arrived_at
+        FROM bronze.sales_sales AS b JOIN sales_src.sales AS s ON s.sale_id::text = b.sale_id
+    """) == [(True,)]
+    # a file load does not know it: NULL (a tombstone then applies by its times alone)
+    conn.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_customers', p_file_name => 'c.csv')")
+    conn.execute("INSERT INTO bronze.sales_customers_landing (customer_id, first_name, last_name) VALUES ('7', 'A', 'B')")
+    conn.execute("CALL dwh_etl.file_end()")
+    assert rows(conn, "SELECT _source_arrived_at FROM bronze.sales_customers WHERE customer_id = '7'") == [(None,)]
+
+
+def test_a_sale_deleted_and_reinserted_with_its_old_updated_at_in_one_window_is_kept(sales):
+    """A restore (the same sale_id, its old updated_at, other values) between two runs: the tombstone and
+    the row reach one window, the tombstone's deleted_at after the row's updated_at. It was deleted in
+    silver and gold while the source held it; the row arrived after the tombstone, so the row stands."""
+    conn = sales
+    old = scalar(conn, "SELECT updated_at FROM sales_src.sales WHERE sale_id = 1")
+    conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
+    add_sale(conn, 1, updated_at=f"'{old.isoformat()}'::timestamptz", quantity=5)
+    _, steps = run(conn)
+    assert set(steps.values()) == {"completed"}, steps
+    assert rows(conn, "SELECT quantity, is_deleted FROM silver.sales_sales WHERE sale_id = 1") == [(5, False)]
+    assert rows(conn, "SELECT quantity FROM sales.fact_sales WHERE sale_id = 1") == [(5,)]
+
+
+def test_a_sale_restored_then_deleted_again_in_one_window_is_deleted(sales):
+    """The other order: deleted, re-inserted, deleted again before the run. The last tombstone arrived
+    after the row: the sale is deleted."""
+    conn = sales
+    old = scalar(conn, "SELECT updated_at FROM sales_src.sales WHERE sale_id = 1")
+    conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
+    add_sale(conn, 1, updated_at=f"'{old.isoformat()}'::timestamptz", quantity=5)
+    conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
+    _, steps = run(conn)
+    assert set(steps.values()) == {"completed"}, steps
+    assert rows(conn, "SELECT is_deleted FROM silver.sales_sales WHERE sale_id = 1") == [(True,)]
+    assert rows(conn, "SELECT quantity FROM sales.fact_sales WHERE sale_id = 1") == []
+
+
+def test_a_customer_deleted_and_reinserted_with_its_old_updated_at_in_one_window_is_kept(sales):
+    """The same for an SCD2 dimension (its tombstones are versions of the stage): the restored customer
+    stays current and not deleted, in silver and in the gold dimension."""
+    conn = sales
+    old = scalar(conn, "SELECT updated_at FROM sales_src.customers WHERE customer_id = 1")
+    conn.execute("DELETE FROM sales_src.customers WHERE customer_id = 1")
+    add_customer(conn, 1, updated_at=f"'{old.isoformat()}'::timestamptz")
+    _, steps = run(conn)
+    assert set(steps.values()) == {"completed"}, steps
+    assert rows(conn, "SELECT is_deleted FROM silver.sales_customers WHERE customer_id = 1 AND is_current") == [(False,)]
+    assert scalar(conn, "SELECT count(*) FROM silver.sales_customers WHERE customer_id = 1 AND is_deleted") == 0
+
+
+def test_a_customer_deleted_for_good_in_the_window_of_its_last_change_is_deleted(sales):
+    conn = sales
+    conn.execute("UPDATE sales_src.customers SET last_name = 'Roe', updated_at = now() WHERE customer_id = 1")
+    conn.execute("DELETE FROM sales_src.customers WHERE customer_id = 1")
+    _, steps = run(conn)
+    assert set(steps.values()) == {"completed"}, steps
+    assert rows(conn, "SELECT is_deleted FROM silver.sales_customers WHERE customer_id = 1 AND is_current") == [(True,)]

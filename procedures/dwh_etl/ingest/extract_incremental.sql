@@ -9,6 +9,9 @@
 -- behind the watermark, and never reached one stamped 'infinity' (issue 9). The arrival stamp is
 -- clock_timestamp() at write, >= the writing transaction's start, which is what safe_upper_bound() caps
 -- the window at, so a late-committing row is not skipped either.
+-- The window column's value is kept in bronze's _source_arrived_at when the bronze table has that column
+-- and the window column is a timestamptz (migration 0049): it orders a row and a tombstone of one window,
+-- which share the extraction's _ingested_at (dwh_etl._load_silver: a re-insert after its delete).
 -- p_run_id: the run extracting (rows stamped with its batch, the ingestion logged for it and its step;
 -- dwh_etl.get_run_context); NULL outside a pipeline (a fresh batch).
 -- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
@@ -33,6 +36,7 @@ DECLARE
     v_to      timestamptz;
     v_rows    bigint;
     v_run     dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
+    v_arrival boolean;
 BEGIN
     IF v_src IS NULL OR v_tgt IS NULL THEN
         RAISE EXCEPTION 'extract % -> %: % does not exist', p_source, p_target,
@@ -69,6 +73,13 @@ BEGIN
                                   WHERE a.attrelid = v_src AND a.attname = u.c AND a.attnum > 0 AND NOT a.attisdropped)
                     ORDER BY u.n);
 
+    v_arrival := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                         WHERE a.attrelid = v_tgt AND a.attname = '_source_arrived_at' AND NOT a.attisdropped
+                           AND a.atttypid = 'timestamptz'::regtype)
+                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = v_src AND a.attname = p_ts_column AND NOT a.attisdropped
+                               AND a.atttypid = 'timestamptz'::regtype);
+
     v_from := dwh_etl.get_watermark(p_target);
     v_to   := dwh_etl.safe_upper_bound(p_cap);
     IF v_to <= v_from THEN
@@ -77,13 +88,15 @@ BEGIN
     END IF;
 
     EXECUTE format(
-        'INSERT INTO %s (%s, _batch_id, _ingested_at, _source)
-         SELECT %s, $1, now(), $2
+        'INSERT INTO %s (%s, _batch_id, _ingested_at, _source%s)
+         SELECT %s, $1, now(), $2%s
          FROM %s AS s
          WHERE s.%I >= $3 AND s.%I < $4',
         v_tgt,
         dwh_etl._col_list(v_cols),
+        CASE WHEN v_arrival THEN ', _source_arrived_at' ELSE '' END,
         (SELECT string_agg(format('s.%I::text', c), ', ') FROM unnest(v_cols) AS c),
+        CASE WHEN v_arrival THEN format(', s.%I', p_ts_column) ELSE '' END,
         v_src, p_ts_column, p_ts_column)
     USING v_run.batch_id, p_source, v_from, v_to;
     GET DIAGNOSTICS v_rows = ROW_COUNT;

@@ -5,7 +5,7 @@
 -- by row and draws every _bronze_id from an uncached identity; here the COPY writes only the file's
 -- columns and _bronze_id, with no index and no constraint to maintain:
 --   * columns: the table's columns except the landing metadata (_batch_id, _source, added by the seal
---     as constant defaults, stored once), in table order, plus _source_line when p_lines_in_rows (dwh
+--     as constant defaults, stored once; _source_arrived_at, unknown for a file: added NULL by the seal), in table order, plus _source_line when p_lines_in_rows (dwh
 --     load's parsing path, which calls this again to recreate the table with it), and _ingested_at, this
 --     transaction's start (as now() would have stamped each row), a constant default;
 --   * the CHECKs the planner excludes the sealed child by (its one _ingested_at, its block of ids), made
@@ -98,7 +98,7 @@ BEGIN
     WHERE a.attrelid = v_parent
       AND a.attnum > 0
       AND NOT a.attisdropped
-      AND a.attname NOT IN ('_bronze_id', '_batch_id', '_ingested_at', '_source', '_source_line');
+      AND a.attname NOT IN ('_bronze_id', '_batch_id', '_ingested_at', '_source', '_source_line', '_source_arrived_at');
 
     -- _bronze_id: an identity over the reserved block (cached), not a default calling nextval(): the
     -- executor draws an identity's values without the function call and its per-row privilege check

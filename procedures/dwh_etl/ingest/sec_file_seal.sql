@@ -116,14 +116,20 @@ BEGIN
                            v_landing, v_child || '_ingested', v_child || '_ids');
         END IF;
         EXECUTE format('ALTER TABLE %s ADD COLUMN _batch_id uuid NOT NULL DEFAULT %L::uuid, '
-                       'ADD COLUMN _source text NOT NULL DEFAULT %L%s%s',
+                       'ADD COLUMN _source text NOT NULL DEFAULT %L%s%s%s',
                        v_landing, v_file.batch_id, v_file.source,
                        CASE WHEN v_made THEN ''
                             ELSE format(', ADD COLUMN _ingested_at timestamptz NOT NULL DEFAULT %L::timestamptz',
                                         to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00') END,
                        CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                                          WHERE a.attrelid = v_landing AND a.attname = '_source_line' AND NOT a.attisdropped)
-                            THEN '' ELSE ', ADD COLUMN _source_line bigint' END);
+                            THEN '' ELSE ', ADD COLUMN _source_line bigint' END,
+                       -- unknown for a file (migration 0049): NULL, no rewrite
+                       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                         WHERE a.attrelid = v_parent AND a.attname = '_source_arrived_at' AND NOT a.attisdropped)
+                             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                             WHERE a.attrelid = v_landing AND a.attname = '_source_arrived_at' AND NOT a.attisdropped)
+                            THEN ', ADD COLUMN _source_arrived_at timestamptz' ELSE '' END);
         EXECUTE format('ALTER TABLE %s ALTER COLUMN _batch_id DROP DEFAULT, ALTER COLUMN _ingested_at DROP DEFAULT, '
                        'ALTER COLUMN _source DROP DEFAULT', v_landing);
         FOR v_check IN

@@ -6,7 +6,8 @@
 -- A row a file load landed (dwh_etl.file_line knows its batch) has its file and line put in front of
 -- each reason ("file sales.csv line 7: quantity 'abc' is not an integer") and in the payload (_file,
 -- _line; technical keys, outside the record's fingerprint). The bronze column _source_line itself is left
--- out of the payload (NULL for every row that did not come from a file's parsing path; _line says it).
+-- out of the payload (NULL for every row that did not come from a file's parsing path; _line says it),
+-- and _source_arrived_at (the extraction's ordering column, migration 0049: not the record's data).
 -- p_run_id: the run the load belongs to (entries carry its run and batch; dwh_etl.get_run_context);
 -- NULL outside a pipeline.
 -- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
@@ -46,7 +47,7 @@ BEGIN
                                 FROM unnest(x._reasons) WITH ORDINALITY AS r (reason, n)
                                 ORDER BY r.n) END,
                 $3, $4, count(*) OVER (PARTITION BY x.fp)
-         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) - ''_source_line'' AS payload, b._bronze_id,
+         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) - ''_source_line'' - ''_source_arrived_at'' AS payload, b._bronze_id,
                       (to_jsonb(b)->>''_source_line'')::bigint AS source_line,
                       dwh_etl.quarantine_fingerprint($1, s._record_key, to_jsonb(b)) AS fp
                FROM %s AS s

@@ -81,6 +81,8 @@ DECLARE
     v_ref_cap  timestamptz;   -- the watermarks of the silver tables this load validates against
     v_empty    boolean;
     v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
+    v_revive   boolean := false;  -- tombstones weighed against the arrival of the window's rows (0049)
+    v_skip     bigint[] := '{}';  -- the _bronze_id of the tombstones a later arrival of their key overrides
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -359,6 +361,50 @@ BEGIN
                                      AND dwh_etl.try_timestamptz(d.%3$I, $3) <= $7)
             $q$, to_regclass(v_tomb->>'table'), v_tomb->>'key', v_tomb->>'deleted_at', v_tmatch)
         USING v_win.from_ts, v_win.to_ts, v_zone, v_target, v_tomb->>'table', COALESCE(p_run_id::text, 'outside a run'), v_bounds.max_ts;
+
+        -- A record deleted and re-inserted (a restore, a re-sync: its old updated_at) before this run
+        -- reaches this window as a tombstone and a row whose change time is not after the deletion: by
+        -- the times alone the tombstone wins and the record was deleted while the source held it (attack
+        -- 9a). Where both bronze tables know when their rows arrived at the source (_source_arrived_at,
+        -- migration 0049), such a tombstone is not applied when the window holds a valid row of its key
+        -- that arrived after it (v_skip: their _bronze_id). A re-insert with a later change time needs
+        -- nothing: it is newer, and a dimension's history keeps the deletion between the two versions.
+        -- Only keys with a tombstone of this window are looked up in bronze (one pass over the typed
+        -- rows); the ids, not a temporary table, reach the statements below (Citus: a distributed UPDATE
+        -- cannot read a temporary table).
+        v_revive := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = to_regclass(v_tomb->>'table') AND a.attname = '_source_arrived_at' AND NOT a.attisdropped)
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = '_source_arrived_at' AND NOT a.attisdropped);
+        IF v_revive THEN
+            EXECUTE format($q$
+                WITH tomb AS MATERIALIZED (
+                    SELECT d._bronze_id, %4$s AS _key, d._source_arrived_at AS _arrived,
+                           dwh_etl.try_timestamptz(d.%7$I, $3) AS _deleted_at
+                    FROM %3$s AS d
+                    WHERE d._ingested_at >= $1
+                      AND d._ingested_at < $2%5$s
+                      AND d._source_arrived_at IS NOT NULL
+                ), back AS MATERIALIZED (
+                    SELECT t.%1$I AS _key, t.%6$I AS _ts, b._source_arrived_at AS _arrived
+                    FROM _silver_typed AS t
+                    JOIN %2$s AS b
+                      ON b._bronze_id = t._bronze_id
+                     AND b._ingested_at >= $1 AND b._ingested_at < $2
+                    WHERE cardinality(t._reasons) = 0
+                      AND b._source_arrived_at IS NOT NULL
+                      AND t.%1$I IN (SELECT tomb._key FROM tomb)
+                )
+                SELECT COALESCE(array_agg(tomb._bronze_id ORDER BY tomb._bronze_id), '{}')
+                FROM tomb
+                WHERE EXISTS (SELECT 1 FROM back
+                              WHERE back._key = tomb._key
+                                AND back._arrived > tomb._arrived
+                                AND back._ts <= tomb._deleted_at)
+                $q$, v_key[1], to_regclass(v_bronze), to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_ts, v_tomb->>'deleted_at')
+            INTO v_skip
+            USING v_win.from_ts, v_win.to_ts, v_zone;
+        END IF;
     END IF;
 
     IF v_scd2 THEN
@@ -411,7 +457,7 @@ BEGIN
                    ON true
                  WHERE d._ingested_at >= $1
                    AND d._ingested_at < $2%7$s
-                   AND dwh_etl.try_timestamptz(d.%11$I, $3) <= $4',
+                   AND dwh_etl.try_timestamptz(d.%11$I, $3) <= $4%13$s',
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 CASE WHEN v_dim.change_ts_column IS NOT NULL
                      THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
@@ -420,7 +466,9 @@ BEGIN
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't2'),
                 v_ts, v_tomb->>'deleted_at',
                 -- a deletion marker comes from the tombstone table: no bronze row of this load
-                CASE WHEN v_prov THEN ', NULL::bigint' ELSE '' END)
+                CASE WHEN v_prov THEN ', NULL::bigint' ELSE '' END,
+                -- not when the key came back after it (v_skip)
+                CASE WHEN cardinality(v_skip) > 0 THEN format(' AND d._bronze_id <> ALL (%L::bigint[])', v_skip) ELSE '' END)
             ELSE '' END,
             CASE WHEN v_prov THEN ', t._bronze_id AS _source_bronze_id' ELSE '' END)
         USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
@@ -504,13 +552,15 @@ BEGIN
                 FROM (SELECT %6$s AS _key, dwh_etl.try_timestamptz(d.%8$I, $3) AS _deleted_at
                       FROM %3$s AS d
                       WHERE d._ingested_at >= $1
-                        AND d._ingested_at < $2%4$s) AS d
+                        AND d._ingested_at < $2%4$s%9$s) AS d
                 WHERE s.%5$I = d._key
                   AND NOT s.%2$I
                   AND s.%7$I <= d._deleted_at
                   AND d._deleted_at <= $5
                 $q$,
-                v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at')
+                v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at',
+                -- not when the key came back after it (v_skip)
+                CASE WHEN cardinality(v_skip) > 0 THEN format(' AND d._bronze_id <> ALL (%L::bigint[])', v_skip) ELSE '' END)
             USING v_win.from_ts, v_win.to_ts, v_zone, v_batch, v_bounds.max_ts;
             GET DIAGNOSTICS v_deleted = ROW_COUNT;
         END IF;
