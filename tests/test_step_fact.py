@@ -329,3 +329,65 @@ def test_a_small_batch_against_a_large_fact_replaces_and_queues_the_same_rows_by
     # the days the touched rows had (3 and 9 on 03-01, 6 on 03-01; 1 on 03-02, 2 on 03-03) and the days they get
     assert [r[0] for r in rows(conn, "SELECT date_key FROM tfact.queue ORDER BY 1")] == [
         20240301, 20240302, 20240303, 20240310, 20240311]
+
+
+def index_defs(conn, table):
+    return rows(conn, """SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, obj_description(c.oid, 'pg_class'), c.oid
+                         FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+                         WHERE i.indrelid = %s::regclass ORDER BY 1""", (table,))
+
+
+def test_a_bulk_load_into_an_empty_fact_builds_its_secondary_indexes_after_the_write(tiny):
+    """A first load (fact.bulk_rows rows or more into an empty fact) drops the fact's secondary indexes and
+    builds them after the write from their own definitions, in the step's transaction: the same indexes,
+    valid, with their comments; the unique ones (ON CONFLICT arbiters, keys) are never dropped. A later
+    bulk batch into the non-empty fact keeps them (the same index objects)."""
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""CREATE INDEX fact_event_date_idx ON tfact.fact_event (date_key) INCLUDE (amount);
+                    CREATE INDEX fact_event_big_idx ON tfact.fact_event (thing_key) WHERE amount > 100;
+                    COMMENT ON INDEX tfact.fact_event_date_idx IS 'by day'""")
+    before = index_defs(conn, "tfact.fact_event")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount)
+                    SELECT g, 1, timestamptz '2024-03-01T00:00:00Z' + (g % 3) * interval '1 day', g
+                    FROM generate_series(1, 12000) AS g""")
+    notes = []
+    conn.add_notice_handler(lambda d: notes.append(d.message_primary))
+    conn.execute("SET client_min_messages = debug1")
+    load(conn)
+    conn.execute("RESET client_min_messages")
+    assert any("secondary indexes of the empty tfact.fact_event built after the write" in (n or "") for n in notes), notes
+    after = index_defs(conn, "tfact.fact_event")
+    assert [r[:4] for r in after] == [r[:4] for r in before]
+    assert all(r[2] for r in after)
+    # the unique ones stayed (the same objects); the secondary ones are new objects
+    kept = {r[0]: r[4] for r in before}
+    assert {r[0] for r in after if r[4] == kept[r[0]]} == {"fact_event_event_id_key", "fact_event_pkey"}
+    assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 12000
+    assert scalar(conn, "SELECT count(*) FROM tfact.fact_event WHERE amount > 100 AND thing_key IS NOT NULL") == 12000 - 50
+    # a second bulk batch: the target is not empty, its indexes stay
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount)
+                    SELECT g, 1, timestamptz '2024-03-05T00:00:00Z', g FROM generate_series(12001, 24000) AS g""")
+    load(conn)
+    assert index_defs(conn, "tfact.fact_event") == after
+    assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 24000
+
+
+def test_the_first_sales_load_leaves_every_partition_of_the_fact_indexed(conn):
+    """The sales fact is partitioned: its indexes, built again on the parent after the first load, are
+    valid and attached in every partition (the seed's indexes, by name on the parent)."""
+    from conftest import disable_other_areas
+
+    disable_other_areas(conn)
+    conn.execute("CALL sales_src.generate(p_scale => 0.02, p_seed => 0.5)")
+    before = [r[:4] for r in index_defs(conn, "sales.fact_sales")]
+    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)")
+    assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") >= 10000
+    assert [r[:4] for r in index_defs(conn, "sales.fact_sales")] == before
+    parents = scalar(conn, "SELECT count(*) FROM pg_index WHERE indrelid = 'sales.fact_sales'::regclass")
+    assert rows(conn, """
+        SELECT p.relid::regclass::text, count(i.indexrelid), bool_and(i.indisvalid)
+        FROM pg_partition_tree('sales.fact_sales') AS p
+        JOIN pg_index AS i ON i.indrelid = p.relid
+        WHERE p.isleaf
+        GROUP BY 1 HAVING count(i.indexrelid) <> %s OR NOT bool_and(i.indisvalid)""", (parents,)) == []

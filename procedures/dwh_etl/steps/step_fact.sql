@@ -148,6 +148,9 @@ DECLARE
     v_lock       text;
     v_rows       text := '_fact_rows';  -- the staged rows; on a distributed target, the push-down path's subquery
     v_push       boolean := false;
+    v_idx        record;
+    v_empty      boolean;
+    v_idx_add    text[] := '{}'::text[];  -- bulk path into an empty target: its secondary indexes, built after the write
     v_write      text;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
@@ -581,6 +584,59 @@ BEGIN
             RAISE NOTICE 'fact %: its tables are busy (%), rows checked one by one', v_target, SQLERRM;
         END;
     END IF;
+    -- Bulk path into an empty target (a first load, a rebuild): its secondary indexes (neither unique nor
+    -- behind a constraint: the ON CONFLICT arbiters and the keys stay) are dropped for the write and
+    -- built after it, in this transaction, from their own definitions (pg_get_indexdef, comments kept):
+    -- one sort per index instead of a descent per row and index (sales at scale 0.3, 300k lines into
+    -- seven such indexes: the INSERT 2.6 s with them; 0.8 s without, plus 1.0 s to build them). A
+    -- non-empty target keeps them (rebuilding them over its old rows would cost more). Same locks as the
+    -- foreign keys' (ACCESS EXCLUSIVE on the fact until the step commits; 2 s at most to get it, else the
+    -- indexes stay); not on Citus.
+    IF v_read >= v_bulk_rows
+       AND NOT dwh_etl.is_citus_table(v_target)
+       AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE') THEN
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_target) INTO v_empty;
+        IF v_empty THEN
+            v_lock := current_setting('lock_timeout');
+            BEGIN
+                PERFORM set_config('lock_timeout', '2s', true);
+                FOR v_idx IN
+                    -- a partitioned table's index is defined ON ONLY the parent (its partitions' attached
+                    -- after): built again ON the parent, it builds theirs too
+                    SELECT x.name, x.note,
+                           CASE WHEN x.kind = 'I' THEN overlay(x.def PLACING ' ON ' FROM x.at FOR 9) ELSE x.def END AS def
+                    FROM (SELECT format('%I.%I', n.nspname, ic.relname) AS name, ic.relkind AS kind,
+                                 pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                                 length('CREATE INDEX ' || quote_ident(ic.relname)) + 1 AS at,
+                                 pg_catalog.obj_description(i.indexrelid, 'pg_class') AS note
+                          FROM pg_catalog.pg_index AS i
+                          JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+                          JOIN pg_catalog.pg_namespace AS n ON n.oid = ic.relnamespace
+                          WHERE i.indrelid = v_target
+                            AND NOT i.indisunique
+                            AND i.indisvalid
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)) AS x
+                    -- (a definition not of the expected form keeps its index)
+                    WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
+                    ORDER BY x.name
+                LOOP
+                    v_idx_add := v_idx_add || v_idx.def;
+                    IF v_idx.note IS NOT NULL THEN
+                        v_idx_add := v_idx_add || format('COMMENT ON INDEX %s IS %L', v_idx.name, v_idx.note);
+                    END IF;
+                    EXECUTE format('DROP INDEX %s', v_idx.name);
+                END LOOP;
+                PERFORM set_config('lock_timeout', v_lock, true);
+            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+                v_idx_add := '{}'::text[];  -- the drops were rolled back with the subtransaction
+                PERFORM set_config('lock_timeout', v_lock, true);
+                RAISE NOTICE 'fact %: its tables are busy (%), indexes maintained row by row', v_target, SQLERRM;
+            END;
+            IF cardinality(v_idx_add) > 0 THEN
+                RAISE DEBUG 'fact step %: the secondary indexes of the empty % built after the write', v_step, v_target;
+            END IF;
+        END IF;
+    END IF;
     IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
         EXECUTE format('DELETE FROM %s AS f USING %s AS d WHERE %s%s',
                        v_target, v_rows, dwh_etl._join_cond(v_nk, 'f', 'd'),
@@ -626,6 +682,10 @@ BEGIN
     EXECUTE v_write
     USING v_batch;
     GET DIAGNOSTICS v_written = ROW_COUNT;
+    -- bulk path into an empty target: its secondary indexes, each built by one sort
+    FOREACH v_fk_stmt IN ARRAY v_idx_add LOOP
+        EXECUTE v_fk_stmt;
+    END LOOP;
     -- bulk path: the foreign keys back, each validated over the table by one set-based query
     FOREACH v_fk_stmt IN ARRAY v_fk_add LOOP
         EXECUTE v_fk_stmt;
