@@ -492,12 +492,22 @@ BEGIN
     END IF;
 
     IF v_read > 0 AND v_date_expr IS NOT NULL THEN
-        EXECUTE format('SELECT min(%1$s), max(%1$s) FROM %2$s AS d', v_date_expr, v_rows) INTO v_min, v_max;
+        -- an integer YYYYMMDD key sorts as its date: its bounds and months are read from the integers and
+        -- converted once (to_date per row: 0.45 s of a first load of 300k sales lines)
+        IF v_date_expr LIKE 'to_date(%' THEN
+            EXECUTE format('SELECT to_date(min(d.%1$I)::text, ''YYYYMMDD''), to_date(max(d.%1$I)::text, ''YYYYMMDD'') FROM %2$s AS d',
+                           v_date_key, v_rows) INTO v_min, v_max;
+        ELSE
+            EXECUTE format('SELECT min(%1$s), max(%1$s) FROM %2$s AS d', v_date_expr, v_rows) INTO v_min, v_max;
+        END IF;
         PERFORM dwh_etl.ensure_calendar(v_min, v_max);
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table AS pt WHERE pt.partrelid = v_target) THEN
             -- the months that have rows (one old row must not create years of empty partitions: silver keeps
             -- instants in a sane range, dwh_etl.event_time_bounds), and the current UTC month and more ahead
-            FOR v_month IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', (%s)::timestamp)::date FROM %s AS d ORDER BY 1', v_date_expr, v_rows) LOOP
+            FOR v_month IN EXECUTE CASE WHEN v_date_expr LIKE 'to_date(%'
+                                        THEN format('SELECT to_date((m.ym * 100 + 1)::text, ''YYYYMMDD'') FROM (SELECT DISTINCT d.%I / 100 AS ym FROM %s AS d) AS m ORDER BY 1',
+                                                    v_date_key, v_rows)
+                                        ELSE format('SELECT DISTINCT date_trunc(''month'', (%s)::timestamp)::date FROM %s AS d ORDER BY 1', v_date_expr, v_rows) END LOOP
                 PERFORM dwh_etl.ensure_partitions(v_target::text, v_month, v_month, 0);
             END LOOP;
             PERFORM dwh_etl.ensure_partitions(v_target::text, (now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date, v_ahead);
