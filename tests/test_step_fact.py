@@ -340,12 +340,15 @@ def index_defs(conn, table):
 def test_a_bulk_load_into_an_empty_fact_builds_its_secondary_indexes_after_the_write(tiny):
     """A first load (fact.bulk_rows rows or more into an empty fact) drops the fact's secondary indexes and
     builds them after the write from their own definitions, in the step's transaction: the same indexes,
-    valid, with their comments; the unique ones (ON CONFLICT arbiters, keys) are never dropped. A later
+    valid, with their comments; the unique ones (ON CONFLICT arbiters, keys) and the one the table is
+    clustered on are never dropped. A later
     bulk batch into the non-empty fact keeps them (the same index objects)."""
     conn = tiny
     thing(conn, 1, "red", "2024-01-01T00:00:00Z")
     conn.execute("""CREATE INDEX fact_event_date_idx ON tfact.fact_event (date_key) INCLUDE (amount);
                     CREATE INDEX fact_event_big_idx ON tfact.fact_event (thing_key) WHERE amount > 100;
+                    CREATE INDEX fact_event_clustered_idx ON tfact.fact_event (happened_at);
+                    CLUSTER tfact.fact_event USING fact_event_clustered_idx;
                     COMMENT ON INDEX tfact.fact_event_date_idx IS 'by day'""")
     before = index_defs(conn, "tfact.fact_event")
     conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount)
@@ -362,7 +365,8 @@ def test_a_bulk_load_into_an_empty_fact_builds_its_secondary_indexes_after_the_w
     assert all(r[2] for r in after)
     # the unique ones stayed (the same objects); the secondary ones are new objects
     kept = {r[0]: r[4] for r in before}
-    assert {r[0] for r in after if r[4] == kept[r[0]]} == {"fact_event_event_id_key", "fact_event_pkey"}
+    assert {r[0] for r in after if r[4] == kept[r[0]]} == {"fact_event_clustered_idx", "fact_event_event_id_key", "fact_event_pkey"}
+    assert scalar(conn, "SELECT indisclustered FROM pg_index WHERE indexrelid = 'tfact.fact_event_clustered_idx'::regclass")
     assert scalar(conn, "SELECT count(*) FROM tfact.fact_event") == 12000
     assert scalar(conn, "SELECT count(*) FROM tfact.fact_event WHERE amount > 100 AND thing_key IS NOT NULL") == 12000 - 50
     # a second bulk batch: the target is not empty, its indexes stay

@@ -625,7 +625,12 @@ BEGIN
                           WHERE i.indrelid = v_target
                             AND NOT i.indisunique
                             AND i.indisvalid
-                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)) AS x
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)
+                            -- what a definition does not carry stays: the index a DBA clustered the table
+                            -- on, statistics targets set on an index's columns
+                            AND NOT i.indisclustered
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                            WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
                     -- (a definition not of the expected form keeps its index)
                     WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
                     ORDER BY x.name
