@@ -149,7 +149,8 @@ DECLARE
     v_rows       text := '_fact_rows';  -- the staged rows; on a distributed target, the push-down path's subquery
     v_push       boolean := false;
     v_idx        record;
-    v_empty      boolean;
+    v_empty      boolean := false;  -- the target has no row (bulk path: its secondary indexes built after the write)
+    v_drop_fks   boolean := false;
     v_idx_add    text[] := '{}'::text[];  -- bulk path into an empty target: its secondary indexes, built after the write
     v_write      text;
 BEGIN
@@ -566,34 +567,6 @@ BEGIN
     -- no other write can slip in while they are away; after the commit they are there, validated, as
     -- before. Small batches (the daily delta) keep the per-row checks: validating the whole table would
     -- cost more than they do. Same rows, same errors, either way.
-    IF v_read >= v_bulk_rows
-       AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE')
-       AND v_read * 10 >= v_tgt_rows
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
-                       WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
-                         AND (NOT k.convalidated OR NOT has_table_privilege(k.confrelid, 'REFERENCES'))) THEN
-        -- dropping a foreign key locks its referenced table too (the shared gold.dim_date among them):
-        -- if that takes more than 2 s (a long query on it) or another step holds it (a deadlock), the
-        -- batch goes the per-row way instead of queueing every reader of the dimension behind it
-        v_lock := current_setting('lock_timeout');
-        BEGIN
-            PERFORM set_config('lock_timeout', '2s', true);
-            FOR v_fk IN
-                SELECT k.conname, pg_catalog.pg_get_constraintdef(k.oid) AS def
-                FROM pg_catalog.pg_constraint AS k
-                WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
-                ORDER BY k.conname
-            LOOP
-                v_fk_add := v_fk_add || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_target, v_fk.conname, v_fk.def);
-                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_target, v_fk.conname);
-            END LOOP;
-            PERFORM set_config('lock_timeout', v_lock, true);
-        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-            v_fk_add := '{}'::text[];  -- the drops were rolled back with the subtransaction
-            PERFORM set_config('lock_timeout', v_lock, true);
-            RAISE NOTICE 'fact %: its tables are busy (%), rows checked one by one', v_target, SQLERRM;
-        END;
-    END IF;
     -- Bulk path into an empty target (a first load, a rebuild): its secondary indexes (neither unique nor
     -- behind a constraint: the ON CONFLICT arbiters and the keys stay) are dropped for the write and
     -- built after it, in this transaction, from their own definitions (pg_get_indexdef, comments kept):
@@ -602,54 +575,72 @@ BEGIN
     -- non-empty target keeps them (rebuilding them over its old rows would cost more). Same locks as the
     -- foreign keys' (ACCESS EXCLUSIVE on the fact until the step commits; 2 s at most to get it, else the
     -- indexes stay); not on Citus.
+    -- Dropping a foreign key locks its referenced table too (the shared gold.dim_date among them): if the
+    -- locks take more than 2 s (a long query on a table) or another step holds one (a deadlock), the batch
+    -- goes the per-row way instead of queueing every reader of the dimension behind it.
     IF v_read >= v_bulk_rows
-       AND NOT dwh_etl.is_citus_table(v_target)
        AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_target), 'USAGE') THEN
-        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_target) INTO v_empty;
-        IF v_empty THEN
-            v_lock := current_setting('lock_timeout');
-            BEGIN
-                PERFORM set_config('lock_timeout', '2s', true);
-                FOR v_idx IN
-                    -- a partitioned table's index is defined ON ONLY the parent (its partitions' attached
-                    -- after): built again ON the parent, it builds theirs too
-                    SELECT x.name, x.note,
-                           CASE WHEN x.kind = 'I' THEN overlay(x.def PLACING ' ON ' FROM x.at FOR 9) ELSE x.def END AS def
-                    FROM (SELECT format('%I.%I', n.nspname, ic.relname) AS name, ic.relkind AS kind,
-                                 pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
-                                 length('CREATE INDEX ' || quote_ident(ic.relname)) + 1 AS at,
-                                 pg_catalog.obj_description(i.indexrelid, 'pg_class') AS note
-                          FROM pg_catalog.pg_index AS i
-                          JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
-                          JOIN pg_catalog.pg_namespace AS n ON n.oid = ic.relnamespace
-                          WHERE i.indrelid = v_target
-                            AND NOT i.indisunique
-                            AND i.indisvalid
-                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)
-                            -- what a definition does not carry stays: the index a DBA clustered the table
-                            -- on, statistics targets set on an index's columns
-                            AND NOT i.indisclustered
-                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                            WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
-                    -- (a definition not of the expected form keeps its index)
-                    WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
-                    ORDER BY x.name
-                LOOP
-                    v_idx_add := v_idx_add || v_idx.def;
-                    IF v_idx.note IS NOT NULL THEN
-                        v_idx_add := v_idx_add || format('COMMENT ON INDEX %s IS %L', v_idx.name, v_idx.note);
-                    END IF;
-                    EXECUTE format('DROP INDEX %s', v_idx.name);
-                END LOOP;
-                PERFORM set_config('lock_timeout', v_lock, true);
-            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-                v_idx_add := '{}'::text[];  -- the drops were rolled back with the subtransaction
-                PERFORM set_config('lock_timeout', v_lock, true);
-                RAISE NOTICE 'fact %: its tables are busy (%), indexes maintained row by row', v_target, SQLERRM;
-            END;
-            IF cardinality(v_idx_add) > 0 THEN
-                RAISE DEBUG 'fact step %: the secondary indexes of the empty % built after the write', v_step, v_target;
-            END IF;
+        v_drop_fks := v_read * 10 >= v_tgt_rows
+                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
+                                      WHERE k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
+                                        AND (NOT k.convalidated OR NOT has_table_privilege(k.confrelid, 'REFERENCES')));
+        IF NOT dwh_etl.is_citus_table(v_target) THEN
+            EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_target) INTO v_empty;
+        END IF;
+        v_lock := current_setting('lock_timeout');
+        BEGIN
+            PERFORM set_config('lock_timeout', '2s', true);
+            FOR v_fk IN
+                SELECT k.conname, pg_catalog.pg_get_constraintdef(k.oid) AS def
+                FROM pg_catalog.pg_constraint AS k
+                WHERE v_drop_fks AND k.conrelid = v_target AND k.contype = 'f' AND k.conparentid = 0
+                ORDER BY k.conname
+            LOOP
+                v_fk_add := v_fk_add || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_target, v_fk.conname, v_fk.def);
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_target, v_fk.conname);
+            END LOOP;
+            FOR v_idx IN
+                -- a partitioned table's index is defined ON ONLY the parent (its partitions' attached
+                -- after): built again ON the parent, it builds theirs too
+                SELECT x.name, x.note,
+                       CASE WHEN x.kind = 'I' THEN overlay(x.def PLACING ' ON ' FROM x.at FOR 9) ELSE x.def END AS def
+                FROM (SELECT format('%I.%I', n.nspname, ic.relname) AS name, ic.relkind AS kind,
+                             pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                             length('CREATE INDEX ' || quote_ident(ic.relname)) + 1 AS at,
+                             pg_catalog.obj_description(i.indexrelid, 'pg_class') AS note
+                      FROM pg_catalog.pg_index AS i
+                      JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = ic.relnamespace
+                      WHERE v_empty
+                        AND i.indrelid = v_target
+                        AND NOT i.indisunique
+                        AND i.indisvalid
+                        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)
+                        -- what a definition does not carry stays: the index a DBA clustered the table on,
+                        -- statistics targets set on an index's columns
+                        AND NOT i.indisclustered
+                        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                        WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
+                -- (a definition not of the expected form keeps its index)
+                WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
+                ORDER BY x.name
+            LOOP
+                v_idx_add := v_idx_add || v_idx.def;
+                IF v_idx.note IS NOT NULL THEN
+                    v_idx_add := v_idx_add || format('COMMENT ON INDEX %s IS %L', v_idx.name, v_idx.note);
+                END IF;
+                EXECUTE format('DROP INDEX %s', v_idx.name);
+            END LOOP;
+            PERFORM set_config('lock_timeout', v_lock, true);
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            -- the drops were rolled back with the subtransaction
+            v_fk_add := '{}'::text[];
+            v_idx_add := '{}'::text[];
+            PERFORM set_config('lock_timeout', v_lock, true);
+            RAISE NOTICE 'fact %: its tables are busy (%), rows checked and indexed one by one', v_target, SQLERRM;
+        END;
+        IF cardinality(v_idx_add) > 0 THEN
+            RAISE DEBUG 'fact step %: the secondary indexes of the empty % built after the write', v_step, v_target;
         END IF;
     END IF;
     IF v_mode = 'replace' OR v_deleted IS NOT NULL THEN
