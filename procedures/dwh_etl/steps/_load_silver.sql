@@ -82,7 +82,7 @@ DECLARE
     v_empty    boolean;
     v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
     v_revive   boolean := false;  -- tombstones weighed against the arrival of the window's rows (0049)
-    v_skip     bigint[] := '{}';  -- the _bronze_id of the tombstones a later arrival of their key overrides
+    v_skip     bigint[] := '{}'::bigint[];  -- the _bronze_id of the tombstones a later arrival of their key overrides
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
