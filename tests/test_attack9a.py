@@ -249,14 +249,14 @@ def test_agents_delete_and_reinsert_in_one_window_keeps_the_row(agents):
     assert rows(agents, "SELECT latency_ms FROM agents.fact_agent_query WHERE query_id = 900000801") == [(11,)]
 
 
-@pytest.mark.xfail(strict=True, reason="silver trims keys: two source keys that trim alike collide; needs a collision check in the typing views")
 def test_agents_two_source_agents_differing_by_trailing_space_are_not_merged_silently(agents):
-    """DEFECT (low-medium, open): 'helper' and 'helper ' are two rows of agents_src.agents (two primary keys). Trimmed to one natural
-    key in silver, one silently overwrites the other; deleting 'helper ' then closes 'helper', which the
-    source still has. Expected: either both kept apart, or the collision quarantined with its reason.
-    Found: 'helper ' (ops, SLA 99) silently replaces 'helper' (qa, SLA 10) as the current version of
-    'helper', and the later delete of 'helper ' is not applied at all (its tombstone key keeps the space),
-    so the warehouse ends with the deleted look-alike's values for the agent the source still has."""
+    """Was a DEFECT (low-medium; fixed in silver.agents_agents_typed with dwh_etl.reason_padded_key):
+    'helper' and 'helper ' are two rows of agents_src.agents (two primary keys). The typing view trimmed
+    keys, so they became one natural key in silver: 'helper ' (ops, SLA 99) silently replaced 'helper'
+    (qa, SLA 10) as the current version of 'helper', and the later delete of 'helper ' was not applied
+    at all (its tombstone keeps the space). The references (a query's agent) are matched trimmed, so the
+    two cannot be kept apart: a key with white space around it is now quarantined with its reason, and
+    'helper' keeps its own values; the deletion of 'helper ' deletes nothing else."""
     _, conv = an_agent(agents)
     agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
                       VALUES ('helper', 'qa', '[]', 10, 0.1)""")
@@ -264,10 +264,83 @@ def test_agents_two_source_agents_differing_by_trailing_space_are_not_merged_sil
     agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
                       VALUES ('helper ', 'ops', '[]', 99, 0.2)""")
     run_daily(agents)
+    q = open_quarantine(agents, "silver.agents_agents")
+    assert list(q) == ["helper "] and any("white space" in r and "'helper '" in r for r in q["helper "]), q
     agents.execute("DELETE FROM agents_src.agents WHERE agent_name = 'helper '")
     run_daily(agents)
     assert rows(agents, """SELECT agent_type, sla_target_seconds, is_deleted FROM agents.dim_agent
                            WHERE agent_name = 'helper' AND is_current""") == [("qa", 10, False)]
+    assert rows(agents, "SELECT agent_type, sla_target_seconds, is_deleted FROM silver.agents_agents WHERE agent_name = 'helper'") == [
+        ("qa", 10, False)]
+
+
+def test_agents_keys_differing_by_white_space_their_references_and_deletes(agents):
+    """Held (attack 9a, keys with white space around them): agents 'helper2' and 'helper2 ' (with U+00A0),
+    users 'ann' and 'ann ', conversations 'conv-ws' and 'conv-ws ' arrive together with queries, an
+    approval and a feedback naming each of them. The padded keys are quarantined with their reason, the
+    rows naming them exactly too (they would be counted for the other record); the clean ones load, and
+    a reference with white space that names no source key ('  helper2') still finds 'helper2'. The
+    deletion of a padded key changes nothing; the deletion of the clean one closes it."""
+    at = recent(agents, 4)
+    agents.execute("""INSERT INTO agents_src.agents (agent_name, agent_type, capabilities, sla_target_seconds, cost_per_query_usd)
+                      VALUES ('helper2', 'qa', '[]', 10, 0.1), (E'helper2\u00a0', 'ops', '[]', 99, 0.2)""")
+    agents.execute("""INSERT INTO agents_src.users (user_id, user_type, team, created_at, updated_at)
+                      VALUES ('ann', 'annotator', 'ml', now(), now()), ('ann ', 'approver', 'ops', now(), now())""")
+    agents.execute("""INSERT INTO agents_src.conversations (conversation_id, user_id, channel, started_at)
+                      VALUES ('conv-ws', 'ann', 'web', %s - interval '1 minute'), ('conv-ws ', 'ann', 'cli', %s - interval '1 minute'),
+                             ('conv-ws-2', 'ann ', 'web', %s - interval '1 minute')""", (at, at, at))
+    insert_query(agents, 900003001, "helper2", "conv-ws", at, user_id="ann")
+    insert_query(agents, 900003002, "helper2\u00a0", "conv-ws", at, user_id="ann")
+    insert_query(agents, 900003003, "helper2", "conv-ws ", at, user_id="ann")
+    insert_query(agents, 900003004, "helper2", "conv-ws", at, user_id="ann ")
+    insert_query(agents, 900003005, "  helper2", "conv-ws", at)
+    agents.execute("""INSERT INTO agents_src.agent_approvals (approval_id, conversation_id, agent, status, resolved_by, created_at, resolved_at, updated_at)
+                      VALUES (900003011, 'conv-ws', 'helper2', 'approved', 'ann', %s, %s + interval '1 minute', %s + interval '1 minute'),
+                             (900003012, 'conv-ws', 'helper2', 'approved', 'ann ', %s, %s + interval '1 minute', %s + interval '1 minute')""",
+                   (at, at, at, at, at, at))
+    agents.execute("""INSERT INTO agents_src.agent_feedback (feedback_id, conversation_id, agent, annotator_id, clarity_score, created_at, updated_at)
+                      VALUES (900003021, 'conv-ws', 'helper2', 'ann', 3, %s, %s), (900003022, 'conv-ws', 'helper2', 'ann ', 3, %s, %s)""",
+                   (at, at, at, at))
+    run_daily(agents)
+
+    q = open_quarantine(agents, "%agents%")
+    padded = {"helper2\u00a0": "agent_name", "ann ": "user_id", "conv-ws ": "conversation_id"}
+    refs = {"900003002": "agent", "900003003": "conversation_id", "900003004": "user_id", "900003012": "resolved_by",
+            "900003022": "annotator_id", "conv-ws-2": "user_id"}
+    assert set(q) == set(padded) | set(refs), q
+    for key, column in padded.items():
+        assert any(r.startswith(column + " ") and "white space" in r for r in q[key]), (key, q[key])
+    for key, column in refs.items():
+        assert any(r.startswith(column + " ") and "refused for the white space" in r for r in q[key]), (key, q[key])
+    # the clean records and the rows naming them load, once each, with their own values
+    assert rows(agents, """SELECT agent_name, agent_type, sla_target_seconds, is_inferred FROM agents.dim_agent
+                           WHERE agent_name LIKE 'helper2%%' AND is_current""") == [("helper2", "qa", 10, False)]
+    assert rows(agents, """SELECT user_id, user_type, is_inferred FROM agents.dim_user WHERE user_id LIKE 'ann%%' AND is_current""") == [
+        ("ann", "annotator", False)]
+    assert rows(agents, "SELECT conversation_id, channel, is_inferred FROM agents.dim_conversation WHERE conversation_id LIKE 'conv-ws%%'") == [
+        ("conv-ws", "web", False)]
+    assert rows(agents, """SELECT f.query_id, a.agent_name, c.conversation_id FROM agents.fact_agent_query AS f
+                           JOIN agents.dim_agent AS a USING (agent_key) JOIN agents.dim_conversation AS c USING (conv_key)
+                           WHERE f.query_id BETWEEN 900003001 AND 900003005 ORDER BY 1""") == [
+        (900003001, "helper2", "conv-ws"), (900003005, "helper2", "conv-ws")]
+    assert scalar(agents, "SELECT count(*) FROM agents.fact_approval WHERE approval_id IN (900003011, 900003012)") == 1
+    assert scalar(agents, "SELECT count(*) FROM agents.fact_training WHERE feedback_id IN (900003021, 900003022)") == 1
+    assert rows(agents, "SELECT total_queries, total_approvals, total_feedback FROM agents.dim_conversation WHERE conversation_id = 'conv-ws'") == [
+        (2, 1, 1)]
+
+    # the deletion of a padded key deletes nothing; the clean key's deletion closes it
+    agents.execute("DELETE FROM agents_src.agents WHERE agent_name = E'helper2\u00a0'")
+    agents.execute("DELETE FROM agents_src.users WHERE user_id = 'ann '")
+    run_daily(agents)
+    assert rows(agents, "SELECT agent_type, is_deleted FROM agents.dim_agent WHERE agent_name = 'helper2' AND is_current") == [("qa", False)]
+    assert rows(agents, "SELECT user_type, is_deleted FROM agents.dim_user WHERE user_id = 'ann' AND is_current") == [("annotator", False)]
+    agents.execute("DELETE FROM agents_src.agents WHERE agent_name = 'helper2'")
+    run_daily(agents)
+    assert scalar(agents, "SELECT count(*) FROM agents.dim_agent WHERE agent_name = 'helper2' AND is_current AND NOT is_deleted") == 0
+    assert scalar(agents, "SELECT is_deleted FROM silver.agents_agents WHERE agent_name = 'helper2'") is True
+    # the facts keep their agent
+    assert rows(agents, """SELECT a.agent_name FROM agents.fact_agent_query AS f JOIN agents.dim_agent AS a USING (agent_key)
+                           WHERE f.query_id = 900003001""") == [("helper2",)]
 
 
 def test_agents_a_late_query_older_than_its_agent_gets_the_agents_first_version_not_a_second_member(agents):
@@ -574,6 +647,26 @@ def test_citizen_bad_portal_rows_are_quarantined_and_the_rest_loads(citizen):
     run_daily(citizen)
     q = mine(citizen, "silver.citizen_%")
     assert {"990001", "990003", "990004", "990005", "a9-nan", "a9-inf", "a9-big"} <= set(q), q
+
+
+def test_citizen_text_keys_differing_by_white_space_stay_apart(citizen):
+    """Held (the agents' white-space keys, attack 9a): citizen's portal tables are typed by the engine, which
+    keeps a text key as written (only a blank one is refused), so the content sources 'a9-portal' and
+    'a9-portal ' are two records in silver and in dim_content_source, each with its own values, and a
+    content naming either keeps its own. The text keys with a vocabulary (language_code, query_type,
+    content_type) refuse white space by their checks, so the events' trimmed references to them cannot
+    reach another record."""
+    citizen.execute("""INSERT INTO citizen_src.content_sources (source_name, source_type, reliability_score, update_frequency, contact_info)
+                       VALUES ('a9-portal', 'api', 0.9, 'daily', '{}'), ('a9-portal ', 'scraped', 0.2, 'weekly', '{}')""")
+    citizen.execute("""INSERT INTO citizen_src.languages (language_code, language_name, script_type, is_rtl)
+                       VALUES ('hi ', 'Hindi again', 'devanagari', false)""")
+    run_daily(citizen)
+    assert rows(citizen, """SELECT source_name, source_type, reliability_score::text FROM citizen.dim_content_source
+                            WHERE source_name LIKE 'a9-portal%%' ORDER BY 1""") == [
+        ("a9-portal", "api", "0.90"), ("a9-portal ", "scraped", "0.20")]
+    q = open_quarantine(citizen, "silver.citizen_languages")
+    assert any("language_code" in r for r in q.get("hi ", [])), q
+    assert scalar(citizen, "SELECT count(*) FROM silver.citizen_languages WHERE language_code LIKE 'hi%%'") == 1
 
 
 # =====================================================================================================

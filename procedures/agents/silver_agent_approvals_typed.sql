@@ -4,6 +4,11 @@
 -- not of its type or out of its range, a value outside the seed's enums or scores. The generic silver step
 -- reads it: rows with reasons go to dwh_etl.quarantine with their raw bronze row, the others are upserted
 -- into silver.agents_agent_approvals by approval_id (latest updated_at wins). In schema silver: analysts never read it.
+-- The references conversation_id, agent and resolved_by are trimmed, as the keys they name are loaded (a padded reference
+-- to a clean key, 'c1' || U+00A0, finds 'c1'); one that is exactly a key the source holds with white space
+-- around it ('helper ', a record of its own, quarantined by dwh_etl.reason_padded_key) is quarantined:
+-- trimmed, it would be counted for the other record 'helper' (attack 9a). Only padded references look
+-- up bronze (the CASE evaluates the EXISTS for them alone).
 CREATE OR REPLACE VIEW silver.agents_agent_approvals_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -24,12 +29,21 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END,
            CASE WHEN dwh_etl.try_trim(b.conversation_id) IS NULL THEN 'conversation_id is missing' END,
            dwh_etl.reason_text('conversation_id', t.conversation_id),
+           CASE WHEN t.conversation_id IS NULL OR t.conversation_id = b.conversation_id THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_conversations AS k WHERE k.conversation_id = b.conversation_id)
+                THEN format('conversation_id %s is the conversation_id of a source conversation refused for the white space around it (quarantined), not the conversation %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.conversation_id), dwh_etl.quote_value(t.conversation_id)) END,
            CASE WHEN dwh_etl.try_trim(b.agent) IS NULL THEN 'agent is missing' END,
            dwh_etl.reason_text('agent', t.agent),
+           CASE WHEN t.agent IS NULL OR t.agent = b.agent THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_agents AS k WHERE k.agent_name = b.agent)
+                THEN format('agent %s is the agent_name of a source agent refused for the white space around it (quarantined), not the agent %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.agent), dwh_etl.quote_value(t.agent)) END,
            CASE WHEN dwh_etl.try_trim(b.status) IS NULL THEN 'status is missing' END,
            dwh_etl.reason_text('status', t.status),
            CASE WHEN t.status NOT IN ('pending', 'approved', 'rejected', 'expired') THEN format('status %s is not allowed', dwh_etl.quote_value(t.status::text)) END,
            dwh_etl.reason_text('resolved_by', t.resolved_by),
+           CASE WHEN t.resolved_by IS NULL OR t.resolved_by = b.resolved_by THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_users AS k WHERE k.user_id = b.resolved_by)
+                THEN format('resolved_by %s is the user_id of a source user refused for the white space around it (quarantined), not the user %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.resolved_by), dwh_etl.quote_value(t.resolved_by)) END,
            CASE WHEN dwh_etl.try_trim(b.interruption_count) IS NOT NULL AND t.interruption_count IS NULL THEN dwh_etl.reason_integer('interruption_count', b.interruption_count, dwh_etl.try_bigint(b.interruption_count), 'integer') END,
            CASE WHEN t.interruption_count < 0 THEN format('interruption_count %s is not allowed', dwh_etl.quote_value(t.interruption_count::text)) END,
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NULL THEN 'created_at is missing' END,

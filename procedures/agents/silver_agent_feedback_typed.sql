@@ -4,6 +4,11 @@
 -- not of its type or out of its range, a value outside the seed's enums or scores. The generic silver step
 -- reads it: rows with reasons go to dwh_etl.quarantine with their raw bronze row, the others are upserted
 -- into silver.agents_agent_feedback by feedback_id (latest updated_at wins). In schema silver: analysts never read it.
+-- The references conversation_id, agent and annotator_id are trimmed, as the keys they name are loaded (a padded reference
+-- to a clean key, 'c1' || U+00A0, finds 'c1'); one that is exactly a key the source holds with white space
+-- around it ('helper ', a record of its own, quarantined by dwh_etl.reason_padded_key) is quarantined:
+-- trimmed, it would be counted for the other record 'helper' (attack 9a). Only padded references look
+-- up bronze (the CASE evaluates the EXISTS for them alone).
 CREATE OR REPLACE VIEW silver.agents_agent_feedback_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -28,9 +33,18 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END,
            CASE WHEN dwh_etl.try_trim(b.conversation_id) IS NULL THEN 'conversation_id is missing' END,
            dwh_etl.reason_text('conversation_id', t.conversation_id),
+           CASE WHEN t.conversation_id IS NULL OR t.conversation_id = b.conversation_id THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_conversations AS k WHERE k.conversation_id = b.conversation_id)
+                THEN format('conversation_id %s is the conversation_id of a source conversation refused for the white space around it (quarantined), not the conversation %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.conversation_id), dwh_etl.quote_value(t.conversation_id)) END,
            CASE WHEN dwh_etl.try_trim(b.agent) IS NULL THEN 'agent is missing' END,
            dwh_etl.reason_text('agent', t.agent),
+           CASE WHEN t.agent IS NULL OR t.agent = b.agent THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_agents AS k WHERE k.agent_name = b.agent)
+                THEN format('agent %s is the agent_name of a source agent refused for the white space around it (quarantined), not the agent %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.agent), dwh_etl.quote_value(t.agent)) END,
            dwh_etl.reason_text('annotator_id', t.annotator_id),
+           CASE WHEN t.annotator_id IS NULL OR t.annotator_id = b.annotator_id THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_users AS k WHERE k.user_id = b.annotator_id)
+                THEN format('annotator_id %s is the user_id of a source user refused for the white space around it (quarantined), not the user %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.annotator_id), dwh_etl.quote_value(t.annotator_id)) END,
            CASE WHEN dwh_etl.try_trim(b.safe_to_send) IS NOT NULL AND t.safe_to_send IS NULL THEN format('safe_to_send %s is not a boolean', dwh_etl.quote_value(b.safe_to_send)) END,
            CASE WHEN dwh_etl.try_trim(b.clarity_score) IS NOT NULL AND t.clarity_score IS NULL THEN dwh_etl.reason_integer('clarity_score', b.clarity_score, dwh_etl.try_bigint(b.clarity_score), 'integer') END,
            CASE WHEN t.clarity_score NOT BETWEEN 1 AND 5 THEN format('clarity_score %s is not allowed', dwh_etl.quote_value(t.clarity_score::text)) END,

@@ -6,6 +6,11 @@
 -- into silver.agents_agent_queries by query_id (latest updated_at wins). In schema silver: analysts never read it.
 -- The free texts query and error_message have no length limit (nothing indexes them; gold keeps md5(query)):
 -- the 200-character limit of key columns quarantined every long prompt and stack trace (attack 9a).
+-- The references conversation_id, agent and user_id are trimmed, as the keys they name are loaded (a padded reference
+-- to a clean key, 'c1' || U+00A0, finds 'c1'); one that is exactly a key the source holds with white space
+-- around it ('helper ', a record of its own, quarantined by dwh_etl.reason_padded_key) is quarantined:
+-- trimmed, it would be counted for the other record 'helper' (attack 9a). Only padded references look
+-- up bronze (the CASE evaluates the EXISTS for them alone).
 CREATE OR REPLACE VIEW silver.agents_agent_queries_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -28,9 +33,18 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.query_id) IS NOT NULL AND t.query_id IS NULL THEN dwh_etl.reason_integer('query_id', b.query_id, dwh_etl.try_bigint(b.query_id)) END,
            CASE WHEN dwh_etl.try_trim(b.conversation_id) IS NULL THEN 'conversation_id is missing' END,
            dwh_etl.reason_text('conversation_id', t.conversation_id),
+           CASE WHEN t.conversation_id IS NULL OR t.conversation_id = b.conversation_id THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_conversations AS k WHERE k.conversation_id = b.conversation_id)
+                THEN format('conversation_id %s is the conversation_id of a source conversation refused for the white space around it (quarantined), not the conversation %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.conversation_id), dwh_etl.quote_value(t.conversation_id)) END,
            CASE WHEN dwh_etl.try_trim(b.agent) IS NULL THEN 'agent is missing' END,
            dwh_etl.reason_text('agent', t.agent),
+           CASE WHEN t.agent IS NULL OR t.agent = b.agent THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_agents AS k WHERE k.agent_name = b.agent)
+                THEN format('agent %s is the agent_name of a source agent refused for the white space around it (quarantined), not the agent %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.agent), dwh_etl.quote_value(t.agent)) END,
            dwh_etl.reason_text('user_id', t.user_id),
+           CASE WHEN t.user_id IS NULL OR t.user_id = b.user_id THEN NULL
+                WHEN EXISTS (SELECT 1 FROM bronze.agents_users AS k WHERE k.user_id = b.user_id)
+                THEN format('user_id %s is the user_id of a source user refused for the white space around it (quarantined), not the user %s it would be matched to trimmed: not loaded', dwh_etl.quote_value(b.user_id), dwh_etl.quote_value(t.user_id)) END,
            CASE WHEN dwh_etl.try_trim(b.query) IS NULL THEN 'query is missing' END,
            CASE WHEN dwh_etl.try_trim(b.result_size_bytes) IS NOT NULL AND t.result_size_bytes IS NULL THEN dwh_etl.reason_integer('result_size_bytes', b.result_size_bytes, dwh_etl.try_bigint(b.result_size_bytes), 'integer') END,
            CASE WHEN t.result_size_bytes < 0 THEN format('result_size_bytes %s is not allowed', dwh_etl.quote_value(t.result_size_bytes::text)) END,

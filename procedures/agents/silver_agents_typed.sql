@@ -4,6 +4,16 @@
 -- not of its type or out of its range, a value outside the seed's enums or scores. The generic silver step
 -- reads it: rows with reasons go to dwh_etl.quarantine with their raw bronze row, the others are upserted
 -- into silver.agents_agents by agent_name (latest updated_at wins). In schema silver: analysts never read it.
+-- Keys with white space around them (attack 9a): 'helper' and 'helper ' are two records of the source (two
+-- primary keys of agents_src.agents); trimmed, they were one agent_name in silver: 'helper ' silently
+-- replaced 'helper', and its tombstone (record_id 'helper ', as written) was never applied. Keeping the
+-- two apart would need the key as written, but the references (agent of queries, approvals, feedback) are
+-- matched trimmed, and must stay so: a padded reference to a clean key is the source's usual noise and
+-- finds its agent. So such a key is quarantined with its reason (dwh_etl.reason_padded_key), and a
+-- reference that is exactly such a key is quarantined by its view: a loaded key is always the key as
+-- the source wrote it, its references and tombstones match it exactly, and no record takes another's
+-- place (users and conversations alike). _record_key: the agent_name as written (keyed by the trimmed
+-- one, the entry would be resolved as superseded by the next valid version of the other record).
 CREATE OR REPLACE VIEW silver.agents_agents_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -19,6 +29,7 @@ SELECT b._bronze_id,
        dwh_etl.reasons(
            CASE WHEN dwh_etl.try_trim(b.agent_name) IS NULL THEN 'agent_name is missing' END,
            dwh_etl.reason_text('agent_name', t.agent_name),
+           dwh_etl.reason_padded_key('agent_name', b.agent_name),
            CASE WHEN dwh_etl.try_trim(b.agent_type) IS NULL THEN 'agent_type is missing' END,
            dwh_etl.reason_text('agent_type', t.agent_type),
            CASE WHEN t.agent_type NOT IN ('data', 'engineer', 'support', 'marketing', 'ai', 'qa', 'ops') THEN format('agent_type %s is not allowed', dwh_etl.quote_value(t.agent_type::text)) END,
@@ -35,7 +46,8 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NOT NULL AND t.created_at IS NULL THEN format('created_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.created_at)) END,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NULL THEN 'updated_at is missing' END,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NOT NULL AND t.updated_at IS NULL THEN format('updated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.updated_at)) END
-       ) AS _reasons
+       ) AS _reasons,
+       dwh_etl.quarantine_key(CASE WHEN t.agent_name IS NULL THEN '' ELSE b.agent_name END) AS _record_key
 FROM bronze.agents_agents AS b
 -- zone-less times in the area's zone (setting agents.timezone), read once per statement:
 -- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)

@@ -4,6 +4,10 @@
 -- not of its type or out of its range, a value outside the seed's enums or scores. The generic silver step
 -- reads it: rows with reasons go to dwh_etl.quarantine with their raw bronze row, the others are upserted
 -- into silver.agents_users by user_id (latest updated_at wins). In schema silver: analysts never read it.
+-- A user_id with white space around it is quarantined (dwh_etl.reason_padded_key; the references user_id,
+-- resolved_by, annotator_id are matched trimmed and quarantined by their views when they name such a key
+-- exactly): two source users 'u1' and 'u1 ' never become one (attack 9a, as agents_agents_typed).
+-- _record_key: the user_id as written.
 CREATE OR REPLACE VIEW silver.agents_users_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -18,6 +22,7 @@ SELECT b._bronze_id,
        dwh_etl.reasons(
            CASE WHEN dwh_etl.try_trim(b.user_id) IS NULL THEN 'user_id is missing' END,
            dwh_etl.reason_text('user_id', t.user_id),
+           dwh_etl.reason_padded_key('user_id', b.user_id),
            CASE WHEN dwh_etl.try_trim(b.user_type) IS NULL THEN 'user_type is missing' END,
            dwh_etl.reason_text('user_type', t.user_type),
            CASE WHEN t.user_type NOT IN ('annotator', 'approver', 'qa_team', 'operator') THEN format('user_type %s is not allowed', dwh_etl.quote_value(t.user_type::text)) END,
@@ -29,7 +34,8 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NOT NULL AND t.created_at IS NULL THEN format('created_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.created_at)) END,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NULL THEN 'updated_at is missing' END,
            CASE WHEN dwh_etl.try_trim(b.updated_at) IS NOT NULL AND t.updated_at IS NULL THEN format('updated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.updated_at)) END
-       ) AS _reasons
+       ) AS _reasons,
+       dwh_etl.quarantine_key(CASE WHEN t.user_id IS NULL THEN '' ELSE b.user_id END) AS _record_key
 FROM bronze.agents_users AS b
 -- zone-less times in the area's zone (setting agents.timezone), read once per statement:
 -- dwh_etl.try_timestamptz(text) read them in UTC whatever the setting said (attack 9a)

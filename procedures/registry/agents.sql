@@ -8,7 +8,10 @@
 --                                            (reasons_column _reasons); bad rows are quarantined; the checks
 --                                            hold the event and change times to the sane range (run.min_ts,
 --                                            run.max_ts: quality.min_event_date, quality.max_future) as the
---                                            engine typing does: a query dated 1066 or 2999 reached gold (attack 9a)
+--                                            engine typing does: a query dated 1066 or 2999 reached gold (attack 9a);
+--                                            a key with white space around it ('helper ') is quarantined, not
+--                                            trimmed into another record ('helper'), and so is a reference
+--                                            naming such a key exactly (dwh_etl.reason_padded_key; attack 9a)
 --   agents_silver_events          silver     agent_queries, agent_approvals, agent_feedback, the same way
 --                                            (both: tombstones of agents_src.deleted_records set is_deleted;
 --                                            a deleted fact row is removed, a deleted agent or user closed)
