@@ -409,11 +409,10 @@ def test_customers_delete_reinsert_new_then_delete_again(sales, split):
     customers_match_source(conn)
 
 
-@pytest.mark.xfail(strict=True, reason="SCD2 history is ordered by change time (dwh_etl.apply_dimension): a deletion dated "
-                                       "before the current version's future change time becomes a late version, not the end")
 def test_customers_a_change_stamped_in_the_future_then_deleted(sales):
-    """DEFECT (high, open): the customer's updated_at an hour ahead (a writer's clock), then deleted: the
-    customer stays current and not deleted in silver and the dimension."""
+    """DEFECT (high; fixed in dwh_etl._load_silver, the SCD2 stage): the customer's updated_at an hour ahead
+    (a writer's clock), then deleted: the deletion was dated before the current version, a late deletion
+    that apply_dimension does not apply, and the customer stayed current in silver and the dimension."""
     conn = sales
     add_customer(conn, 3, updated_at="now() + interval '1 hour'", last_name="Ahead")
     run_daily(conn)
@@ -423,11 +422,10 @@ def test_customers_a_change_stamped_in_the_future_then_deleted(sales):
     customers_match_source(conn)
 
 
-@pytest.mark.xfail(strict=True, reason="SCD2 history is ordered by change time (dwh_etl.apply_dimension): a restored older "
-                                       "state becomes a late version before the current one, the current version keeps the newer name")
 def test_customers_restore_of_an_older_state(sales):
-    """DEFECT (medium, open): a customer renamed (run), deleted and restored from a backup (its old name and
-    updated_at) before the next run: the source holds the old name, silver and the dimension the new one."""
+    """DEFECT (medium; fixed in dwh_etl._load_silver, the SCD2 stage): a customer renamed (run), deleted and
+    restored from a backup (its old name and updated_at) before the next run: the restored row was a late
+    version inside the history, the source held the old name, silver and the dimension the new one."""
     conn = sales
     ts = old_ts(conn, "customers", "customer_id", 2)
     conn.execute("UPDATE sales_src.customers SET last_name = 'Renamed' WHERE customer_id = 2")
@@ -556,11 +554,10 @@ def test_agents_agent_deleted_recreated_deleted(agents, split):
     agents_match_source(conn)
 
 
-@pytest.mark.xfail(strict=True, reason="dim_agent's history is ordered by change time (dwh_etl.apply_dimension): the restored "
-                                       "row is older than the deletion marker, a late version; the marker stays current")
 def test_agents_agent_restored_with_its_old_updated_at(agents):
-    """DEFECT (high, open in gold): an agent deleted (run) and restored as it was (its old updated_at, run):
-    silver has it again, not deleted; agents.dim_agent keeps the deletion marker as the current version."""
+    """DEFECT (high; fixed in silver.agents_dim_agent_source / agents_dim_user_source): an agent deleted
+    (run) and restored as it was (its old updated_at, run): silver had it again, but its change time was
+    before the deletion that closed its dim_agent version, a late change: no current version in gold."""
     conn = agents
     add_agent(conn, "a10-old", 60, updated_at="now() - interval '3 hours'")
     run_daily(conn)

@@ -466,8 +466,32 @@ BEGIN
                    AND d._ingested_at < $2%7$s
                    AND dwh_etl.try_timestamptz(d.%11$I, $3) <= $4%13$s',
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
-                CASE WHEN v_dim.change_ts_column IS NOT NULL
-                     THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
+                CASE WHEN v_dim.change_ts_column IS NULL THEN ''
+                     -- A deletion that arrived at the source after the row of the key's current version
+                     -- (or after a valid row of the window) is dated just after that version's start at
+                     -- the earliest (attack 10): a customer whose updated_at a writer's clock put an hour
+                     -- ahead, deleted a minute later, was a late deletion (dated before its current
+                     -- version), not applied, and the customer stayed current for good.
+                     WHEN v_revive AND v_prov THEN format(
+                         ', GREATEST(dwh_etl.try_timestamptz(d.%1$I, $3),
+                                     (SELECT max(x._from) + interval ''1 microsecond''
+                                      FROM (SELECT cv.valid_from AS _from
+                                            FROM %2$s AS cv
+                                            JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
+                                            WHERE cv.%4$I = %5$s
+                                              AND cv.is_current
+                                              AND bv._source_arrived_at < d._source_arrived_at
+                                            UNION ALL
+                                            SELECT t3.%6$I
+                                            FROM _silver_typed AS t3
+                                            JOIN %3$s AS b3
+                                              ON b3._bronze_id = t3._bronze_id
+                                             AND b3._ingested_at >= $1 AND b3._ingested_at < $2
+                                            WHERE cardinality(t3._reasons) = 0
+                                              AND t3.%4$I = %5$s
+                                              AND b3._source_arrived_at < d._source_arrived_at) AS x))',
+                         v_tomb->>'deleted_at', v_rel, to_regclass(v_bronze), v_key[1], v_tkey, v_ts)
+                     ELSE format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') END,
                 to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch,
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't2'),
@@ -480,6 +504,35 @@ BEGIN
             CASE WHEN v_prov THEN ', t._bronze_id AS _source_bronze_id' ELSE '' END)
         USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
         GET DIAGNOSTICS v_written = ROW_COUNT;
+
+        -- A row that came back after deletions of its key (a restore from a backup, with its old
+        -- updated_at) starts its version just after the latest of them: the tombstones of the key that
+        -- arrived at the source before the row (bronze's _source_arrived_at, 0049; any window) and are
+        -- not dated after its arrival. By its updated_at alone it was a late change placed inside the
+        -- history before the deletion: a customer renamed, deleted and restored from a backup kept the
+        -- new name as its current version (attack 10).
+        IF v_tomb IS NOT NULL AND v_revive AND v_prov AND v_dim.change_ts_column IS NOT NULL THEN
+            EXECUTE format($q$
+                UPDATE _silver_stage AS st
+                SET %1$I = x._after
+                FROM (SELECT st2._source_bronze_id,
+                             max(dwh_etl.try_timestamptz(d.%2$I, $3)) + interval '1 microsecond' AS _after
+                      FROM _silver_stage AS st2
+                      JOIN %3$s AS b
+                        ON b._bronze_id = st2._source_bronze_id
+                       AND b._ingested_at >= $1 AND b._ingested_at < $2
+                      JOIN %4$s AS d
+                        ON %5$s = st2.%6$I
+                       AND d._source_arrived_at < b._source_arrived_at%7$s
+                      WHERE st2._source_bronze_id IS NOT NULL
+                        AND dwh_etl.try_timestamptz(d.%2$I, $3) <= b._source_arrived_at
+                      GROUP BY st2._source_bronze_id) AS x
+                WHERE st._source_bronze_id = x._source_bronze_id
+                  AND x._after > st.%1$I
+                $q$, v_dim.change_ts_column, v_tomb->>'deleted_at', to_regclass(v_bronze), to_regclass(v_tomb->>'table'),
+                v_tkey, v_key[1], v_tmatch)
+            USING v_win.from_ts, v_win.to_ts, v_zone;
+        END IF;
 
         PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze, p_run_id => p_run_id);
         PERFORM dwh_lineage.log_transformation(
