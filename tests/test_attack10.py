@@ -589,3 +589,36 @@ def test_agents_change_events_delete_and_recreate_an_extracted_query(agents):
                          ev("c", "agent_queries", 12, after=row)]),))
     run_daily(conn)
     queries_match_source(conn)
+
+
+def test_customers_old_tombstone_extracted_again_after_a_restore(sales):
+    """Held: a customer deleted (run), restored with its old updated_at (run), then the tombstones extracted
+    again (set_watermark back a day): the old deletion, dated before the restored version, is a late
+    deletion and not applied; silver and the dimension keep the customer."""
+    conn = sales
+    ts = old_ts(conn, "customers", "customer_id", 2)
+    conn.execute("DELETE FROM sales_src.customers WHERE customer_id = 2")
+    run_daily(conn)
+    customers_match_source(conn)
+    add_customer(conn, 2, updated_at=f"'{ts.isoformat()}'::timestamptz", last_name="Roe")
+    run_daily(conn)
+    customers_match_source(conn)
+    conn.execute("CALL dwh_etl.set_watermark('bronze.sales_deleted_records', '_dwh_arrived_at', now() - interval '1 day')")
+    run_daily(conn)
+    customers_match_source(conn)
+
+
+def test_agents_agent_renamed_then_restored_to_an_older_state_in_one_window(agents):
+    """Held (after the fixes above): an agent's SLA changed (run), then the agent deleted and restored from a
+    backup (the old SLA, its old updated_at) before the next run: silver and dim_agent have the old SLA."""
+    conn = agents
+    add_agent(conn, "a10-sla", 60, updated_at="now() - interval '3 hours'")
+    run_daily(conn)
+    ts = scalar(conn, "SELECT updated_at FROM agents_src.agents WHERE agent_name = 'a10-sla'")
+    conn.execute("UPDATE agents_src.agents SET sla_target_seconds = 120, updated_at = now() WHERE agent_name = 'a10-sla'")
+    run_daily(conn)
+    agents_match_source(conn)
+    conn.execute("DELETE FROM agents_src.agents WHERE agent_name = 'a10-sla'")
+    add_agent(conn, "a10-sla", 60, updated_at=f"'{ts.isoformat()}'::timestamptz")
+    run_daily(conn)
+    agents_match_source(conn)
