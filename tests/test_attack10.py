@@ -622,3 +622,21 @@ def test_agents_agent_renamed_then_restored_to_an_older_state_in_one_window(agen
     add_agent(conn, "a10-sla", 60, updated_at=f"'{ts.isoformat()}'::timestamptz")
     run_daily(conn)
     agents_match_source(conn)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_agents_queries_truncated_and_reloaded_from_a_backup(agents, split):
+    """Held: agent_queries truncated (a tombstone per row, BEFORE TRUNCATE) and reloaded from a copy taken
+    before (every row with its old updated_at), in one window or with a run between: the fact is as it was."""
+    conn = agents
+    before = rows(conn, "SELECT query_id, latency_ms FROM agents.fact_agent_query ORDER BY 1")
+    assert before
+    conn.execute("CREATE TABLE public.a10_backup AS SELECT * FROM agents_src.agent_queries")
+    conn.execute("TRUNCATE agents_src.agent_queries")
+    if split:
+        run_daily(conn)
+        assert scalar(conn, "SELECT count(*) FROM agents.fact_agent_query") == 0
+    conn.execute("INSERT INTO agents_src.agent_queries SELECT * FROM public.a10_backup")
+    run_daily(conn)
+    assert rows(conn, "SELECT query_id, latency_ms FROM agents.fact_agent_query ORDER BY 1") == before
+    queries_match_source(conn, low=0)
