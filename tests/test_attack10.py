@@ -640,3 +640,25 @@ def test_agents_queries_truncated_and_reloaded_from_a_backup(agents, split):
     run_daily(conn)
     assert rows(conn, "SELECT query_id, latency_ms FROM agents.fact_agent_query ORDER BY 1") == before
     queries_match_source(conn, low=0)
+
+
+@pytest.mark.parametrize("deleted_at", ["not a date", "31/31/2026", ""])
+def test_sales_a_file_tombstone_with_a_garbage_time_and_a_reinsert(sales, deleted_at):
+    """Held: a tombstone file (no arrival at the source) with a deletion time that is no date-time, for a
+    sale the source deletes and re-inserts in the same window: the file's tombstone is quarantined with
+    its reason (and closed as superseded by the source's tombstone of the key), the source's own pair is
+    ordered by arrival; the sale is loaded with its new values."""
+    conn = sales
+    conn.execute("CALL dwh_etl.file_begin(p_target => 'bronze.sales_deleted_records', p_file_name => 'tomb-a10.csv')")
+    conn.execute("INSERT INTO bronze.sales_deleted_records_landing (table_name, record_id, deleted_at) VALUES ('sales', '1', %s)",
+                 (deleted_at,))
+    conn.execute("CALL dwh_etl.file_end()")
+    ts = old_ts(conn, "sales", "sale_id", 1)
+    conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
+    add_sale(conn, 1, updated_at=f"'{ts.isoformat()}'::timestamptz", quantity=4)
+    run_daily(conn)
+    sales_matches_source(conn)
+    # recorded, then closed as superseded by the source's own tombstone of the key in the same window
+    entries = rows(conn, """SELECT reasons, resolution FROM dwh_etl.quarantine
+                            WHERE target_table = 'silver.sales_sales' AND record_key = '1'""")
+    assert len(entries) == 1 and "is not a date-time" in entries[0][0][0] and entries[0][1].startswith("superseded"), entries
