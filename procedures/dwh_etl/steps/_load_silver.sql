@@ -82,13 +82,13 @@ DECLARE
     v_empty    boolean;
     v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
     v_revive   boolean := false;  -- tombstones weighed against the arrival of the window's rows (0049)
-    v_skip     bigint[] := '{}';  -- the _bronze_id of the tombstones a later arrival of their key overrides
+    v_skip     bigint[] := '{}'::bigint[];  -- the _bronze_id of the tombstones a later arrival of their key overrides
     v_arrival  boolean;           -- the bronze table keeps its rows' arrival at the source (0049)
     v_by_arrival boolean := false; -- upsert: versions ordered by arrival where both sides know it (attack 10)
     v_keytype  text;              -- the SQL type of the (one) key column
     v_keys     text[];
-    v_force    bigint[] := '{}';  -- the _bronze_id of window rows that replace an older-arrived silver row
-    v_tforce   bigint[] := '{}';  -- the _bronze_id of tombstones that arrived after the silver row they delete
+    v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
+    v_tforce   bigint[] := '{}'::bigint[];  -- the _bronze_id of tombstones that arrived after the silver row they delete
     v_tskip    bigint[];          -- the _bronze_id of tombstones that arrived before silver's row
 BEGIN
     IF v_scd2 THEN
