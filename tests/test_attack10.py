@@ -662,3 +662,20 @@ def test_sales_a_file_tombstone_with_a_garbage_time_and_a_reinsert(sales, delete
     entries = rows(conn, """SELECT reasons, resolution FROM dwh_etl.quarantine
                             WHERE target_table = 'silver.sales_sales' AND record_key = '1'""")
     assert len(entries) == 1 and "is not a date-time" in entries[0][0][0] and entries[0][1].startswith("superseded"), entries
+
+
+def test_sales_a_new_sale_of_a_customer_deleted_and_restored_in_the_same_window(sales):
+    """Held: customer 2 deleted and restored with its old updated_at, and a new sale of customer 2, all
+    before one run: the customer is current (not deleted), the sale is loaded, not quarantined as an
+    unknown customer."""
+    conn = sales
+    ts = old_ts(conn, "customers", "customer_id", 2)
+    conn.execute("DELETE FROM sales_src.customers WHERE customer_id = 2")
+    add_customer(conn, 2, updated_at=f"'{ts.isoformat()}'::timestamptz", last_name="Roe")
+    conn.execute("""INSERT INTO sales_src.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price,
+                                                discount_amount, transaction_date, created_at, updated_at)
+                    VALUES (5, 5, 1, 2, 1, 3, 10.00, 0, now() - interval '1 hour', now(), now())""")
+    run_daily(conn)
+    customers_match_source(conn)
+    sales_matches_source(conn)
+    assert open_quarantine(conn) == set()
