@@ -1811,7 +1811,7 @@ COMMENT ON VIEW silver.agents_conversations_typed IS 'bronze.agents_conversation
 -- Name: VIEW agents_dim_agent_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
+COMMENT ON VIEW silver.agents_dim_agent_source IS 'Source of agents.dim_agent (natural key agent_name; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at, for a row back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW agents_dim_conversation_source; Type: COMMENT; Schema: silver; Owner: -
@@ -1823,7 +1823,7 @@ COMMENT ON VIEW silver.agents_dim_conversation_source IS 'Source of agents.dim_c
 -- Name: VIEW agents_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
+COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at, for a row back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW agents_fact_agent_query_source; Type: COMMENT; Schema: silver; Owner: -

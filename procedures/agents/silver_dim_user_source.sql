@@ -15,12 +15,25 @@ SELECT s.user_id,
                            FROM bronze.agents_deleted_records AS d
                            WHERE d.table_name = 'users'
                              AND d.record_id = s.user_id))
-            ELSE s.updated_at
+            -- a row that came back after deletions of its key (a restore from a backup: its old
+            -- updated_at) starts after the latest of them: the deletions that arrived at the source before
+            -- it (bronze's _source_arrived_at, 0049) and are not dated after its arrival. By its updated_at
+            -- alone it was a late change inside the history the deletion had closed: the key stayed
+            -- deleted in gold while silver and the source held it (attack 10)
+            ELSE GREATEST(s.updated_at,
+                          (SELECT max(dwh_etl.try_timestamptz(d.deleted_at, z.zone)) + interval '1 microsecond'
+                           FROM bronze.agents_users AS b
+                           JOIN bronze.agents_deleted_records AS d
+                             ON d.table_name = 'users'
+                            AND d.record_id = s.user_id
+                            AND d._source_arrived_at < b._source_arrived_at
+                            AND dwh_etl.try_timestamptz(d.deleted_at, z.zone) <= b._source_arrived_at
+                           WHERE b._bronze_id = s._source_bronze_id))
        END AS change_ts,
        s.is_deleted,
        s._loaded_at,
        s._source_bronze_id
 FROM silver.agents_users AS s
 CROSS JOIN (SELECT dwh_etl.setting_timezone('agents.timezone') AS zone OFFSET 0) AS z;  -- OFFSET 0: computed once
-COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at).';
+COMMENT ON VIEW silver.agents_dim_user_source IS 'Source of agents.dim_user (natural key user_id; change_ts = the source row''s updated_at, for a deleted row its latest tombstone''s deleted_at, for a row back after deletions just after the latest of them).';
 REVOKE ALL ON silver.agents_dim_user_source FROM PUBLIC, analyst_role;

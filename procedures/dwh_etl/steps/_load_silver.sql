@@ -83,6 +83,13 @@ DECLARE
     v_prov     boolean;   -- silver keeps the bronze row of each row (_source_bronze_id, issue 18)
     v_revive   boolean := false;  -- tombstones weighed against the arrival of the window's rows (0049)
     v_skip     bigint[] := '{}'::bigint[];  -- the _bronze_id of the tombstones a later arrival of their key overrides
+    v_arrival  boolean;           -- the bronze table keeps its rows' arrival at the source (0049)
+    v_by_arrival boolean := false; -- upsert: versions ordered by arrival where both sides know it (attack 10)
+    v_keytype  text;              -- the SQL type of the (one) key column
+    v_keys     text[];
+    v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
+    v_tforce   bigint[] := '{}'::bigint[];  -- the _bronze_id of tombstones that arrived after the silver row they delete
+    v_tskip    bigint[];          -- the _bronze_id of tombstones that arrived before silver's row
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -469,8 +476,32 @@ BEGIN
                    AND d._ingested_at < $2%7$s
                    AND dwh_etl.try_timestamptz(d.%11$I, $3) <= $4%13$s',
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
-                CASE WHEN v_dim.change_ts_column IS NOT NULL
-                     THEN format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') ELSE '' END,
+                CASE WHEN v_dim.change_ts_column IS NULL THEN ''
+                     -- A deletion that arrived at the source after the row of the key's current version
+                     -- (or after a valid row of the window) is dated just after that version's start at
+                     -- the earliest (attack 10): a customer whose updated_at a writer's clock put an hour
+                     -- ahead, deleted a minute later, was a late deletion (dated before its current
+                     -- version), not applied, and the customer stayed current for good.
+                     WHEN v_revive AND v_prov THEN format(
+                         ', GREATEST(dwh_etl.try_timestamptz(d.%1$I, $3),
+                                     (SELECT max(x._from) + interval ''1 microsecond''
+                                      FROM (SELECT cv.valid_from AS _from
+                                            FROM %2$s AS cv
+                                            JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
+                                            WHERE cv.%4$I = %5$s
+                                              AND cv.is_current
+                                              AND bv._source_arrived_at < d._source_arrived_at
+                                            UNION ALL
+                                            SELECT t3.%6$I
+                                            FROM _silver_typed AS t3
+                                            JOIN %3$s AS b3
+                                              ON b3._bronze_id = t3._bronze_id
+                                             AND b3._ingested_at >= $1 AND b3._ingested_at < $2
+                                            WHERE cardinality(t3._reasons) = 0
+                                              AND t3.%4$I = %5$s
+                                              AND b3._source_arrived_at < d._source_arrived_at) AS x))',
+                         v_tomb->>'deleted_at', v_rel, to_regclass(v_bronze), v_key[1], v_tkey, v_ts)
+                     ELSE format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') END,
                 to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch,
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 't2'),
@@ -484,6 +515,35 @@ BEGIN
         USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
+        -- A row that came back after deletions of its key (a restore from a backup, with its old
+        -- updated_at) starts its version just after the latest of them: the tombstones of the key that
+        -- arrived at the source before the row (bronze's _source_arrived_at, 0049; any window) and are
+        -- not dated after its arrival. By its updated_at alone it was a late change placed inside the
+        -- history before the deletion: a customer renamed, deleted and restored from a backup kept the
+        -- new name as its current version (attack 10).
+        IF v_tomb IS NOT NULL AND v_revive AND v_prov AND v_dim.change_ts_column IS NOT NULL THEN
+            EXECUTE format($q$
+                UPDATE _silver_stage AS st
+                SET %1$I = x._after
+                FROM (SELECT st2._source_bronze_id,
+                             max(dwh_etl.try_timestamptz(d.%2$I, $3)) + interval '1 microsecond' AS _after
+                      FROM _silver_stage AS st2
+                      JOIN %3$s AS b
+                        ON b._bronze_id = st2._source_bronze_id
+                       AND b._ingested_at >= $1 AND b._ingested_at < $2
+                      JOIN %4$s AS d
+                        ON %5$s = st2.%6$I
+                       AND d._source_arrived_at < b._source_arrived_at%7$s
+                      WHERE st2._source_bronze_id IS NOT NULL
+                        AND dwh_etl.try_timestamptz(d.%2$I, $3) <= b._source_arrived_at
+                      GROUP BY st2._source_bronze_id) AS x
+                WHERE st._source_bronze_id = x._source_bronze_id
+                  AND x._after > st.%1$I
+                $q$, v_dim.change_ts_column, v_tomb->>'deleted_at', to_regclass(v_bronze), to_regclass(v_tomb->>'table'),
+                v_tkey, v_key[1], v_tmatch)
+            USING v_win.from_ts, v_win.to_ts, v_zone;
+        END IF;
+
         PERFORM dwh_etl.apply_dimension(v_dim.dimension_name, '_silver_stage', p_lineage_source => v_bronze, p_run_id => p_run_id);
         PERFORM dwh_lineage.log_transformation(
             in_source_table  => v_bronze,
@@ -494,17 +554,36 @@ BEGIN
             in_run_id        => p_run_id);
         DROP TABLE _silver_stage;
     ELSE
-        -- latest state per key in the window (a record changed twice between runs arrives twice)
+        -- Latest state per key in the window (a record changed twice between runs arrives twice). Where
+        -- bronze knows when each row arrived at the source (_source_arrived_at, 0049) and every valid row
+        -- of the key does, the last to arrive is the source's state, whatever its change time says
+        -- (attack 10): a record deleted and restored from a backup taken before its last change (its old
+        -- updated_at) is the restored row, not the deleted version with the later updated_at; a change
+        -- time a writer's clock put in the future does not outrank the rows written after it. Otherwise
+        -- (a file load, change events: no arrival) the change time decides, then the delivery order.
+        v_arrival := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = '_source_arrived_at' AND NOT a.attisdropped);
         IF to_regclass('pg_temp._silver_latest') IS NOT NULL THEN DROP TABLE pg_temp._silver_latest; END IF;
+        -- a hash join of the typed rows to the window's bronze rows (file children have no index on _bronze_id)
+        PERFORM set_config('enable_nestloop', 'off', true);
         EXECUTE format($q$
             CREATE TEMP TABLE _silver_latest ON COMMIT DROP AS
             SELECT DISTINCT ON (%1$s) t.*
-            FROM _silver_typed AS t
-            WHERE cardinality(t._reasons) = 0
-            ORDER BY %1$s, t.%2$I DESC NULLS LAST, t._bronze_id DESC
+            FROM (SELECT t.*, %3$s AS _arrived,
+                         bool_and(%3$s IS NOT NULL) OVER (PARTITION BY %1$s) AS _arrival_known
+                  FROM _silver_typed AS t
+                  %4$s
+                  WHERE cardinality(t._reasons) = 0) AS t
+            ORDER BY %1$s, CASE WHEN t._arrival_known THEN t._arrived END DESC NULLS LAST,
+                     t.%2$I DESC NULLS LAST, t._bronze_id DESC
             $q$,
-            dwh_etl._col_list(v_key, 't'), v_ts);
+            dwh_etl._col_list(v_key, 't'), v_ts,
+            CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
+            CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
+                                            to_regclass(v_bronze)) ELSE '' END)
+        USING v_win.from_ts, v_win.to_ts;
         GET DIAGNOSTICS v_accepted = ROW_COUNT;
+        PERFORM set_config('enable_nestloop', v_nestloop, true);
         PERFORM dwh_etl.reconcile(
             p_target      => v_target,
             p_source      => v_bronze,
@@ -520,6 +599,43 @@ BEGIN
             v_cols := v_cols || (v_tomb->>'flag');
         END IF;
         EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
+        -- The same order against silver (attack 10): a row of the window that arrived at the source after
+        -- the bronze row silver's state came from (_source_bronze_id) replaces it even when its change
+        -- time is earlier (a restore of an older state, after its deletion was loaded; a correction of a
+        -- change time stamped in the future). Where either arrival is unknown the change time decides
+        -- (the ON CONFLICT condition below). Only such rows are looked up (v_force: their _bronze_id, an
+        -- array and not a temporary table: Citus cannot join a distributed table to one in an UPDATE).
+        v_by_arrival := v_arrival AND v_prov AND cardinality(v_key) = 1;
+        IF v_by_arrival THEN
+            SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
+            FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
+        END IF;
+        IF v_by_arrival AND NOT v_empty THEN
+            EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l WHERE l._arrived IS NOT NULL', v_key[1])
+            INTO v_keys;
+            IF v_keys IS NOT NULL THEN
+                IF to_regclass('pg_temp._silver_current') IS NOT NULL THEN DROP TABLE pg_temp._silver_current; END IF;
+                EXECUTE format('CREATE TEMP TABLE _silver_current ON COMMIT DROP AS
+                                SELECT s.%1$I::text AS _key, s.%2$I AS _ts, s._source_bronze_id AS _source_bronze_id
+                                FROM %3$s AS s WHERE s.%1$I = ANY ($1::%4$s[])', v_key[1], v_ts, v_rel, v_keytype)
+                USING v_keys;
+                EXECUTE format($q$
+                    WITH cand AS MATERIALIZED (
+                        SELECT l._bronze_id, l._arrived, c._source_bronze_id
+                        FROM _silver_latest AS l
+                        JOIN _silver_current AS c ON c._key = l.%1$I::text
+                        WHERE l._arrived IS NOT NULL
+                          AND c._ts > l.%2$I
+                    )
+                    SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id), '{}')
+                    FROM cand
+                    JOIN %3$s AS b ON b._bronze_id = cand._source_bronze_id
+                    WHERE b._source_arrived_at < cand._arrived
+                    $q$, v_key[1], v_ts, to_regclass(v_bronze))
+                INTO v_force;
+                DROP TABLE _silver_current;
+            END IF;
+        END IF;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
             SELECT %3$s, $1, (SELECT dwh_etl.load_time())%6$s
@@ -534,11 +650,13 @@ BEGIN
             -- speculative insertion of ON CONFLICT per row (issue 15). The same rows either way.
             CASE WHEN v_empty THEN '' ELSE format(
                 'ON CONFLICT (%s) DO UPDATE SET %s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at%s '
-                'WHERE s.%I <= EXCLUDED.%I AND (%s) IS DISTINCT FROM (%s)',
+                'WHERE (s.%I <= EXCLUDED.%I%s) AND (%s) IS DISTINCT FROM (%s)',
                 dwh_etl._col_list(v_key),
                 (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
                 CASE WHEN v_prov THEN ', _source_bronze_id = EXCLUDED._source_bronze_id' ELSE '' END,
                 v_ts, v_ts,
+                -- arrived after silver's state (v_force)
+                CASE WHEN cardinality(v_force) > 0 THEN format(' OR EXCLUDED._source_bronze_id = ANY (%L::bigint[])', v_force) ELSE '' END,
                 (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
                 (SELECT string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged))) END,
             -- the bronze row of the state written (a re-delivery of the same values changes nothing,
@@ -554,23 +672,72 @@ BEGIN
             -- and a form Citus accepts when silver is distributed (it refuses a STABLE function such as
             -- try_timestamptz with column references in a distributed UPDATE; the subquery over the local
             -- tombstone table is computed on the coordinator)
+            -- Where the tombstone and the bronze row of silver's state (_source_bronze_id) both know when
+            -- they arrived at the source, that order decides, not the times (attack 10): a tombstone that
+            -- arrived before the row is not applied (an old tombstone extracted again, restated: it
+            -- deleted the restored record again), one that arrived after it is (a row whose change time a
+            -- writer's clock put ahead of the deletion stayed in gold for good). v_skip and v_tforce:
+            -- their _bronze_id. Only the keys of this window's tombstones are looked up.
+            IF v_revive AND v_by_arrival THEN
+                EXECUTE format($q$
+                    SELECT array_agg(DISTINCT (%1$s)::text)
+                    FROM %2$s AS d
+                    WHERE d._ingested_at >= $1
+                      AND d._ingested_at < $2%3$s
+                      AND d._source_arrived_at IS NOT NULL
+                    $q$, v_tkey, to_regclass(v_tomb->>'table'), v_tmatch)
+                INTO v_keys
+                USING v_win.from_ts, v_win.to_ts;
+                IF v_keys IS NOT NULL THEN
+                    IF to_regclass('pg_temp._silver_current') IS NOT NULL THEN DROP TABLE pg_temp._silver_current; END IF;
+                    EXECUTE format('CREATE TEMP TABLE _silver_current ON COMMIT DROP AS
+                                    SELECT s.%1$I::text AS _key, s.%2$I AS _ts, s._source_bronze_id AS _source_bronze_id
+                                    FROM %3$s AS s WHERE s.%1$I = ANY ($1::%4$s[]) AND NOT s.%5$I',
+                                   v_key[1], v_ts, v_rel, v_keytype, v_tomb->>'flag')
+                    USING v_keys;
+                    EXECUTE format($q$
+                        WITH cand AS MATERIALIZED (
+                            SELECT d._bronze_id, d._source_arrived_at AS _arrived, c._source_bronze_id,
+                                   c._ts <= dwh_etl.try_timestamptz(d.%4$I, $3) AS _by_time
+                            FROM %1$s AS d
+                            JOIN _silver_current AS c ON c._key = (%2$s)::text
+                            WHERE d._ingested_at >= $1
+                              AND d._ingested_at < $2%3$s
+                              AND d._source_arrived_at IS NOT NULL
+                              AND dwh_etl.try_timestamptz(d.%4$I, $3) <= $4
+                        )
+                        SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
+                                            FILTER (WHERE cand._by_time AND b._source_arrived_at > cand._arrived), '{}'),
+                               COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
+                                            FILTER (WHERE NOT cand._by_time AND b._source_arrived_at < cand._arrived), '{}')
+                        FROM cand
+                        JOIN %5$s AS b ON b._bronze_id = cand._source_bronze_id
+                        $q$, to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_tomb->>'deleted_at', to_regclass(v_bronze))
+                    INTO v_tskip, v_tforce
+                    USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
+                    v_skip := v_skip || v_tskip;
+                    DROP TABLE _silver_current;
+                END IF;
+            END IF;
             EXECUTE format($q$
                 UPDATE %1$s AS s
                 SET %2$I = true,
                     _batch_id = $4,
                     _loaded_at = (SELECT dwh_etl.load_time())
-                FROM (SELECT %6$s AS _key, dwh_etl.try_timestamptz(d.%8$I, $3) AS _deleted_at
+                FROM (SELECT %6$s AS _key, dwh_etl.try_timestamptz(d.%8$I, $3) AS _deleted_at, d._bronze_id
                       FROM %3$s AS d
                       WHERE d._ingested_at >= $1
                         AND d._ingested_at < $2%4$s%9$s) AS d
                 WHERE s.%5$I = d._key
                   AND NOT s.%2$I
-                  AND s.%7$I <= d._deleted_at
+                  AND (s.%7$I <= d._deleted_at%10$s)
                   AND d._deleted_at <= $5
                 $q$,
                 v_rel, v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tmatch, v_key[1], v_tkey, v_ts, v_tomb->>'deleted_at',
                 -- not when the key came back after it (v_skip)
-                CASE WHEN cardinality(v_skip) > 0 THEN format(' AND d._bronze_id <> ALL (%L::bigint[])', v_skip) ELSE '' END)
+                CASE WHEN cardinality(v_skip) > 0 THEN format(' AND d._bronze_id <> ALL (%L::bigint[])', v_skip) ELSE '' END,
+                -- arrived after silver's state (v_tforce)
+                CASE WHEN cardinality(v_tforce) > 0 THEN format(' OR d._bronze_id = ANY (%L::bigint[])', v_tforce) ELSE '' END)
             USING v_win.from_ts, v_win.to_ts, v_zone, v_batch, v_bounds.max_ts;
             GET DIAGNOSTICS v_deleted = ROW_COUNT;
         END IF;
