@@ -14,6 +14,7 @@ import datetime as dt
 import pytest
 
 from conftest import cloned_database, database_template, disable_other_areas
+from test_capture import add_customer
 
 RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
@@ -41,15 +42,6 @@ def run_daily(conn):
 # =====================================================================================================
 # sales
 # =====================================================================================================
-
-def add_customer(conn, customer_id, updated_at="now()", last_name="Doe"):
-    conn.execute(f"""
-        INSERT INTO sales_src.customers (customer_id, first_name, last_name, email, city, country, customer_segment,
-                                         signup_date, created_at, updated_at)
-        VALUES (%s, 'Jane', %s, 'jane@example.com', 'Berlin', 'Germany', 'Consumer', DATE '2024-01-01', now(),
-                {updated_at})
-    """, (customer_id, last_name))
-
 
 def add_sale(conn, sale_id, updated_at="now()", quantity=1, order_id=None, line_number=1):
     conn.execute(f"""
@@ -102,6 +94,11 @@ def customers_match_source(conn):
     assert dim == source, (dim, source)
 
 
+def restored_at(ts, restore_ts):
+    """The updated_at a restored row carries: its old one, or the time of the restore."""
+    return f"'{ts.isoformat()}'::timestamptz" if restore_ts == "old" else "clock_timestamp()"
+
+
 def open_quarantine(conn):
     return {(t, k) for t, k in rows(conn, "SELECT target_table, record_key FROM dwh_etl.quarantine WHERE resolved_at IS NULL")}
 
@@ -114,7 +111,7 @@ def test_sales_delete_reinsert_update_delete_again_in_one_window(sales, restore_
     conn = sales
     ts = old_ts(conn, "sales", "sale_id", 1)
     conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
-    add_sale(conn, 1, updated_at=f"'{ts.isoformat()}'::timestamptz" if restore_ts == "old" else "clock_timestamp()", quantity=5)
+    add_sale(conn, 1, updated_at=restored_at(ts, restore_ts), quantity=5)
     conn.execute("UPDATE sales_src.sales SET quantity = 6 WHERE sale_id = 1")
     conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
     run_daily(conn)
@@ -127,7 +124,7 @@ def test_sales_delete_reinsert_update_in_one_window(sales, restore_ts):
     conn = sales
     ts = old_ts(conn, "sales", "sale_id", 1)
     conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
-    add_sale(conn, 1, updated_at=f"'{ts.isoformat()}'::timestamptz" if restore_ts == "old" else "clock_timestamp()", quantity=5)
+    add_sale(conn, 1, updated_at=restored_at(ts, restore_ts), quantity=5)
     conn.execute("UPDATE sales_src.sales SET quantity = 6 WHERE sale_id = 1")
     run_daily(conn)
     sales_matches_source(conn)
@@ -141,7 +138,7 @@ def test_sales_delete_reinsert_update_delete_split_across_runs(sales, restore_ts
     conn.execute("DELETE FROM sales_src.sales WHERE sale_id = 1")
     run_daily(conn)
     sales_matches_source(conn)
-    add_sale(conn, 1, updated_at=f"'{ts.isoformat()}'::timestamptz" if restore_ts == "old" else "clock_timestamp()", quantity=5)
+    add_sale(conn, 1, updated_at=restored_at(ts, restore_ts), quantity=5)
     run_daily(conn)
     sales_matches_source(conn)
     conn.execute("UPDATE sales_src.sales SET quantity = 6 WHERE sale_id = 1")
