@@ -76,6 +76,7 @@ DECLARE
     v_bad      bigint;
     v_valid    bigint;
     v_accepted bigint;
+    v_n        bigint;
     v_written  bigint;
     v_deleted  bigint := 0;
     v_ref_cap  timestamptz;   -- the watermarks of the silver tables this load validates against
@@ -563,26 +564,55 @@ BEGIN
         -- (a file load, change events: no arrival) the change time decides, then the delivery order.
         v_arrival := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                              WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = '_source_arrived_at' AND NOT a.attisdropped);
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
         IF to_regclass('pg_temp._silver_latest') IS NOT NULL THEN DROP TABLE pg_temp._silver_latest; END IF;
+        IF to_regclass('pg_temp._silver_dup') IS NOT NULL THEN DROP TABLE pg_temp._silver_dup; END IF;
         -- a hash join of the typed rows to the window's bronze rows (file children have no index on _bronze_id)
         PERFORM set_config('enable_nestloop', 'off', true);
+        -- Only the keys with more than one valid row are sorted (issue 15: sorting the whole window by
+        -- key, arrival and change time, joined to bronze for the arrival, was 0.9 s of a first load of
+        -- 300k sales lines, spilled to disk). A key's only row is its latest whatever its arrival; the
+        -- arrival is read only where rows are compared with each other (the duplicates) or with
+        -- silver's (a non-empty target, below).
+        EXECUTE format('CREATE TEMP TABLE _silver_dup ON COMMIT DROP AS
+                        SELECT %1$s FROM _silver_typed AS t WHERE cardinality(t._reasons) = 0
+                        GROUP BY %1$s HAVING count(*) > 1', dwh_etl._col_list(v_key, 't'));
         EXECUTE format($q$
             CREATE TEMP TABLE _silver_latest ON COMMIT DROP AS
+            SELECT t.*, %2$s AS _arrived, %2$s IS NOT NULL AS _arrival_known
+            FROM _silver_typed AS t
+            %3$s
+            WHERE cardinality(t._reasons) = 0
+              AND NOT EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %1$s)
+            $q$,
+            (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k),
+            CASE WHEN v_arrival AND NOT v_empty THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
+            CASE WHEN v_arrival AND NOT v_empty
+                 THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
+                             to_regclass(v_bronze)) ELSE '' END)
+        USING v_win.from_ts, v_win.to_ts;
+        GET DIAGNOSTICS v_accepted = ROW_COUNT;
+        EXECUTE format($q$
+            INSERT INTO _silver_latest
             SELECT DISTINCT ON (%1$s) t.*
             FROM (SELECT t.*, %3$s AS _arrived,
                          bool_and(%3$s IS NOT NULL) OVER (PARTITION BY %1$s) AS _arrival_known
                   FROM _silver_typed AS t
                   %4$s
-                  WHERE cardinality(t._reasons) = 0) AS t
+                  WHERE cardinality(t._reasons) = 0
+                    AND EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %5$s)) AS t
             ORDER BY %1$s, CASE WHEN t._arrival_known THEN t._arrived END DESC NULLS LAST,
                      t.%2$I DESC NULLS LAST, t._bronze_id DESC
             $q$,
             dwh_etl._col_list(v_key, 't'), v_ts,
             CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
             CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
-                                            to_regclass(v_bronze)) ELSE '' END)
+                                            to_regclass(v_bronze)) ELSE '' END,
+            (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k))
         USING v_win.from_ts, v_win.to_ts;
-        GET DIAGNOSTICS v_accepted = ROW_COUNT;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_accepted := v_accepted + v_n;
+        DROP TABLE _silver_dup;
         PERFORM set_config('enable_nestloop', v_nestloop, true);
         PERFORM dwh_etl.reconcile(
             p_target      => v_target,
@@ -598,7 +628,6 @@ BEGIN
         IF v_tomb IS NOT NULL THEN
             v_cols := v_cols || (v_tomb->>'flag');
         END IF;
-        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
         -- The same order against silver (attack 10): a row of the window that arrived at the source after
         -- the bronze row silver's state came from (_source_bronze_id) replaces it even when its change
         -- time is earlier (a restore of an older state, after its deletion was loaded; a correction of a
