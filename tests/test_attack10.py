@@ -678,12 +678,11 @@ def test_sales_a_new_sale_of_a_customer_deleted_and_restored_in_the_same_window(
     assert open_quarantine(conn) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="SCD2 stage: the deletion is dated after the future-stamped version, the re-insert only "
-                                       "after the deletion's own time, so the re-insert is a late version before the marker")
 def test_customers_stamped_ahead_deleted_and_reinserted_in_one_window(sales):
-    """DEFECT (low, open): a customer stamped an hour ahead (run), then deleted and re-inserted with the real
-    time before the next run: the deletion marker is dated after the future version, the re-insert (dated
-    now) falls before it, and the marker stays current while the source holds the customer."""
+    """DEFECT (low, fixed in session 11): a customer stamped an hour ahead (run), then deleted and re-inserted
+    with the real time before the next run: the deletion marker is dated after the future version, the
+    re-insert (dated now) fell before it, and the marker stayed current while the source held the customer.
+    The re-insert now starts just after the deletion's date as staged."""
     conn = sales
     add_customer(conn, 3, updated_at="now() + interval '1 hour'", last_name="Ahead")
     run_daily(conn)
@@ -691,3 +690,8 @@ def test_customers_stamped_ahead_deleted_and_reinserted_in_one_window(sales):
     add_customer(conn, 3, updated_at="clock_timestamp()", last_name="Back")
     run_daily(conn)
     customers_match_source(conn)
+    # the history keeps the deletion between the two versions, in arrival order
+    hist = rows(conn, "SELECT last_name, is_deleted, is_current FROM silver.sales_customers "
+                      "WHERE customer_id = 3 ORDER BY valid_from")
+    assert [(d, c) for _, d, c in hist] == [(False, False), (True, False), (False, True)], hist
+    assert hist[-1][0] == "Back"

@@ -527,7 +527,27 @@ BEGIN
                 UPDATE _silver_stage AS st
                 SET %1$I = x._after
                 FROM (SELECT st2._source_bronze_id,
-                             max(dwh_etl.try_timestamptz(d.%2$I, $3)) + interval '1 microsecond' AS _after
+                             -- the deletion's date as staged above: its deleted_at, or just after the
+                             -- version that arrived before it when that starts later (a change time
+                             -- stamped ahead, deleted, then re-inserted with the real time: the re-insert
+                             -- fell before the deletion marker, which stayed current; attack 10)
+                             max(GREATEST(dwh_etl.try_timestamptz(d.%2$I, $3),
+                                          (SELECT max(x._from) + interval '1 microsecond'
+                                           FROM (SELECT cv.valid_from AS _from
+                                                 FROM %8$s AS cv
+                                                 JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
+                                                 WHERE cv.%6$I = st2.%6$I
+                                                   AND cv.is_current
+                                                   AND bv._source_arrived_at < d._source_arrived_at
+                                                 UNION ALL
+                                                 SELECT st3.%1$I
+                                                 FROM _silver_stage AS st3
+                                                 JOIN %3$s AS b3
+                                                   ON b3._bronze_id = st3._source_bronze_id
+                                                  AND b3._ingested_at >= $1 AND b3._ingested_at < $2
+                                                 WHERE st3.%6$I = st2.%6$I
+                                                   AND b3._source_arrived_at < d._source_arrived_at) AS x)))
+                             + interval '1 microsecond' AS _after
                       FROM _silver_stage AS st2
                       JOIN %3$s AS b
                         ON b._bronze_id = st2._source_bronze_id
@@ -541,7 +561,7 @@ BEGIN
                 WHERE st._source_bronze_id = x._source_bronze_id
                   AND x._after > st.%1$I
                 $q$, v_dim.change_ts_column, v_tomb->>'deleted_at', to_regclass(v_bronze), to_regclass(v_tomb->>'table'),
-                v_tkey, v_key[1], v_tmatch)
+                v_tkey, v_key[1], v_tmatch, v_rel)
             USING v_win.from_ts, v_win.to_ts, v_zone;
         END IF;
 
