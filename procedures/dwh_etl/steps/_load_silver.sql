@@ -91,6 +91,7 @@ DECLARE
     v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
     v_tforce   bigint[] := '{}'::bigint[];  -- the _bronze_id of tombstones that arrived after the silver row they delete
     v_tskip    bigint[];          -- the _bronze_id of tombstones that arrived before silver's row
+    v_deleted_on text;            -- SQL: the date a tombstone d deletes its key at, where arrivals are known
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -443,6 +444,31 @@ BEGIN
         -- keeps the last known attributes) or, when the key has no current row yet, the values of its
         -- latest valid row of this batch before the deletion (a first load or a rebuild reads the rows
         -- and the tombstone together); it is dropped when the key is known neither way.
+        -- The date a tombstone d of the window deletes its key at (where bronze knows arrivals): its
+        -- deleted_at, or just after the start of the key's version that arrived before it when that starts
+        -- later (the current version in silver, a valid row of the window): read by the stage below and by
+        -- the dating of rows that came back after it.
+        IF v_tomb IS NOT NULL AND v_revive AND v_prov THEN
+            v_deleted_on := format(
+                'GREATEST(dwh_etl.try_timestamptz(d.%1$I, $3),
+                          (SELECT max(x._from) + interval ''1 microsecond''
+                           FROM (SELECT cv.valid_from AS _from
+                                 FROM %2$s AS cv
+                                 JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
+                                 WHERE cv.%4$I = %5$s
+                                   AND cv.is_current
+                                   AND bv._source_arrived_at < d._source_arrived_at
+                                 UNION ALL
+                                 SELECT t3.%6$I
+                                 FROM _silver_typed AS t3
+                                 JOIN %3$s AS b3
+                                   ON b3._bronze_id = t3._bronze_id
+                                  AND b3._ingested_at >= $1 AND b3._ingested_at < $2
+                                 WHERE cardinality(t3._reasons) = 0
+                                   AND t3.%4$I = %5$s
+                                   AND b3._source_arrived_at < d._source_arrived_at) AS x))',
+                v_tomb->>'deleted_at', v_rel, to_regclass(v_bronze), v_key[1], v_tkey, v_ts);
+        END IF;
         IF to_regclass('pg_temp._silver_stage') IS NOT NULL THEN DROP TABLE pg_temp._silver_stage; END IF;
         EXECUTE format($q$
             CREATE TEMP TABLE _silver_stage ON COMMIT DROP AS
@@ -483,25 +509,7 @@ BEGIN
                      -- the earliest (attack 10): a customer whose updated_at a writer's clock put an hour
                      -- ahead, deleted a minute later, was a late deletion (dated before its current
                      -- version), not applied, and the customer stayed current for good.
-                     WHEN v_revive AND v_prov THEN format(
-                         ', GREATEST(dwh_etl.try_timestamptz(d.%1$I, $3),
-                                     (SELECT max(x._from) + interval ''1 microsecond''
-                                      FROM (SELECT cv.valid_from AS _from
-                                            FROM %2$s AS cv
-                                            JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
-                                            WHERE cv.%4$I = %5$s
-                                              AND cv.is_current
-                                              AND bv._source_arrived_at < d._source_arrived_at
-                                            UNION ALL
-                                            SELECT t3.%6$I
-                                            FROM _silver_typed AS t3
-                                            JOIN %3$s AS b3
-                                              ON b3._bronze_id = t3._bronze_id
-                                             AND b3._ingested_at >= $1 AND b3._ingested_at < $2
-                                            WHERE cardinality(t3._reasons) = 0
-                                              AND t3.%4$I = %5$s
-                                              AND b3._source_arrived_at < d._source_arrived_at) AS x))',
-                         v_tomb->>'deleted_at', v_rel, to_regclass(v_bronze), v_key[1], v_tkey, v_ts)
+                     WHEN v_revive AND v_prov THEN ', ' || v_deleted_on
                      ELSE format(', dwh_etl.try_timestamptz(d.%I, $3)', v_tomb->>'deleted_at') END,
                 to_regclass(v_tomb->>'table'), v_rel, v_key[1], v_tkey, v_tmatch,
                 dwh_etl._col_list(v_dim.natural_key || v_dim.type2_columns || v_dim.type1_columns, 'c'),
@@ -531,23 +539,7 @@ BEGIN
                              -- version that arrived before it when that starts later (a change time
                              -- stamped ahead, deleted, then re-inserted with the real time: the re-insert
                              -- fell before the deletion marker, which stayed current; attack 10)
-                             max(GREATEST(dwh_etl.try_timestamptz(d.%2$I, $3),
-                                          (SELECT max(x._from) + interval '1 microsecond'
-                                           FROM (SELECT cv.valid_from AS _from
-                                                 FROM %8$s AS cv
-                                                 JOIN %3$s AS bv ON bv._bronze_id = cv._source_bronze_id
-                                                 WHERE cv.%6$I = st2.%6$I
-                                                   AND cv.is_current
-                                                   AND bv._source_arrived_at < d._source_arrived_at
-                                                 UNION ALL
-                                                 SELECT st3.%1$I
-                                                 FROM _silver_stage AS st3
-                                                 JOIN %3$s AS b3
-                                                   ON b3._bronze_id = st3._source_bronze_id
-                                                  AND b3._ingested_at >= $1 AND b3._ingested_at < $2
-                                                 WHERE st3.%6$I = st2.%6$I
-                                                   AND b3._source_arrived_at < d._source_arrived_at) AS x)))
-                             + interval '1 microsecond' AS _after
+                             max(%8$s) + interval '1 microsecond' AS _after
                       FROM _silver_stage AS st2
                       JOIN %3$s AS b
                         ON b._bronze_id = st2._source_bronze_id
@@ -561,7 +553,7 @@ BEGIN
                 WHERE st._source_bronze_id = x._source_bronze_id
                   AND x._after > st.%1$I
                 $q$, v_dim.change_ts_column, v_tomb->>'deleted_at', to_regclass(v_bronze), to_regclass(v_tomb->>'table'),
-                v_tkey, v_key[1], v_tmatch, v_rel)
+                v_tkey, v_key[1], v_tmatch, v_deleted_on)
             USING v_win.from_ts, v_win.to_ts, v_zone;
         END IF;
 
