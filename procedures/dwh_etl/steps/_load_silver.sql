@@ -92,6 +92,8 @@ DECLARE
     v_tforce   bigint[] := '{}'::bigint[];  -- the _bronze_id of tombstones that arrived after the silver row they delete
     v_tskip    bigint[];          -- the _bronze_id of tombstones that arrived before silver's row
     v_deleted_on text;            -- SQL: the date a tombstone d deletes its key at, where arrivals are known
+    v_keyeq    text;              -- SQL: t's key equals d's (the keys with several rows)
+    v_keynull  text;              -- SQL: a part of t's key is NULL (silver's nullable key columns), or NULL
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -586,6 +588,15 @@ BEGIN
         -- 300k sales lines, spilled to disk). A key's only row is its latest whatever its arrival; the
         -- arrival is read only where rows are compared with each other (the duplicates) or with
         -- silver's (a non-empty target, below).
+        -- A key with a NULL part (a nullable key column: UNIQUE NULLS NOT DISTINCT) is matched by no
+        -- equality: its rows are sorted whatever their number, as DISTINCT ON groups them (two rows of
+        -- (1, NULL) passed through as two keys' only rows and the INSERT failed on the unique key).
+        v_keyeq := (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k);
+        SELECT string_agg(format('t.%I IS NULL', a.attname), ' OR ' ORDER BY a.attnum)
+        INTO v_keynull
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attnotnull
+          AND a.attname = ANY (v_key);
         EXECUTE format('CREATE TEMP TABLE _silver_dup ON COMMIT DROP AS
                         SELECT %1$s FROM _silver_typed AS t WHERE cardinality(t._reasons) = 0
                         GROUP BY %1$s HAVING count(*) > 1', dwh_etl._col_list(v_key, 't'));
@@ -595,13 +606,14 @@ BEGIN
             FROM _silver_typed AS t
             %3$s
             WHERE cardinality(t._reasons) = 0
-              AND NOT EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %1$s)
+              AND NOT EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %1$s)%4$s
             $q$,
-            (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k),
+            v_keyeq,
             CASE WHEN v_arrival AND NOT v_empty THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
             CASE WHEN v_arrival AND NOT v_empty
                  THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
-                             to_regclass(v_bronze)) ELSE '' END)
+                             to_regclass(v_bronze)) ELSE '' END,
+            CASE WHEN v_keynull IS NOT NULL THEN format(' AND NOT (%s)', v_keynull) ELSE '' END)
         USING v_win.from_ts, v_win.to_ts;
         GET DIAGNOSTICS v_accepted = ROW_COUNT;
         EXECUTE format($q$
@@ -612,7 +624,7 @@ BEGIN
                   FROM _silver_typed AS t
                   %4$s
                   WHERE cardinality(t._reasons) = 0
-                    AND EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %5$s)) AS t
+                    AND (EXISTS (SELECT 1 FROM _silver_dup AS d WHERE %5$s)%6$s)) AS t
             ORDER BY %1$s, CASE WHEN t._arrival_known THEN t._arrived END DESC NULLS LAST,
                      t.%2$I DESC NULLS LAST, t._bronze_id DESC
             $q$,
@@ -620,7 +632,8 @@ BEGIN
             CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
             CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
                                             to_regclass(v_bronze)) ELSE '' END,
-            (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k))
+            v_keyeq,
+            CASE WHEN v_keynull IS NOT NULL THEN format(' OR %s', v_keynull) ELSE '' END)
         USING v_win.from_ts, v_win.to_ts;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_accepted := v_accepted + v_n;
