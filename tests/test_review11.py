@@ -9,7 +9,6 @@ regression tests for what the suite did not cover.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -176,3 +175,68 @@ def test_keys_only_analyze_keeps_the_extended_statistics_of_the_table(odd_parts)
     conn.execute("SELECT dwh_etl.sec_analyze('public.odd', p_keys_only => true)")
     assert notices == []
     assert scalar(conn, "SELECT count(*) FROM pg_stats_ext WHERE statistics_name = 'odd_expr' AND inherited") == 1
+
+
+# =====================================================================================================
+# the runner: ANALYZE before the step's quality rules
+# =====================================================================================================
+
+def test_a_failed_gate_after_the_steps_analyze_leaves_no_rows_and_no_statistics(conn):
+    """Held: the step's ANALYZE now runs inside the step's subtransaction before its rules; a failing error
+    rule rolls it back with the writes (no rows, no pg_statistic, the rule's result recorded, the step
+    failed with DW004, no lock left); the next run, the rule fixed, loads and analyzes. Known limit (low):
+    ANALYZE writes pg_class.reltuples/relpages in place (PostgreSQL), so those keep the rolled-back
+    batch's size until the next VACUUM or ANALYZE (autovacuum's vacuum of the dead rows)."""
+    conn.execute("""
+        CREATE TABLE public.bronze_g (_bronze_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text, name text,
+            seen_at text, _batch_id uuid NOT NULL DEFAULT gen_random_uuid(), _ingested_at timestamptz NOT NULL DEFAULT now());
+        CREATE TABLE public.g (id integer PRIMARY KEY, name text NOT NULL, seen_at timestamptz NOT NULL,
+            _batch_id uuid NOT NULL, _loaded_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO dwh_etl.table_registry (table_name, layer, area) VALUES ('public.g', 'silver', 'review11');
+        INSERT INTO dwh_etl.quality_rules (rule_name, table_name, rule_type, column_names, params, severity)
+        VALUES ('g_names', 'public.g', 'accepted_values', '{name}', '{"values": ["ok"]}', 'error');
+        INSERT INTO public.bronze_g (id, name, seen_at)
+        SELECT g, CASE WHEN g = 5 THEN 'bad' ELSE 'ok' END, '2025-06-01T10:00:00Z' FROM generate_series(1, 3000) AS g;
+    """)
+    register(conn, "g", {"target": "public.g", "bronze": "public.bronze_g", "key": ["id"], "ts_column": "seen_at"},
+             "public.bronze_g", "public.g")
+    status, message = run(conn, "g")
+    assert (status, message) == ("failed", "quality gate failed: g_names (1 failing of 3000)")
+    assert scalar(conn, "SELECT count(*) FROM public.g") == 0
+    assert scalar(conn, "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'g'") == 0
+    assert rows(conn, "SELECT metric_name, passed FROM dwh_lineage.quality_metrics WHERE table_name = 'public.g'") == [
+        ("g_names", False)]
+    assert scalar(conn, "SELECT count(*) FROM pg_locks WHERE relation = 'public.g'::regclass") == 0
+    conn.execute("UPDATE dwh_etl.quality_rules SET params = '{\"values\": [\"ok\", \"bad\"]}' WHERE rule_name = 'g_names'")
+    assert run(conn, "g") == ("completed", None)
+    assert scalar(conn, "SELECT count(*) FROM public.g") == 3000
+    assert scalar(conn, "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'g'") == 5
+
+
+# =====================================================================================================
+# sales typing: an unchanged line's change time parsed once
+# =====================================================================================================
+
+def test_sales_typing_gives_the_change_time_of_its_own_text_whatever_the_clients_settings(conn):
+    """Held: source_updated_at is the transaction time only when the two texts are equal; texts that differ
+    in form only ('T' or a space, a zone, a trailing blank) are parsed each on its own and give equal
+    values; unparsable and NULL texts stay NULL; under a Tokyo client with DateStyle 'SQL, DMY' too."""
+    conn.execute("SET TimeZone = 'Asia/Tokyo'")
+    conn.execute("SET DateStyle = 'SQL, DMY'")
+    forms = [("2025-01-02 03:04:05", "2025-01-02 03:04:05"), ("2025-01-02 03:04:05", "2025-01-02T03:04:05"),
+             ("2025-01-02T03:04:05Z", "2025-01-02 03:04:05+00"), ("02/01/2025 03:04:05", "02/01/2025 03:04:05"),
+             ("2025-01-02", "2025-01-02"), ("garbage", "garbage"), (None, None), ("2025-01-02 03:04:05 ", "2025-01-02 03:04:05"),
+             ("2025-01-02 03:04:05+09", "2025-01-02 03:04:05+09"), ("2025-01-02 03:04:05", "2025-03-04 05:06:07")]
+    for i, (td, ua) in enumerate(forms, start=1):
+        conn.execute("""INSERT INTO bronze.sales_sales (sale_id, order_id, line_number, customer_id, product_id, quantity,
+                                                        unit_price, transaction_date, updated_at, _batch_id, _source)
+                        VALUES (%s, 1, 1, 1, 1, 1, '1.00', %s, %s, gen_random_uuid(), 'review11')""", (str(i), td, ua))
+    got = rows(conn, """
+        SELECT t.sale_id::int,
+               t.source_updated_at IS NOT DISTINCT FROM dwh_etl.try_timestamptz(b.updated_at, current_setting('TimeZone')),
+               to_char(t.source_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+        FROM sales._typed_sales AS t JOIN bronze.sales_sales AS b USING (_bronze_id) ORDER BY 1""")
+    assert [(s, same) for s, same, _ in got] == [(i, True) for i in range(1, 11)]
+    assert [u for _, _, u in got] == ["2025-01-01 18:04:05", "2025-01-01 18:04:05", "2025-01-02 03:04:05", None,
+                                      "2025-01-01 15:00:00", None, None, "2025-01-01 18:04:05", "2025-01-01 18:04:05",
+                                      "2025-03-03 20:06:07"]
