@@ -115,7 +115,9 @@ BEGIN
         -- Fresh statistics for every table the step changed a lot, so the step's quality rules and the
         -- next steps plan with them. Before the audit (issue 15): a first load's rules were planned on the
         -- empty table's statistics (the batch estimated at ~1k of its 300k rows) and checked references
-        -- by 300k index probes, not one hash join.
+        -- by 300k index probes, not one hash join. A failing gate rolls the statistics back with the
+        -- writes; pg_class.reltuples/relpages, written in place by ANALYZE, keep the rolled-back batch's
+        -- size until the next VACUUM or ANALYZE of the table (autovacuum's, of the dead rows).
         -- Registered tables through dwh_etl.sec_analyze (etl_service does not own them: a non-owner's
         -- ANALYZE only warns and skips); other tables (an area's scratch) only when the runner owns them.
         FOR v_table IN
