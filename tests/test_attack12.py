@@ -420,6 +420,31 @@ def test_the_same_rows_in_another_file_and_bad_rows_twice_change_nothing(sales, 
     assert (fact(conn), rows(conn, "SELECT * FROM dwh_etl.quarantine ORDER BY 1")) == before
 
 
+@pytest.mark.parametrize("one_window", [False, True], ids=["two-runs", "one-window"])
+def test_a_valid_version_then_a_rejected_one_keep_the_rejected_one_open(sales, dsn, tmp_path, one_window):
+    """DEFECT (medium): sale 1 delivered valid (quantity 2), then again with quantity 'abc' and a later
+    updated_at. Read by two runs, the bad version stays open in the quarantine (the fact keeps the last
+    valid state). Read in one window, the older valid row "superseded" the newer rejected one: the entry
+    was resolved at once and the source's latest state vanished without a trace. Now both ways leave it
+    open, and then a corrected delivery supersedes it."""
+    conn = sales
+    later = "2025-01-16 10:00:00+00"
+    ok(dwh(dsn, "load", "bronze.sales_sales", write(tmp_path / "v1.csv", csv_text(SALES_COLS, [sale(1)]))))
+    if not one_window:
+        run_daily(dsn)
+    ok(dwh(dsn, "load", "bronze.sales_sales", write(tmp_path / "v2.csv", csv_text(
+        SALES_COLS, [sale(1, quantity="abc", when=later)]))))
+    run_daily(dsn)
+    assert fact(conn) == [(1, 2, 10)]
+    assert rows(conn, "SELECT record_key, reasons FROM dwh_etl.quarantine WHERE resolved_at IS NULL") == [
+        ("1", ["file v2.csv line 2: quantity 'abc' is not an integer"])]
+    ok(dwh(dsn, "load", "bronze.sales_sales", write(tmp_path / "v3.csv", csv_text(
+        SALES_COLS, [sale(1, quantity="5", when="2025-01-17 10:00:00+00")]))))
+    run_daily(dsn)
+    assert fact(conn) == [(1, 5, 10)]
+    assert rows(conn, "SELECT count(*) FROM dwh_etl.quarantine WHERE resolved_at IS NULL") == [(0,)]
+
+
 # ===================================================================================================
 # 1d. interrupted, killed and concurrent loads
 # ===================================================================================================
@@ -786,3 +811,160 @@ def test_status_does_not_call_a_dead_run_alive_when_its_pid_was_reused(conn, dsn
         assert doc["stale_runs"] == [] and doc["interrupted_runs"] == []
     finally:
         other.close()
+
+
+# ===================================================================================================
+# 2. devflow source rows with bad values and redeliveries, under odd client settings
+# ===================================================================================================
+import datetime as dt  # noqa: E402
+
+DEVFLOW_GOLD = ["devflow.dim_issue", "devflow.dim_agent", "devflow.fact_agent_execution", "devflow.fact_deployment",
+                "devflow.fact_performance_metrics", "devflow.fact_issue_processing", "devflow.fact_code_generation"]
+ODD_SETTINGS = {
+    "tokyo-sql-dmy": {"PGTZ": "Asia/Tokyo", "PGDATESTYLE": "SQL, DMY",
+                      "PGOPTIONS": "-c IntervalStyle=sql_standard -c extra_float_digits=-3"},
+    "st-johns-german": {"PGTZ": "America/St_Johns", "PGDATESTYLE": "German",
+                        "PGOPTIONS": "-c IntervalStyle=postgres_verbose -c lc_numeric=C -c search_path=devflow_src"},
+}
+_DF_BASE = (dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=2)).replace(second=13)
+
+
+def _df_at(n: int) -> dt.datetime:
+    return _DF_BASE + dt.timedelta(minutes=n)
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def devflow_state(conn):
+    """Gold's devflow tables without load stamps and surrogate keys, and the open quarantine."""
+    state = {}
+    for table in DEVFLOW_GOLD:
+        state[table] = rows(conn, f"""
+            SELECT j::text FROM (
+                SELECT (SELECT jsonb_object_agg(e.k, e.v) FROM jsonb_each(to_jsonb(t)) AS e(k, v)
+                        WHERE e.k !~ '^_|_key$|^record_') AS j
+                FROM {table} AS t) AS s ORDER BY 1""")
+    state["quarantine"] = rows(conn, """SELECT target_table, record_key, reasons, deliveries FROM dwh_etl.quarantine
+                                        WHERE resolved_at IS NULL ORDER BY 1, 2, 3""")
+    return state
+
+
+def devflow_arrive(conn, redeliver=False):
+    """New devflow source rows, bad and good (the same in every database): executions, deployments,
+    issues, metric samples. With redeliver: the same records sent again (newer updated_at, the same
+    values; the metric payload once more)."""
+    agent = scalar(conn, "SELECT agent_id FROM devflow_src.agents ORDER BY agent_id LIMIT 1")
+    issue = scalar(conn, "SELECT id FROM devflow_src.issues ORDER BY number LIMIT 1")
+    resource = scalar(conn, "SELECT resource_id FROM devflow_src.infrastructure ORDER BY resource_id LIMIT 1")
+    stamp = "now()" if not redeliver else "now() + interval '1 second'"
+    executions = [  # id, started, completed, cost, cpu
+        (8_800_001, _df_at(1), _df_at(3), "0.5000", "12.50"),          # good
+        (8_800_002, _df_at(2), _df_at(1), "0.5000", "12.50"),          # completed before it started
+        (8_800_003, _df_at(3), _df_at(4), "NaN", "12.50"),              # a NaN cost
+        (8_800_004, _df_at(4), _df_at(5), "0.5000", "NaN"),             # a NaN cpu
+        (8_800_005, _df_at(5), "infinity", "0.5000", "12.50"),          # never completes
+        (8_800_006, _df_at(6), _df_at(7), "-3.0000", "12.50"),          # a negative cost
+        (8_800_007, _df_at(7), _df_at(8), "0.5000", "999.99"),         # 999.99 % cpu
+    ]
+    for eid, started, completed, cost, cpu in executions:
+        conn.execute(f"""
+            INSERT INTO devflow_src.agent_execution_logs (id, issue_id, agent_id, started_at, completed_at, exit_code,
+                                                          llm_cost_usd, cpu_usage_percent, updated_at)
+            VALUES (%s, %s, %s, %s, %s, 0, %s::numeric, %s::numeric, {stamp})
+            ON CONFLICT (id) DO UPDATE SET updated_at = EXCLUDED.updated_at""",
+                     (eid, issue, agent, started, completed, cost, cpu))
+    deployments = [  # id, status, type, started, completed, cost
+        (7_700_001, "SUCCESS", "ROLLING", _df_at(10), _df_at(12), "1.00"),
+        (7_700_002, "success ", "ROLLING", _df_at(11), _df_at(13), "1.00"),
+        (7_700_003, "SUCCESS", "ROLLING", _df_at(12), _df_at(14), "NaN"),
+        (7_700_004, "SUCCESS", "ROLLING", _df_at(13), _df_at(12), "1.00"),
+    ]
+    for did, status, kind, started, completed, cost in deployments:
+        conn.execute(f"""
+            INSERT INTO devflow_src.deployment_pipelines (id, pipeline_id, issue_id, agent_id, resource_id, commit_sha,
+                         environment, deployment_type, deployment_status, started_at, completed_at,
+                         infrastructure_cost_usd, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, 'staging', %s, %s, %s, %s, %s::numeric, {stamp})
+            ON CONFLICT (id) DO UPDATE SET updated_at = EXCLUDED.updated_at""",
+                     (did, f"p-{did}", issue, agent, resource, "c" * 40, kind, status, started, completed, cost))
+    for num, iid, title in ((990001, "ATTACK12-1", "A good issue"), (990002, "ATTACK12-2", " \u3000 "),
+                            (990003, "ATTACK12-3", "x" * 600)):
+        conn.execute(f"""
+            INSERT INTO devflow_src.issues (id, number, title, priority, created_at, updated_at)
+            VALUES (%s, %s, %s, 'P1', %s, {stamp})
+            ON CONFLICT (id) DO UPDATE SET updated_at = EXCLUDED.updated_at""", (iid, num, title, _df_at(20)))
+    samples = [{"resource_id": resource, "namespace": "Test", "timestamp": _iso(_df_at(30 + i)), "period": 300,
+                "metrics": m} for i, m in enumerate([
+                    {"cpu_utilization_percent": 12.5, "request_count": 100, "error_count": 1},
+                    {"cpu_utilization_percent": "NaN", "request_count": 100},
+                    {"cpu_utilization_percent": "Infinity"},
+                    {"request_count": -5, "error_count": 7},
+                    {"cpu_utilization_percent": 12.5, "p50_latency_ms": "1e3"}])]
+    conn.execute("INSERT INTO devflow_src.api_payloads (feed, source, payload) VALUES ('metrics', 'prometheus', %s::jsonb)",
+                 (json.dumps(samples),))
+
+
+def resource_of(conn):
+    return scalar(conn, "SELECT resource_id FROM devflow_src.infrastructure ORDER BY resource_id LIMIT 1")
+
+
+def _devflow_runs(dsn, env=None):
+    for pipeline in ("daily", "devflow_hourly", "devflow_5min"):
+        res = ok(dwh(dsn, "run", pipeline, "--json", env=env))
+        assert json.loads(res.stdout)[0]["status"] == "completed", res.stdout
+
+
+@pytest.mark.parametrize("settings", list(ODD_SETTINGS), ids=list(ODD_SETTINGS))
+def test_devflow_bad_rows_and_redeliveries_under_odd_client_settings(postgresql_proc, devflow_week_template, devflow_week,
+                                                                     dsn, settings):
+    """DEFECT (medium), twice: (1) negative costs, durations, token and request counts (an execution's
+    llm_cost_usd -3, a metric sample's request_count -5) were accepted and summed into gold's facts and
+    cost marts: they are quarantined now ("llm_cost_usd is negative"); (2) a bad record delivered again
+    with a newer updated_at opened a second entry next to the first: both stayed open (a record twice in
+    `dwh quarantine list`, replayed twice by `retry`); the newer delivery now supersedes the older entry.
+    Held otherwise: bad devflow rows (an execution completed before it started, NaN costs, NaN cpu,
+    completed at infinity, 999.99 % cpu, a status with a trailing space, a deployment that ends before it
+    starts, a blank and a 600-character title, metric samples with NaN, Infinity, a negative count, an
+    exponent) next to good ones; `daily`, `devflow_hourly` and `devflow_5min` run by the CLI under odd
+    client settings (time zone, DateStyle, IntervalStyle, extra_float_digits, search_path) give exactly
+    what the same runs give under UTC/ISO; every new record is in gold or quarantined with reasons; the
+    same records delivered again and the runs repeated change nothing but the deliveries count."""
+    odd = devflow_week
+    env = ODD_SETTINGS[settings]
+    with cloned_database(postgresql_proc, devflow_week_template.fresh_name(), "twin") as ref:
+        ref_dsn = make_conninfo(ref.info.host, ref.info.port, ref.info.user, ref.info.dbname, ref.info.password)
+        for c in (odd, ref):
+            devflow_arrive(c)
+        _devflow_runs(dsn, env)
+        _devflow_runs(ref_dsn)
+        first = devflow_state(odd)
+        assert first == devflow_state(ref)
+        # every new execution, deployment and metric sample is in gold or quarantined
+        in_gold = {r[0] for r in rows(odd, "SELECT execution_id FROM devflow.fact_agent_execution WHERE execution_id > 8800000")}
+        quarantined = {r[0] for r in rows(odd, """SELECT record_key FROM dwh_etl.quarantine WHERE resolved_at IS NULL
+                                                  AND target_table LIKE '%%agent_execution%%'""")}
+        assert {str(i) for i in in_gold} | quarantined >= {str(i) for i in range(8_800_001, 8_800_008)}, (in_gold, quarantined)
+        assert 8_800_001 in in_gold
+        assert not ({str(i) for i in in_gold} & quarantined)
+        assert all(r[2] for r in first["quarantine"]), "a quarantine entry without reasons"
+        open_keys = [(q[0], q[1]) for q in first["quarantine"]]
+        assert len(open_keys) == len(set(open_keys)), first["quarantine"]
+        reasons_of = {q[1]: q[2] for q in first["quarantine"]}
+        assert reasons_of["8800006"] == ["llm_cost_usd is negative"], first["quarantine"]
+        assert reasons_of[f"{resource_of(odd)}/{_iso(_df_at(33))}"] == ["request_count is negative"], first["quarantine"]
+        assert "ATTACK12-1" not in reasons_of and reasons_of["ATTACK12-2"] == ["title is blank"]
+        # redelivered, then rerun: nothing changes but the deliveries count of the open entries
+        for c in (odd, ref):
+            devflow_arrive(c, redeliver=True)
+        _devflow_runs(dsn, env)
+        _devflow_runs(ref_dsn)
+        second = devflow_state(odd)
+        assert second == devflow_state(ref)
+        assert {k: v for k, v in second.items() if k != "quarantine"} == \
+            {k: v for k, v in first.items() if k != "quarantine"}
+        # one open entry per record, its newest delivery (the older one superseded)
+        assert [q[:3] for q in second["quarantine"]] == [q[:3] for q in first["quarantine"]]
+        _devflow_runs(dsn, env)
+        assert devflow_state(odd) == second
