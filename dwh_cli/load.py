@@ -361,6 +361,11 @@ class Loader:
         if self.fmt not in FORMATS:
             raise DwhError(f"unknown format {self.fmt!r}", hint="csv, tsv or jsonl")
         self.codec = codec_of(opts.encoding)
+        if "\n".encode(self.codec.name, errors="replace") != b"\n" or ",\t".encode(self.codec.name, errors="replace") != b",\t":
+            # lines are split on the byte 0x0a: in UTF-16/32 (or EBCDIC) that byte is not the newline, and rows
+            # would be cut mid-character and land garbled
+            raise DwhError(f"--encoding {opts.encoding}: not supported (its newline or delimiters are not single "
+                           f"ASCII bytes)", hint=f"convert the file first: iconv -f {opts.encoding} -t utf-8 FILE")
         self.delimiter = opts.delimiter or ("\t" if self.fmt == "tsv" else ",")
         if len(self.delimiter) != 1 or self.delimiter in "\r\n\"":
             raise DwhError(f"--delimiter must be one character other than a quote or newline, not {self.delimiter!r}")

@@ -212,6 +212,20 @@ def test_utf8_declared_as_latin1_is_not_landed_garbled_silently(dsn, conn, tmp_p
     assert ("3", "Zoë") in bronze_customers(conn)
 
 
+@pytest.mark.parametrize("header", [True, False], ids=["header", "no-header"])
+def test_a_utf16_file_is_refused_clearly_not_landed_garbled(dsn, conn, tmp_path, header):
+    """DEFECT (low): --encoding utf-16: lines are split on the byte 0x0a, which in UTF-16 is half of a
+    character. With --no-header a UnicodeDecodeError escaped `dwh load` as a Python traceback; with a
+    header the file was called "not valid utf-16" (it is). Encodings whose newline or delimiters are not
+    single ASCII bytes (UTF-16, UTF-32, EBCDIC) are now refused up front, with a hint (iconv)."""
+    text = ("customer_id,first_name\n" if header else "") + "1,Ann\n2,Bo\n3,Cy\n"
+    args = ["--encoding", "utf-16"] + ([] if header else ["--no-header"])
+    f = write(tmp_path / "u16.csv", text.encode("utf-16"))
+    failed(dwh(dsn, "load", "bronze.sales_customers", f, *args), "--encoding utf-16: not supported", "iconv")
+    assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 0
+    assert [r[1] for r in files(conn)] == ["failed"]
+
+
 def test_a_nul_byte_and_a_bare_cr_are_quarantined_with_their_lines(dsn, conn, tmp_path):
     """Held: a NUL byte in a field and a bare CR in an unquoted field: both lines quarantined with their
     line, the others land; a quoted field with an embedded CR and CRLF keeps it."""
@@ -968,3 +982,45 @@ def test_devflow_bad_rows_and_redeliveries_under_odd_client_settings(postgresql_
         assert [q[:3] for q in second["quarantine"]] == [q[:3] for q in first["quarantine"]]
         _devflow_runs(dsn, env)
         assert devflow_state(odd) == second
+
+
+EXEC_COLS = ["id", "issue_id", "agent_id", "started_at", "completed_at", "execution_duration_ms", "llm_cost_usd",
+             "exit_code", "created_at", "updated_at"]
+
+
+def test_devflow_files_land_bad_lines_and_values_are_quarantined_with_their_lines(devflow_week, dsn, tmp_path):
+    """Held: a CSV of agent executions into bronze.devflow_agent_execution_logs (a good row, a negative
+    cost, 30 February, a line with a field missing) and a JSON Lines file of pull requests (nested
+    objects, a key twice) into bronze.devflow_pull_requests; `daily` and `devflow_hourly`: the good rows
+    reach gold, every bad one is quarantined with its file and line, and the runs repeated change nothing."""
+    conn = devflow_week
+    issue = scalar(conn, "SELECT id FROM devflow_src.issues ORDER BY number LIMIT 1")
+    agent = scalar(conn, "SELECT agent_id FROM devflow_src.agents ORDER BY agent_id LIMIT 1")
+    a, b = _iso(_df_at(40)), _iso(_df_at(42))
+    execs = csv_text(EXEC_COLS, [
+        ["8900001", issue, agent, a, b, "120000", "0.2500", "0", a, b],
+        ["8900002", issue, agent, a, b, "120000", "-0.2500", "0", a, b],
+        ["8900003", issue, agent, "2025-02-30T10:00:00Z", b, "120000", "0.2500", "0", a, b],
+        ["8900004", issue, agent, a, b, "120000", "0.2500", "0", a],
+    ])
+    ok(dwh(dsn, "load", "devflow_agent_execution_logs", write(tmp_path / "ex.csv", execs)))
+    pr = {"number": 4242, "state": "open", "title": "Closes #1", "user": {"login": "ann"}, "draft": False,
+          "additions": 10, "deletions": 2, "created_at": a, "updated_at": b}
+    line = json.dumps(pr)
+    prs = line + "\n" + line.replace("4242", "4243")[:-1] + ', "state": "closed"}\n'
+    res = ok(dwh(dsn, "load", "bronze.devflow_pull_requests", write(tmp_path / "prs.jsonl", prs), "--json"))
+    assert (json.loads(res.stdout)["rows_landed"], json.loads(res.stdout)["rows_rejected"]) == (1, 1)
+    assert rows(conn, "SELECT number, additions, deletions, _raw_payload->'user' FROM bronze.devflow_pull_requests "
+                      "WHERE number = '4242'") == [("4242", "10", "2", {"login": "ann"})]
+    _devflow_runs(dsn)
+    assert rows(conn, "SELECT execution_id, llm_cost_usd FROM devflow.fact_agent_execution WHERE execution_id > 8900000") == [
+        (8900001, 0.25)]
+    got = reasons(conn)
+    assert "file ex.csv line 3: llm_cost_usd is negative" in got, got
+    assert any(r.startswith("file ex.csv line 4: started_at") for r in got), got
+    assert "file ex.csv line 5: has 9 fields, expected 10" in got, got
+    assert any(r.startswith("file prs.jsonl line 2: names key 'state' more than once") for r in got), got
+    assert scalar(conn, "SELECT count(*) FROM silver.devflow_pull_requests WHERE pr_number = 4242") == 1
+    before = devflow_state(conn)
+    _devflow_runs(dsn)
+    assert devflow_state(conn) == before
