@@ -36,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
@@ -104,6 +105,7 @@ class LoadResult:
     seconds: float = 0.0
     message: str | None = None
     columns_missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -278,6 +280,35 @@ def codec_of(encoding: str) -> codecs.CodecInfo:
                        hint="e.g. utf-8, latin1, cp1252 (Python codec names)") from None
 
 
+class _Utf8Probe:
+    """Whether bytes declared in another encoding read as UTF-8 with non-ASCII characters (a UTF-8 file
+    declared --encoding latin1 lands garbled, 'FranÃ§ois', without any error)."""
+
+    def __init__(self, enabled: bool):
+        self.valid = enabled
+        self.non_ascii = False
+        self.dec = codecs.getincrementaldecoder("utf-8")()
+
+    def feed(self, data: bytes) -> None:
+        if not self.valid:
+            return
+        if not self.non_ascii and not data.isascii():
+            self.non_ascii = True
+        try:
+            self.dec.decode(data)
+        except UnicodeDecodeError:
+            self.valid = False
+
+    def looks_utf8(self) -> bool:
+        if not (self.valid and self.non_ascii):
+            return False
+        try:
+            self.dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
 # -- the header -------------------------------------------------------------------------------------
 def map_header(names: list[str], columns: list[str], opts: LoadOptions, table: str) -> list[str | None]:
     """The table column of each file column (None: ignored). Unknown names are an error."""
@@ -330,6 +361,11 @@ class Loader:
         if self.fmt not in FORMATS:
             raise DwhError(f"unknown format {self.fmt!r}", hint="csv, tsv or jsonl")
         self.codec = codec_of(opts.encoding)
+        if "\n".encode(self.codec.name, errors="replace") != b"\n" or ",\t".encode(self.codec.name, errors="replace") != b",\t":
+            # lines are split on the byte 0x0a: in UTF-16/32 (or EBCDIC) that byte is not the newline, and rows
+            # would be cut mid-character and land garbled
+            raise DwhError(f"--encoding {opts.encoding}: not supported (its newline or delimiters are not single "
+                           f"ASCII bytes)", hint=f"convert the file first: iconv -f {opts.encoding} -t utf-8 FILE")
         self.delimiter = opts.delimiter or ("\t" if self.fmt == "tsv" else ",")
         if len(self.delimiter) != 1 or self.delimiter in "\r\n\"":
             raise DwhError(f"--delimiter must be one character other than a quote or newline, not {self.delimiter!r}")
@@ -345,6 +381,17 @@ class Loader:
         self.path = "copy"
         self.file_columns: list[str | None] = []
         self.missing: list[str] = []
+        self.probe = _Utf8Probe(False)
+
+    def new_probe(self) -> None:
+        self.probe = _Utf8Probe(not self.utf8 and self.codec.name != "ascii")
+
+    def encoding_warning(self) -> str | None:
+        if not self.probe.looks_utf8():
+            return None
+        return (f"warning: {self.inp.name} is declared {self.opts.encoding} but its bytes are valid UTF-8 with "
+                f"non-ASCII characters: if it is UTF-8, its accented characters landed garbled; load it again "
+                f"with --encoding utf-8 --force")
 
     @property
     def utf8(self) -> bool:
@@ -388,7 +435,13 @@ class Loader:
         except UnicodeDecodeError as exc:
             raise DwhError(f"the header line of {self.inp.name} is not valid {self.opts.encoding}: {exc.reason}",
                            hint="--encoding names the file's encoding") from None
-        names = next(csv.reader([text], delimiter=self.delimiter), [])
+        try:
+            names = next(csv.reader([text], delimiter=self.delimiter, strict=True), [])
+        except csv.Error as exc:
+            cr = "\r" in text.rstrip("\r\n")
+            raise DwhError(f"the header line of {self.inp.name} is not valid CSV ({exc})",
+                           hint="the file's lines end with a bare CR (classic Mac): convert them to LF "
+                                "(tr '\\r' '\\n')" if cr else "a header name may not span lines") from None
         self.file_columns = map_header(names, self.columns, self.opts, self.table)
         loaded = {c for c in self.file_columns if c}
         self.missing = [c for c in self.data_columns if c not in loaded]
@@ -410,6 +463,7 @@ class Loader:
 
     # -- fast path: the bytes, as they are, into COPY
     def fast(self) -> None:
+        self.new_probe()
         stream, _gz = self.inp.open_pass()
         if self.opts.header:
             self.read_header(stream)
@@ -442,6 +496,7 @@ class Loader:
                             chunk = chunk[len(BOM):]
                     interrupt.check()  # Ctrl-C: leave the copy (psycopg ends it with CopyFail)
                     cp.write(chunk)
+                    self.probe.feed(chunk)
                     newlines += chunk.count(b"\n")
                     last = chunk[-1:] or last
                     nbytes += len(chunk)
@@ -457,6 +512,7 @@ class Loader:
         for n, line in enumerate(stream, start=1):
             if n == 1 and self.utf8 and line.startswith(BOM):
                 line = line[len(BOM):]
+            self.probe.feed(line)
             yield n, line
 
     def _raw_text(self, raw: bytes) -> str:
@@ -537,7 +593,10 @@ class Loader:
                 yield ("bad", line, self._encoding_reason(raw), self._raw_text(raw))
                 continue
             try:
-                obj = json.loads(text)
+                obj = _JSON.decode(text)
+            except _DuplicateKey as exc:
+                yield ("bad", line, f"names key {exc.key!r} more than once", self._raw_text(raw))
+                continue
             except ValueError as exc:
                 msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 yield ("bad", line, f"is not JSON ({msg})", self._raw_text(raw))
@@ -549,6 +608,7 @@ class Loader:
                 continue
             row: dict[str, str | None] = {}
             unknown = []
+            twice = None
             for key, value in obj.items():
                 k = key.strip().lower()
                 if k in self.opts.ignore:
@@ -557,7 +617,12 @@ class Loader:
                 if col not in known:
                     unknown.append(key)
                     continue
+                if col in row and twice is None:
+                    twice = (key, col)
                 row[col] = _json_text(value)
+            if twice is not None:  # "City" and "city": which one the sender meant is unknown
+                yield ("bad", line, f"names column {twice[1]} more than once (key {twice[0]!r})", self._raw_text(raw))
+                continue
             if unknown and not self.has_raw:
                 raise DwhError(f"{self.inp.name} line {line}: key {', '.join(repr(u) for u in unknown)} is not a column "
                                f"of {self.table}",
@@ -579,6 +644,7 @@ class Loader:
         self.path = "parsed"
         self.rows = 0
         self.rejected = 0
+        self.new_probe()
         self._landing(lines_in_rows=True)
         stream, _gz = self.inp.open_pass()
         if self.fmt == "jsonl":
@@ -622,15 +688,56 @@ class Loader:
         self.rejected += len(bad)
 
 
+class _Number(str):
+    """A JSON number as written in the file (never through a float: 12.3400000000000000001 stays that)."""
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _no_duplicates(pairs: list) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# JSON Lines: numbers kept as written, NaN / Infinity refused (not JSON), a key twice in an object refused
+_JSON = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_not_json,
+                         object_pairs_hook=_no_duplicates)
+
+
+def _json_dump(value) -> str:
+    """JSON text of a parsed value, numbers as written."""
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_json_dump(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_dump(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _json_text(value) -> str | None:
-    """A JSON value as the text bronze keeps (as jsonb ->> gives it)."""
+    """A JSON value as the text bronze keeps (as jsonb ->> gives it; numbers as written)."""
     if value is None:
         return None
+    if isinstance(value, _Number):
+        return str.__str__(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return _json_dump(value)
 
 
 def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: Callable[[str], None] = lambda m: None,
@@ -679,7 +786,7 @@ def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: 
             err = from_psycopg(exc)
             _record(conn, loader, inp, "failed", err.message, opts)
             raise err from None
-        except (DwhError, OSError, EOFError, gzip.BadGzipFile, KeyboardInterrupt) as exc:
+        except (DwhError, OSError, EOFError, gzip.BadGzipFile, zlib.error, KeyboardInterrupt) as exc:
             bar.finish()
             try:
                 conn.rollback()
@@ -688,16 +795,23 @@ def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: 
             message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
                 exc.message if isinstance(exc, DwhError) else f"{inp.name}: {exc}")
             _record(conn, loader, inp, "failed", message, opts)
+            if isinstance(exc, zlib.error):
+                raise DwhError(f"cannot read {inp.name}: its gzip data is damaged ({exc})",
+                               hint="nothing was loaded; fetch the file again (gzip -t FILE checks it)") from None
             if isinstance(exc, (OSError, EOFError)) and not isinstance(exc, DwhError):
                 raise DwhError(f"cannot read {inp.name}: {exc}") from None
             raise
         assert loader is not None
+        warning = loader.encoding_warning()
+        if warning:
+            log(warning)
         return LoadResult(status="loaded", table=loader.table, file=inp.name, file_id=loader.file_id,
                           batch_id=conn.execute("SELECT batch_id::text FROM dwh_etl.loaded_files WHERE file_id = %s",
                                                 (loader.file_id,)).fetchone()[0],
                           format=loader.fmt, rows_landed=loader.rows, rows_rejected=loader.rejected,
                           bytes=inp.size, sha256=inp.sha256, path=loader.path,
-                          seconds=time.monotonic() - started, columns_missing=loader.missing)
+                          seconds=time.monotonic() - started, columns_missing=loader.missing,
+                          warnings=[warning] if warning else [])
     finally:
         try:
             conn.rollback()

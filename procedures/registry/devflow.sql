@@ -227,11 +227,16 @@ DECLARE
         {"target": "silver.devflow_agent_execution_logs", "bronze": "bronze.devflow_agent_execution_logs", "key": ["id"], "ts_column": "updated_at",
          "checks": ["CASE WHEN t.completed_at < t.started_at THEN 'completed_at is before started_at' END",
                     "CASE WHEN t.cpu_usage_percent NOT BETWEEN 0 AND 100 THEN 'cpu_usage_percent is out of range' END",
+                    "CASE WHEN t.llm_cost_usd < 0 THEN 'llm_cost_usd is negative' END",
+                    "CASE WHEN t.execution_duration_ms < 0 THEN 'execution_duration_ms is negative' END",
+                    "CASE WHEN t.llm_tokens_input < 0 THEN 'llm_tokens_input is negative' END",
+                    "CASE WHEN t.llm_tokens_output < 0 THEN 'llm_tokens_output is negative' END",
                     "CASE WHEN t.issue_id IS NULL THEN 'issue_id is missing' WHEN dwh_etl.is_blank(t.issue_id) THEN 'issue_id is blank' END",
                     "dwh_etl.reason_length('llm_provider', t.llm_provider, 50)",
                     "dwh_etl.reason_length('llm_model', t.llm_model, 100)"]},
         {"target": "silver.devflow_code_gen_tasks", "bronze": "bronze.devflow_code_gen_tasks", "key": ["id"], "ts_column": "updated_at",
          "checks": ["CASE WHEN t.total_lines_generated < 0 THEN 'total_lines_generated is negative' END",
+                    "CASE WHEN t.ai_generation_cost_usd < 0 THEN 'ai_generation_cost_usd is negative' END",
                     "dwh_etl.reason_length('commit_sha', t.commit_sha, 40)",
                     "dwh_etl.reason_length('ai_model_name', t.ai_model_name, 100)"]},
         {"target": "silver.devflow_review_results", "bronze": "bronze.devflow_review_results", "key": ["id"], "ts_column": "updated_at",
@@ -243,6 +248,9 @@ DECLARE
                     "CASE WHEN t.deployment_type NOT IN ('BLUE_GREEN', 'CANARY', 'ROLLING', 'RECREATE') THEN 'deployment_type ' || dwh_etl.quote_reason(t.deployment_type) || ' is unknown' END",
                     "CASE WHEN t.completed_at < t.started_at THEN 'completed_at is before started_at' END",
                     "CASE WHEN t.health_check_pass_rate NOT BETWEEN 0 AND 100 THEN 'health_check_pass_rate is not between 0 and 100' END",
+                    "CASE WHEN t.infrastructure_cost_usd < 0 THEN 'infrastructure_cost_usd is negative' END",
+                    "CASE WHEN t.data_transfer_cost_usd < 0 THEN 'data_transfer_cost_usd is negative' END",
+                    "CASE WHEN t.deployment_duration_seconds < 0 THEN 'deployment_duration_seconds is negative' END",
                     "CASE WHEN abs(COALESCE(t.infrastructure_cost_usd, 0) + COALESCE(t.data_transfer_cost_usd, 0)) >= 1e8 THEN 'infrastructure_cost_usd + data_transfer_cost_usd is out of range for numeric(10,2)' END",
                     "dwh_etl.reason_length('commit_sha', t.commit_sha, 40)",
                     "dwh_etl.reason_length('pipeline_id', t.pipeline_id, 100)"]}]}},
@@ -262,7 +270,9 @@ DECLARE
               "checks": ["CASE WHEN b._metrics_type IS NULL THEN 'metrics is missing' WHEN b._metrics_type <> 'object' THEN 'metrics is a JSON ' || b._metrics_type || ', not an object: ' || dwh_etl.quote_reason(b._metrics_text) END",
                          "CASE WHEN t.cpu_utilization_percent NOT BETWEEN 0 AND 100 THEN 'cpu_utilization_percent is not between 0 and 100' END",
                          "CASE WHEN t.memory_utilization_percent NOT BETWEEN 0 AND 100 THEN 'memory_utilization_percent is not between 0 and 100' END",
-                         "CASE WHEN t.disk_usage_percent NOT BETWEEN 0 AND 100 THEN 'disk_usage_percent is not between 0 and 100' END"]}}
+                         "CASE WHEN t.disk_usage_percent NOT BETWEEN 0 AND 100 THEN 'disk_usage_percent is not between 0 and 100' END",
+                         "CASE WHEN t.request_count < 0 THEN 'request_count is negative' END",
+                         "CASE WHEN t.error_count < 0 THEN 'error_count is negative' END"]}}
     }$json$;
     v_rules jsonb := '[
     {"name": "devflow_fip_no_duplicates", "table": "devflow.fact_issue_processing", "type": "unique", "columns": ["issue_number", "started_at"],

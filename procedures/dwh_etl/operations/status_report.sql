@@ -6,7 +6,8 @@
 -- missed_schedules and stale_runs. A pipeline missed its schedule when its last expected fire time
 -- before now() - setting schedule.grace (default 1 hour), computed from its cron expressions
 -- (dwh_etl._cron_prev, UTC) and later than its registration, has no successful run started at or after
--- it. A stale run is marked 'running' but its backend is gone (the next run closes it as failed). An
+-- it. A stale run is marked 'running' but its backend is gone, or its pid belongs to a session started
+-- after the run (a crash restart reuses pids; the next run closes it as failed). An
 -- interrupted run is marked 'running', its session alive and idle (it holds the lock). window_blockers:
 -- open transactions holding every load window back (dwh_etl.window_blockers).
 -- Not STABLE: reaching pg_cron may go through dblink.
@@ -138,7 +139,11 @@ AS $$
                date_trunc('second', clock_timestamp() - pr.started_at) AS running_for
         FROM dwh_lineage.pipeline_runs AS pr
         WHERE pr.status = 'running'
-          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a WHERE a.pid = pr.backend_pid)
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a
+                          WHERE a.pid = pr.backend_pid
+                            -- a session started after the run is another one that got its pid (a crash
+                            -- restart, pid wrap-around); NULL: another role's session, assume it is the run's
+                            AND (a.backend_start IS NULL OR a.backend_start <= pr.started_at))
     ),
     interrupted_runs AS (
         -- marked 'running', its session alive but no longer running it (a CALL interrupted outside a
@@ -148,6 +153,7 @@ AS $$
         FROM dwh_lineage.pipeline_runs AS pr
         JOIN pg_catalog.pg_stat_activity AS a
           ON a.pid = pr.backend_pid
+         AND (a.backend_start IS NULL OR a.backend_start <= pr.started_at)
         WHERE pr.status = 'running'
           AND a.state IS DISTINCT FROM 'active'
           AND a.pid <> pg_backend_pid()

@@ -1,8 +1,8 @@
 -- Moves the rows of a staged relation that carry reasons into dwh_etl.quarantine. The staged relation
 -- has _reasons text[] (empty when valid), _record_key text and _bronze_id; the payload kept is the raw
 -- row of p_source_table (the bronze table) with that _bronze_id, so a retry can replay it exactly.
--- Open quarantine rows of the same records that now load (a corrected version arrived) are resolved
--- as superseded. Returns the number quarantined.
+-- Open quarantine rows of the same records delivered again later in this batch are resolved as
+-- superseded: by a valid version that loads (a corrected version arrived), or by a newer rejected one. Returns the number quarantined.
 -- A row a file load landed (dwh_etl.file_line knows its batch) has its file and line put in front of
 -- each reason ("file sales.csv line 7: quantity 'abc' is not an integer") and in the payload (_file,
 -- _line; technical keys, outside the record's fingerprint). The bronze column _source_line itself is left
@@ -73,22 +73,33 @@ BEGIN
         RAISE NOTICE '% row(s) of % quarantined (dwh_etl.quarantine; a record already open there counts one more delivery)', v_rows, p_source_table;
     END IF;
 
+    -- One open entry per record, its newest delivery: an open entry of a record that this batch delivers
+    -- again, later (a higher _bronze_id: bronze ids follow delivery), is superseded, by a valid version
+    -- that loads or by a newer version that is rejected too (its own entry stays open). A valid version
+    -- delivered BEFORE a rejected one in the same window supersedes nothing: the newest state of the
+    -- record is the rejected one, as it would be had a run read them apart.
     EXECUTE format(
         'UPDATE dwh_etl.quarantine AS q
          SET resolved_at = now(),
-             resolution = format(''superseded: a valid version of the record loaded in run %%s'', $2)
+             resolution = CASE WHEN n.valid
+                               THEN format(''superseded: a valid version of the record loaded in run %%s'', $2)
+                               ELSE format(''superseded: a newer version of the record, rejected too, was quarantined in run %%s'', $2) END
+         FROM (SELECT DISTINCT ON (s._record_key) s._record_key, s._bronze_id, cardinality(s._reasons) = 0 AS valid
+               FROM %s AS s
+               ORDER BY s._record_key, s._bronze_id DESC) AS n
          WHERE q.target_table = $1
            AND q.source_table = $3
            AND q.resolved_at IS NULL
-           AND q.record_key IN (SELECT s._record_key FROM %s AS s WHERE cardinality(s._reasons) = 0)',
+           AND q.record_key = n._record_key
+           AND COALESCE((q.payload->>''_bronze_id'')::bigint < n._bronze_id, n.valid)',
         to_regclass(p_staged))
     -- only entries of the same source: a valid row of the key does not supersede a refused tombstone of it
     USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run'), p_source_table;
     GET DIAGNOSTICS v_done = ROW_COUNT;
     IF v_done > 0 THEN
-        RAISE NOTICE '% quarantined row(s) of % superseded by valid versions', v_done, p_target_table;
+        RAISE NOTICE '% quarantined row(s) of % superseded by newer versions', v_done, p_target_table;
     END IF;
     RETURN v_rows;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text, bigint) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload and the run (p_run_id); resolve earlier quarantined versions of records that now load.';
+COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text, bigint) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload and the run (p_run_id); resolve earlier quarantined versions of records delivered again later (valid, or rejected too).';
