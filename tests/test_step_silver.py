@@ -271,3 +271,45 @@ def test_the_areas_silver_steps_are_data(conn):
         CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN st.spec ? 'loads' THEN st.spec->'loads'
                                                      ELSE jsonb_build_array(st.spec) END) AS l (load)
         WHERE st.kind = 'silver' AND dwh_etl._silver_spec_problem((st.spec - 'loads') || l.load) IS NOT NULL""") == []
+
+
+def test_columns_named_like_the_engines_aliases_load(conn):
+    """A stranger's silver table whose columns are named b, t, s, d, x, l, p, c, k, q (the one-letter
+    aliases of the engine's SQL): the load, the quarantine, the deduplication and the rules work as for
+    any name (a key column named b made the quarantine's whole-row reference ambiguous)."""
+    conn.execute("""
+        CREATE TABLE public.bronze_alias (
+            _bronze_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            b text, t text, s text, d text, x text, l text, p text, c text, k text, q text,
+            _batch_id uuid NOT NULL DEFAULT gen_random_uuid(), _ingested_at timestamptz NOT NULL DEFAULT now())""")
+    conn.execute("""
+        CREATE TABLE public.alias_target (
+            b integer PRIMARY KEY, t text NOT NULL, s numeric(6,2), d timestamptz NOT NULL, x text, l text,
+            p text, c text, k text, q text, _batch_id uuid NOT NULL, _loaded_at timestamptz NOT NULL DEFAULT now())""")
+    conn.execute("""
+        INSERT INTO public.bronze_alias (b, t, s, d, x, l, p, c, k, q) VALUES
+            ('1', 'one', '1.5', '2025-06-01T10:00:00Z', 'x', 'l', 'p', 'c', 'k', 'q'),
+            ('1', 'one again', '2.5', '2025-06-01T11:00:00Z', 'x', 'l', 'p', 'c', 'k', 'q'),
+            ('two', 'bad key', '1', '2025-06-01T10:00:00Z', NULL, NULL, NULL, NULL, NULL, NULL),
+            ('3', 'three', 'abc', '2025-06-01T10:00:00Z', NULL, NULL, NULL, NULL, NULL, NULL)""")
+    spec = {"target": "public.alias_target", "bronze": "public.bronze_alias", "key": ["b"], "ts_column": "d"}
+    conn.execute("CALL dwh_etl.register_pipeline(p_pipeline => 'aliases', p_description => 'test')")
+    conn.execute("CALL dwh_etl.register_steps(p_pipeline => 'aliases', p_area => 'aliases', p_steps => %s::jsonb)",
+                 (json.dumps([{"step": "alias_silver", "kind": "silver", "layer": "silver", "spec": spec,
+                               "sources": ["public.bronze_alias"], "targets": ["public.alias_target"]}]),))
+    conn.execute("""CALL dwh_etl.register_rules(p_area => 'aliases', p_rules => %s::jsonb)""",
+                 (json.dumps([{"name": "alias_t_not_null", "table": "public.alias_target", "type": "not_null", "columns": ["t", "b"]},
+                              {"name": "alias_b_unique", "table": "public.alias_target", "type": "unique", "columns": ["b"]},
+                              {"name": "alias_s_range", "table": "public.alias_target", "type": "range", "columns": ["s"],
+                               "params": {"min": 0, "max": 2}, "severity": "warn"}]),))
+    conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'aliases', p_run_date => CURRENT_DATE, p_run_id => NULL)")
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE pipeline_name = 'aliases'") == "completed"
+    assert rows(conn, "SELECT b, t, s FROM public.alias_target ORDER BY b") == [(1, "one again", Decimal("2.50"))]
+    assert rows(conn, """SELECT record_key, payload->>'t' FROM dwh_etl.quarantine
+                         WHERE target_table = 'public.alias_target' ORDER BY record_key""") == [
+        ("3", "three"), ("two", "bad key")]
+    failed = rows(conn, """SELECT r.rule_name, m.passed, m.failing_sample FROM dwh_lineage.quality_metrics AS m
+                           JOIN dwh_etl.quality_rules AS r USING (rule_id)
+                           WHERE r.rule_name LIKE 'alias%%' ORDER BY 1""")
+    assert [(n, p) for n, p, _ in failed] == [("alias_b_unique", True), ("alias_s_range", False), ("alias_t_not_null", True)]
+    assert failed[1][2][0]["s"] == 2.5

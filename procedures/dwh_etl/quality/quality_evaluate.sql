@@ -105,7 +105,7 @@ BEGIN
         -- (silver.sales_sales' customer rule at scale 0.3: 0.69-0.77 s -> 0.24-0.34 s). The sample first:
         -- fewer than 10 rows in it is the whole count, so a passing rule (the usual case) pays one anti
         -- join, not two
-        EXECUTE format('SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s',
+        EXECUTE format('SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t.*) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s',
                        v_pred, v_rows)
         INTO v_sample;
         v_failing := COALESCE(jsonb_array_length(v_sample), 0);
@@ -122,7 +122,7 @@ BEGIN
         EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s) FROM %2$s', v_pred, v_rows)
         INTO v_checked, v_failing;
         IF v_failing > 0 THEN
-            EXECUTE format('SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s',
+            EXECUTE format('SELECT jsonb_agg(s.r) FROM (SELECT to_jsonb(t.*) AS r FROM %2$s WHERE %1$s LIMIT 10) AS s',
                            v_pred, v_rows)
             INTO v_sample;
         END IF;

@@ -47,9 +47,9 @@ BEGIN
                                 FROM unnest(x._reasons) WITH ORDINALITY AS r (reason, n)
                                 ORDER BY r.n) END,
                 $3, $4, count(*) OVER (PARTITION BY x.fp)
-         FROM (SELECT s._record_key, s._reasons, to_jsonb(b) - ''_source_line'' - ''_source_arrived_at'' AS payload, b._bronze_id,
-                      (to_jsonb(b)->>''_source_line'')::bigint AS source_line,
-                      dwh_etl.quarantine_fingerprint($1, s._record_key, to_jsonb(b)) AS fp
+         FROM (SELECT s._record_key, s._reasons, to_jsonb(b.*) - ''_source_line'' - ''_source_arrived_at'' AS payload, b._bronze_id,
+                      (to_jsonb(b.*)->>''_source_line'')::bigint AS source_line,
+                      dwh_etl.quarantine_fingerprint($1, s._record_key, to_jsonb(b.*)) AS fp
                FROM %s AS s
                JOIN %s AS b
                  ON b._bronze_id = s._bronze_id
