@@ -974,6 +974,7 @@ def test_a_zoneless_change_column_is_pulled_the_same_whatever_the_session_zone(w
             src.execute("UPDATE shop.events SET payload = 'b2', modified = localtimestamp + interval '2 minutes' WHERE id = 2")
             wh.execute(f"SET TimeZone = '{tz}'")
             wh.execute("SELECT dwh_etl.sec_source_pull('shopz')")
+            assert scalar(wh, "SHOW TimeZone") == tz  # the caller's zone is left alone
             assert rows(wh, "SELECT id, payload FROM shop_ev.events ORDER BY id") == [(1, "a"), (2, "b2"), (3, "c")]
     finally:
         drop_shop(source_cluster, name, src)

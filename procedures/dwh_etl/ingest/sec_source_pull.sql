@@ -18,7 +18,7 @@
 -- So a row is missed only while a change on the source keeps its change time as it was.
 -- The source's row in dwh_etl.sources is locked first (FOR NO KEY UPDATE): dwh_etl.source_remove (FOR
 -- UPDATE) waits for a running pull instead of deadlocking with it, and two pulls of one source queue.
--- TimeZone is pinned (UTC) for the pull: a change column without time zone is compared with the
+-- TimeZone is UTC during the pull (the caller's comes back after): a change column without time zone is compared with the
 -- watermark the same way whoever calls (attack 11: a pull from a session in Asia/Tokyo read the source's
 -- wall-clock times nine hours earlier than the watermark a UTC pull stored, and skipped rows).
 -- A source that cannot be reached raises 08001 naming it; any other error of a table (dropped on the
@@ -36,7 +36,6 @@ RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_src     dwh_etl.sources;
@@ -54,7 +53,11 @@ DECLARE
     v_state   text;
     v_stale   bigint;
     v_keyeq   text;
+    v_tz      text := pg_catalog.current_setting('TimeZone');
 BEGIN
+    -- not a SET clause (a definer routine pins only search_path): the caller's zone comes back at the end,
+    -- and an error rolls the transaction (or the caller's savepoint) back with the setting
+    PERFORM pg_catalog.set_config('TimeZone', 'UTC', true);
     SELECT * INTO v_src FROM dwh_etl.sources AS s WHERE s.source_name = p_name AND s.mode = 'fdw' FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no fdw source %', quote_literal(COALESCE(p_name, 'NULL'))
@@ -130,6 +133,7 @@ BEGIN
         END IF;
     END LOOP;
     UPDATE dwh_etl.sources AS s SET last_sync_at = pg_catalog.now(), last_sync_rows = v_total WHERE s.source_name = p_name;
+    PERFORM pg_catalog.set_config('TimeZone', v_tz, true);
     RETURN v_total;
 END;
 $$;
