@@ -488,6 +488,31 @@ def test_rows_deleted_and_reinserted_on_the_source_between_runs(wh, shop, mode):
         fact_matches_source(wh, src)
 
 
+def test_a_run_during_the_initial_copy_loads_the_rest_when_it_completes(wh, shop):
+    """`dwh source add --area sales` points the area at the copies at once, while the initial copy runs in
+    the background; a run then (README: add, then `dwh run daily`) sees the sales lines copied but not
+    their customers (held back here by a lock on the copy). Held: nothing is quarantined, and once the copy
+    is complete the next run loads every line, once."""
+    info, src = shop
+    hold = psycopg.connect(wh.info.dsn)
+    try:
+        attach_sql(wh, info, name="shopi", into="shop")
+        # the copy of customers waits for this lock here (SHARE: the copies can be read, not written)
+        hold.execute("LOCK TABLE shop.customers IN SHARE MODE")
+        wait_for(wh, "SELECT count(*) FROM shop.sales", 4)
+        wait_for(wh, "SELECT count(*) FILTER (WHERE srsubstate = 'r') FROM pg_subscription_rel", 2)
+        run_daily(wh)
+        assert scalar(wh, "SELECT count(*) FROM dwh_etl.quarantine WHERE resolved_at IS NULL") == 0
+        hold.rollback()
+        wait_ready(wh)
+        run_daily(wh)
+        fact_matches_source(wh, src)
+        assert scalar(wh, "SELECT count(*) FROM dwh_etl.quarantine WHERE resolved_at IS NULL") == 0
+    finally:
+        hold.close()
+        remove_all(wh)
+
+
 def test_a_table_dropped_on_the_source_is_reported_not_kept_stale_silently(wh, shop):
     """DEFECT (medium): replicate mode: a table dropped on the source leaves its publication without a
     word; the copy kept its last rows for ever while `dwh source status` said `streaming`, no warning.
