@@ -20,6 +20,11 @@ BEGIN
         FROM pg_catalog.pg_trigger AS t
         WHERE t.tgname = 'zz_dwh_tombstone'
           AND t.tgfoid = to_regprocedure('dwh_etl.trg_source_tombstone()')
+          -- the copies of attached sources only (not the demo sources' own tables, e.g. agents_src)
+          AND EXISTS (SELECT 1 FROM dwh_etl.sources AS s
+                      JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+                      WHERE c.relnamespace = to_regnamespace(quote_ident(s.landing_schema))
+                        AND c.relname = ANY (s.tables))
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger AS o
                           WHERE o.tgrelid = t.tgrelid AND o.tgname = 'zz_dwh_tombstone_rekey')
     LOOP

@@ -442,6 +442,27 @@ def test_a_primary_key_updated_on_the_source_moves_the_row_not_doubles_it(wh, sh
         fact_matches_source(wh, src)
 
 
+def test_migration_0055_gives_sources_attached_before_it_the_key_update_trigger(wh, shop):
+    """Sources attached before the fix have no zz_dwh_tombstone_rekey: migrations/0055 adds it to every copy
+    that has zz_dwh_tombstone (same tombstone table and key), ENABLE ALWAYS, and only once."""
+    info, src = shop
+    with attached(wh, info, name="shopm", into="shop_m"):
+        wait_ready(wh, into="shop_m")
+        copies = ["shop.customers", "shop.products", "shop.sales"]
+        for t in copies:
+            wh.execute(f"DROP TRIGGER zz_dwh_tombstone_rekey ON {t}")
+        migration = (Path(__file__).resolve().parent.parent / "migrations" / "0055_source_rekey_tombstones.sql").read_text()
+        wh.execute(migration)
+        wh.execute(migration)  # re-runnable: nothing doubled
+        got = rows(wh, "SELECT tgrelid::regclass::text, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger "
+                       "WHERE tgname = 'zz_dwh_tombstone_rekey' ORDER BY 1")
+        assert [(r[0], r[1]) for r in got] == [(t, "A") for t in copies]
+        assert "WHEN ((old.sale_id IS DISTINCT FROM new.sale_id))" in got[2][2]
+        assert "trg_source_tombstone('shop_m.deleted_records', 'sale_id')" in got[2][2]
+        src.execute("UPDATE shop.sales SET sale_id = 901 WHERE sale_id = 101")
+        wait_for(wh, "SELECT count(*) FROM shop_m.deleted_records WHERE table_name = 'sales' AND record_id = '101'", 1)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_truncate_on_the_source_then_new_rows_before_the_run(wh, shop, mode):
     info, src = shop
