@@ -98,7 +98,8 @@ def rows(conn, sql, params=None):
 def wait_for(conn, sql, expected, timeout=60.0, params=None):
     deadline = time.monotonic() + timeout
     while True:
-        got = scalar(conn, sql, params)
+        row = conn.execute(sql, params).fetchone()  # no row yet (a key deleted, not re-inserted yet): None
+        got = row[0] if row else None
         if got == expected:
             return
         if time.monotonic() > deadline:
