@@ -10,15 +10,16 @@
 --   every change after, deletes and TRUNCATEs included. PostgreSQL 15 matches replicated tables by
 --   schema-qualified name, so the copies live in a local schema named like the source's (p_schema);
 --   when p_into differs, p_into gets a view per table over them.
--- - fdw: postgres_fdw foreign tables (IMPORT FOREIGN SCHEMA into the owner-only schema
---   _dwh_fdw_<name>) for sources that do not allow replication; the copies live in p_into and the
+-- - fdw: postgres_fdw foreign tables (in the owner-only schema _dwh_fdw_<name>, with the copies'
+--   columns and types: the source's enums and domains are text) for sources that do not allow replication; the copies live in p_into and the
 --   pipeline step `sources` (dwh_etl.sec_source_pull) pulls the rows changed since its watermark on
 --   p_change_column, minus the overlap sources.fdw_overlap, merging by key.
 -- Either way every copy gets _dwh_arrived_at (dwh_etl.track_arrival: extraction follows the order rows
 -- reached the warehouse, not the source's timestamps, so a long source transaction committing late is
 -- not skipped) and triggers that write a tombstone per deleted or truncated row into
 -- p_into.deleted_records (table_name, record_id, deleted_at), fired for replicated changes too (ENABLE
--- ALWAYS). A source that has its own deleted_records table attached keeps it instead. An area's
+-- ALWAYS), and one per row whose primary key an UPDATE changed (the old key; attack 11). A source
+-- that has its own deleted_records table attached keeps it instead. An area's
 -- extraction reads p_into like it reads its demo source; p_area points the area there (setting
 -- <area>.source_schema).
 -- Needs a superuser (CREATE SUBSCRIPTION does in PostgreSQL 15). The conninfo is kept only in the
@@ -247,7 +248,8 @@ BEGIN
             EXECUTE format('GRANT SELECT ON %I.deleted_records TO etl_service', p_into);
             CALL dwh_etl.track_arrival(format('%I.deleted_records', p_into)::regclass);
             FOR v_t IN
-                SELECT c.relname, string_agg(format('%L', c.attname), ', ' ORDER BY c.key_pos) AS key_args
+                SELECT c.relname, string_agg(format('%L', c.attname), ', ' ORDER BY c.key_pos) AS key_args,
+                       string_agg(format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', c.attname), ' OR ' ORDER BY c.key_pos) AS key_changed
                 FROM _src_cols AS c
                 WHERE c.relname = ANY (v_tables) AND c.key_pos IS NOT NULL
                 GROUP BY c.relname
@@ -259,7 +261,12 @@ BEGIN
                 EXECUTE format('CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON %I.%I '
                                'FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone(%L, %s)',
                                v_landing, v_t.relname, format('%I.deleted_records', p_into), v_t.key_args);
-                EXECUTE format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER zz_dwh_tombstone, ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate',
+                -- an UPDATE of the key on the source (replicated as an UPDATE here): the old key is gone
+                EXECUTE format('CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON %I.%I '
+                               'FOR EACH ROW WHEN (%s) EXECUTE FUNCTION dwh_etl.trg_source_tombstone(%L, %s)',
+                               v_landing, v_t.relname, v_t.key_changed, format('%I.deleted_records', p_into), v_t.key_args);
+                EXECUTE format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER zz_dwh_tombstone, ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate, '
+                               'ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey',
                                v_landing, v_t.relname);
             END LOOP;
         END IF;
@@ -285,8 +292,20 @@ BEGIN
             EXECUTE format('CREATE SCHEMA %I', v_fschema);
             EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', v_fschema);
             EXECUTE format('COMMENT ON SCHEMA %I IS %L', v_fschema, format('Foreign tables of source %s (postgres_fdw): read by dwh_etl.sec_source_pull only.', p_name));
-            EXECUTE format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%s) FROM SERVER %I INTO %I', p_schema,
-                           (SELECT string_agg(format('%I', t), ', ') FROM unnest(v_tables) AS t), 'dwh_src_' || p_name, v_fschema);
+            -- the foreign tables with the copies' columns and types, not IMPORT FOREIGN SCHEMA: that names
+            -- the source's own types (enums, domains: shop.segment), which do not exist here (attack 11);
+            -- such a column is text here (its values are read as text) like in the copy
+            FOR v_t IN
+                SELECT c.relname,
+                       string_agg(format('%I %s OPTIONS (column_name %L)', c.attname, c.typ, c.attname), ', ' ORDER BY c.attnum) AS cols
+                FROM _src_cols AS c
+                WHERE c.relname = ANY (v_tables)
+                GROUP BY c.relname
+                ORDER BY c.relname
+            LOOP
+                EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                               v_fschema, v_t.relname, v_t.cols, 'dwh_src_' || p_name, p_schema, v_t.relname);
+            END LOOP;
         ELSE
             -- the source side: a publication and a slot, dropped again if anything below fails
             PERFORM * FROM dwh_remote.dblink(v_conn, format('SELECT pg_catalog.pg_drop_replication_slot(slot_name)::text FROM pg_catalog.pg_replication_slots WHERE slot_name = %L AND NOT active', v_tag)) AS t (r text);

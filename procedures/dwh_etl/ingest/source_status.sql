@@ -7,7 +7,8 @@
 -- fdw: when the last pull committed and how many rows it wrote.
 -- warnings lists what needs a person: a disabled or stopped subscription, lag beyond sources.max_lag,
 -- a slot holding more than sources.max_retained_wal (a stalled slot fills the source's disk), a slot
--- that is gone or lost its WAL, a source that cannot be reached.
+-- that is gone or lost its WAL, a table no longer published on the source (dropped there: its copy
+-- would otherwise keep its last rows without a word), a source that cannot be reached.
 -- SECURITY DEFINER: the connection string is readable by superusers only (pg_subscription.subconninfo),
 -- and it is used here, never returned. Granted to etl_service, so `dwh status` shows sources to it.
 CREATE OR REPLACE FUNCTION dwh_etl.source_status(
@@ -37,6 +38,7 @@ DECLARE
     v_max_lag  interval := dwh_etl.get_setting('sources.max_lag', '15 minutes')::interval;
     v_max_wal  bigint := pg_catalog.pg_size_bytes(dwh_etl.get_setting('sources.max_retained_wal', '1 GB'));
     v_slot     record;
+    v_missing  text;
     v_msg      text;
 BEGIN
     FOR v_src IN
@@ -93,7 +95,19 @@ BEGIN
                         'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint, active, wal_status::text
                          FROM pg_catalog.pg_replication_slots WHERE slot_name = %L', v_src.slot_name))
                          AS t (retained bigint, active boolean, wal_status text);
+                    -- a table dropped on the source (or taken out of the publication) leaves it silently:
+                    -- its copy would keep its last rows for ever (attack 11)
+                    SELECT t.missing INTO v_missing
+                    FROM dwh_remote.dblink('dwh_source_status', format(
+                        'SELECT pg_catalog.string_agg(t, '', '' ORDER BY t) FROM pg_catalog.unnest(%L::text[]) AS t
+                         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables AS p
+                                           WHERE p.pubname = %L AND p.schemaname = %L AND p.tablename = t)',
+                        v_src.tables, v_src.publication, v_src.remote_schema)) AS t (missing text);
                     PERFORM dwh_remote.dblink_disconnect('dwh_source_status');
+                    IF v_missing IS NOT NULL THEN
+                        warnings := warnings || format('table(s) %s no longer published on the source (dropped there, or taken out of publication %s): their copies keep their last rows and receive no changes; remove the source and add it again with the tables it has',
+                                                       v_missing, v_src.publication);
+                    END IF;
                     IF v_slot IS NULL THEN
                         warnings := warnings || format('replication slot %s is gone on the source: changes are lost from then on; remove the source and add it again', v_src.slot_name);
                     ELSE

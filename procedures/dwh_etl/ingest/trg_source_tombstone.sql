@@ -5,7 +5,10 @@
 --   statement triggers (PostgreSQL docs, "Logical Replication > Architecture"), so a replicated DELETE
 --   is seen one row at a time;
 -- - BEFORE TRUNCATE (statement): every row still in the table (a TRUNCATE on the source replicates as
---   a TRUNCATE here, and would otherwise vanish without a trace).
+--   a TRUNCATE here, and would otherwise vanish without a trace);
+-- - AFTER UPDATE FOR EACH ROW WHEN the key changed: an UPDATE of a primary key on the source replicates
+--   as an UPDATE of the copy's key, and the old key would otherwise live on in the warehouse next to the
+--   new one (attack 11: a sale counted twice). The old key is tombstoned; the new one is a new row.
 -- Attached ENABLE ALWAYS by dwh_etl.source_add, so they fire for changes applied by replication too.
 -- The area's extraction carries the tombstones on.
 CREATE OR REPLACE FUNCTION dwh_etl.trg_source_tombstone()
@@ -16,18 +19,20 @@ AS $$
 DECLARE
     v_key text;
 BEGIN
-    IF NOT ((TG_LEVEL = 'ROW' AND TG_OP = 'DELETE') OR (TG_LEVEL = 'STATEMENT' AND TG_OP = 'TRUNCATE')) OR TG_NARGS < 2 THEN
-        RAISE EXCEPTION 'trigger % on %.% is not a DELETE row or TRUNCATE statement trigger with a tombstone table and key columns',
+    IF NOT ((TG_LEVEL = 'ROW' AND TG_OP IN ('DELETE', 'UPDATE')) OR (TG_LEVEL = 'STATEMENT' AND TG_OP = 'TRUNCATE')) OR TG_NARGS < 2 THEN
+        RAISE EXCEPTION 'trigger % on %.% is not a DELETE or UPDATE row or TRUNCATE statement trigger with a tombstone table and key columns',
                         TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING HINT = 'Attached by dwh_etl.source_add.';
     END IF;
     v_key := CASE WHEN TG_NARGS = 2 THEN format('r.%I::text', TG_ARGV[1])
                   ELSE format('ROW(%s)::text', (SELECT string_agg(format('r.%I', a), ', ' ORDER BY o)
                                                FROM unnest(TG_ARGV[1:TG_NARGS - 1]) WITH ORDINALITY AS u (a, o))) END;
-    IF TG_OP = 'DELETE' THEN
-        EXECUTE format('INSERT INTO %s (table_name, record_id) SELECT $1, %s FROM (SELECT ($2).*) AS r ON CONFLICT DO NOTHING',
-                       TG_ARGV[0], v_key)
-        USING TG_TABLE_NAME, OLD;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        -- UPDATE: the old key, only when it differs from the new one (the trigger's WHEN says so too)
+        EXECUTE format('INSERT INTO %s (table_name, record_id) SELECT $1, o.k FROM (SELECT %s AS k FROM (SELECT ($2).*) AS r) AS o '
+                       'WHERE $4 <> ''UPDATE'' OR o.k IS DISTINCT FROM (SELECT %s FROM (SELECT ($3).*) AS r) ON CONFLICT DO NOTHING',
+                       TG_ARGV[0], v_key, v_key)
+        USING TG_TABLE_NAME, OLD, NEW, TG_OP;
     ELSE
         EXECUTE format('INSERT INTO %s (table_name, record_id) SELECT DISTINCT $1, %s FROM %I.%I AS r ON CONFLICT DO NOTHING',
                        TG_ARGV[0], v_key, TG_TABLE_SCHEMA, TG_TABLE_NAME)
@@ -37,4 +42,4 @@ BEGIN
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION dwh_etl.trg_source_tombstone() FROM PUBLIC;
-COMMENT ON FUNCTION dwh_etl.trg_source_tombstone() IS 'Trigger (AFTER DELETE row, or BEFORE TRUNCATE statement) on a source table''s local copy: tombstones (table_name, record_id) into the table named by its first argument, key from the other arguments.';
+COMMENT ON FUNCTION dwh_etl.trg_source_tombstone() IS 'Trigger (AFTER DELETE row, AFTER UPDATE row of a changed key, or BEFORE TRUNCATE statement) on a source table''s local copy: tombstones (table_name, record_id) into the table named by its first argument, key from the other arguments.';
