@@ -419,7 +419,7 @@ def source_add(ctx, name, source_dsn, password_stdin, schema, tables, into, mode
     from .sources import add_source, with_password
 
     if password_stdin:
-        source_dsn = with_password(source_dsn, click.get_text_stream("stdin").readline().rstrip("\r\n"))
+        source_dsn = with_password(source_dsn, sys.stdin.readline().rstrip("\r\n"))
     table_list = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
     res = add_source(conninfo(ctx), name, source_dsn, into, schema, table_list, mode, area, change_column, notice=err)
     if as_json:

@@ -29,6 +29,8 @@ import pytest
 from pytest_postgresql import factories
 
 from conftest import cloned_database, database_template, disable_other_areas
+from test_attack10 import last_run, rows, run_daily, scalar
+from test_sources import SHOP_ROWS, connect_when_up, wait_for
 from dwh_cli.cli import cli
 from dwh_cli.embedded import find_bindir
 
@@ -59,19 +61,7 @@ CREATE TABLE shop.sales (
     product_id bigint, quantity bigint, unit_price numeric, discount_amount numeric NOT NULL DEFAULT 0,
     transaction_date timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
-INSERT INTO shop.customers (customer_id, first_name, last_name, email, city, country, customer_segment, signup_date, updated_at)
-VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', 'London', 'UK', 'Consumer', '2025-01-02', now() - interval '3 days'),
-       (2, 'Alan', 'Turing', 'alan@example.com', 'Wilmslow', 'UK', 'Corporate', '2025-02-03', now() - interval '3 days'),
-       (3, 'Grace', 'Hopper', NULL, 'Arlington', 'US', 'Home Office', '2025-03-04', now() - interval '3 days');
-INSERT INTO shop.products (product_id, product_name, product_group, category, brand, unit_price, unit_cost, updated_at)
-VALUES (10, 'Laptop', 'Electronics', 'Laptops', 'Acme', 999.00, 700.00, now() - interval '3 days'),
-       (11, 'Desk', 'Furniture', 'Desks', 'Oak', 250.00, 120.00, now() - interval '3 days');
-INSERT INTO shop.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, transaction_date, updated_at)
-VALUES (100, 1000, 1, 1, 10, 1, 999.00, now() - interval '2 days', now() - interval '2 days'),
-       (101, 1000, 2, 1, 11, 2, 250.00, now() - interval '2 days', now() - interval '2 days'),
-       (102, 1001, 1, 2, 11, 1, 250.00, now() - interval '1 day', now() - interval '1 day'),
-       (103, 1002, 1, 3, 10, 1, 999.00, now() - interval '1 day', now() - interval '1 day');
-"""
+""" + SHOP_ROWS
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -85,49 +75,6 @@ SUBS = "SELECT count(*) FROM pg_subscription " + THIS_DB
 def make_conninfo(proc, dbname, **extra) -> str:
     return psycopg.conninfo.make_conninfo(host=proc.host, port=str(proc.port), user=proc.user, dbname=dbname,
                                           **extra)
-
-
-def scalar(conn, sql, params=None):
-    return conn.execute(sql, params).fetchone()[0]
-
-
-def rows(conn, sql, params=None):
-    return conn.execute(sql, params).fetchall()
-
-
-def wait_for(conn, sql, expected, timeout=60.0, params=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        row = conn.execute(sql, params).fetchone()  # no row yet (a key deleted, not re-inserted yet): None
-        got = row[0] if row else None
-        if got == expected:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{sql!r} returned {got!r}, expected {expected!r} within {timeout} s")
-        time.sleep(0.2)
-
-
-def connect_when_up(info, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return psycopg.connect(info, autocommit=True)
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def last_run(conn):
-    run_id, status = rows(conn, "SELECT run_id, status FROM dwh_lineage.pipeline_runs ORDER BY run_id DESC LIMIT 1")[0]
-    return status, dict(rows(conn, "SELECT step_name, status FROM dwh_lineage.step_runs WHERE run_id = %s", (run_id,)))
-
-
-def run_daily(conn):
-    conn.execute(RUN_SQL)
-    status, steps = last_run(conn)
-    assert status == "completed", steps
-    return steps
 
 
 def fact_sale_ids(conn) -> list[int]:
@@ -884,6 +831,28 @@ def test_the_source_restarted_between_and_during_changes(wh, shop, source_cluste
 PULL_WAITING = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'")
 
 
+def run_held_at_the_source(wh, info, src, name):
+    """A `daily` run on `wh` in a thread, its pull of source `name` held at the source (shop.sales locked
+    there): returns the thread, the errors it raised and the blocking connection (rollback() lets the pull
+    go on) once the pull waits."""
+    blocker = psycopg.connect(info)
+    blocker.execute("LOCK TABLE shop.sales IN ACCESS EXCLUSIVE MODE")
+    err = []
+
+    def run():
+        try:
+            wh.execute(RUN_SQL)
+        except psycopg.Error as e:
+            err.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    with psycopg.connect(wh.info.dsn, autocommit=True) as mon:
+        wait_for(mon, "SELECT count(*) FROM dwh_lineage.step_runs WHERE step_name = 'sources' AND status = 'running'", 1)
+        wait_for(src, PULL_WAITING, 1, params=(f"dwh source {name}",))
+    return t, err, blocker
+
+
 def test_a_run_cancelled_during_the_fdw_pull_is_rolled_back_and_the_rerun_catches_up(wh, shop, postgresql_proc):
     info, src = shop
     with attached(wh, info, name="shopc", mode="fdw", into="shop"):
@@ -892,23 +861,9 @@ def test_a_run_cancelled_during_the_fdw_pull_is_rolled_back_and_the_rerun_catche
         src.execute("UPDATE shop.customers SET city = 'Paris', updated_at = now() WHERE customer_id = 1")
         src.execute(sale_sql(180))
         src.execute("DELETE FROM shop.sales WHERE sale_id = 102")
-        # hold the pull at the source: the sales table is locked there until we let go
-        blocker = psycopg.connect(info)
-        blocker.execute("LOCK TABLE shop.sales IN ACCESS EXCLUSIVE MODE")
         pid = wh.info.backend_pid
-        err = []
-
-        def run():
-            try:
-                wh.execute(RUN_SQL)
-            except psycopg.Error as e:
-                err.append(e)
-
-        t = threading.Thread(target=run)
-        t.start()
+        t, err, blocker = run_held_at_the_source(wh, info, src, "shopc")
         with psycopg.connect(wh.info.dsn, autocommit=True) as mon:
-            wait_for(mon, "SELECT count(*) FROM dwh_lineage.step_runs WHERE step_name = 'sources' AND status = 'running'", 1)
-            wait_for(src, PULL_WAITING, 1, params=("dwh source shopc",))
             mon.execute("SELECT pg_cancel_backend(%s)", (pid,))
         t.join(30)
         blocker.rollback()
@@ -933,21 +888,8 @@ def test_remove_waits_for_a_running_pull_and_then_leaves_a_consistent_warehouse(
     with attached(wh, info, name="shopq", mode="fdw", into="shop"):
         run_daily(wh)
         src.execute(sale_sql(190))
-        blocker = psycopg.connect(info)
-        blocker.execute("LOCK TABLE shop.sales IN ACCESS EXCLUSIVE MODE")
-        err = []
-
-        def run():
-            try:
-                wh.execute(RUN_SQL)
-            except psycopg.Error as e:
-                err.append(e)
-
-        t = threading.Thread(target=run)
-        t.start()
+        t, err, blocker = run_held_at_the_source(wh, info, src, "shopq")  # the pull is under way, held
         with psycopg.connect(wh.info.dsn, autocommit=True) as other:
-            wait_for(other, "SELECT count(*) FROM dwh_lineage.step_runs WHERE step_name = 'sources' AND status = 'running'", 1)
-            wait_for(src, PULL_WAITING, 1, params=("dwh source shopq",))  # the pull is under way, held
             def remove():
                 try:
                     other.execute("CALL dwh_etl.source_remove('shopq')")

@@ -25,28 +25,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 from pytest_postgresql import factories
 
 from conftest import RUN_DAILY_SQL, cloned_database, database_template, disable_other_areas, make_conninfo
 from dwh_cli.cli import cli
 from dwh_cli.embedded import find_bindir
+from test_cli_signals import wait_for as poll
+from test_load_files import CUSTOMER_COLS, SALES_COLS, TS, dwh
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_CTL = str(find_bindir() / "pg_ctl")
 
-SALES_COLS = ["sale_id", "order_id", "line_number", "customer_id", "product_id", "quantity", "unit_price",
-              "discount_amount", "transaction_date", "created_at", "updated_at"]
-CUSTOMER_COLS = ["customer_id", "first_name", "last_name", "email", "phone", "city", "country",
-                 "customer_segment", "signup_date", "created_at", "updated_at"]
-TS = "2025-01-15 10:00:00+00"
-
-
 # ---------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------
-def dwh(dsn, *args, input=None, env=None):
-    return CliRunner().invoke(cli, ["--dsn", dsn, *map(str, args)], input=input, env=env)
 
 
 def no_traceback(res):
@@ -125,13 +117,10 @@ def env_for_cli(**extra) -> dict:
 
 
 def wait_for(predicate, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {predicate}")
+    """test_cli_signals' poll, failing the test when it times out."""
+    value = poll(predicate, timeout=timeout, step=step)
+    assert value, f"timed out waiting for {predicate}"
+    return value
 
 
 # ===================================================================================================

@@ -28,6 +28,21 @@ source_proc = factories.postgresql_proc(
 
 RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 
+SHOP_ROWS = """
+INSERT INTO shop.customers (customer_id, first_name, last_name, email, city, country, customer_segment, signup_date, updated_at)
+VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', 'London', 'UK', 'Consumer', '2025-01-02', now() - interval '3 days'),
+       (2, 'Alan', 'Turing', 'alan@example.com', 'Wilmslow', 'UK', 'Corporate', '2025-02-03', now() - interval '3 days'),
+       (3, 'Grace', 'Hopper', NULL, 'Arlington', 'US', 'Home Office', '2025-03-04', now() - interval '3 days');
+INSERT INTO shop.products (product_id, product_name, product_group, category, brand, unit_price, unit_cost, updated_at)
+VALUES (10, 'Laptop', 'Electronics', 'Laptops', 'Acme', 999.00, 700.00, now() - interval '3 days'),
+       (11, 'Desk', 'Furniture', 'Desks', 'Oak', 250.00, 120.00, now() - interval '3 days');
+INSERT INTO shop.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, transaction_date, updated_at)
+VALUES (100, 1000, 1, 1, 10, 1, 999.00, now() - interval '2 days', now() - interval '2 days'),
+       (101, 1000, 2, 1, 11, 2, 250.00, now() - interval '2 days', now() - interval '2 days'),
+       (102, 1001, 1, 2, 11, 1, 250.00, now() - interval '1 day', now() - interval '1 day'),
+       (103, 1002, 1, 3, 10, 1, 999.00, now() - interval '1 day', now() - interval '1 day');
+"""
+
 SHOP_DDL = """
 CREATE SCHEMA shop;
 CREATE TABLE shop.customers (
@@ -43,19 +58,7 @@ CREATE TABLE shop.sales (
     product_id bigint, quantity integer, unit_price numeric(10,2), discount_amount numeric(10,2) NOT NULL DEFAULT 0,
     transaction_date timestamptz NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
-INSERT INTO shop.customers (customer_id, first_name, last_name, email, city, country, customer_segment, signup_date, updated_at)
-VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', 'London', 'UK', 'Consumer', '2025-01-02', now() - interval '3 days'),
-       (2, 'Alan', 'Turing', 'alan@example.com', 'Wilmslow', 'UK', 'Corporate', '2025-02-03', now() - interval '3 days'),
-       (3, 'Grace', 'Hopper', NULL, 'Arlington', 'US', 'Home Office', '2025-03-04', now() - interval '3 days');
-INSERT INTO shop.products (product_id, product_name, product_group, category, brand, unit_price, unit_cost, updated_at)
-VALUES (10, 'Laptop', 'Electronics', 'Laptops', 'Acme', 999.00, 700.00, now() - interval '3 days'),
-       (11, 'Desk', 'Furniture', 'Desks', 'Oak', 250.00, 120.00, now() - interval '3 days');
-INSERT INTO shop.sales (sale_id, order_id, line_number, customer_id, product_id, quantity, unit_price, transaction_date, updated_at)
-VALUES (100, 1000, 1, 1, 10, 1, 999.00, now() - interval '2 days', now() - interval '2 days'),
-       (101, 1000, 2, 1, 11, 2, 250.00, now() - interval '2 days', now() - interval '2 days'),
-       (102, 1001, 1, 2, 11, 1, 250.00, now() - interval '1 day', now() - interval '1 day'),
-       (103, 1002, 1, 3, 10, 1, 999.00, now() - interval '1 day', now() - interval '1 day');
-"""
+""" + SHOP_ROWS
 
 
 def make_conninfo(proc, dbname, **extra) -> str:
@@ -67,11 +70,13 @@ def scalar(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()[0]
 
 
-def wait_for(conn, sql, expected, timeout=60.0):
-    """Poll `sql` on `conn` until it returns `expected` (replication is asynchronous)."""
+def wait_for(conn, sql, expected, timeout=60.0, params=None):
+    """Poll `sql` on `conn` until it returns `expected` (replication is asynchronous); no row is None (a
+    key deleted and not re-inserted yet)."""
     deadline = time.monotonic() + timeout
     while True:
-        got = scalar(conn, sql)
+        row = conn.execute(sql, params).fetchone()
+        got = row[0] if row else None
         if got == expected:
             return
         if time.monotonic() > deadline:
