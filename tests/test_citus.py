@@ -43,9 +43,9 @@ pytestmark = pytest.mark.skipif(
 CLEAN_ENV = {name: None for name in ("DWH_DSN", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")}
 
 
-def _free_port_base(count: int = 3) -> int:
-    """The first of `count` consecutive free TCP ports on 127.0.0.1, from 19700 up."""
-    for base in range(19700, 29700, 10):
+def _free_port_base(count: int = 3, start: int = 19700) -> int:
+    """The first of `count` consecutive free TCP ports on 127.0.0.1, from `start` up."""
+    for base in range(start, 29700, 10):
         socks = []
         try:
             for port in range(base, base + count):
@@ -66,9 +66,20 @@ def citus_dsn(tmp_path_factory):
     """A running 3-node cluster with the warehouse migrated into its database `dwh`; stopped afterwards."""
     data = tmp_path_factory.mktemp("citus")
     env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    env["CITUS_PORT"] = str(_free_port_base())
     env["PGBIN"] = str(BINDIR)
-    started = subprocess.run([str(SCRIPT), "start", str(data)], capture_output=True, text=True, env=env)
+    # free ports are probed, then bound by the nodes: another suite on the machine (a second user, a CI
+    # run beside a developer's) can take them in between, and the coordinator then fails to start: the
+    # next free ports are tried, in a data directory of their own
+    base = 19700
+    for attempt in range(5):
+        base = _free_port_base(start=base)
+        env["CITUS_PORT"] = str(base)
+        started = subprocess.run([str(SCRIPT), "start", str(data)], capture_output=True, text=True, env=env)
+        if started.returncode == 0:
+            break
+        subprocess.run([str(SCRIPT), "stop", str(data)], capture_output=True, text=True, env=env)
+        data = tmp_path_factory.mktemp("citus")
+        base += 10
     try:
         assert started.returncode == 0, started.stderr
         dsn = started.stdout.strip().splitlines()[-1]
