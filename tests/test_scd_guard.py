@@ -130,3 +130,63 @@ def test_the_engine_loads_a_guarded_dimension_under_its_lock(conn):
                          FROM sales.dim_customer WHERE customer_id = 5 ORDER BY version""") == [
         (1, "2025-01-01", "2025-01-15", "Lyon", "Consumer"), (2, "2025-01-15", "2025-02-01", "Paris", "Consumer"),
         (3, "2025-02-01", None, "Lyon", "Corporate")]
+
+
+def _big_insert(conn, keys: str, extra: str = "") -> None:
+    """One statement writing a closed version 1 ([2025-01-01, 2025-02-01)) for each key of `keys` (a
+    generate_series), plus `extra` (a UNION ALL branch)."""
+    conn.execute(f"""INSERT INTO sales.dim_customer (customer_id, full_name, customer_segment,
+                         valid_from, valid_to, is_current, version, _batch_id)
+                     SELECT g, 'A B', 'Consumer', '2025-01-01'::timestamptz, '2025-02-01'::timestamptz, false, 1,
+                            gen_random_uuid()
+                     FROM {keys} AS g {extra}""")
+
+
+def _debug(conn) -> list[str]:
+    seen: list[str] = []
+    conn.add_notice_handler(lambda d: seen.append(d.message_primary))
+    conn.execute("SET client_min_messages = debug1")
+    return seen
+
+
+def test_a_large_statement_is_checked_in_one_pass_and_its_overlap_refused(conn):
+    """Migration 0060: a statement of 10,000+ rows that wrote a tenth of the table or more is checked in one
+    ordered pass over the table; an overlap it wrote is refused as before, with the same message."""
+    seen = _debug(conn)
+    _big_insert(conn, "generate_series(1, 12000)")
+    assert any("one ordered pass" in m for m in seen), seen
+    assert scalar(conn, "SELECT count(*) FROM sales.dim_customer") == 12000
+    seen.clear()
+    with pytest.raises(psycopg.errors.ExclusionViolation) as e:
+        _big_insert(conn, "generate_series(20001, 32000)",
+                    """UNION ALL SELECT 20005, 'A B', 'Consumer', '2025-01-15'::timestamptz, NULL, true, 2,
+                                        gen_random_uuid()""")
+    assert any("one ordered pass" in m for m in seen), seen
+    assert e.value.diag.constraint_name == "dim_customer_no_overlap"
+    assert "Versions of key (20005) overlap: [2025-01-01" in e.value.diag.message_detail
+    # an UPDATE of many rows stretching every version over the next one of its key
+    _big_insert(conn, "generate_series(1, 12000)".replace("1, 12000", "40001, 52000"))
+    conn.execute("""INSERT INTO sales.dim_customer (customer_id, full_name, customer_segment, valid_from, valid_to,
+                        is_current, version, _batch_id)
+                    VALUES (40007, 'A B', 'Consumer', '2025-02-01', NULL, true, 2, gen_random_uuid())""")
+    with pytest.raises(psycopg.errors.ExclusionViolation) as e:
+        conn.execute("UPDATE sales.dim_customer SET valid_to = '2025-03-01' WHERE version = 1 AND customer_id > 40000")
+    assert "(40007)" in e.value.diag.message_detail
+    assert scalar(conn, "SELECT count(*) FROM sales.dim_customer WHERE valid_to = '2025-03-01'") == 0
+
+
+def test_a_large_statement_is_not_blamed_for_an_overlap_of_a_key_it_did_not_write(conn):
+    """The ordered pass sees every key; an overlap it finds in a key the statement did not write (history
+    broken with the guard off, by the owner) does not refuse the statement: the keyed check decides."""
+    customer(conn, 999999, "2025-01-01", "2025-03-01", 1)
+    conn.execute("ALTER TABLE sales.dim_customer DISABLE TRIGGER scd_no_overlap_after_insert")
+    customer(conn, 999999, "2025-02-01", None, 2)
+    conn.execute("ALTER TABLE sales.dim_customer ENABLE TRIGGER scd_no_overlap_after_insert")
+    seen = _debug(conn)
+    _big_insert(conn, "generate_series(1, 12000)")
+    assert any("one ordered pass" in m for m in seen), seen
+    assert scalar(conn, "SELECT count(*) FROM sales.dim_customer") == 12002
+    # a small statement keeps the keyed check (no pass over the table)
+    seen.clear()
+    customer(conn, 12001, "2025-01-01", None, 1)
+    assert not any("one ordered pass" in m for m in seen), seen
