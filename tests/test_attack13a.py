@@ -177,3 +177,45 @@ def test_migration_0056_unblocks_a_warehouse_whose_silver_holds_a_long_label(wh)
     assert entry and entry[0][1] == bronze_id and "migration 0056" in entry[0][2], entry
     assert scalar(wh, "SELECT count(*) FROM silver.agents_agent_feedback WHERE feedback_id = 913000202") == 0
     assert scalar(wh, "SELECT count(*) FROM agents.fact_training WHERE feedback_id = 913000201") == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# corrections and deletes at the source
+# ---------------------------------------------------------------------------------------------------
+
+SEEN_FROM_FACTS = """
+    SELECT c.first_seen_at, c.last_seen_at,
+           LEAST(s.started_at, (SELECT min(f.created_at) FROM agents.fact_agent_query AS f WHERE f.conv_key = c.conv_key),
+                 (SELECT min(f.created_at) FROM agents.fact_approval AS f WHERE f.conv_key = c.conv_key),
+                 (SELECT min(f.created_at) FROM agents.fact_training AS f WHERE f.conv_key = c.conv_key)),
+           GREATEST(s.started_at, (SELECT max(f.created_at) FROM agents.fact_agent_query AS f WHERE f.conv_key = c.conv_key),
+                    (SELECT max(COALESCE(f.resolved_at, f.created_at)) FROM agents.fact_approval AS f WHERE f.conv_key = c.conv_key),
+                    (SELECT max(f.created_at) FROM agents.fact_training AS f WHERE f.conv_key = c.conv_key))
+    FROM agents.dim_conversation AS c
+    JOIN agents_src.conversations AS s ON s.conversation_id = c.conversation_id
+    WHERE c.conversation_id = %s"""
+
+
+def test_agents_first_and_last_seen_follow_a_deleted_query_and_a_corrected_start(wh):
+    """DEFECT (medium-low; fixed in agents.step_conversation_counters / step_dim_conversation): the
+    conversation's first_seen_at / last_seen_at ("earliest / latest of its start and its queries,
+    approvals, feedback") were only ever widened: a query deleted at the source, or moved to another day,
+    left its time in last_seen_at for good, and a start corrected to a later time never reached
+    first_seen_at. Now both are computed again from the start and the facts whenever either changes."""
+    conv, started, agent = rows(wh, """SELECT c.conversation_id, c.started_at, q.agent FROM agents_src.conversations AS c
+                                       JOIN agents_src.agent_queries AS q USING (conversation_id)
+                                       ORDER BY 1 LIMIT 1""")[0]
+    wh.execute("""INSERT INTO agents_src.agent_queries (query_id, conversation_id, agent, query, latency_ms, created_at, updated_at)
+                  VALUES (913000301, %s, %s, 'q', 10, now() - interval '1 hour', now() - interval '1 hour')""", (conv, agent))
+    wh.execute("UPDATE agents_src.conversations SET started_at = started_at - interval '300 days', updated_at = now() WHERE conversation_id = %s", (conv,))
+    run_daily(wh)
+    first, last, want_first, want_last = rows(wh, SEEN_FROM_FACTS, (conv,))[0]
+    assert (first, last) == (want_first, want_last) and last > started
+
+    wh.execute("DELETE FROM agents_src.agent_queries WHERE query_id = 913000301")
+    wh.execute("UPDATE agents_src.conversations SET started_at = %s, updated_at = now() WHERE conversation_id = %s", (started, conv))
+    run_daily(wh)
+    first, last, want_first, want_last = rows(wh, SEEN_FROM_FACTS, (conv,))[0]
+    assert (first, last) == (want_first, want_last)
+    run_daily(wh)
+    assert rows(wh, SEEN_FROM_FACTS, (conv,))[0][:2] == (first, last)
