@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import database_template
+from conftest import cloned_database, database_template
 from test_attack9a import RUN_DAILY, open_quarantine, rows, run_daily, scalar
 from test_attack12 import ok
 from test_load_files import dwh
@@ -219,3 +219,201 @@ def test_agents_first_and_last_seen_follow_a_deleted_query_and_a_corrected_start
     assert (first, last) == (want_first, want_last)
     run_daily(wh)
     assert rows(wh, SEEN_FROM_FACTS, (conv,))[0][:2] == (first, last)
+
+
+# ---------------------------------------------------------------------------------------------------
+# a run cancelled or killed inside the citizen's custom ingestion step
+# ---------------------------------------------------------------------------------------------------
+
+CITIZEN_TABLES = ["silver.citizen_query_logs", "silver.citizen_content_events", "citizen.fct_service_queries",
+                  "citizen.fct_content_usage", "citizen.dm_service_analytics", "citizen.dm_user_analytics",
+                  "citizen.dm_content_analytics"]
+TECHNICAL = {"_loaded_at", "refreshed_at", "_batch_id", "_updated_at", "_run_id", "delivered_at", "_source_bronze_id"}
+
+
+def business_snapshot(conn, tables=CITIZEN_TABLES, quarantine_like="silver.citizen_%%"):
+    """Each table's rows without technical columns and surrogate keys (identities a rolled-back write
+    consumed differ), the bronze event counts, and the open quarantine of the tables like quarantine_like."""
+    snap = {}
+    for table in tables:
+        cols = [r[0] for r in rows(conn, """SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0
+                                            AND NOT attisdropped AND attidentity = '' ORDER BY attnum""", (table,))
+                if r[0] not in TECHNICAL and not (r[0].endswith("_key") and r[0] not in ("date_key", "time_key"))]
+        snap[table] = scalar(conn, f"SELECT count(*) || ':' || md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                                   f"FROM (SELECT {', '.join(cols)} FROM {table}) AS t")
+    for table in ("bronze.citizen_query_logs", "bronze.citizen_content_events"):
+        snap[table] = scalar(conn, f"SELECT count(*) FROM {table}")
+    snap["quarantine"] = rows(conn, """SELECT target_table, record_key, reasons, deliveries FROM dwh_etl.quarantine
+                                       WHERE resolved_at IS NULL AND target_table LIKE %s
+                                       ORDER BY 1, 2, 3""", (quarantine_like,))
+    return snap
+
+
+def deliver_events(conn, now):
+    """Query logs (good, a bad response time) and content events (good, a bad action) of the last hours."""
+    from test_attack9a import IST, deliver, query_event
+
+    content = rows(conn, "SELECT content_id, service_id FROM citizen_src.contents ORDER BY 1 LIMIT 1")[0]
+    at = [now - dt.timedelta(hours=h) for h in (3, 2, 1)]
+    deliver(conn, [query_event(913100001, at[0]), query_event(913100002, at[1], response_time_ms=-5)])
+    deliver(conn, {"data": [query_event(913100003, at[2], language_code="TA")]})
+    event = {"event_id": 913100101, "occurred_at": at[1].astimezone(IST).isoformat(), "content_id": content[0],
+             "service_id": content[1], "user_id": None, "session_id": "s-a13", "action_type": "view",
+             "duration_seconds": 30, "scroll_depth_percent": 50, "search_rank": None, "rating": None, "query_id": None,
+             "ip_address": "49.36.12.7", "user_agent": "curl/8.0"}
+    deliver(conn, [event, {**event, "event_id": 913100102, "action_type": "like"}], feed="content_events")
+
+
+@pytest.mark.parametrize("how", ["cancel", "terminate"])
+def test_citizen_a_run_stopped_inside_event_ingestion_rolls_back_and_the_next_equals_an_uninterrupted_one(
+        wh, dsn, postgresql_proc, attack13a_template, how):
+    """Held: `dwh run daily` blocked inside citizen_ingest_events after landing the query logs (a DBA holds
+    a lock on bronze.citizen_content_events), then cancelled (pg_cancel_backend) or killed
+    (pg_terminate_backend): nothing of the step stays (bronze, quarantine), the run is recorded cancelled
+    (or closed as abandoned by the next run), and the next run leaves the citizen tables and the open
+    quarantine exactly as one uninterrupted run does; a rerun changes nothing."""
+    import subprocess
+
+    import psycopg
+
+    from test_attack12 import dwh_command, env_for_cli, wait_for
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with cloned_database(postgresql_proc, attack13a_template.fresh_name(), "ref") as ref:
+        deliver_events(ref, now)
+        run_daily(ref)
+        reference = business_snapshot(ref)
+    assert reference["quarantine"] != business_snapshot(wh)["quarantine"]
+
+    deliver_events(wh, now)
+    before = business_snapshot(wh)
+    dba = psycopg.connect(dsn)
+    dba.execute("LOCK TABLE bronze.citizen_content_events IN ACCESS EXCLUSIVE MODE")
+    cli = subprocess.Popen([*dwh_command(), "--dsn", dsn, "run", "daily"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env_for_cli())
+    try:
+        pid = wait_for(lambda: scalar(wh, """SELECT max(a.pid) FROM pg_stat_activity AS a
+                                             WHERE a.datname = current_database() AND a.wait_event_type = 'Lock'
+                                               AND EXISTS (SELECT 1 FROM dwh_lineage.step_runs AS s
+                                                           WHERE s.step_name = 'citizen_ingest_events' AND s.status = 'running')"""),
+                       timeout=120)
+        run_id = scalar(wh, "SELECT max(run_id) FROM dwh_lineage.pipeline_runs")
+        assert scalar(wh, f"SELECT pg_{how}_backend(%s)", (pid,))
+        _, err = cli.communicate(timeout=60)
+    finally:
+        dba.rollback()
+        dba.close()
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode != 0 and "Traceback" not in err, err
+    assert business_snapshot(wh) == before
+    if how == "cancel":
+        assert rows(wh, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == [("cancelled",)]
+        assert rows(wh, """SELECT status FROM dwh_lineage.step_runs WHERE run_id = %s
+                           AND step_name = 'citizen_ingest_events'""", (run_id,)) == [("cancelled",)]
+    run_daily(wh)
+    assert rows(wh, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) == [
+        ("cancelled" if how == "cancel" else "failed",)]
+    assert business_snapshot(wh) == reference
+    run_daily(wh)
+    assert business_snapshot(wh) == reference
+
+
+# ---------------------------------------------------------------------------------------------------
+# change events into the warehouse's own tombstone table
+# ---------------------------------------------------------------------------------------------------
+
+def test_agents_change_events_cannot_forge_or_erase_a_tombstone(wh):
+    """DEFECT (medium; fixed in dwh_etl.ingest_cdc_events / sec_cdc_apply with dwh_etl._tombstone_table):
+    agents_src.deleted_records, the table the mirror's delete triggers write and silver reads as the
+    source's deletes, is a registered source with a primary key, so change events could write it: a 'c'
+    event dated now forged the deletion of a query the source still holds (gone from fact_agent_query),
+    a 'd' event erased the tombstone of a real delete before the run read it (the deleted query stayed in
+    gold). (Attack 8 quarantined forged tombstones dated in the future only.) Now such events are
+    quarantined with their reason, etl_service calling sec_cdc_apply on the table directly is refused,
+    and a real delete of the row itself still reaches gold."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from test_attack9a import cdc
+    from test_cdc import ev
+
+    live, gone = [r[0] for r in rows(wh, "SELECT query_id FROM agents_src.agent_queries ORDER BY 1 LIMIT 2")]
+    wh.execute("DELETE FROM agents_src.agent_queries WHERE query_id = %s", (gone,))
+    tomb = rows(wh, "SELECT table_name, record_id, deleted_at FROM agents_src.deleted_records WHERE record_id = %s", (str(gone),))
+    assert len(tomb) == 1
+    events = [ev("c", "deleted_records", 91300001,
+                 after={"table_name": "agent_queries", "record_id": str(live), "deleted_at": iso(0.1)}),
+              ev("d", "deleted_records", 91300002,
+                 before={"table_name": "agent_queries", "record_id": str(gone), "deleted_at": tomb[0][2].isoformat()})]
+    assert cdc(wh, events) == {"events": 2, "applied": 0, "stale": 0, "duplicate": 0, "quarantined": 2}
+    reasons = [r[0] for r in rows(wh, """SELECT reasons[1] FROM dwh_etl.quarantine WHERE source_table = 'dwh_etl.ingest_cdc_events'
+                                         AND resolved_at IS NULL ORDER BY quarantine_id""")]
+    assert len(reasons) == 2 and all("agents_src.deleted_records is written by the delete triggers" in r for r in reasons), reasons
+    wh.execute("SET ROLE etl_service")
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="delete triggers"):
+            wh.execute("SELECT * FROM dwh_etl.sec_cdc_apply('agents_src.deleted_records', %s)",
+                       (Jsonb([{"n": 1, "op": "d", "key": {"table_name": "agent_queries", "record_id": str(gone),
+                                                           "deleted_at": tomb[0][2].isoformat()}}]),))
+    finally:
+        wh.execute("RESET ROLE")
+    assert rows(wh, "SELECT count(*) FROM agents_src.deleted_records WHERE record_id = %s", (str(gone),)) == [(1,)]
+    run_daily(wh)
+    assert rows(wh, "SELECT query_id FROM agents.fact_agent_query WHERE query_id IN (%s, %s)", (live, gone)) == [(live,)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the session that runs the pipeline
+# ---------------------------------------------------------------------------------------------------
+
+AGENTS_TABLES = ["silver.agents_agents", "silver.agents_conversations", "silver.agents_agent_queries",
+                 "silver.agents_agent_approvals", "silver.agents_agent_feedback", "agents.dim_agent", "agents.dim_user",
+                 "agents.dim_conversation", "agents.fact_agent_query", "agents.fact_approval", "agents.fact_training",
+                 "agents.agg_agent_daily_performance"]
+ODD_SESSION = {"TimeZone": "America/St_Johns", "DateStyle": "German", "IntervalStyle": "sql_standard",
+               "extra_float_digits": "-15", "lc_monetary": "C"}
+
+
+def arrive_both_areas(conn, now):
+    """New agents rows (zone-less times read in agents.timezone, a bad score, a pending approval resolved
+    later) and citizen payloads (zone-less event times, a bad one) of the last hours."""
+    deliver_events(conn, now)
+    from test_attack9a import deliver, query_event
+
+    local = (now - dt.timedelta(hours=5)).astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    deliver(conn, [query_event(913100011, local.strftime("%Y-%m-%d %H:%M:%S")),
+                   query_event(913100012, local.strftime("%d.%m.%Y %H:%M"))])
+    conv, agent = rows(conn, "SELECT conversation_id, agent FROM agents_src.agent_queries ORDER BY query_id LIMIT 1")[0]
+    at = now - dt.timedelta(hours=4)
+    conn.execute("""INSERT INTO agents_src.agent_queries (query_id, conversation_id, agent, query, latency_ms, approved,
+                        created_at, updated_at) VALUES (913000401, %s, %s, 'q', 1234, true, %s, %s)""", (conv, agent, at, at))
+    conn.execute("""INSERT INTO agents_src.agent_approvals (approval_id, query_id, conversation_id, agent, status, resolved_by,
+                        created_at, resolved_at, updated_at)
+                    VALUES (913000402, 913000401, %s, %s, 'approved', NULL, %s, %s, %s),
+                           (913000403, 913000401, %s, %s, 'pending', NULL, %s, %s, %s)""",
+                 (conv, agent, at, at + dt.timedelta(minutes=7), at, conv, agent, at, at, at))
+    insert_feedback(conn, 913000404, ["ok"])
+    conn.execute("UPDATE agents_src.agent_feedback SET clarity_score = 9 WHERE feedback_id = 913000404")
+
+
+def test_both_areas_under_odd_client_settings_equal_a_utc_iso_run(wh, postgresql_proc, attack13a_template):
+    """Held: the same new rows and payloads loaded by `daily` called from a session with TimeZone
+    America/St_Johns (-03:30), DateStyle German, IntervalStyle sql_standard, extra_float_digits -15 give
+    exactly the agents and citizen tables and quarantine reasons of a run from a UTC/ISO session; a rerun
+    under the odd settings changes nothing. (lc_numeric: no locale but C is installed here.)"""
+    now = dt.datetime.now(dt.timezone.utc)
+    with cloned_database(postgresql_proc, attack13a_template.fresh_name(), "ref") as ref:
+        arrive_both_areas(ref, now)
+        run_daily(ref)
+        reference = (business_snapshot(ref), business_snapshot(ref, AGENTS_TABLES, "silver.agents_%%"))
+    assert {"913100002", "913100012", "913100102"} <= {r[1] for r in reference[0]["quarantine"]}
+    assert "913000404" in {r[1] for r in reference[1]["quarantine"]}
+    arrive_both_areas(wh, now)
+    for _ in range(2):  # the run, then a rerun
+        for name, value in ODD_SESSION.items():
+            wh.execute(f"SET {name} = '{value}'")
+        run_daily(wh)
+        assert scalar(wh, "SHOW DateStyle") == "German, DMY" and scalar(wh, "SHOW TimeZone") == "America/St_Johns"
+        wh.execute("RESET ALL")  # the snapshot's text of the rows in the reference's session
+        assert (business_snapshot(wh), business_snapshot(wh, AGENTS_TABLES, "silver.agents_%%")) == reference
