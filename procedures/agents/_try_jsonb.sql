@@ -1,5 +1,6 @@
 -- JSON columns of the source (capabilities, metadata) arrive in bronze as text: parsed here, NULL when the
--- text is not JSON (the typing view then gives a reason).
+-- text is not JSON (the typing view then gives a reason): also for "\u0000", a number beyond numeric's
+-- range or nesting deeper than the stack, which raised and failed the silver step (attack 13a).
 CREATE OR REPLACE FUNCTION agents._try_jsonb(p_value text)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -11,7 +12,7 @@ SET search_path = agents, pg_temp
 AS $$
 BEGIN
     RETURN p_value::jsonb;
-EXCEPTION WHEN invalid_text_representation THEN
+EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
     RETURN NULL;
 END;
 $$;

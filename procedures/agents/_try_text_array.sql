@@ -1,5 +1,7 @@
 -- Array columns of the source (feedback labels) arrive in bronze as PostgreSQL array text ({a,b}):
--- parsed here, NULL when the text is not an array literal (the typing view then gives a reason).
+-- parsed here, NULL when the text is not an array literal (the typing view then gives a reason): also
+-- for more than 6 dimensions ({{{{{{{a}}}}}}}: program_limit_exceeded), which raised and failed the
+-- silver step for one row of a file (attack 13a).
 CREATE OR REPLACE FUNCTION agents._try_text_array(p_value text)
 RETURNS text[]
 LANGUAGE plpgsql
@@ -11,7 +13,7 @@ SET search_path = agents, pg_temp
 AS $$
 BEGIN
     RETURN p_value::text[];
-EXCEPTION WHEN invalid_text_representation OR array_subscript_error THEN
+EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
     RETURN NULL;
 END;
 $$;

@@ -9,6 +9,7 @@
 -- around it ('helper ', a record of its own, quarantined by dwh_etl.reason_padded_key) is quarantined:
 -- trimmed, it would be counted for the other record 'helper' (attack 9a). Only padded references look
 -- up bronze (the CASE evaluates the EXISTS for them alone).
+-- A label is at most 200 characters (a key of the fact's GIN index on labels; attack 13a).
 CREATE OR REPLACE VIEW silver.agents_agent_feedback_typed AS
 SELECT b._bronze_id,
        b._batch_id,
@@ -53,6 +54,10 @@ SELECT b._bronze_id,
            CASE WHEN dwh_etl.try_trim(b.tone_score) IS NOT NULL AND t.tone_score IS NULL THEN dwh_etl.reason_integer('tone_score', b.tone_score, dwh_etl.try_bigint(b.tone_score), 'integer') END,
            CASE WHEN t.tone_score NOT BETWEEN 1 AND 5 THEN format('tone_score %s is not allowed', dwh_etl.quote_value(t.tone_score::text)) END,
            CASE WHEN dwh_etl.try_trim(b.labels) IS NOT NULL AND t.labels IS NULL THEN format('labels %s is not a text array', dwh_etl.quote_value(b.labels)) END,
+           -- each label is a key of the GIN index agents.fact_training_labels_gin: one label of more than
+           -- ~2,700 bytes failed the fact step ("index row size exceeds maximum"), every night (attack 13a)
+           (SELECT format('labels has a label %s longer than 200 characters', dwh_etl.quote_value(l.label, 50))
+            FROM unnest(t.labels) AS l (label) WHERE length(l.label) > 200 LIMIT 1),
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NULL THEN 'created_at is missing' END,
            CASE WHEN dwh_etl.try_trim(b.created_at) IS NOT NULL AND t.created_at IS NULL THEN format('created_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.created_at)) END,
            CASE WHEN dwh_etl.try_trim(b.annotated_at) IS NOT NULL AND t.annotated_at IS NULL THEN format('annotated_at %s is not an ISO 8601 timestamp', dwh_etl.quote_value(b.annotated_at)) END,

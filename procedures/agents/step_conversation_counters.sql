@@ -1,7 +1,8 @@
 -- Step agents_conversation_counters (custom, after the three fact steps): the conversations whose facts
--- changed (queued by the fact steps in dwh_staging.agents_affected_conversations) get their counters
--- recounted from fact_agent_query, fact_approval and fact_training, and first/last seen widened to their
--- facts' times. Incremental in the sense of the issue: only touched conversations, and a recount (not
+-- changed (queued by the fact steps in dwh_staging.agents_affected_conversations, and by
+-- agents.step_dim_conversation when a conversation's row changed) get their counters recounted from
+-- fact_agent_query, fact_approval and fact_training, and first/last seen computed from the conversation's
+-- start and its facts' times. Incremental in the sense of the issue: only touched conversations, and a recount (not
 -- += n), so a rerun or a duplicate delivery cannot double a counter. The queue entries are consumed in
 -- the step's transaction: a failed step leaves them for the next run.
 CREATE OR REPLACE PROCEDURE agents.step_conversation_counters(
@@ -51,20 +52,31 @@ BEGIN
         LEFT JOIN q ON q.conv_key = t.conv_key
         LEFT JOIN a ON a.conv_key = t.conv_key
         LEFT JOIN fb ON fb.conv_key = t.conv_key
+    ),
+    -- first / last seen computed again from the conversation's start (silver) and its facts, not widened:
+    -- widened, a query moved to another conversation, re-dated or deleted at the source left its time
+    -- in the old conversation's last_seen_at for good, and a corrected start never reached first_seen_at
+    -- (attack 13a). Without a start (an inferred member) and without facts, the row keeps its values.
+    n AS (
+        SELECT k.*,
+               COALESCE(LEAST(s.started_at, k.first_at), c.first_seen_at) AS first_seen_at,
+               COALESCE(GREATEST(s.started_at, k.last_at), c.last_seen_at) AS last_seen_at
+        FROM k
+        JOIN agents.dim_conversation AS c ON c.conv_key = k.conv_key
+        LEFT JOIN silver.agents_conversations AS s ON s.conversation_id = c.conversation_id
     )
     UPDATE agents.dim_conversation AS c
-    SET total_queries   = k.total_queries,
-        total_approvals = k.total_approvals,
-        total_feedback  = k.total_feedback,
-        first_seen_at   = LEAST(c.first_seen_at, k.first_at),
-        last_seen_at    = GREATEST(c.last_seen_at, k.last_at),
+    SET total_queries   = n.total_queries,
+        total_approvals = n.total_approvals,
+        total_feedback  = n.total_feedback,
+        first_seen_at   = n.first_seen_at,
+        last_seen_at    = n.last_seen_at,
         _batch_id       = v_batch,
         _loaded_at      = now()
-    FROM k
-    WHERE c.conv_key = k.conv_key
+    FROM n
+    WHERE c.conv_key = n.conv_key
       AND (c.total_queries, c.total_approvals, c.total_feedback, c.first_seen_at, c.last_seen_at)
-          IS DISTINCT FROM (k.total_queries, k.total_approvals, k.total_feedback,
-                            LEAST(c.first_seen_at, k.first_at), GREATEST(c.last_seen_at, k.last_at));
+          IS DISTINCT FROM (n.total_queries, n.total_approvals, n.total_feedback, n.first_seen_at, n.last_seen_at);
     GET DIAGNOSTICS v_updated = ROW_COUNT;
 
     DELETE FROM dwh_staging.agents_affected_conversations AS q

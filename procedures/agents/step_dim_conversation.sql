@@ -7,7 +7,9 @@
 --   * a known one takes the source's attributes (user, channel, metadata); an INFERRED member (created by
 --     a fact step for a conversation a fact named first, lookup option "inferred") is completed in place:
 --     same conv_key, is_inferred false, first_seen_at widened to the conversation's start;
---   * counters are not touched here (agents.step_conversation_counters recounts them from the facts).
+--   * counters are not touched here (agents.step_conversation_counters recounts them from the facts);
+--     a conversation updated here is queued for it (dwh_staging.agents_affected_conversations), which
+--     computes first / last seen again from its start and facts (a corrected start; attack 13a).
 CREATE OR REPLACE PROCEDURE agents.step_dim_conversation(
     p_run_id   bigint,
     p_run_date date
@@ -45,7 +47,14 @@ BEGIN
         WHERE (c.user_id, c.channel, c.metadata, c.is_inferred, c.first_seen_at, c.last_seen_at)
               IS DISTINCT FROM (EXCLUDED.user_id, EXCLUDED.channel, EXCLUDED.metadata, false,
                                 LEAST(c.first_seen_at, EXCLUDED.first_seen_at), GREATEST(c.last_seen_at, EXCLUDED.last_seen_at))
-        RETURNING (c.xmax = 0) AS inserted
+        RETURNING c.conv_key, (c.xmax = 0) AS inserted
+    ),
+    -- a changed conversation (a corrected start) gets its first / last seen computed again from its start
+    -- and its facts by agents.step_conversation_counters; here they are only widened (attack 13a)
+    queued AS (
+        INSERT INTO dwh_staging.agents_affected_conversations (conv_key, run_id)
+        SELECT u.conv_key, p_run_id FROM upserted AS u WHERE NOT u.inserted
+        ON CONFLICT (conv_key) DO NOTHING
     )
     SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted)
     INTO v_inserted, v_updated

@@ -27,7 +27,9 @@
 --                                            inferred members (lookup option "inferred"), the days and
 --                                            conversations touched are queued (affected_queue)
 --   agents_conversation_counters  custom     recount the queued conversations' counters (a recount, so a
---                                            rerun cannot double them)
+--                                            rerun cannot double them) and their first/last seen from
+--                                            their start (silver) and facts (attack 13a: widened only,
+--                                            a moved or deleted query's time stayed for good)
 --   agents_agg_daily              custom     agg_agent_daily_performance for the queued days only
 --                                            (agents.refresh_agg_agent_daily_performance per day, the
 --                                            seed's function a DBA calls: not the mart kind's table form)
@@ -198,8 +200,8 @@ CALL dwh_etl.register_area('agents', '{
          "targets": ["agents.fact_training"]},
         {"step": "agents_conversation_counters", "procedure": "agents.step_conversation_counters", "layer": "gold",
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
-         "description": "dim_conversation counters and first/last seen of the conversations whose facts changed",
-         "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training"], "targets": ["agents.dim_conversation"]},
+         "description": "dim_conversation counters and first/last seen (from the conversation''s start and its facts) of the conversations whose facts or row changed",
+         "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training", "silver.agents_conversations"], "targets": ["agents.dim_conversation"]},
         {"step": "agents_agg_daily", "procedure": "agents.step_agg_daily_performance", "layer": "mart",
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
          "description": "agg_agent_daily_performance for the days whose facts changed",

@@ -120,7 +120,9 @@ BEGIN
     v_base := COALESCE((SELECT max(b.event_no) FROM bronze.cdc_events AS b WHERE b.batch_id = v_batch), 0);
 
     -- the tables events may change: registered sources of p_into with a primary key
-    PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint)';
+    -- (tombstones: the table is one the warehouse's delete triggers write, dwh_etl._tombstone_table: its
+    -- events are quarantined, attack 13a)
+    PERFORM 'PRAGMA:TABLE: _cdc_tgt (relname text, tgt regclass, tgt_name text, pk text[], n_ins bigint, n_upd bigint, n_del bigint, tombstones boolean)';
     CREATE TEMP TABLE _cdc_tgt ON COMMIT DROP AS
     SELECT c.relname::text AS relname,
            c.oid::regclass AS tgt,
@@ -133,7 +135,8 @@ BEGIN
              AND a.attnum = k.attnum
             WHERE i.indrelid = c.oid
               AND i.indisprimary) AS pk,
-           0::bigint AS n_ins, 0::bigint AS n_upd, 0::bigint AS n_del
+           0::bigint AS n_ins, 0::bigint AS n_upd, 0::bigint AS n_del,
+           dwh_etl._tombstone_table(c.oid) AS tombstones
     FROM dwh_etl.table_registry AS tr
     JOIN pg_catalog.pg_class AS c
       ON c.oid = to_regclass(tr.table_name)
@@ -231,6 +234,9 @@ BEGIN
                CASE WHEN i.src_table IS NOT NULL AND t.tgt IS NULL
                     THEN format('%s is not a table of %s registered as a source (dwh_etl.table_registry, layer source)',
                                 dwh_etl.quote_value(i.src_table), quote_ident(p_into)) END,
+               CASE WHEN t.tombstones
+                    THEN format('%s is written by the delete triggers of the tables of %s (the deletes the warehouse saw applied): a change event may not write it; deliver the delete of the row itself',
+                                t.tgt_name, quote_ident(p_into)) END,
                CASE WHEN t.tgt IS NOT NULL AND t.pk IS NULL
                     THEN format('%s has no primary key: its changes cannot be applied by key', t.tgt_name) END,
                CASE WHEN jsonb_typeof(i.payload) = 'object' AND i.src IS NOT NULL AND i.src -> 'lsn' IS NULL

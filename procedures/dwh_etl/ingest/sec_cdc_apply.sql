@@ -1,7 +1,8 @@
 -- The write half of dwh_etl.ingest_cdc_events: applies one table's winning changes (one per key, already
 -- deduplicated, ordered and typed by the caller) to a mirror table etl_service may not write itself.
 -- SECURITY DEFINER, so it is narrow: p_table must be an ordinary (or partitioned) table registered in
--- dwh_etl.table_registry with layer source and have a primary key; anything else raises 42501. The
+-- dwh_etl.table_registry with layer source and have a primary key, and not be a tombstone table the
+-- warehouse's delete triggers write (dwh_etl._tombstone_table); anything else raises 42501. The
 -- changes come by value (a JSON array, never a relation of the caller), identifiers from the catalog,
 -- values through jsonb_populate_record of the table's own row type.
 --   p_changes: [{"n": 3, "op": "u", "img": {...typed after image...}, "key": {"customer_id": 7}}, ...]
@@ -64,6 +65,13 @@ BEGIN
         RAISE EXCEPTION '% is not a table registered as a source', COALESCE(p_table::text, 'NULL')
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'dwh_etl.sec_cdc_apply writes the source tables of dwh_etl.table_registry (layer source) only';
+    END IF;
+    -- the tombstone table the mirror's delete triggers write: a change applied to it forged or erased a
+    -- deletion (attack 13a)
+    IF dwh_etl._tombstone_table(p_table) THEN
+        RAISE EXCEPTION '% is written by the warehouse''s delete triggers, not by change events', p_table
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'deliver the delete of the row itself';
     END IF;
     SELECT array_agg(a.attname::text ORDER BY k.o)
     INTO v_pk

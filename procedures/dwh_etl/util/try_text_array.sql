@@ -14,7 +14,7 @@ BEGIN
         RETURN NULL;
     END IF;
     RETURN p_value::text[];
-EXCEPTION WHEN invalid_text_representation OR program_limit_exceeded OR array_subscript_error THEN
+EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
     RETURN NULL;
 END;
 $$;
