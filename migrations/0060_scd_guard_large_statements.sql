@@ -44,7 +44,8 @@ BEGIN
     INTO v_keys, v_nkeys, v_join, v_join2, v_notnull
     FROM unnest(TG_ARGV) WITH ORDINALITY AS a(k, o);
 
-    EXECUTE 'SELECT count(*) FROM scd2_new_rows' INTO v_rows;
+    -- (the transition table exists only when the trigger fires: a dynamic statement, not checked ahead)
+    EXECUTE format('SELECT count(*) FROM %I', 'scd2_new_rows') INTO v_rows;
     IF v_rows = 0 THEN
         RETURN NULL;
     END IF;
