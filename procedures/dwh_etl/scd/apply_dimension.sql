@@ -94,6 +94,8 @@ DECLARE
     v_infn     bigint := 0;
     v_empty    boolean;
     v_multi    boolean;  -- some key has several rows in the source
+    v_first    text;     -- the INSERT of a first load (1a)
+    v_done     boolean;  -- the first load was done by 1a
     v_citus    boolean;  -- a Citus target: the modifications read the temp tables inline (see step 4)
 BEGIN
     v_batch := v_run.batch_id;
@@ -191,43 +193,86 @@ BEGIN
         GET DIAGNOSTICS v_infn = ROW_COUNT;
     END IF;
 
-    -- 1. The source rows that can change something: the only row of its key that equals the key's
-    --    current version (Type 2 and Type 1 values, not deleted, not older than that version) is
-    --    unchanged and stops here, in hash joins, so a snapshot costs one compare plus the work on its
-    --    changes. Keys with several rows go through whole (A, B, A must stay three versions).
-    EXECUTE format($q$
-        CREATE TEMP TABLE _scd_multi ON COMMIT DROP AS
-        SELECT %1$s
-        FROM %2$s AS s
-        WHERE %3$s
-        GROUP BY %1$s
-        HAVING count(*) > 1
-        $q$,
-        dwh_etl._col_list(v_k, 's'),
-        v_src,
-        CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END);
     -- 1a. The first load of an empty dimension, one row per key (the common initial load): every live
     --     row is version 1 of a new key and nothing else can happen (no current version to compare or
     --     close, no history for a late row, no duplicate, no Type 1 value to spread): one INSERT. The
     --     general path below gives the same rows; this one skips its five staging tables (issue 15:
     --     the initial load of 1M keys). A deletion of a key that never existed changes nothing.
-    EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s) AND NOT EXISTS (SELECT 1 FROM pg_temp._scd_multi)', v_tgt)
-    INTO v_empty;
-    IF v_empty THEN
-        EXECUTE format($q$
+    --     Whether every key has one row is first learned from the INSERT itself, when a unique index
+    --     on the key (current versions, or with the version) refuses a second row of a key and the key
+    --     cannot be NULL, and the source flags no deletion (a key's deletion is a second row of it): the
+    --     INSERT runs in a subtransaction and a unique violation sends the load to the general path,
+    --     rolled back. That saves counting the rows per key of the whole source (0.5 s of 4 at 1M keys).
+    --     Otherwise the keys with several rows are counted first (below), as before.
+    EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_tgt) INTO v_empty;
+    v_first := format($q$
             INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%7$s)
             SELECT %3$s, %4$s, NULL, true, 1, false, $2, (SELECT dwh_etl.load_time())%8$s
             FROM %5$s AS s
             WHERE NOT %6$s
             $q$,
             v_tgt, dwh_etl._col_list(v_all), dwh_etl._col_list(v_all, 's'), v_ts, v_src, v_del,
-            v_pc, replace(v_pc, ' _', ' s._')
-        ) USING p_load_ts, v_batch;
-        GET DIAGNOSTICS v_ins = ROW_COUNT;
+            v_pc, replace(v_pc, ' _', ' s._'));
+    v_done := false;
+    IF v_empty
+       AND NOT v_citus  -- (no subtransaction around a distributed write)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                       WHERE a.attrelid = v_tgt AND a.attname = ANY (v_k) AND NOT a.attnotnull)
+       AND EXISTS (SELECT 1
+                   FROM pg_catalog.pg_index AS i
+                   WHERE i.indrelid = v_tgt AND i.indisunique AND i.indisvalid AND i.indexprs IS NULL
+                     AND (i.indpred IS NULL OR pg_catalog.pg_get_expr(i.indpred, i.indrelid) = 'is_current')
+                     AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
+                          FROM pg_catalog.pg_attribute AS a
+                          WHERE a.attrelid = v_tgt AND a.attnum = ANY (i.indkey::int2[]) AND a.attname <> 'version')
+                         = (SELECT array_agg(k ORDER BY k) FROM unnest(v_k) AS k)) THEN
+        IF v_spec.deleted_flag_column IS NULL OR v_spec.delete_policy = 'ignore' THEN
+            v_done := true;
+        ELSE
+            EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s AS s WHERE %s)', v_src, v_del) INTO v_done;
+        END IF;
+        IF v_done THEN
+            BEGIN
+                EXECUTE v_first USING p_load_ts, v_batch;
+                GET DIAGNOSTICS v_ins = ROW_COUNT;
+            EXCEPTION WHEN unique_violation OR exclusion_violation THEN
+                -- a key with several rows (the dimension is empty: nothing else can collide), refused
+                -- by the unique index or by a no-overlap guard: nothing of the INSERT stays
+                v_done := false;
+            END;
+        END IF;
+    END IF;
+
+    -- 1. The source rows that can change something: the only row of its key that equals the key's
+    --    current version (Type 2 and Type 1 values, not deleted, not older than that version) is
+    --    unchanged and stops here, in hash joins, so a snapshot costs one compare plus the work on its
+    --    changes. Keys with several rows go through whole (A, B, A must stay three versions).
+    IF NOT v_done THEN
+        EXECUTE format($q$
+            CREATE TEMP TABLE _scd_multi ON COMMIT DROP AS
+            SELECT %1$s
+            FROM %2$s AS s
+            WHERE %3$s
+            GROUP BY %1$s
+            HAVING count(*) > 1
+            $q$,
+            dwh_etl._col_list(v_k, 's'),
+            v_src,
+            CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END);
+        -- 1a, counted: an empty dimension and no key with several rows
+        IF v_empty THEN
+            EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', 'pg_temp._scd_multi') INTO v_done;
+            IF v_done THEN
+                EXECUTE v_first USING p_load_ts, v_batch;
+                GET DIAGNOSTICS v_ins = ROW_COUNT;
+                EXECUTE format('DROP TABLE %s', 'pg_temp._scd_multi');
+            END IF;
+        END IF;
+    END IF;
+    IF v_done THEN
         EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
                        CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END)
         INTO v_in;
-        DROP TABLE pg_temp._scd_multi;
         PERFORM set_config('dwh.scd_bulk', 'off', true);
         PERFORM dwh_lineage.log_transformation(
             in_source_table   => v_source,
