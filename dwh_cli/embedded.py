@@ -470,18 +470,49 @@ class Cluster:
         if running and not changed:
             self.ensure_database()
             return "running"
-        if running:
-            log(f"restarting embedded PostgreSQL to apply the listen setting "
-                f"({new_listen or 'unix socket only'})")
-            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
-                      "-m", "fast", "restart")
-            self.ensure_database()
-            return "restarted"
-        where = f"port {new_port}, " + (f"listening on {new_listen}" if new_listen else "unix socket only")
-        log(f"starting embedded PostgreSQL ({where}; data {self.data_dir}, log {self.logfile})")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+        try:
+            if running:
+                log(f"restarting embedded PostgreSQL to apply the listen setting "
+                    f"({new_listen or 'unix socket only'})")
+                self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
+                          "-m", "fast", "restart")
+                self.ensure_database()
+                return "restarted"
+            where = f"port {new_port}, " + (f"listening on {new_listen}" if new_listen else "unix socket only")
+            log(f"starting embedded PostgreSQL ({where}; data {self.data_dir}, log {self.logfile})")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+        except DwhError as exc:
+            if changed:
+                self._keep_previous(exc, current_port, current_listen, running, log)
+            elif new_listen:
+                exc.hint = (f"{exc.hint}; " if exc.hint else "") + (
+                    f"the cluster listens on {new_listen} (remembered in {self.data_dir / DWH_CONF}): "
+                    "free that port, or choose another with dwh db start --listen ADDR:PORT, or go back to "
+                    "the unix socket only with dwh db start --listen none")
+            raise
         self.ensure_database()
         return "started"
+
+    def _keep_previous(self, exc: DwhError, port: int, listen: Listen | None, was_running: bool,
+                       log: Callable[[str], None]) -> None:
+        """A new listen setting the server could not start with (a port in use: another user's cluster)
+        is not kept: the previous one is written back and a cluster that was running runs again with it.
+        It used to stay in dwh.conf, the restart having stopped the cluster: every later command failed
+        the same way until `dwh db start --listen none` (attack 13b)."""
+        self._write_config(port, listen)
+        previous = str(listen) if listen else "unix socket only"
+        if not was_running:
+            note = f"the previous setting ({previous}, port {port}) is kept"
+        else:
+            log(f"starting embedded PostgreSQL again with its previous setting ({previous}, port {port})")
+            try:
+                self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+                self.ensure_database()
+                note = f"the cluster runs again with its previous setting ({previous}, port {port})"
+            except (DwhError, psycopg.Error) as again:
+                note = (f"the previous setting ({previous}, port {port}) is written back, but the cluster did not "
+                        f"start with it either: {getattr(again, 'message', again)}")
+        exc.hint = "; ".join(part for part in (exc.hint, note) if part)
 
     def _secure_data_dir(self) -> None:
         # The data dir holds the socket: only its owner may enter it (PostgreSQL itself accepts 0750).

@@ -262,3 +262,33 @@ def test_etl_service_still_cannot_change_the_schedule(migrated):
     with psycopg.connect(e.url("ed13b"), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM cron.job")
+
+
+# -- a listen setting the server cannot start with ------------------------------------------------------
+def test_a_listen_port_in_use_leaves_the_cluster_running_as_it_was(racing):
+    """Another user's cluster (here a plain socket) holds the port: `dwh db start --listen` fails with the
+    cause, and the cluster runs again with its previous setting. It used to stay stopped with the new
+    setting remembered, so every later command of that user failed until `dwh db start --listen none`."""
+    import socket
+
+    e, _ = racing
+    before = (e.data_dir / "dwh.conf").read_text()
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    try:
+        port = blocker.getsockname()[1]
+        result = e.dwh("db", "start", "--listen", f"127.0.0.1:{port}")
+        assert result.exit_code == 1, result.output
+        assert "Address already in use" in result.stderr, result.stderr
+        assert "runs again with its previous setting (unix socket only" in result.stderr, result.stderr
+    finally:
+        blocker.close()
+    assert (e.data_dir / "dwh.conf").read_text() == before
+    result = e.dwh("db", "status", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) | {"data_dir": None} == {"data_dir": None, "port": e.port, "initialized": True,
+                                                              "running": True, "listen": None}
+    with psycopg.connect(e.url(), autocommit=True) as conn:
+        assert conn.execute("SELECT current_setting('listen_addresses')").fetchone() == ("",)
