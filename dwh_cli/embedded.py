@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from .config import DEFAULT_PORT
-from .errors import DwhError
+from .errors import ConnectError, DwhError
 
 DATABASE = "dwh"
 SUPERUSER = "postgres"
@@ -534,7 +534,16 @@ class Cluster:
         return True
 
     def ensure_database(self) -> None:
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True, connect_timeout=10) as conn:
+        try:
+            conn = psycopg.connect(self.conninfo("postgres"), autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            # pg_ctl says it runs, but nothing answers on its socket: a server killed (kill -9) whose
+            # process is not reaped yet, or one still shutting down
+            text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+            raise ConnectError(f"the embedded cluster in {self.data_dir} does not answer: {text}",
+                               hint=f"see {self.logfile}; if its server was killed, try again in a few "
+                                    "seconds or run dwh db stop && dwh db start") from None
+        with conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))

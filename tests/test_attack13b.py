@@ -292,3 +292,19 @@ def test_a_listen_port_in_use_leaves_the_cluster_running_as_it_was(racing):
                                                               "running": True, "listen": None}
     with psycopg.connect(e.url(), autocommit=True) as conn:
         assert conn.execute("SELECT current_setting('listen_addresses')").fetchone() == ("",)
+
+
+def test_a_cluster_that_runs_but_does_not_answer_is_a_connection_error_with_a_hint(monkeypatch, tmp_path):
+    """kill -9 of the server: until its process is reaped pg_ctl still says it runs, and every command
+    said only "connection is bad: ... Connection refused"."""
+    data_dir = tmp_path / "pgdata"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "PG_VERSION").write_text("15\n")
+    (data_dir / "postgresql.conf").write_text("# initdb\n")
+    Cluster(data_dir, 54329)._write_config(port_for.select_random(), None)
+    monkeypatch.setattr(Cluster, "running", lambda self: True)
+    result = CliRunner().invoke(cli, ["status", "--json"], env={**CLEAN_ENV, "DWH_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 3, result.output
+    doc = json.loads(result.stderr)
+    assert doc["error"].startswith(f"the embedded cluster in {data_dir} does not answer: "), doc
+    assert "dwh db stop && dwh db start" in doc["hint"], doc
