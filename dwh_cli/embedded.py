@@ -15,6 +15,9 @@ postgresql.conf) and read back on every start; ``pg_hba.conf`` is written by dwh
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import glob
 import ipaddress
 import os
@@ -22,6 +25,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,12 +34,13 @@ import psycopg
 from psycopg import sql
 
 from .config import DEFAULT_PORT
-from .errors import DwhError
+from .errors import ConnectError, DwhError
 
 DATABASE = "dwh"
 SUPERUSER = "postgres"
 SERVICE_USER = "postgres"  # OS user that runs the server when dwh is run as root
 CONF_MARKER = "# --- dwh embedded cluster ---"
+LOCK_WAIT = 180  # seconds a start/stop waits for another dwh starting or stopping the same cluster
 
 
 def _is_root() -> bool:
@@ -213,15 +218,34 @@ class Cluster:
         return (self.data_dir / DWH_CONF).exists()
 
     def _write_owned(self, path: Path, text: str) -> None:
-        """Write a config file in the data dir, 0600 and owned like the data dir (as root: postgres)."""
+        """Write a config file in the data dir, 0600 and owned like the data dir (as root: postgres).
+
+        Never through a symlink: the data dir belongs to the cluster's OS user (as root: postgres), who
+        could otherwise plant ``dwh.conf.dwh-tmp`` -> /etc/shadow and have root truncate, write and chown
+        that file (attack 13b). The temporary file is created anew (O_EXCL, O_NOFOLLOW) and chowned through
+        its descriptor."""
         st = self.data_dir.stat()
         tmp = path.with_name(path.name + ".dwh-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover (or a planted link: unlink removes the link, not its target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:
+            if _is_root():
+                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(text)
-        if _is_root():
-            os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, path)
+
+    def _append_conf(self, path: Path, text: str) -> None:
+        """Append to a config file of the data dir, never through a symlink (see _write_owned)."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DwhError(f"{path} is a symbolic link: dwh does not write through links in the data "
+                               "directory", hint="replace the link by the file itself") from None
+            raise
+        with os.fdopen(fd, "a") as fh:
+            fh.write(text)
 
     def _write_config(self, port: int, listen: Listen | None) -> None:
         conf = [
@@ -248,9 +272,9 @@ class Cluster:
         self._write_owned(self.data_dir / "pg_hba.conf", "\n".join(hba) + "\n")
         pgconf = self.data_dir / "postgresql.conf"
         include = f"include_if_exists = '{DWH_CONF}'"
-        if include not in pgconf.read_text():
-            with pgconf.open("a") as fh:  # last, so it overrides what an older dwh wrote above
-                fh.write(f"\n# dwh: managed settings (port, listen address), last so they win\n{include}\n")
+        if include not in pgconf.read_text():  # last, so it overrides what an older dwh wrote above
+            self._append_conf(pgconf, f"\n# dwh: managed settings (port, listen address), last so they win\n"
+                                      f"{include}\n")
 
     # -- running the server tools ---------------------------------------------------------------
     def _service_user(self) -> str | None:
@@ -319,13 +343,75 @@ class Cluster:
         return Status(self.data_dir, self.port, self.initialized(), self.running(), self.listen)
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def init(self, log: Callable[[str], None] = lambda _m: None) -> None:
+    def _make_parent(self) -> None:
+        """Create the data directory's parent (and, as root, the data directory and the log file for the
+        service user). As root only what dwh creates is given to the service user: an existing parent
+        (``--data-dir /srv/pgdata``: /srv; ``/tmp/pgdata``: /tmp; a user's home) keeps its owner (it used
+        to be chowned to postgres, handing the postgres OS user a system directory)."""
         parent = self.data_dir.parent
-        parent.mkdir(parents=True, exist_ok=True)
+        created = not parent.exists()
+        try:
+            # 0700 whatever the umask: in a folder others may write, they could rename the data directory
+            # away and put their own cluster (socket, log) in its place
+            parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise _cannot_create(parent, exc) from None
         user = self._service_user()
-        if user:
-            pw = pwd.getpwnam(user)
+        if not user:
+            return
+        pw = pwd.getpwnam(user)
+        if created:
             os.chown(parent, pw.pw_uid, pw.pw_gid)
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(mode=0o700)
+            os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        # pg_ctl -l runs as the service user, who may not write in a parent it does not own: create the log
+        # for it (never through a link; an existing log is left as it is)
+        try:
+            fd = os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return
+        try:
+            os.fchown(fd, pw.pw_uid, pw.pw_gid)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _locked(self, log: Callable[[str], None] = lambda _m: None):
+        """Serialize starts and stops of this data directory: two dwh commands at once on a new cluster
+        both ran initdb and pg_ctl start (the second failed, or ran `pg_ctl reload` into a half-made data
+        directory; attack 13b). An flock on ``<parent>/.<data dir name>.dwh-lock`` (released by the kernel
+        when the process dies: never stale)."""
+        self._make_parent()
+        lock = self.data_dir.parent / f".{self.data_dir.name}.dwh-lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DwhError(f"{lock} is a symbolic link", hint="remove it") from None
+            raise _cannot_create(lock, exc) from None
+        try:
+            deadline = time.monotonic() + LOCK_WAIT
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:
+                        log(f"waiting for another dwh starting or stopping the cluster in {self.data_dir}")
+                        waiting = True
+                    if time.monotonic() > deadline:
+                        raise DwhError(f"another dwh has been starting or stopping the cluster in "
+                                       f"{self.data_dir} for {LOCK_WAIT} s",
+                                       hint=f"see {self.logfile}; the lock is {lock}") from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def init(self, log: Callable[[str], None] = lambda _m: None) -> None:
+        self._make_parent()
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise DwhError(f"{self.data_dir} exists, is not empty and is not a PostgreSQL data directory",
                            hint="point DWH_DATA_DIR / --data-dir at an empty or new folder")
@@ -341,10 +427,8 @@ class Cluster:
                 f"cron.database_name = '{DATABASE}'",
                 "cron.use_background_workers = on",
             ]
-        conf = self.data_dir / "postgresql.conf"
-        # written by us (root or the owner); keep ownership with the service user
-        with conf.open("a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        # written by us (root or the owner), never through a link; keeps ownership with the service user
+        self._append_conf(self.data_dir / "postgresql.conf", "\n".join(lines) + "\n")
         self._write_config(self.requested_port or DEFAULT_PORT, None)
 
     def start(self, log: Callable[[str], None] = lambda _m: None, listen=UNCHANGED) -> str:
@@ -352,6 +436,10 @@ class Cluster:
         for socket only, UNCHANGED to keep what the data directory remembers.
 
         Returns "started", "restarted" (running, but --listen changed) or "running" (already)."""
+        with self._locked(log):
+            return self._start(log, listen)
+
+    def _start(self, log: Callable[[str], None], listen) -> str:
         if not self.initialized():
             self.init(log=log)
         running = self.running()
@@ -382,18 +470,49 @@ class Cluster:
         if running and not changed:
             self.ensure_database()
             return "running"
-        if running:
-            log(f"restarting embedded PostgreSQL to apply the listen setting "
-                f"({new_listen or 'unix socket only'})")
-            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
-                      "-m", "fast", "restart")
-            self.ensure_database()
-            return "restarted"
-        where = f"port {new_port}, " + (f"listening on {new_listen}" if new_listen else "unix socket only")
-        log(f"starting embedded PostgreSQL ({where}; data {self.data_dir}, log {self.logfile})")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+        try:
+            if running:
+                log(f"restarting embedded PostgreSQL to apply the listen setting "
+                    f"({new_listen or 'unix socket only'})")
+                self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60",
+                          "-m", "fast", "restart")
+                self.ensure_database()
+                return "restarted"
+            where = f"port {new_port}, " + (f"listening on {new_listen}" if new_listen else "unix socket only")
+            log(f"starting embedded PostgreSQL ({where}; data {self.data_dir}, log {self.logfile})")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+        except DwhError as exc:
+            if changed:
+                self._keep_previous(exc, current_port, current_listen, running, log)
+            elif new_listen:
+                exc.hint = (f"{exc.hint}; " if exc.hint else "") + (
+                    f"the cluster listens on {new_listen} (remembered in {self.data_dir / DWH_CONF}): "
+                    "free that port, or choose another with dwh db start --listen ADDR:PORT, or go back to "
+                    "the unix socket only with dwh db start --listen none")
+            raise
         self.ensure_database()
         return "started"
+
+    def _keep_previous(self, exc: DwhError, port: int, listen: Listen | None, was_running: bool,
+                       log: Callable[[str], None]) -> None:
+        """A new listen setting the server could not start with (a port in use: another user's cluster)
+        is not kept: the previous one is written back and a cluster that was running runs again with it.
+        It used to stay in dwh.conf, the restart having stopped the cluster: every later command failed
+        the same way until `dwh db start --listen none` (attack 13b)."""
+        self._write_config(port, listen)
+        previous = str(listen) if listen else "unix socket only"
+        if not was_running:
+            note = f"the previous setting ({previous}, port {port}) is kept"
+        else:
+            log(f"starting embedded PostgreSQL again with its previous setting ({previous}, port {port})")
+            try:
+                self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.logfile), "-w", "-t", "60", "start")
+                self.ensure_database()
+                note = f"the cluster runs again with its previous setting ({previous}, port {port})"
+            except (DwhError, psycopg.Error) as again:
+                note = (f"the previous setting ({previous}, port {port}) is written back, but the cluster did not "
+                        f"start with it either: {getattr(again, 'message', again)}")
+        exc.hint = "; ".join(part for part in (exc.hint, note) if part)
 
     def _secure_data_dir(self) -> None:
         # The data dir holds the socket: only its owner may enter it (PostgreSQL itself accepts 0750).
@@ -408,14 +527,34 @@ class Cluster:
         """Stop the cluster. Returns False when it was not running."""
         if not self.running():
             return False
-        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", "fast", "stop")
+        with self._locked():
+            if not self.running():
+                return False
+            self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-m", "fast", "stop")
         return True
 
     def ensure_database(self) -> None:
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True, connect_timeout=10) as conn:
+        try:
+            conn = psycopg.connect(self.conninfo("postgres"), autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            # pg_ctl says it runs, but nothing answers on its socket: a server killed (kill -9) whose
+            # process is not reaped yet, or one still shutting down
+            text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+            raise ConnectError(f"the embedded cluster in {self.data_dir} does not answer: {text}",
+                               hint=f"see {self.logfile}; if its server was killed, try again in a few "
+                                    "seconds or run dwh db stop && dwh db start") from None
+        with conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+
+
+def _cannot_create(path: Path, exc: OSError) -> DwhError:
+    """A data directory dwh may not create (HOME not writable, a read-only or full file system): say
+    where and what to set instead (it said only "Permission denied: /.local")."""
+    return DwhError(f"cannot create {path} for the embedded cluster: {exc.strerror or exc}",
+                    hint="set DWH_DATA_DIR (or --data-dir) to a folder you may write, or use an existing "
+                         "server: --dsn / DWH_DSN")
 
 
 def _conf_quote(value: str) -> str:

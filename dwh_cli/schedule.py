@@ -20,7 +20,7 @@ Log = Callable[[str], None]
 LIST_SQL = """
     SELECT job_name, schedule AS schedule_utc, active, next_run_at, last_start, last_end, last_status,
            last_message, jobid, command
-    FROM dwh_etl.schedule_jobs()
+    FROM dwh_etl.sec_schedule_jobs()
     ORDER BY job_name, jobid
 """
 

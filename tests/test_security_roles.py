@@ -257,6 +257,7 @@ def test_security_definer_routines_are_pinned_and_granted_to_etl_service_only(wa
                      "dwh_etl.sec_ensure_partitions", "dwh_etl.sec_file_landing", "dwh_etl.sec_file_seal",
                      "dwh_etl.sec_index_density",  # issue 18: monthly maintenance (pgstatindex)
                      "dwh_etl.sec_purge_bronze", "dwh_etl.sec_purge_cron_history", "dwh_etl.sec_refresh_mart",
+                     "dwh_etl.sec_schedule_jobs",  # attack 13b: dwh status / schedule list as etl_service
                      "dwh_etl.sec_seal_bronze_months",
                      "dwh_etl.sec_server_setting", "dwh_etl.sec_source_pull",
                      "dwh_etl.sec_vacuum",  # issue 18: monthly maintenance (VACUUM through dblink, REINDEX)

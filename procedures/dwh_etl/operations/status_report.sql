@@ -81,7 +81,7 @@ AS $$
         WHERE NOT l.passed
     ),
     cron_jobs AS MATERIALIZED (
-        SELECT j.* FROM dwh_etl.schedule_jobs(p_quiet => true) AS j
+        SELECT j.* FROM dwh_etl.sec_schedule_jobs(p_quiet => true) AS j
     ),
     registry_schedules AS (
         SELECT p.pipeline_name, p.is_active, p.created_at, btrim(s.expr) AS expr,

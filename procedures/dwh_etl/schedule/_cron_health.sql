@@ -58,10 +58,10 @@ BEGIN
         SELECT count(*), count(*) FILTER (WHERE NOT j.active),
                string_agg(j.job_name, ', ' ORDER BY j.job_name) FILTER (WHERE j.last_status = 'failed')
         INTO v_have, v_inactive, v_failed
-        FROM dwh_etl.schedule_jobs() AS j;
+        FROM dwh_etl.sec_schedule_jobs() AS j;
         ok := v_want = v_have AND v_inactive = 0
               AND NOT EXISTS (SELECT 1 FROM dwh_etl.schedule_desired() AS d
-                              LEFT JOIN dwh_etl.schedule_jobs() AS j ON j.job_name = d.job_name AND j.schedule = d.schedule
+                              LEFT JOIN dwh_etl.sec_schedule_jobs() AS j ON j.job_name = d.job_name AND j.schedule = d.schedule
                               WHERE j.jobid IS NULL);
         detail := format('%s job(s) of %s in pg_cron for %s scheduled in the registry, %s inactive', v_have, current_database(), v_want, v_inactive)
                   || CASE WHEN ok THEN '' ELSE ': run dwh schedule sync (CALL dwh_etl.sync_schedules())' END;
