@@ -513,16 +513,27 @@ def test_missing_source_column_is_an_error_and_nothing_is_written(dim):
 
 
 def test_a_first_load_tries_one_insert_and_a_key_with_two_rows_goes_the_general_way(dim):
-    """Issue 15: the first load of an empty dimension is one INSERT; whether every key has one row is
-    learned from that INSERT (the unique current-version index refuses a second row of a key: rolled back,
-    the general path instead). Same history either way."""
+    """Issue 15: the first load of an empty dimension from a snapshot is one INSERT; whether every key has
+    one row is learned from that INSERT (the unique current-version index refuses a second row of a key:
+    rolled back, the general path instead). Same history either way. A change batch counts first."""
     conn = dim
+    seen: list[str] = []
+    conn.add_notice_handler(lambda d: seen.append(d.message_primary))
+    conn.execute("SET client_min_messages = debug1")
+
+    def snapshot():
+        seen.clear()
+        result = rows(conn, "SELECT * FROM dwh_etl.apply_dimension('test.thing', 'public.src_thing', %s, "
+                            "p_mode => 'snapshot')", (LOAD_TS,))
+        check_invariants(conn)
+        return result[0]
 
     def note():
         return scalar(conn, "SELECT notes FROM dwh_lineage.table_lineage ORDER BY lineage_id DESC LIMIT 1")
 
     batch(conn, *[(i, "red", "S", "x", T(1)) for i in range(1, 50)], (7, "blue", "S", "x", T(2)))
-    apply(conn)
+    snapshot()
+    assert any("a key has several rows, the general path" in m for m in seen), seen
     assert "first load of an empty dimension" not in note()
     assert scalar(conn, "SELECT count(*) FROM public.dim_thing") == 50
     assert [r for r in history(conn) if r[0] == 7] == [
@@ -530,12 +541,21 @@ def test_a_first_load_tries_one_insert_and_a_key_with_two_rows_goes_the_general_
 
     conn.execute("TRUNCATE public.dim_thing")
     batch(conn, *[(i, "red", "S", "x", T(1)) for i in range(1, 50)])
-    assert apply(conn) == (49, 49, 0, 0, 0, 0, 0, 0)
+    assert snapshot() == (49, 49, 0, 0, 0, 0, 0, 0)
+    assert any("first load in one INSERT, tried first" in m for m in seen), seen
     assert "first load of an empty dimension" in note()
     assert history(conn)[6] == row(7, 1, "red", "S", "x", T(1), None)
+
+    # a change batch (delta) counts the rows per key first: same result, no INSERT tried
+    conn.execute("TRUNCATE public.dim_thing")
+    seen.clear()
+    assert apply(conn) == (49, 49, 0, 0, 0, 0, 0, 0)
+    assert not any("tried first" in m for m in seen), seen
+    assert "first load of an empty dimension" in note()
 
     # a deletion flagged in the source: counted first (a key's deletion is a second row of it)
     conn.execute("TRUNCATE public.dim_thing")
     batch(conn, (1, "red", "S", "x", T(1)), (2, "red", "S", "x", T(1)), (2, "red", "S", "x", T(2), True))
-    apply(conn)
+    snapshot()
+    assert not any("tried first" in m for m in seen), seen
     assert history(conn) == [row(1, 1, "red", "S", "x", T(1), None), row(2, 1, "red", "S", "x", T(1), T(2))]
