@@ -17,8 +17,11 @@
 --     with the next of its key (lead) finds any overlap. Only when that pass finds one (it sees every key,
 --     not only the statement's) is the keyed check run, to refuse the statement only for an overlap of a
 --     key it wrote, with the same message.
--- NULL key parts are left out of the pass, as they match nothing in the keyed check (and matched nothing
--- in the exclusion constraint before it). Same SQLSTATE 23P01, same DETAIL.
+-- NULL keys are left out of the pass, as they match nothing in the keyed check (and matched nothing in
+-- the exclusion constraint before it), by "IS DISTINCT FROM NULL", not "IS NOT NULL": for a key column of
+-- a composite type IS NOT NULL is false as soon as one field is NULL, while "=" (the keyed check, the
+-- unique btree) treats NULL fields as equal (review 12: two overlapping versions of ROW(1, NULL) were
+-- refused by a small statement and accepted by a large one). Same SQLSTATE 23P01, same DETAIL.
 CREATE OR REPLACE FUNCTION dwh_etl.trg_scd2_no_overlap()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -40,7 +43,7 @@ BEGIN
            string_agg(format('n.%I', k), ', ' ORDER BY o),
            string_agg(format('t.%I = n.%I', k, k), ' AND ' ORDER BY o),
            string_agg(format('t2.%I = t.%I', k, k), ' AND ' ORDER BY o),
-           string_agg(format('t.%I IS NOT NULL', k), ' AND ' ORDER BY o)
+           string_agg(format('t.%I IS DISTINCT FROM NULL', k), ' AND ' ORDER BY o)
     INTO v_keys, v_nkeys, v_join, v_join2, v_notnull
     FROM unnest(TG_ARGV) WITH ORDINALITY AS a(k, o);
 

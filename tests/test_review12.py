@@ -248,7 +248,7 @@ def test_a_large_statement_refuses_an_overlap_of_a_key_with_a_null_field(wh, not
     """DEFECT (low): the pass left out versions whose key 'IS NOT NULL' was false, meant as a NULL key. For
     a key column of a composite type IS NOT NULL is false as soon as one field is NULL, while "=" (the
     keyed check, the unique btree) treats NULL fields as equal: two overlapping open versions of key
-    (1, NULL) were refused by a small statement and accepted by a statement of 12,000 rows (migration 0063:
+    (1, NULL) were refused by a small statement and accepted by a statement of 12,000 rows (migration 0060 as reviewed:
     IS DISTINCT FROM NULL)."""
     conn = wh
     conn.execute("CREATE TYPE public.r12_pair AS (a integer, b integer)")
