@@ -49,8 +49,11 @@ BEGIN
                 v_done_t := v_done_t || v_load.target_table;
                 v_done_r := v_done_r || v_rows;
             END IF;
-        EXCEPTION WHEN lock_not_available OR object_not_in_prerequisite_state OR query_canceled THEN
-            -- query_canceled: statement_timeout; a cancel by the user ends the run at the next statement
+        EXCEPTION WHEN lock_not_available OR object_not_in_prerequisite_state OR query_canceled
+                       OR dependent_objects_still_exist THEN
+            -- query_canceled: statement_timeout; a cancel by the user ends the run at the next statement;
+            -- dependent_objects_still_exist: something made a table inherit from the child (its DROP
+            -- refused): that load stays a child, the others are folded (attack 13c)
             RAISE WARNING 'file load % (%) not folded into %: %', v_load.file_id, v_load.landed_in, v_load.target_table, SQLERRM;
         END;
     END LOOP;

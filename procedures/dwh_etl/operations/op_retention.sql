@@ -66,7 +66,8 @@ BEGIN
           ON a.attrelid = pt.partrelid
          AND a.attnum = pt.partattrs[0]
         WHERE pt.partrelid = v_rel;
-        v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - v_horizon)::date;
+        -- today in UTC, as for bronze above (attack 13c: CURRENT_DATE is the caller's TimeZone's date)
+        v_cutoff := (LEAST(p_run_date, (now() AT TIME ZONE 'UTC')::date) - v_horizon)::date;
         v_count := 0;
 
         FOR v_part IN
@@ -87,7 +88,7 @@ BEGIN
               AND p.b[2] NOT IN ('MINVALUE', 'MAXVALUE')
               AND CASE WHEN v_keytype IN ('integer'::regtype, 'bigint'::regtype)
                        THEN p.b[2]::bigint <= to_char(v_cutoff, 'YYYYMMDD')::bigint
-                       ELSE p.b[2]::timestamptz <= v_cutoff::timestamptz
+                       ELSE p.b[2]::timestamptz <= v_cutoff::timestamp AT TIME ZONE 'UTC'
                   END
             ORDER BY p.b[2]
         LOOP

@@ -67,11 +67,13 @@ BEGIN
         RAISE EXCEPTION 'setting % is not an interval: %', v_key, quote_literal(v_value)
             USING ERRCODE = 'invalid_parameter_value';
     END;
-    v_cutoff := (LEAST(p_run_date, CURRENT_DATE) - horizon)::date;
+    -- today in UTC whatever the caller's TimeZone (attack 13c: CURRENT_DATE at UTC+14 is tomorrow, so a
+    -- caller could archive a partition a day early)
+    v_cutoff := (LEAST(p_run_date, (now() AT TIME ZONE 'UTC')::date) - horizon)::date;
     v_old := v_part.b IS NOT NULL AND v_part.b[2] NOT IN ('MINVALUE', 'MAXVALUE')
              AND CASE WHEN v_part.keytype IN ('integer'::regtype, 'bigint'::regtype)
                       THEN v_part.b[2]::bigint <= to_char(v_cutoff, 'YYYYMMDD')::bigint
-                      ELSE v_part.b[2]::timestamptz <= v_cutoff::timestamptz END;
+                      ELSE v_part.b[2]::timestamptz <= v_cutoff::timestamp AT TIME ZONE 'UTC' END;
     IF NOT COALESCE(v_old, false) THEN
         RAISE EXCEPTION 'partition %.% is not entirely older than % (% %)', v_part.nspname, v_part.relname, v_cutoff, v_key, v_value
             USING ERRCODE = 'invalid_parameter_value';

@@ -26,7 +26,15 @@ BEGIN
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     WHERE c.oid = p_table AND c.relkind = 'r' AND n.nspname = 'bronze'
-      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = c.oid);
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = c.oid)
+      -- the tables op_compact_bronze seals (attack 13c): not a file load's landing table (a month
+      -- partition planted under it became a child of the load's child, whose DROP then failed every
+      -- compaction: "other objects depend on it"), and of the bronze shape
+      AND c.relname !~ '_landing$'
+      AND NOT EXISTS (SELECT 1 FROM dwh_etl.loaded_files AS f WHERE f.landed_in = format('%I.%I', n.nspname, c.relname))
+      AND (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+           WHERE a.attrelid = c.oid AND NOT a.attisdropped
+             AND (a.attname, a.atttypid) IN (('_ingested_at', 'timestamptz'::regtype), ('_bronze_id', 'bigint'::regtype))) = 2;
     IF v_name IS NULL THEN
         RAISE EXCEPTION 'sec_seal_bronze_months: % is not a bronze table', COALESCE(p_table::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';

@@ -130,6 +130,22 @@ BEGIN
      AND tr.layer = 'silver'
     WHERE src.table_name <> v_target;
     v_win := dwh_etl.window_bounds(v_target, v_ref_cap);
+    -- Attack 13c: wait here, in a statement of its own, for whatever holds a child of the tables this
+    -- load reads (LOCK TABLE recurses to the inheritance children): compaction
+    -- (dwh_etl.sec_compact_file_load) moves a file load's child into a month partition and drops it in
+    -- one transaction. A PL/pgSQL statement takes its snapshot before it locks the relations it reads, so
+    -- the reading statement below, had it waited for that DROP itself, read with a snapshot older than
+    -- the move: the child gone, its rows in the month partition not yet visible; the window's rows of
+    -- that load were read by no run (silver's watermark passed them). After this wait every statement
+    -- below sees the move committed; a compaction that starts later waits for this step (its DROP
+    -- needs the child this lock holds).
+    EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', v_source);
+    IF to_regclass(v_bronze) IS NOT NULL AND to_regclass(v_bronze) IS DISTINCT FROM v_source THEN
+        EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', to_regclass(v_bronze));
+    END IF;
+    IF to_regclass(v_tomb->>'table') IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', to_regclass(v_tomb->>'table'));
+    END IF;
     -- per-record lineage: written where the silver table has the column (migration 0041)
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                    WHERE a.attrelid = v_rel AND a.attname = '_source_bronze_id' AND NOT a.attisdropped)
