@@ -145,8 +145,9 @@ def test_a_daily_that_waits_for_a_compaction_reads_the_folded_load_exactly_once(
 
 def test_a_compaction_killed_midway_changes_nothing_and_its_rerun_folds(sales, dsn, tmp_path):
     """Held: a reader holds both children; the compaction of the first waits for its DROP (its rows already
-    in the month partition, uncommitted) and is cancelled (pg_cancel_backend: that load is left for the
-    next run with a warning), the second's likewise waits and the backend is terminated
+    in the month partition, uncommitted) and is cancelled (pg_cancel_backend): the cancel ends the
+    compaction (session 12: it was a warning and the compaction went on with the next load; a
+    statement_timeout still is); a second compaction waits likewise and its backend is terminated
     (pg_terminate_backend): both children, the registry and bronze are as before, lines are found; the
     next compaction folds both, `daily` reads each row once, a file loaded again is still a duplicate."""
     conn = sales
@@ -156,35 +157,55 @@ def test_a_compaction_killed_midway_changes_nothing_and_its_rerun_folds(sales, d
     _compact_after(conn)
     reader = psycopg.connect(dsn, autocommit=False)
     reader.execute("SELECT count(*) FROM bronze.sales_sales")          # holds every child
-    comp = psycopg.connect(dsn, autocommit=True)
-    pid, errors, warnings = comp.info.backend_pid, [], []
-    comp.add_notice_handler(lambda d: warnings.append(d.message_primary))
 
-    def compact():
+    def attempt(stop):
+        comp = psycopg.connect(dsn, autocommit=True)
+        pid, errors, warnings = comp.info.backend_pid, [], []
+        comp.add_notice_handler(lambda d: warnings.append(d.message_primary))
+
+        def compact():
+            try:
+                comp.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=compact)
+        thread.start()
         try:
-            comp.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
+            wait_for(lambda: _lock_waiting(conn, pid), timeout=30)
+            assert scalar(conn, f"SELECT {stop}(%s)", (pid,))
+            thread.join(30)
+        finally:
+            comp.close()
+        return errors, warnings
 
-    thread = threading.Thread(target=compact)
-    thread.start()
     try:
-        wait_for(lambda: _lock_waiting(conn, pid), timeout=30)
-        assert scalar(conn, "SELECT pg_cancel_backend(%s)", (pid,))
-        wait_for(lambda: warnings, timeout=30)
-        assert "not folded" in warnings[0], warnings
-        wait_for(lambda: _lock_waiting(conn, pid), timeout=30)             # the second load's DROP
-        assert scalar(conn, "SELECT pg_terminate_backend(%s)", (pid,))
-        thread.join(30)
+        errors, warnings = attempt("pg_cancel_backend")
+        assert errors and isinstance(errors[0], psycopg.errors.QueryCanceled), (errors, warnings)
+        assert not any("not folded" in w for w in warnings), warnings
+        assert _children(conn) == 2
+        errors, warnings = attempt("pg_terminate_backend")
+        assert errors and isinstance(errors[0], psycopg.OperationalError), errors
     finally:
         reader.close()
-        comp.close()
-    assert errors and isinstance(errors[0], psycopg.OperationalError), errors
     assert _children(conn) == 2
     assert _lines(conn) == before
     assert rows(conn, "SELECT file_name, status, landed_in IS NOT NULL FROM dwh_etl.loaded_files ORDER BY file_id") == [
         ("a.csv", "loaded", True), ("b.csv", "loaded", True)]
     _registry_matches_bronze(conn)
+    # a statement_timeout is still a warning: that load is left for the next run, the next one folded
+    reader = psycopg.connect(dsn, autocommit=False)
+    reader.execute("SELECT count(*) FROM %s" % scalar(conn, "SELECT landed_in FROM dwh_etl.loaded_files ORDER BY file_id LIMIT 1"))
+    try:
+        warnings = []
+        conn.add_notice_handler(lambda d: warnings.append(d.message_primary))
+        conn.execute("SET statement_timeout = '1s'")
+        conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
+        conn.execute("RESET statement_timeout")
+        assert any("not folded" in w for w in warnings), warnings
+        assert _children(conn) == 1
+    finally:
+        reader.close()
     conn.execute("CALL dwh_etl.op_compact_bronze(NULL, CURRENT_DATE)")
     assert _children(conn) == 0
     assert _lines(conn) == before

@@ -51,9 +51,14 @@ BEGIN
             END IF;
         EXCEPTION WHEN lock_not_available OR object_not_in_prerequisite_state OR query_canceled
                        OR dependent_objects_still_exist THEN
-            -- query_canceled: statement_timeout; a cancel by the user ends the run at the next statement;
+            -- query_canceled: a statement_timeout leaves that load for the next run; a cancel (dwh cancel,
+            -- pg_cancel_backend, Ctrl-C) ends the step, as everywhere else (it was swallowed here and the
+            -- compaction went on with the next load): only a cancel recognizably a timeout is a warning;
             -- dependent_objects_still_exist: something made a table inherit from the child (its DROP
             -- refused): that load stays a child, the others are folded (attack 13c)
+            IF SQLSTATE = '57014' AND NOT dwh_etl._is_statement_timeout(SQLERRM) THEN
+                RAISE;
+            END IF;
             RAISE WARNING 'file load % (%) not folded into %: %', v_load.file_id, v_load.landed_in, v_load.target_table, SQLERRM;
         END;
     END LOOP;
@@ -78,6 +83,9 @@ BEGIN
                 RAISE NOTICE 'partitioned %: % row(s) of ended months moved into their month partitions', v_table.rel, v_rows;
             END IF;
         EXCEPTION WHEN lock_not_available OR query_canceled OR duplicate_table OR deadlock_detected THEN
+            IF SQLSTATE = '57014' AND NOT dwh_etl._is_statement_timeout(SQLERRM) THEN
+                RAISE;  -- a cancel ends the step (above)
+            END IF;
             RAISE WARNING 'rows of ended months of % not moved: %', v_table.rel, SQLERRM;
         END;
     END LOOP;
