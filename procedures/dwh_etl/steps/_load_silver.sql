@@ -90,6 +90,7 @@ DECLARE
     v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
     v_tforce   bigint[] := '{}'::bigint[];  -- the _bronze_id of tombstones that arrived after the silver row they delete
     v_tskip    bigint[];          -- the _bronze_id of tombstones that arrived before silver's row
+    v_block    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows older than the deletion of their key (attack 13e)
     v_deleted_on text;            -- SQL: the date a tombstone d deletes its key at, where arrivals are known
     v_keyeq    text;              -- SQL: t's key equals d's (the keys with several rows)
     v_keynull  text;              -- SQL: a part of t's key is NULL (silver's nullable key columns), or NULL
@@ -701,10 +702,40 @@ BEGIN
                 DROP TABLE _silver_current;
             END IF;
         END IF;
+        -- A row of the window whose key silver holds deleted does not bring it back when a tombstone of
+        -- the key (any window) is dated at or after the row's change time: the deletion is the newer
+        -- change (attack 13e). silver keeps the flag, not the deletion's time, and the ON CONFLICT below
+        -- compares the row with the state that was deleted: a file delivered again (--force) after the
+        -- source deleted its line, or a file row older than a change event's delete, undeleted the line
+        -- (the flag differed) and it was back in gold. Where both the row and the tombstone know when
+        -- they arrived at the source (0049), the arrival decides as above (a restore with its old
+        -- updated_at comes back). Only rows whose key silver holds deleted are looked up (usually none);
+        -- v_block: their _bronze_id.
+        IF v_tomb IS NOT NULL AND NOT v_empty AND cardinality(v_key) = 1 THEN
+            EXECUTE format($q$
+                SELECT COALESCE(array_agg(l._bronze_id ORDER BY l._bronze_id), '{}')
+                FROM _silver_latest AS l
+                JOIN %1$s AS s ON s.%2$I = l.%2$I AND s.%3$I
+                WHERE EXISTS (SELECT 1
+                              FROM %4$s AS d
+                              WHERE (%5$s) = l.%2$I%6$s
+                                AND dwh_etl.try_timestamptz(d.%7$I, $1) >= l.%8$I
+                                AND dwh_etl.try_timestamptz(d.%7$I, $1) <= $2
+                                AND NOT COALESCE(%9$s < l._arrived, false))
+                $q$, v_rel, v_key[1], v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tkey, v_tmatch,
+                v_tomb->>'deleted_at', v_ts,
+                CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                  WHERE a.attrelid = to_regclass(v_tomb->>'table') AND a.attname = '_source_arrived_at'
+                                    AND NOT a.attisdropped)
+                     THEN 'd._source_arrived_at' ELSE 'NULL::timestamptz' END)
+            INTO v_block
+            USING v_zone, v_bounds.max_ts;
+        END IF;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
             SELECT %3$s, $1, (SELECT dwh_etl.load_time())%6$s
             FROM _silver_latest AS l
+            %7$s
             %4$s
             $q$,
             v_rel, dwh_etl._col_list(v_cols),
@@ -727,7 +758,9 @@ BEGIN
             -- the bronze row of the state written (a re-delivery of the same values changes nothing,
             -- so the row keeps the delivery that first brought them)
             CASE WHEN v_prov THEN ', _source_bronze_id' ELSE '' END,
-            CASE WHEN v_prov THEN ', l._bronze_id' ELSE '' END)
+            CASE WHEN v_prov THEN ', l._bronze_id' ELSE '' END,
+            -- not the rows older than their key's deletion (v_block)
+            CASE WHEN cardinality(v_block) > 0 THEN format('WHERE l._bronze_id <> ALL (%L::bigint[])', v_block) ELSE '' END)
         USING v_batch;
         GET DIAGNOSTICS v_written = ROW_COUNT;
 
