@@ -555,6 +555,12 @@ CREATE INDEX quarantine_open_idx ON dwh_etl.quarantine USING btree (target_table
 CREATE UNIQUE INDEX sources_into_uq ON dwh_etl.sources USING btree (into_schema);
 
 --
+-- Name: loaded_files loaded_files_guard; Type: TRIGGER; Schema: dwh_etl; Owner: -
+--
+
+CREATE TRIGGER loaded_files_guard BEFORE INSERT OR UPDATE ON dwh_etl.loaded_files FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_loaded_files_guard();
+
+--
 -- Name: steps steps_check_graph; Type: TRIGGER; Schema: dwh_etl; Owner: -
 --
 
@@ -1005,7 +1011,7 @@ GRANT SELECT ON TABLE dwh_etl.applied_code TO etl_service;
 -- Name: TABLE archived_partitions; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.archived_partitions TO etl_service;
+GRANT SELECT,INSERT ON TABLE dwh_etl.archived_partitions TO etl_service;
 
 --
 -- Name: TABLE areas; Type: ACL; Schema: dwh_etl; Owner: -
@@ -1035,7 +1041,7 @@ GRANT SELECT ON TABLE dwh_etl.distribution_plan TO etl_service;
 -- Name: TABLE loaded_files; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.loaded_files TO etl_service;
+GRANT SELECT,INSERT,UPDATE ON TABLE dwh_etl.loaded_files TO etl_service;
 
 --
 -- Name: TABLE pipelines; Type: ACL; Schema: dwh_etl; Owner: -
@@ -1053,7 +1059,7 @@ GRANT SELECT ON TABLE dwh_etl.quality_rules TO etl_service;
 -- Name: TABLE quarantine; Type: ACL; Schema: dwh_etl; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_etl.quarantine TO etl_service;
+GRANT SELECT,INSERT,UPDATE ON TABLE dwh_etl.quarantine TO etl_service;
 
 --
 -- Name: TABLE settings; Type: ACL; Schema: dwh_etl; Owner: -

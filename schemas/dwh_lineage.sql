@@ -411,6 +411,24 @@ CREATE INDEX table_lineage_target_completed_idx ON dwh_lineage.table_lineage USI
 CREATE INDEX table_lineage_target_idx ON dwh_lineage.table_lineage USING btree (target_table);
 
 --
+-- Name: pipeline_runs run_record_guard; Type: TRIGGER; Schema: dwh_lineage; Owner: -
+--
+
+CREATE TRIGGER run_record_guard BEFORE DELETE OR UPDATE ON dwh_lineage.pipeline_runs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_run_record_guard();
+
+--
+-- Name: step_runs run_record_guard; Type: TRIGGER; Schema: dwh_lineage; Owner: -
+--
+
+CREATE TRIGGER run_record_guard BEFORE UPDATE ON dwh_lineage.step_runs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_run_record_guard();
+
+--
+-- Name: table_lineage run_record_guard; Type: TRIGGER; Schema: dwh_lineage; Owner: -
+--
+
+CREATE TRIGGER run_record_guard BEFORE UPDATE ON dwh_lineage.table_lineage FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_run_record_guard();
+
+--
 -- Name: column_lineage column_lineage_lineage_fk; Type: FK CONSTRAINT; Schema: dwh_lineage; Owner: -
 --
 
@@ -654,7 +672,7 @@ GRANT SELECT,USAGE ON SEQUENCE dwh_lineage.table_lineage_lineage_id_seq TO etl_s
 -- Name: TABLE column_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.column_lineage TO etl_service;
+GRANT SELECT ON TABLE dwh_lineage.column_lineage TO etl_service;
 
 --
 -- Name: TABLE pipeline_runs; Type: ACL; Schema: dwh_lineage; Owner: -
@@ -666,37 +684,37 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.pipeline_runs TO etl_serv
 -- Name: TABLE quality_metrics; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.quality_metrics TO etl_service;
+GRANT SELECT,INSERT ON TABLE dwh_lineage.quality_metrics TO etl_service;
 
 --
 -- Name: TABLE statement_stats; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.statement_stats TO etl_service;
+GRANT SELECT,INSERT ON TABLE dwh_lineage.statement_stats TO etl_service;
 
 --
 -- Name: TABLE step_runs; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.step_runs TO etl_service;
+GRANT SELECT,INSERT,UPDATE ON TABLE dwh_lineage.step_runs TO etl_service;
 
 --
 -- Name: TABLE table_dependencies; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_dependencies TO etl_service;
+GRANT SELECT,INSERT ON TABLE dwh_lineage.table_dependencies TO etl_service;
 
 --
 -- Name: TABLE table_lineage; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.table_lineage TO etl_service;
+GRANT SELECT,INSERT,UPDATE ON TABLE dwh_lineage.table_lineage TO etl_service;
 
 --
 -- Name: TABLE v_dependency_graph; Type: ACL; Schema: dwh_lineage; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_lineage.v_dependency_graph TO etl_service;
+GRANT SELECT,INSERT ON TABLE dwh_lineage.v_dependency_graph TO etl_service;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -
@@ -714,4 +732,4 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT SELECT,US
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: dwh_lineage; Owner: -
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO etl_service;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA dwh_lineage GRANT SELECT,INSERT ON TABLES  TO etl_service;

@@ -1212,19 +1212,19 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.high_water_mark TO etl_service;
 -- Name: TABLE mrr_dim_customers; Type: ACL; Schema: sales; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_dim_customers TO etl_service;
+GRANT SELECT ON TABLE sales.mrr_dim_customers TO etl_service;
 
 --
 -- Name: TABLE mrr_dim_products; Type: ACL; Schema: sales; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_dim_products TO etl_service;
+GRANT SELECT ON TABLE sales.mrr_dim_products TO etl_service;
 
 --
 -- Name: TABLE mrr_fact_sales; Type: ACL; Schema: sales; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.mrr_fact_sales TO etl_service;
+GRANT SELECT ON TABLE sales.mrr_fact_sales TO etl_service;
 
 --
 -- Name: TABLE mv_customer_lifetime_value; Type: ACL; Schema: sales; Owner: -
@@ -1237,7 +1237,7 @@ GRANT SELECT ON TABLE sales.mv_customer_lifetime_value TO analyst_role;
 -- Name: TABLE sales; Type: ACL; Schema: sales; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE sales.sales TO etl_service;
+GRANT SELECT ON TABLE sales.sales TO etl_service;
 
 --
 -- Name: TABLE stg_dim_customers; Type: ACL; Schema: sales; Owner: -

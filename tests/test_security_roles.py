@@ -159,11 +159,16 @@ def test_every_dwh_etl_table_is_classified_registry_or_run_state(warehouse):
         WHERE n.nspname = 'dwh_etl' AND c.relkind IN ('r', 'p') ORDER BY 1
     """)]
     assert sorted(tables) == sorted(REGISTRY + RUN_STATE), "classify the new dwh_etl table as registry or run state"
+    # SELECT, INSERT, UPDATE, DELETE: what the engine writes as etl_service (migration 0065 took the rest;
+    # the rows it may change are narrowed by triggers, tests/test_attack13d.py)
+    expected = {"dwh_etl.archived_partitions": (True, True, False, False),
+                "dwh_etl.loaded_files": (True, True, True, False),
+                "dwh_etl.quarantine": (True, True, True, False)}
     for table in RUN_STATE:
         assert rows(conn, """
             SELECT has_table_privilege('etl_service', %(t)s, 'SELECT'), has_table_privilege('etl_service', %(t)s, 'INSERT'),
                    has_table_privilege('etl_service', %(t)s, 'UPDATE'), has_table_privilege('etl_service', %(t)s, 'DELETE')
-        """, {"t": table}) == [(True, True, True, True)], table
+        """, {"t": table}) == [expected.get(table, (True, True, True, True))], table
 
 
 @pytest.mark.parametrize("table", REGISTRY)

@@ -68,3 +68,8 @@ GRANT SELECT ON sales.dwh_fact_sales, sales.dwh_dim_customers, sales.dwh_dim_pro
 REVOKE ALL ON sales.mrr_fact_sales, sales.mrr_dim_customers, sales.mrr_dim_products,
               sales.stg_fact_sales, sales.stg_dim_customers, sales.stg_dim_products, sales.sales
     FROM analyst_role, PUBLIC;
+-- The ETL role reads them; it writes neither bronze nor the source through them (attack 13d: the default
+-- privileges of schema sales gave it INSERT, UPDATE, DELETE on these simple, auto-updatable views, checked
+-- against the views' owner: through sales.sales it rewrote sales_src.sales, which it may only read).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON sales.mrr_fact_sales, sales.mrr_dim_customers, sales.mrr_dim_products, sales.sales
+    FROM etl_service;
