@@ -711,25 +711,41 @@ BEGIN
         -- they arrived at the source (0049), the arrival decides as above (a restore with its old
         -- updated_at comes back). Only rows whose key silver holds deleted are looked up (usually none);
         -- v_block: their _bronze_id.
+        -- (Two statements, the silver table read with the window's keys as an array: on Citus it is
+        -- distributed and cannot be joined to the temporary table or to bronze's local tombstones.)
         IF v_tomb IS NOT NULL AND NOT v_empty AND cardinality(v_key) = 1 THEN
-            EXECUTE format($q$
-                SELECT COALESCE(array_agg(l._bronze_id ORDER BY l._bronze_id), '{}')
-                FROM _silver_latest AS l
-                JOIN %1$s AS s ON s.%2$I = l.%2$I AND s.%3$I
-                WHERE EXISTS (SELECT 1
-                              FROM %4$s AS d
-                              WHERE (%5$s) = l.%2$I%6$s
-                                AND dwh_etl.try_timestamptz(d.%7$I, $1) >= l.%8$I
-                                AND dwh_etl.try_timestamptz(d.%7$I, $1) <= $2
-                                AND NOT COALESCE(%9$s < l._arrived, false))
-                $q$, v_rel, v_key[1], v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tkey, v_tmatch,
-                v_tomb->>'deleted_at', v_ts,
-                CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                  WHERE a.attrelid = to_regclass(v_tomb->>'table') AND a.attname = '_source_arrived_at'
-                                    AND NOT a.attisdropped)
-                     THEN 'd._source_arrived_at' ELSE 'NULL::timestamptz' END)
-            INTO v_block
-            USING v_zone, v_bounds.max_ts;
+            IF v_keytype IS NULL THEN
+                SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
+                FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
+            END IF;
+            EXECUTE format('SELECT array_agg(DISTINCT l.%I::text) FROM _silver_latest AS l', v_key[1])
+            INTO v_keys;
+            IF v_keys IS NOT NULL THEN
+                EXECUTE format('SELECT array_agg(s.%1$I::text) FROM %2$s AS s WHERE s.%3$I AND s.%1$I = ANY ($1::%4$s[])',
+                               v_key[1], v_rel, v_tomb->>'flag', v_keytype)
+                INTO v_keys
+                USING v_keys;
+            END IF;
+            IF v_keys IS NOT NULL THEN
+                EXECUTE format($q$
+                    SELECT COALESCE(array_agg(l._bronze_id ORDER BY l._bronze_id), '{}')
+                    FROM _silver_latest AS l
+                    WHERE l.%2$I::text = ANY ($3)
+                      AND EXISTS (SELECT 1
+                                  FROM %4$s AS d
+                                  WHERE (%5$s) = l.%2$I%6$s
+                                    AND dwh_etl.try_timestamptz(d.%7$I, $1) >= l.%8$I
+                                    AND dwh_etl.try_timestamptz(d.%7$I, $1) <= $2
+                                    AND NOT COALESCE(%9$s < l._arrived, false))
+                    $q$, v_rel, v_key[1], v_tomb->>'flag', to_regclass(v_tomb->>'table'), v_tkey, v_tmatch,
+                    v_tomb->>'deleted_at', v_ts,
+                    CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                      WHERE a.attrelid = to_regclass(v_tomb->>'table') AND a.attname = '_source_arrived_at'
+                                        AND NOT a.attisdropped)
+                         THEN 'd._source_arrived_at' ELSE 'NULL::timestamptz' END)
+                INTO v_block
+                USING v_zone, v_bounds.max_ts, v_keys;
+            END IF;
         END IF;
         EXECUTE format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
