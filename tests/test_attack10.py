@@ -51,9 +51,9 @@ def add_sale(conn, sale_id, updated_at="now()", quantity=1, order_id=None, line_
     """, (sale_id, sale_id if order_id is None else order_id, line_number, quantity))
 
 
-@database_template(scope="module")
-def attack10_sales_template(conn):
-    """The sales area only: customers 1 and 2, product 1, sales 1 and 2, loaded by one `daily`."""
+def seed_two_sales(conn):
+    """The sales area only: customers 1 and 2, product 1, sales 1 and 2, loaded by one `daily` (also the
+    template of tests/test_attack13e.py)."""
     disable_other_areas(conn)
     add_customer(conn, 1)
     add_customer(conn, 2, last_name="Roe")
@@ -64,6 +64,12 @@ def attack10_sales_template(conn):
     add_sale(conn, 1, quantity=1)
     add_sale(conn, 2, quantity=2)
     conn.execute(RUN_DAILY)
+
+
+@database_template(scope="module")
+def attack10_sales_template(conn):
+    """The sales area only: customers 1 and 2, product 1, sales 1 and 2, loaded by one `daily`."""
+    seed_two_sales(conn)
 
 
 @pytest.fixture

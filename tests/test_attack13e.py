@@ -19,9 +19,8 @@ import datetime as dt
 import pytest
 from psycopg.types.json import Jsonb
 
-from conftest import database_template, disable_other_areas
-from test_attack10 import RUN_DAILY, add_sale, last_run, rows, run_daily, scalar
-from test_capture import add_customer
+from conftest import database_template
+from test_attack10 import last_run, rows, run_daily, scalar, seed_two_sales
 from test_cdc import INGEST, ev
 from test_cdc import sale as cdc_sale
 from test_load_files import SALES_COLS, CUSTOMER_COLS, csv_text, dwh, ok, write
@@ -30,16 +29,7 @@ from test_load_files import SALES_COLS, CUSTOMER_COLS, csv_text, dwh, ok, write
 @database_template(scope="module")
 def attack13e_template(conn):
     """The sales area only: customers 1 and 2, product 1, sales 1 and 2 in sales_src, loaded by `daily`."""
-    disable_other_areas(conn)
-    add_customer(conn, 1)
-    add_customer(conn, 2, last_name="Roe")
-    conn.execute("""
-        INSERT INTO sales_src.products (product_id, product_name, product_group, category, brand, unit_price, unit_cost)
-        VALUES (1, 'Widget', 'Office Supplies', 'Pens', 'Penwick', 10.00, 5.00)
-    """)
-    add_sale(conn, 1, quantity=1)
-    add_sale(conn, 2, quantity=2)
-    conn.execute(RUN_DAILY)
+    seed_two_sales(conn)
 
 
 @pytest.fixture
