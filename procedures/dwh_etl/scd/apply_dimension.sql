@@ -312,13 +312,13 @@ BEGIN
         CREATE TEMP TABLE _scd_raw ON COMMIT DROP AS
         SELECT %1$s%13$s, %2$s AS _ts, %3$s AS _del
         FROM %4$s AS s
-        %14$s
+        %10$s
         LEFT JOIN %6$s AS c
           ON %7$s
          AND c.is_current
          AND NOT c.is_deleted
         WHERE %5$s
-          AND (%15$s
+          AND (%11$s
                OR c.%12$I IS NULL
                OR %3$s
                OR %2$s < c.valid_from
@@ -333,12 +333,10 @@ BEGIN
         dwh_etl._join_cond(v_k, 'c', 's'),
         dwh_etl._row_expr(v_t2 || v_t1, 'c'),
         dwh_etl._row_expr(v_t2 || v_t1, 's'),
-        dwh_etl._join_cond(v_k, 'm', 's'),
-        v_k[1],
-        v_spec.surrogate_key,
-        replace(v_pc, ' _', ' s._'),
         CASE WHEN v_multi THEN format('LEFT JOIN _scd_multi AS m ON %s', dwh_etl._join_cond(v_k, 'm', 's')) ELSE '' END,
-        CASE WHEN v_multi THEN format('m.%I IS NOT NULL', v_k[1]) ELSE 'false' END
+        CASE WHEN v_multi THEN format('m.%I IS NOT NULL', v_k[1]) ELSE 'false' END,
+        v_spec.surrogate_key,
+        replace(v_pc, ' _', ' s._')
     ) USING p_load_ts;
     GET DIAGNOSTICS v_pre = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
