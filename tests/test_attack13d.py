@@ -316,3 +316,41 @@ def test_held_analyst_reads_gold_and_the_star_schemas_only(wh):
                 conn.execute(f"SELECT 1 FROM {table} LIMIT 1")
     finally:
         conn.execute("RESET ROLE")
+
+
+# ===================================================================================================
+# watermarks (migration 0066)
+# ===================================================================================================
+@pytest.mark.parametrize("statement", [
+    "CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', now() + interval '1 day')",
+    "UPDATE dwh_etl.watermarks SET watermark_value = now() + interval '1 day' WHERE table_name = 'silver.sales_customers'",
+    "DELETE FROM dwh_etl.watermarks WHERE table_name = 'silver.sales_customers'",
+    "INSERT INTO dwh_etl.watermarks (table_name, watermark_column, watermark_value) VALUES ('x.y', 'z', now())",
+])
+def test_closed_etl_service_moves_no_watermark_outside_a_run(wh, statement):
+    """CLOSED (medium): etl_service moved silver.sales_customers' watermark a day ahead from a session of its
+    own; the next run skipped every row behind it, for good, with nothing recording that they were never
+    loaded (or deleted it: everything loaded again). Now refused outside a run of its session."""
+    conn, etl, _ = wh
+    before = rows(conn, "SELECT table_name, watermark_value FROM dwh_etl.watermarks ORDER BY 1")
+    refused(etl, statement, match="moves watermarks only inside a pipeline run")
+    assert rows(conn, "SELECT table_name, watermark_value FROM dwh_etl.watermarks ORDER BY 1") == before
+
+
+def test_etl_service_moves_watermarks_inside_its_runs(wh):
+    """Held: the runs of the fixture (daily as etl_service) moved the watermarks; a DBA's manual run as
+    etl_service (seed 002's start_pipeline, recorded) may set one; the owner may set one anywhere."""
+    conn, etl, facts = wh
+    assert scalar(conn, "SELECT count(*) FROM dwh_etl.watermarks WHERE table_name = 'silver.sales_customers' "
+                        "AND watermark_value > now() - interval '1 hour'") == 1
+    etl.execute("BEGIN")
+    try:
+        etl.execute("SELECT dwh_lineage.start_pipeline('manual')")
+        etl.execute("CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', now())")
+    finally:
+        etl.execute("ROLLBACK")
+    conn.execute("BEGIN")
+    try:
+        conn.execute("CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', now())")
+    finally:
+        conn.execute("ROLLBACK")

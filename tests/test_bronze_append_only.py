@@ -177,8 +177,9 @@ def test_a_row_committed_during_the_move_is_moved_by_the_next_run_never_lost(dsn
 
 
 def test_a_caller_who_moves_watermarks_still_cannot_empty_bronze(conn):
-    """etl_service may move watermarks (it runs the steps), so the watermark alone does not bound a purge:
-    the table's retention setting (the owner's) does; without one, bronze.min_retention (7 days)."""
+    """etl_service may move watermarks inside a run of its session (it runs the steps; migration 0066: a
+    manual run recorded by start_pipeline will do), so the watermark alone does not bound a purge: the
+    table's retention setting (the owner's) does; without one, bronze.min_retention (7 days)."""
     conn.execute("SET dwh_etl.bronze_purge = 'bronze.sales_customers'")
     conn.execute("""INSERT INTO bronze.sales_customers (customer_id, _batch_id, _source, _ingested_at)
                     VALUES ('new', gen_random_uuid(), 't', now() - interval '1 day'),
@@ -186,6 +187,7 @@ def test_a_caller_who_moves_watermarks_still_cannot_empty_bronze(conn):
     conn.execute("RESET dwh_etl.bronze_purge")
     conn.execute("SET ROLE etl_service")
     try:
+        conn.execute("SELECT dwh_lineage.start_pipeline('manual')")
         conn.execute("CALL dwh_etl.set_watermark('silver.sales_customers', '_ingested_at', 'infinity')")
         assert scalar(conn, "SELECT dwh_etl.sec_purge_bronze('bronze.sales_customers', 'infinity')") == 1
     finally:
