@@ -18,6 +18,10 @@ regression tests. Defects found (each test failed before its fix):
   warehouse it made new empty bookkeeping tables in that schema and applied migration 0001 again (it
   failed only because 0001 does not use IF NOT EXISTS); a bare `search_path` to a missing schema failed
   with 'relation "yoyo_lock" does not exist';
+- medium: `dwh migrate` while `daily` ran: migration 0065's CREATE TRIGGER deadlocked with the run's writes
+  (one of the two aborted), and procedure files replaced mid-run left a run half on old routines; migrate
+  now takes every pipeline's run lock first (polled: a statement waiting all along would have held the
+  run's windows back, dwh_etl.safe_upper_bound);
 - low: `dwh migrate --dry-run` on a new database created yoyo's four tables in public;
 - low: `dwh migrate` (and --dry-run) as etl_service or analyst_role: 'permission denied for table
   yoyo_lock' instead of one refusal naming who may migrate;
