@@ -526,6 +526,10 @@ def lineage(ctx, table_name: str, direction: str, fmt: str | None, keys: tuple[s
             name, sep, value = item.partition("=")
             if not sep or not name.strip():
                 raise click.UsageError(f"--key {item!r}: expected COLUMN=VALUE, e.g. --key sale_id=42")
+            if name.strip() in key and key[name.strip()] != value:
+                # a row has one value per column: the last --key silently won, tracing another row
+                raise click.UsageError(f"--key {name.strip()} is given twice ({key[name.strip()]!r}, {value!r}): "
+                                       "a row has one value per column")
             key[name.strip()] = value
         from .ops import trace
 

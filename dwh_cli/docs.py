@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import html
 import http.server
 import json
@@ -59,7 +60,13 @@ def esc(value: Any) -> str:
 
 
 def page_name(relation: str) -> str:
-    return "t/" + re.sub(r"[^A-Za-z0-9_.-]", "_", relation) + ".html"
+    """The page of a relation: its name where that is a plain file name; a name with other characters
+    (spaces, quotes, non-ASCII letters) gets them replaced and a short hash of the whole name, so two
+    relations never share a page (gold."ñ" and gold."ü" were both t/gold._.html: one page was lost)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", relation)
+    if safe != relation:
+        safe += "-" + hashlib.sha256(relation.encode("utf-8")).hexdigest()[:10]
+    return "t/" + safe + ".html"
 
 
 def human_bytes(n: int | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,12 @@ from .config import connect, dwh_home, pin_session
 from .errors import DwhError, from_psycopg
 
 LOCK_KEY = "dwh:migrate"
+
+# Both connections of a migrate resolve unqualified names in public only, whatever the client's
+# PGOPTIONS ('-c search_path=...'), the role's or the database's default search_path, or a schema named
+# after the user ("$user") say: yoyo's bookkeeping tables are found (and on a new database made) in
+# public, so an existing warehouse is never taken for an empty one (migration 0001 applied again).
+SEARCH_PATH = "public"
 
 # yoyo's bookkeeping tables (_yoyo_migration, _yoyo_log, _yoyo_version, yoyo_lock) stay in the
 # database's default schema (public). yoyo's postgres backend does support `?schema=`, but it
@@ -117,7 +124,24 @@ def yoyo_uri(conn: psycopg.Connection) -> str:
     if info.password:
         params["password"] = info.password
     params.pop("application_name", None)
+    # last -c wins: the pinned search_path overrides one from PGOPTIONS
+    params["options"] = (params.get("options", "") + f" -c search_path={SEARCH_PATH}").strip()
     return "postgresql+psycopg://?" + urlencode(params)
+
+
+def _check_may_migrate(conn: psycopg.Connection) -> None:
+    """README "Roles": a superuser or the owner of the database migrates. Anyone else gets one clear
+    refusal (instead of yoyo's "permission denied for table yoyo_lock"), for a dry run too."""
+    user, db, may = conn.execute(
+        "SELECT current_user, current_database(),"
+        "       (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)"
+        "       OR pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER')"
+        " FROM pg_catalog.pg_database AS d WHERE d.datname = current_database()").fetchone()
+    if not may:
+        raise DwhError(f"dwh migrate needs a superuser or the owner of database {db}; connected as {user}",
+                       hint="connect as the warehouse's owner (--dsn '... user=<owner>'); etl_service and "
+                            "analyst_role logins run and read the warehouse, they do not migrate it "
+                            "(dwh info lists pending migrations)")
 
 
 @contextlib.contextmanager
@@ -133,6 +157,38 @@ def advisory_lock(conn: psycopg.Connection, log: Callable[[str], None]):
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK_KEY,))
 
 
+@contextlib.contextmanager
+def run_locks(conn: psycopg.Connection, log: Callable[[str], None], wanted: bool = True):
+    """While something is to apply: the run lock of every registered pipeline (the session-level advisory
+    lock dwh_etl.run_steps takes for a run, and rebuild and restate for theirs), taken in name order,
+    waiting for a running run to end. A migration's DDL on the tables a run writes deadlocked with it
+    (one of them was aborted: "migration 0065_run_records_guard failed: deadlock detected"), and a run
+    went on half on the old routines, half on the new; a run that starts meanwhile is refused (DW002,
+    exit 5; a scheduled one records `skipped`)."""
+    keys: list[tuple[str, int]] = []
+    if wanted and conn.execute("SELECT to_regprocedure('dwh_etl._run_lock_key(text)') IS NOT NULL"
+                               " AND to_regclass('dwh_etl.pipelines') IS NOT NULL").fetchone()[0]:
+        keys = conn.execute("SELECT pipeline_name, dwh_etl._run_lock_key(pipeline_name) FROM dwh_etl.pipelines"
+                            " ORDER BY pipeline_name").fetchall()
+    taken: list[int] = []
+    try:
+        for name, key in keys:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                log(f"waiting for the running {name} run to end ...")
+                # polled, not pg_advisory_lock: a statement waiting all along would be an open transaction
+                # of this database, and dwh_etl.safe_upper_bound would end the run's windows at its start
+                # (the rows after it deferred to the next run)
+                while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                    time.sleep(0.2)
+            taken.append(key)
+        yield
+    finally:
+        if not conn.closed:
+            for key in taken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
 def migrate(conninfo: str, dry_run: bool = False, force: bool = False,
             log: Callable[[str], None] = _noop, home: Path | None = None) -> MigrateResult:
     """Apply pending migrations, then the procedure files whose hash changed (all with ``force``).
@@ -146,9 +202,19 @@ def migrate(conninfo: str, dry_run: bool = False, force: bool = False,
     result = MigrateResult(dry_run=dry_run, procedures_total=len(proc_files))
     conn = connect(conninfo, autocommit=True, application_name="dwh migrate")
     try:
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (SEARCH_PATH,))
+        _check_may_migrate(conn)
         with advisory_lock(conn, log):
-            _apply_migrations(conn, mig_dir, dry_run, log, result)
-            _apply_procedures(conn, proc_files, dry_run, force, log, result)
+            if dry_run:
+                _apply_migrations(conn, mig_dir, True, log, result)
+                _apply_procedures(conn, proc_files, True, force, log, result)
+                return result
+            probe = MigrateResult(dry_run=True)
+            _apply_migrations(conn, mig_dir, True, log, probe)
+            _apply_procedures(conn, proc_files, True, force, log, probe)
+            with run_locks(conn, log, wanted=not probe.up_to_date):
+                _apply_migrations(conn, mig_dir, False, log, result)
+                _apply_procedures(conn, proc_files, False, force, log, result)
     except psycopg.Error as exc:
         raise from_psycopg(exc) from exc
     finally:
@@ -160,6 +226,13 @@ def _apply_migrations(conn, mig_dir: Path, dry_run: bool, log, result: MigrateRe
     from yoyo import get_backend, read_migrations
     from yoyo.exceptions import LockTimeout
 
+    if dry_run and conn.execute("SELECT to_regclass('public._yoyo_migration') IS NULL").fetchone()[0]:
+        # a new database: every migration is pending. yoyo's backend would create its bookkeeping tables
+        # first, and a dry run writes nothing.
+        migrations = read_migrations(str(mig_dir))
+        result.migrations_total = len(migrations)
+        result.migrations_applied = [m.id for m in migrations]
+        return
     # yoyo prints the result of any SELECT in a migration to stdout: keep stdout for our output.
     with contextlib.redirect_stdout(sys.stderr):
         backend = get_backend(yoyo_uri(conn))
