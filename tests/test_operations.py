@@ -149,13 +149,17 @@ def test_retention_with_a_bad_setting_fails_clearly(conn):
     assert excinfo.value.diag.message_primary == "setting retention.public.nothing is not an interval: 'forever'"
 
 
-def test_refresh_marts_refreshes_registered_mart_views_concurrently(loaded):
+def test_refresh_marts_refreshes_registered_mart_views(loaded):
+    """Not populated: a plain refresh; populated and nobody holding it: a plain refresh too (marts.refresh
+    auto, 3-4x cheaper); setting concurrently: CONCURRENTLY."""
     conn = loaded
     conn.execute("TRUNCATE dwh_lineage.table_lineage CASCADE")
     conn.execute("REFRESH MATERIALIZED VIEW sales.mv_customer_lifetime_value WITH NO DATA")
 
     conn.execute("CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE)")  # not populated: plain refresh
-    conn.execute("CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE)")  # populated: concurrently
+    conn.execute("CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE)")  # populated, nobody reads it: plain
+    conn.execute("UPDATE dwh_etl.settings SET value = 'concurrently' WHERE key = 'marts.refresh'")
+    conn.execute("CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE)")  # concurrently
 
     customers = scalar(conn, "SELECT count(*) FROM sales.dim_customer WHERE is_current")
     assert scalar(conn, "SELECT count(*) FROM sales.mv_customer_lifetime_value") == customers
@@ -164,8 +168,30 @@ def test_refresh_marts_refreshes_registered_mart_views_concurrently(loaded):
         WHERE target_table = 'sales.mv_customer_lifetime_value' ORDER BY lineage_id
     """) == [
         ("sales.mv_customer_lifetime_value", "refresh", customers, "refreshed"),
+        ("sales.mv_customer_lifetime_value", "refresh", customers, "refreshed (no reader held it)"),
         ("sales.mv_customer_lifetime_value", "refresh", customers, "refreshed concurrently"),
     ]
+
+
+def test_a_mart_view_somebody_reads_is_refreshed_concurrently_without_waiting(loaded):
+    """A reader holding the view (an open transaction that read it) is never waited for: the refresh is
+    CONCURRENTLY and the reader keeps reading; a bad marts.refresh is a clear error."""
+    conn = loaded
+    info = conn.info
+    reader = psycopg.connect(host=info.host, port=info.port, user=info.user, dbname=info.dbname,
+                             password=info.password, autocommit=False)
+    try:
+        before = reader.execute("SELECT count(*) FROM sales.mv_customer_lifetime_value").fetchone()[0]
+        conn.execute("SET lock_timeout = '5s'")
+        assert scalar(conn, "SELECT dwh_etl.sec_refresh_mart('sales.mv_customer_lifetime_value')") == "refreshed concurrently"
+        assert reader.execute("SELECT count(*) FROM sales.mv_customer_lifetime_value").fetchone()[0] == before
+    finally:
+        reader.close()
+        conn.execute("RESET lock_timeout")
+    assert scalar(conn, "SELECT dwh_etl.sec_refresh_mart('sales.mv_customer_lifetime_value')") == "refreshed (no reader held it)"
+    conn.execute("UPDATE dwh_etl.settings SET value = 'sometimes' WHERE key = 'marts.refresh'")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="setting marts.refresh is 'sometimes'"):
+        conn.execute("SELECT dwh_etl.sec_refresh_mart('sales.mv_customer_lifetime_value')")
 
 
 def test_analyze_only_tables_changed_by_more_than_the_threshold(conn):

@@ -135,7 +135,7 @@ def test_the_etl_runs_loaded_and_refreshed_what_needs_ownership(warehouse):
     notes = [r[0] for r in rows(conn, """
         SELECT notes FROM dwh_lineage.table_lineage WHERE run_id = %s AND step_name = 'refresh_marts'
     """, (runs["maintenance"],))]
-    assert notes and set(notes) <= {"refreshed concurrently", "refreshed"}
+    assert notes and set(notes) <= {"refreshed concurrently", "refreshed (no reader held it)", "refreshed"}
     # ANALYZE by sec_analyze: statistics exist for the facts
     assert scalar(conn, "SELECT count(*) FROM pg_stats WHERE schemaname = 'sales' AND tablename = 'fact_sales'") > 0
 
@@ -348,7 +348,7 @@ def test_definer_routines_quote_odd_but_registered_names(conn):
     """)
     conn.execute("SET ROLE etl_service")
     try:
-        assert scalar(conn, """SELECT dwh_etl.sec_refresh_mart('sales."odd; mart.""x"')""") == "refreshed concurrently"
+        assert scalar(conn, """SELECT dwh_etl.sec_refresh_mart('sales."odd; mart.""x"')""") == "refreshed (no reader held it)"
         assert scalar(conn, """SELECT dwh_etl.ensure_partitions('sales."odd''parts; x"', CURRENT_DATE, CURRENT_DATE, 1)""") == 2
         conn.execute("""SELECT dwh_etl.sec_analyze('sales."odd''parts; x"')""")
     finally:

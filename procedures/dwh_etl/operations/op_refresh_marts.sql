@@ -1,6 +1,8 @@
--- Maintenance step: REFRESH MATERIALIZED VIEW CONCURRENTLY every materialized view registered in
--- dwh_etl.table_registry with layer 'mart' (readers are never blocked). A view that cannot be
--- refreshed concurrently (never populated, or without a unique index) is refreshed plainly.
+-- Maintenance step: REFRESH MATERIALIZED VIEW every materialized view registered in
+-- dwh_etl.table_registry with layer 'mart', through dwh_etl.sec_refresh_mart: plainly when nobody holds
+-- the view (setting marts.refresh = auto), CONCURRENTLY otherwise (readers are not blocked). A view that
+-- cannot be refreshed concurrently (never populated, or without a unique index) is refreshed plainly.
+-- The lineage row's notes say which.
 CREATE OR REPLACE PROCEDURE dwh_etl.op_refresh_marts(
     p_run_id   bigint,
     p_run_date date
@@ -12,6 +14,7 @@ DECLARE
     v_view record;
     v_rows bigint;
     v_id   bigint;
+    v_how  text;
 BEGIN
     FOR v_view IN
         SELECT tr.table_name, c.oid AS relid, c.relispopulated,
@@ -26,14 +29,14 @@ BEGIN
     LOOP
         -- REFRESH needs ownership: the SECURITY DEFINER routine does it (etl_service runs this step) and
         -- chooses CONCURRENTLY the same way.
-        PERFORM dwh_etl.sec_refresh_mart(v_view.relid::regclass);
+        v_how := dwh_etl.sec_refresh_mart(v_view.relid::regclass);
         EXECUTE format('SELECT count(*) FROM %s', v_view.relid::regclass) INTO v_rows;
         v_id := dwh_lineage.log_refresh(in_view_name => v_view.table_name, in_source_table => 'multiple', in_row_count => v_rows, in_run_id => p_run_id);
         UPDATE dwh_lineage.table_lineage
-        SET notes = CASE WHEN v_view.relispopulated AND v_view.has_unique THEN 'refreshed concurrently' ELSE 'refreshed' END
+        SET notes = v_how
         WHERE lineage_id = v_id;
         RAISE NOTICE 'refreshed % (% rows)', v_view.table_name, v_rows;
     END LOOP;
 END;
 $$;
-COMMENT ON PROCEDURE dwh_etl.op_refresh_marts(bigint, date) IS 'Maintenance step: REFRESH MATERIALIZED VIEW CONCURRENTLY every registered mart materialized view. Example: CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE);';
+COMMENT ON PROCEDURE dwh_etl.op_refresh_marts(bigint, date) IS 'Maintenance step: refresh every registered mart materialized view (plainly when nobody holds it, else concurrently: dwh_etl.sec_refresh_mart). Example: CALL dwh_etl.op_refresh_marts(NULL, CURRENT_DATE);';

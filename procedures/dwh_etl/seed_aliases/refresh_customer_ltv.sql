@@ -1,6 +1,6 @@
 -- Seed 002's refresh of gold.mv_customer_lifetime_value (ours: sales.mv_customer_lifetime_value), as a
 -- thin alias of the daily pipeline's mart steps that refresh it (the customer metrics it is computed
--- from, then REFRESH ... CONCURRENTLY through the owner's dwh_etl.sec_refresh_mart, logged in the
+-- from, then REFRESH (CONCURRENTLY when somebody holds the view) through the owner's dwh_etl.sec_refresh_mart, logged in the
 -- lineage), run alone as a recorded run.
 --   CALL dwh_etl.refresh_customer_ltv();
 -- Commits: call it outside a transaction block.

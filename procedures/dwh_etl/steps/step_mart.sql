@@ -1,7 +1,8 @@
 -- Step kind `mart`, two forms.
 --
--- 1. A materialized view: REFRESH MATERIALIZED VIEW CONCURRENTLY of one registered mart view (readers are
---    never blocked; its unique index allows it), serialized with other refreshes of it (dwh_etl.lock_step),
+-- 1. A materialized view: REFRESH MATERIALIZED VIEW of one registered mart view, plainly when nobody holds
+--    it at that instant, else CONCURRENTLY (readers holding it are never waited for; its unique index
+--    allows it; setting marts.refresh, dwh_etl.sec_refresh_mart), serialized with other refreshes of it (dwh_etl.lock_step),
 --    through the owner-only dwh_etl.sec_refresh_mart (etl_service does not own the view), and logged as a
 --    refresh from its lineage source. Spec:
 --      {"view": "sales.mv_customer_lifetime_value", "lineage_source": "sales.fact_sales"}
