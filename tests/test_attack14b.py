@@ -1,0 +1,383 @@
+"""Attack 14b: the devflow area (seed 000) through its real source paths: rows written into devflow_src
+(INSERT, UPDATE, DELETE as the operational system does), the GitHub and metrics feeds of
+devflow_src.api_payloads, files landed by `dwh load` into devflow's bronze tables; then `daily`.
+
+Cases: a record updated twice, moved to another issue, deleted (and re-inserted) within one window and
+across windows; the same batch delivered twice; rows arriving out of order (an execution and a
+deployment before their issue, a review before its pull request, metric samples days late); timestamps
+with odd offsets or none, instants before 1990 or ahead, NaN/Infinity; and the marts afterwards. The
+expected figures are written by hand from the rows each test inserts, by the seed's definitions
+(fact_issue_processing: ai_cost = sum of the issue's executions' LLM cost, infrastructure_cost = sum of
+its finished deployments' total cost; fact_deployment one row per finished deployment run).
+
+A test whose docstring says DEFECT exposed one (fixed unless marked xfail); the others held and stay as
+regression tests. The loaded demo week is the session template `devflow_week_template` (tests/conftest.py);
+each test gets a clone and adds its own records (issue numbers 1_400_000 and up, ids 14_000_000 and up).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from test_load_files import csv_text, dwh, ok, write
+
+RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => %s, p_run_id => NULL)"
+
+
+def scalar(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def rows(conn, sql, params=None):
+    return conn.execute(sql, params).fetchall()
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def daily(conn, pipeline="daily"):
+    run_id = conn.execute(RUN_SQL, (pipeline, today_utc())).fetchone()[0]
+    status = scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,))
+    assert status == "completed", rows(conn, """SELECT step_name, status, error_message FROM dwh_lineage.step_runs
+                                              WHERE run_id = %s AND status <> 'completed'""", (run_id,))
+    return run_id
+
+
+BASE = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=6)).replace(minute=0, second=0, microsecond=0)
+
+
+def at(minutes: float) -> dt.datetime:
+    return BASE + dt.timedelta(minutes=minutes)
+
+
+def iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def wh(devflow_week):
+    return devflow_week
+
+
+def agent_of(conn):
+    return scalar(conn, "SELECT agent_id FROM devflow_src.agents ORDER BY agent_id LIMIT 1")
+
+
+def resource_of(conn):
+    return scalar(conn, "SELECT resource_id FROM devflow_src.infrastructure ORDER BY resource_id LIMIT 1")
+
+
+def issue(conn, iid, number, priority="P2", created=None):
+    conn.execute("""INSERT INTO devflow_src.issues (id, number, title, priority, complexity, created_at, updated_at)
+                    VALUES (%s, %s, %s, %s, 'medium', %s, now())""",
+                 (iid, number, f"attack 14b {iid}", priority, created or at(-60)))
+
+
+def execution(conn, eid, iid, start, end, cost, agent=None):
+    conn.execute("""INSERT INTO devflow_src.agent_execution_logs (id, issue_id, agent_id, started_at, completed_at,
+                        exit_code, llm_cost_usd, updated_at)
+                    VALUES (%s, %s, %s, %s, %s, 0, %s, now())""",
+                 (eid, iid, agent or agent_of(conn), start, end, Decimal(cost)))
+
+
+def deployment(conn, did, iid, start, end, status, infra, transfer="0", env="production"):
+    conn.execute("""INSERT INTO devflow_src.deployment_pipelines (id, pipeline_id, issue_id, agent_id, resource_id,
+                        commit_sha, environment, deployment_type, deployment_status, started_at, completed_at,
+                        infrastructure_cost_usd, data_transfer_cost_usd, updated_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, 'ROLLING', %s, %s, %s, %s, %s, now())""",
+                 (did, f"p-{did}", iid, agent_of(conn), resource_of(conn), "a" * 40, env, status, start, end,
+                  Decimal(infra), Decimal(transfer)))
+
+
+def fip(conn, iid):
+    """fact_issue_processing rows of an issue (by any version of its dimension row, and by number)."""
+    return rows(conn, """
+        SELECT f.issue_number, f.started_at, f.completed_at, f.ai_cost_usd, f.infrastructure_cost_usd,
+               f.deployment_success, f.pr_number, f.review_score
+        FROM devflow.fact_issue_processing AS f
+        WHERE f.issue_key IN (SELECT issue_key FROM devflow.dim_issue WHERE issue_id = %s)
+        ORDER BY f.started_at""", (iid,))
+
+
+GOLD = ["devflow.dim_issue", "devflow.dim_agent", "devflow.dim_infrastructure", "devflow.fact_agent_execution",
+        "devflow.fact_deployment", "devflow.fact_performance_metrics", "devflow.fact_issue_processing",
+        "devflow.fact_code_generation", "devflow.mart_development_performance", "devflow.mart_agent_performance",
+        "devflow.mart_infrastructure_cost"]
+
+
+def gold_state(conn):
+    """Gold's devflow tables and marts without load stamps, and the open quarantine."""
+    state = {}
+    for table in GOLD:
+        state[table] = rows(conn, f"""
+            SELECT j::text FROM (
+                SELECT (SELECT jsonb_object_agg(e.k, e.v) FROM jsonb_each(to_jsonb(t)) AS e(k, v)
+                        WHERE e.k !~ '^_|^record_') AS j
+                FROM {table} AS t) AS s ORDER BY 1""")
+    state["quarantine"] = rows(conn, """SELECT target_table, record_key, reasons FROM dwh_etl.quarantine
+                                        WHERE resolved_at IS NULL ORDER BY 1, 2, 3""")
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------
+# deletes
+# ---------------------------------------------------------------------------------------------------
+
+def test_a_deleted_deployment_leaves_gold_and_the_issue_costs(wh):
+    """DEFECT (high): devflow saw no deletes. A production deployment run FAILED, then SUCCESS; the
+    source deletes the failed run (recorded by mistake): it stayed in silver, fact_deployment, the
+    issue's infrastructure cost and the DORA mart (change failure rate) for good. Now devflow_src keeps
+    tombstones (deleted_records, migration 0064), silver flags the key, the facts drop it: fact_deployment
+    holds only the successful run, and the issue's infrastructure_cost_usd is that run's cost alone."""
+    conn = wh
+    issue(conn, "A14-DEL", 1_400_001)
+    execution(conn, 14_000_001, "A14-DEL", at(0), at(30), "1.5000")
+    deployment(conn, 14_000_011, "A14-DEL", at(40), at(45), "FAILED", "3.00", "0.50")
+    deployment(conn, 14_000_012, "A14-DEL", at(50), at(55), "SUCCESS", "4.00", "0.25")
+    daily(conn)
+    assert fip(conn, "A14-DEL")[0][3:6] == (Decimal("1.5000"), Decimal("7.7500"), True)
+    conn.execute("DELETE FROM devflow_src.deployment_pipelines WHERE id = 14000011")
+    daily(conn)
+    assert [r[0] for r in rows(conn, """SELECT deployment_id FROM devflow.fact_deployment
+                                        WHERE deployment_id BETWEEN 14000011 AND 14000012""")] == [14_000_012]
+    assert fip(conn, "A14-DEL")[0][3:6] == (Decimal("1.5000"), Decimal("4.2500"), True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# updates: the same record changed twice, within one window and across windows
+# ---------------------------------------------------------------------------------------------------
+
+def test_an_issue_renumbered_keeps_one_processing_row(wh):
+    """DEFECT (medium): the issue's number is corrected in the source (a Type 1 column of dim_issue)
+    after its processing was loaded: the row under the old number stayed next to the new one (the issue
+    counted twice in mart_development_performance and kpi_issue_lead_time). fact_issue_processing keeps one row for the issue, under the new number; the old
+    number's row is gone (else the issue is counted twice in the marts)."""
+    conn = wh
+    issue(conn, "A14-NUM", 1_400_002)
+    execution(conn, 14_000_021, "A14-NUM", at(0), at(20), "2.0000")
+    daily(conn)
+    conn.execute("UPDATE devflow_src.issues SET number = 1400003, updated_at = now() WHERE id = 'A14-NUM'")
+    daily(conn)
+    got = fip(conn, "A14-NUM")
+    assert [(r[0], r[3]) for r in got] == [(1_400_003, Decimal("2.0000"))], got
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_issue_processing WHERE issue_number = 1400002") == 0
+
+
+def test_an_execution_moved_to_another_issue_leaves_the_first(wh):
+    """DEFECT (medium): an execution recorded against the wrong issue is moved to the right one (UPDATE
+    issue_id): only the new issue was recomputed, the first kept counting the execution's cost and time
+    (counted twice). Now silver notes the issue an event left (dwh_staging.devflow_affected_issues) and
+    the first issue's processing row no longer counts it; the second's does."""
+    conn = wh
+    issue(conn, "A14-MV1", 1_400_004)
+    issue(conn, "A14-MV2", 1_400_005)
+    execution(conn, 14_000_031, "A14-MV1", at(0), at(10), "1.0000")
+    execution(conn, 14_000_032, "A14-MV1", at(20), at(30), "2.0000")
+    execution(conn, 14_000_033, "A14-MV2", at(40), at(50), "4.0000")
+    daily(conn)
+    assert fip(conn, "A14-MV1")[0][3] == Decimal("3.0000")
+    conn.execute("UPDATE devflow_src.agent_execution_logs SET issue_id = 'A14-MV2', updated_at = now() WHERE id = 14000032")
+    daily(conn)
+    mv1, mv2 = fip(conn, "A14-MV1"), fip(conn, "A14-MV2")
+    assert [(r[1], r[2], r[3]) for r in mv1] == [(at(0), at(10), Decimal("1.0000"))], mv1
+    assert [(r[1], r[2], r[3]) for r in mv2] == [(at(20), at(50), Decimal("6.0000"))], mv2
+
+
+def test_an_issue_updated_twice_in_one_window_and_again_later(wh):
+    """Held: priority P3 -> P2 -> P1 before one run (the run sees the last state: one new version),
+    then P0 in the next window (another version); the processing row points at the version valid at its
+    start; a rerun changes nothing."""
+    conn = wh
+    issue(conn, "A14-TWICE", 1_400_006, priority="P3")
+    daily(conn)
+    for p in ("P2", "P1"):
+        conn.execute("UPDATE devflow_src.issues SET priority = %s, updated_at = now() WHERE id = 'A14-TWICE'", (p,))
+    started = scalar(conn, "SELECT clock_timestamp()")  # while P1 is the issue's state
+    execution(conn, 14_000_041, "A14-TWICE", started, started + dt.timedelta(seconds=1), "1.0000")
+    daily(conn)
+    conn.execute("UPDATE devflow_src.issues SET priority = 'P0', updated_at = now() WHERE id = 'A14-TWICE'")
+    daily(conn)
+    versions = rows(conn, "SELECT version, priority, is_current FROM devflow.dim_issue WHERE issue_id = 'A14-TWICE' ORDER BY version")
+    assert [v[1] for v in versions] == ["P3", "P1", "P0"], versions
+    assert scalar(conn, """SELECT d.priority FROM devflow.fact_issue_processing AS f
+                           JOIN devflow.dim_issue AS d USING (issue_key) WHERE d.issue_id = 'A14-TWICE'""") == "P1"
+    before = gold_state(conn)
+    daily(conn)
+    assert gold_state(conn) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# out of order
+# ---------------------------------------------------------------------------------------------------
+
+def test_execution_and_deployment_before_their_issue(wh):
+    """Held: an execution and a deployment arrive a run before their issue: they wait (no fact row with
+    a NULL issue), and the run after the issue arrives loads them and the issue's processing row with
+    the figures of both."""
+    conn = wh
+    execution(conn, 14_000_051, "A14-LATE", at(0), at(25), "0.7500")
+    deployment(conn, 14_000_052, "A14-LATE", at(30), at(35), "SUCCESS", "2.00", "1.00")
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_agent_execution WHERE execution_id = 14000051") == 0
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_deployment WHERE deployment_id = 14000052") == 0
+    issue(conn, "A14-LATE", 1_400_007)
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_agent_execution WHERE execution_id = 14000051") == 1
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_deployment WHERE deployment_id = 14000052") == 1
+    assert [r[:6] for r in fip(conn, "A14-LATE")] == [
+        (1_400_007, at(0), at(35), Decimal("0.7500"), Decimal("3.0000"), True)]
+
+
+def pr_payload(number, issue_number, created):
+    return {"number": number, "state": "open", "title": f"PR {number}", "body": f"Closes #{issue_number}",
+            "draft": False, "merged": False, "user": {"login": "octocat"},
+            "head": {"ref": f"issue-{issue_number}", "sha": "b" * 40}, "base": {"ref": "main"},
+            "additions": 1, "deletions": 1, "changed_files": 1,
+            "created_at": iso(created), "updated_at": iso(created), "closed_at": None, "merged_at": None}
+
+
+def inbox(conn, feed, payload):
+    conn.execute("INSERT INTO devflow_src.api_payloads (feed, source, payload) VALUES (%s, %s, %s::jsonb)",
+                 (feed, "github" if feed == "github_pulls" else "prometheus", json.dumps(payload)))
+
+
+def test_review_before_its_pull_request(wh):
+    """Held: a review is loaded a run before the pull request that closes the issue arrives from GitHub;
+    the run after fills the issue's pr_number, keeps its review_score, and the same PR payload delivered
+    twice changes nothing."""
+    conn = wh
+    issue(conn, "A14-PR", 1_400_008)
+    execution(conn, 14_000_061, "A14-PR", at(0), at(15), "0.1000")
+    conn.execute("""INSERT INTO devflow_src.review_results (id, issue_id, agent_id, review_score, test_coverage_percent,
+                        approved, reviewed_at, updated_at)
+                    VALUES (14000062, 'A14-PR', %s, 0.85, 91.5, true, %s, now())""", (agent_of(conn), at(16)))
+    daily(conn)
+    assert [r[6:] for r in fip(conn, "A14-PR")] == [(None, Decimal("0.85"))]
+    inbox(conn, "github_pulls", [pr_payload(1_400_901, 1_400_008, at(14))])
+    daily(conn)
+    assert [r[6:] for r in fip(conn, "A14-PR")] == [(1_400_901, Decimal("0.85"))]
+    before = gold_state(conn)
+    inbox(conn, "github_pulls", [pr_payload(1_400_901, 1_400_008, at(14))])
+    daily(conn)
+    assert gold_state(conn) == before
+
+
+def test_deleted_and_reinserted_within_one_window_and_across_windows(wh):
+    """Held (with the deletes of migration 0064): an execution deleted and re-inserted (a restore) before
+    the next run stays; one deleted for good after a run leaves fact_agent_execution and its issue's
+    cost; re-inserted in a later window (with the source's new change time) it is back, once; an
+    issue's only execution deleted removes the issue's processing row; one inserted and deleted between
+    two runs never reaches gold. A rerun changes nothing."""
+    conn = wh
+    issue(conn, "A14-RE", 1_400_010)
+    issue(conn, "A14-GONE", 1_400_011)
+    execution(conn, 14_000_071, "A14-RE", at(0), at(10), "1.0000")
+    execution(conn, 14_000_072, "A14-RE", at(20), at(30), "2.0000")
+    execution(conn, 14_000_073, "A14-GONE", at(0), at(5), "8.0000")
+    daily(conn)
+    # within one window: 71 deleted then restored, 72 deleted for good, 73 (the issue's only one) deleted,
+    # 74 inserted and deleted
+    conn.execute("DELETE FROM devflow_src.agent_execution_logs WHERE id IN (14000071, 14000072, 14000073)")
+    execution(conn, 14_000_071, "A14-RE", at(0), at(10), "1.0000")
+    execution(conn, 14_000_074, "A14-RE", at(40), at(50), "16.0000")
+    conn.execute("DELETE FROM devflow_src.agent_execution_logs WHERE id = 14000074")
+    daily(conn)
+    fae = "SELECT array_agg(execution_id ORDER BY execution_id) FROM devflow.fact_agent_execution WHERE execution_id BETWEEN 14000071 AND 14000074"
+    assert scalar(conn, fae) == [14_000_071]
+    assert [r[1:4] for r in fip(conn, "A14-RE")] == [(at(0), at(10), Decimal("1.0000"))]
+    assert fip(conn, "A14-GONE") == []
+    assert scalar(conn, "SELECT count(*) FROM dwh_etl.quarantine WHERE record_key LIKE '1400007_' AND resolved_at IS NULL") == 0
+    # across windows: 72 comes back
+    execution(conn, 14_000_072, "A14-RE", at(20), at(30), "2.0000")
+    daily(conn)
+    assert scalar(conn, fae) == [14_000_071, 14_000_072]
+    assert [r[1:4] for r in fip(conn, "A14-RE")] == [(at(0), at(30), Decimal("3.0000"))]
+    before = gold_state(conn)
+    daily(conn)
+    assert gold_state(conn) == before
+
+
+def test_deleted_code_generation_and_review_leave_the_kpis(wh):
+    """Held (with the deletes of migration 0064): a code generation and a review deleted in the source
+    leave fact_code_generation, kpi_code_generation_efficiency and the issue's processing row (lines,
+    build_success, review_score fall back to the remaining ones)."""
+    conn = wh
+    agent = agent_of(conn)
+    issue(conn, "A14-CG", 1_400_012)
+    execution(conn, 14_000_081, "A14-CG", at(0), at(10), "1.0000")
+    for cid, lines, warnings, created in ((14_000_082, 100, 0, at(1)), (14_000_083, 900, 3, at(2))):
+        conn.execute("""INSERT INTO devflow_src.code_gen_tasks (id, issue_id, agent_id, total_files_generated,
+                            total_lines_generated, clippy_warnings, fmt_issues, ai_generation_cost_usd,
+                            generation_duration_ms, created_at, updated_at)
+                        VALUES (%s, 'A14-CG', %s, 1, %s, %s, 0, 0.5, 3600000, %s, now())""",
+                     (cid, agent, lines, warnings, created))
+    for rid, score, reviewed in ((14_000_084, Decimal("0.90"), at(3)), (14_000_085, Decimal("0.40"), at(4))):
+        conn.execute("""INSERT INTO devflow_src.review_results (id, issue_id, agent_id, review_score,
+                            test_coverage_percent, approved, reviewed_at, updated_at)
+                        VALUES (%s, 'A14-CG', %s, %s, 80, true, %s, now())""", (rid, agent, score, reviewed))
+    daily(conn)
+    lines_sql = """SELECT f.lines_of_code_generated, f.build_success, f.review_score FROM devflow.fact_issue_processing AS f
+                   WHERE f.issue_number = 1400012"""
+    assert rows(conn, lines_sql) == [(1000, False, Decimal("0.40"))]
+    conn.execute("DELETE FROM devflow_src.code_gen_tasks WHERE id = 14000083")
+    conn.execute("DELETE FROM devflow_src.review_results WHERE id = 14000085")
+    daily(conn)
+    assert rows(conn, lines_sql) == [(100, True, Decimal("0.90"))]
+    assert rows(conn, """SELECT code_gen_id FROM devflow.fact_code_generation
+                         WHERE code_gen_id BETWEEN 14000082 AND 14000083""") == [(14_000_082,)]
+    key = int(at(1).strftime("%Y%m%d"))
+    expected = scalar(conn, """SELECT sum(total_lines_generated) FROM devflow_src.code_gen_tasks
+                               WHERE agent_id = %s AND (created_at AT TIME ZONE 'UTC')::date = %s::date""",
+                      (agent, at(1).date()))
+    assert scalar(conn, """SELECT lines_generated FROM devflow.kpi_code_generation_efficiency
+                           WHERE time_key = %s AND agent_id = %s""", (key, agent)) == expected
+
+
+# ---------------------------------------------------------------------------------------------------
+# the same batch twice, late samples, the marts
+# ---------------------------------------------------------------------------------------------------
+
+def sample(resource, when, cpu, requests=100, errors=1):
+    return {"resource_id": resource, "namespace": "Attack14b", "timestamp": iso(when), "period": 300,
+            "metrics": {"cpu_utilization_percent": cpu, "memory_utilization_percent": 50,
+                        "request_count": requests, "error_count": errors}}
+
+
+def test_a_metrics_batch_delivered_twice_and_samples_days_late(wh):
+    """Held: a metrics payload delivered twice (the same samples, one run apart and within one run)
+    loads each sample once; samples measured three days ago arriving now are loaded under their own
+    day, and mart_infrastructure_cost's average CPU for a day with a deployment is the average over that
+    resource's samples of the day, computed here by hand."""
+    conn = wh
+    resource = resource_of(conn)
+    late_day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(hour=3, minute=0, second=0, microsecond=0)
+    batch = [sample(resource, late_day + dt.timedelta(minutes=5 * i), cpu) for i, cpu in enumerate((10, 20, 60))]
+    inbox(conn, "metrics", batch)
+    inbox(conn, "metrics", batch)
+    daily(conn)
+    inbox(conn, "metrics", batch)
+    daily(conn)
+    got = rows(conn, """SELECT measured_at, cpu_utilization_percent FROM devflow.fact_performance_metrics
+                        WHERE resource_id = %s AND measured_at BETWEEN %s AND %s ORDER BY 1""",
+               (resource, late_day, late_day + dt.timedelta(minutes=10)))
+    assert [(r[0], float(r[1])) for r in got] == [(late_day + dt.timedelta(minutes=5 * i), cpu)
+                                                  for i, cpu in enumerate((10.0, 20.0, 60.0))]
+    # a deployment on that day on that resource: the mart's avg CPU is over the resource's samples of the day
+    issue(conn, "A14-M", 1_400_013)
+    deployment(conn, 14_000_091, "A14-M", late_day + dt.timedelta(minutes=1), late_day + dt.timedelta(minutes=2),
+               "SUCCESS", "5.00", "1.00")
+    daily(conn)
+    expected = scalar(conn, """SELECT avg(cpu_utilization_percent) FROM devflow.fact_performance_metrics
+                               WHERE resource_id = %s AND time_key = %s""", (resource, int(late_day.strftime("%Y%m%d"))))
+    dims = rows(conn, """SELECT resource_type, region, instance_type FROM devflow.dim_infrastructure
+                         WHERE resource_id = %s AND is_current""", (resource,))[0]
+    mart = rows(conn, """SELECT avg_cpu_utilization, total_deployments FROM devflow.mart_infrastructure_cost
+                         WHERE (year, month, day_of_month) = (%s, %s, %s)
+                           AND resource_type = %s AND region = %s AND instance_type IS NOT DISTINCT FROM %s""",
+                (late_day.year, late_day.month, late_day.day, *dims))
+    assert mart and round(mart[0][0], 2) == round(expected, 2), (mart, expected)
