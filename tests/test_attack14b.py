@@ -381,3 +381,113 @@ def test_a_metrics_batch_delivered_twice_and_samples_days_late(wh):
                            AND resource_type = %s AND region = %s AND instance_type IS NOT DISTINCT FROM %s""",
                 (late_day.year, late_day.month, late_day.day, *dims))
     assert mart and round(mart[0][0], 2) == round(expected, 2), (mart, expected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# files landed with `dwh load`: odd instants, numbers and keys
+# ---------------------------------------------------------------------------------------------------
+
+DEP_COLS = ["id", "pipeline_id", "issue_id", "agent_id", "resource_id", "commit_sha", "environment", "deployment_type",
+            "deployment_status", "started_at", "completed_at", "infrastructure_cost_usd", "data_transfer_cost_usd",
+            "created_at", "updated_at"]
+
+
+def test_deployment_file_with_odd_offsets_old_and_future_instants_nan_and_blank_keys(wh, dsn, tmp_path):
+    """Held: a CSV of deployment runs into bronze.devflow_deployment_pipelines: offsets +05:45, +14:00,
+    -09:30 and none (read in devflow.source_timezone, UTC) land at the right UTC instant and time_key;
+    1989, 3 years ahead, NaN, Infinity, 1e400, a key of ideographic spaces and a 100 kB pipeline_id are
+    quarantined with the file's line and a reason naming the column; nothing else is lost; the same file
+    loaded again (--force) and `daily` rerun change nothing but the deliveries count."""
+    conn = wh
+    iid = scalar(conn, "SELECT id FROM devflow_src.issues ORDER BY number LIMIT 1")
+    agent, res = agent_of(conn), resource_of(conn)
+    day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).date().isoformat()
+    far = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3 * 366)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def rec(did, start, end, infra="1.00", key=None, pipeline=None):
+        return [key or str(did), pipeline or f"p{did}", iid, agent, res, "f" * 40, "staging", "ROLLING", "SUCCESS",
+                start, end, infra, "0.50", start, end]
+
+    good = {  # id: (start text, end text, expected UTC start)
+        14_100_001: (f"{day}T10:00:00+05:45", f"{day}T10:30:00+05:45", f"{day}T04:15:00+00:00"),
+        14_100_002: (f"{day}T05:00:00+14:00", f"{day}T06:00:00+14:00", None),  # the previous UTC day
+        14_100_003: (f"{day}T20:00:00-09:30", f"{day}T20:10:00-09:30", None),  # the next UTC day
+        14_100_004: (f"{day} 10:00:00", f"{day} 10:05:00", f"{day}T10:00:00+00:00"),
+    }
+    bad = {  # id: (record, reason fragment)
+        14_100_011: (rec(14_100_011, "1989-12-31T23:00:00Z", "1989-12-31T23:30:00Z"), "started_at"),
+        14_100_012: (rec(14_100_012, far, far), "started_at"),
+        14_100_013: (rec(14_100_013, f"{day}T10:00:00Z", f"{day}T10:05:00Z", infra="NaN"), "infrastructure_cost_usd"),
+        14_100_014: (rec(14_100_014, f"{day}T10:00:00Z", f"{day}T10:05:00Z", infra="Infinity"), "infrastructure_cost_usd"),
+        14_100_015: (rec(14_100_015, f"{day}T10:00:00Z", f"{day}T10:05:00Z", infra="1e400"), "infrastructure_cost_usd"),
+        14_100_016: (rec(14_100_016, f"{day}T10:00:00Z", f"{day}T10:05:00Z", pipeline="x" * 100_000), "pipeline_id"),
+    }
+    blank = rec(0, f"{day}T10:00:00Z", f"{day}T10:05:00Z", key="\u3000\u3000")
+    records = [rec(k, s, e) for k, (s, e, _) in good.items()] + [r for r, _ in bad.values()] + [blank]
+    path = write(tmp_path / "deployments.csv", csv_text(DEP_COLS, records))
+    ok(dwh(dsn, "load", "devflow_deployment_pipelines", path))
+    daily(conn)
+    got = dict(rows(conn, """SELECT deployment_id, started_at FROM devflow.fact_deployment
+                             WHERE deployment_id BETWEEN 14100001 AND 14100099"""))
+    assert set(got) == set(good), got
+    assert got[14_100_001] == dt.datetime.fromisoformat(good[14_100_001][2])
+    assert got[14_100_004] == dt.datetime.fromisoformat(good[14_100_004][2])
+    assert got[14_100_002] == dt.datetime.fromisoformat(f"{day}T05:00:00+14:00")
+    assert got[14_100_003] == dt.datetime.fromisoformat(f"{day}T20:00:00-09:30")
+    keys = dict(rows(conn, "SELECT deployment_id, time_key FROM devflow.fact_deployment WHERE deployment_id BETWEEN 14100001 AND 14100004"))
+    assert keys == {k: int(v.astimezone(dt.timezone.utc).strftime("%Y%m%d")) for k, v in got.items()}
+    q = {r[0]: r[1] for r in rows(conn, """SELECT record_key, reasons FROM dwh_etl.quarantine
+                                          WHERE target_table = 'silver.devflow_deployment_pipelines' AND resolved_at IS NULL""")}
+    for did, (_, column) in bad.items():
+        assert str(did) in q and any(column in r and "deployments.csv line" in r for r in q[str(did)]), (did, q.get(str(did)))
+    assert sum(1 for k in q if k not in {str(b) for b in bad}) == 1, q  # the blank key, once
+    before = gold_state(conn)
+    ok(dwh(dsn, "load", "devflow_deployment_pipelines", path, "--force"))
+    daily(conn)
+    assert gold_state(conn) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# values every column accepts that a fact's generated column cannot hold
+# ---------------------------------------------------------------------------------------------------
+
+def test_cache_counts_whose_hit_rate_the_fact_cannot_hold(wh):
+    """DEFECT (high): fact_agent_execution computes cache_hit_rate (numeric(5,2), the seed's generated
+    column) from cache_hit_count + cache_miss_count (integers). An execution with 2147483647 hits and 1
+    miss overflowed the integer sum, one with -1000 hits and 1001 misses made a rate of -100000 %: the
+    fact step failed ("integer out of range", "numeric field overflow"), the whole batch with it and the
+    steps after it were skipped, run after run. Such rows are quarantined now by the silver check
+    (negative counts, a sum beyond integer); the good execution next to them loads."""
+    conn = wh
+    issue(conn, "A14-CACHE", 1_400_020)
+    for eid, hits, misses in ((14_000_101, 30, 10), (14_000_102, 2_147_483_647, 1), (14_000_103, -1000, 1001)):
+        execution(conn, eid, "A14-CACHE", at(eid - 14_000_100), at(eid - 14_000_100 + 1), "0.1000")
+        conn.execute("UPDATE devflow_src.agent_execution_logs SET cache_hit_count = %s, cache_miss_count = %s WHERE id = %s",
+                     (hits, misses, eid))
+    daily(conn)
+    assert rows(conn, """SELECT execution_id, cache_hit_rate FROM devflow.fact_agent_execution
+                         WHERE execution_id BETWEEN 14000101 AND 14000103""") == [(14_000_101, Decimal("75.00"))]
+    q = dict(rows(conn, """SELECT record_key, reasons FROM dwh_etl.quarantine WHERE resolved_at IS NULL
+                           AND target_table = 'silver.devflow_agent_execution_logs' AND record_key IN ('14000102', '14000103')"""))
+    assert set(q) == {"14000102", "14000103"} and all(any("cache_" in r for r in v) for v in q.values()), q
+
+
+def test_metric_sample_with_more_errors_than_requests(wh):
+    """DEFECT (high): fact_performance_metrics computes error_rate (numeric(5,4), the seed's generated
+    column) = error_count / request_count. A sample with 100 errors in 1 request (a counter reset, a
+    scraper's glitch) made a rate of 100, which the column cannot hold: the fact step failed for every
+    sample of the window, and devflow_5min and daily failed from then on. Such a sample is quarantined
+    now ("error_count is more than request_count"); the others load."""
+    conn = wh
+    resource = resource_of(conn)
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=30)
+    inbox(conn, "metrics", [sample(resource, when, 12.5, requests=1, errors=100),
+                            sample(resource, when + dt.timedelta(seconds=1), 12.5, requests=10, errors=1)])
+    daily(conn)
+    got = rows(conn, """SELECT measured_at, error_rate FROM devflow.fact_performance_metrics
+                        WHERE resource_id = %s AND measured_at IN (%s, %s)""", (resource, when, when + dt.timedelta(seconds=1)))
+    assert got == [(when + dt.timedelta(seconds=1), Decimal("0.1000"))], got
+    reasons = scalar(conn, """SELECT reasons FROM dwh_etl.quarantine WHERE resolved_at IS NULL
+                              AND target_table = 'silver.devflow_metric_samples' AND record_key = %s""",
+                     (f"{resource}/{iso(when)}",))
+    assert reasons and any("error_count" in r for r in reasons), reasons

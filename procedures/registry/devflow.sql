@@ -236,6 +236,9 @@ DECLARE
                     "CASE WHEN t.execution_duration_ms < 0 THEN 'execution_duration_ms is negative' END",
                     "CASE WHEN t.llm_tokens_input < 0 THEN 'llm_tokens_input is negative' END",
                     "CASE WHEN t.llm_tokens_output < 0 THEN 'llm_tokens_output is negative' END",
+                    "CASE WHEN t.cache_hit_count < 0 THEN 'cache_hit_count is negative' END",
+                    "CASE WHEN t.cache_miss_count < 0 THEN 'cache_miss_count is negative' END",
+                    "CASE WHEN t.cache_hit_count::bigint + t.cache_miss_count::bigint > 2147483647 THEN 'cache_hit_count + cache_miss_count is out of range for integer (the fact''s cache_hit_rate)' END",
                     "CASE WHEN t.issue_id IS NULL THEN 'issue_id is missing' WHEN dwh_etl.is_blank(t.issue_id) THEN 'issue_id is blank' END",
                     "dwh_etl.reason_length('llm_provider', t.llm_provider, 50)",
                     "dwh_etl.reason_length('llm_model', t.llm_model, 100)"]},
@@ -280,7 +283,8 @@ DECLARE
                          "CASE WHEN t.memory_utilization_percent NOT BETWEEN 0 AND 100 THEN 'memory_utilization_percent is not between 0 and 100' END",
                          "CASE WHEN t.disk_usage_percent NOT BETWEEN 0 AND 100 THEN 'disk_usage_percent is not between 0 and 100' END",
                          "CASE WHEN t.request_count < 0 THEN 'request_count is negative' END",
-                         "CASE WHEN t.error_count < 0 THEN 'error_count is negative' END"]}}
+                         "CASE WHEN t.error_count < 0 THEN 'error_count is negative' END",
+                         "CASE WHEN t.request_count > 0 AND t.error_count > t.request_count THEN 'error_count ' || t.error_count || ' is more than request_count ' || t.request_count END"]}}
     }$json$;
     v_rules jsonb := '[
     {"name": "devflow_fip_no_duplicates", "table": "devflow.fact_issue_processing", "type": "unique", "columns": ["issue_number", "started_at"],
