@@ -72,10 +72,10 @@ def resource_of(conn):
     return scalar(conn, "SELECT resource_id FROM devflow_src.infrastructure ORDER BY resource_id LIMIT 1")
 
 
-def issue(conn, iid, number, priority="P2", created=None):
+def issue(conn, iid, number, priority="P2", created=None, complexity="medium"):
     conn.execute("""INSERT INTO devflow_src.issues (id, number, title, priority, complexity, created_at, updated_at)
-                    VALUES (%s, %s, %s, %s, 'medium', %s, now())""",
-                 (iid, number, f"attack 14b {iid}", priority, created or at(-60)))
+                    VALUES (%s, %s, %s, %s, %s, %s, now())""",
+                 (iid, number, f"attack 14b {iid}", priority, complexity, created or at(-60)))
 
 
 def execution(conn, eid, iid, start, end, cost, agent=None):
@@ -491,3 +491,74 @@ def test_metric_sample_with_more_errors_than_requests(wh):
                               AND target_table = 'silver.devflow_metric_samples' AND record_key = %s""",
                      (f"{resource}/{iso(when)}",))
     assert reasons and any("error_count" in r for r in reasons), reasons
+
+
+def test_dora_metrics_of_one_issue_by_hand_after_a_delete_and_a_redelivery(wh, dsn):
+    """Held: one issue (P4, critical) five weeks back, alone in its mart group: two executions, a failed
+    and a successful production deployment, a staging one, and a second successful production run that
+    the source then deletes; the deployments delivered again (same values, newer updated_at) and
+    `daily` run by the CLI under odd client settings (TimeZone Pacific/Chatham, DateStyle German,
+    PGOPTIONS search_path=devflow_src). The processing row and the mart's DORA metrics equal the seed's
+    definitions computed here by hand: 2 production deployments, frequency 1 / days of the period,
+    lead time 190 min, change failure rate 50 %, time to recovery 70 min."""
+    conn = wh
+    agent = agent_of(conn)
+    t = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=35)).replace(hour=8, minute=0, second=0, microsecond=0)
+    m = lambda minutes: t + dt.timedelta(minutes=minutes)  # noqa: E731
+    issue(conn, "A14-DORA", 1_400_030, priority="P4", complexity="critical", created=m(-30))
+    execution(conn, 14_000_111, "A14-DORA", m(0), m(60), "2.0000", agent)
+    execution(conn, 14_000_112, "A14-DORA", m(70), m(100), "1.0000", agent)
+    deployment(conn, 14_000_113, "A14-DORA", m(110), m(120), "FAILED", "3.00")
+    deployment(conn, 14_000_114, "A14-DORA", m(180), m(190), "SUCCESS", "2.00")
+    deployment(conn, 14_000_115, "A14-DORA", m(105), m(108), "SUCCESS", "1.00", env="staging")
+    deployment(conn, 14_000_116, "A14-DORA", m(200), m(210), "SUCCESS", "9.00")
+    odd = {"PGTZ": "Pacific/Chatham", "PGDATESTYLE": "German", "PGOPTIONS": "-c search_path=devflow_src"}
+    ok(dwh(dsn, "run", "daily", env=odd))
+    conn.execute("DELETE FROM devflow_src.deployment_pipelines WHERE id = 14000116")
+    conn.execute("UPDATE devflow_src.deployment_pipelines SET updated_at = now() WHERE id BETWEEN 14000113 AND 14000115")
+    ok(dwh(dsn, "run", "daily", env=odd))
+    assert [r[:6] for r in fip(conn, "A14-DORA")] == [
+        (1_400_030, m(0), m(190), Decimal("3.0000"), Decimal("6.0000"), True)]
+    agent_type = scalar(conn, "SELECT agent_type FROM devflow.dim_agent WHERE agent_id = %s AND is_current", (agent,))
+    year, quarter, month, week = rows(conn, "SELECT year, quarter, month, week_of_year FROM devflow.dim_time WHERE full_date = %s",
+                                      (t.date(),))[0]
+    days = scalar(conn, """SELECT count(*) FROM devflow.dim_time
+                           WHERE (year, quarter, month, week_of_year) = (%s, %s, %s, %s)""", (year, quarter, month, week))
+    mart = rows(conn, """SELECT total_issues, production_deployments, deployment_frequency_per_day, mean_lead_time_hours,
+                                change_failure_rate, mean_time_to_recovery_hours, total_ai_cost_usd, total_infra_cost_usd
+                         FROM devflow.mart_development_performance
+                         WHERE (year, quarter, month, week_of_year, priority, complexity, agent_type) = (%s, %s, %s, %s, 'P4', 'critical', %s)""",
+                (year, quarter, month, week, agent_type))
+    assert len(mart) == 1, mart
+    issues, deployments, frequency, lead, cfr, mttr, ai, infra = mart[0]
+    assert (issues, deployments, ai, infra) == (1, 2, Decimal("3.0000"), Decimal("6.0000"))
+    assert round(frequency, 6) == round(Decimal(1) / days, 6)
+    assert round(lead, 4) == round(Decimal(190) / 60, 4)
+    assert round(cfr, 2) == Decimal("50.00")
+    assert round(mttr, 4) == round(Decimal(70) / 60, 4)
+
+
+def test_a_pull_request_relinked_and_a_worktree_moved_to_another_issue(wh):
+    """DEFECT (medium, the same as the moved execution's): a pull request's body is edited from "Closes
+    #A" to "Closes #B" (GitHub sends it again with a newer updated_at) and a worktree is re-associated
+    from A to B: A's processing row kept both (only B was recomputed). With the queue of migration 0064
+    A's row loses the pr_number and the worktree, B's gets them."""
+    conn = wh
+    issue(conn, "A14-PRA", 1_400_040)
+    issue(conn, "A14-PRB", 1_400_041)
+    execution(conn, 14_000_121, "A14-PRA", at(0), at(10), "1.0000")
+    execution(conn, 14_000_122, "A14-PRB", at(20), at(30), "1.0000")
+    conn.execute("""INSERT INTO devflow_src.worktree_states (id, worktree_path, branch_name, status, associated_issue_id,
+                        created_at, updated_at)
+                    VALUES (14000123, '/work/a14b-wt', 'a14b', 'active', 'A14-PRA', %s, now())""", (at(1),))
+    inbox(conn, "github_pulls", [pr_payload(1_400_950, 1_400_040, at(5))])
+    daily(conn)
+    wt = "SELECT f.pr_number, w.worktree_path FROM devflow.fact_issue_processing AS f LEFT JOIN devflow.dim_worktree AS w USING (worktree_key) WHERE f.issue_number = %s"
+    assert rows(conn, wt, (1_400_040,)) == [(1_400_950, "/work/a14b-wt")]
+    relinked = pr_payload(1_400_950, 1_400_041, at(5))
+    relinked["updated_at"] = iso(dt.datetime.now(dt.timezone.utc))
+    inbox(conn, "github_pulls", [relinked])
+    conn.execute("UPDATE devflow_src.worktree_states SET associated_issue_id = 'A14-PRB', updated_at = now() WHERE id = 14000123")
+    daily(conn)
+    assert rows(conn, wt, (1_400_040,)) == [(None, None)]
+    assert rows(conn, wt, (1_400_041,)) == [(1_400_950, "/work/a14b-wt")]
