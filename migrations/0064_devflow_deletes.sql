@@ -1,11 +1,13 @@
 -- depends: 0065_run_records_guard
 -- Attack 14b: devflow saw no deletes. A row deleted from devflow_src (an agent execution, a code
--- generation, a review or a deployment run recorded by mistake) stayed in silver, in gold's facts and in
--- the DORA and cost marts for good: extraction follows arrival, and a deleted row never arrives again.
--- Now, as for sales and agents: deletes of those tables leave tombstones in devflow_src.deleted_records
--- (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql), extracted into
--- bronze.devflow_deleted_records; the silver step flags the key (is_deleted), the fact steps remove its
--- fact row, devflow.load_fact_issue_processing recomputes its issue without it.
+-- generation, a review or a deployment run recorded by mistake; an issue, agent, label or resource)
+-- stayed in silver, in gold's facts and dimensions and in the DORA and cost marts for good: extraction
+-- follows arrival, and a deleted row never arrives again. Now, as for sales and agents: deletes of those
+-- tables leave tombstones in devflow_src.deleted_records (trigger dwh_etl.trg_source_tombstone,
+-- procedures/devflow_src/tombstone_triggers.sql), extracted into bronze.devflow_deleted_records; the
+-- silver steps flag the key (is_deleted), the fact steps remove its fact row, the dimensions close it,
+-- devflow.load_fact_issue_processing recomputes its issue without it. (worktree_states is left out: its
+-- source key, id, is not silver's key, worktree_path.)
 -- Also: an event moved to another issue (its issue_id updated) left its old issue's processing row
 -- counting it (only the new issue was recomputed). The silver tables note the old issue of such a change
 -- in dwh_staging.devflow_affected_issues (trigger devflow.trg_note_affected_issue), which
@@ -19,7 +21,7 @@ CREATE TABLE devflow_src.deleted_records (
     CONSTRAINT deleted_records_pk PRIMARY KEY (table_name, record_id, deleted_at)
 );
 CREATE INDEX deleted_records_deleted_at_idx ON devflow_src.deleted_records (deleted_at);
-COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results or deployment_pipelines (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels or infrastructure (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
 GRANT SELECT ON devflow_src.deleted_records TO etl_service;
 
 CALL dwh_etl.create_bronze('bronze.devflow_deleted_records', p_like => 'devflow_src.deleted_records',
@@ -31,7 +33,8 @@ DO $flags$
 DECLARE
     v_table text;
 BEGIN
-    FOREACH v_table IN ARRAY ARRAY['agent_execution_logs', 'code_gen_tasks', 'review_results', 'deployment_pipelines']
+    FOREACH v_table IN ARRAY ARRAY['agent_execution_logs', 'code_gen_tasks', 'review_results', 'deployment_pipelines',
+                                   'issues', 'agents', 'labels', 'infrastructure']
     LOOP
         EXECUTE format('ALTER TABLE silver.%I ADD COLUMN is_deleted boolean NOT NULL DEFAULT false', 'devflow_' || v_table);
         EXECUTE format('COMMENT ON COLUMN silver.%I.is_deleted IS %L', 'devflow_' || v_table,

@@ -593,6 +593,24 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.agents FOR 
 ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: agents zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.agents FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+--
+-- Name: agents zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.agents FOR EACH ROW WHEN ((old.agent_id IS DISTINCT FROM new.agent_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+--
+-- Name: agents zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+--
 -- Name: api_payloads zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
@@ -669,12 +687,48 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.infrastruct
 ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: infrastructure zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.infrastructure FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+--
+-- Name: infrastructure zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.infrastructure FOR EACH ROW WHEN ((old.resource_id IS DISTINCT FROM new.resource_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+--
+-- Name: infrastructure zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.infrastructure FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+--
 -- Name: issues zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.issues FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: issues zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.issues FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+--
+-- Name: issues zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.issues FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+--
+-- Name: issues zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.issues FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
 --
 -- Name: label_history zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -691,6 +745,24 @@ ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.labels FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: labels zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.labels FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+--
+-- Name: labels zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.labels FOR EACH ROW WHEN ((old.label_name IS DISTINCT FROM new.label_name)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+--
+-- Name: labels zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.labels FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
 
 --
 -- Name: review_results zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -820,7 +892,7 @@ COMMENT ON TABLE devflow_src.code_gen_tasks IS 'One row per code generation atte
 -- Name: TABLE deleted_records; Type: COMMENT; Schema: devflow_src; Owner: -
 --
 
-COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results or deployment_pipelines (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels or infrastructure (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
 
 --
 -- Name: TABLE deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -

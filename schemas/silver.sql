@@ -452,7 +452,8 @@ CREATE TABLE silver.devflow_agents (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -550,7 +551,8 @@ CREATE TABLE silver.devflow_infrastructure (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -576,7 +578,8 @@ CREATE TABLE silver.devflow_issues (
     closed_at timestamp with time zone,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -612,7 +615,8 @@ CREATE TABLE silver.devflow_labels (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -1554,6 +1558,12 @@ COMMENT ON COLUMN silver.devflow_agent_execution_logs.is_deleted IS 'The source 
 COMMENT ON COLUMN silver.devflow_agents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN devflow_agents.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_agents.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN devflow_code_gen_tasks._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1584,10 +1594,22 @@ COMMENT ON COLUMN silver.devflow_deployment_pipelines.is_deleted IS 'The source 
 COMMENT ON COLUMN silver.devflow_infrastructure._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN devflow_infrastructure.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_infrastructure.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN devflow_issues._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.devflow_issues._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_issues.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_issues.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_label_history._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1600,6 +1622,12 @@ COMMENT ON COLUMN silver.devflow_label_history._source_bronze_id IS 'Per-record 
 --
 
 COMMENT ON COLUMN silver.devflow_labels._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_labels.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_labels.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_metric_samples._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -

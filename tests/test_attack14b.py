@@ -562,3 +562,41 @@ def test_a_pull_request_relinked_and_a_worktree_moved_to_another_issue(wh):
     daily(conn)
     assert rows(conn, wt, (1_400_040,)) == [(None, None)]
     assert rows(conn, wt, (1_400_041,)) == [(1_400_950, "/work/a14b-wt")]
+
+
+def test_a_deleted_issue_agent_and_resource_are_closed_and_leave_the_marts(wh):
+    """DEFECT (high, the deletes' second half): an issue deleted in the source (spam, a duplicate) stayed
+    current in dim_issue, its processing row in mart_development_performance and kpi_issue_lead_time;
+    a deleted agent and a decommissioned resource stayed current in their dimensions. Now their
+    dimension rows are closed (delete_policy close: no current version), the issue's processing row is gone;
+    re-inserted later (a restore with its old updated_at), the issue is current again and processed."""
+    conn = wh
+    issue(conn, "A14-SPAM", 1_400_050)
+    execution(conn, 14_000_131, "A14-SPAM", at(0), at(10), "1.0000")
+    conn.execute("""INSERT INTO devflow_src.agents (agent_id, agent_name, agent_type, agent_category, created_at, updated_at)
+                    VALUES ('a14b-agent', 'attack 14b', 'CodeGen', 'Technical', %s, now())""", (at(-120),))
+    conn.execute("""INSERT INTO devflow_src.infrastructure (resource_id, resource_type, region, created_at, updated_at)
+                    VALUES ('a14b-res', 'EC2', 'ap-northeast-1', %s, now())""", (at(-120),))
+    daily(conn)
+    assert len(fip(conn, "A14-SPAM")) == 1
+    saved = rows(conn, "SELECT title, created_at, updated_at FROM devflow_src.issues WHERE id = 'A14-SPAM'")[0]
+    conn.execute("DELETE FROM devflow_src.issues WHERE id = 'A14-SPAM'")
+    conn.execute("DELETE FROM devflow_src.agents WHERE agent_id = 'a14b-agent'")
+    conn.execute("DELETE FROM devflow_src.infrastructure WHERE resource_id = 'a14b-res'")
+    daily(conn)
+    for table, key, value in (("dim_issue", "issue_id", "A14-SPAM"), ("dim_agent", "agent_id", "a14b-agent"),
+                              ("dim_infrastructure", "resource_id", "a14b-res")):
+        # delete_policy close: the current version ends, no marker version
+        assert rows(conn, f"SELECT count(*) > 0, bool_or(is_current) FROM devflow.{table} WHERE {key} = %s",
+                    (value,)) == [(True, False)], table
+    assert fip(conn, "A14-SPAM") == []
+    assert scalar(conn, "SELECT count(*) FROM devflow.kpi_issue_lead_time WHERE issue_id = 'A14-SPAM'") == 0
+    # restored from a backup, with its old change time
+    conn.execute("""INSERT INTO devflow_src.issues (id, number, title, priority, complexity, created_at, updated_at)
+                    VALUES ('A14-SPAM', 1400050, %s, 'P2', 'medium', %s, %s)""", saved)
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.dim_issue WHERE issue_id = 'A14-SPAM' AND is_current") == 1
+    assert [r[:4] for r in fip(conn, "A14-SPAM")] == [(1_400_050, at(0), at(10), Decimal("1.0000"))]
+    before = gold_state(conn)
+    daily(conn)
+    assert gold_state(conn) == before

@@ -118,7 +118,7 @@ BEGIN
         SELECT i.id AS issue_id, i.number AS issue_number, x.started_at,
                GREATEST(x.completed_at, d.completed_at) AS completed_at, x.ai_cost
         FROM executions AS x
-        JOIN silver.devflow_issues AS i ON i.id = x.issue_id
+        JOIN silver.devflow_issues AS i ON i.id = x.issue_id AND NOT i.is_deleted
         LEFT JOIN deployments AS d ON d.issue_id = x.issue_id
     ),
     label_state AS (
