@@ -572,17 +572,23 @@ ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_arriva
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.agent_execution_logs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: agent_execution_logs zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.agent_execution_logs FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: agent_execution_logs zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.agent_execution_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: agents zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -598,17 +604,23 @@ ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.agents FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
 
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: agents zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.agents FOR EACH ROW WHEN ((old.agent_id IS DISTINCT FROM new.agent_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
 
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: agents zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: api_payloads zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -632,17 +644,23 @@ ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.code_gen_tasks FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: code_gen_tasks zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.code_gen_tasks FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: code_gen_tasks zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.code_gen_tasks FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: deleted_records zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -666,17 +684,23 @@ ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_arriva
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.deployment_pipelines FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: deployment_pipelines zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.deployment_pipelines FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: deployment_pipelines zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.deployment_pipelines FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: infrastructure zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -692,17 +716,23 @@ ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.infrastructure FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
 
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: infrastructure zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.infrastructure FOR EACH ROW WHEN ((old.resource_id IS DISTINCT FROM new.resource_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
 
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: infrastructure zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.infrastructure FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: issues zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -718,17 +748,23 @@ ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.issues FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: issues zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.issues FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: issues zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.issues FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: label_history zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -752,17 +788,23 @@ ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.labels FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
 
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: labels zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.labels FOR EACH ROW WHEN ((old.label_name IS DISTINCT FROM new.label_name)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
 
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: labels zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.labels FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: review_results zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -778,17 +820,23 @@ ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.review_results FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
 --
 -- Name: review_results zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.review_results FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
 
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
 --
 -- Name: review_results zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.review_results FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: worktree_states zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -

@@ -600,3 +600,93 @@ def test_a_deleted_issue_agent_and_resource_are_closed_and_leave_the_marts(wh):
     before = gold_state(conn)
     daily(conn)
     assert gold_state(conn) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# change events into devflow_src
+# ---------------------------------------------------------------------------------------------------
+
+def cdc(op, table, lsn, after=None, before=None):
+    return {"op": op, "before": before, "after": after, "ts_ms": 1_700_000_000_000 + lsn,
+            "source": {"schema": "public", "table": table, "lsn": lsn, "ts_ms": 1_700_000_000_000 + lsn}}
+
+
+def test_change_events_create_update_and_delete_devflow_rows(wh):
+    """Held (with the deletes of migration 0064): Debezium events applied to devflow_src (a deployment
+    created with epoch-millisecond instants, updated twice out of LSN order, an execution created then
+    deleted, the same batch delivered again) end in the source's last state: the deployment in
+    fact_deployment with its last values, the deleted execution nowhere; the redelivery is all
+    duplicates and changes nothing."""
+    conn = wh
+    iid = scalar(conn, "SELECT id FROM devflow_src.issues ORDER BY number LIMIT 1")
+    agent, res = agent_of(conn), resource_of(conn)
+    ms = lambda ts: int(ts.timestamp() * 1000)  # noqa: E731
+    dep = {"id": 14_000_141, "pipeline_id": "cdc-1", "issue_id": iid, "agent_id": agent, "resource_id": res,
+           "commit_sha": "c" * 40, "environment": "production", "deployment_type": "CANARY",
+           "deployment_status": "RUNNING", "started_at": ms(at(0)), "completed_at": None,
+           "infrastructure_cost_usd": "1.00", "data_transfer_cost_usd": "0.10"}
+    done = dict(dep, deployment_status="SUCCESS", completed_at=ms(at(5)), infrastructure_cost_usd="2.00")
+    late = dict(dep, deployment_status="FAILED", completed_at=ms(at(4)))  # an older change, delivered last
+    exe = {"id": 14_000_142, "issue_id": iid, "agent_id": agent, "started_at": ms(at(1)), "completed_at": ms(at(2)),
+           "exit_code": 0, "llm_cost_usd": "0.5000"}
+    batch = [cdc("c", "deployment_pipelines", 10, after=dep), cdc("u", "deployment_pipelines", 30, after=done, before=dep),
+             cdc("u", "deployment_pipelines", 20, after=late, before=dep),
+             cdc("c", "agent_execution_logs", 11, after=exe), cdc("d", "agent_execution_logs", 12, before=exe)]
+    first = rows(conn, "SELECT * FROM dwh_etl.ingest_cdc_events(%s::jsonb, 'devflow_src')", (json.dumps(batch),))
+    daily(conn)
+    assert rows(conn, """SELECT deployment_status, completed_at, infrastructure_cost_usd FROM devflow.fact_deployment
+                         WHERE deployment_id = 14000141""") == [("SUCCESS", at(5), Decimal("2.00"))], first
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_agent_execution WHERE execution_id = 14000142") == 0
+    before = gold_state(conn)
+    again = rows(conn, "SELECT events, applied, duplicate FROM dwh_etl.ingest_cdc_events(%s::jsonb, 'devflow_src')",
+                 (json.dumps(batch),))
+    assert again == [(5, 0, 5)], again
+    daily(conn)
+    assert gold_state(conn) == before
+
+
+def test_running_then_finished_a_late_earlier_execution_and_one_sample_in_two_notations(wh):
+    """Held: an execution still running is no fact (and no processing row); finished in the next window it
+    is; an earlier execution of the same issue arriving a window later replaces the processing row (one
+    row, started at the earlier start, costs of both); a metric sample sent as 10:00+05:45 and again as
+    04:15Z (the same instant) is one fact row."""
+    conn = wh
+    issue(conn, "A14-RUN", 1_400_060)
+    conn.execute("""INSERT INTO devflow_src.agent_execution_logs (id, issue_id, agent_id, started_at, exit_code, llm_cost_usd, updated_at)
+                    VALUES (14000151, 'A14-RUN', %s, %s, 0, 1.0, now())""", (agent_of(conn), at(30)))
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_agent_execution WHERE execution_id = 14000151") == 0
+    assert fip(conn, "A14-RUN") == []
+    conn.execute("UPDATE devflow_src.agent_execution_logs SET completed_at = %s, updated_at = now() WHERE id = 14000151", (at(40),))
+    daily(conn)
+    assert [r[1:4] for r in fip(conn, "A14-RUN")] == [(at(30), at(40), Decimal("1.0000"))]
+    execution(conn, 14_000_152, "A14-RUN", at(10), at(20), "2.0000")
+    daily(conn)
+    assert [r[1:4] for r in fip(conn, "A14-RUN")] == [(at(10), at(40), Decimal("3.0000"))]
+    resource = resource_of(conn)
+    day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).date().isoformat()
+    s1 = dict(sample(resource, at(0), 10), timestamp=f"{day}T10:00:00+05:45")
+    s2 = dict(sample(resource, at(0), 10), timestamp=f"{day}T04:15:00Z")
+    inbox(conn, "metrics", [s1])
+    daily(conn)
+    inbox(conn, "metrics", [s2])
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_performance_metrics WHERE resource_id = %s AND measured_at = %s",
+                  (resource, dt.datetime.fromisoformat(f"{day}T04:15:00+00:00"))) == 1
+
+
+def test_a_delete_applied_as_logical_replication_does_leaves_its_tombstone(wh):
+    """Held (the triggers of migration 0064 are ENABLE ALWAYS, as zz_dwh_arrival): a delete applied in a
+    session with session_replication_role = replica (how logical replication applies a replicated
+    devflow source) still writes its tombstone, and `daily` drops the deployment from gold."""
+    conn = wh
+    issue(conn, "A14-REPL", 1_400_070)
+    execution(conn, 14_000_161, "A14-REPL", at(0), at(10), "1.0000")
+    deployment(conn, 14_000_162, "A14-REPL", at(11), at(12), "SUCCESS", "1.00")
+    daily(conn)
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("DELETE FROM devflow_src.deployment_pipelines WHERE id = 14000162")
+    assert scalar(conn, "SELECT count(*) FROM devflow_src.deleted_records WHERE record_id = '14000162'") == 1
+    daily(conn)
+    assert scalar(conn, "SELECT count(*) FROM devflow.fact_deployment WHERE deployment_id = 14000162") == 0

@@ -3,7 +3,7 @@
 -- deployment run from silver (is_deleted), gold's facts and the marts, and closes a deleted issue, agent,
 -- label or resource in its dimension (attack 14b: a deleted row stayed everywhere).
 -- The engine's dwh_etl.trg_source_tombstone does the work (row-level AFTER DELETE, AFTER UPDATE of the
--- key, and BEFORE TRUNCATE for a whole table), as for attached sources. Re-applying this file is harmless.
+-- key, and BEFORE TRUNCATE for a whole table, all ENABLE ALWAYS), as for attached sources. Re-applying this file is harmless.
 DO $tombstones$
 DECLARE
     v_table text;
@@ -23,6 +23,10 @@ BEGIN
         EXECUTE format('CREATE OR REPLACE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.%I FOR EACH STATEMENT '
                        'EXECUTE FUNCTION dwh_etl.trg_source_tombstone(%L, %L)',
                        v_table, 'devflow_src.deleted_records', v_key);
+        -- ENABLE ALWAYS, as zz_dwh_arrival: a delete applied by logical replication (session_replication_role
+        -- replica) leaves its tombstone too
+        EXECUTE format('ALTER TABLE devflow_src.%I ENABLE ALWAYS TRIGGER zz_dwh_tombstone, ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey, '
+                       'ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate', v_table);
     END LOOP;
 END
 $tombstones$;
