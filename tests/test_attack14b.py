@@ -690,3 +690,23 @@ def test_a_delete_applied_as_logical_replication_does_leaves_its_tombstone(wh):
     assert scalar(conn, "SELECT count(*) FROM devflow_src.deleted_records WHERE record_id = '14000162'") == 1
     daily(conn)
     assert scalar(conn, "SELECT count(*) FROM devflow.fact_deployment WHERE deployment_id = 14000162") == 0
+
+
+def test_a_pull_request_body_naming_an_unresolved_issue_is_not_linked_to_it(wh):
+    """DEFECT (low): the pull request -> issue link (GitHub's closing keywords in the body) matched inside
+    words: "Follow-up of the still unresolved #A; closes #B" linked the PR to A ("resolved #A" inside
+    "unresolved"), as did "prefixes #A" ("fixes #A"). The keywords count as words only now: the PR is
+    B's."""
+    conn = wh
+    issue(conn, "A14-KW-A", 1_400_080)
+    issue(conn, "A14-KW-B", 1_400_081)
+    execution(conn, 14_000_171, "A14-KW-A", at(0), at(10), "1.0000")
+    execution(conn, 14_000_172, "A14-KW-B", at(0), at(10), "1.0000")
+    pr = pr_payload(1_400_960, 1_400_081, at(5))
+    pr["body"] = "Follow-up of the still unresolved #1400080 (its config prefixes #1400080); closes #1400081"
+    pr["head"]["ref"] = "kw-follow-up"
+    inbox(conn, "github_pulls", [pr])
+    daily(conn)
+    assert scalar(conn, "SELECT issue_number FROM silver.devflow_pull_requests WHERE pr_number = 1400960") == 1_400_081
+    assert [r[6] for r in fip(conn, "A14-KW-A")] == [None]
+    assert [r[6] for r in fip(conn, "A14-KW-B")] == [1_400_960]
