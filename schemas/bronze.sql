@@ -311,6 +311,19 @@ ALTER TABLE bronze.devflow_code_gen_tasks ALTER COLUMN _bronze_id ADD GENERATED 
 );
 
 --
+-- Name: devflow_deleted_records__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.devflow_deleted_records ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.devflow_deleted_records__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: devflow_deployment_pipelines__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -1012,6 +1025,22 @@ CREATE TABLE bronze.devflow_code_gen_tasks (
 );
 
 --
+-- Name: devflow_deleted_records; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.devflow_deleted_records (
+    _bronze_id bigint NOT NULL,
+    table_name text,
+    record_id text,
+    deleted_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
+);
+
+--
 -- Name: devflow_deployment_pipelines; Type: TABLE; Schema: bronze; Owner: -
 --
 
@@ -1495,6 +1524,13 @@ ALTER TABLE ONLY bronze.devflow_code_gen_tasks
     ADD CONSTRAINT devflow_code_gen_tasks_pk PRIMARY KEY (_bronze_id);
 
 --
+-- Name: devflow_deleted_records devflow_deleted_records_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.devflow_deleted_records
+    ADD CONSTRAINT devflow_deleted_records_pk PRIMARY KEY (_bronze_id);
+
+--
 -- Name: devflow_deployment_pipelines devflow_deployment_pipelines_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
 --
 
@@ -1722,6 +1758,12 @@ CREATE INDEX devflow_agents_ingested_idx ON bronze.devflow_agents USING btree (_
 --
 
 CREATE INDEX devflow_code_gen_tasks_ingested_idx ON bronze.devflow_code_gen_tasks USING btree (_ingested_at);
+
+--
+-- Name: devflow_deleted_records_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX devflow_deleted_records_ingested_idx ON bronze.devflow_deleted_records USING btree (_ingested_at);
 
 --
 -- Name: devflow_deployment_pipelines_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
@@ -2064,6 +2106,18 @@ CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_code
 --
 
 CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_code_gen_tasks FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_deleted_records bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.devflow_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: devflow_deleted_records bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.devflow_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
 
 --
 -- Name: devflow_deployment_pipelines bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
@@ -2582,6 +2636,18 @@ COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_arrived_at IS 'When the 
 COMMENT ON COLUMN bronze.devflow_code_gen_tasks._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN devflow_deleted_records._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_deleted_records._source_arrived_at IS 'When the row reached the source table (its _dwh_arrived_at), copied by the extraction; NULL for rows of file loads and change events (migration 0049).';
+
+--
+-- Name: COLUMN devflow_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.devflow_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
 -- Name: COLUMN devflow_deployment_pipelines._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -2822,6 +2888,12 @@ COMMENT ON TABLE bronze.devflow_agents IS 'Raw devflow_src.agents rows extracted
 COMMENT ON TABLE bronze.devflow_code_gen_tasks IS 'Raw devflow_src.code_gen_tasks rows extracted by high-water mark on updated_at, as text. Append-only.';
 
 --
+-- Name: TABLE devflow_deleted_records; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.devflow_deleted_records IS 'devflow_src.deleted_records as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
 -- Name: TABLE devflow_deployment_pipelines; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -3039,6 +3111,12 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_agents__bronze_id_seq TO etl_servi
 GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_code_gen_tasks__bronze_id_seq TO etl_service;
 
 --
+-- Name: SEQUENCE devflow_deleted_records__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.devflow_deleted_records__bronze_id_seq TO etl_service;
+
+--
 -- Name: SEQUENCE devflow_deployment_pipelines__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
 --
 
@@ -3247,6 +3325,12 @@ GRANT SELECT,INSERT ON TABLE bronze.devflow_agents TO etl_service;
 --
 
 GRANT SELECT,INSERT ON TABLE bronze.devflow_code_gen_tasks TO etl_service;
+
+--
+-- Name: TABLE devflow_deleted_records; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.devflow_deleted_records TO etl_service;
 
 --
 -- Name: TABLE devflow_deployment_pipelines; Type: ACL; Schema: bronze; Owner: -

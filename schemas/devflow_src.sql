@@ -142,6 +142,17 @@ CREATE TABLE devflow_src.code_gen_tasks (
 );
 
 --
+-- Name: deleted_records; Type: TABLE; Schema: devflow_src; Owner: -
+--
+
+CREATE TABLE devflow_src.deleted_records (
+    table_name text NOT NULL,
+    record_id text NOT NULL,
+    deleted_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+--
 -- Name: deployment_pipelines; Type: TABLE; Schema: devflow_src; Owner: -
 --
 
@@ -333,6 +344,13 @@ ALTER TABLE ONLY devflow_src.code_gen_tasks
     ADD CONSTRAINT code_gen_tasks_pk PRIMARY KEY (id);
 
 --
+-- Name: deleted_records deleted_records_pk; Type: CONSTRAINT; Schema: devflow_src; Owner: -
+--
+
+ALTER TABLE ONLY devflow_src.deleted_records
+    ADD CONSTRAINT deleted_records_pk PRIMARY KEY (table_name, record_id, deleted_at);
+
+--
 -- Name: deployment_pipelines deployment_pipelines_pk; Type: CONSTRAINT; Schema: devflow_src; Owner: -
 --
 
@@ -445,6 +463,18 @@ CREATE INDEX code_gen_tasks_arrival_idx ON devflow_src.code_gen_tasks USING btre
 CREATE INDEX code_gen_tasks_updated_at_idx ON devflow_src.code_gen_tasks USING btree (updated_at);
 
 --
+-- Name: deleted_records_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX deleted_records_arrival_idx ON devflow_src.deleted_records USING btree (_dwh_arrived_at);
+
+--
+-- Name: deleted_records_deleted_at_idx; Type: INDEX; Schema: devflow_src; Owner: -
+--
+
+CREATE INDEX deleted_records_deleted_at_idx ON devflow_src.deleted_records USING btree (deleted_at);
+
+--
 -- Name: deployment_pipelines_arrival_idx; Type: INDEX; Schema: devflow_src; Owner: -
 --
 
@@ -537,12 +567,60 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.agent_execu
 ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: agent_execution_logs zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.agent_execution_logs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: agent_execution_logs zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.agent_execution_logs FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: agent_execution_logs zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.agent_execution_logs FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.agent_execution_logs ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: agents zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.agents FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: agents zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.agents FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: agents zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.agents FOR EACH ROW WHEN ((old.agent_id IS DISTINCT FROM new.agent_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: agents zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.agents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'agent_id');
+
+ALTER TABLE devflow_src.agents ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: api_payloads zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -561,12 +639,68 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.code_gen_ta
 ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: code_gen_tasks zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.code_gen_tasks FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: code_gen_tasks zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.code_gen_tasks FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: code_gen_tasks zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.code_gen_tasks FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.code_gen_tasks ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
+-- Name: deleted_records zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.deleted_records FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE devflow_src.deleted_records ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
 -- Name: deployment_pipelines zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.deployment_pipelines FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: deployment_pipelines zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.deployment_pipelines FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: deployment_pipelines zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.deployment_pipelines FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: deployment_pipelines zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.deployment_pipelines FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.deployment_pipelines ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: infrastructure zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -577,12 +711,60 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.infrastruct
 ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: infrastructure zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.infrastructure FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: infrastructure zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.infrastructure FOR EACH ROW WHEN ((old.resource_id IS DISTINCT FROM new.resource_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: infrastructure zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.infrastructure FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'resource_id');
+
+ALTER TABLE devflow_src.infrastructure ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: issues zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.issues FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: issues zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.issues FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: issues zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.issues FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: issues zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.issues FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.issues ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: label_history zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -601,12 +783,60 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.labels FOR 
 ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: labels zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.labels FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: labels zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.labels FOR EACH ROW WHEN ((old.label_name IS DISTINCT FROM new.label_name)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: labels zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.labels FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'label_name');
+
+ALTER TABLE devflow_src.labels ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: review_results zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.review_results FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: review_results zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.review_results FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: review_results zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.review_results FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: review_results zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.review_results FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.review_results ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: worktree_states zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
@@ -707,6 +937,12 @@ COMMENT ON TABLE devflow_src.api_payloads IS 'Inbox of raw API responses as the 
 COMMENT ON TABLE devflow_src.code_gen_tasks IS 'One row per code generation attempt of an issue (a commit).';
 
 --
+-- Name: TABLE deleted_records; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels or infrastructure (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
+
+--
 -- Name: TABLE deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -
 --
 
@@ -777,6 +1013,12 @@ COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.api_payloads IS 'Stamps receive
 --
 
 COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.code_gen_tasks IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON deleted_records; Type: COMMENT; Schema: devflow_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON devflow_src.deleted_records IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
 
 --
 -- Name: TRIGGER zz_dwh_arrival ON deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -
@@ -850,6 +1092,12 @@ GRANT SELECT ON TABLE devflow_src.api_payloads TO etl_service;
 --
 
 GRANT SELECT ON TABLE devflow_src.code_gen_tasks TO etl_service;
+
+--
+-- Name: TABLE deleted_records; Type: ACL; Schema: devflow_src; Owner: -
+--
+
+GRANT SELECT ON TABLE devflow_src.deleted_records TO etl_service;
 
 --
 -- Name: TABLE deployment_pipelines; Type: ACL; Schema: devflow_src; Owner: -

@@ -105,6 +105,15 @@ CREATE TABLE dwh_staging.citizen_perf_days (
 );
 
 --
+-- Name: devflow_affected_issues; Type: TABLE; Schema: dwh_staging; Owner: -
+--
+
+CREATE TABLE dwh_staging.devflow_affected_issues (
+    issue_id text NOT NULL,
+    noted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: sales_affected_customers; Type: TABLE; Schema: dwh_staging; Owner: -
 --
 
@@ -181,6 +190,13 @@ ALTER TABLE ONLY dwh_staging.citizen_perf_days
     ADD CONSTRAINT citizen_perf_days_pk PRIMARY KEY (date_key);
 
 --
+-- Name: devflow_affected_issues devflow_affected_issues_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
+--
+
+ALTER TABLE ONLY dwh_staging.devflow_affected_issues
+    ADD CONSTRAINT devflow_affected_issues_pk PRIMARY KEY (issue_id);
+
+--
 -- Name: sales_affected_customers sales_affected_customers_pk; Type: CONSTRAINT; Schema: dwh_staging; Owner: -
 --
 
@@ -241,6 +257,12 @@ COMMENT ON TABLE dwh_staging.citizen_dq_days IS 'Days whose citizen.fct_data_qua
 --
 
 COMMENT ON TABLE dwh_staging.citizen_perf_days IS 'Days whose citizen.fct_system_performance rows are to be recomputed (queries changed, citizen steps ran); filled by citizen.marts_queue_engine_days, consumed by the mart step citizen_fct_system_performance.';
+
+--
+-- Name: TABLE devflow_affected_issues; Type: COMMENT; Schema: dwh_staging; Owner: -
+--
+
+COMMENT ON TABLE dwh_staging.devflow_affected_issues IS 'Issues an event of silver left (its issue_id, a worktree''s associated_issue_id or a pull request''s issue_number changed): their fact_issue_processing rows are recomputed by the next devflow.load_fact_issue_processing, which empties the queue.';
 
 --
 -- Name: TABLE sales_affected_customers; Type: COMMENT; Schema: dwh_staging; Owner: -
@@ -308,6 +330,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_dq_days TO etl_se
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.citizen_perf_days TO etl_service;
+
+--
+-- Name: TABLE devflow_affected_issues; Type: ACL; Schema: dwh_staging; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE dwh_staging.devflow_affected_issues TO etl_service;
 
 --
 -- Name: TABLE sales_affected_customers; Type: ACL; Schema: dwh_staging; Owner: -

@@ -426,7 +426,8 @@ CREATE TABLE silver.devflow_agent_execution_logs (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -451,7 +452,8 @@ CREATE TABLE silver.devflow_agents (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -486,7 +488,8 @@ CREATE TABLE silver.devflow_code_gen_tasks (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -518,7 +521,8 @@ CREATE TABLE silver.devflow_deployment_pipelines (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -547,7 +551,8 @@ CREATE TABLE silver.devflow_infrastructure (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -573,7 +578,8 @@ CREATE TABLE silver.devflow_issues (
     closed_at timestamp with time zone,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -609,7 +615,8 @@ CREATE TABLE silver.devflow_labels (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -695,7 +702,8 @@ CREATE TABLE silver.devflow_review_results (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -1316,6 +1324,48 @@ CREATE INDEX silver_sales_products_batch_brin ON silver.sales_products USING bri
 CREATE INDEX silver_sales_sales_batch_brin ON silver.sales_sales USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
 
 --
+-- Name: devflow_agent_execution_logs zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_agent_execution_logs FOR EACH ROW WHEN ((old.issue_id IS DISTINCT FROM new.issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_id');
+
+--
+-- Name: devflow_code_gen_tasks zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_code_gen_tasks FOR EACH ROW WHEN ((old.issue_id IS DISTINCT FROM new.issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_id');
+
+--
+-- Name: devflow_deployment_pipelines zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_deployment_pipelines FOR EACH ROW WHEN ((old.issue_id IS DISTINCT FROM new.issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_id');
+
+--
+-- Name: devflow_label_history zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_label_history FOR EACH ROW WHEN ((old.issue_id IS DISTINCT FROM new.issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_id');
+
+--
+-- Name: devflow_pull_requests zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_pull_requests FOR EACH ROW WHEN ((old.issue_number IS DISTINCT FROM new.issue_number)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_number', 'number');
+
+--
+-- Name: devflow_review_results zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_review_results FOR EACH ROW WHEN ((old.issue_id IS DISTINCT FROM new.issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('issue_id');
+
+--
+-- Name: devflow_worktree_states zz_devflow_affected_issue; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_worktree_states FOR EACH ROW WHEN ((old.associated_issue_id IS DISTINCT FROM new.associated_issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('associated_issue_id');
+
+--
 -- Name: sales_customers scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
 --
 
@@ -1496,10 +1546,22 @@ COMMENT ON COLUMN silver.citizen_users._source_bronze_id IS 'Per-record lineage:
 COMMENT ON COLUMN silver.devflow_agent_execution_logs._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN devflow_agent_execution_logs.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_agent_execution_logs.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN devflow_agents._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.devflow_agents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_agents.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_agents.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_code_gen_tasks._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1508,10 +1570,22 @@ COMMENT ON COLUMN silver.devflow_agents._source_bronze_id IS 'Per-record lineage
 COMMENT ON COLUMN silver.devflow_code_gen_tasks._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN devflow_code_gen_tasks.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_code_gen_tasks.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN devflow_deployment_pipelines._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.devflow_deployment_pipelines._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_deployment_pipelines.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_deployment_pipelines.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_infrastructure._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1520,10 +1594,22 @@ COMMENT ON COLUMN silver.devflow_deployment_pipelines._source_bronze_id IS 'Per-
 COMMENT ON COLUMN silver.devflow_infrastructure._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN devflow_infrastructure.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_infrastructure.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN devflow_issues._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.devflow_issues._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_issues.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_issues.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_label_history._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1536,6 +1622,12 @@ COMMENT ON COLUMN silver.devflow_label_history._source_bronze_id IS 'Per-record 
 --
 
 COMMENT ON COLUMN silver.devflow_labels._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_labels.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_labels.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_metric_samples._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1554,6 +1646,12 @@ COMMENT ON COLUMN silver.devflow_pull_requests._source_bronze_id IS 'Per-record 
 --
 
 COMMENT ON COLUMN silver.devflow_review_results._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_review_results.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_review_results.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_worktree_states._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -

@@ -4,7 +4,9 @@ CREATE OR REPLACE VIEW devflow._bronze_pull_requests AS
 SELECT b._bronze_id,
        b._ingested_at,
        b.number AS pr_number,
-       COALESCE(substring(b.body FROM '(?i)(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?) #(\d+)'),
+       -- GitHub's closing keywords as words (\m: a word starts), not inside one: "unresolved #4" and
+       -- "prefixes #4" name no issue to close (attack 14b)
+       COALESCE(substring(b.body FROM '(?i)\m(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?) #(\d+)'),
                 substring(b._raw_payload->'head'->>'ref' FROM 'issue-(\d+)')) AS issue_number,
        b.state,
        b.title,

@@ -30,7 +30,8 @@ SELECT e.id AS execution_id,
        e.started_at,
        e.completed_at,
        e._loaded_at,
-       e._source_bronze_id
+       e._source_bronze_id,
+       e.is_deleted
 FROM silver.devflow_agent_execution_logs AS e
 WHERE e.completed_at IS NOT NULL;
 COMMENT ON VIEW silver.devflow_fact_agent_execution_rows IS 'Fact rows of devflow.fact_agent_execution (fact step devflow_fact_agent_execution): finished executions, seed defaults applied.';

@@ -27,7 +27,8 @@ SELECT c.id AS code_gen_id,
        c.created_at,
        c.commit_sha,
        c._loaded_at,
-       c._source_bronze_id
+       c._source_bronze_id,
+       c.is_deleted
 FROM silver.devflow_code_gen_tasks AS c;
 COMMENT ON VIEW silver.devflow_fact_code_generation_rows IS 'Fact rows of devflow.fact_code_generation (fact step devflow_fact_code_generation): code generation tasks, seed defaults applied.';
 GRANT SELECT ON silver.devflow_fact_code_generation_rows TO etl_service;

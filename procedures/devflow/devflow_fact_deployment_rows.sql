@@ -24,7 +24,8 @@ SELECT d.id AS deployment_id,
        COALESCE(d.commit_sha, 'unknown') AS commit_sha,
        d.pipeline_id,
        d._loaded_at,
-       d._source_bronze_id
+       d._source_bronze_id,
+       d.is_deleted
 FROM silver.devflow_deployment_pipelines AS d
 WHERE d.completed_at IS NOT NULL
   AND d.deployment_status IN ('SUCCESS', 'FAILED', 'ROLLED_BACK', 'PARTIAL');

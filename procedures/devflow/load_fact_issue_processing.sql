@@ -1,7 +1,8 @@
 -- Step (gold): the seed's issue transform in SQL. One row per issue processing (natural key
 -- issue_number + started_at, the seed's ON CONFLICT target, now backed by a unique index), recomputed
 -- for every issue that anything changed for in silver since the last run: its executions, generations,
--- reviews, deployments, labels, worktree or pull request. Each source is aggregated per issue before
+-- reviews, deployments, labels, worktree or pull request, and every issue an event left (queue
+-- dwh_staging.devflow_affected_issues); rows silver flags deleted count for nothing. Each source is aggregated per issue before
 -- the join (the seed's extract multiplied rows). The seed's upsert set a non-existent updated_at; here
 -- _loaded_at and _batch_id. Transform:
 --   started_at / completed_at  first execution start / last execution or deployment end
@@ -43,8 +44,11 @@ BEGIN
     UNION SELECT s.issue_id FROM silver.devflow_label_history AS s WHERE s._loaded_at >= v_win.from_ts AND s._loaded_at < v_win.to_ts
     UNION SELECT s.associated_issue_id FROM silver.devflow_worktree_states AS s WHERE s._loaded_at >= v_win.from_ts AND s._loaded_at < v_win.to_ts
     UNION SELECT i.id FROM silver.devflow_pull_requests AS s JOIN silver.devflow_issues AS i ON i.number = s.issue_number
-          WHERE s._loaded_at >= v_win.from_ts AND s._loaded_at < v_win.to_ts;
+          WHERE s._loaded_at >= v_win.from_ts AND s._loaded_at < v_win.to_ts
+    -- the issues an event left (its issue changed in silver: trigger devflow.trg_note_affected_issue)
+    UNION SELECT q.issue_id FROM dwh_staging.devflow_affected_issues AS q;
     DELETE FROM _fip_issues AS a WHERE a.issue_id IS NULL;
+    DELETE FROM dwh_staging.devflow_affected_issues AS q USING _fip_issues AS a WHERE q.issue_id = a.issue_id;
     GET DIAGNOSTICS v_issues = ROW_COUNT;
     SELECT count(*) INTO v_issues FROM _fip_issues;
 
@@ -54,7 +58,7 @@ BEGIN
                sum(COALESCE(e.llm_cost_usd, 0)) AS ai_cost
         FROM silver.devflow_agent_execution_logs AS e
         JOIN _fip_issues AS a ON a.issue_id = e.issue_id
-        WHERE e.completed_at IS NOT NULL
+        WHERE e.completed_at IS NOT NULL AND NOT e.is_deleted
         GROUP BY e.issue_id
     ),
     main_agent AS (
@@ -62,7 +66,7 @@ BEGIN
         FROM (SELECT e.issue_id, e.agent_id, sum(e.completed_at - e.started_at) AS busy
               FROM silver.devflow_agent_execution_logs AS e
               JOIN _fip_issues AS a ON a.issue_id = e.issue_id
-              WHERE e.completed_at IS NOT NULL
+              WHERE e.completed_at IS NOT NULL AND NOT e.is_deleted
               GROUP BY e.issue_id, e.agent_id) AS t
         ORDER BY t.issue_id, t.busy DESC, t.agent_id
     ),
@@ -70,18 +74,21 @@ BEGIN
         SELECT c.issue_id, sum(COALESCE(c.total_lines_generated, 0)) AS lines, sum(COALESCE(c.total_files_generated, 0)) AS files
         FROM silver.devflow_code_gen_tasks AS c
         JOIN _fip_issues AS a ON a.issue_id = c.issue_id
+        WHERE NOT c.is_deleted
         GROUP BY c.issue_id
     ),
     last_generation AS (
         SELECT DISTINCT ON (c.issue_id) c.issue_id, c.clippy_warnings, c.fmt_issues, c.commit_sha
         FROM silver.devflow_code_gen_tasks AS c
         JOIN _fip_issues AS a ON a.issue_id = c.issue_id
+        WHERE NOT c.is_deleted
         ORDER BY c.issue_id, c.created_at DESC, c.id DESC
     ),
     last_review AS (
         SELECT DISTINCT ON (r.issue_id) r.issue_id, r.review_score, r.test_coverage_percent
         FROM silver.devflow_review_results AS r
         JOIN _fip_issues AS a ON a.issue_id = r.issue_id
+        WHERE NOT r.is_deleted
         ORDER BY r.issue_id, r.reviewed_at DESC, r.id DESC
     ),
     deployments AS (
@@ -90,13 +97,14 @@ BEGIN
         FROM silver.devflow_deployment_pipelines AS d
         JOIN _fip_issues AS a ON a.issue_id = d.issue_id
         WHERE d.completed_at IS NOT NULL AND d.deployment_status IN ('SUCCESS', 'FAILED', 'ROLLED_BACK', 'PARTIAL')
+          AND NOT d.is_deleted
         GROUP BY d.issue_id
     ),
     last_production AS (
         SELECT DISTINCT ON (d.issue_id) d.issue_id, d.deployment_status
         FROM silver.devflow_deployment_pipelines AS d
         JOIN _fip_issues AS a ON a.issue_id = d.issue_id
-        WHERE d.environment = 'production' AND d.completed_at IS NOT NULL
+        WHERE d.environment = 'production' AND d.completed_at IS NOT NULL AND NOT d.is_deleted
           AND d.deployment_status IN ('SUCCESS', 'FAILED', 'ROLLED_BACK', 'PARTIAL')
         ORDER BY d.issue_id, d.started_at DESC, d.id DESC
     ),
@@ -110,7 +118,7 @@ BEGIN
         SELECT i.id AS issue_id, i.number AS issue_number, x.started_at,
                GREATEST(x.completed_at, d.completed_at) AS completed_at, x.ai_cost
         FROM executions AS x
-        JOIN silver.devflow_issues AS i ON i.id = x.issue_id
+        JOIN silver.devflow_issues AS i ON i.id = x.issue_id AND NOT i.is_deleted
         LEFT JOIN deployments AS d ON d.issue_id = x.issue_id
     ),
     label_state AS (
@@ -203,11 +211,13 @@ BEGIN
 
     PERFORM devflow._ensure_calendar((SELECT devflow._utc_date(min(s.started_at)) FROM _fip_stage AS s), (SELECT devflow._utc_date(max(s.started_at)) FROM _fip_stage AS s));
 
-    -- an issue whose first execution changed (a late, earlier execution arrived) replaces its row
+    -- an issue whose first execution changed (a late, earlier execution arrived) replaces its row; so
+    -- does one whose number changed (a Type 1 correction: its row under the old number is found by the
+    -- issue's dimension rows, attack 14b), and one with no finished execution left (all deleted or moved)
     DELETE FROM devflow.fact_issue_processing AS f
     USING _fip_issues AS a
-    JOIN silver.devflow_issues AS i ON i.id = a.issue_id
-    WHERE f.issue_number = i.number
+    WHERE (f.issue_number IN (SELECT i.number FROM silver.devflow_issues AS i WHERE i.id = a.issue_id)
+           OR f.issue_key IN (SELECT d.issue_key FROM devflow.dim_issue AS d WHERE d.issue_id = a.issue_id))
       AND NOT EXISTS (SELECT 1 FROM _fip_stage AS s WHERE s.issue_number = f.issue_number AND s.started_at = f.started_at);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 

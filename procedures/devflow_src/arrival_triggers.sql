@@ -16,3 +16,4 @@ CALL dwh_etl.track_arrival('devflow_src.code_gen_tasks', p_backfill_from => 'upd
 CALL dwh_etl.track_arrival('devflow_src.review_results', p_backfill_from => 'updated_at');
 CALL dwh_etl.track_arrival('devflow_src.deployment_pipelines', p_backfill_from => 'updated_at');
 CALL dwh_etl.track_arrival('devflow_src.api_payloads', p_column => 'received_at', p_index => false);
+CALL dwh_etl.track_arrival('devflow_src.deleted_records', p_backfill_from => 'deleted_at');
