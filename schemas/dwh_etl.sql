@@ -567,6 +567,12 @@ CREATE TRIGGER loaded_files_guard BEFORE INSERT OR UPDATE ON dwh_etl.loaded_file
 CREATE TRIGGER steps_check_graph AFTER INSERT OR DELETE OR UPDATE ON dwh_etl.steps FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl._check_step_graph();
 
 --
+-- Name: watermarks watermark_guard; Type: TRIGGER; Schema: dwh_etl; Owner: -
+--
+
+CREATE TRIGGER watermark_guard BEFORE INSERT OR DELETE OR UPDATE ON dwh_etl.watermarks FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_watermark_guard();
+
+--
 -- Name: source_watermarks source_watermarks_source_fk; Type: FK CONSTRAINT; Schema: dwh_etl; Owner: -
 --
 
