@@ -50,6 +50,9 @@ EMPTY_IN_THE_DEMO = {
     "bronze.cdc_events": "the landing table of `dwh cdc ingest`: the demo sends no change events",
     "devflow.fact_issue_processing_archive": "seed 000 retention (maintenance pipeline): the demo's processing is "
                                              "days old, none past the 2-year horizon; tests/test_seed_devflow.py",
+    "devflow_src.deleted_records": "devflow's tombstones (migration 0064): the demo's devflow source deletes "
+                                   "nothing; tests/test_attack14b.py deletes",
+    "bronze.devflow_deleted_records": "the tombstones extracted from devflow_src.deleted_records: none in the demo",
 }
 
 
