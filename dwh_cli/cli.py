@@ -169,8 +169,10 @@ def cli(ctx: click.Context, dsn: str | None, data_dir: str | None):
 @click.option("--dry-run", is_flag=True, help="List pending migrations and changed procedure files; apply nothing.")
 @click.option("--force", is_flag=True, help="Re-apply every procedure file, changed or not.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=600, show_default=True,
+              help="Seconds to wait for running pipeline runs to end before applying; then exit 1, nothing applied.")
 @click.pass_context
-def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
+def migrate(ctx, dry_run: bool, force: bool, as_json: bool, wait: float):
     """Apply migrations/ (yoyo), then the changed files of procedures/.
 
     Concurrent runs wait for each other.
@@ -182,7 +184,7 @@ def migrate(ctx, dry_run: bool, force: bool, as_json: bool):
     from .migrate import migrate as do_migrate
 
     # Per-file progress only for migrations: procedure files are many and each applies in milliseconds.
-    res = do_migrate(conninfo(ctx), dry_run=dry_run, force=force,
+    res = do_migrate(conninfo(ctx), dry_run=dry_run, force=force, wait=wait,
                      log=lambda line: None if line.startswith("applying procedures/") else err(line))
     if as_json:
         emit_json(res.as_dict())

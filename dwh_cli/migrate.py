@@ -157,8 +157,28 @@ def advisory_lock(conn: psycopg.Connection, log: Callable[[str], None]):
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK_KEY,))
 
 
+RUN_WAIT = 600.0  # seconds a migrate waits for a running run (dwh migrate --wait)
+
+
+def _lock_holder(conn: psycopg.Connection, key: int) -> str:
+    """Who holds the session-level advisory lock `key` (a bigint key: classid = high, objid = low half)."""
+    row = conn.execute(
+        "SELECT a.pid, a.usename, a.application_name, a.state, a.state_change"
+        " FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+        "       WHERE datname = current_database())"
+        "   AND l.objsubid = 1 AND l.classid = ((%(k)s::bigint >> 32) & 4294967295)::bigint::oid"
+        "   AND l.objid = (%(k)s::bigint & 4294967295)::bigint::oid AND l.pid <> pg_backend_pid() LIMIT 1",
+        {"k": key}).fetchone()
+    if row is None:
+        return "a session"
+    pid, user, app, state, since = row
+    return f"pid {pid} ({user}{', ' + app if app else ''}, {state} since {since:%Y-%m-%d %H:%M:%S %Z})"
+
+
 @contextlib.contextmanager
-def run_locks(conn: psycopg.Connection, log: Callable[[str], None], wanted: bool = True):
+def run_locks(conn: psycopg.Connection, log: Callable[[str], None], wanted: bool = True,
+              wait: float = RUN_WAIT):
     """While something is to apply: the run lock of every registered pipeline (the session-level advisory
     lock dwh_etl.run_steps takes for a run, and rebuild and restate for theirs), taken in name order,
     waiting for a running run to end. A migration's DDL on the tables a run writes deadlocked with it
@@ -174,11 +194,20 @@ def run_locks(conn: psycopg.Connection, log: Callable[[str], None], wanted: bool
     try:
         for name, key in keys:
             if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-                log(f"waiting for the running {name} run to end ...")
+                log(f"waiting for the running {name} run to end ({_lock_holder(conn, key)}; up to {wait:g} s) ...")
                 # polled, not pg_advisory_lock: a statement waiting all along would be an open transaction
                 # of this database, and dwh_etl.safe_upper_bound would end the run's windows at its start
-                # (the rows after it deferred to the next run)
+                # (the rows after it deferred to the next run). Bounded: a session that keeps the lock
+                # (a run called in a transaction left open) would keep `dwh migrate` and `dwh demo` waiting.
+                deadline = time.monotonic() + wait
                 while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                    if time.monotonic() >= deadline:
+                        raise DwhError(
+                            f"a {name} run is still running after {wait:g} s: nothing was migrated "
+                            f"(its run lock is held by {_lock_holder(conn, key)})",
+                            hint="wait for it to end and migrate again, or dwh cancel; a session left idle in "
+                                 "a transaction keeps the lock until it ends (pg_terminate_backend(pid)); "
+                                 "dwh migrate --wait SECONDS waits longer")
                     time.sleep(0.2)
             taken.append(key)
         yield
@@ -190,7 +219,8 @@ def run_locks(conn: psycopg.Connection, log: Callable[[str], None], wanted: bool
 
 
 def migrate(conninfo: str, dry_run: bool = False, force: bool = False,
-            log: Callable[[str], None] = _noop, home: Path | None = None) -> MigrateResult:
+            log: Callable[[str], None] = _noop, home: Path | None = None,
+            wait: float = RUN_WAIT) -> MigrateResult:
     """Apply pending migrations, then the procedure files whose hash changed (all with ``force``).
 
     ``log`` receives progress lines (the CLI sends them to stderr)."""
@@ -212,7 +242,7 @@ def migrate(conninfo: str, dry_run: bool = False, force: bool = False,
             probe = MigrateResult(dry_run=True)
             _apply_migrations(conn, mig_dir, True, log, probe)
             _apply_procedures(conn, proc_files, True, force, log, probe)
-            with run_locks(conn, log, wanted=not probe.up_to_date):
+            with run_locks(conn, log, wanted=not probe.up_to_date, wait=wait):
                 _apply_migrations(conn, mig_dir, False, log, result)
                 _apply_procedures(conn, proc_files, False, force, log, result)
     except psycopg.Error as exc:

@@ -357,6 +357,29 @@ def test_migrate_while_daily_runs_waits_for_the_run(old):
     assert tf.diff(json.loads(BASELINE.read_text()), tf.fingerprint(info)) == []
 
 
+def test_migrate_waits_a_bounded_time_for_a_session_that_keeps_the_run_lock(old, runner):
+    """A session that took daily's run lock and stays (a run called in a transaction left open, a DBA's
+    psql) kept `dwh migrate` (and `dwh demo`, which migrates first) waiting for ever: now it waits --wait
+    seconds, then exits 1 naming the session, nothing applied; once the session ends it migrates."""
+    conn, info = old
+    holder = psycopg.connect(info, autocommit=True, application_name="a14a holder")
+    try:
+        holder.execute("SELECT pg_advisory_lock(dwh_etl._run_lock_key('daily'))")
+        pid = holder.info.backend_pid
+        before = scalar(conn, "SELECT count(*) FROM public._yoyo_migration")
+        result = runner.invoke(cli, ["--dsn", info, "migrate", "--wait", "1"])
+        assert result.exit_code == 1, result.output
+        assert "a daily run is still running after 1 s: nothing was migrated" in result.stderr, result.stderr
+        assert f"pid {pid}" in result.stderr and "a14a holder" in result.stderr, result.stderr
+        assert scalar(conn, "SELECT count(*) FROM public._yoyo_migration") == before
+        assert scalar(conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> %s", (pid,)) == 0
+    finally:
+        holder.close()
+    result = runner.invoke(cli, ["--dsn", info, "migrate", "--wait", "5"])
+    assert result.exit_code == 0, result.output
+    assert scalar(conn, "SELECT count(*) FROM public._yoyo_migration") == len(ALL_MIGRATIONS)
+
+
 # ---------------------------------------------------------------------------------------------------
 # the docs site and the lineage API with hostile names and values
 # ---------------------------------------------------------------------------------------------------
