@@ -128,6 +128,20 @@ def test_lines_per_hour_cost_per_line_and_agent_utilization(week):
            OR utilization_percent NOT BETWEEN 0 AND 100""") == []
     assert scalar(conn, "SELECT sum(executions) FROM devflow.kpi_agent_utilization") == scalar(
         conn, "SELECT count(*) FROM devflow.fact_agent_execution WHERE agent_key IS NOT NULL")
+    # an absurd concurrency does not break the view (24 x 2147483647 overflowed integer), and a zero or
+    # negative one counts as unknown (1) in the capacity and the utilization alike
+    with conn.transaction(force_rollback=True):
+        big, zero, neg = [r[0] for r in rows(conn, """
+            SELECT agent_id FROM devflow.dim_agent AS a
+            WHERE EXISTS (SELECT 1 FROM devflow.fact_agent_execution AS f WHERE f.agent_key = a.agent_key)
+            GROUP BY agent_id ORDER BY agent_id LIMIT 3""")]
+        for agent, n in ((big, 2147483647), (zero, 0), (neg, -5)):
+            conn.execute("UPDATE devflow.dim_agent SET max_concurrent_tasks = %s WHERE agent_id = %s", (n, agent))
+        got = dict(rows(conn, """SELECT agent_id, max(capacity_hours) FROM devflow.kpi_agent_utilization
+                                 WHERE agent_id = ANY (%s) GROUP BY 1""", ([big, zero, neg],)))
+        assert got == {big: 24 * 2147483647, zero: 24, neg: 24}
+        assert rows(conn, """SELECT time_key, agent_id FROM devflow.kpi_agent_utilization
+                             WHERE abs(utilization_percent - 100 * busy_hours / capacity_hours) > 0.01""") == []
 
 
 def test_system_health_score_is_the_percent_of_healthy_samples(week):
