@@ -248,14 +248,11 @@ def test_the_affected_issue_queue_survives_a_failed_fact_step(wh):
     assert scalar(conn, "SELECT count(*) FROM dwh_staging.devflow_affected_issues") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="open defect (low): devflow_src.label_history has no tombstone trigger and "
-                   "silver.devflow_label_history no is_deleted flag (migration 0064 covers 8 tables, not it); a fix "
-                   "needs a silver column (a migration), the trigger, the silver load's tombstones spec, the fact's "
-                   "label_state filter and a new fingerprint baseline")
 def test_a_deleted_label_change_no_longer_labels_the_issue(wh):
-    """DEFECT (low, open): a label change recorded by mistake (P0 added to R13-A) and deleted from
-    devflow_src.label_history stays in silver: the issue's processing row keeps P0 as its label, and the
-    marts group it under P0, run after run."""
+    """DEFECT (low, fixed): a label change recorded by mistake (P0 added to R13-A) and deleted from
+    devflow_src.label_history stayed in silver (label_history had no tombstones): the issue's processing
+    row kept P0 as its label, and the marts grouped it under P0, run after run. Now (migration 0068)
+    its delete leaves a tombstone, silver flags it, the processing row has no label again."""
     conn = wh
     conn.execute("""INSERT INTO devflow_src.label_history (id, issue_id, label_name, action, changed_at)
                     VALUES (13000101, 'R13-A', 'P0', 'added', %s)""", (at(5),))

@@ -11,6 +11,12 @@
 --   or started_at (trigger run_record_guard, now also BEFORE INSERT);
 -- - trg_watermark_guard counts only a run started since this backend started.
 -- Tests: tests/test_review13.py.
+--
+-- Also (review 13 of migration 0064): devflow_src.label_history had no tombstones. A label change recorded
+-- by mistake and deleted from the source stayed in silver, so the issue's processing row kept that label
+-- (its label_key, the marts' grouping) for good. silver.devflow_label_history gets is_deleted like the
+-- other event tables; procedures/devflow_src/tombstone_triggers.sql tombstones label_history's deletes,
+-- the silver load flags them, devflow.load_fact_issue_processing ignores flagged changes.
 CREATE OR REPLACE FUNCTION dwh_etl.trg_run_record_guard()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -113,3 +119,7 @@ $$;
 REVOKE ALL ON FUNCTION dwh_etl.trg_watermark_guard() FROM PUBLIC, etl_service;
 COMMENT ON FUNCTION dwh_etl.trg_run_record_guard() IS 'Row trigger of dwh_lineage.pipeline_runs, step_runs and table_lineage (migrations 0065, 0068): a role that does not own them records a running run only for its own session, never rewrites a run''s session, name or start, deletes only runs older than history.keep, and changes nothing of a finished run but keys added to its parameters.';
 COMMENT ON FUNCTION dwh_etl.trg_watermark_guard() IS 'Row trigger of dwh_etl.watermarks (migrations 0066, 0068): a role that does not own it writes watermarks only while its backend has a pipeline run recorded running, started since the backend started.';
+
+ALTER TABLE silver.devflow_label_history ADD COLUMN is_deleted boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN silver.devflow_label_history.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels, infrastructure or label_history (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
