@@ -265,6 +265,26 @@ def test_a_deleted_label_change_no_longer_labels_the_issue(wh):
     assert rows(conn, label) == [(None,)]
 
 
+def test_the_queue_works_when_etl_service_runs_daily(wh):
+    """Held: run as etl_service (the trigger on silver runs as the caller, not SECURITY DEFINER), an
+    execution moved to another issue and its old issue renumbered in one window: each issue has one
+    processing row under its current number with its own executions' cost; the queue is empty after."""
+    conn = wh
+    conn.execute("""INSERT INTO devflow_src.issues (id, number, title, priority, complexity, created_at, updated_at)
+                    VALUES ('R13-B', 1300002, 'review 13 b', 'P3', 'low', %s, now())""", (at(-60),))
+    conn.execute("UPDATE devflow_src.agent_execution_logs SET issue_id = 'R13-B', updated_at = now() WHERE id = 13000002")
+    conn.execute("UPDATE devflow_src.issues SET number = 1300003, updated_at = now() WHERE id = 'R13-A'")
+    etl = other(conn, "etl_service")
+    try:
+        daily(etl)
+    finally:
+        etl.close()
+    assert rows(conn, """SELECT issue_number, ai_cost_usd FROM devflow.fact_issue_processing
+                         WHERE issue_number BETWEEN 1300001 AND 1300003 ORDER BY 1""") == [
+        (1300002, Decimal("2.2500")), (1300003, Decimal("1.5000"))]
+    assert scalar(conn, "SELECT count(*) FROM dwh_staging.devflow_affected_issues") == 0
+
+
 @pytest.mark.parametrize("role", ["etl_service", "analyst_role"])
 def test_no_pipeline_or_analyst_session_forges_tombstones(wh, role):
     """Held: etl_service and analyst_role write no tombstone (devflow_src.deleted_records: SELECT for
