@@ -775,6 +775,30 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.label_histo
 ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: label_history zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.label_history FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: label_history zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.label_history FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: label_history zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.label_history FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'id');
+
+ALTER TABLE devflow_src.label_history ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: labels zz_dwh_arrival; Type: TRIGGER; Schema: devflow_src; Owner: -
 --
 
@@ -940,7 +964,7 @@ COMMENT ON TABLE devflow_src.code_gen_tasks IS 'One row per code generation atte
 -- Name: TABLE deleted_records; Type: COMMENT; Schema: devflow_src; Owner: -
 --
 
-COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels or infrastructure (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels, infrastructure or label_history (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
 
 --
 -- Name: TABLE deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -

@@ -414,7 +414,7 @@ CREATE INDEX table_lineage_target_idx ON dwh_lineage.table_lineage USING btree (
 -- Name: pipeline_runs run_record_guard; Type: TRIGGER; Schema: dwh_lineage; Owner: -
 --
 
-CREATE TRIGGER run_record_guard BEFORE DELETE OR UPDATE ON dwh_lineage.pipeline_runs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_run_record_guard();
+CREATE TRIGGER run_record_guard BEFORE INSERT OR DELETE OR UPDATE ON dwh_lineage.pipeline_runs FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_run_record_guard();
 
 --
 -- Name: step_runs run_record_guard; Type: TRIGGER; Schema: dwh_lineage; Owner: -

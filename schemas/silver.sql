@@ -595,7 +595,8 @@ CREATE TABLE silver.devflow_label_history (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -1616,6 +1617,12 @@ COMMENT ON COLUMN silver.devflow_issues.is_deleted IS 'The source row was delete
 --
 
 COMMENT ON COLUMN silver.devflow_label_history._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_label_history.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_label_history.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_labels._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -

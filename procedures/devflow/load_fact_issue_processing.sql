@@ -126,6 +126,7 @@ BEGIN
         SELECT DISTINCT ON (h.issue_id, h.label_name) h.issue_id, h.label_name, h.action, h.changed_at
         FROM silver.devflow_label_history AS h
         JOIN base AS b ON b.issue_id = h.issue_id AND h.changed_at <= b.completed_at
+        WHERE NOT h.is_deleted
         ORDER BY h.issue_id, h.label_name, h.changed_at DESC, h.id DESC
     ),
     primary_label AS (

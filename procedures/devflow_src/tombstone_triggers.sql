@@ -1,7 +1,8 @@
 -- Deletes of the devflow event and entity tables leave tombstones in devflow_src.deleted_records (table_name,
 -- record_id as text, deleted_at), so the warehouse drops a deleted execution, code generation, review or
 -- deployment run from silver (is_deleted), gold's facts and the marts, and closes a deleted issue, agent,
--- label or resource in its dimension (attack 14b: a deleted row stayed everywhere).
+-- label or resource in its dimension (attack 14b: a deleted row stayed everywhere); a deleted label change
+-- (label_history, migration 0068) no longer labels its issue.
 -- The engine's dwh_etl.trg_source_tombstone does the work (row-level AFTER DELETE, AFTER UPDATE of the
 -- key, and BEFORE TRUNCATE for a whole table, all ENABLE ALWAYS), as for attached sources. Re-applying this file is harmless.
 DO $tombstones$
@@ -12,7 +13,8 @@ BEGIN
     FOR v_table, v_key IN
         SELECT * FROM (VALUES ('agent_execution_logs', 'id'), ('code_gen_tasks', 'id'), ('review_results', 'id'),
                               ('deployment_pipelines', 'id'), ('issues', 'id'), ('agents', 'agent_id'),
-                              ('labels', 'label_name'), ('infrastructure', 'resource_id')) AS t
+                              ('labels', 'label_name'), ('infrastructure', 'resource_id'),
+                              ('label_history', 'id')) AS t
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.%I FOR EACH ROW '
                        'EXECUTE FUNCTION dwh_etl.trg_source_tombstone(%L, %L)',

@@ -223,6 +223,7 @@ DECLARE
          "tombstones": {"table": "bronze.devflow_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "infrastructure"}, "flag": "is_deleted"},
          "checks": ["CASE WHEN t.resource_type NOT IN ('VPC', 'Subnet', 'EC2', 'ECS', 'RDS', 'S3', 'Lambda', 'ALB', 'CloudFront', 'Route53') THEN 'resource_type ' || dwh_etl.quote_reason(t.resource_type) || ' is unknown' END"]},
         {"target": "silver.devflow_label_history", "bronze": "bronze.devflow_label_history", "key": ["id"], "ts_column": "updated_at",
+         "tombstones": {"table": "bronze.devflow_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "label_history"}, "flag": "is_deleted"},
          "checks": ["CASE WHEN t.action NOT IN ('added', 'removed') THEN 'action ' || dwh_etl.quote_reason(t.action) || ' is not added or removed' END"]}]}},
     "silver_events": {"step": "devflow_silver_events", "kind": "silver", "layer": "silver",
      "depends_on": ["devflow_extract_events", "devflow_extract_entities"],

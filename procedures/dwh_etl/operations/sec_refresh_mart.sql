@@ -9,7 +9,14 @@
 --                     0.16-0.21 s against 0.52-0.69 s, the costliest step of a next day). A reader that comes
 --                     while it runs waits for it (and for the step's commit, right after); a reader that
 --                     holds the view (a long report, an open REPEATABLE READ transaction that read it) is
---                     never waited for: the lock is not taken, and the refresh is CONCURRENTLY.
+--                     never waited for: the lock is not taken, and the refresh is CONCURRENTLY. Nor is
+--                     a session of this database that holds a snapshot (backend_xmin: an open REPEATABLE
+--                     READ or SERIALIZABLE transaction, a statement running): a plain refresh writes the
+--                     new contents frozen into a new file, so such a transaction that reads the view
+--                     afterwards saw rows committed after its snapshot, next to facts as of it (review
+--                     13); CONCURRENTLY keeps the view MVCC-safe for it. (A REPEATABLE READ transaction
+--                     whose very first statement reads the view while the plain refresh runs takes its
+--                     snapshot before it waits: PostgreSQL's caveat for TRUNCATE and plain refreshes.)
 --   'concurrently'    always CONCURRENTLY when the view allows it: readers are never blocked.
 -- CONCURRENTLY needs a populated view with a unique index; otherwise the refresh is plain. Returns
 -- 'refreshed concurrently', 'refreshed (no reader held it)' or 'refreshed'.
@@ -61,7 +68,13 @@ BEGIN
                                              AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d
                                                                WHERE d.datname = pg_catalog.current_database())
                                              AND l.relation = p_view
-                                             AND l.pid <> pg_catalog.pg_backend_pid()) THEN
+                                             AND l.pid <> pg_catalog.pg_backend_pid())
+                           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a
+                                           WHERE a.datname = pg_catalog.current_database()
+                                             AND a.pid <> pg_catalog.pg_backend_pid()
+                                             AND a.leader_pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+                                             AND a.backend_xmin IS NOT NULL
+                                             AND a.backend_type NOT IN ('autovacuum worker', 'walsender')) THEN
             v_timeout := pg_catalog.current_setting('lock_timeout');
             BEGIN
                 PERFORM pg_catalog.set_config('lock_timeout', '50ms', true);
