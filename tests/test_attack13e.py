@@ -166,16 +166,14 @@ def test_sales_file_row_newer_than_a_mirror_tombstone_of_an_earlier_window_is_lo
 
 
 @pytest.mark.parametrize("split", [False, True])
-@pytest.mark.xfail(strict=True, reason="open defect: a sales line delivered twice with the same change time and "
-                   "different values keeps the later delivery and drops the other without a quarantine entry")
 def test_sales_two_files_same_key_same_change_time_different_values(wh, split):
-    """DEFECT (medium, open): two files deliver sale 5 with the same change time and different quantities
-    (3, then 4). silver.sales_sales keeps the later delivery (4) and the other is counted as a duplicate
-    collapsed (in one window) or overwritten (across windows): no quarantine entry, nothing says two
-    deliveries disagreed, and the outcome depends on the order of arrival. The dimensions of the same
-    area (apply_dimension) decide such a tie by the values in one batch, keep the version recorded first
-    across batches and quarantine the other with its reason; a demanding user expects the same of a fact's
-    silver table: the loser quarantined ('another row with the same key and change time won')."""
+    """DEFECT (medium, fixed in dwh_etl._load_silver): two files deliver sale 5 with the same change time
+    and different quantities (3, then 4). silver.sales_sales kept the later delivery (4) and the other was
+    counted as a duplicate collapsed (in one window) or overwritten (across windows): no quarantine entry,
+    nothing said two deliveries disagreed, and the outcome depended on the order of arrival. The dimensions
+    of the same area (apply_dimension) keep the version recorded first and quarantine the other with its
+    reason; silver.sales_sales now does the same: the first delivery stays, the second is quarantined
+    (with its file and line), counted as quarantined in the reconciliation."""
     conn = wh
     ts = iso(now(conn) - dt.timedelta(minutes=5))
     load_sales(conn, [sale_rec(5, 3, ts)], "a.csv")
@@ -186,6 +184,122 @@ def test_sales_two_files_same_key_same_change_time_different_values(wh, split):
     assert silver_sale(conn, 5) == [(3, False)]
     q = open_quarantine(conn)
     assert len(q) == 1 and q[0][0] == "5", q
+    first = scalar(conn, "SELECT _source_bronze_id FROM silver.sales_sales WHERE sale_id = 5")
+    where, reason = q[0][1].split(": ", 1)
+    assert where.startswith("file b.csv line ") and reason == (
+        f"another row of the same key and change time was loaded first (bronze row {first}): "
+        "a tie with different values is not decided silently"), q
+    assert sales_notes(conn)[-1] == ("1 bronze rows = 0 upserted + 0 unchanged + 1 quarantined + 0 duplicates collapsed; 0 deleted"
+                                     if split else
+                                     "2 bronze rows = 1 upserted + 0 unchanged + 1 quarantined + 0 duplicates collapsed; 0 deleted")
+    rerun_changes_nothing(conn)
+
+
+def sales_notes(conn):
+    """The reconciliation notes of silver.sales_sales' loads, oldest first."""
+    return [r[0] for r in rows(conn, """SELECT notes FROM dwh_lineage.table_lineage
+                                        WHERE target_table = 'silver.sales_sales' ORDER BY lineage_id""")]
+
+
+def test_sales_tie_in_one_window_keeps_the_first_collapses_its_copy_quarantines_the_other(wh):
+    """Fixed with the one above: three deliveries of sale 5 in one window with the same change time, the
+    first two equal (3), the third different (4): one state (3), the copy a duplicate, the other
+    quarantined."""
+    conn = wh
+    ts = iso(now(conn) - dt.timedelta(minutes=5))
+    load_sales(conn, [sale_rec(5, 3, ts)], "a.csv")
+    load_sales(conn, [sale_rec(5, 3, ts)], "a-again.csv")
+    load_sales(conn, [sale_rec(5, 4, ts)], "b.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 5) == [(3, False)] and fact_sale(conn, 5) == [(3,)]
+    q = open_quarantine(conn)
+    assert [k for k, _ in q] == ["5"] and q[0][1].startswith("file b.csv line "), q
+    assert "another row of the same key and change time was loaded first" in q[0][1], q
+    assert sales_notes(conn)[-1] == "3 bronze rows = 1 upserted + 0 unchanged + 1 quarantined + 1 duplicates collapsed; 0 deleted"
+    rerun_changes_nothing(conn)
+
+
+def test_sales_tie_delivered_again_counts_a_delivery_and_its_retry_ties_again(wh):
+    """Fixed with the one above: the losing file delivered again (another name) counts one more delivery of
+    the open entry, nothing else changes; `dwh quarantine retry` replays it into bronze, the next run
+    quarantines it again (the tie stands) without failing."""
+    conn = wh
+    ts = iso(now(conn) - dt.timedelta(minutes=5))
+    load_sales(conn, [sale_rec(5, 3, ts)], "a.csv")
+    run_daily(conn)
+    load_sales(conn, [sale_rec(5, 4, ts)], "b.csv")
+    run_daily(conn)
+    load_sales(conn, [sale_rec(5, 4, ts)], "b-again.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 5) == [(3, False)]
+    assert rows(conn, """SELECT record_key, deliveries FROM dwh_etl.quarantine
+                         WHERE target_table = 'silver.sales_sales' AND resolved_at IS NULL""") == [("5", 2)]
+    rerun_changes_nothing(conn)
+    (qid,) = rows(conn, "SELECT quarantine_id FROM dwh_etl.quarantine WHERE target_table = 'silver.sales_sales' AND resolved_at IS NULL")[0]
+    assert [r[1] for r in rows(conn, "SELECT * FROM dwh_etl.retry_quarantine(%s)", ([qid],))] == ["retried"]
+    run_daily(conn)
+    assert silver_sale(conn, 5) == [(3, False)] and fact_sale(conn, 5) == [(3,)]
+    q = open_quarantine(conn)
+    assert len(q) == 1 and q[0][0] == "5" and "another row of the same key and change time was loaded first" in q[0][1], q
+    rerun_changes_nothing(conn)
+
+
+def test_sales_file_row_tied_with_the_mirrors_state_is_quarantined(wh):
+    """Fixed with the one above: sale 2 loaded from the mirror (its arrival at the source known); a file row
+    with sale 2's updated_at and another quantity (its arrival unknown: the change time decides, a tie):
+    silver and the fact keep the mirror's state, the file row is quarantined with silver's bronze row."""
+    conn = wh
+    ts, when = rows(conn, "SELECT updated_at, transaction_date FROM sales_src.sales WHERE sale_id = 2")[0]
+    first = scalar(conn, "SELECT _source_bronze_id FROM silver.sales_sales WHERE sale_id = 2")
+    load_sales(conn, [sale_rec(2, 7, iso(ts), when=iso(when))], "late.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 2) == [(2, False)] and fact_sale(conn, 2) == [(2,)]
+    q = open_quarantine(conn)
+    assert [k for k, _ in q] == ["2"] and q[0][1].startswith("file late.csv line "), q
+    assert q[0][1].split(": ", 1)[1] == (f"another row of the same key and change time was loaded first (bronze row {first}): "
+                                         "a tie with different values is not decided silently"), q
+    rerun_changes_nothing(conn)
+
+
+def change_quietly(conn, sql):
+    """An application changing sales_src.sales without bumping updated_at (the touch trigger off; the arrival
+    trigger still stamps the change)."""
+    conn.execute("ALTER TABLE sales_src.sales DISABLE TRIGGER sales_touch_updated_at")
+    try:
+        conn.execute(sql)
+    finally:
+        conn.execute("ALTER TABLE sales_src.sales ENABLE TRIGGER sales_touch_updated_at")
+
+
+def test_sales_mirror_change_that_keeps_updated_at_is_applied(wh):
+    """Fixed with the one above (held before): the source changes sale 2's quantity without a new
+    updated_at; the mirror extracts it with a later arrival than silver's state, which decides: applied,
+    not quarantined, in the fact."""
+    conn = wh
+    ts = scalar(conn, "SELECT updated_at FROM sales_src.sales WHERE sale_id = 2")
+    change_quietly(conn, "UPDATE sales_src.sales SET quantity = 9 WHERE sale_id = 2")
+    assert scalar(conn, "SELECT updated_at FROM sales_src.sales WHERE sale_id = 2") == ts
+    run_daily(conn)
+    assert silver_sale(conn, 2) == [(9, False)] and fact_sale(conn, 2) == [(9,)]
+    assert open_quarantine(conn) == []
+    rerun_changes_nothing(conn)
+
+
+def test_sales_mirror_change_that_keeps_a_file_states_updated_at_is_quarantined(wh):
+    """Fixed with the one above: sale 2's state comes from a file (newer than the mirror's, its arrival
+    unknown); the source then takes that updated_at with another quantity: no arrival orders the two, the
+    change times tie: the file's state stays, the mirror's row is quarantined."""
+    conn = wh
+    after = now(conn) + dt.timedelta(seconds=1)
+    when = scalar(conn, "SELECT transaction_date FROM sales_src.sales WHERE sale_id = 2")
+    load_sales(conn, [sale_rec(2, 3, iso(after), when=iso(when))], "newer.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 2) == [(3, False)]
+    change_quietly(conn, f"UPDATE sales_src.sales SET quantity = 8, updated_at = '{after.isoformat()}' WHERE sale_id = 2")
+    run_daily(conn)
+    assert silver_sale(conn, 2) == [(3, False)] and fact_sale(conn, 2) == [(3,)]
+    q = open_quarantine(conn)
+    assert len(q) == 1 and q[0][0] == "2" and "another row of the same key and change time was loaded first" in q[0][1], q
     rerun_changes_nothing(conn)
 
 
@@ -261,6 +375,78 @@ def test_ingest_json_and_cdc_under_odd_session_settings(wh, tz):
     want_at = t.replace(microsecond=0)
     assert got == [(7, 3, want_at), (8, 2, want_at)]
     assert rows(conn, "SELECT source_updated_at FROM silver.sales_sales WHERE sale_id = 7") == [(want_at,)]
+
+
+# ===================================================================================================
+# a composite key (a registered upsert load: two key columns, one nullable; no arrival at the source)
+# ===================================================================================================
+
+@pytest.fixture
+def pairs(conn):
+    """silver-like public.pairs, key (k1, k2) with k2 nullable (NULLS NOT DISTINCT), change time seen_at,
+    per-record lineage; its bronze public.bronze_pairs; registered as pipeline `pairs`."""
+    from test_review11 import register
+
+    conn.execute("""
+        CREATE TABLE public.bronze_pairs (
+            _bronze_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k1 text, k2 text, name text, seen_at text,
+            _batch_id uuid NOT NULL DEFAULT gen_random_uuid(), _ingested_at timestamptz NOT NULL DEFAULT now())""")
+    conn.execute("""
+        CREATE TABLE public.pairs (
+            k1 integer NOT NULL, k2 text, name text NOT NULL, seen_at timestamptz NOT NULL, _source_bronze_id bigint,
+            _batch_id uuid NOT NULL, _loaded_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE NULLS NOT DISTINCT (k1, k2))""")
+    register(conn, "pairs", {"target": "public.pairs", "bronze": "public.bronze_pairs", "key": ["k1", "k2"],
+                             "ts_column": "seen_at"}, "public.bronze_pairs", "public.pairs")
+    return conn
+
+
+def land_pairs(conn, *values):
+    with conn.transaction():  # one arrival in bronze
+        for k1, k2, name, seen in values:
+            conn.execute("INSERT INTO public.bronze_pairs (k1, k2, name, seen_at) VALUES (%s, %s, %s, %s)", (k1, k2, name, seen))
+
+
+def run_pairs(conn):
+    from test_review11 import run
+
+    assert run(conn, "pairs") == ("completed", None)
+    return (rows(conn, "SELECT k1, k2, name, seen_at, _source_bronze_id FROM public.pairs ORDER BY k1, k2 NULLS FIRST"),
+            open_quarantine(conn, "public.pairs"),
+            rows(conn, "SELECT notes FROM dwh_lineage.table_lineage WHERE target_table = 'public.pairs' ORDER BY lineage_id DESC LIMIT 1")[0][0])
+
+
+def test_composite_key_ties_in_one_window_and_across_windows(pairs):
+    """Fixed with the sales one: the same rule for a key of two columns (one NULL part) and a load without
+    arrivals: in one window the first delivery of a tie stays, its copy collapses, the other is quarantined;
+    in a later window a row tied with silver's state is quarantined, its copy changes nothing, a newer one
+    loads (the record's newer loser supersedes its open entry); a rerun changes nothing."""
+    conn = pairs
+    T, U = "2025-06-01T10:00:00Z", "2025-06-01T11:00:00Z"
+    t, u = dt.datetime(2025, 6, 1, 10, tzinfo=dt.timezone.utc), dt.datetime(2025, 6, 1, 11, tzinfo=dt.timezone.utc)
+    land_pairs(conn, ("1", None, "first", T), ("1", None, "second", T), ("1", "x", "x", T), ("1", "x", "x", T),
+               ("2", "y", "old", T), ("2", "y", "new", U))
+    ids = [r[0] for r in rows(conn, "SELECT _bronze_id FROM public.bronze_pairs ORDER BY 1")]
+    got, q, notes = run_pairs(conn)
+    assert got == [(1, None, "first", t, ids[0]), (1, "x", "x", t, ids[2]), (2, "y", "new", u, ids[5])]
+    assert q == [("1", f"another row of the same key and change time was loaded first (bronze row {ids[0]}): "
+                       "a tie with different values is not decided silently")]
+    assert notes == "6 bronze rows = 3 upserted + 0 unchanged + 1 quarantined + 2 duplicates collapsed"
+    # a later window: a tie with silver's state (1, NULL), a copy of (1, x), a newer (2, y), a new key
+    land_pairs(conn, ("1", None, "third", T), ("1", "x", "x", T), ("2", "y", "newer", "2025-06-01T12:00:00Z"),
+               ("3", None, "three", T))
+    ids = [r[0] for r in rows(conn, "SELECT _bronze_id FROM public.bronze_pairs ORDER BY 1")]
+    got, q, notes = run_pairs(conn)
+    assert [r[:3] for r in got] == [(1, None, "first"), (1, "x", "x"), (2, "y", "newer"), (3, None, "three")]
+    assert got[0][4] == ids[0] and got[1][4] == ids[2]
+    # one open entry per record: the later loser of key (1, NULL) supersedes the first (resolved, kept)
+    assert q == [("1", f"another row of the same key and change time was loaded first (bronze row {ids[0]}): "
+                       "a tie with different values is not decided silently")]
+    assert rows(conn, """SELECT payload->>'name', resolved_at IS NULL FROM dwh_etl.quarantine
+                         WHERE target_table = 'public.pairs' ORDER BY quarantine_id""") == [("second", False), ("third", True)]
+    assert notes == "4 bronze rows = 2 upserted + 1 unchanged + 1 quarantined + 0 duplicates collapsed"
+    before = run_pairs(conn)[:2]
+    assert before == (got, q)
 
 
 # ===================================================================================================

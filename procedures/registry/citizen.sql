@@ -215,10 +215,10 @@ DECLARE
          "spec": {"typing": "source", "reasons_column": "_reasons", "timezone_setting": "citizen.timezone",
                   "loads": [
                       {"target": "silver.citizen_query_logs", "bronze": "bronze.citizen_query_logs", "source": "silver.citizen_query_logs_typed",
-                       "key": ["query_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"],
+                       "key": ["query_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"], "ties": "latest_delivery",
                        "checks": ["CASE WHEN t.queried_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', to_char(t.queried_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', t.queried_at, run.min_ts, run.max_ts) END", "CASE WHEN t.queried_at < (SELECT dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date) THEN format('occurred_at %s is before %s, the first month the partitioned fact holds (setting partitions.min_date)', to_char(t.queried_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', dwh_etl.get_setting('partitions.min_date', '2000-01-01')) END"]},
                       {"target": "silver.citizen_content_events", "bronze": "bronze.citizen_content_events", "source": "silver.citizen_content_events_typed",
-                       "key": ["usage_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"],
+                       "key": ["usage_id"], "ts_column": "delivered_at", "unchanged_columns": ["delivered_at"], "ties": "latest_delivery",
                        "checks": ["CASE WHEN t.used_at IS NOT NULL THEN dwh_etl.reason_timestamp('occurred_at', to_char(t.used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', t.used_at, run.min_ts, run.max_ts) END", "CASE WHEN t.used_at < (SELECT dwh_etl.get_setting('partitions.min_date', '2000-01-01')::date) THEN format('occurred_at %s is before %s, the first month the partitioned fact holds (setting partitions.min_date)', to_char(t.used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z', dwh_etl.get_setting('partitions.min_date', '2000-01-01')) END"]}]},
          "description": "query logs and content events typed by their views (IP to network, user agent to device / browser / OS), bad events quarantined with every reason, one row per event id",
          "sources": ["bronze.citizen_query_logs", "bronze.citizen_content_events"],

@@ -280,7 +280,7 @@ DECLARE
      "depends_on": ["devflow_ingest_metrics"],
      "sources": ["bronze.devflow_metric_samples"], "targets": ["silver.devflow_metric_samples"],
      "spec": {"target": "silver.devflow_metric_samples", "bronze": "bronze.devflow_metric_samples", "source": "devflow._bronze_metric_samples",
-              "key": ["resource_id", "measured_at"], "ts_column": "updated_at",
+              "key": ["resource_id", "measured_at"], "ts_column": "updated_at", "ties": "latest_delivery",
               "timezone_setting": "devflow.source_timezone", "key_length_setting": "devflow.max_key_length",
               "checks": ["CASE WHEN b._metrics_type IS NULL THEN 'metrics is missing' WHEN b._metrics_type <> 'object' THEN 'metrics is a JSON ' || b._metrics_type || ', not an object: ' || dwh_etl.quote_reason(b._metrics_text) END",
                          "CASE WHEN t.cpu_utilization_percent NOT BETWEEN 0 AND 100 THEN 'cpu_utilization_percent is not between 0 and 100' END",

@@ -52,6 +52,9 @@ DECLARE
     v_tomb     jsonb := p_load->'tombstones';
     v_checks   text[] := ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_load->'checks', '[]'::jsonb)));
     v_unchanged text[] := ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_load->'unchanged_columns', '[]'::jsonb)));
+    -- upsert: rows of a key with the same change time are a tie, quarantined unless the same (attack 13e);
+    -- "ties": "latest_delivery" where the change time is the delivery itself (the later delivery wins)
+    v_ties     boolean := COALESCE(p_load->>'ties', 'quarantine') = 'quarantine';
     v_dim      dwh_etl.dimension_specs;
     v_key      text[];
     v_cols     text[];
@@ -94,6 +97,13 @@ DECLARE
     v_deleted_on text;            -- SQL: the date a tombstone d deletes its key at, where arrivals are known
     v_keyeq    text;              -- SQL: t's key equals d's (the keys with several rows)
     v_keynull  text;              -- SQL: a part of t's key is NULL (silver's nullable key columns), or NULL
+    v_nullkeys text[];            -- silver's nullable key columns
+    v_cmp      text[];            -- upsert: the columns whose values make a different state (a tie's test)
+    v_state    text[];            -- upsert: the columns of silver's states read back for the ties
+    v_keyset   jsonb;             -- upsert: the window's keys, where the key has several columns
+    v_lost     bigint := 0;       -- upsert: the window's latest rows that tie with silver's state (not written)
+    v_tied     bigint := 0;       -- upsert: the rows of the window quarantined as ties (v_lost among them)
+    v_sql      text;              -- upsert: the write
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -327,7 +337,12 @@ BEGIN
     PERFORM set_config('TimeZone', v_session, true);
     PERFORM set_config('enable_nestloop', v_nestloop, true);
 
-    PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
+    -- The upsert quarantines its bad rows below, with the ties found once silver has been written (a
+    -- tie is quarantined like a bad row: one entry per fingerprint, the file and line in its reasons;
+    -- quarantined here, the tie's own delivery, still valid, would supersede its open entry).
+    IF v_scd2 THEN
+        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
+    END IF;
     -- every rejected row counts (quarantine_rows returns entries: two identical bad rows are one entry)
     SELECT count(*) FILTER (WHERE cardinality(t._reasons) > 0), count(*) FILTER (WHERE cardinality(t._reasons) = 0)
     INTO v_bad, v_valid
@@ -591,7 +606,14 @@ BEGIN
         -- (attack 10): a record deleted and restored from a backup taken before its last change (its old
         -- updated_at) is the restored row, not the deleted version with the later updated_at; a change
         -- time a writer's clock put in the future does not outrank the rows written after it. Otherwise
-        -- (a file load, change events: no arrival) the change time decides, then the delivery order.
+        -- (a file load, change events: no arrival) the change time decides. Rows of one key with the
+        -- same change time (and arrival) are a tie: the first delivered (the lowest _bronze_id) is kept,
+        -- and the others of the tie whose values differ are quarantined once silver is written (below;
+        -- those with the same values are duplicates): two deliveries that disagree about one state are
+        -- not decided silently by their order of arrival (attack 13e; apply_dimension likewise keeps the
+        -- version recorded first). Where the change time is the delivery itself ("ties":
+        -- "latest_delivery": citizen events, devflow metric samples), the later delivery is the later
+        -- version and wins, as before.
         v_arrival := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                              WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = '_source_arrived_at' AND NOT a.attisdropped);
         EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', v_rel) INTO v_empty;
@@ -607,8 +629,9 @@ BEGIN
         -- equality: its rows are sorted whatever their number, as DISTINCT ON groups them (two rows of
         -- (1, NULL) passed through as two keys' only rows and the INSERT failed on the unique key).
         v_keyeq := (SELECT string_agg(format('d.%1$I = t.%1$I', k), ' AND ') FROM unnest(v_key) AS k);
-        SELECT string_agg(format('t.%I IS NULL', a.attname), ' OR ' ORDER BY a.attnum)
-        INTO v_keynull
+        SELECT string_agg(format('t.%I IS NULL', a.attname), ' OR ' ORDER BY a.attnum),
+               COALESCE(array_agg(a.attname::text), '{}')
+        INTO v_keynull, v_nullkeys
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attnotnull
           AND a.attname = ANY (v_key);
@@ -619,7 +642,7 @@ BEGIN
                 SELECT %1$s FROM _silver_typed AS t WHERE cardinality(t._reasons) = 0
                 GROUP BY %1$s HAVING count(*) > 1
             )
-            SELECT t.*, %3$s AS _arrived, %3$s IS NOT NULL AS _arrival_known
+            SELECT t.*, %3$s AS _arrived, %3$s IS NOT NULL AS _arrival_known, false AS _dup
             FROM _silver_typed AS t
             %4$s
             WHERE cardinality(t._reasons) = 0
@@ -627,13 +650,13 @@ BEGIN
             UNION ALL
             (SELECT DISTINCT ON (%1$s) t.*
              FROM (SELECT t.*, %5$s AS _arrived,
-                          bool_and(%5$s IS NOT NULL) OVER (PARTITION BY %1$s) AS _arrival_known
+                          bool_and(%5$s IS NOT NULL) OVER (PARTITION BY %1$s) AS _arrival_known, true AS _dup
                    FROM _silver_typed AS t
                    %6$s
                    WHERE cardinality(t._reasons) = 0
                      AND (EXISTS (SELECT 1 FROM _dup AS d WHERE %7$s)%9$s)) AS t
              ORDER BY %1$s, CASE WHEN t._arrival_known THEN t._arrived END DESC NULLS LAST,
-                      t.%2$I DESC NULLS LAST, t._bronze_id DESC)
+                      t.%2$I DESC NULLS LAST, t._bronze_id%10$s)
             $q$,
             dwh_etl._col_list(v_key, 't'), v_ts,
             -- the keys' only rows: the arrival where it is compared with silver's (a non-empty target)
@@ -647,29 +670,29 @@ BEGIN
                                             to_regclass(v_bronze)) ELSE '' END,
             v_keyeq,
             CASE WHEN v_keynull IS NOT NULL THEN format(' AND NOT (%s)', v_keynull) ELSE '' END,
-            CASE WHEN v_keynull IS NOT NULL THEN format(' OR %s', v_keynull) ELSE '' END)
+            CASE WHEN v_keynull IS NOT NULL THEN format(' OR %s', v_keynull) ELSE '' END,
+            -- a tie: the first delivered (below), or the last ("ties": "latest_delivery")
+            CASE WHEN v_ties THEN '' ELSE ' DESC' END)
         USING v_win.from_ts, v_win.to_ts;
         GET DIAGNOSTICS v_accepted = ROW_COUNT;
         PERFORM set_config('enable_nestloop', v_nestloop, true);
-        PERFORM dwh_etl.reconcile(
-            p_target      => v_target,
-            p_source      => v_bronze,
-            p_read        => v_read,
-            p_accepted    => v_accepted,
-            p_quarantined => v_bad,
-            p_duplicates  => v_valid - v_accepted,
-            p_run_id      => p_run_id);
 
         -- newer and different only: a re-delivered or older state changes nothing; a loaded row is
-        -- not deleted (a tombstone flag is cleared by a newer state)
+        -- not deleted (a tombstone flag is cleared by a newer state). A row with silver's change time
+        -- and other values is a tie: silver's state, delivered first, stays (the row is quarantined
+        -- below); with the same values it may only bring a deleted key back (unless v_block below).
+        -- v_cmp: the columns that make a different state (not the flag, not the unchanged columns).
+        v_cmp := ARRAY(SELECT c FROM unnest(v_cols) WITH ORDINALITY AS u (c, o)
+                       WHERE c <> ALL (v_unchanged) ORDER BY o);
         IF v_tomb IS NOT NULL THEN
             v_cols := v_cols || (v_tomb->>'flag');
         END IF;
         -- The same order against silver (attack 10): a row of the window that arrived at the source after
         -- the bronze row silver's state came from (_source_bronze_id) replaces it even when its change
-        -- time is earlier (a restore of an older state, after its deletion was loaded; a correction of a
-        -- change time stamped in the future). Where either arrival is unknown the change time decides
-        -- (the ON CONFLICT condition below). Only such rows are looked up (v_force: their _bronze_id, an
+        -- time is earlier or the same (a restore of an older state, after its deletion was loaded; a
+        -- correction of a change time stamped in the future; an application that changes values without
+        -- bumping updated_at). Where either arrival is unknown the change time decides (the ON CONFLICT
+        -- condition below). Only such rows are looked up (v_force: their _bronze_id, an
         -- array and not a temporary table: Citus cannot join a distributed table to one in an UPDATE).
         v_by_arrival := v_arrival AND v_prov AND cardinality(v_key) = 1;
         IF v_by_arrival THEN
@@ -691,7 +714,7 @@ BEGIN
                         FROM _silver_latest AS l
                         JOIN _silver_current AS c ON c._key = l.%1$I::text
                         WHERE l._arrived IS NOT NULL
-                          AND c._ts > l.%2$I
+                          AND c._ts >= l.%2$I
                     )
                     SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id), '{}')
                     FROM cand
@@ -747,7 +770,7 @@ BEGIN
                 USING v_zone, v_bounds.max_ts, v_keys;
             END IF;
         END IF;
-        EXECUTE format($q$
+        v_sql := format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
             SELECT %3$s, $1, (SELECT dwh_etl.load_time())%6$s
             FROM _silver_latest AS l
@@ -762,11 +785,21 @@ BEGIN
             -- speculative insertion of ON CONFLICT per row (issue 15). The same rows either way.
             CASE WHEN v_empty THEN '' ELSE format(
                 'ON CONFLICT (%s) DO UPDATE SET %s, _batch_id = EXCLUDED._batch_id, _loaded_at = EXCLUDED._loaded_at%s '
-                'WHERE (s.%I <= EXCLUDED.%I%s) AND (%s) IS DISTINCT FROM (%s)',
+                'WHERE (%s%s) AND (%s) IS DISTINCT FROM (%s)',
                 dwh_etl._col_list(v_key),
                 (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ') FROM unnest(v_cols) AS c),
                 CASE WHEN v_prov THEN ', _source_bronze_id = EXCLUDED._source_bronze_id' ELSE '' END,
-                v_ts, v_ts,
+                CASE WHEN v_ties THEN
+                    -- a newer change time; the same one only with the same values (a deleted key brought
+                    -- back as it was), or from the same bronze row read again (a restatement: its typing
+                    -- applies, as before)
+                    format('s.%1$I < EXCLUDED.%1$I OR s.%1$I = EXCLUDED.%1$I AND %2$s IS NOT DISTINCT FROM %3$s%4$s',
+                           v_ts, dwh_etl._row_expr(v_cmp, 's'),
+                           (SELECT format('ROW(%s)', COALESCE(string_agg(format('EXCLUDED.%I', c), ', ' ORDER BY o), 'NULL::int'))
+                            FROM unnest(v_cmp) WITH ORDINALITY AS u (c, o)),
+                           CASE WHEN v_prov THEN ' OR s._source_bronze_id = EXCLUDED._source_bronze_id' ELSE '' END)
+                    -- "ties": "latest_delivery": the later delivery of the same change time wins
+                    ELSE format('s.%1$I <= EXCLUDED.%1$I', v_ts) END,
                 -- arrived after silver's state (v_force)
                 CASE WHEN cardinality(v_force) > 0 THEN format(' OR EXCLUDED._source_bronze_id = ANY (%L::bigint[])', v_force) ELSE '' END,
                 (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(v_cols) WITH ORDINALITY AS u (c, o) WHERE c <> ALL (v_unchanged)),
@@ -776,9 +809,148 @@ BEGIN
             CASE WHEN v_prov THEN ', _source_bronze_id' ELSE '' END,
             CASE WHEN v_prov THEN ', l._bronze_id' ELSE '' END,
             -- not the rows older than their key's deletion (v_block)
-            CASE WHEN cardinality(v_block) > 0 THEN format('WHERE l._bronze_id <> ALL (%L::bigint[])', v_block) ELSE '' END)
-        USING v_batch;
-        GET DIAGNOSTICS v_written = ROW_COUNT;
+            CASE WHEN cardinality(v_block) > 0 THEN format('WHERE l._bronze_id <> ALL (%L::bigint[])', v_block) ELSE '' END);
+        -- the rows written: on Citus from RETURNING (the row count of its INSERT .. SELECT is the rows sent
+        -- to the workers, written or not: a tie counted as upserted and was not looked for below)
+        IF NOT v_empty AND dwh_etl.citus_table_type(v_rel) IS NOT NULL THEN
+            EXECUTE format('WITH w AS (%s RETURNING 1) SELECT count(*) FROM w', v_sql) INTO v_written USING v_batch;
+        ELSE
+            EXECUTE v_sql USING v_batch;
+            GET DIAGNOSTICS v_written = ROW_COUNT;
+        END IF;
+
+        -- Ties (attack 13e): a latest row of the window whose key silver holds with the same change time
+        -- and other values (v_cmp: not the flag), where the arrivals do not order them (v_force above
+        -- wrote those that arrived later; those that arrived earlier stay out silently, an older state),
+        -- was not written: silver's state, delivered first, stays, and the row is quarantined with the
+        -- reason; a window row tied with the key's kept row (the window's first delivery, or silver's
+        -- state that its latest row tied with) and of other values is quarantined too. Two files
+        -- delivering one sale with the same updated_at and other quantities kept the later one and the
+        -- other vanished as a duplicate, or overwrote it in a later run: nothing said two deliveries
+        -- disagreed, and the arrival order decided. Silver is read back only when a latest row of the
+        -- window was not written (the normal next day writes them all), for the window's keys, as an
+        -- array (Citus: a distributed table is not joined to a temporary table); v_lost: such rows.
+        IF v_ties AND NOT v_empty AND v_written < v_accepted THEN
+            v_state := ARRAY(SELECT u.c FROM unnest(v_key || v_ts || v_cmp) WITH ORDINALITY AS u (c, o)
+                             GROUP BY u.c ORDER BY min(u.o));
+            IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
+            IF cardinality(v_key) = 1 THEN
+                IF v_keytype IS NULL THEN
+                    SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
+                    FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
+                END IF;
+                EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l', v_key[1])
+                INTO v_keys;
+                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
+                                SELECT %1$s%2$s FROM %3$s AS s WHERE s.%4$I = ANY ($1::%5$s[])%6$s',
+                               dwh_etl._col_list(v_state, 's'),
+                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                               v_rel, v_key[1], v_keytype,
+                               CASE WHEN cardinality(v_nullkeys) > 0
+                                    THEN format(' OR s.%I IS NULL AND array_position($1, NULL) IS NOT NULL', v_key[1]) ELSE '' END)
+                USING v_keys;
+            ELSE
+                -- several key columns: the keys as a JSON array of objects (the columns that are never NULL
+                -- select the states; the join below matches the others)
+                EXECUTE format('SELECT jsonb_agg(jsonb_build_object(%s)) FROM _silver_latest AS l',
+                               (SELECT string_agg(format('%L, l.%I', k, k), ', ') FROM unnest(v_key) AS k))
+                INTO v_keyset;
+                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
+                                SELECT %1$s%2$s FROM %3$s AS s WHERE %4$s',
+                               dwh_etl._col_list(v_state, 's'),
+                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                               v_rel,
+                               (SELECT COALESCE(format('(%s) IN (SELECT %s FROM jsonb_to_recordset($1) AS x (%s))',
+                                                       string_agg(format('s.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                       string_agg(format('x.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                       string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)),
+                                                'true')
+                                FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid = v_rel AND a.attname = ANY (v_key) AND a.attname <> ALL (v_nullkeys)
+                                  AND a.attnum > 0 AND NOT a.attisdropped))
+                USING v_keyset;
+            END IF;
+            IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
+            EXECUTE format($q$
+                CREATE TEMP TABLE _silver_tie ON COMMIT DROP AS
+                WITH cand AS MATERIALIZED (
+                    SELECT l._bronze_id AS _lost, l._arrived, %1$s AS _first, %2$s
+                    FROM _silver_latest AS l
+                    JOIN _silver_state AS c ON %3$s
+                    WHERE c.%4$I = l.%4$I
+                      AND %5$s IS DISTINCT FROM %6$s%7$s
+                )
+                SELECT cand.* FROM cand%8$s
+                $q$,
+                CASE WHEN v_prov THEN 'c._source_bronze_id' ELSE 'NULL::bigint' END,
+                dwh_etl._col_list(v_cmp, 'c'),
+                (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('c.%1$I IS NOT DISTINCT FROM l.%1$I', k)
+                                        ELSE format('c.%1$I = l.%1$I', k) END, ' AND ')
+                 FROM unnest(v_key) AS k),
+                v_ts,
+                dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'),
+                -- not the same bronze row read again (written above)
+                CASE WHEN v_prov THEN ' AND c._source_bronze_id IS DISTINCT FROM l._bronze_id' ELSE '' END,
+                -- where both arrivals are known (v_force), the arrival decided: no tie
+                CASE WHEN v_by_arrival THEN format(
+                    ' WHERE NOT EXISTS (SELECT 1 FROM %s AS b WHERE b._bronze_id = cand._first AND b._source_arrived_at <> cand._arrived)',
+                    to_regclass(v_bronze)) ELSE '' END);
+            GET DIAGNOSTICS v_lost = ROW_COUNT;
+            DROP TABLE _silver_state;
+        END IF;
+        -- the rows of the window that lost a tie, with the bronze row they tied with: read where the
+        -- window has keys with several rows, or latest rows that tied with silver
+        IF v_ties AND (v_lost > 0 OR v_valid > v_accepted) THEN
+            IF to_regclass('pg_temp._silver_lost') IS NOT NULL THEN DROP TABLE pg_temp._silver_lost; END IF;
+            PERFORM set_config('enable_nestloop', 'off', true);
+            EXECUTE format($q$
+                CREATE TEMP TABLE _silver_lost ON COMMIT DROP AS
+                SELECT t._bronze_id,
+                       'another row of the same key and change time was loaded first'
+                       || COALESCE(' (bronze row ' || CASE WHEN x._lost IS NULL THEN l._bronze_id ELSE x._first END || ')', '')
+                       || ': a tie with different values is not decided silently' AS _reason
+                FROM _silver_latest AS l
+                LEFT JOIN %1$s AS x ON x._lost = l._bronze_id
+                JOIN _silver_typed AS t ON %2$s AND t.%3$I = l.%3$I
+                %4$s
+                WHERE cardinality(t._reasons) = 0
+                  AND (l._dup OR x._lost IS NOT NULL)
+                  AND CASE WHEN t._bronze_id = l._bronze_id THEN x._lost IS NOT NULL
+                           -- the arrival orders the key's rows: a tie only with the same arrival
+                           WHEN l._arrival_known AND %5$s IS DISTINCT FROM l._arrived THEN false
+                           WHEN x._lost IS NULL THEN %6$s IS DISTINCT FROM %7$s
+                           ELSE %6$s IS DISTINCT FROM %8$s END
+                $q$,
+                CASE WHEN v_lost > 0 THEN '_silver_tie'
+                     ELSE '(SELECT NULL::bigint AS _lost, NULL::bigint AS _first, z.* FROM _silver_latest AS z WHERE false)' END,
+                (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('t.%1$I IS NOT DISTINCT FROM l.%1$I', k)
+                                        ELSE format('t.%1$I = l.%1$I', k) END, ' AND ')
+                 FROM unnest(v_key) AS k),
+                v_ts,
+                CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
+                                                to_regclass(v_bronze)) ELSE '' END,
+                CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
+                dwh_etl._row_expr(v_cmp, 't'), dwh_etl._row_expr(v_cmp, 'l'), dwh_etl._row_expr(v_cmp, 'x'))
+            USING v_win.from_ts, v_win.to_ts;
+            PERFORM set_config('enable_nestloop', v_nestloop, true);
+            EXECUTE format('UPDATE _silver_typed AS t SET _reasons = ARRAY[x._reason] FROM %s AS x WHERE x._bronze_id = t._bronze_id',
+                           'pg_temp._silver_lost');
+            GET DIAGNOSTICS v_tied = ROW_COUNT;
+            DROP TABLE _silver_lost;
+            v_bad      := v_bad + v_tied;
+            v_valid    := v_valid - v_tied;
+            v_accepted := v_accepted - v_lost;
+        END IF;
+        IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
+        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
+        PERFORM dwh_etl.reconcile(
+            p_target      => v_target,
+            p_source      => v_bronze,
+            p_read        => v_read,
+            p_accepted    => v_accepted,
+            p_quarantined => v_bad,
+            p_duplicates  => v_valid - v_accepted,
+            p_run_id      => p_run_id);
 
         IF v_tomb IS NOT NULL THEN
             -- a deletion flags the key's row, unless a later change of it is already loaded. The

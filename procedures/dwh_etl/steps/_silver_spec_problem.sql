@@ -42,6 +42,8 @@ BEGIN
         RETURN format('load of %s: "checks" must be an array of SQL expressions (strings)', p_load->>'target');
     ELSIF jsonb_typeof(COALESCE(p_load->'unchanged_columns', '[]')) <> 'array' THEN
         RETURN format('load of %s: "unchanged_columns" must be an array of column names', p_load->>'target');
+    ELSIF COALESCE(p_load->>'ties', 'quarantine') NOT IN ('quarantine', 'latest_delivery') THEN
+        RETURN format('load of %s: "ties" %s is not quarantine or latest_delivery', p_load->>'target', quote_literal(p_load->>'ties'));
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_source AND a.attname = '_bronze_id' AND NOT a.attisdropped)
        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_source AND a.attname = '_ingested_at' AND NOT a.attisdropped) THEN

@@ -24,6 +24,11 @@
 --                                                  -- over t (typed row), b (source row), run (min_ts,
 --                                                  -- max_ts: sane event range; run_date; max_key_length)
 --      "unchanged_columns": ["source_updated_at"], -- upsert: columns whose change alone is no change
+--      "ties": "quarantine",                       -- upsert: rows of a key with the same change time and
+--                                                  -- other values (where arrivals do not order them): the
+--                                                  -- first delivered stays, the others are quarantined
+--                                                  -- (default); "latest_delivery": the later delivery
+--                                                  -- wins (a change time that is the delivery's own)
 --      "tombstones": {"table": "bronze.sales_deleted_records", "key": "record_id",
 --                     "deleted_at": "deleted_at", "match": {"table_name": "sales"},
 --                     "flag": "is_deleted"}}],     -- upsert: the flag column (no source column: false
