@@ -273,7 +273,7 @@ DECLARE
      "depends_on": ["devflow_ingest_pull_requests"],
      "sources": ["bronze.devflow_pull_requests"], "targets": ["silver.devflow_pull_requests"],
      "spec": {"target": "silver.devflow_pull_requests", "bronze": "bronze.devflow_pull_requests", "source": "devflow._bronze_pull_requests",
-              "key": ["pr_number"], "ts_column": "updated_at",
+              "key": ["pr_number"], "ts_column": "updated_at", "ties": "latest_delivery",
               "timezone_setting": "devflow.source_timezone", "key_length_setting": "devflow.max_key_length",
               "checks": ["CASE WHEN t.state NOT IN ('open', 'closed') THEN 'state ' || dwh_etl.quote_reason(t.state) || ' is not open or closed' END"]}},
     "silver_metrics": {"step": "devflow_silver_metrics", "kind": "silver", "layer": "silver",
