@@ -20,7 +20,8 @@ RUN_SQL = "CALL dwh_etl.run_pipeline(p_pipeline => %s, p_run_date => CURRENT_DAT
 
 SALES_TABLES = ["customers", "products", "sales", "deleted_records"]
 DEVFLOW_TABLES = ["issues", "agents", "labels", "worktree_states", "infrastructure", "label_history",
-                  "agent_execution_logs", "code_gen_tasks", "review_results", "deployment_pipelines"]
+                  "agent_execution_logs", "code_gen_tasks", "review_results", "deployment_pipelines",
+                  "deleted_records"]  # devflow's tombstones (migration 0064)
 AGENTS_TABLES = ["agents", "users", "conversations", "agent_queries", "agent_approvals", "agent_feedback",
                  "deleted_records"]
 CITIZEN_TABLES = ["departments", "services", "users", "languages", "query_types", "content_types", "content_sources",
