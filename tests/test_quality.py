@@ -522,6 +522,60 @@ def test_failing_counts_are_exact_around_the_sample_size(items, bad):
         assert {s["id"] for s in sample} <= set(range(1, bad + 1)), name
 
 
+@pytest.mark.parametrize("bad", [0, 3])
+def test_a_batchs_counting_rules_share_one_scan(items, bad):
+    """Issue 15: the batch-scoped rules that need only counts (not_null, accepted_values, range, regex, and
+    the rules a constraint guarantees, which only count their rows) are counted in one scan of the
+    batch's rows, not one each; their results are the ones dwh_etl.quality_evaluate gives rule by rule
+    (with failing rows too: those rules are evaluated again for their sample). A rule with params.where,
+    a relationships rule and a table-scoped rule keep their own evaluation, with the same results."""
+    conn = items
+    conn.execute("CREATE TABLE public.qt_share (id integer NOT NULL, code text, qty integer, ref_id integer, "
+                 "_batch_id uuid)")
+    conn.execute("""INSERT INTO public.qt_share
+                    SELECT g, CASE WHEN g <= %(bad)s THEN NULL ELSE 'A' || g END,
+                           CASE WHEN g <= %(bad)s THEN 0 ELSE 5 END, 10, %(b)s
+                    FROM generate_series(1, 30) AS g
+                    UNION ALL SELECT 100, NULL, -1, 99, %(o)s""", {"bad": bad, "b": NEW, "o": OLD})
+    share = [
+        {"name": "s_nn", "table": "public.qt_share", "type": "not_null", "columns": ["code"]},
+        {"name": "s_nn_enforced", "table": "public.qt_share", "type": "not_null", "columns": ["id"]},
+        {"name": "s_range", "table": "public.qt_share", "type": "range", "columns": ["qty"], "params": {"min": 1, "max": 9}},
+        {"name": "s_range_pct", "table": "public.qt_share", "type": "range", "columns": ["qty"], "params": {"min": 1},
+         "threshold_type": "percent", "threshold": 10},
+        {"name": "s_av", "table": "public.qt_share", "type": "accepted_values", "columns": ["qty"],
+         "params": {"values": ["5", "0"]}},
+        {"name": "s_regex", "table": "public.qt_share", "type": "regex", "columns": ["code"], "params": {"pattern": "^A[0-9]+$"}},
+    ]
+    own = [
+        {"name": "o_where", "table": "public.qt_share", "type": "range", "columns": ["qty"], "params": {"min": 1, "where": "id > 2"}},
+        {"name": "o_rel", "table": "public.qt_share", "type": "relationships", "columns": ["ref_id"],
+         "params": {"to_table": "public.qt_dim", "to_column": "id"}},
+        {"name": "o_table", "table": "public.qt_share", "type": "range", "columns": ["qty"], "params": {"min": 0},
+         "scope": "table"},
+    ]
+    register_rules(conn, share + own)
+    with conn.transaction():
+        before = scalar(conn, "SELECT pg_stat_get_xact_numscans('public.qt_share'::regclass)")
+        results = {r["rule_name"]: r for r in scalar(conn, "SELECT dwh_etl.quality_check_table('public.qt_share', %s)", (NEW,))}
+        scans = scalar(conn, "SELECT pg_stat_get_xact_numscans('public.qt_share'::regclass)") - before
+    reference = {name: (checked, failing, passed, sample) for name, checked, failing, passed, sample in rows(conn, """
+        SELECT r.rule_name, e.rows_checked, e.failing, e.passed, e.failing_sample
+        FROM dwh_etl.quality_rules AS r
+        CROSS JOIN LATERAL dwh_etl.quality_evaluate(r, %s) AS e
+        WHERE r.table_name = 'public.qt_share'""", (NEW,))}
+    got = {n: (r["rows_checked"], r["failing"], r["passed"], r["failing_sample"]) for n, r in results.items()}
+    assert got == reference
+    assert results["s_nn_enforced"]["enforced_by"] == "NOT NULL"
+    assert got["s_nn"][:3] == (30, bad, bad == 0) and got["s_range_pct"][:3] == (30, bad, bad <= 3)
+    assert got["o_where"][:2] == (28, max(bad - 2, 0)) and got["o_table"][:2] == (31, 1)
+    # one shared scan; the rules of their own: o_where and o_table their count (1), plus their sample when
+    # they fail (o_table's row of batch OLD: always); o_rel 1 (its sample; its count is the shared
+    # scan's); a counting rule with failing rows is evaluated again: its count and its sample (2)
+    failing_counting = sum(1 for n in ("s_nn", "s_range", "s_range_pct", "s_av", "s_regex") if got[n][1] > 0)
+    assert scans == 1 + (1 + (bad > 2)) + 1 + 2 + 2 * failing_counting, (scans, got)
+
+
 def test_volume_change_is_judged_against_three_or_more_earlier_loads(items):
     conn = items
     register_rules(conn, [r for r in ITEM_RULES if r["name"] == "volume"])

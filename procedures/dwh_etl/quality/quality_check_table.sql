@@ -10,6 +10,10 @@
 -- result again instead of scanning (issue 15: a no-op run re-evaluated every whole-table rule); the
 -- result says so ('reused_from': the id of the quality_metrics row it repeats). dwh test always evaluates.
 -- p_reuse false: evaluate, with the token recorded (so turning the setting on reuses at once); NULL: no token.
+-- The batch-scoped rules that need only counts share one scan of the batch's rows
+-- (dwh_etl._batch_rule_counts): its row count is every such rule's rows_checked (and an enforced rule's),
+-- and a rule it found no failing row for passes without a scan of its own; a rule with failing rows is
+-- evaluated by dwh_etl.quality_evaluate as before (its sample), so its result is the same.
 -- Earlier signatures, replaced by this one.
 DROP FUNCTION IF EXISTS dwh_etl.quality_check_table(text, uuid);
 DROP FUNCTION IF EXISTS dwh_etl.quality_check_table(text, uuid, boolean);
@@ -23,6 +27,10 @@ RETURNS jsonb
 LANGUAGE sql
 SET search_path = dwh_etl, pg_temp
 AS $$
+    WITH shared AS MATERIALIZED (
+        SELECT CASE WHEN p_batch IS NOT NULL AND NOT COALESCE(p_batch_empty, false)
+                    THEN dwh_etl._batch_rule_counts(p_table, p_batch) END AS counts
+    )
     SELECT COALESCE(jsonb_agg(jsonb_build_object(
                'rule_id', r.rule_id,
                'rule_name', r.rule_name,
@@ -47,6 +55,15 @@ AS $$
                'reused_from', prev.id,
                'enforced_by', enf.constraint_name) ORDER BY r.rule_name), '[]'::jsonb)
     FROM dwh_etl.quality_rules AS r
+    CROSS JOIN shared
+    -- the shared scan's numbers for this rule: the batch's rows, and its failing rows when it was counted
+    CROSS JOIN LATERAL (
+        SELECT (shared.counts->>'rows')::bigint AS rows_checked, (shared.counts->>(r.rule_id::text))::bigint AS failing
+        WHERE r.scope = 'batch' AND NOT COALESCE(r.params, '{}') ? 'where'
+        UNION ALL
+        SELECT NULL, NULL
+        WHERE NOT (r.scope = 'batch' AND NOT COALESCE(r.params, '{}') ? 'where')
+    ) AS sh
     CROSS JOIN LATERAL (SELECT dwh_etl._rule_enforced(r) AS constraint_name) AS enf
     CROSS JOIN LATERAL (SELECT CASE WHEN p_reuse IS NOT NULL AND enf.constraint_name IS NULL THEN dwh_etl._rule_state(r) END AS state) AS st
     LEFT JOIN LATERAL (
@@ -63,11 +80,18 @@ AS $$
         SELECT prev.rows_checked, prev.failing, prev.metric_value, prev.passed, prev.failing_sample
         WHERE prev.id IS NOT NULL
         UNION ALL
-        SELECT dwh_etl._rule_scope_count(r, p_batch, p_batch_empty), 0::bigint, 0::numeric, true, NULL::jsonb
+        SELECT COALESCE(sh.rows_checked, dwh_etl._rule_scope_count(r, p_batch, p_batch_empty)), 0::bigint, 0::numeric, true, NULL::jsonb
         WHERE prev.id IS NULL AND enf.constraint_name IS NOT NULL
         UNION ALL
-        SELECT q.* FROM dwh_etl.quality_evaluate(r, p_batch, p_batch_empty) AS q
-        WHERE prev.id IS NULL AND enf.constraint_name IS NULL
+        -- counted by the shared scan, nothing failing: quality_evaluate's result without its scan
+        SELECT sh.rows_checked, 0::bigint, 0::numeric,
+               CASE WHEN r.threshold_type = 'percent' THEN 0 <= r.threshold * GREATEST(sh.rows_checked, 1)
+                    ELSE 0 <= r.threshold END,
+               NULL::jsonb
+        WHERE prev.id IS NULL AND enf.constraint_name IS NULL AND sh.failing = 0
+        UNION ALL
+        SELECT q.* FROM dwh_etl.quality_evaluate(r, p_batch, p_batch_empty, sh.rows_checked) AS q
+        WHERE prev.id IS NULL AND enf.constraint_name IS NULL AND sh.failing IS DISTINCT FROM 0
     ) AS e (rows_checked, failing, metric_value, passed, failing_sample)
     WHERE r.table_name = p_table
       AND r.is_enabled;

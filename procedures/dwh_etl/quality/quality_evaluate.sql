@@ -6,12 +6,17 @@
 -- the one the scan would give, computed by the same statements over an empty set.
 -- Identifiers go through %I / regclass, values through %L: a table, column or value carrying SQL is
 -- data, never code. params.where and custom_sql are trusted SQL written by the owner role.
--- The earlier signature (without p_batch_empty), replaced by this one.
+-- p_rows: the number of rows the rule looks at, when the caller counted them already (the shared scan of
+-- a batch's rules, dwh_etl._batch_rule_counts): a relationships, unique or custom_sql rule then does not
+-- count them again.
+-- The earlier signatures (without p_batch_empty, without p_rows), replaced by this one.
 DROP FUNCTION IF EXISTS dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid);
+DROP FUNCTION IF EXISTS dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean);
 CREATE OR REPLACE FUNCTION dwh_etl.quality_evaluate(
     p_rule  dwh_etl.quality_rules,
     p_batch uuid DEFAULT NULL,
-    p_batch_empty boolean DEFAULT false
+    p_batch_empty boolean DEFAULT false,
+    p_rows bigint DEFAULT NULL
 )
 RETURNS TABLE (
     rows_checked   bigint,
@@ -60,22 +65,12 @@ BEGIN
                           ELSE 'true' END,
                      COALESCE(v_prm->>'where', 'true'));
 
-    v_pred := CASE p_rule.rule_type
-        WHEN 'not_null' THEN
-            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(v_cols) AS c)
-        WHEN 'accepted_values' THEN
-            format('t.%I::text <> ALL (%L::text[])', v_cols[1],
-                   ARRAY(SELECT jsonb_array_elements_text(v_prm->'values')))
-        WHEN 'range' THEN
-            concat_ws(' OR ',
-                      CASE WHEN v_prm ? 'min' THEN format('t.%I < %L::numeric', v_cols[1], v_prm->>'min') END,
-                      CASE WHEN v_prm ? 'max' THEN format('t.%I > %L::numeric', v_cols[1], v_prm->>'max') END)
-        WHEN 'regex' THEN
-            format('t.%I::text !~ %L', v_cols[1], v_prm->>'pattern')
-        WHEN 'relationships' THEN
+    -- the failing-row predicate: dwh_etl._rule_predicate for the four simple types (the shared count of a
+    -- batch's rules, dwh_etl._batch_rule_counts, uses the same), the anti join for relationships
+    v_pred := CASE WHEN p_rule.rule_type = 'relationships' THEN
             format('t.%I IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE p.%I = t.%I)',
                    v_cols[1], to_regclass(v_prm->>'to_table'), v_prm->>'to_column', v_cols[1])
-    END;
+        ELSE dwh_etl._rule_predicate(p_rule) END;
     -- Citus (issue 17), a branch because the single-node form stays the better plan there: a correlated
     -- NOT EXISTS from a distributed table into a table that stays local on the coordinator is refused
     -- ("direct joins between distributed and local tables are not supported"); the same test as NOT IN
@@ -112,7 +107,10 @@ BEGIN
         IF v_failing >= 10 THEN
             EXECUTE format('SELECT count(*) FROM %2$s WHERE %1$s', v_pred, v_rows) INTO v_failing;
         END IF;
-        EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_checked;
+        v_checked := p_rows;
+        IF v_checked IS NULL THEN
+            EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_checked;
+        END IF;
         v_metric := v_failing;
 
     ELSIF p_rule.rule_type IN ('not_null', 'accepted_values', 'range', 'regex', 'relationships') THEN
@@ -135,7 +133,7 @@ BEGIN
                                       FROM %4$s AS x
                                       WHERE (%5$s) AND (%3$s) IN (SELECT %6$s FROM keys AS k)
                                       GROUP BY %3$s HAVING count(*) > 1)
-                        SELECT (SELECT count(*) FROM %2$s), COALESCE(sum(d.n - 1), 0)::bigint,
+                        SELECT COALESCE(%7$s, (SELECT count(*) FROM %2$s)), COALESCE(sum(d.n - 1), 0)::bigint,
                                (SELECT jsonb_agg(to_jsonb(s)) FROM (SELECT * FROM dups LIMIT 10) AS s)
                         FROM dups AS d',
                        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) AS c),
@@ -143,7 +141,8 @@ BEGIN
                        (SELECT string_agg(format('x.%I', c), ', ') FROM unnest(v_cols) AS c),
                        v_rel,
                        COALESCE(v_prm->>'where', 'true'),
-                       (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) AS c))
+                       (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) AS c),
+                       COALESCE(p_rows::text, 'NULL::bigint'))
         INTO v_checked, v_failing, v_sample;
         v_metric := v_failing;
 
@@ -210,7 +209,10 @@ BEGIN
         IF v_failing >= 10 THEN
             EXECUTE format('SELECT count(*) FROM (%s) AS q', v_prm->>'sql') INTO v_failing;
         END IF;
-        EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_checked;
+        v_checked := p_rows;
+        IF v_checked IS NULL THEN
+            EXECUTE format('SELECT count(*) FROM %s', v_rows) INTO v_checked;
+        END IF;
         v_metric := v_failing;
     END IF;
 
@@ -222,6 +224,6 @@ BEGIN
            v_sample;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) IS 'Evaluate one quality rule (on the batch''s rows or the whole table; p_batch_empty: the batch is known to have no row there); returns rows checked, failing rows, the metric, passed, and a sample of failing rows. Records nothing.';
-REVOKE EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean) TO etl_service;
+COMMENT ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean, bigint) IS 'Evaluate one quality rule (on the batch''s rows or the whole table; p_batch_empty: the batch is known to have no row there; p_rows: those rows, counted already); returns rows checked, failing rows, the metric, passed, and a sample of failing rows. Records nothing.';
+REVOKE EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl.quality_evaluate(dwh_etl.quality_rules, uuid, boolean, bigint) TO etl_service;
