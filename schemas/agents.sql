@@ -594,6 +594,12 @@ CREATE INDEX fact_training_score_idx ON agents.fact_training USING btree (overal
 CREATE INDEX fact_training_time_idx ON agents.fact_training USING btree (time_key);
 
 --
+-- Name: dim_agent scd_no_overlap_after_delete; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON agents.dim_agent REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('agent_name');
+
+--
 -- Name: dim_agent scd_no_overlap_after_insert; Type: TRIGGER; Schema: agents; Owner: -
 --
 
@@ -603,7 +609,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON agents.dim_agent REFE
 -- Name: dim_agent scd_no_overlap_after_update; Type: TRIGGER; Schema: agents; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_agent REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('agent_name');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_agent REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('agent_name');
+
+--
+-- Name: dim_user scd_no_overlap_after_delete; Type: TRIGGER; Schema: agents; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON agents.dim_user REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
 
 --
 -- Name: dim_user scd_no_overlap_after_insert; Type: TRIGGER; Schema: agents; Owner: -
@@ -615,7 +627,7 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON agents.dim_user REFER
 -- Name: dim_user scd_no_overlap_after_update; Type: TRIGGER; Schema: agents; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_user REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON agents.dim_user REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
 
 --
 -- Name: agg_agent_daily_performance agg_agent_daily_performance_agent_fk; Type: FK CONSTRAINT; Schema: agents; Owner: -

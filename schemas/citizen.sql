@@ -887,6 +887,12 @@ CREATE INDEX fct_service_queries_user_idx ON ONLY citizen.fct_service_queries US
 CREATE INDEX fct_system_performance_metric_idx ON citizen.fct_system_performance USING btree (quality_metric_key, date_key);
 
 --
+-- Name: dim_content scd_no_overlap_after_delete; Type: TRIGGER; Schema: citizen; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON citizen.dim_content REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('content_id');
+
+--
 -- Name: dim_content scd_no_overlap_after_insert; Type: TRIGGER; Schema: citizen; Owner: -
 --
 
@@ -896,7 +902,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON citizen.dim_content R
 -- Name: dim_content scd_no_overlap_after_update; Type: TRIGGER; Schema: citizen; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_content REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('content_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_content REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('content_id');
+
+--
+-- Name: dim_service scd_no_overlap_after_delete; Type: TRIGGER; Schema: citizen; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON citizen.dim_service REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('service_id');
 
 --
 -- Name: dim_service scd_no_overlap_after_insert; Type: TRIGGER; Schema: citizen; Owner: -
@@ -908,7 +920,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON citizen.dim_service R
 -- Name: dim_service scd_no_overlap_after_update; Type: TRIGGER; Schema: citizen; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_service REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('service_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_service REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('service_id');
+
+--
+-- Name: dim_user scd_no_overlap_after_delete; Type: TRIGGER; Schema: citizen; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON citizen.dim_user REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
 
 --
 -- Name: dim_user scd_no_overlap_after_insert; Type: TRIGGER; Schema: citizen; Owner: -
@@ -920,7 +938,7 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON citizen.dim_user REFE
 -- Name: dim_user scd_no_overlap_after_update; Type: TRIGGER; Schema: citizen; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_user REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON citizen.dim_user REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('user_id');
 
 --
 -- Name: dm_content_analytics dm_content_analytics_content_fk; Type: FK CONSTRAINT; Schema: citizen; Owner: -

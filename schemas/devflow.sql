@@ -1305,6 +1305,12 @@ CREATE UNIQUE INDEX idx_mart_dev_perf ON devflow.mart_development_performance US
 CREATE UNIQUE INDEX idx_mart_infra_cost ON devflow.mart_infrastructure_cost USING btree (year, month, day_of_month, resource_type, region, instance_type);
 
 --
+-- Name: dim_infrastructure scd_no_overlap_after_delete; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON devflow.dim_infrastructure REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('resource_id');
+
+--
 -- Name: dim_infrastructure scd_no_overlap_after_insert; Type: TRIGGER; Schema: devflow; Owner: -
 --
 
@@ -1314,7 +1320,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON devflow.dim_infrastru
 -- Name: dim_infrastructure scd_no_overlap_after_update; Type: TRIGGER; Schema: devflow; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_infrastructure REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('resource_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_infrastructure REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('resource_id');
+
+--
+-- Name: dim_issue scd_no_overlap_after_delete; Type: TRIGGER; Schema: devflow; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON devflow.dim_issue REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('issue_id');
 
 --
 -- Name: dim_issue scd_no_overlap_after_insert; Type: TRIGGER; Schema: devflow; Owner: -
@@ -1326,7 +1338,7 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON devflow.dim_issue REF
 -- Name: dim_issue scd_no_overlap_after_update; Type: TRIGGER; Schema: devflow; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_issue REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('issue_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON devflow.dim_issue REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('issue_id');
 
 --
 -- Name: fact_agent_execution fact_agent_execution_agent_fk; Type: FK CONSTRAINT; Schema: devflow; Owner: -

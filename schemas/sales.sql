@@ -359,6 +359,12 @@ CREATE INDEX sales_dim_product_batch_brin ON sales.dim_product USING brin (_batc
 CREATE INDEX sales_fact_sales_batch_brin ON ONLY sales.fact_sales USING brin (_batch_id uuid_bloom_ops) WITH (autosummarize='on');
 
 --
+-- Name: dim_customer scd_no_overlap_after_delete; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON sales.dim_customer REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
 -- Name: dim_customer scd_no_overlap_after_insert; Type: TRIGGER; Schema: sales; Owner: -
 --
 
@@ -368,7 +374,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON sales.dim_customer RE
 -- Name: dim_customer scd_no_overlap_after_update; Type: TRIGGER; Schema: sales; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_customer REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_customer REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: dim_product scd_no_overlap_after_delete; Type: TRIGGER; Schema: sales; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON sales.dim_product REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: dim_product scd_no_overlap_after_insert; Type: TRIGGER; Schema: sales; Owner: -
@@ -380,7 +392,7 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON sales.dim_product REF
 -- Name: dim_product scd_no_overlap_after_update; Type: TRIGGER; Schema: sales; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_product REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON sales.dim_product REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: agg_daily_sales agg_daily_sales_date_fk; Type: FK CONSTRAINT; Schema: sales; Owner: -

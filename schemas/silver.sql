@@ -1367,6 +1367,12 @@ CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_review_r
 CREATE TRIGGER zz_devflow_affected_issue AFTER UPDATE ON silver.devflow_worktree_states FOR EACH ROW WHEN ((old.associated_issue_id IS DISTINCT FROM new.associated_issue_id)) EXECUTE FUNCTION devflow.trg_note_affected_issue('associated_issue_id');
 
 --
+-- Name: sales_customers scd_no_overlap_after_delete; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON silver.sales_customers REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
 -- Name: sales_customers scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
 --
 
@@ -1376,7 +1382,13 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON silver.sales_customer
 -- Name: sales_customers scd_no_overlap_after_update; Type: TRIGGER; Schema: silver; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_customers REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_customers REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('customer_id');
+
+--
+-- Name: sales_products scd_no_overlap_after_delete; Type: TRIGGER; Schema: silver; Owner: -
+--
+
+CREATE TRIGGER scd_no_overlap_after_delete AFTER DELETE ON silver.sales_products REFERENCING OLD TABLE AS scd2_old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: sales_products scd_no_overlap_after_insert; Type: TRIGGER; Schema: silver; Owner: -
@@ -1388,7 +1400,7 @@ CREATE TRIGGER scd_no_overlap_after_insert AFTER INSERT ON silver.sales_products
 -- Name: sales_products scd_no_overlap_after_update; Type: TRIGGER; Schema: silver; Owner: -
 --
 
-CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_products REFERENCING NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
+CREATE TRIGGER scd_no_overlap_after_update AFTER UPDATE ON silver.sales_products REFERENCING OLD TABLE AS scd2_old_rows NEW TABLE AS scd2_new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_scd2_no_overlap('product_id');
 
 --
 -- Name: COLUMN agents_agent_approvals._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -

@@ -161,11 +161,11 @@ def test_migrate_applies_the_distribution_plan(citus_dsn):
         ORDER BY 1""")
     assert guards == [
         ("sales.dim_customer",
-         [{"triggers": ["scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
+         [{"triggers": ["scd_no_overlap_after_delete", "scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
            "natural_key": ["customer_id"], "constraint": "dim_customer_no_overlap_ex"}],
          0, "EXCLUDE USING gist (customer_id WITH =, tstzrange(valid_from, valid_to) WITH &&)"),
         ("sales.dim_product",
-         [{"triggers": ["scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
+         [{"triggers": ["scd_no_overlap_after_delete", "scd_no_overlap_after_insert", "scd_no_overlap_after_update"],
            "natural_key": ["product_id"], "constraint": "dim_product_no_overlap_ex"}],
          0, "EXCLUDE USING gist (product_id WITH =, tstzrange(valid_from, valid_to) WITH &&)"),
     ]

@@ -36,12 +36,13 @@ def test_no_scd2_table_keeps_a_gist_exclusion_and_each_has_the_guard(conn):
         FROM pg_trigger AS t
         WHERE t.tgfoid = 'dwh_etl.trg_scd2_no_overlap'::regproc
         GROUP BY 1"""))
-    # every registered SCD2 dimension (a spec with Type 2 columns) is guarded, with both triggers
+    # every registered SCD2 dimension (a spec with Type 2 columns) is guarded, with its three triggers
+    # (insert, update, and delete since migration 0072: versions 1..n)
     specs = [r[0] for r in rows(conn, "SELECT target_table FROM dwh_etl.dimension_specs "
                                       "WHERE cardinality(type2_columns) > 0 ORDER BY 1")]
-    assert specs and all(guarded.get(t) == 2 for t in specs), (specs, guarded)
+    assert specs and all(guarded.get(t) == 3 for t in specs), (specs, guarded)
     for table, key in SCD2.items():
-        assert guarded.get(table) == 2, table
+        assert guarded.get(table) == 3, table
         assert scalar(conn, """SELECT pg_get_indexdef(i.indexrelid) FROM pg_index AS i
                                WHERE i.indrelid = %s::regclass AND i.indisunique
                                  AND pg_get_indexdef(i.indexrelid) LIKE '%%valid_from)'""", (table,)).endswith(
@@ -77,10 +78,13 @@ def test_a_direct_write_that_overlaps_history_is_refused(conn):
                         UNION ALL
                         SELECT 1, 'A B', 'Consumer', '2024-12-01'::timestamptz, '2025-01-05'::timestamptz, false, 9, gen_random_uuid()""")
     assert scalar(conn, "SELECT count(*) FROM sales.dim_customer") == 2
-    # history that fits is accepted: before the first version, and the Type 1 columns may change freely
-    customer(conn, 1, "2024-06-01", "2025-01-01", 3)
+    # a version before the first that fits in time is still refused when numbered after the others
+    # (versions 1..n in time order, migration 0072: the engine's next version of the key would clash)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        customer(conn, 1, "2024-06-01", "2025-01-01", 3)
+    # the Type 1 columns may change freely
     conn.execute("UPDATE sales.dim_customer SET phone = '1' WHERE customer_id = 1")
-    assert scalar(conn, "SELECT count(*) FROM sales.dim_customer WHERE customer_id = 1") == 3
+    assert scalar(conn, "SELECT count(*) FROM sales.dim_customer WHERE customer_id = 1") == 2
 
 
 def test_the_guard_refuses_the_etl_role_too_and_is_not_the_callers_to_remove(conn):
@@ -110,7 +114,7 @@ def test_composite_keys_are_compared_as_a_whole(conn):
     conn.execute("INSERT INTO public.dim_pair (a, b, valid_from, valid_to) VALUES (1, 'z', '2024-01-01', '2025-06-01')")
     # converting again changes nothing
     conn.execute("CALL dwh_etl.scd2_guard('public.dim_pair', '{a,b}')")
-    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.dim_pair'::regclass AND NOT tgisinternal") == 2
+    assert scalar(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.dim_pair'::regclass AND NOT tgisinternal") == 3
 
 
 def test_the_engine_loads_a_guarded_dimension_under_its_lock(conn):

@@ -1,7 +1,8 @@
 -- Trigger API, BEFORE INSERT FOR EACH ROW: inserting a row for a key that has a current version (the
 -- seed 000 dim_issue_scd2 style) closes that version at the new row's valid_from (default now()) and
 -- makes the new row version n+1. A row whose Type 2 values equal the current version's only applies
--- its Type 1 values and is not inserted (no redundant versions).
+-- its Type 1 values and is not inserted (no redundant versions). A row with an explicit valid_from at or
+-- before the current version's start is refused (check_violation): late changes go through apply_dimension.
 CREATE OR REPLACE FUNCTION dwh_etl._scd_trg_insert()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -52,6 +53,18 @@ BEGIN
                 USING v_new, v_cur.sk;
             END IF;
             RETURN NULL;
+        END IF;
+        -- A row dated at or before the current version's start (a late change) cannot become the next
+        -- version: it was moved to just after that start, which truncated the current version to a
+        -- microsecond and made the late values current (attack 15a). It is refused; apply_dimension
+        -- places late changes in history. Without valid_from (now()) a version created in this
+        -- transaction is still followed a microsecond later.
+        IF NEW.valid_from IS NOT NULL AND NEW.valid_from <= v_cur.valid_from THEN
+            RAISE EXCEPTION 'a new version of % must start after its current version (valid from %), not at %',
+                            (SELECT string_agg(format('%s = %s', k, v_new->>k), ', ') FROM unnest(v_spec.natural_key) AS k),
+                            v_cur.valid_from, NEW.valid_from
+                USING ERRCODE = 'check_violation',
+                      HINT = format('a late change is placed in history by dwh_etl.apply_dimension(%L, <a table of changes>)', v_spec.dimension_name);
         END IF;
         v_from := GREATEST(v_from, v_cur.valid_from + interval '1 microsecond');
         EXECUTE format('UPDATE %s SET valid_to = $1, is_current = false WHERE %I = $2',

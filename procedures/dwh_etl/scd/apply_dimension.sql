@@ -97,6 +97,10 @@ DECLARE
     v_first    text;     -- the INSERT of a first load (1a)
     v_done     boolean;  -- the first load was done by 1a
     v_citus    boolean;  -- a Citus target: the modifications read the temp tables inline (see step 4)
+    v_bound    timestamptz;  -- the latest change time accepted (attack 15a)
+    v_badc     text;     -- a source row that cannot become a version (attack 15a)
+    v_ok       text := 'true';  -- its negation, added to every read of the source
+    v_bad      bigint := 0;
 BEGIN
     v_batch := v_run.batch_id;
     SELECT * INTO v_spec FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_dimension;
@@ -147,6 +151,16 @@ BEGIN
         v_pc := ', _source_bronze_id';
     END IF;
 
+    -- Attack 15a: a change time after the accepted range (setting quality.max_future past now() or the
+    -- run's date, as silver's event times) would open a current version valid from 'infinity' or 2099:
+    -- every real change after it would be "late" and the key's current row would never move again.
+    v_bound := (dwh_etl.event_time_bounds(v_run.run_date)).max_ts;
+    IF p_load_ts IS NULL OR NOT isfinite(p_load_ts) OR p_load_ts > v_bound THEN
+        RAISE EXCEPTION 'p_load_ts % of dimension % is not a usable change time', COALESCE(p_load_ts::text, 'NULL'), p_dimension
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('a finite time up to %s (now, or the end of the run date, plus the setting quality.max_future)', v_bound);
+    END IF;
+
     v_ts  := CASE WHEN v_spec.change_ts_column IS NULL THEN '$1'
                   ELSE format('COALESCE(s.%I, $1)', v_spec.change_ts_column) END;
     v_del := CASE WHEN v_spec.deleted_flag_column IS NULL THEN 'false'
@@ -163,6 +177,58 @@ BEGIN
     IF to_regclass('pg_temp._scd_ch') IS NOT NULL THEN DROP TABLE pg_temp._scd_ch; END IF;
     IF to_regclass('pg_temp._scd_late') IS NOT NULL THEN DROP TABLE pg_temp._scd_late; END IF;
 
+    -- Rows that cannot become a version (attack 15a) are quarantined with their reasons and counted as
+    -- rejected; the rest of the batch loads: a NULL in the natural key (it matches no version: each
+    -- run would add another "new" key, or the whole batch failed on the dimension's NOT NULL), and a
+    -- change time after v_bound (see above). Every later read of the source leaves them out (v_ok).
+    SELECT string_agg(c, ' OR ' ORDER BY o) INTO v_badc
+    FROM (SELECT format('s.%I IS NULL', k) AS c, n AS o
+          FROM unnest(v_k) WITH ORDINALITY AS u (k, n)
+          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = v_src AND a.attname = k AND a.attnotnull)
+          UNION ALL
+          SELECT format('COALESCE(s.%I > %L::timestamptz, false)', v_spec.change_ts_column, v_bound), 0
+          WHERE v_spec.change_ts_column IS NOT NULL) AS x;
+    IF v_badc IS NOT NULL AND v_spec.delete_policy = 'ignore' THEN
+        v_badc := format('(%s) AND NOT %s', v_badc, v_del);  -- deletions the policy drops are not read at all
+    END IF;
+    IF v_badc IS NOT NULL THEN
+        EXECUTE format($q$
+            WITH bad AS (
+                SELECT (%1$s)::text AS record_key,
+                       to_jsonb(s) - '_source_bronze_id' AS payload,
+                       array_remove(ARRAY[CASE WHEN (%2$s) IS NULL THEN format('natural key (%%s) has a NULL: no version can be matched to it', $5) END,
+                                          CASE WHEN %3$s THEN format('change time %%s is after %%s (the setting quality.max_future): it would open a version no later change could follow', %4$s, $6) END],
+                                    NULL) AS reasons
+                FROM %5$s AS s
+                WHERE %6$s
+            ),
+            ins AS (
+                INSERT INTO dwh_etl.quarantine (target_table, source_table, record_key, payload, reasons, run_id, batch_id)
+                SELECT $1, $2, b.record_key, b.payload, b.reasons, $3, $4
+                FROM bad AS b
+                ON CONFLICT (fingerprint) WHERE resolved_at IS NULL DO NOTHING  -- a rerun records nothing twice
+                RETURNING 1
+            )
+            SELECT count(*) FROM bad
+            $q$,
+            dwh_etl._row_expr(v_k, 's'),
+            -- any key column NULL (a composite ROW(...) IS NULL only when all are)
+            array_to_string(ARRAY(SELECT format('CASE WHEN s.%I IS NULL THEN NULL ELSE 1 END', k) FROM unnest(v_k) AS k), ' + '),
+            CASE WHEN v_spec.change_ts_column IS NULL THEN 'false'
+                 ELSE format('COALESCE(s.%I > %L::timestamptz, false)', v_spec.change_ts_column, v_bound) END,
+            CASE WHEN v_spec.change_ts_column IS NULL THEN 'NULL::timestamptz' ELSE format('s.%I', v_spec.change_ts_column) END,
+            v_src,
+            v_badc
+        ) USING v_spec.target_table, v_source, v_run.run_id, v_batch, array_to_string(v_k, ', '), v_bound
+        INTO v_bad;
+        IF v_bad > 0 THEN
+            v_ok := format('NOT (%s)', v_badc);
+            RAISE WARNING 'dimension %: % source row(s) quarantined (a NULL natural key or a change time after %)', p_dimension, v_bad, v_bound
+                USING HINT = 'SELECT * FROM dwh_etl.quarantine_list() lists them with their reasons';
+        END IF;
+    END IF;
+
     -- 0. Inferred members completed in place by the first real row of their key (see the header).
     IF NOT 'is_inferred' = ANY (v_all) AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_attribute AS a
@@ -173,7 +239,7 @@ BEGIN
             FROM (
                 SELECT DISTINCT ON (%4$s) s.*
                 FROM %5$s AS s
-                WHERE NOT %6$s
+                WHERE NOT %6$s AND %11$s
                 ORDER BY %4$s, %7$s
             ) AS s
             WHERE %8$s
@@ -188,7 +254,8 @@ BEGIN
             v_del,
             v_ts,
             dwh_etl._join_cond(v_k, 't', 's'),
-            v_pc, replace(v_pc, ' _', ' s._')
+            v_pc, replace(v_pc, ' _', ' s._'),
+            v_ok
         ) USING p_load_ts, v_batch;
         GET DIAGNOSTICS v_infn = ROW_COUNT;
     END IF;
@@ -215,10 +282,10 @@ BEGIN
             INSERT INTO %1$s (%2$s, valid_from, valid_to, is_current, version, is_deleted, _batch_id, _loaded_at%7$s)
             SELECT %3$s, %4$s, NULL, true, 1, false, $2, (SELECT dwh_etl.load_time())%8$s
             FROM %5$s AS s
-            WHERE NOT %6$s
+            WHERE NOT %6$s AND %9$s
             $q$,
             v_tgt, dwh_etl._col_list(v_all), dwh_etl._col_list(v_all, 's'), v_ts, v_src, v_del,
-            v_pc, replace(v_pc, ' _', ' s._'));
+            v_pc, replace(v_pc, ' _', ' s._'), v_ok);
     v_done := false;
     IF v_empty
        AND p_mode = 'snapshot'
@@ -238,7 +305,7 @@ BEGIN
         IF v_spec.deleted_flag_column IS NULL OR v_spec.delete_policy = 'ignore' THEN
             v_done := true;
         ELSE
-            EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s AS s WHERE %s)', v_src, v_del) INTO v_done;
+            EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s AS s WHERE %s AND %s)', v_src, v_del, v_ok) INTO v_done;
         END IF;
         IF v_done THEN
             BEGIN
@@ -263,13 +330,14 @@ BEGIN
             CREATE TEMP TABLE _scd_multi ON COMMIT DROP AS
             SELECT %1$s
             FROM %2$s AS s
-            WHERE %3$s
+            WHERE %3$s AND %4$s
             GROUP BY %1$s
             HAVING count(*) > 1
             $q$,
             dwh_etl._col_list(v_k, 's'),
             v_src,
-            CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END);
+            CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END,
+            v_ok);
         -- 1a, counted: an empty dimension and no key with several rows
         IF v_empty THEN
             EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', 'pg_temp._scd_multi') INTO v_done;
@@ -291,13 +359,13 @@ BEGIN
             in_batch_id       => v_batch,
             in_rows_inserted  => v_ins,
             in_rows_updated   => 0,
-            in_rows_unchanged => v_in - v_ins,
+            in_rows_unchanged => v_in - v_ins - v_bad,
             in_rows_deleted   => 0,
-            in_rows_rejected  => 0,
-            in_notes          => format('dimension %s (%s, first load of an empty dimension): %s read, %s versions inserted, %s unchanged',
-                                        p_dimension, p_mode, v_in, v_ins, v_in - v_ins),
+            in_rows_rejected  => v_bad,
+            in_notes          => format('dimension %s (%s, first load of an empty dimension): %s read, %s versions inserted, %s unchanged, %s rejected',
+                                        p_dimension, p_mode, v_in, v_ins, v_in - v_ins - v_bad, v_bad),
             in_run_id         => v_run.run_id);
-        RETURN QUERY SELECT v_in, v_ins, 0::bigint, 0::bigint, v_in - v_ins, 0::bigint, 0::bigint, 0::bigint;
+        RETURN QUERY SELECT v_in, v_ins, 0::bigint, 0::bigint, v_in - v_ins - v_bad, 0::bigint, 0::bigint, v_bad;
         RETURN;
     END IF;
 
@@ -318,6 +386,7 @@ BEGIN
          AND c.is_current
          AND NOT c.is_deleted
         WHERE %5$s
+          AND %14$s
           AND (%11$s
                OR c.%12$I IS NULL
                OR %3$s
@@ -336,13 +405,14 @@ BEGIN
         CASE WHEN v_multi THEN format('LEFT JOIN _scd_multi AS m ON %s', dwh_etl._join_cond(v_k, 'm', 's')) ELSE '' END,
         CASE WHEN v_multi THEN format('m.%I IS NOT NULL', v_k[1]) ELSE 'false' END,
         v_spec.surrogate_key,
-        replace(v_pc, ' _', ' s._')
+        replace(v_pc, ' _', ' s._'),
+        v_ok
     ) USING p_load_ts;
     GET DIAGNOSTICS v_pre = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM %s AS s WHERE %s', v_src,
                    CASE WHEN v_spec.delete_policy = 'ignore' THEN format('NOT %s', v_del) ELSE 'true' END)
     INTO v_in;
-    v_skip := v_in - v_pre;
+    v_skip := v_in - v_bad - v_pre;
 
     -- One row per (key, change time); which one wins is decided by the values alone.
     EXECUTE format($q$
@@ -551,7 +621,7 @@ BEGIN
         $q$,
         dwh_etl._row_expr(v_k, 'e')
     ) USING v_spec.target_table, v_source, v_run.run_id, v_batch, v_all;
-    v_rej := v_rej + v_conf;
+    v_rej := v_rej + v_conf + v_bad;
 
     -- 3. In-order changes, each with its start and the start of the key's next change (its end).
     EXECUTE format($q$
