@@ -55,13 +55,11 @@ def test_retry_loads_a_fixed_sale_exactly_once(next_day, dsn, runner):
         INSERT INTO sales_src.customers (customer_id, first_name, last_name, email, city, country, customer_segment)
         VALUES (%s, 'Late', 'Arrival', 'late@example.com', 'Oslo', 'Norway', 'Consumer')
     """, (customer_id,))
+    # the next run replays the line by itself once its customer is loaded (attack 15b:
+    # sales.requeue_waiting_sales); a retry by hand then finds nothing to do
     run(conn)
     assert scalar(conn, "SELECT count(*) FROM silver.sales_customers WHERE customer_id = %s AND is_current",
                   (customer_id,)) == 1
-    assert scalar(conn, "SELECT count(*) FROM silver.sales_sales WHERE sale_id = %s", (sale_id,)) == 0
-
-    result = runner.invoke(cli, ["--dsn", dsn, "quarantine", "retry", str(qid)])
-    assert result.exit_code == 0, result.output
     assert scalar(conn, "SELECT count(*) FROM silver.sales_sales WHERE sale_id = %s", (sale_id,)) == 1
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales WHERE sale_id = %s", (sale_id,)) == 1
     assert rows(conn, """

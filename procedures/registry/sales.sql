@@ -100,12 +100,17 @@ DECLARE
     -- The silver steps (kind silver, dwh_etl.step_silver): the views sales._typed_* type and standardize
     -- bronze; the checks give every reason a row is quarantined (run.min_ts / run.max_ts: the sane event
     -- range, dwh_etl.event_time_bounds); customers and products keep SCD2 history in silver, sales lines
-    -- their latest state; tombstones of bronze.sales_deleted_records close, or flag, the key.
+    -- their latest state; tombstones of bronze.sales_deleted_records close, or flag, the key. A sales line
+    -- quarantined only for an unknown customer or product waits there: once the customers or products step
+    -- has loaded that key, its "after" function sales.requeue_waiting_sales replays the line into bronze, and
+    -- the sales step of the same run loads it (attack 15b: an order that reached the source before its new
+    -- customer stayed out of gold for good).
     v_silver jsonb := $json$[
     {"step": "sales_silver_customers", "kind": "silver", "layer": "silver",
      "depends_on": ["sales_extract"],
      "sources": ["bronze.sales_customers", "bronze.sales_deleted_records"], "targets": ["silver.sales_customers"],
      "spec": {"target": "silver.sales_customers", "bronze": "bronze.sales_customers", "source": "sales._typed_customers",
+              "after": ["sales.requeue_waiting_sales"],
               "typing": "source", "mode": "scd2", "dimension": "sales.silver_customers", "ts_column": "updated_at",
               "timezone_setting": "sales.source_timezone",
               "tombstones": {"table": "bronze.sales_deleted_records", "key": "record_id", "deleted_at": "deleted_at",
@@ -122,6 +127,7 @@ DECLARE
      "depends_on": ["sales_extract"],
      "sources": ["bronze.sales_products", "bronze.sales_deleted_records"], "targets": ["silver.sales_products"],
      "spec": {"target": "silver.sales_products", "bronze": "bronze.sales_products", "source": "sales._typed_products",
+              "after": ["sales.requeue_waiting_sales"],
               "typing": "source", "mode": "scd2", "dimension": "sales.silver_products", "ts_column": "updated_at",
               "timezone_setting": "sales.source_timezone",
               "tombstones": {"table": "bronze.sales_deleted_records", "key": "record_id", "deleted_at": "deleted_at",

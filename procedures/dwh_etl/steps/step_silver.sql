@@ -35,8 +35,13 @@
 --                                                  -- when a row loads) set on the key's row unless a later
 --                                                  -- change is loaded; scd2: a deletion marker version
 --    "timezone_setting": "devflow.source_timezone",     -- the setting naming the source's zone (UTC)
---    "key_length_setting": "devflow.max_key_length"}    -- the setting bounding key texts (500)
--- Top-level entries other than "loads" are defaults for every load. A bad spec fails the step before
+--    "key_length_setting": "devflow.max_key_length",    -- the setting bounding key texts (500)
+--    "after": ["sales.requeue_waiting_sales"]}          -- functions (p_run_id bigint, p_run_date date)
+--                                                  -- returning bigint, called in order once the loads
+--                                                  -- are written, in the step's transaction (sales: the
+--                                                  -- lines quarantined for a customer or product that has
+--                                                  -- now arrived are replayed for the sales step; attack 15b)
+-- Top-level entries other than "loads" and "after" are defaults for every load. A bad spec fails the step before
 -- anything is read, with an error naming the step and what is wrong (22023).
 CREATE OR REPLACE PROCEDURE dwh_etl.step_silver(
     p_run_id   bigint,
@@ -52,6 +57,8 @@ DECLARE
     v_load    jsonb;
     v_problem text;
     v_rows    bigint := 0;
+    v_after   text;
+    v_n       bigint;
 BEGIN
     v_loads := CASE WHEN p_spec ? 'loads' THEN p_spec->'loads' ELSE jsonb_build_array(p_spec) END;
     IF jsonb_typeof(v_loads) IS DISTINCT FROM 'array' OR jsonb_array_length(v_loads) = 0 THEN
@@ -60,7 +67,13 @@ BEGIN
                   HINT = 'see the header of procedures/dwh_etl/steps/step_silver.sql for the spec';
     END IF;
     -- every load checked before any is run
-    FOR v_load IN SELECT (p_spec - 'loads') || e FROM jsonb_array_elements(v_loads) AS e LOOP
+    IF p_spec ? 'after' AND (jsonb_typeof(p_spec->'after') IS DISTINCT FROM 'array' OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements(p_spec->'after') AS a
+            WHERE jsonb_typeof(a) <> 'string' OR to_regproc(a #>> '{}') IS NULL)) THEN
+        RAISE EXCEPTION 'silver step %: "after" must be an array of existing function names', v_step
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('after: %s', p_spec->'after');
+    END IF;
+    FOR v_load IN SELECT (p_spec - 'loads' - 'after') || e FROM jsonb_array_elements(v_loads) AS e LOOP
         v_problem := dwh_etl._silver_spec_problem(v_load);
         IF v_problem IS NOT NULL THEN
             RAISE EXCEPTION 'silver step %: %', v_step, v_problem
@@ -68,8 +81,12 @@ BEGIN
                       HINT = 'fix the step''s spec in the area''s registry file (see procedures/dwh_etl/steps/step_silver.sql)';
         END IF;
     END LOOP;
-    FOR v_load IN SELECT (p_spec - 'loads') || e FROM jsonb_array_elements(v_loads) AS e LOOP
+    FOR v_load IN SELECT (p_spec - 'loads' - 'after') || e FROM jsonb_array_elements(v_loads) AS e LOOP
         v_rows := v_rows + dwh_etl._load_silver(p_run_date, v_load, p_run_id);
+    END LOOP;
+    FOR v_after IN SELECT a FROM jsonb_array_elements_text(COALESCE(p_spec->'after', '[]')) AS a LOOP
+        EXECUTE format('SELECT %s($1, $2)', to_regproc(v_after)) INTO v_n USING p_run_id, p_run_date;
+        RAISE DEBUG 'dwh_etl.step_silver: % returned % (step %, run %)', v_after, v_n, v_step, p_run_id;
     END LOOP;
     RAISE DEBUG 'dwh_etl.step_silver: % rows written by step % (run %)', v_rows, v_step, p_run_id;
 END;
