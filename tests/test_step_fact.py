@@ -106,9 +106,21 @@ def test_each_event_gets_the_dimension_version_valid_at_its_time(tiny):
                     (2, 1, '2023-12-01T00:00:00Z', 1), (3, 1, '2024-01-31T23:59:59Z', 2),
                     (4, 1, '2024-02-01T00:00:00Z', 3)""")
     load(conn)
-    # the event before the first version takes the first; event 1, not redelivered, keeps its row
-    assert facts(conn) == [(1, "red", 20, 20240301), (2, "red", 2, 20231201), (3, "red", 4, 20240131),
+    # the event before the first version takes the first; event 1, not redelivered, is re-pointed at blue,
+    # the version loaded since that is valid at its time (attack 15b: it kept red before)
+    assert facts(conn) == [(1, "blue", 20, 20240301), (2, "red", 2, 20231201), (3, "red", 4, 20240131),
                            (4, "blue", 6, 20240201)]
+    assert "1 rows loaded earlier re-pointed" in scalar(conn, """
+        SELECT notes FROM dwh_lineage.table_lineage WHERE target_table = 'tfact.fact_event' ORDER BY lineage_id DESC LIMIT 1""")
+    # a version placed before the first (green until red began): event 2, before red, now takes green;
+    # the others keep theirs, and a load with no new version re-points nothing
+    thing(conn, 1, "green", "2023-11-01T00:00:00Z", "2024-01-01T00:00:00Z", version=0)
+    load(conn)
+    assert facts(conn) == [(1, "blue", 20, 20240301), (2, "green", 2, 20231201), (3, "red", 4, 20240131),
+                           (4, "blue", 6, 20240201)]
+    before = rows(conn, "SELECT event_id, thing_key, _batch_id FROM tfact.fact_event ORDER BY 1")
+    load(conn)
+    assert rows(conn, "SELECT event_id, thing_key, _batch_id FROM tfact.fact_event ORDER BY 1") == before
     # the calendar was extended back to the oldest event, contiguously
     assert scalar(conn, """SELECT count(*) FROM gold.dim_date WHERE full_date BETWEEN '2023-12-01' AND '2024-03-01'""") == 92
     # a redelivery of event 1 (its row changed in silver) is re-resolved: blue at its time

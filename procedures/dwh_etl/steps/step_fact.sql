@@ -153,6 +153,8 @@ DECLARE
     v_drop_fks   boolean := false;
     v_idx_add    text[] := '{}'::text[];  -- bulk path into an empty target: its secondary indexes, built after the write
     v_write      text;
+    v_repoint    jsonb := '[]'::jsonb;  -- the as-of lookups whose loaded rows follow late dimension versions
+    v_repointed  bigint := 0::bigint;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -333,6 +335,8 @@ BEGIN
             -- never overlap: one version per row, the one the probes find (an event before the first
             -- version, or with no time, takes the first)
             v_asof := true;
+            v_repoint := v_repoint || jsonb_build_object('dimension', v_dim.target_table, 'surrogate_key', v_dim.surrogate_key,
+                                                         'natural_key', to_jsonb(v_dim.natural_key), 'key', v_key, 'at', v_at);
             v_joins_h := v_joins_h || format(
                 E'\nLEFT JOIN (SELECT %6$s, d.%1$I AS k, d.valid_from AS _from, lag(d.valid_from) OVER w IS NULL AS _first,'
                 || E' lead(d.valid_from) OVER w AS _to\n           FROM %2$s AS d WINDOW w AS (PARTITION BY %6$s ORDER BY d.valid_from, d.%1$I)) AS l%5$s'
@@ -698,6 +702,18 @@ BEGIN
     END LOOP;
     v_updated := LEAST(v_existing, v_written);
     v_inserted := v_written - v_updated;
+    -- late-arriving dimension versions: the rows loaded by earlier runs whose event a version loaded since
+    -- (the window's start) now covers are re-pointed at it (dwh_etl._fact_repoint, attack 15b). Not on a
+    -- first load (everything was just resolved), not on Citus (the push-down path), and only where the
+    -- target keeps the event column and the dimension its load time (_loaded_at)
+    IF v_win.from_ts > '-infinity'::timestamptz AND NOT v_push THEN
+        SELECT COALESCE(sum(dwh_etl._fact_repoint(v_target, v_nk, l.e, v_win.from_ts, v_queues, v_batch, p_run_id)), 0)
+        INTO v_repointed
+        FROM jsonb_array_elements(v_repoint) AS l (e)
+        WHERE (l.e->>'at') = ANY (v_tgt_cols)
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                      WHERE a.attrelid = to_regclass(l.e->>'dimension') AND a.attname = '_loaded_at' AND NOT a.attisdropped);
+    END IF;
     IF v_mode = 'insert' THEN
         v_skipped := v_read - v_flagged - v_written;   -- already loaded: a duplicate delivery
     END IF;
@@ -721,7 +737,8 @@ BEGIN
         in_rows_unchanged => v_skipped,
         in_notes         => format('%s rows read from %s (%s flagged deleted): %s inserted, %s updated, %s removed, %s already loaded',
                                    v_read, v_view, v_flagged, v_inserted, v_updated, v_removed, v_skipped)
-                            || CASE WHEN v_inferred > 0 THEN format('; %s inferred dimension members created', v_inferred) ELSE '' END,
+                            || CASE WHEN v_inferred > 0 THEN format('; %s inferred dimension members created', v_inferred) ELSE '' END
+                            || CASE WHEN v_repointed > 0 THEN format('; %s rows loaded earlier re-pointed at a late-arriving dimension version', v_repointed) ELSE '' END,
         in_run_id        => p_run_id);
     CALL dwh_etl.set_watermark(v_target::text, v_wcol, v_win.to_ts);
     IF NOT v_push THEN
