@@ -104,6 +104,10 @@ DECLARE
     v_lost     bigint := 0;       -- upsert: the window's latest rows that tie with silver's state (not written)
     v_tied     bigint := 0;       -- upsert: the rows of the window quarantined as ties (v_lost among them)
     v_sql      text;              -- upsert: the write
+    v_keysql   text;              -- upsert: SQL, the keys of a set of rows (l), as an array or JSON (silver's states)
+    v_readsql  text;              -- upsert: SQL, silver's states of those keys into a temporary table
+    v_keyjoin  text;              -- upsert: SQL, a state c and a row l of the same key
+    v_tie_read boolean := false;  -- upsert: the ties were found before the write (with the arrivals)
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -695,34 +699,93 @@ BEGIN
         -- condition below). Only such rows are looked up (v_force: their _bronze_id, an
         -- array and not a temporary table: Citus cannot join a distributed table to one in an UPDATE).
         v_by_arrival := v_arrival AND v_prov AND cardinality(v_key) = 1;
-        IF v_by_arrival THEN
+        IF cardinality(v_key) = 1 THEN
             SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
             FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
         END IF;
+        -- Silver's states of a set of keys, read into a temporary table (Citus: a distributed table is not
+        -- joined to a temporary table): v_keysql || the rows naming the keys (aliased l) gives the keys, an
+        -- array of texts (v_keys) or, where the key has several columns, a JSON array of objects (v_keyset:
+        -- the columns that are never NULL select the states; a join matches the others);
+        -- 'CREATE TEMP TABLE name' || v_readsql reads the states with those keys ($1 or $2): the columns
+        -- v_state (the key, the change time and, for the ties, v_cmp) and _source_bronze_id.
+        v_state := ARRAY(SELECT u.c FROM unnest(v_key || v_ts || CASE WHEN v_ties THEN v_cmp ELSE '{}'::text[] END)
+                                        WITH ORDINALITY AS u (c, o)
+                         GROUP BY u.c ORDER BY min(u.o));
+        IF cardinality(v_key) = 1 THEN
+            v_keysql := format('SELECT array_agg(l.%I::text) FROM ', v_key[1]);
+            v_readsql := format(' ON COMMIT DROP AS SELECT %1$s%2$s FROM %3$s AS s WHERE s.%4$I = ANY ($1::%5$s[])%6$s',
+                                dwh_etl._col_list(v_state, 's'),
+                                CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                                v_rel, v_key[1], v_keytype,
+                                CASE WHEN cardinality(v_nullkeys) > 0
+                                     THEN format(' OR s.%I IS NULL AND array_position($1, NULL) IS NOT NULL', v_key[1]) ELSE '' END);
+        ELSE
+            v_keysql := format('SELECT jsonb_agg(jsonb_build_object(%s)) FROM ',
+                               (SELECT string_agg(format('%L, l.%I', k, k), ', ') FROM unnest(v_key) AS k));
+            v_readsql := format(' ON COMMIT DROP AS SELECT %1$s%2$s FROM %3$s AS s WHERE %4$s',
+                                dwh_etl._col_list(v_state, 's'),
+                                CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                                v_rel,
+                                (SELECT COALESCE(format('(%s) IN (SELECT %s FROM jsonb_to_recordset($2) AS x (%s))',
+                                                        string_agg(format('s.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                        string_agg(format('x.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                        string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)),
+                                                 'true')
+                                 FROM pg_catalog.pg_attribute AS a
+                                 WHERE a.attrelid = v_rel AND a.attname = ANY (v_key) AND a.attname <> ALL (v_nullkeys)
+                                   AND a.attnum > 0 AND NOT a.attisdropped));
+        END IF;
+        -- a state of silver and a row of the window of the same key (SQL over c and l)
+        v_keyjoin := (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('c.%1$I IS NOT DISTINCT FROM l.%1$I', k)
+                                             ELSE format('c.%1$I = l.%1$I', k) END, ' AND ')
+                      FROM unnest(v_key) AS k);
+        -- Silver is read once before the write, for the arrivals and for the ties (below) together: the
+        -- window's keys (with "ties": "latest_delivery", those whose rows know their arrival). One pass over
+        -- the states and the latest rows (_silver_tie) finds both: the rows that arrived after silver's
+        -- state (v_force), and the ties, which the write leaves as they are (a tie is never written: by the
+        -- times it is not newer, and the arrivals that would force it exclude it from the ties), so the
+        -- states read before the write are the ones after it. The same bronze row read again (a
+        -- restatement: every row of the window) is neither.
         IF v_by_arrival AND NOT v_empty THEN
-            EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l WHERE l._arrived IS NOT NULL', v_key[1])
+            EXECUTE v_keysql || CASE WHEN v_ties THEN '_silver_latest AS l' ELSE '_silver_latest AS l WHERE l._arrived IS NOT NULL' END
             INTO v_keys;
             IF v_keys IS NOT NULL THEN
-                IF to_regclass('pg_temp._silver_current') IS NOT NULL THEN DROP TABLE pg_temp._silver_current; END IF;
-                EXECUTE format('CREATE TEMP TABLE _silver_current ON COMMIT DROP AS
-                                SELECT s.%1$I::text AS _key, s.%2$I AS _ts, s._source_bronze_id AS _source_bronze_id
-                                FROM %3$s AS s WHERE s.%1$I = ANY ($1::%4$s[])', v_key[1], v_ts, v_rel, v_keytype)
-                USING v_keys;
+                IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
+                EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
+                IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
                 EXECUTE format($q$
+                    CREATE TEMP TABLE _silver_tie ON COMMIT DROP AS
                     WITH cand AS MATERIALIZED (
-                        SELECT l._bronze_id, l._arrived, c._source_bronze_id
+                        SELECT l._bronze_id AS _lost, l._arrived, c._source_bronze_id AS _first,
+                               l._arrived IS NOT NULL AND c.%2$I >= l.%2$I%6$s AS _later,
+                               %3$s AS _tie, %4$s
                         FROM _silver_latest AS l
-                        JOIN _silver_current AS c ON c._key = l.%1$I::text
-                        WHERE l._arrived IS NOT NULL
-                          AND c._ts >= l.%2$I
+                        JOIN _silver_state AS c ON %1$s
+                        WHERE c._source_bronze_id IS DISTINCT FROM l._bronze_id
+                          AND (l._arrived IS NOT NULL AND c.%2$I >= l.%2$I%6$s OR %3$s)
                     )
-                    SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id), '{}')
+                    SELECT cand.*, b._source_arrived_at AS _first_arrived
                     FROM cand
-                    JOIN %3$s AS b ON b._bronze_id = cand._source_bronze_id
-                    WHERE b._source_arrived_at < cand._arrived
-                    $q$, v_key[1], v_ts, to_regclass(v_bronze))
+                    LEFT JOIN %5$s AS b ON b._bronze_id = cand._first
+                    $q$,
+                    v_keyjoin, v_ts,
+                    CASE WHEN v_ties THEN format('c.%1$I = l.%1$I AND %2$s IS DISTINCT FROM %3$s',
+                                                 v_ts, dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'))
+                         ELSE 'false' END,
+                    CASE WHEN v_ties THEN dwh_etl._col_list(v_cmp, 'c') ELSE 'NULL::int AS _none' END,
+                    to_regclass(v_bronze),
+                    -- a NULL key arrives after nothing (as the key's text was compared)
+                    CASE WHEN cardinality(v_nullkeys) > 0 THEN format(' AND l.%I IS NOT NULL', v_key[1]) ELSE '' END);
+                DROP TABLE _silver_state;
+                -- the rows that arrived after silver's state; the ties (where both arrivals are known and
+                -- differ, the arrival decided: no tie)
+                EXECUTE format('SELECT COALESCE(array_agg(x._lost ORDER BY x._lost) FILTER (WHERE x._later AND x._first_arrived < x._arrived), %L)
+                                FROM %s AS x', '{}', 'pg_temp._silver_tie')
                 INTO v_force;
-                DROP TABLE _silver_current;
+                EXECUTE format('DELETE FROM %s AS x WHERE NOT x._tie OR x._first_arrived <> x._arrived', 'pg_temp._silver_tie');
+                EXECUTE format('SELECT count(*) FROM %s', 'pg_temp._silver_tie') INTO v_lost;
+                v_tie_read := true;
             END IF;
         END IF;
         -- A row of the window whose key silver holds deleted does not bring it back when a tombstone of
@@ -827,74 +890,34 @@ BEGIN
         -- state that its latest row tied with) and of other values is quarantined too. Two files
         -- delivering one sale with the same updated_at and other quantities kept the later one and the
         -- other vanished as a duplicate, or overwrote it in a later run: nothing said two deliveries
-        -- disagreed, and the arrival order decided. Silver is read back only when a latest row of the
-        -- window was not written (the normal next day writes them all), for the window's keys, as an
-        -- array (Citus: a distributed table is not joined to a temporary table); v_lost: such rows.
-        IF v_ties AND NOT v_empty AND v_written < v_accepted THEN
-            v_state := ARRAY(SELECT u.c FROM unnest(v_key || v_ts || v_cmp) WITH ORDINALITY AS u (c, o)
-                             GROUP BY u.c ORDER BY min(u.o));
+        -- disagreed, and the arrival order decided. Where silver was read before the write (v_tie_read:
+        -- the arrivals, above) the ties were found there; otherwise silver is read back only when a latest
+        -- row of the window was not written (the normal next day writes them all), for the window's keys;
+        -- v_lost: such rows.
+        IF v_ties AND NOT v_empty AND NOT v_tie_read AND v_written < v_accepted THEN
             IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
             IF cardinality(v_key) = 1 THEN
-                IF v_keytype IS NULL THEN
-                    SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
-                    FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
-                END IF;
-                EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l', v_key[1])
-                INTO v_keys;
-                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
-                                SELECT %1$s%2$s FROM %3$s AS s WHERE s.%4$I = ANY ($1::%5$s[])%6$s',
-                               dwh_etl._col_list(v_state, 's'),
-                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
-                               v_rel, v_key[1], v_keytype,
-                               CASE WHEN cardinality(v_nullkeys) > 0
-                                    THEN format(' OR s.%I IS NULL AND array_position($1, NULL) IS NOT NULL', v_key[1]) ELSE '' END)
-                USING v_keys;
+                EXECUTE v_keysql || '_silver_latest AS l' INTO v_keys;
             ELSE
-                -- several key columns: the keys as a JSON array of objects (the columns that are never NULL
-                -- select the states; the join below matches the others)
-                EXECUTE format('SELECT jsonb_agg(jsonb_build_object(%s)) FROM _silver_latest AS l',
-                               (SELECT string_agg(format('%L, l.%I', k, k), ', ') FROM unnest(v_key) AS k))
-                INTO v_keyset;
-                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
-                                SELECT %1$s%2$s FROM %3$s AS s WHERE %4$s',
-                               dwh_etl._col_list(v_state, 's'),
-                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
-                               v_rel,
-                               (SELECT COALESCE(format('(%s) IN (SELECT %s FROM jsonb_to_recordset($1) AS x (%s))',
-                                                       string_agg(format('s.%I', a.attname), ', ' ORDER BY a.attnum),
-                                                       string_agg(format('x.%I', a.attname), ', ' ORDER BY a.attnum),
-                                                       string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)),
-                                                'true')
-                                FROM pg_catalog.pg_attribute AS a
-                                WHERE a.attrelid = v_rel AND a.attname = ANY (v_key) AND a.attname <> ALL (v_nullkeys)
-                                  AND a.attnum > 0 AND NOT a.attisdropped))
-                USING v_keyset;
+                EXECUTE v_keysql || '_silver_latest AS l' INTO v_keyset;
             END IF;
+            EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
             IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
             EXECUTE format($q$
                 CREATE TEMP TABLE _silver_tie ON COMMIT DROP AS
-                WITH cand AS MATERIALIZED (
-                    SELECT l._bronze_id AS _lost, l._arrived, %1$s AS _first, %2$s
-                    FROM _silver_latest AS l
-                    JOIN _silver_state AS c ON %3$s
-                    WHERE c.%4$I = l.%4$I
-                      AND %5$s IS DISTINCT FROM %6$s%7$s
-                )
-                SELECT cand.* FROM cand%8$s
+                SELECT l._bronze_id AS _lost, l._arrived, %1$s AS _first, %2$s
+                FROM _silver_latest AS l
+                JOIN _silver_state AS c ON %3$s
+                WHERE c.%4$I = l.%4$I
+                  AND %5$s IS DISTINCT FROM %6$s%7$s
                 $q$,
                 CASE WHEN v_prov THEN 'c._source_bronze_id' ELSE 'NULL::bigint' END,
                 dwh_etl._col_list(v_cmp, 'c'),
-                (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('c.%1$I IS NOT DISTINCT FROM l.%1$I', k)
-                                        ELSE format('c.%1$I = l.%1$I', k) END, ' AND ')
-                 FROM unnest(v_key) AS k),
+                v_keyjoin,
                 v_ts,
                 dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'),
                 -- not the same bronze row read again (written above)
-                CASE WHEN v_prov THEN ' AND c._source_bronze_id IS DISTINCT FROM l._bronze_id' ELSE '' END,
-                -- where both arrivals are known (v_force), the arrival decided: no tie
-                CASE WHEN v_by_arrival THEN format(
-                    ' WHERE NOT EXISTS (SELECT 1 FROM %s AS b WHERE b._bronze_id = cand._first AND b._source_arrived_at <> cand._arrived)',
-                    to_regclass(v_bronze)) ELSE '' END);
+                CASE WHEN v_prov THEN ' AND c._source_bronze_id IS DISTINCT FROM l._bronze_id' ELSE '' END);
             GET DIAGNOSTICS v_lost = ROW_COUNT;
             DROP TABLE _silver_state;
         END IF;
