@@ -108,6 +108,11 @@ DECLARE
     v_readsql  text;              -- upsert: SQL, silver's states of those keys into a temporary table
     v_keyjoin  text;              -- upsert: SQL, a state c and a row l of the same key
     v_tie_read boolean := false;  -- upsert: the ties were found before the write (with the arrivals)
+    v_tie_text text := 'another row of the same key and change time was loaded first';  -- a tie's reason
+    v_tiekeys  text[] := '{}'::text[];   -- upsert: the records with a tie (this window's or an open entry)
+    v_tieids   bigint[] := '{}'::bigint[];  -- upsert: the _bronze_id of those rows and entries
+    v_held     bigint;            -- upsert: the entries whose record's last row is valid and later
+    v_keep     bigint[] := '{}'::bigint[];  -- upsert: the _bronze_id of the tie entries a copy leaves open
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -928,8 +933,8 @@ BEGIN
             PERFORM set_config('enable_nestloop', 'off', true);
             EXECUTE format($q$
                 CREATE TEMP TABLE _silver_lost ON COMMIT DROP AS
-                SELECT t._bronze_id,
-                       'another row of the same key and change time was loaded first'
+                SELECT t._bronze_id, t._record_key,
+                       %9$L
                        || COALESCE(' (bronze row ' || CASE WHEN x._lost IS NULL THEN l._bronze_id ELSE x._first END || ')', '')
                        || ': a tie with different values is not decided silently' AS _reason
                 FROM _silver_latest AS l
@@ -953,19 +958,83 @@ BEGIN
                 CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
                                                 to_regclass(v_bronze)) ELSE '' END,
                 CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
-                dwh_etl._row_expr(v_cmp, 't'), dwh_etl._row_expr(v_cmp, 'l'), dwh_etl._row_expr(v_cmp, 'x'))
+                dwh_etl._row_expr(v_cmp, 't'), dwh_etl._row_expr(v_cmp, 'l'), dwh_etl._row_expr(v_cmp, 'x'),
+                v_tie_text)
             USING v_win.from_ts, v_win.to_ts;
             PERFORM set_config('enable_nestloop', v_nestloop, true);
             EXECUTE format('UPDATE _silver_typed AS t SET _reasons = ARRAY[x._reason] FROM %s AS x WHERE x._bronze_id = t._bronze_id',
                            'pg_temp._silver_lost');
             GET DIAGNOSTICS v_tied = ROW_COUNT;
+            -- the records with a tie (a copy of the kept state, below)
+            EXECUTE format('SELECT COALESCE(array_agg(x._record_key), %L), COALESCE(array_agg(x._bronze_id), %L) FROM %s AS x',
+                           '{}', '{}', 'pg_temp._silver_lost')
+            INTO v_tiekeys, v_tieids;
             DROP TABLE _silver_lost;
             v_bad      := v_bad + v_tied;
             v_valid    := v_valid - v_tied;
             v_accepted := v_accepted - v_lost;
         END IF;
         IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
-        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
+        -- A copy of a tie's kept state (review 14): a valid row of the record delivered after the tie, with
+        -- the key, change time and values of silver's state, which still comes from a bronze row delivered
+        -- before the tie, is no newer version of the record and does not decide the tie: its entry stays
+        -- open. quarantine_rows resolves an open entry by any later valid row of its record, and A-B-A (the
+        -- first delivery's state delivered again after the tie) closed the tie that A-A-B kept open, in one
+        -- window or three, and again in a restatement or a rebuild. A newer change time, or a state written
+        -- over the kept one (silver's row then comes from a bronze row delivered after the tie), resolves it
+        -- as before; so does a later valid copy of any other entry (a bad row). Only the records with a tie
+        -- in this window or an open entry of a tie are looked at (usually none; silver is read for their
+        -- keys after the write, before the tombstones); v_keep: the _bronze_id of the entries kept open.
+        IF v_ties AND v_prov THEN
+            SELECT v_tiekeys || COALESCE(array_agg(q.record_key), '{}'),
+                   v_tieids || COALESCE(array_agg((q.payload->>'_bronze_id')::bigint), '{}')
+            INTO v_tiekeys, v_tieids
+            FROM dwh_etl.quarantine AS q
+            WHERE q.target_table = v_target
+              AND q.source_table = v_bronze
+              AND q.resolved_at IS NULL
+              AND EXISTS (SELECT 1 FROM unnest(q.reasons) AS r (reason) WHERE strpos(r.reason, v_tie_text) > 0);
+            IF cardinality(v_tiekeys) > 0 THEN
+                IF to_regclass('pg_temp._silver_hold') IS NOT NULL THEN DROP TABLE pg_temp._silver_hold; END IF;
+                -- each entry with the last row of its record in the window (as quarantine_rows reads it),
+                -- where that row is valid and was delivered after the entry's
+                EXECUTE format($q$
+                    CREATE TEMP TABLE _silver_hold ON COMMIT DROP AS
+                    SELECT e._entry, %1$s
+                    FROM unnest($1::text[], $2::bigint[]) AS e (_record_key, _entry)
+                    JOIN (SELECT DISTINCT ON (t._record_key) t.*
+                          FROM _silver_typed AS t
+                          WHERE t._record_key = ANY ($1)
+                          ORDER BY t._record_key, t._bronze_id DESC) AS l
+                      ON l._record_key = e._record_key
+                    WHERE cardinality(l._reasons) = 0
+                      AND l._bronze_id > e._entry
+                    $q$, dwh_etl._col_list(v_state, 'l'))
+                USING v_tiekeys, v_tieids;
+                GET DIAGNOSTICS v_held = ROW_COUNT;
+                IF v_held > 0 THEN
+                    IF cardinality(v_key) = 1 THEN
+                        EXECUTE v_keysql || '_silver_hold AS l' INTO v_keys;
+                    ELSE
+                        EXECUTE v_keysql || '_silver_hold AS l' INTO v_keyset;
+                    END IF;
+                    IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
+                    EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
+                    EXECUTE format($q$
+                        SELECT COALESCE(array_agg(l._entry ORDER BY l._entry), '{}')
+                        FROM _silver_hold AS l
+                        JOIN _silver_state AS c ON %1$s
+                        WHERE c.%2$I = l.%2$I
+                          AND %3$s IS NOT DISTINCT FROM %4$s
+                          AND c._source_bronze_id < l._entry
+                        $q$, v_keyjoin, v_ts, dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'))
+                    INTO v_keep;
+                    DROP TABLE _silver_state;
+                END IF;
+                DROP TABLE _silver_hold;
+            END IF;
+        END IF;
+        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id, p_keep => v_keep);
         PERFORM dwh_etl.reconcile(
             p_target      => v_target,
             p_source      => v_bronze,
