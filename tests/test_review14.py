@@ -27,7 +27,7 @@ import pytest
 
 from test_attack10 import rows, run_daily, scalar
 from test_attack13e import (attack13e_template, change_quietly, fact_sale, iso, load_sales, now,  # noqa: F401
-                            open_quarantine, rerun_changes_nothing, sale_rec, sales_notes, silver_sale, snapshot)
+                            open_quarantine, pairs, rerun_changes_nothing, sale_rec, sales_notes, silver_sale, snapshot)
 
 TIE = "another row of the same key and change time was loaded first"
 
@@ -132,15 +132,13 @@ def test_mirror_restore_with_the_old_updated_at_after_a_quiet_change(wh, values)
 # ===================================================================================================
 
 ABA = {"A-B-A": [3, 4, 3], "A-A-B": [3, 3, 4], "B-A-A": [4, 3, 3]}
-COPY_SUPERSEDES = pytest.mark.xfail(strict=True, reason=(
-    "review 14: a later copy of a tie's kept state (same key, change time and values) supersedes the tie's open "
-    "entry (dwh_etl.quarantine_rows: any later valid row of the record resolves it); A-B-A closes it, A-A-B keeps it"))
 
 
-@pytest.mark.parametrize("order", [pytest.param(o, marks=COPY_SUPERSEDES) if o == "A-B-A" else o for o in ABA])
+@pytest.mark.parametrize("order", list(ABA))
 @pytest.mark.parametrize("split", [False, True])
 def test_three_deliveries_one_window_or_three(wh, order, split):
-    """DEFECT (medium, xfail for A-B-A): three files deliver sale 5 with one change time: the first's quantity stays; the tie with the other
+    """Was a DEFECT (medium, A-B-A; fixed: dwh_etl._load_silver keeps a tie's entry open against a copy of the kept
+    state, quarantine_rows(p_keep)): three files deliver sale 5 with one change time: the first's quantity stays; the tie with the other
     quantity stays open whether a copy of the kept state comes before or after it, in one window or three
     (a copy of the kept state is no newer version: it does not decide the tie); a rerun, a restatement
     and a rebuild change neither silver nor the entries (no second entry, no entry closed or opened)."""
@@ -219,9 +217,8 @@ def test_a_newer_valid_row_resolves_the_tie(wh):
     rerun_changes_nothing(conn)
 
 
-@COPY_SUPERSEDES
 def test_a_copy_of_the_kept_state_does_not_resolve_the_tie(wh):
-    """DEFECT (medium, xfail, the one above across windows): a file delivers the kept state of sale 5 again (the same change time and values): nothing changes,
+    """Was a DEFECT (medium, fixed as the one above, across windows): a file delivers the kept state of sale 5 again (the same change time and values): nothing changes,
     the tie's entry stays open (the disagreement stands; a copy is no newer version of the record)."""
     conn = wh
     ts = tie_of_sale_5(conn)
@@ -230,6 +227,72 @@ def test_a_copy_of_the_kept_state_does_not_resolve_the_tie(wh):
     assert silver_sale(conn, 5) == [(3, False)]
     assert [e[:3] for e in entries(conn)] == [("5", "4", True)]
     rerun_changes_nothing(conn)
+
+
+def resolutions(conn):
+    return [r[0] for r in rows(conn, """SELECT resolution FROM dwh_etl.quarantine
+                                         WHERE target_table = 'silver.sales_sales' ORDER BY quarantine_id""")]
+
+
+@pytest.mark.parametrize("how", ["same values", "newer then copy"])
+def test_a_newer_change_time_resolves_the_tie_whatever_the_values(wh, how):
+    """Held (the boundary of the fix above): after a tie of sale 5, a row with a newer change time resolves
+    the tie's entry: with the kept values (quantity 3; sales' source_updated_at alone is no change, so
+    silver keeps its row), or a newer state (8) followed in the same window by a copy of the old kept
+    state (the last row of the record repeats the old state, but a newer version came after the tie)."""
+    conn = wh
+    ts = tie_of_sale_5(conn)
+    newer = iso(ts + dt.timedelta(minutes=1))
+    if how == "same values":
+        load_sales(conn, [sale_rec(5, 3, newer)], "c.csv")
+    else:
+        load_sales(conn, [sale_rec(5, 8, newer)], "c.csv")
+        load_sales(conn, [sale_rec(5, 3, iso(ts))], "a-again.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 5) == [(3 if how == "same values" else 8, False)]
+    assert open_quarantine(conn) == [] and resolutions(conn)[0].startswith("superseded: a valid version"), resolutions(conn)
+    rerun_changes_nothing(conn)
+
+
+def test_a_bad_row_is_still_resolved_by_a_later_copy_of_the_kept_state(wh):
+    """Held (an entry that is no tie): sale 5 loaded (3), then a row of it with a quantity that is no
+    integer (quarantined), then the loaded state again: a valid version of the record came after the bad
+    row and resolves its entry, as before the fix of the ties."""
+    conn = wh
+    ts = iso(now(conn) - dt.timedelta(minutes=5))
+    load_sales(conn, [sale_rec(5, 3, ts)], "a.csv")
+    run_daily(conn)
+    bad = sale_rec(5, 3, ts)
+    bad[5] = "three"
+    load_sales(conn, [bad], "bad.csv")
+    run_daily(conn)
+    assert [e[:3] for e in entries(conn)] == [("5", "three", True)]
+    load_sales(conn, [sale_rec(5, 3, ts)], "a-again.csv")
+    run_daily(conn)
+    assert silver_sale(conn, 5) == [(3, False)] and open_quarantine(conn) == []
+    assert resolutions(conn)[0].startswith("superseded: a valid version"), resolutions(conn)
+
+
+def test_composite_key_copy_of_the_kept_state_leaves_the_tie_open(pairs):
+    """The fix above for a key of two columns (one NULL part) without arrivals (silver read back after the
+    write, the keys as JSON): a tie of (1, NULL) with silver's state stays open when the kept state is
+    delivered again, and a newer row resolves it."""
+    from test_attack13e import land_pairs, run_pairs
+
+    conn = pairs
+    T = "2025-06-01T10:00:00Z"
+    land_pairs(conn, ("1", None, "first", T))
+    run_pairs(conn)
+    land_pairs(conn, ("1", None, "second", T))
+    _, q, _ = run_pairs(conn)
+    assert [k for k, _ in q] == ["1"]
+    land_pairs(conn, ("1", None, "first", T))
+    got, q, notes = run_pairs(conn)
+    assert [r[2] for r in got] == ["first"] and [k for k, _ in q] == ["1"], (got, q)
+    assert notes == "1 bronze rows = 0 upserted + 1 unchanged + 0 quarantined + 0 duplicates collapsed"
+    land_pairs(conn, ("1", None, "third", "2025-06-01T11:00:00Z"))
+    got, q, _ = run_pairs(conn)
+    assert [r[2] for r in got] == ["third"] and q == []
 
 
 def test_retry_of_a_tie_then_status(wh, dsn):

@@ -10,13 +10,18 @@
 -- and _source_arrived_at (the extraction's ordering column, migration 0049: not the record's data).
 -- p_run_id: the run the load belongs to (entries carry its run and batch; dwh_etl.get_run_context);
 -- NULL outside a pipeline.
--- The earlier signature, replaced by this one (a new argument list would otherwise add an overload).
+-- p_keep: the _bronze_id (payload) of open entries that this batch's later rows of the record do not
+-- supersede: the caller's (dwh_etl._load_silver: a tie's entry whose record the batch only delivers again
+-- as the state kept, no newer version). NULL: none.
+-- The earlier signatures, replaced by this one (a new argument list would otherwise add an overload).
 DROP FUNCTION IF EXISTS dwh_etl.quarantine_rows(text, text, text);
+DROP FUNCTION IF EXISTS dwh_etl.quarantine_rows(text, text, text, bigint);
 CREATE OR REPLACE FUNCTION dwh_etl.quarantine_rows(
     p_staged       text,
     p_source_table text,
     p_target_table text,
-    p_run_id       bigint DEFAULT NULL
+    p_run_id       bigint DEFAULT NULL,
+    p_keep         bigint[] DEFAULT NULL
 )
 RETURNS bigint
 LANGUAGE plpgsql
@@ -77,7 +82,7 @@ BEGIN
     -- again, later (a higher _bronze_id: bronze ids follow delivery), is superseded, by a valid version
     -- that loads or by a newer version that is rejected too (its own entry stays open). A valid version
     -- delivered BEFORE a rejected one in the same window supersedes nothing: the newest state of the
-    -- record is the rejected one, as it would be had a run read them apart.
+    -- record is the rejected one, as it would be had a run read them apart. Not the entries of p_keep.
     EXECUTE format(
         'UPDATE dwh_etl.quarantine AS q
          SET resolved_at = now(),
@@ -91,10 +96,11 @@ BEGIN
            AND q.source_table = $3
            AND q.resolved_at IS NULL
            AND q.record_key = n._record_key
-           AND COALESCE((q.payload->>''_bronze_id'')::bigint < n._bronze_id, n.valid)',
+           AND COALESCE((q.payload->>''_bronze_id'')::bigint < n._bronze_id, n.valid)
+           AND NOT COALESCE((q.payload->>''_bronze_id'')::bigint = ANY ($4), false)',
         to_regclass(p_staged))
     -- only entries of the same source: a valid row of the key does not supersede a refused tombstone of it
-    USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run'), p_source_table;
+    USING p_target_table, COALESCE(v_run.run_id::text, 'outside a run'), p_source_table, COALESCE(p_keep, '{}'::bigint[]);
     GET DIAGNOSTICS v_done = ROW_COUNT;
     IF v_done > 0 THEN
         RAISE NOTICE '% quarantined row(s) of % superseded by newer versions', v_done, p_target_table;
@@ -102,4 +108,4 @@ BEGIN
     RETURN v_rows;
 END;
 $$;
-COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text, bigint) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload and the run (p_run_id); resolve earlier quarantined versions of records delivered again later (valid, or rejected too).';
+COMMENT ON FUNCTION dwh_etl.quarantine_rows(text, text, text, bigint, bigint[]) IS 'Copy the staged rows that have reasons into dwh_etl.quarantine with their raw bronze payload and the run (p_run_id); resolve earlier quarantined versions of records delivered again later (valid, or rejected too), except the entries of p_keep (a tie''s entry that a copy of the kept state leaves open).';

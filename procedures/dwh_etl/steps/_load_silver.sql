@@ -104,6 +104,15 @@ DECLARE
     v_lost     bigint := 0;       -- upsert: the window's latest rows that tie with silver's state (not written)
     v_tied     bigint := 0;       -- upsert: the rows of the window quarantined as ties (v_lost among them)
     v_sql      text;              -- upsert: the write
+    v_keysql   text;              -- upsert: SQL, the keys of a set of rows (l), as an array or JSON (silver's states)
+    v_readsql  text;              -- upsert: SQL, silver's states of those keys into a temporary table
+    v_keyjoin  text;              -- upsert: SQL, a state c and a row l of the same key
+    v_tie_read boolean := false;  -- upsert: the ties were found before the write (with the arrivals)
+    v_tie_text text := 'another row of the same key and change time was loaded first';  -- a tie's reason
+    v_tiekeys  text[] := '{}'::text[];   -- upsert: the records with a tie (this window's or an open entry)
+    v_tieids   bigint[] := '{}'::bigint[];  -- upsert: the _bronze_id of those rows and entries
+    v_held     bigint;            -- upsert: the entries whose record's last row is valid and later
+    v_keep     bigint[] := '{}'::bigint[];  -- upsert: the _bronze_id of the tie entries a copy leaves open
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -695,34 +704,93 @@ BEGIN
         -- condition below). Only such rows are looked up (v_force: their _bronze_id, an
         -- array and not a temporary table: Citus cannot join a distributed table to one in an UPDATE).
         v_by_arrival := v_arrival AND v_prov AND cardinality(v_key) = 1;
-        IF v_by_arrival THEN
+        IF cardinality(v_key) = 1 THEN
             SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
             FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
         END IF;
+        -- Silver's states of a set of keys, read into a temporary table (Citus: a distributed table is not
+        -- joined to a temporary table): v_keysql || the rows naming the keys (aliased l) gives the keys, an
+        -- array of texts (v_keys) or, where the key has several columns, a JSON array of objects (v_keyset:
+        -- the columns that are never NULL select the states; a join matches the others);
+        -- 'CREATE TEMP TABLE name' || v_readsql reads the states with those keys ($1 or $2): the columns
+        -- v_state (the key, the change time and, for the ties, v_cmp) and _source_bronze_id.
+        v_state := ARRAY(SELECT u.c FROM unnest(v_key || v_ts || CASE WHEN v_ties THEN v_cmp ELSE '{}'::text[] END)
+                                        WITH ORDINALITY AS u (c, o)
+                         GROUP BY u.c ORDER BY min(u.o));
+        IF cardinality(v_key) = 1 THEN
+            v_keysql := format('SELECT array_agg(l.%I::text) FROM ', v_key[1]);
+            v_readsql := format(' ON COMMIT DROP AS SELECT %1$s%2$s FROM %3$s AS s WHERE s.%4$I = ANY ($1::%5$s[])%6$s',
+                                dwh_etl._col_list(v_state, 's'),
+                                CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                                v_rel, v_key[1], v_keytype,
+                                CASE WHEN cardinality(v_nullkeys) > 0
+                                     THEN format(' OR s.%I IS NULL AND array_position($1, NULL) IS NOT NULL', v_key[1]) ELSE '' END);
+        ELSE
+            v_keysql := format('SELECT jsonb_agg(jsonb_build_object(%s)) FROM ',
+                               (SELECT string_agg(format('%L, l.%I', k, k), ', ') FROM unnest(v_key) AS k));
+            v_readsql := format(' ON COMMIT DROP AS SELECT %1$s%2$s FROM %3$s AS s WHERE %4$s',
+                                dwh_etl._col_list(v_state, 's'),
+                                CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
+                                v_rel,
+                                (SELECT COALESCE(format('(%s) IN (SELECT %s FROM jsonb_to_recordset($2) AS x (%s))',
+                                                        string_agg(format('s.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                        string_agg(format('x.%I', a.attname), ', ' ORDER BY a.attnum),
+                                                        string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)),
+                                                 'true')
+                                 FROM pg_catalog.pg_attribute AS a
+                                 WHERE a.attrelid = v_rel AND a.attname = ANY (v_key) AND a.attname <> ALL (v_nullkeys)
+                                   AND a.attnum > 0 AND NOT a.attisdropped));
+        END IF;
+        -- a state of silver and a row of the window of the same key (SQL over c and l)
+        v_keyjoin := (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('c.%1$I IS NOT DISTINCT FROM l.%1$I', k)
+                                             ELSE format('c.%1$I = l.%1$I', k) END, ' AND ')
+                      FROM unnest(v_key) AS k);
+        -- Silver is read once before the write, for the arrivals and for the ties (below) together: the
+        -- window's keys (with "ties": "latest_delivery", those whose rows know their arrival). One pass over
+        -- the states and the latest rows (_silver_tie) finds both: the rows that arrived after silver's
+        -- state (v_force), and the ties, which the write leaves as they are (a tie is never written: by the
+        -- times it is not newer, and the arrivals that would force it exclude it from the ties), so the
+        -- states read before the write are the ones after it. The same bronze row read again (a
+        -- restatement: every row of the window) is neither.
         IF v_by_arrival AND NOT v_empty THEN
-            EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l WHERE l._arrived IS NOT NULL', v_key[1])
+            EXECUTE v_keysql || CASE WHEN v_ties THEN '_silver_latest AS l' ELSE '_silver_latest AS l WHERE l._arrived IS NOT NULL' END
             INTO v_keys;
             IF v_keys IS NOT NULL THEN
-                IF to_regclass('pg_temp._silver_current') IS NOT NULL THEN DROP TABLE pg_temp._silver_current; END IF;
-                EXECUTE format('CREATE TEMP TABLE _silver_current ON COMMIT DROP AS
-                                SELECT s.%1$I::text AS _key, s.%2$I AS _ts, s._source_bronze_id AS _source_bronze_id
-                                FROM %3$s AS s WHERE s.%1$I = ANY ($1::%4$s[])', v_key[1], v_ts, v_rel, v_keytype)
-                USING v_keys;
+                IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
+                EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
+                IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
                 EXECUTE format($q$
+                    CREATE TEMP TABLE _silver_tie ON COMMIT DROP AS
                     WITH cand AS MATERIALIZED (
-                        SELECT l._bronze_id, l._arrived, c._source_bronze_id
+                        SELECT l._bronze_id AS _lost, l._arrived, c._source_bronze_id AS _first,
+                               l._arrived IS NOT NULL AND c.%2$I >= l.%2$I%6$s AS _later,
+                               %3$s AS _tie, %4$s
                         FROM _silver_latest AS l
-                        JOIN _silver_current AS c ON c._key = l.%1$I::text
-                        WHERE l._arrived IS NOT NULL
-                          AND c._ts >= l.%2$I
+                        JOIN _silver_state AS c ON %1$s
+                        WHERE c._source_bronze_id IS DISTINCT FROM l._bronze_id
+                          AND (l._arrived IS NOT NULL AND c.%2$I >= l.%2$I%6$s OR %3$s)
                     )
-                    SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id), '{}')
+                    SELECT cand.*, b._source_arrived_at AS _first_arrived
                     FROM cand
-                    JOIN %3$s AS b ON b._bronze_id = cand._source_bronze_id
-                    WHERE b._source_arrived_at < cand._arrived
-                    $q$, v_key[1], v_ts, to_regclass(v_bronze))
+                    LEFT JOIN %5$s AS b ON b._bronze_id = cand._first
+                    $q$,
+                    v_keyjoin, v_ts,
+                    CASE WHEN v_ties THEN format('c.%1$I = l.%1$I AND %2$s IS DISTINCT FROM %3$s',
+                                                 v_ts, dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'))
+                         ELSE 'false' END,
+                    CASE WHEN v_ties THEN dwh_etl._col_list(v_cmp, 'c') ELSE 'NULL::int AS _none' END,
+                    to_regclass(v_bronze),
+                    -- a NULL key arrives after nothing (as the key's text was compared)
+                    CASE WHEN cardinality(v_nullkeys) > 0 THEN format(' AND l.%I IS NOT NULL', v_key[1]) ELSE '' END);
+                DROP TABLE _silver_state;
+                -- the rows that arrived after silver's state; the ties (where both arrivals are known and
+                -- differ, the arrival decided: no tie)
+                EXECUTE format('SELECT COALESCE(array_agg(x._lost ORDER BY x._lost) FILTER (WHERE x._later AND x._first_arrived < x._arrived), %L)
+                                FROM %s AS x', '{}', 'pg_temp._silver_tie')
                 INTO v_force;
-                DROP TABLE _silver_current;
+                EXECUTE format('DELETE FROM %s AS x WHERE NOT x._tie OR x._first_arrived <> x._arrived', 'pg_temp._silver_tie');
+                EXECUTE format('SELECT count(*) FROM %s', 'pg_temp._silver_tie') INTO v_lost;
+                v_tie_read := true;
             END IF;
         END IF;
         -- A row of the window whose key silver holds deleted does not bring it back when a tombstone of
@@ -827,74 +895,34 @@ BEGIN
         -- state that its latest row tied with) and of other values is quarantined too. Two files
         -- delivering one sale with the same updated_at and other quantities kept the later one and the
         -- other vanished as a duplicate, or overwrote it in a later run: nothing said two deliveries
-        -- disagreed, and the arrival order decided. Silver is read back only when a latest row of the
-        -- window was not written (the normal next day writes them all), for the window's keys, as an
-        -- array (Citus: a distributed table is not joined to a temporary table); v_lost: such rows.
-        IF v_ties AND NOT v_empty AND v_written < v_accepted THEN
-            v_state := ARRAY(SELECT u.c FROM unnest(v_key || v_ts || v_cmp) WITH ORDINALITY AS u (c, o)
-                             GROUP BY u.c ORDER BY min(u.o));
+        -- disagreed, and the arrival order decided. Where silver was read before the write (v_tie_read:
+        -- the arrivals, above) the ties were found there; otherwise silver is read back only when a latest
+        -- row of the window was not written (the normal next day writes them all), for the window's keys;
+        -- v_lost: such rows.
+        IF v_ties AND NOT v_empty AND NOT v_tie_read AND v_written < v_accepted THEN
             IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
             IF cardinality(v_key) = 1 THEN
-                IF v_keytype IS NULL THEN
-                    SELECT format_type(a.atttypid, a.atttypmod) INTO v_keytype
-                    FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = v_rel AND a.attname = v_key[1];
-                END IF;
-                EXECUTE format('SELECT array_agg(l.%I::text) FROM _silver_latest AS l', v_key[1])
-                INTO v_keys;
-                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
-                                SELECT %1$s%2$s FROM %3$s AS s WHERE s.%4$I = ANY ($1::%5$s[])%6$s',
-                               dwh_etl._col_list(v_state, 's'),
-                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
-                               v_rel, v_key[1], v_keytype,
-                               CASE WHEN cardinality(v_nullkeys) > 0
-                                    THEN format(' OR s.%I IS NULL AND array_position($1, NULL) IS NOT NULL', v_key[1]) ELSE '' END)
-                USING v_keys;
+                EXECUTE v_keysql || '_silver_latest AS l' INTO v_keys;
             ELSE
-                -- several key columns: the keys as a JSON array of objects (the columns that are never NULL
-                -- select the states; the join below matches the others)
-                EXECUTE format('SELECT jsonb_agg(jsonb_build_object(%s)) FROM _silver_latest AS l',
-                               (SELECT string_agg(format('%L, l.%I', k, k), ', ') FROM unnest(v_key) AS k))
-                INTO v_keyset;
-                EXECUTE format('CREATE TEMP TABLE _silver_state ON COMMIT DROP AS
-                                SELECT %1$s%2$s FROM %3$s AS s WHERE %4$s',
-                               dwh_etl._col_list(v_state, 's'),
-                               CASE WHEN v_prov THEN ', s._source_bronze_id' ELSE '' END,
-                               v_rel,
-                               (SELECT COALESCE(format('(%s) IN (SELECT %s FROM jsonb_to_recordset($1) AS x (%s))',
-                                                       string_agg(format('s.%I', a.attname), ', ' ORDER BY a.attnum),
-                                                       string_agg(format('x.%I', a.attname), ', ' ORDER BY a.attnum),
-                                                       string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)),
-                                                'true')
-                                FROM pg_catalog.pg_attribute AS a
-                                WHERE a.attrelid = v_rel AND a.attname = ANY (v_key) AND a.attname <> ALL (v_nullkeys)
-                                  AND a.attnum > 0 AND NOT a.attisdropped))
-                USING v_keyset;
+                EXECUTE v_keysql || '_silver_latest AS l' INTO v_keyset;
             END IF;
+            EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
             IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
             EXECUTE format($q$
                 CREATE TEMP TABLE _silver_tie ON COMMIT DROP AS
-                WITH cand AS MATERIALIZED (
-                    SELECT l._bronze_id AS _lost, l._arrived, %1$s AS _first, %2$s
-                    FROM _silver_latest AS l
-                    JOIN _silver_state AS c ON %3$s
-                    WHERE c.%4$I = l.%4$I
-                      AND %5$s IS DISTINCT FROM %6$s%7$s
-                )
-                SELECT cand.* FROM cand%8$s
+                SELECT l._bronze_id AS _lost, l._arrived, %1$s AS _first, %2$s
+                FROM _silver_latest AS l
+                JOIN _silver_state AS c ON %3$s
+                WHERE c.%4$I = l.%4$I
+                  AND %5$s IS DISTINCT FROM %6$s%7$s
                 $q$,
                 CASE WHEN v_prov THEN 'c._source_bronze_id' ELSE 'NULL::bigint' END,
                 dwh_etl._col_list(v_cmp, 'c'),
-                (SELECT string_agg(CASE WHEN k = ANY (v_nullkeys) THEN format('c.%1$I IS NOT DISTINCT FROM l.%1$I', k)
-                                        ELSE format('c.%1$I = l.%1$I', k) END, ' AND ')
-                 FROM unnest(v_key) AS k),
+                v_keyjoin,
                 v_ts,
                 dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'),
                 -- not the same bronze row read again (written above)
-                CASE WHEN v_prov THEN ' AND c._source_bronze_id IS DISTINCT FROM l._bronze_id' ELSE '' END,
-                -- where both arrivals are known (v_force), the arrival decided: no tie
-                CASE WHEN v_by_arrival THEN format(
-                    ' WHERE NOT EXISTS (SELECT 1 FROM %s AS b WHERE b._bronze_id = cand._first AND b._source_arrived_at <> cand._arrived)',
-                    to_regclass(v_bronze)) ELSE '' END);
+                CASE WHEN v_prov THEN ' AND c._source_bronze_id IS DISTINCT FROM l._bronze_id' ELSE '' END);
             GET DIAGNOSTICS v_lost = ROW_COUNT;
             DROP TABLE _silver_state;
         END IF;
@@ -905,8 +933,8 @@ BEGIN
             PERFORM set_config('enable_nestloop', 'off', true);
             EXECUTE format($q$
                 CREATE TEMP TABLE _silver_lost ON COMMIT DROP AS
-                SELECT t._bronze_id,
-                       'another row of the same key and change time was loaded first'
+                SELECT t._bronze_id, t._record_key,
+                       %9$L
                        || COALESCE(' (bronze row ' || CASE WHEN x._lost IS NULL THEN l._bronze_id ELSE x._first END || ')', '')
                        || ': a tie with different values is not decided silently' AS _reason
                 FROM _silver_latest AS l
@@ -930,19 +958,83 @@ BEGIN
                 CASE WHEN v_arrival THEN format('LEFT JOIN %s AS b ON b._bronze_id = t._bronze_id AND b._ingested_at >= $1 AND b._ingested_at < $2',
                                                 to_regclass(v_bronze)) ELSE '' END,
                 CASE WHEN v_arrival THEN 'b._source_arrived_at' ELSE 'NULL::timestamptz' END,
-                dwh_etl._row_expr(v_cmp, 't'), dwh_etl._row_expr(v_cmp, 'l'), dwh_etl._row_expr(v_cmp, 'x'))
+                dwh_etl._row_expr(v_cmp, 't'), dwh_etl._row_expr(v_cmp, 'l'), dwh_etl._row_expr(v_cmp, 'x'),
+                v_tie_text)
             USING v_win.from_ts, v_win.to_ts;
             PERFORM set_config('enable_nestloop', v_nestloop, true);
             EXECUTE format('UPDATE _silver_typed AS t SET _reasons = ARRAY[x._reason] FROM %s AS x WHERE x._bronze_id = t._bronze_id',
                            'pg_temp._silver_lost');
             GET DIAGNOSTICS v_tied = ROW_COUNT;
+            -- the records with a tie (a copy of the kept state, below)
+            EXECUTE format('SELECT COALESCE(array_agg(x._record_key), %L), COALESCE(array_agg(x._bronze_id), %L) FROM %s AS x',
+                           '{}', '{}', 'pg_temp._silver_lost')
+            INTO v_tiekeys, v_tieids;
             DROP TABLE _silver_lost;
             v_bad      := v_bad + v_tied;
             v_valid    := v_valid - v_tied;
             v_accepted := v_accepted - v_lost;
         END IF;
         IF to_regclass('pg_temp._silver_tie') IS NOT NULL THEN DROP TABLE pg_temp._silver_tie; END IF;
-        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id);
+        -- A copy of a tie's kept state (review 14): a valid row of the record delivered after the tie, with
+        -- the key, change time and values of silver's state, which still comes from a bronze row delivered
+        -- before the tie, is no newer version of the record and does not decide the tie: its entry stays
+        -- open. quarantine_rows resolves an open entry by any later valid row of its record, and A-B-A (the
+        -- first delivery's state delivered again after the tie) closed the tie that A-A-B kept open, in one
+        -- window or three, and again in a restatement or a rebuild. A newer change time, or a state written
+        -- over the kept one (silver's row then comes from a bronze row delivered after the tie), resolves it
+        -- as before; so does a later valid copy of any other entry (a bad row). Only the records with a tie
+        -- in this window or an open entry of a tie are looked at (usually none; silver is read for their
+        -- keys after the write, before the tombstones); v_keep: the _bronze_id of the entries kept open.
+        IF v_ties AND v_prov THEN
+            SELECT v_tiekeys || COALESCE(array_agg(q.record_key), '{}'),
+                   v_tieids || COALESCE(array_agg((q.payload->>'_bronze_id')::bigint), '{}')
+            INTO v_tiekeys, v_tieids
+            FROM dwh_etl.quarantine AS q
+            WHERE q.target_table = v_target
+              AND q.source_table = v_bronze
+              AND q.resolved_at IS NULL
+              AND EXISTS (SELECT 1 FROM unnest(q.reasons) AS r (reason) WHERE strpos(r.reason, v_tie_text) > 0);
+            IF cardinality(v_tiekeys) > 0 THEN
+                IF to_regclass('pg_temp._silver_hold') IS NOT NULL THEN DROP TABLE pg_temp._silver_hold; END IF;
+                -- each entry with the last row of its record in the window (as quarantine_rows reads it),
+                -- where that row is valid and was delivered after the entry's
+                EXECUTE format($q$
+                    CREATE TEMP TABLE _silver_hold ON COMMIT DROP AS
+                    SELECT e._entry, %1$s
+                    FROM unnest($1::text[], $2::bigint[]) AS e (_record_key, _entry)
+                    JOIN (SELECT DISTINCT ON (t._record_key) t.*
+                          FROM _silver_typed AS t
+                          WHERE t._record_key = ANY ($1)
+                          ORDER BY t._record_key, t._bronze_id DESC) AS l
+                      ON l._record_key = e._record_key
+                    WHERE cardinality(l._reasons) = 0
+                      AND l._bronze_id > e._entry
+                    $q$, dwh_etl._col_list(v_state, 'l'))
+                USING v_tiekeys, v_tieids;
+                GET DIAGNOSTICS v_held = ROW_COUNT;
+                IF v_held > 0 THEN
+                    IF cardinality(v_key) = 1 THEN
+                        EXECUTE v_keysql || '_silver_hold AS l' INTO v_keys;
+                    ELSE
+                        EXECUTE v_keysql || '_silver_hold AS l' INTO v_keyset;
+                    END IF;
+                    IF to_regclass('pg_temp._silver_state') IS NOT NULL THEN DROP TABLE pg_temp._silver_state; END IF;
+                    EXECUTE 'CREATE TEMP TABLE _silver_state' || v_readsql USING v_keys, v_keyset;
+                    EXECUTE format($q$
+                        SELECT COALESCE(array_agg(l._entry ORDER BY l._entry), '{}')
+                        FROM _silver_hold AS l
+                        JOIN _silver_state AS c ON %1$s
+                        WHERE c.%2$I = l.%2$I
+                          AND %3$s IS NOT DISTINCT FROM %4$s
+                          AND c._source_bronze_id < l._entry
+                        $q$, v_keyjoin, v_ts, dwh_etl._row_expr(v_cmp, 'c'), dwh_etl._row_expr(v_cmp, 'l'))
+                    INTO v_keep;
+                    DROP TABLE _silver_state;
+                END IF;
+                DROP TABLE _silver_hold;
+            END IF;
+        END IF;
+        PERFORM dwh_etl.quarantine_rows('_silver_typed', v_bronze, v_target, p_run_id => p_run_id, p_keep => v_keep);
         PERFORM dwh_etl.reconcile(
             p_target      => v_target,
             p_source      => v_bronze,
