@@ -92,6 +92,7 @@ def test_no_typed_agents_step_names_an_area_procedure(conn):
     assert rows(conn, """SELECT step_name, kind, procedure_name FROM dwh_etl.steps
                          WHERE area = 'agents' AND pipeline_name = 'daily' ORDER BY step_name""") == [
         ("agents_agg_daily", "custom", "agents.step_agg_daily_performance"),
+        ("agents_approval_sla", "custom", "agents.step_approval_sla"),
         ("agents_conversation_counters", "custom", "agents.step_conversation_counters"),
         ("agents_dim_conversation", "custom", "agents.step_dim_conversation"),
         ("agents_extract", "extract", "dwh_etl.step_extract"),
@@ -108,7 +109,7 @@ def test_no_typed_agents_step_names_an_area_procedure(conn):
         ("agents_aggregate", ["30 3 * * *"], ["agents_agg_scheduled"]),
         ("agents_dimensions", ["30 2 * * *"], ["agents_dim_conversation", "agents_extract", "agents_scd_dimensions",
                                                "agents_silver_entities"]),
-        ("agents_nightly", ["0 3 * * *"], ["agents_agg_daily", "agents_conversation_counters", "agents_dim_conversation",
+        ("agents_nightly", ["0 3 * * *"], ["agents_agg_daily", "agents_approval_sla", "agents_conversation_counters", "agents_dim_conversation",
                                            "agents_extract", "agents_fact_agent_query", "agents_fact_approval",
                                            "agents_fact_training", "agents_scd_dimensions", "agents_silver_entities",
                                            "agents_silver_events"])]

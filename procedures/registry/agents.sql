@@ -30,6 +30,9 @@
 --                                            rerun cannot double them) and their first/last seen from
 --                                            their start (silver) and facts (attack 13a: widened only,
 --                                            a moved or deleted query's time stayed for good)
+--   agents_approval_sla           custom     approvals take the SLA of the agent version they point at when
+--                                            that version changed in place (an inferred member completed:
+--                                            it had the default 300 s; attack 15d), their days queued
 --   agents_agg_daily              custom     agg_agent_daily_performance for the queued days only
 --                                            (agents.refresh_agg_agent_daily_performance per day, the
 --                                            seed's function a DBA calls: not the mart kind's table form)
@@ -202,8 +205,13 @@ CALL dwh_etl.register_area('agents', '{
          "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
          "description": "dim_conversation counters and first/last seen (from the conversation''s start and its facts) of the conversations whose facts or row changed",
          "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training", "silver.agents_conversations"], "targets": ["agents.dim_conversation"]},
+        {"step": "agents_approval_sla", "procedure": "agents.step_approval_sla", "layer": "gold",
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_scd_dimensions", "agents_fact_approval"],
+         "description": "approval requests of the agent versions written since the last run (a completed inferred member, a change) take their version''s SLA; their days are queued for the aggregate",
+         "sources": ["agents.dim_agent"], "targets": ["agents.fact_approval"],
+         "columns": {"agents.fact_approval.sla_target_seconds": {"from": ["agents.dim_agent.sla_target_seconds"], "how": "version pointed at"}}},
         {"step": "agents_agg_daily", "procedure": "agents.step_agg_daily_performance", "layer": "mart",
-         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training"],
+         "pipelines": ["daily", "agents_nightly"], "depends_on": ["agents_fact_agent_query", "agents_fact_approval", "agents_fact_training", "agents_approval_sla"],
          "description": "agg_agent_daily_performance for the days whose facts changed",
          "sources": ["agents.fact_agent_query", "agents.fact_approval", "agents.fact_training"], "targets": ["agents.agg_agent_daily_performance"]},
         {"step": "agents_agg_scheduled", "procedure": "agents.step_agg_daily_performance", "layer": "mart",
