@@ -867,16 +867,12 @@ def test_the_days_stories_happened(world):
     assert portal.late_users
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "late-arriving SCD2 change: the dimension splits the version, but facts loaded earlier keep the old "
-    "version's key until a restatement or rebuild (the engine's dwh_etl.step_fact, as attack 15b found for "
-    "sales; a fact-step feature, too large here)"))
 def test_a_late_user_change_repoints_the_facts_it_covers(world):
-    """DEFECT (medium), xfail (the same engine limit as attack 15b's sales customers): a user change keyed
-    late (a new district stamped yesterday 00:00 IST, written today) splits the user's history in dim_user
-    correctly, but yesterday's queries and content events, loaded before, keep the older version's
-    user_key, and dm_user_analytics keeps yesterday's row on that version: the facts' version and the user
-    mart differ from the history (the version valid at the event) until a restatement or rebuild."""
+    """DEFECT (medium), fixed (the same engine limit as attack 15b's sales customers): a user change keyed
+    late (a new district stamped yesterday 00:00 IST, written today) split the user's history in dim_user
+    correctly, but yesterday's queries and content events, loaded before, kept the older version's
+    user_key, and dm_user_analytics kept yesterday's row on that version, until a restatement or rebuild.
+    The fact steps now re-point them (dwh_etl._fact_repoint) and queue their days for the marts."""
     assert {d: f for d, f in world[2].items() if LATE_VERSION_CHECKS & set(f)} == {}
 
 
@@ -886,18 +882,18 @@ def test_a_rerun_changes_nothing(world):
     before = gold_state(conn)
     run_daily(conn)
     assert gold_state(conn) == before
-    assert without(compare(oracle), LATE_VERSION_CHECKS) == {}
+    assert compare(oracle) == {}
 
 
 def test_a_restatement_of_yesterday_reproduces_gold(world):
     """Held: a restatement of yesterday (UTC) gives the same events, dimensions and marts, equal to the
-    oracle (the facts of a late user change of another day are left to the xfail above). One date only:
+    oracle. One date only:
     a restatement of every loaded date took ~95 s here (from the day before the first event to today)."""
     conn, oracle = world[0], world[4]
-    before = without(gold_state(conn), LATE_VERSION_CHECKS)
+    before = gold_state(conn)
     conn.execute("CALL dwh_etl.restate(p_pipeline => 'daily', p_from => CURRENT_DATE - 1, p_to => CURRENT_DATE - 1)")
-    assert without(gold_state(conn), LATE_VERSION_CHECKS) == before
-    assert without(compare(oracle), LATE_VERSION_CHECKS) == {}
+    assert gold_state(conn) == before
+    assert compare(oracle) == {}
 
 
 @pytest.mark.xfail(run=False, reason=(
