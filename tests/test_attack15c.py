@@ -885,28 +885,60 @@ def test_a_rerun_changes_nothing(world):
     assert compare(oracle) == {}
 
 
-def test_a_restatement_of_yesterday_reproduces_gold(world):
-    """Held: a restatement of yesterday (UTC) gives the same events, dimensions and marts, equal to the
-    oracle. One date only:
-    a restatement of every loaded date took ~95 s here (from the day before the first event to today)."""
+def test_a_restatement_of_every_loaded_date_reproduces_gold(world):
+    """Held: a restatement of every loaded date (from the calendar's first day: the range a stranger
+    would give) gives the same events, dimensions and marts, equal to the oracle. It took ~95 s here when
+    each per-day citizen mart computed every day of its range by a function call; the days that can have
+    rows (silver.citizen_mart_days, spec "rebuild_keys") are computed now, and the days the table holds."""
     conn, oracle = world[0], world[4]
     before = gold_state(conn)
-    conn.execute("CALL dwh_etl.restate(p_pipeline => 'daily', p_from => CURRENT_DATE - 1, p_to => CURRENT_DATE - 1)")
+    first = scalar(conn, "SELECT min(full_date) FROM gold.dim_date")
+    conn.execute("CALL dwh_etl.restate(p_pipeline => 'daily', p_from => %s, p_to => CURRENT_DATE)", (first,))
     assert gold_state(conn) == before
     assert compare(oracle) == {}
 
 
-@pytest.mark.xfail(run=False, reason=(
-    "not run: CALL dwh_etl.rebuild(p_target => 'citizen') took 190 s on this area at scale 0.01 (~700 events; "
-    "the CI budget of this module is 40 s), and its one run left dim_user different from before the rebuild "
-    "(the user deleted and re-inserted, and inferred members completed in place); not analysed yet"))
-def test_a_rebuild_of_the_area_reproduces_gold(world):
-    """DEFECT (low-medium, not run): `dwh rebuild citizen` took 190 s on this tiny area and, in its one
-    run, did not reproduce dim_user (a user deleted and re-inserted in one window; users first known as
-    inferred members, valid from -infinity incrementally). To be analysed: it should give the same gold,
-    equal to the oracle, in seconds."""
-    conn, oracle = world[0], world[4]
-    before = without(gold_state(conn), LATE_VERSION_CHECKS)
+@pytest.fixture(scope="module")
+def rebuilt(world):
+    """`dwh rebuild citizen` once, after the rerun and the restatement: (gold before, gold after)."""
+    conn = world[0]
+    before = gold_state(conn)
     conn.execute("CALL dwh_etl.rebuild(p_target => 'citizen')")
-    assert without(gold_state(conn), LATE_VERSION_CHECKS) == before
-    assert compare(oracle) == {}
+    return before, gold_state(conn)
+
+
+def once_inferred(state):
+    """The users whose first version starts at -infinity (first known as inferred members)."""
+    return {r[0] for r in state["dim_users"] if r[1] is None}
+
+
+def test_a_rebuild_of_the_area_reproduces_gold(world, rebuilt):
+    """DEFECT (medium), fixed: `dwh rebuild citizen` took 190 s on this tiny area (~700 events): each per-day
+    mart's view computes a day by a function call over gold.dim_date (2020 to two years ahead), and the
+    rebuild queued every key of the view, so every calendar day was computed to find the few with rows.
+    The mart steps now name the days that can have rows (silver.citizen_mart_days, spec "rebuild_keys"):
+    a few seconds. The rebuild gives the same facts, dimensions and marts, equal to the oracle, but for
+    the start of a once-inferred user's first version (the xfail below)."""
+    conn, oracle = world[0], world[4]
+    before, after = rebuilt
+    early = once_inferred(before)
+    strip = lambda rs: [r for r in rs if r[0] not in early]  # noqa: E731
+    # (the facts' versions and dm_user_analytics carry the version's start: left out here, see the xfail)
+    assert {k: strip(v) if k == "dim_users" else v for k, v in without(after, LATE_VERSION_CHECKS).items()} == \
+           {k: strip(v) if k == "dim_users" else v for k, v in without(before, LATE_VERSION_CHECKS).items()}
+    # (the oracle keeps -infinity for the once-inferred users: their dimension rows, facts' versions and
+    # dm_user_analytics rows differ, the xfail below)
+    assert without(compare(oracle), LATE_VERSION_CHECKS | {"dim_users"}) == {}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a rebuild loads dim_user from silver before any fact, so no inferred member is created and a user first "
+    "known through its events starts at its first change time, not at -infinity as in the daily loads (facts "
+    "point at the same version either way: an event before the first version takes the first); the same as "
+    "attack 15d's agents"))
+def test_a_rebuild_keeps_the_start_of_a_once_inferred_user(world, rebuilt):
+    """DEFECT (low), xfail: the first version of a user first loaded as an inferred member starts at -infinity
+    day by day and at its first change time after a rebuild."""
+    before, after = rebuilt
+    assert once_inferred(before), "the world has no once-inferred user: the test proves nothing"
+    assert after["dim_users"] == before["dim_users"]

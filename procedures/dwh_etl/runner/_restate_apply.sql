@@ -12,9 +12,11 @@
 --       p_reextract: then they run as in a normal run (what arrived since the last run);
 --     * a fact step with a date_key: its rows of those event dates are deleted and recomputed from its
 --       view (every row silver holds, window [-infinity, now]), its watermark untouched; the
---       range's dates are queued for the marts reading its affected-dates queue;
+--       range's dates that held rows are queued for the steps reading its affected-dates queue (the
+--       step queues those of the rows it writes);
 --     * a table-form mart: the range's dates are queued (when its queue column is a date, or an integer
---       date_key / time_key YYYYMMDD), then rebuilt for the queued keys; a materialized view is refreshed;
+--       date_key / time_key YYYYMMDD; with "rebuild_keys", only those among its keys or in its table),
+--       then rebuilt for the queued keys; a materialized view is refreshed;
 --     * every other step (silver, dimension, custom): the input rows that arrived in those days (UTC) are
 --       applied again (window [from 00:00 UTC, min(to + 1 day, watermark))), watermarks untouched; the
 --       loads are idempotent (latest wins, SCD2 reruns change nothing, late rows are placed in history),
@@ -25,7 +27,7 @@
 --     (facts before the dimensions they point at), their watermarks removed, and the steps run in order:
 --     each reloads everything from the layer below, as a first load would (steps above silver with the
 --     window [-infinity, now], so that they see what the steps before them rewrote in this transaction);
---     a table-form mart is queued every key of its view.
+--     a table-form mart is queued every key of its view (or of its "rebuild_keys" view).
 -- Returns {"status": completed|failed|cancelled, "failed_step", "error": {...}, "replaced": [{table,
 -- rows_deleted, rows_after, ...}]}; the caller records it in pipeline_runs.
 CREATE OR REPLACE FUNCTION dwh_etl._restate_apply(
@@ -198,6 +200,20 @@ BEGIN
                                        to_regclass(v_q->>'table'), v_q->>'column', v_q->>'column', v_rel, v_col, v_lo, v_hi)
                         USING p_run_id;
                     END LOOP;
+                    -- the dates of the range that held rows, for the steps downstream that read its queue on
+                    -- the date column (the fact step queues the dates of the rows it writes again): a date
+                    -- left with no rows is recomputed, and an empty one is not (a table-form mart queues
+                    -- the dates of the range itself, below; every date of a range from 2020 went to the
+                    -- queue before, and citizen's per-day marts computed each: attack 15c)
+                    FOR v_q IN
+                        SELECT e FROM jsonb_array_elements(dwh_etl._affected_queues(v_step.spec)) AS e
+                        WHERE e->>'column' = v_col
+                    LOOP
+                        EXECUTE format('INSERT INTO %s (%I, run_id) SELECT DISTINCT f.%I, $1 FROM %s AS f '
+                                       'WHERE f.%I BETWEEN %L AND %L ON CONFLICT DO NOTHING',
+                                       to_regclass(v_q->>'table'), v_q->>'column', v_col, v_rel, v_col, v_lo, v_hi)
+                        USING p_run_id;
+                    END LOOP;
                     EXECUTE format('DELETE FROM %s WHERE %I BETWEEN %L AND %L', v_rel, v_col, v_lo, v_hi);
                     GET DIAGNOSTICS v_n = ROW_COUNT;
                     v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
@@ -209,16 +225,6 @@ BEGIN
                         'from', '-infinity'::timestamptz, 'to', clock_timestamp()));
                     v_keep := v_keep || jsonb_build_object(v_t, true);
                     v_dates := v_dates || jsonb_build_object(v_t, jsonb_build_object('from', p_from, 'to', p_to));
-                    -- the marts downstream recompute every date of the range, also those left with no rows
-                    FOR v_q IN
-                        SELECT e FROM jsonb_array_elements(dwh_etl._affected_queues(v_step.spec)) AS e
-                        WHERE e->>'column' = v_col
-                    LOOP
-                        EXECUTE format('INSERT INTO %s (%I, run_id) SELECT %s, $1 FROM generate_series($2::date, $3::date, interval ''1 day'') AS g (d) ON CONFLICT DO NOTHING',
-                                       to_regclass(v_q->>'table'), v_q->>'column',
-                                       CASE WHEN v_type = 'date' THEN 'g.d::date' ELSE 'to_char(g.d, ''YYYYMMDD'')::integer' END)
-                        USING p_run_id, p_from, p_to;
-                    END LOOP;
                 ELSIF v_step.kind = 'mart' THEN
                     CONTINUE;   -- queued just before it runs, below
                 ELSE
@@ -343,14 +349,23 @@ BEGIN
                 FROM pg_catalog.pg_attribute AS a
                 WHERE a.attrelid = v_rel AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
                 IF p_mode = 'rebuild' THEN
-                    -- every key of its view
+                    -- every key of its view; or, when the spec names them ("rebuild_keys": a view of the
+                    -- keys that can have rows, for a view computed per key over the whole calendar, which
+                    -- enumerated decades of days one function call each: citizen, attack 15c), those
                     EXECUTE format('INSERT INTO %s (%I, run_id) SELECT DISTINCT v.%I, $1 FROM %s AS v WHERE v.%3$I IS NOT NULL ON CONFLICT DO NOTHING',
-                                   v_rel, v_col, v_step.spec->>'key_column', to_regclass(v_step.spec->>'view'))
+                                   v_rel, v_col, v_step.spec->>'key_column',
+                                   COALESCE(to_regclass(v_step.spec->>'rebuild_keys'), to_regclass(v_step.spec->>'view')))
                     USING p_run_id;
                 ELSIF v_type = 'date' OR (v_type IN ('integer', 'bigint') AND v_col IN ('date_key', 'time_key')) THEN
-                    EXECUTE format('INSERT INTO %s (%I, run_id) SELECT %s, $1 FROM generate_series($2::date, $3::date, interval ''1 day'') AS g (d) ON CONFLICT DO NOTHING',
+                    -- the days of the range; with "rebuild_keys", only those that can have rows or have
+                    -- rows in the table now (a day whose rows must go)
+                    EXECUTE format('INSERT INTO %s (%I, run_id) SELECT k.d, $1 FROM (SELECT %s AS d FROM generate_series($2::date, $3::date, interval ''1 day'') AS g (d)) AS k%s ON CONFLICT DO NOTHING',
                                    v_rel, v_col,
-                                   CASE WHEN v_type = 'date' THEN 'g.d::date' ELSE format('to_char(g.d, ''YYYYMMDD'')::%s', v_type) END)
+                                   CASE WHEN v_type = 'date' THEN 'g.d::date' ELSE format('to_char(g.d, ''YYYYMMDD'')::%s', v_type) END,
+                                   CASE WHEN to_regclass(v_step.spec->>'rebuild_keys') IS NULL THEN ''
+                                        ELSE format(' WHERE k.d IN (SELECT r.%1$I FROM %2$s AS r) OR k.d IN (SELECT t.%1$I FROM %3$s AS t)',
+                                                    v_step.spec->>'key_column', to_regclass(v_step.spec->>'rebuild_keys'),
+                                                    to_regclass(v_step.spec->>'table')) END)
                     USING p_run_id, p_from, p_to;
                     v_t := v_step.spec->>'table';
                     v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(

@@ -21,6 +21,9 @@
 --    and the table keeps its history of untouched days. The view must compute the rows of a key from the
 --    key alone (the filter `key_column = ANY(keys)` is pushed into it). A failed step leaves the queue
 --    for the next run. An empty queue is a no-op (still logged, 0 rows).
+--    Optional "rebuild_keys": a view with the key_column listing the keys that can have rows, for a view
+--    computed key by key over a whole calendar: a rebuild (dwh_etl.rebuild) queues those instead of every
+--    key of the view, a restatement the keys of its range among those or in the table.
 --
 -- A bad spec fails the step before any work with 22023 and the step's name.
 CREATE OR REPLACE PROCEDURE dwh_etl.step_mart(
