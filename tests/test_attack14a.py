@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,6 +173,18 @@ def login(conn, name, group):
 # upgrades
 # ---------------------------------------------------------------------------------------------------
 
+def equals_a_fresh_build(info):
+    """Every table equals the warehouse this code builds fresh (tests/data/fingerprint_baseline.json), but
+    dwh_lineage.quality_metrics may hold fewer rows: it records the checks each run made, and the runs of
+    the old release had no agents_approval_sla step (attack 15d), so fact_approval's batch rules were
+    checked once fewer per run there. Everything else, data and bookkeeping, must be equal."""
+    found = tf.diff(json.loads(BASELINE.read_text()), tf.fingerprint(info))
+    qm = [d for d in found if d.startswith("dwh_lineage.quality_metrics:")]
+    assert [d for d in found if d not in qm] == []
+    counts = [re.match(r"dwh_lineage\.quality_metrics: rows (\d+) -> (\d+);", d) for d in qm]
+    assert all(m and int(m.group(2)) < int(m.group(1)) for m in counts), qm
+
+
 def test_an_old_release_migrated_then_the_next_day_equals_a_fresh_build(old, runner):
     """Release 23243f0 built and loaded day one; `dwh migrate` to this code applies the four migrations
     since and the changed procedure files; the next day by this code: every table equals the warehouse
@@ -186,8 +199,7 @@ def test_an_old_release_migrated_then_the_next_day_equals_a_fresh_build(old, run
 
     next_day(info)
 
-    baseline = json.loads(BASELINE.read_text())
-    assert tf.diff(baseline, tf.fingerprint(info)) == []
+    equals_a_fresh_build(info)
 
 
 def test_after_the_upgrade_a_rerun_of_daily_loads_nothing_again(old, runner):
@@ -314,7 +326,7 @@ def test_migrate_killed_in_the_middle_then_run_again(old, how):
     assert again.migrations_applied == [] and again.procedures_applied
     assert migrate(info, dry_run=True).up_to_date
     next_day(info)
-    assert tf.diff(json.loads(BASELINE.read_text()), tf.fingerprint(info)) == []
+    equals_a_fresh_build(info)
 
 
 def test_migrate_while_daily_runs_waits_for_the_run(old):
@@ -354,7 +366,7 @@ def test_migrate_while_daily_runs_waits_for_the_run(old):
         scalar(conn, "SELECT max(ended_at) FROM dwh_lineage.pipeline_runs") < scalar(
             conn, "SELECT min(applied_at) FROM dwh_etl.applied_code WHERE path LIKE 'procedures/sales/%%'"), log
     assert rows(conn, "SELECT DISTINCT status FROM dwh_lineage.pipeline_runs") == [("completed",)]
-    assert tf.diff(json.loads(BASELINE.read_text()), tf.fingerprint(info)) == []
+    equals_a_fresh_build(info)
 
 
 def test_migrate_waits_a_bounded_time_for_a_session_that_keeps_the_run_lock(old, runner):
