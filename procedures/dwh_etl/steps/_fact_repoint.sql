@@ -90,10 +90,14 @@ BEGIN
             -- the rows of the versions whose range reached the earliest new start (an older one's
             -- events all lie before it), or of every version when a new one became the key's first;
             -- not those of a new current version (rows resolved with it in place: nothing newer can
-            -- take them). Each probed through the fact's index on the key (LATERAL, OFFSET 0: not
-            -- hashed over a scan of the whole fact, which the planner preferred for a few thousand rows)
+            -- take them), unless a new version became the key's first before it: rows that took it as
+            -- the key's first version (an event before its start) were resolved without that one (it
+            -- can be "new" and already used: a run whose window an open transaction held back sees
+            -- versions committed after its window's end; review 15). Each probed through the fact's
+            -- index on the key (LATERAL, OFFSET 0: not hashed over a scan of the whole fact, which the
+            -- planner preferred for a few thousand rows)
             FROM (SELECT * FROM pg_temp._fact_repoint_ranges AS c
-                  WHERE NOT (c._new AND c._to IS NULL)
+                  WHERE (NOT (c._new AND c._to IS NULL) OR (c.first_new AND NOT c._first))
                     AND (c._to IS NULL OR c._to >= c.since OR c.first_new)) AS cur
             CROSS JOIN LATERAL (SELECT f.* FROM %3$s AS f
                                 WHERE f.%2$I = cur.k
