@@ -1,6 +1,7 @@
 -- What devflow.dim_agent (Type 1) is loaded from by the devflow_dimensions step (dwh_etl.step_dimension):
--- silver agent rows with the dimension's columns, the change time (creation: a Type 1 dimension keeps one
--- version per key) and the load time the step's window reads.
+-- silver agent rows with the dimension's columns, the change time (creation for a new agent: a Type 1
+-- dimension keeps one version per key; for one already there its updated_at, after its version, so the
+-- Type 1 values overwrite it) and the load time the step's window reads.
 CREATE OR REPLACE VIEW devflow.dim_agent_changes AS
 SELECT a.agent_id, a.agent_name, a.agent_type, a.agent_category, a.ai_model, a.ai_provider, a.model_version,
        a.framework_version, a.capabilities, a.max_concurrent_tasks, a.cost_per_hour_usd, a.cost_per_token_usd,
@@ -14,7 +15,12 @@ SELECT a.agent_id, a.agent_name, a.agent_type, a.agent_category, a.ai_model, a.a
                            WHERE d.table_name = 'agents' AND d.record_id = a.agent_id))
             -- a row back after deletions of its key (a restore with its old change time) starts just after
             -- the latest deletion that arrived at the source before it (as in the agents area, attack 10)
-            ELSE GREATEST(a.created_at,
+            -- A Type 1 change of a key already in the dimension is after its version (attack 15e): at the
+            -- creation it was "older than the current version" for dwh_etl.apply_dimension, a historical row
+            -- whose Type 1 values never overwrite newer ones, so no change of an existing agent ever arrived
+            ELSE GREATEST(COALESCE((SELECT GREATEST(a.updated_at, x.valid_from + interval '1 microsecond')
+                                    FROM devflow.dim_agent AS x WHERE x.agent_id = a.agent_id AND x.is_current),
+                                   a.created_at),
                           (SELECT max(dwh_etl.try_timestamptz(d.deleted_at, z.zone)) + interval '1 microsecond'
                            FROM bronze.devflow_agents AS b
                            JOIN bronze.devflow_deleted_records AS d

@@ -1,10 +1,16 @@
 -- What devflow.dim_worktree (Type 1) is loaded from by the devflow_dimensions step
 -- (dwh_etl.step_dimension): silver worktree rows with the dimension's columns, the change time
--- (creation) and the load time the step's window reads.
+-- (creation for a new worktree, else its updated_at, after its version) and the load time the step's
+-- window reads.
 CREATE OR REPLACE VIEW devflow.dim_worktree_changes AS
 SELECT w.worktree_path, w.branch_name, w.base_branch, w.status, w.associated_issue_id, w.associated_pr_number,
        w.created_by, w.purpose, w.created_at, w.last_used_at, w.cleaned_up_at,
-       w.created_at AS change_ts,
+       -- a Type 1 change of a worktree already in the dimension is after its version (attack 15e: at the
+       -- creation it was a historical row for dwh_etl.apply_dimension, whose Type 1 values never overwrite
+       -- newer ones, so a worktree's status never moved from its first load)
+       COALESCE((SELECT GREATEST(w.updated_at, x.valid_from + interval '1 microsecond')
+                 FROM devflow.dim_worktree AS x WHERE x.worktree_path = w.worktree_path AND x.is_current),
+                w.created_at) AS change_ts,
        w._loaded_at,
        w._source_bronze_id
 FROM silver.devflow_worktree_states AS w;
