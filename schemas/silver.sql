@@ -2063,6 +2063,12 @@ COMMENT ON VIEW silver.citizen_fct_service_queries_source IS 'Source of citizen.
 COMMENT ON VIEW silver.citizen_fct_system_performance_rows IS 'The rows of citizen.fct_system_performance (metric x service x hour), for its mart step, which reads the queued days only.';
 
 --
+-- Name: VIEW citizen_mart_days; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON VIEW silver.citizen_mart_days IS 'The days the per-day citizen marts can have rows on (loaded events, quarantined event deliveries, finished citizen steps): what a rebuild of those marts queues (spec rebuild_keys).';
+
+--
 -- Name: VIEW citizen_query_logs_typed; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -2368,6 +2374,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_fct_system_performance
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_languages TO etl_service;
+
+--
+-- Name: TABLE citizen_mart_days; Type: ACL; Schema: silver; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.citizen_mart_days TO etl_service;
 
 --
 -- Name: TABLE citizen_query_logs; Type: ACL; Schema: silver; Owner: -

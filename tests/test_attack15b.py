@@ -52,27 +52,12 @@ import psycopg
 import pytest
 
 from conftest import cloned_database, disable_other_areas, make_conninfo
+from oracle_common import rows, run_daily, scalar
 from test_load_files import csv_text, dwh, ok, write
 
-RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
 SEED = 15_002
 DAYS = 4
 
-
-def scalar(conn, sql, params=None):
-    return conn.execute(sql, params).fetchone()[0]
-
-
-def rows(conn, sql, params=None):
-    return conn.execute(sql, params).fetchall()
-
-
-def run_daily(conn):
-    run_id = scalar(conn, RUN_DAILY)
-    status = scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,))
-    assert status == "completed", rows(conn, """SELECT step_name, status, error_message FROM dwh_lineage.step_runs
-                                              WHERE run_id = %s AND status <> 'completed'""", (run_id,))
-    return run_id
 
 
 # ---------------------------------------------------------------------------------------------------
