@@ -129,6 +129,41 @@ def test_each_event_gets_the_dimension_version_valid_at_its_time(tiny):
     assert facts(conn)[0] == (1, "blue", 22, 20240301)
 
 
+def test_a_version_after_every_loaded_event_probes_no_row_and_a_later_event_still_moves(tiny):
+    """Issue 15: the fact step keeps the latest event time it loaded (mark '<target>#<at column>');
+    a new version starting after it reaches no row loaded before, and the rows of its key are not read
+    (the usual daily change); one starting before a loaded event still re-points that row."""
+    conn = tiny
+    thing(conn, 1, "red", "2024-01-01T00:00:00Z")
+    conn.execute("""INSERT INTO tfact.events (event_id, thing_id, happened_at, amount) VALUES
+                    (1, 1, '2024-03-01T12:00:00Z', 10), (2, 1, '2024-06-01T12:00:00Z', 10)""")
+    load(conn)
+    load(conn)   # a second run: the mark is set (the first run of a fact re-points nothing)
+    mark = "SELECT watermark_value FROM dwh_etl.watermarks WHERE table_name = 'tfact.fact_event#happened_at'"
+    assert scalar(conn, mark) == scalar(conn, "SELECT max(happened_at) FROM tfact.fact_event")
+
+    def change(colour, at):
+        conn.execute("UPDATE tfact.dim_thing SET valid_to = %s, is_current = false WHERE thing_id = 1 AND is_current", (at,))
+        thing(conn, 1, colour, at, version=scalar(conn, "SELECT max(version) + 1 FROM tfact.dim_thing"))
+
+    change("blue", "2025-01-01T00:00:00Z")          # after every loaded event
+    with conn.transaction():
+        before = scalar(conn, "SELECT pg_stat_get_xact_numscans('tfact.fact_event'::regclass)")
+        load(conn)
+        scans = scalar(conn, "SELECT pg_stat_get_xact_numscans('tfact.fact_event'::regclass)") - before
+    assert [r[1] for r in facts(conn)] == ["red", "red"]
+    change("green", "2024-05-01T00:00:00Z")          # reaches event 2 (June), not event 1 (March)
+    load(conn)
+    assert [r[1] for r in facts(conn)] == ["red", "green"]
+    # the run with the version after every event read the fact for its own write only (its natural-key
+    # lookups), not the rows of thing 1's versions: the same number of scans as a run with no new version
+    with conn.transaction():
+        before2 = scalar(conn, "SELECT pg_stat_get_xact_numscans('tfact.fact_event'::regclass)")
+        load(conn)
+        idle = scalar(conn, "SELECT pg_stat_get_xact_numscans('tfact.fact_event'::regclass)") - before2
+    assert scans == idle, (scans, idle)
+
+
 def test_a_row_waits_for_its_late_dimension_row_then_loads(tiny):
     conn = tiny
     thing(conn, 1, "red", "2024-01-01T00:00:00Z")

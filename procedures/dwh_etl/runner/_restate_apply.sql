@@ -126,7 +126,7 @@ BEGIN
                         v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
                             'table', v_t, 'step', v_step.step_name, 'scope', 'refreshed'));
                     END IF;
-                    DELETE FROM dwh_etl.watermarks AS w WHERE w.table_name = v_t;
+                    DELETE FROM dwh_etl.watermarks AS w WHERE w.table_name = v_t OR left(w.table_name, length(v_t) + 1) = v_t || '#';
                     IF v_step.layer <> 'silver' THEN
                         -- a step above silver reads tables rebuilt earlier in this same transaction,
                         -- whose rows are stamped with its start (now()): the window must include now(),

@@ -15,7 +15,9 @@
 -- (with _batch_id and _loaded_at when the table has them). The old and new values of the touched rows
 -- go to the step's affected queues (p_queues, as the write does), so the marts recompute their dates
 -- and keys. Set-based: one statement per lookup; the rows are found through the dimension's key and the
--- fact's index on its dimension key. Returns the rows re-pointed.
+-- fact's index on its dimension key. p_lookup's "max_event" (optional): the latest event time of the rows
+-- loaded before (dwh_etl.step_fact keeps it as the mark '<target>#<at column>'): a key whose new versions
+-- all start after it is not probed. Returns the rows re-pointed.
 CREATE OR REPLACE FUNCTION dwh_etl._fact_repoint(
     p_target  regclass,
     p_nk      text[],
@@ -96,9 +98,13 @@ BEGIN
             -- versions committed after its window's end; review 15). Each probed through the fact's
             -- index on the key (LATERAL, OFFSET 0: not hashed over a scan of the whole fact, which the
             -- planner preferred for a few thousand rows)
+            -- A key whose new versions all start after the latest event loaded before (p_lookup's
+            -- max_event: every row loaded has an earlier event) has no row they reach, unless one became
+            -- its first: not probed (the usual daily change, valid from about now, costs nothing).
             FROM (SELECT * FROM pg_temp._fact_repoint_ranges AS c
                   WHERE (NOT (c._new AND c._to IS NULL) OR (c.first_new AND NOT c._first))
-                    AND (c._to IS NULL OR c._to >= c.since OR c.first_new)) AS cur
+                    AND (c._to IS NULL OR c._to >= c.since OR c.first_new)
+                    AND (c.first_new OR $4::timestamptz IS NULL OR c.since <= $4)) AS cur
             CROSS JOIN LATERAL (SELECT f.* FROM %3$s AS f
                                 WHERE f.%2$I = cur.k
                                   AND (f.%5$I >= cur.since OR f.%5$I IS NULL OR cur.first_new)
@@ -121,7 +127,7 @@ BEGIN
         dwh_etl._col_list(p_nk, 'f'), v_key, p_target, dwh_etl._join_cond(v_dnk, 'n', 'cur'), v_at,
         v_set, dwh_etl._join_cond(p_nk, 'f', 'm'), v_queues)
     INTO v_n
-    USING p_since, p_batch, p_run_id;
+    USING p_since, p_batch, p_run_id, (p_lookup->>'max_event')::timestamptz;
     EXECUTE 'DROP TABLE pg_temp._fact_repoint_ranges';
     RETURN v_n;
 END;
