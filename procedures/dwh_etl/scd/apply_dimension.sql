@@ -414,15 +414,19 @@ BEGIN
     INTO v_in;
     v_skip := v_in - v_bad - v_pre;
 
-    -- One row per (key, change time); which one wins is decided by the values alone.
+    -- One row per (key, change time); which one wins is decided by the values alone, and between rows of
+    -- equal values by the first delivery (its _source_bronze_id, carried as the version's lineage): without
+    -- it the lineage of such a version was whichever row the sort met first (a property test of review 12
+    -- saw the optimistic and the general path record different rows once).
     EXECUTE format($q$
         CREATE TEMP TABLE _scd_src ON COMMIT DROP AS
         SELECT DISTINCT ON (%1$s, r._ts) r.*
         FROM _scd_raw AS r
-        ORDER BY %1$s, r._ts, %2$s, r._del
+        ORDER BY %1$s, r._ts, %2$s, r._del%3$s
         $q$,
         dwh_etl._col_list(v_k, 'r'),
-        CASE WHEN cardinality(v_t2 || v_t1) = 0 THEN '1' ELSE dwh_etl._col_list(v_t2 || v_t1, 'r') END);
+        CASE WHEN cardinality(v_t2 || v_t1) = 0 THEN '1' ELSE dwh_etl._col_list(v_t2 || v_t1, 'r') END,
+        CASE WHEN v_pc <> '' THEN ', r._source_bronze_id' ELSE '' END);
     GET DIAGNOSTICS v_read = ROW_COUNT;
 
     -- Duplicates that differ from the winner are recorded, not silently dropped.
