@@ -16,7 +16,9 @@ import pytest
 from conftest import cloned_database, database_template, disable_other_areas
 from test_capture import add_customer
 
-RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)"
+# the run date as the runner takes it, a UTC date: CURRENT_DATE is the session's (a test that sets TimeZone
+# to America/St_Johns between 00:00 and 03:30 UTC ran for yesterday, whose window ends before its rows arrived)
+RUN_DAILY = "CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => (now() AT TIME ZONE 'UTC')::date, p_run_id => NULL)"
 
 
 def scalar(conn, sql, params=None):
