@@ -468,6 +468,36 @@ def test_a_far_future_run_date_is_refused_unless_allowed(toy_pipeline):
     assert scalar(conn, "SELECT max(run_date) FROM public.seen") == dt.date(2999, 1, 1)
 
 
+def test_a_run_date_that_is_today_only_in_the_session_time_zone_is_warned_about(toy_pipeline):
+    """CURRENT_DATE from a session on another date than UTC: the run goes ahead (a past date is a rerun),
+    with a warning that run dates are UTC dates."""
+    conn = toy_pipeline
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append((d.severity_nonlocalized, d.message_primary, d.message_hint)))
+    utc_hour = scalar(conn, "SELECT extract(hour FROM now() AT TIME ZONE 'UTC')::int")
+    zone = "Etc/GMT+12" if utc_hour < 12 else "Etc/GMT-14"  # UTC-12 / UTC+14: always on another date than UTC
+    conn.execute(f"SET TimeZone = '{zone}'")
+    try:
+        conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'toy', p_run_date => CURRENT_DATE)")
+        local_day = scalar(conn, "SELECT CURRENT_DATE")
+    finally:
+        conn.execute("RESET TimeZone")
+    warned = [n for n in notices if n[0] == "WARNING"]
+    assert len(warned) == 1, notices
+    assert warned[0][1].startswith(f"run date {local_day} is today in this session's TimeZone ({zone}), but today in UTC is ")
+    assert "defaults to today in UTC" in warned[0][2]
+    assert scalar(conn, "SELECT max(run_date) FROM public.seen") == local_day
+    # the UTC date, or no date at all: no warning
+    notices.clear()
+    conn.execute(f"SET TimeZone = '{zone}'")
+    try:
+        conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'toy', p_run_date => (now() AT TIME ZONE 'UTC')::date)")
+        conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'toy')")
+    finally:
+        conn.execute("RESET TimeZone")
+    assert [n for n in notices if n[0] == "WARNING"] == []
+
+
 def test_the_default_run_date_is_today_in_utc_whatever_the_client_zone(toy_pipeline):
     conn = toy_pipeline
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14 and UTC-11: one of them is another day

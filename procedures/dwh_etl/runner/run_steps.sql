@@ -78,7 +78,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'SET session_replication_role = origin, then run the pipeline again';
     END IF;
-    -- The default run date is the server's date in UTC (as pg_cron sees it), not the client's.
+    -- The default run date is the server's date in UTC (as pg_cron sees it), not the client's. A DBA who
+    -- passes CURRENT_DATE from a session whose TimeZone is on another date than UTC runs for another day
+    -- than meant (behind UTC, between UTC midnight and the local one: yesterday, so the rows that arrived
+    -- since UTC midnight wait for the next run): said, not refused (a past date is a legitimate rerun).
+    IF p_run_date IS NOT NULL AND p_run_date = CURRENT_DATE AND p_run_date <> (now() AT TIME ZONE 'UTC')::date THEN
+        RAISE WARNING 'run date % is today in this session''s TimeZone (%), but today in UTC is %: run dates are UTC dates',
+                      p_run_date, current_setting('TimeZone'), (now() AT TIME ZONE 'UTC')::date
+            USING DETAIL = format('a run for %s extracts what arrived before %s 00:00 UTC', p_run_date, p_run_date + 1),
+                  HINT = 'leave the run date out (it defaults to today in UTC), or pass (now() AT TIME ZONE ''UTC'')::date';
+    END IF;
     p_run_date := COALESCE(p_run_date, (now() AT TIME ZONE 'UTC')::date);
     -- A date beyond today (UTC) + the calendar horizon is almost always a typo (2999 for 2029): it would
     -- grow gold.dim_date by centuries. Refused unless the caller says so.
