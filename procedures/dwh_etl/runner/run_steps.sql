@@ -44,7 +44,6 @@ DECLARE
     v_first_msg text;
     v_holder    record;
     v_started   timestamptz := clock_timestamp();
-    v_stale     integer;
     v_held      integer;
     v_saved     jsonb;
     v_bad       text[] := '{}'::text[];   -- steps that failed or were skipped: their dependents are skipped
@@ -188,7 +187,7 @@ BEGIN
     BEGIN
         -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
         -- or an interrupted CALL of this very session).
-        v_stale := dwh_etl._close_abandoned_runs(p_pipeline);
+        PERFORM dwh_etl._close_abandoned_runs(p_pipeline);
 
         -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
         -- here and kept with the run, since a held-back window loads nothing and fails nothing.
