@@ -273,6 +273,40 @@ def test_retry_of_a_terminated_run_by_id_and_not_an_older_failed_one(blocked_pip
     assert res.exit_code == 0 and json.loads(res.stdout)["run_date"] == "2025-01-30", res.output
 
 
+def test_dwh_cancel_of_a_run_whose_client_was_killed_ends_it(blocked_pipeline, dsn):
+    """Held: `dwh run p16` SIGKILLed while its step b waits on a DBA's lock: the backend lives on (it has
+    not written to its client since), so `dwh status` still shows the run running, not stale. The operator
+    types `dwh cancel --pipeline p16`: the orphan's step is cancelled (rolled back, nothing of b), the run
+    does not stay `running`, the pipeline is free, and `dwh retry` completes it."""
+    conn = blocked_pipeline
+    dba = psycopg.connect(dsn)
+    dba.execute("LOCK TABLE public.b16 IN ACCESS EXCLUSIVE MODE")
+    proc = subprocess.Popen([*cli_command(), "--dsn", dsn, "run", "p16", "--date", "2025-01-31"], env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_id = wait_for(conn, "SELECT run_id FROM dwh_lineage.step_runs WHERE step_name = 'b' AND status = 'running'")
+        pid = scalar(conn, "SELECT backend_pid FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,))
+        waiting_on_lock(conn, pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        doc = json.loads(no_traceback(dwh(dsn, "status", "--json")).stdout)
+        assert doc["stale_runs"] == []  # its backend still runs it
+        res = no_traceback(dwh(dsn, "cancel", "--pipeline", "p16", "--json"))
+        assert res.exit_code == 0, res.output
+    finally:
+        dba.rollback()
+        dba.close()
+    wait_for(conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,))
+    assert scalar(conn, "SELECT count(*) FROM public.b16") == 0
+    # cancelled, or (when the cancel's record could not reach the dead client first) closed as abandoned
+    res = no_traceback(dwh(dsn, "retry", "--json"))
+    assert res.exit_code == 0 and json.loads(res.stdout)["retry_of"] == run_id, res.output
+    assert scalar(conn, "SELECT status FROM dwh_lineage.pipeline_runs WHERE run_id = %s", (run_id,)) \
+        in ("cancelled", "failed")
+    assert scalar(conn, "SELECT count(*) FROM public.b16") == 1
+    assert json.loads(no_traceback(dwh(dsn, "status", "--json")).stdout)["stale_runs"] == []
+
+
 # ---------------------------------------------------------------------------------------------------
 # 2. a rebuild whose backend was terminated
 # ---------------------------------------------------------------------------------------------------
