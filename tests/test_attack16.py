@@ -1,6 +1,6 @@
 """Attack 16: the failure paths a stranger has, through the real commands: a `dwh run daily` whose backend is
 terminated or whose client is SIGKILLed, followed by what an operator types next (`dwh retry`, `dwh status`,
-`dwh rebuild` again); a `dwh rebuild` terminated mid-way; a `dwh load` whose backend is cancelled or
+`dwh rebuild` again, `dwh cancel` of the orphaned backend); a `dwh rebuild` terminated mid-way; a `dwh load` whose backend is cancelled or
 terminated in the middle of its COPY, then loaded again without --force; `dwh cdc ingest` killed between
 its batches and redelivered whole; the same change batch delivered twice at once.
 
@@ -9,7 +9,8 @@ test_runner_robustness), a run blocked in the fact step cancelled or terminated 
 (test_attack9b), a killed CLI then `dwh run` (test_attack9b), a killed or SIGINTed `dwh load` client and the
 psql recipe killed (test_attack12), the server crash (`pg_ctl stop -m immediate`) mid-run and mid-load and a
 pg_cron run killed (test_attack12: its own cluster), a cron run overlapping a manual one (test_attack9b,
-test_schedule), the same CDC batch delivered twice in sequence (test_cdc).
+test_schedule; a real pg_cron tick is a minute away, too slow here: the runner's cron path is called
+directly there), the same CDC batch delivered twice in sequence (test_cdc).
 
 A test whose docstring says DEFECT exposed one (fixed unless marked xfail); the others held and stay as
 regression tests. Defects found (each test failed before its fix):
@@ -24,7 +25,8 @@ regression tests. Defects found (each test failed before its fix):
   closed abandoned runs. A restatement or rebuild now closes those of the pipelines it locks;
 - low: a `dwh load` whose backend was terminated mid-COPY (pg_terminate_backend, an admin's shutdown)
   left no record: the CLI recorded the failed attempt on the dead connection. It now records it on a new
-  connection (`failed`, with the server's message).
+  connection (`failed`, with the client's message), and psycopg's own cleanup warning ("error ignored
+  terminating <psycopg.Copy [BAD]>") no longer precedes the one error line on stderr (--json's one JSON line).
 """
 from __future__ import annotations
 
