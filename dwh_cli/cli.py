@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import json
+import logging
 import sys
 
 import click
@@ -17,6 +18,11 @@ from .config import Settings
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, UsageFailure, from_psycopg
 from .output import document, duration, set_wide, table
 from .select import select_options
+
+# psycopg logs what it ignores while it cleans up after an error (a COPY whose connection was lost:
+# "error ignored terminating <psycopg.Copy [BAD]>: the connection is lost"); without a handler Python
+# printed that on stderr above dwh's own one error (and broke --json's one JSON line there)
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

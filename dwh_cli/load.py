@@ -777,13 +777,21 @@ def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: 
             conn.commit()
         except psycopg.Error as exc:
             bar.finish()
-            conn.rollback()
+            if not conn.broken:
+                conn.rollback()
             if exc.sqlstate == "DW030" and loader is not None:
                 _record(conn, loader, inp, "skipped", exc.diag.message_primary)
                 return LoadResult(status="skipped", table=loader.table, file=inp.name, format=loader.fmt,
                                   bytes=inp.size, sha256=inp.sha256, seconds=time.monotonic() - started,
                                   message=f"{exc.diag.message_primary} (--force loads it again)")
             err = from_psycopg(exc)
+            if conn.broken:
+                # the server ended the session (pg_terminate_backend, a shutdown, a crash): say what it
+                # said, when it said something, and record the attempt on a connection of its own
+                said = _server_said(conn)
+                if said:
+                    err.message = f"{err.message}: {said}"
+                conn = _record_conn(conninfo, conn)
             _record(conn, loader, inp, "failed", err.message, opts)
             raise err from None
         except (DwhError, OSError, EOFError, gzip.BadGzipFile, zlib.error, KeyboardInterrupt) as exc:
@@ -794,6 +802,8 @@ def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: 
                 pass
             message = "interrupted" if isinstance(exc, KeyboardInterrupt) else (
                 exc.message if isinstance(exc, DwhError) else f"{inp.name}: {exc}")
+            if conn.broken and not isinstance(exc, KeyboardInterrupt):
+                conn = _record_conn(conninfo, conn)
             _record(conn, loader, inp, "failed", message, opts)
             if isinstance(exc, zlib.error):
                 raise DwhError(f"cannot read {inp.name}: its gzip data is damaged ({exc})",
@@ -814,10 +824,39 @@ def load_file(conninfo: str, opts: LoadOptions, *, progress: bool = False, log: 
                           warnings=[warning] if warning else [])
     finally:
         try:
-            conn.rollback()
+            if not (conn.closed or conn.broken):
+                conn.rollback()
         finally:
             conn.close()
             inp.close()
+
+
+def _server_said(conn) -> str:
+    """The last message libpq kept from the server of a lost connection (e.g. 'terminating connection due to
+    administrator command'), or ''."""
+    try:
+        raw = conn.pgconn.error_message or b""
+    except Exception:  # noqa: BLE001 - best effort
+        return ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("FATAL:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _record_conn(conninfo: str, lost):
+    """A new connection to record a failed attempt whose own connection was lost (the old one is closed);
+    the lost one when no server answers (the record is then skipped, best effort)."""
+    try:
+        lost.close()
+    except psycopg.Error:
+        pass
+    try:
+        return connect(conninfo, autocommit=False)
+    except (DwhError, psycopg.Error):
+        return lost
 
 
 def _record(conn, loader: Loader | None, inp: Input, status: str, message: str | None,

@@ -40,6 +40,8 @@ BEGIN
     WHERE s.step_name = ANY (p_steps)
        OR s.pipeline_name = p_pipeline;
     PERFORM dwh_etl._restate_lock(v_pipelines, p_mode);
+    -- runs of these pipelines whose session died (a terminated rebuild, a crash) are closed, as a run does
+    PERFORM dwh_etl._close_abandoned_runs(n) FROM unnest(v_pipelines) AS n;
 
     INSERT INTO dwh_lineage.pipeline_runs (pipeline_name, run_date, parameters)
     VALUES (p_pipeline, p_run_date,

@@ -5,6 +5,9 @@
 -- p_run_id NULL = the latest failed or cancelled run of any pipeline. A restatement or rebuild is retried
 -- whole (it was rolled back whole). Refused (22023) for a run that did not fail (completed, running,
 -- skipped) and for one a later retry already completed. Errors as dwh_etl.run_steps (DW002, DW003, 57014).
+-- A run whose session died (terminated backend, killed client, crash) is still marked 'running' until
+-- something closes it: retry first closes those of every pipeline that no session runs now (attack 16),
+-- so a retry right after a kill retries that run, as failed (abandoned).
 -- Example: CALL dwh_etl.retry();  CALL dwh_etl.retry(p_run_id => 42);
 CREATE OR REPLACE PROCEDURE dwh_etl.retry(
     p_run_id       bigint DEFAULT NULL,
@@ -14,10 +17,31 @@ LANGUAGE plpgsql
 -- no SET clause: a procedure with one cannot COMMIT; every name is qualified
 AS $$
 DECLARE
-    v_run   record;
-    v_done  bigint;
-    v_steps text[];
+    v_run    record;
+    v_done   bigint;
+    v_steps  text[];
+    v_p      text;
+    v_closed integer := 0;
 BEGIN
+    FOR v_p IN
+        SELECT DISTINCT pr.pipeline_name
+        FROM dwh_lineage.pipeline_runs AS pr
+        WHERE pr.status = 'running'
+          AND (p_run_id IS NULL OR pr.run_id = p_run_id)
+    LOOP
+        -- free: nobody runs that pipeline, so its 'running' runs lost their session
+        CONTINUE WHEN NOT pg_try_advisory_lock(dwh_etl._run_lock_key(v_p));
+        BEGIN
+            v_closed := v_closed + dwh_etl._close_abandoned_runs(v_p);
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            PERFORM pg_advisory_unlock(dwh_etl._run_lock_key(v_p));
+            RAISE;
+        END;
+        PERFORM pg_advisory_unlock(dwh_etl._run_lock_key(v_p));
+    END LOOP;
+    IF v_closed > 0 THEN
+        COMMIT;  -- kept whatever the retry does next (it may be refused)
+    END IF;
     IF p_run_id IS NULL THEN
         SELECT pr.* INTO v_run
         FROM dwh_lineage.pipeline_runs AS pr

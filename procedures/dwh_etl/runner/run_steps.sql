@@ -44,7 +44,6 @@ DECLARE
     v_first_msg text;
     v_holder    record;
     v_started   timestamptz := clock_timestamp();
-    v_stale     integer;
     v_held      integer;
     v_saved     jsonb;
     v_bad       text[] := '{}'::text[];   -- steps that failed or were skipped: their dependents are skipped
@@ -197,25 +196,7 @@ BEGIN
     BEGIN
         -- We hold the lock, so any run still marked 'running' lost its session (killed backend, restart,
         -- or an interrupted CALL of this very session).
-        UPDATE dwh_lineage.step_runs AS sr
-        SET status = 'failed',
-            completed_at = clock_timestamp(),
-            error_message = 'abandoned: the session running this step ended before it finished'
-        FROM dwh_lineage.pipeline_runs AS pr
-        WHERE pr.run_id = sr.run_id
-          AND pr.pipeline_name = p_pipeline
-          AND pr.status = 'running'
-          AND sr.status = 'running';
-        UPDATE dwh_lineage.pipeline_runs AS pr
-        SET status = 'failed',
-            completed_at = clock_timestamp(),
-            error_message = 'abandoned: the session running it ended before it finished'
-        WHERE pr.pipeline_name = p_pipeline
-          AND pr.status = 'running';
-        GET DIAGNOSTICS v_stale = ROW_COUNT;
-        IF v_stale > 0 THEN
-            RAISE NOTICE 'closed % abandoned run(s) of pipeline %', v_stale, p_pipeline;
-        END IF;
+        PERFORM dwh_etl._close_abandoned_runs(p_pipeline);
 
         -- Sessions whose open transaction holds every load window back (dwh_etl.safe_upper_bound): said
         -- here and kept with the run, since a held-back window loads nothing and fails nothing.
