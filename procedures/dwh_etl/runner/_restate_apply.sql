@@ -11,7 +11,9 @@
 --     * bronze steps (extraction, sources, feeds) are skipped ('skipped', not re-extracted) unless
 --       p_reextract: then they run as in a normal run (what arrived since the last run);
 --     * a fact step with a date_key: its rows of those event dates are deleted and recomputed from its
---       view (every row silver holds, window [-infinity, now]), its watermark untouched; the
+--       view (every row silver holds, window [-infinity, now]), its watermark untouched: the view's rows
+--       of those dates, and the rows of every natural key deleted, at their current date (a row the
+--       source moved out of the range comes back at its new date, not lost until a later run); the
 --       range's dates that held rows are queued for the steps reading its affected-dates queue (the
 --       step queues those of the rows it writes);
 --     * a table-form mart: the range's dates are queued (when its queue column is a date, or an integer
@@ -83,6 +85,8 @@ DECLARE
     v_order_t   text[] := '{}'::text[];                -- rebuild: the tables to empty, dependents first
     v_upd       bigint;
     v_del       bigint;
+    v_keys      text;                                  -- restate: the temp table of a fact's deleted natural keys
+    v_nk        text[];
 BEGIN
     SELECT pr.run_id, pr.batch_id, pr.pipeline_name, pr.run_date INTO v_run
     FROM dwh_lineage.pipeline_runs AS pr
@@ -214,8 +218,28 @@ BEGIN
                                        to_regclass(v_q->>'table'), v_q->>'column', v_col, v_rel, v_col, v_lo, v_hi)
                         USING p_run_id;
                     END LOOP;
-                    EXECUTE format('DELETE FROM %s WHERE %I BETWEEN %L AND %L', v_rel, v_col, v_lo, v_hi);
-                    GET DIAGNOSTICS v_n = ROW_COUNT;
+                    -- the rows of those dates go; their natural keys are kept (a temp table of this
+                    -- transaction) for the fact step, which reloads each of them from its view at its
+                    -- current date, also outside the range: a line whose date the source moved out of
+                    -- the range since the fact last loaded it (silver ahead of the fact: a partial or
+                    -- failed run, a silver replay of this restatement) was deleted here and not reloaded
+                    -- by its date, missing until a later run (review 16)
+                    -- (not on Citus: its push-down fact path does not read them, see step_fact)
+                    v_keys := NULL;
+                    IF dwh_etl.is_citus_table(v_rel) THEN
+                        EXECUTE format('DELETE FROM %s WHERE %I BETWEEN %L AND %L', v_rel, v_col, v_lo, v_hi);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                    ELSE
+                        v_keys := format('_restate_keys_%s', v_rel::oid);
+                        v_nk := ARRAY(SELECT jsonb_array_elements_text(v_step.spec->'natural_key'));
+                        EXECUTE format('DROP TABLE IF EXISTS pg_temp.%I', v_keys);
+                        EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA',
+                                       v_keys, dwh_etl._col_list(v_nk), v_rel);
+                        EXECUTE format('WITH d AS (DELETE FROM %1$s WHERE %2$I BETWEEN %3$L AND %4$L RETURNING %5$s) '
+                                       'INSERT INTO pg_temp.%6$I SELECT * FROM d',
+                                       v_rel, v_col, v_lo, v_hi, dwh_etl._col_list(v_nk), v_keys);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                    END IF;
                     v_replaced := v_replaced || jsonb_build_object(v_t, jsonb_build_object(
                         'table', v_t, 'step', v_step.step_name, 'rows_deleted', v_n,
                         'scope', format('%s between %s and %s', v_col, v_lo, v_hi),
@@ -224,7 +248,8 @@ BEGIN
                     v_windows := v_windows || jsonb_build_object(v_t, jsonb_build_object(
                         'from', '-infinity'::timestamptz, 'to', clock_timestamp()));
                     v_keep := v_keep || jsonb_build_object(v_t, true);
-                    v_dates := v_dates || jsonb_build_object(v_t, jsonb_build_object('from', p_from, 'to', p_to));
+                    v_dates := v_dates || jsonb_build_object(v_t, jsonb_build_object('from', p_from, 'to', p_to,
+                                                                                     'keys', 'pg_temp.' || quote_ident(v_keys)));   -- NULL: none
                 ELSIF v_step.kind = 'mart' THEN
                     CONTINUE;   -- queued just before it runs, below
                 ELSE

@@ -1,7 +1,8 @@
 -- What a restatement (dwh_etl.restate) tells the engine for one table, in its own transaction only:
 -- p_kind 'windows' -> {"from", "to"}: the window dwh_etl.window_bounds returns instead of [watermark, now);
 -- 'keep' -> true: dwh_etl.set_watermark leaves the table's mark alone (a restatement replays what is
--- already loaded); 'dates' -> {"from", "to"}: dwh_etl.step_fact stages only the rows of these event dates.
+-- already loaded); 'dates' -> {"from", "to", "keys"}: dwh_etl.step_fact stages only the rows of these event
+-- dates, and those of the natural keys in the temp table "keys" (the rows the restatement deleted).
 -- The document is the transaction-local setting dwh.restate, stamped with the restating transaction's
 -- id: a value set by hand, or left in a session, never applies to another transaction (and
 -- dwh_etl.run_steps clears it). NULL when there is no override.
