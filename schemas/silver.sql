@@ -2039,7 +2039,7 @@ COMMENT ON VIEW silver.citizen_content_events_typed IS 'bronze.citizen_content_e
 -- Name: VIEW citizen_dim_content_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at).';
+COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at; for a deleted content its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dim_content_source_source; Type: COMMENT; Schema: silver; Owner: -
@@ -2069,13 +2069,13 @@ COMMENT ON VIEW silver.citizen_dim_query_type_source IS 'Source of citizen.dim_q
 -- Name: VIEW citizen_dim_service_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_service_source IS 'Source of citizen.dim_service (natural key service_id; change_ts = the later of the service''s and its department''s updated_at).';
+COMMENT ON VIEW silver.citizen_dim_service_source IS 'Source of citizen.dim_service (natural key service_id; change_ts = the later of the service''s and its department''s updated_at; for a deleted service its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at).';
+COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at; for a deleted user its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dm_content_analytics_rows; Type: COMMENT; Schema: silver; Owner: -
