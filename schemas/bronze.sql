@@ -194,6 +194,19 @@ ALTER TABLE bronze.citizen_contents ALTER COLUMN _bronze_id ADD GENERATED ALWAYS
 );
 
 --
+-- Name: citizen_deleted_records__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
+--
+
+ALTER TABLE bronze.citizen_deleted_records ALTER COLUMN _bronze_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME bronze.citizen_deleted_records__bronze_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: citizen_departments__bronze_id_seq; Type: SEQUENCE; Schema: bronze; Owner: -
 --
 
@@ -779,6 +792,22 @@ CREATE TABLE bronze.citizen_contents (
     is_active text,
     created_at text,
     updated_at text,
+    _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
+    _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    _source text DEFAULT dwh_etl.file_source() NOT NULL,
+    _source_line bigint,
+    _source_arrived_at timestamp with time zone
+);
+
+--
+-- Name: citizen_deleted_records; Type: TABLE; Schema: bronze; Owner: -
+--
+
+CREATE TABLE bronze.citizen_deleted_records (
+    _bronze_id bigint NOT NULL,
+    table_name text,
+    record_id text,
+    deleted_at text,
     _batch_id uuid DEFAULT dwh_etl.file_batch_id() NOT NULL,
     _ingested_at timestamp with time zone DEFAULT now() NOT NULL,
     _source text DEFAULT dwh_etl.file_source() NOT NULL,
@@ -1461,6 +1490,13 @@ ALTER TABLE ONLY bronze.citizen_contents
     ADD CONSTRAINT citizen_contents_pk PRIMARY KEY (_bronze_id);
 
 --
+-- Name: citizen_deleted_records citizen_deleted_records_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
+--
+
+ALTER TABLE ONLY bronze.citizen_deleted_records
+    ADD CONSTRAINT citizen_deleted_records_pk PRIMARY KEY (_bronze_id);
+
+--
 -- Name: citizen_departments citizen_departments_pk; Type: CONSTRAINT; Schema: bronze; Owner: -
 --
 
@@ -1704,6 +1740,18 @@ CREATE INDEX citizen_content_types_ingested_idx ON bronze.citizen_content_types 
 --
 
 CREATE INDEX citizen_contents_ingested_idx ON bronze.citizen_contents USING btree (_ingested_at);
+
+--
+-- Name: citizen_deleted_records_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_deleted_records_ingested_idx ON bronze.citizen_deleted_records USING btree (_ingested_at);
+
+--
+-- Name: citizen_deleted_records_key_idx; Type: INDEX; Schema: bronze; Owner: -
+--
+
+CREATE INDEX citizen_deleted_records_key_idx ON bronze.citizen_deleted_records USING btree (table_name, record_id);
 
 --
 -- Name: citizen_departments_ingested_idx; Type: INDEX; Schema: bronze; Owner: -
@@ -1998,6 +2046,18 @@ CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_cont
 --
 
 CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_contents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_deleted_records bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only BEFORE DELETE OR UPDATE ON bronze.citizen_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
+
+--
+-- Name: citizen_deleted_records bronze_append_only_truncate; Type: TRIGGER; Schema: bronze; Owner: -
+--
+
+CREATE TRIGGER bronze_append_only_truncate BEFORE TRUNCATE ON bronze.citizen_deleted_records FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_bronze_append_only();
 
 --
 -- Name: citizen_departments bronze_append_only; Type: TRIGGER; Schema: bronze; Owner: -
@@ -2522,6 +2582,18 @@ COMMENT ON COLUMN bronze.citizen_contents._source_arrived_at IS 'When the row ar
 COMMENT ON COLUMN bronze.citizen_contents._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
 
 --
+-- Name: COLUMN citizen_deleted_records._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_deleted_records._source_arrived_at IS 'When the row reached the source table (its _dwh_arrived_at), copied by the extraction; NULL for rows of file loads and change events (migration 0049).';
+
+--
+-- Name: COLUMN citizen_deleted_records._source_line; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON COLUMN bronze.citizen_deleted_records._source_line IS 'Line of its file a row was landed from by the parsing path of a file load; NULL otherwise (see dwh_etl.file_line).';
+
+--
 -- Name: COLUMN citizen_departments._source_arrived_at; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -2864,6 +2936,12 @@ COMMENT ON TABLE bronze.cdc_events IS 'Change events (Debezium envelope or bare 
 COMMENT ON TABLE bronze.citizen_content_events IS 'Content events (view, download, share, bookmark) of the portal''s web analytics, one row per JSON element as received, landed by dwh_etl.ingest_json. Holds the raw IP address and user agent: ETL role only, purged after citizen.raw_retention.';
 
 --
+-- Name: TABLE citizen_deleted_records; Type: COMMENT; Schema: bronze; Owner: -
+--
+
+COMMENT ON TABLE bronze.citizen_deleted_records IS 'citizen_src.deleted_records as extracted: every column as text, append-only, with batch, ingestion time and source.';
+
+--
 -- Name: TABLE citizen_query_logs; Type: COMMENT; Schema: bronze; Owner: -
 --
 
@@ -3055,6 +3133,12 @@ GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_content_types__bronze_id_seq TO et
 --
 
 GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_contents__bronze_id_seq TO etl_service;
+
+--
+-- Name: SEQUENCE citizen_deleted_records__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,USAGE ON SEQUENCE bronze.citizen_deleted_records__bronze_id_seq TO etl_service;
 
 --
 -- Name: SEQUENCE citizen_departments__bronze_id_seq; Type: ACL; Schema: bronze; Owner: -
@@ -3271,6 +3355,12 @@ GRANT SELECT,INSERT ON TABLE bronze.citizen_content_types TO etl_service;
 --
 
 GRANT SELECT,INSERT ON TABLE bronze.citizen_contents TO etl_service;
+
+--
+-- Name: TABLE citizen_deleted_records; Type: ACL; Schema: bronze; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.citizen_deleted_records TO etl_service;
 
 --
 -- Name: TABLE citizen_departments; Type: ACL; Schema: bronze; Owner: -

@@ -118,6 +118,17 @@ CREATE TABLE citizen_src.contents (
 );
 
 --
+-- Name: deleted_records; Type: TABLE; Schema: citizen_src; Owner: -
+--
+
+CREATE TABLE citizen_src.deleted_records (
+    table_name text NOT NULL,
+    record_id text NOT NULL,
+    deleted_at timestamp with time zone DEFAULT now() NOT NULL,
+    _dwh_arrived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+--
 -- Name: departments; Type: TABLE; Schema: citizen_src; Owner: -
 --
 
@@ -245,6 +256,13 @@ ALTER TABLE ONLY citizen_src.contents
     ADD CONSTRAINT contents_pk PRIMARY KEY (content_id);
 
 --
+-- Name: deleted_records deleted_records_pk; Type: CONSTRAINT; Schema: citizen_src; Owner: -
+--
+
+ALTER TABLE ONLY citizen_src.deleted_records
+    ADD CONSTRAINT deleted_records_pk PRIMARY KEY (table_name, record_id, deleted_at);
+
+--
 -- Name: departments departments_pk; Type: CONSTRAINT; Schema: citizen_src; Owner: -
 --
 
@@ -323,6 +341,18 @@ CREATE INDEX content_types_arrival_idx ON citizen_src.content_types USING btree 
 CREATE INDEX contents_arrival_idx ON citizen_src.contents USING btree (_dwh_arrived_at);
 
 --
+-- Name: deleted_records_arrival_idx; Type: INDEX; Schema: citizen_src; Owner: -
+--
+
+CREATE INDEX deleted_records_arrival_idx ON citizen_src.deleted_records USING btree (_dwh_arrived_at);
+
+--
+-- Name: deleted_records_deleted_at_idx; Type: INDEX; Schema: citizen_src; Owner: -
+--
+
+CREATE INDEX deleted_records_deleted_at_idx ON citizen_src.deleted_records USING btree (deleted_at);
+
+--
 -- Name: departments_arrival_idx; Type: INDEX; Schema: citizen_src; Owner: -
 --
 
@@ -369,6 +399,42 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.content_sou
 ALTER TABLE citizen_src.content_sources ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: content_sources zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.content_sources REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'source_name');
+
+--
+-- Name: content_sources zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.content_sources REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'source_name');
+
+--
+-- Name: content_sources zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.content_sources FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'source_name');
+
+ALTER TABLE citizen_src.content_sources ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: content_sources zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.content_sources FOR EACH ROW WHEN ((old.source_name IS DISTINCT FROM new.source_name)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'source_name');
+
+ALTER TABLE citizen_src.content_sources ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: content_sources zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.content_sources FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'source_name');
+
+ALTER TABLE citizen_src.content_sources ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: content_syncs zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
 --
 
@@ -385,12 +451,92 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.content_typ
 ALTER TABLE citizen_src.content_types ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: content_types zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.content_types REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_type');
+
+--
+-- Name: content_types zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.content_types REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_type');
+
+--
+-- Name: content_types zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.content_types FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_type');
+
+ALTER TABLE citizen_src.content_types ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: content_types zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.content_types FOR EACH ROW WHEN ((old.content_type IS DISTINCT FROM new.content_type)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_type');
+
+ALTER TABLE citizen_src.content_types ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: content_types zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.content_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_type');
+
+ALTER TABLE citizen_src.content_types ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: contents zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.contents FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE citizen_src.contents ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: contents zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.contents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_id');
+
+--
+-- Name: contents zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.contents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_id');
+
+--
+-- Name: contents zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.contents FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_id');
+
+ALTER TABLE citizen_src.contents ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: contents zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.contents FOR EACH ROW WHEN ((old.content_id IS DISTINCT FROM new.content_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_id');
+
+ALTER TABLE citizen_src.contents ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: contents zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.contents FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'content_id');
+
+ALTER TABLE citizen_src.contents ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
+-- Name: deleted_records zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.deleted_records FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
+
+ALTER TABLE citizen_src.deleted_records ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
 -- Name: departments zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
@@ -401,12 +547,84 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.departments
 ALTER TABLE citizen_src.departments ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: departments zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.departments REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'department_id');
+
+--
+-- Name: departments zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.departments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'department_id');
+
+--
+-- Name: departments zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.departments FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'department_id');
+
+ALTER TABLE citizen_src.departments ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: departments zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.departments FOR EACH ROW WHEN ((old.department_id IS DISTINCT FROM new.department_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'department_id');
+
+ALTER TABLE citizen_src.departments ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: departments zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.departments FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'department_id');
+
+ALTER TABLE citizen_src.departments ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: languages zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.languages FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE citizen_src.languages ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: languages zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.languages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'language_code');
+
+--
+-- Name: languages zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.languages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'language_code');
+
+--
+-- Name: languages zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.languages FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'language_code');
+
+ALTER TABLE citizen_src.languages ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: languages zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.languages FOR EACH ROW WHEN ((old.language_code IS DISTINCT FROM new.language_code)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'language_code');
+
+ALTER TABLE citizen_src.languages ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: languages zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.languages FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'language_code');
+
+ALTER TABLE citizen_src.languages ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: query_types zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
@@ -417,6 +635,42 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.query_types
 ALTER TABLE citizen_src.query_types ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: query_types zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.query_types REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'query_type');
+
+--
+-- Name: query_types zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.query_types REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'query_type');
+
+--
+-- Name: query_types zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.query_types FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'query_type');
+
+ALTER TABLE citizen_src.query_types ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: query_types zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.query_types FOR EACH ROW WHEN ((old.query_type IS DISTINCT FROM new.query_type)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'query_type');
+
+ALTER TABLE citizen_src.query_types ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: query_types zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.query_types FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'query_type');
+
+ALTER TABLE citizen_src.query_types ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: services zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
 --
 
@@ -425,12 +679,84 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.services FO
 ALTER TABLE citizen_src.services ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: services zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.services REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'service_id');
+
+--
+-- Name: services zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.services REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'service_id');
+
+--
+-- Name: services zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.services FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'service_id');
+
+ALTER TABLE citizen_src.services ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: services zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.services FOR EACH ROW WHEN ((old.service_id IS DISTINCT FROM new.service_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'service_id');
+
+ALTER TABLE citizen_src.services ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: services zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.services FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'service_id');
+
+ALTER TABLE citizen_src.services ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: users zz_dwh_arrival; Type: TRIGGER; Schema: citizen_src; Owner: -
 --
 
 CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON citizen_src.users FOR EACH ROW WHEN (((new._dwh_arrived_at IS NULL) OR (new._dwh_arrived_at < now()) OR (new._dwh_arrived_at > clock_timestamp()))) EXECUTE FUNCTION dwh_etl.trg_stamp_arrival();
 
 ALTER TABLE citizen_src.users ENABLE ALWAYS TRIGGER zz_dwh_arrival;
+
+--
+-- Name: users zz_dwh_tombstone; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON citizen_src.users REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'user_id');
+
+--
+-- Name: users zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON citizen_src.users REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'user_id');
+
+--
+-- Name: users zz_dwh_tombstone_replica; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica AFTER DELETE ON citizen_src.users FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'user_id');
+
+ALTER TABLE citizen_src.users ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica;
+
+--
+-- Name: users zz_dwh_tombstone_replica_rekey; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_replica_rekey AFTER UPDATE ON citizen_src.users FOR EACH ROW WHEN ((old.user_id IS DISTINCT FROM new.user_id)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'user_id');
+
+ALTER TABLE citizen_src.users ENABLE REPLICA TRIGGER zz_dwh_tombstone_replica_rekey;
+
+--
+-- Name: users zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: citizen_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON citizen_src.users FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('citizen_src.deleted_records', 'user_id');
+
+ALTER TABLE citizen_src.users ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
 
 --
 -- Name: COLUMN analytics_payloads._dwh_arrived_at; Type: COMMENT; Schema: citizen_src; Owner: -
@@ -565,6 +891,12 @@ COMMENT ON TABLE citizen_src.content_types IS 'Kinds of content: procedure, docu
 COMMENT ON TABLE citizen_src.contents IS 'Content items (procedures, documents, FAQs, articles) of a service in one language, from one content source; a re-sourced item (e.g. scraped, then from the API) updates source_name.';
 
 --
+-- Name: TABLE deleted_records; Type: COMMENT; Schema: citizen_src; Owner: -
+--
+
+COMMENT ON TABLE citizen_src.deleted_records IS 'Tombstones: one row per row deleted (or truncated, or whose key was changed) from departments, services, users, languages, query_types, content_types, content_sources or contents (trigger dwh_etl.trg_source_tombstone, procedures/citizen_src/tombstone_triggers.sql); record_id is the key as text.';
+
+--
 -- Name: TABLE departments; Type: COMMENT; Schema: citizen_src; Owner: -
 --
 
@@ -629,6 +961,12 @@ COMMENT ON TRIGGER zz_dwh_arrival ON citizen_src.content_types IS 'Stamps _dwh_a
 --
 
 COMMENT ON TRIGGER zz_dwh_arrival ON citizen_src.contents IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
+
+--
+-- Name: TRIGGER zz_dwh_arrival ON deleted_records; Type: COMMENT; Schema: citizen_src; Owner: -
+--
+
+COMMENT ON TRIGGER zz_dwh_arrival ON citizen_src.deleted_records IS 'Stamps _dwh_arrived_at with clock_timestamp() on every INSERT and changing UPDATE, replicated ones included (ENABLE ALWAYS).';
 
 --
 -- Name: TRIGGER zz_dwh_arrival ON departments; Type: COMMENT; Schema: citizen_src; Owner: -
@@ -696,6 +1034,12 @@ GRANT SELECT ON TABLE citizen_src.content_types TO etl_service;
 --
 
 GRANT SELECT ON TABLE citizen_src.contents TO etl_service;
+
+--
+-- Name: TABLE deleted_records; Type: ACL; Schema: citizen_src; Owner: -
+--
+
+GRANT SELECT ON TABLE citizen_src.deleted_records TO etl_service;
 
 --
 -- Name: TABLE departments; Type: ACL; Schema: citizen_src; Owner: -

@@ -871,6 +871,30 @@ CREATE TRIGGER zz_dwh_arrival BEFORE INSERT OR UPDATE ON devflow_src.worktree_st
 ALTER TABLE devflow_src.worktree_states ENABLE ALWAYS TRIGGER zz_dwh_arrival;
 
 --
+-- Name: worktree_states zz_dwh_tombstone; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.worktree_states FOR EACH ROW EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'worktree_path');
+
+ALTER TABLE devflow_src.worktree_states ENABLE ALWAYS TRIGGER zz_dwh_tombstone;
+
+--
+-- Name: worktree_states zz_dwh_tombstone_rekey; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_rekey AFTER UPDATE ON devflow_src.worktree_states FOR EACH ROW WHEN ((old.worktree_path IS DISTINCT FROM new.worktree_path)) EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'worktree_path');
+
+ALTER TABLE devflow_src.worktree_states ENABLE ALWAYS TRIGGER zz_dwh_tombstone_rekey;
+
+--
+-- Name: worktree_states zz_dwh_tombstone_truncate; Type: TRIGGER; Schema: devflow_src; Owner: -
+--
+
+CREATE TRIGGER zz_dwh_tombstone_truncate BEFORE TRUNCATE ON devflow_src.worktree_states FOR EACH STATEMENT EXECUTE FUNCTION dwh_etl.trg_source_tombstone('devflow_src.deleted_records', 'worktree_path');
+
+ALTER TABLE devflow_src.worktree_states ENABLE ALWAYS TRIGGER zz_dwh_tombstone_truncate;
+
+--
 -- Name: COLUMN agent_execution_logs._dwh_arrived_at; Type: COMMENT; Schema: devflow_src; Owner: -
 --
 
@@ -964,7 +988,7 @@ COMMENT ON TABLE devflow_src.code_gen_tasks IS 'One row per code generation atte
 -- Name: TABLE deleted_records; Type: COMMENT; Schema: devflow_src; Owner: -
 --
 
-COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels, infrastructure or label_history (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text.';
+COMMENT ON TABLE devflow_src.deleted_records IS 'Tombstones: one row per row deleted from agent_execution_logs, code_gen_tasks, review_results, deployment_pipelines, issues, agents, labels, infrastructure, label_history or worktree_states (trigger dwh_etl.trg_source_tombstone, procedures/devflow_src/tombstone_triggers.sql); record_id is the key as text (for worktree_states its worktree_path).';
 
 --
 -- Name: TABLE deployment_pipelines; Type: COMMENT; Schema: devflow_src; Owner: -

@@ -219,7 +219,8 @@ CREATE TABLE silver.citizen_content_sources (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -254,7 +255,8 @@ CREATE TABLE silver.citizen_content_types (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -273,7 +275,8 @@ CREATE TABLE silver.citizen_contents (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -288,7 +291,8 @@ CREATE TABLE silver.citizen_departments (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -307,7 +311,8 @@ CREATE TABLE silver.citizen_languages (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -351,7 +356,8 @@ CREATE TABLE silver.citizen_query_types (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -371,7 +377,8 @@ CREATE TABLE silver.citizen_services (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -389,7 +396,8 @@ CREATE TABLE silver.citizen_users (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -727,7 +735,8 @@ CREATE TABLE silver.devflow_worktree_states (
     updated_at timestamp with time zone NOT NULL,
     _batch_id uuid NOT NULL,
     _loaded_at timestamp with time zone DEFAULT now() NOT NULL,
-    _source_bronze_id bigint
+    _source_bronze_id bigint,
+    is_deleted boolean DEFAULT false NOT NULL
 );
 
 --
@@ -1493,6 +1502,12 @@ COMMENT ON COLUMN silver.citizen_content_events.delivered_at IS 'When this versi
 COMMENT ON COLUMN silver.citizen_content_sources._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_content_sources.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_sources.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN citizen_content_syncs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
@@ -1505,10 +1520,22 @@ COMMENT ON COLUMN silver.citizen_content_syncs._source_bronze_id IS 'Per-record 
 COMMENT ON COLUMN silver.citizen_content_types._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_content_types.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_content_types.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN citizen_contents._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.citizen_contents._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_contents.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_contents.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN citizen_departments._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1517,10 +1544,22 @@ COMMENT ON COLUMN silver.citizen_contents._source_bronze_id IS 'Per-record linea
 COMMENT ON COLUMN silver.citizen_departments._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_departments.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_departments.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN citizen_languages._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.citizen_languages._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_languages.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_languages.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN citizen_query_logs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1541,16 +1580,34 @@ COMMENT ON COLUMN silver.citizen_query_logs.delivered_at IS 'When this version o
 COMMENT ON COLUMN silver.citizen_query_types._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_query_types.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_query_types.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN citizen_services._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.citizen_services._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
 
 --
+-- Name: COLUMN citizen_services.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_services.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
+
+--
 -- Name: COLUMN citizen_users._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
 --
 
 COMMENT ON COLUMN silver.citizen_users._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN citizen_users.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.citizen_users.is_deleted IS 'The source row was deleted (a tombstone in citizen_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN devflow_agent_execution_logs._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1677,6 +1734,12 @@ COMMENT ON COLUMN silver.devflow_review_results.is_deleted IS 'The source row wa
 --
 
 COMMENT ON COLUMN silver.devflow_worktree_states._source_bronze_id IS 'Per-record lineage: the _bronze_id of the bronze row this row was typed from (dwh_lineage.trace_record).';
+
+--
+-- Name: COLUMN devflow_worktree_states.is_deleted; Type: COMMENT; Schema: silver; Owner: -
+--
+
+COMMENT ON COLUMN silver.devflow_worktree_states.is_deleted IS 'The source row was deleted (a tombstone in devflow_src.deleted_records); false again when a later state of the key loads.';
 
 --
 -- Name: COLUMN sales_customers._source_bronze_id; Type: COMMENT; Schema: silver; Owner: -
@@ -1976,7 +2039,7 @@ COMMENT ON VIEW silver.citizen_content_events_typed IS 'bronze.citizen_content_e
 -- Name: VIEW citizen_dim_content_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at).';
+COMMENT ON VIEW silver.citizen_dim_content_source IS 'Source of citizen.dim_content (natural key content_id; change_ts = updated_at; for a deleted content its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dim_content_source_source; Type: COMMENT; Schema: silver; Owner: -
@@ -2006,13 +2069,13 @@ COMMENT ON VIEW silver.citizen_dim_query_type_source IS 'Source of citizen.dim_q
 -- Name: VIEW citizen_dim_service_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_service_source IS 'Source of citizen.dim_service (natural key service_id; change_ts = the later of the service''s and its department''s updated_at).';
+COMMENT ON VIEW silver.citizen_dim_service_source IS 'Source of citizen.dim_service (natural key service_id; change_ts = the later of the service''s and its department''s updated_at; for a deleted service its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dim_user_source; Type: COMMENT; Schema: silver; Owner: -
 --
 
-COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at).';
+COMMENT ON VIEW silver.citizen_dim_user_source IS 'Source of citizen.dim_user (natural key user_id; change_ts = updated_at; for a deleted user its latest tombstone''s deleted_at, for one back after deletions just after the latest of them).';
 
 --
 -- Name: VIEW citizen_dm_content_analytics_rows; Type: COMMENT; Schema: silver; Owner: -

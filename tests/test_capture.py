@@ -25,7 +25,7 @@ DEVFLOW_TABLES = ["issues", "agents", "labels", "worktree_states", "infrastructu
 AGENTS_TABLES = ["agents", "users", "conversations", "agent_queries", "agent_approvals", "agent_feedback",
                  "deleted_records"]
 CITIZEN_TABLES = ["departments", "services", "users", "languages", "query_types", "content_types", "content_sources",
-                  "content_syncs", "contents", "analytics_payloads"]
+                  "content_syncs", "contents", "analytics_payloads", "deleted_records"]
 
 # timestamps a writer may supply that a window on them would skip or never reach
 LYING_TIMES = ["infinity", "-infinity", "0001-01-01 00:00:00+00", "two days ago"]

@@ -1,6 +1,9 @@
 -- What the generic dimension step reads for citizen.dim_content_source (Type 1 over source_name: the
 -- source as it is now; last_sync moves with every sync). reliability_score is the source system's own
 -- figure (0-1).
+-- A code deleted in the source (silver's is_deleted, a tombstone: attack 16) is not deleted here: a Type 1
+-- reference list keeps one open version per code (its *_version_ck), and the facts look codes up by their
+-- current version (a closed code would leave the events that cite it without a key).
 CREATE OR REPLACE VIEW silver.citizen_dim_content_source_source AS
 SELECT s.source_name,
        s.source_type,

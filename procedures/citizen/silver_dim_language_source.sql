@@ -3,17 +3,21 @@
 -- item in the language, in percent. It depends on the contents, so a language row is "changed" whenever
 -- contents load (_loaded_at is the later of the language's and the latest content's; change_ts likewise):
 -- the dimension step re-reads the 23 rows and apply_dimension writes only the languages whose coverage moved.
+-- Deleted services and contents (silver's is_deleted, attack 16) cover nothing.
+-- A code deleted in the source (silver's is_deleted, a tombstone: attack 16) is not deleted here: a Type 1
+-- reference list keeps one open version per code (its *_version_ck), and the facts look codes up by their
+-- current version (a closed code would leave the events that cite it without a key).
 CREATE OR REPLACE VIEW silver.citizen_dim_language_source AS
 WITH services AS (
     SELECT count(*) AS n
     FROM silver.citizen_services AS s
-    WHERE s.is_active
+    WHERE s.is_active AND NOT s.is_deleted
 ), covered AS (
     SELECT c.language_code, count(DISTINCT c.service_id) AS n
     FROM silver.citizen_contents AS c
     JOIN silver.citizen_services AS s
-      ON s.service_id = c.service_id AND s.is_active
-    WHERE c.is_active
+      ON s.service_id = c.service_id AND s.is_active AND NOT s.is_deleted
+    WHERE c.is_active AND NOT c.is_deleted
     GROUP BY c.language_code
 ), latest AS (
     SELECT max(c._loaded_at) AS loaded_at, max(c.updated_at) AS updated_at

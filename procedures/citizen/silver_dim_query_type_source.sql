@@ -1,4 +1,7 @@
 -- What the generic dimension step reads for citizen.dim_query_type (Type 1 over query_type).
+-- A code deleted in the source (silver's is_deleted, a tombstone: attack 16) is not deleted here: a Type 1
+-- reference list keeps one open version per code (its *_version_ck), and the facts look codes up by their
+-- current version (a closed code would leave the events that cite it without a key).
 CREATE OR REPLACE VIEW silver.citizen_dim_query_type_source AS
 SELECT q.query_type,
        q.query_category,

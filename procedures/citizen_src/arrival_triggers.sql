@@ -14,3 +14,5 @@ CALL dwh_etl.track_arrival('citizen_src.content_syncs', p_backfill_from => 'upda
 CALL dwh_etl.track_arrival('citizen_src.contents', p_backfill_from => 'updated_at');
 -- The collector's inbox: received_at is the collector's clock; the ingest step's window reads arrival.
 CALL dwh_etl.track_arrival('citizen_src.analytics_payloads', p_backfill_from => 'received_at');
+-- Tombstones (migration 0074): extracted by their arrival like the rest.
+CALL dwh_etl.track_arrival('citizen_src.deleted_records', p_backfill_from => 'deleted_at');

@@ -112,6 +112,7 @@ BEGIN
         SELECT DISTINCT ON (w.associated_issue_id) w.associated_issue_id AS issue_id, w.worktree_path
         FROM silver.devflow_worktree_states AS w
         JOIN _fip_issues AS a ON a.issue_id = w.associated_issue_id
+        WHERE NOT w.is_deleted  -- a deleted worktree (a tombstone, migration 0074) labels no issue
         ORDER BY w.associated_issue_id, w.created_at DESC, w.worktree_path
     ),
     base AS (

@@ -2,7 +2,10 @@
 -- record_id as text, deleted_at), so the warehouse drops a deleted execution, code generation, review or
 -- deployment run from silver (is_deleted), gold's facts and the marts, and closes a deleted issue, agent,
 -- label or resource in its dimension (attack 14b: a deleted row stayed everywhere); a deleted label change
--- (label_history, migration 0068) no longer labels its issue.
+-- (label_history, migration 0068) no longer labels its issue; a deleted worktree (worktree_states, migration
+-- 0074) is closed in dim_worktree and leaves its issue's processing row. worktree_states is tombstoned by
+-- worktree_path, silver's key (unique and not null in the source too), not by its id: a path renamed by
+-- UPDATE tombstones the old path.
 -- The engine's dwh_etl.trg_source_tombstone does the work (row-level AFTER DELETE, AFTER UPDATE of the
 -- key, and BEFORE TRUNCATE for a whole table, all ENABLE ALWAYS), as for attached sources. Re-applying this file is harmless.
 DO $tombstones$
@@ -14,7 +17,7 @@ BEGIN
         SELECT * FROM (VALUES ('agent_execution_logs', 'id'), ('code_gen_tasks', 'id'), ('review_results', 'id'),
                               ('deployment_pipelines', 'id'), ('issues', 'id'), ('agents', 'agent_id'),
                               ('labels', 'label_name'), ('infrastructure', 'resource_id'),
-                              ('label_history', 'id')) AS t
+                              ('label_history', 'id'), ('worktree_states', 'worktree_path')) AS t
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER zz_dwh_tombstone AFTER DELETE ON devflow_src.%I FOR EACH ROW '
                        'EXECUTE FUNCTION dwh_etl.trg_source_tombstone(%L, %L)',

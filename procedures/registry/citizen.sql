@@ -4,7 +4,8 @@
 -- quality, system performance and dm_* marts of migration 0029 add their entries there).
 --
 -- The steps, typed where a kind fits (the engine's dwh_etl.step_<kind> runs them from their spec):
---   citizen_extract          extract    reference tables, users, contents, content syncs -> bronze, one snapshot
+--   citizen_extract          extract    reference tables, users, contents, content syncs and the tombstones of
+--                                       citizen_src.deleted_records -> bronze, one snapshot
 --   citizen_ingest_events    custom     the collector's JSON payloads -> bronze.citizen_query_logs /
 --                                       content_events through dwh_etl.ingest_json (no kind lands JSON);
 --                                       payloads and elements that are not events are quarantined
@@ -15,7 +16,11 @@
 --                                       user agent to device / browser / OS; one row per event id (a
 --                                       re-delivered payload changes nothing)
 --   citizen_dimensions       dimension  the seven dimensions, SCD2 (service, user, content) and Type 1
---                                       (query type, language, content source, content type)
+--                                       (query type, language, content source, content type); a deleted
+--                                       user, service or content (a tombstone: silver's is_deleted) is
+--                                       closed (attack 16). The Type 1 reference lists keep one version
+--                                       per code (their *_version_ck) and stay: the facts look codes up
+--                                       by current version; silver flags a deleted code
 --   citizen_fct_service_queries, citizen_fct_content_usage
 --                            fact       replace by the event id (partitioned by event date), dimension
 --                                       versions valid at the event, date / time keys in citizen.timezone,
@@ -32,7 +37,7 @@ DO $register$
 DECLARE
     v_settings jsonb := $json$[
         {"key": "citizen.source_schema", "value": "citizen_src",
-         "description": "Schema of the portal's operational source (departments, services, users, languages, query_types, content_types, content_sources, content_syncs, contents, analytics_payloads)."},
+         "description": "Schema of the portal's operational source (departments, services, users, languages, query_types, content_types, content_sources, content_syncs, contents, analytics_payloads, deleted_records)."},
         {"key": "citizen.timezone", "value": "Asia/Kolkata",
          "description": "Time zone of the citizen area: a fact's date_key and time_key are the date and local time of its event in this zone (India), whatever the session's TimeZone; zone-less timestamp texts of the source are read in it."},
         {"key": "citizen.raw_retention", "value": "90 days",
@@ -53,6 +58,7 @@ DECLARE
         {"table": "citizen_src.content_syncs", "layer": "source", "description": "sync runs of the content sources"},
         {"table": "citizen_src.contents", "layer": "source", "description": "content items"},
         {"table": "citizen_src.analytics_payloads", "layer": "source", "description": "web-analytics collector inbox (JSON query logs and content events)"},
+        {"table": "citizen_src.deleted_records", "layer": "source", "description": "tombstones of deleted departments, services, users, reference codes, content sources and contents"},
         {"table": "bronze.citizen_departments", "layer": "bronze"},
         {"table": "bronze.citizen_services", "layer": "bronze"},
         {"table": "bronze.citizen_users", "layer": "bronze"},
@@ -62,6 +68,7 @@ DECLARE
         {"table": "bronze.citizen_content_sources", "layer": "bronze"},
         {"table": "bronze.citizen_content_syncs", "layer": "bronze"},
         {"table": "bronze.citizen_contents", "layer": "bronze"},
+        {"table": "bronze.citizen_deleted_records", "layer": "bronze"},
         {"table": "bronze.citizen_query_logs", "layer": "bronze", "description": "raw query log events (IP, user agent): ETL only, purged after citizen.raw_retention"},
         {"table": "bronze.citizen_content_events", "layer": "bronze", "description": "raw content events (IP, user agent): ETL only, purged after citizen.raw_retention"},
         {"table": "silver.citizen_departments", "layer": "silver"},
@@ -136,19 +143,19 @@ DECLARE
                              ["users", "bronze.citizen_users"], ["languages", "bronze.citizen_languages"],
                              ["query_types", "bronze.citizen_query_types"], ["content_types", "bronze.citizen_content_types"],
                              ["content_sources", "bronze.citizen_content_sources"], ["content_syncs", "bronze.citizen_content_syncs"],
-                             ["contents", "bronze.citizen_contents"]]},
-         "description": "reference tables, users, contents and content syncs that arrived in the source, into bronze, in one snapshot",
+                             ["contents", "bronze.citizen_contents"], ["deleted_records", "bronze.citizen_deleted_records"]]},
+         "description": "reference tables, users, contents, content syncs and the tombstones of their deletes that arrived in the source, into bronze, in one snapshot",
          "sources": ["citizen_src.departments", "citizen_src.services", "citizen_src.users", "citizen_src.languages",
                      "citizen_src.query_types", "citizen_src.content_types", "citizen_src.content_sources",
-                     "citizen_src.content_syncs", "citizen_src.contents"],
+                     "citizen_src.content_syncs", "citizen_src.contents", "citizen_src.deleted_records"],
          "targets": ["bronze.citizen_departments", "bronze.citizen_services", "bronze.citizen_users", "bronze.citizen_languages",
                      "bronze.citizen_query_types", "bronze.citizen_content_types", "bronze.citizen_content_sources",
-                     "bronze.citizen_content_syncs", "bronze.citizen_contents"],
+                     "bronze.citizen_content_syncs", "bronze.citizen_contents", "bronze.citizen_deleted_records"],
          "feeds": [["citizen_src.departments", "bronze.citizen_departments"], ["citizen_src.services", "bronze.citizen_services"],
                    ["citizen_src.users", "bronze.citizen_users"], ["citizen_src.languages", "bronze.citizen_languages"],
                    ["citizen_src.query_types", "bronze.citizen_query_types"], ["citizen_src.content_types", "bronze.citizen_content_types"],
                    ["citizen_src.content_sources", "bronze.citizen_content_sources"], ["citizen_src.content_syncs", "bronze.citizen_content_syncs"],
-                   ["citizen_src.contents", "bronze.citizen_contents"]]},
+                   ["citizen_src.contents", "bronze.citizen_contents"], ["citizen_src.deleted_records", "bronze.citizen_deleted_records"]]},
         {"step": "citizen_ingest_events", "procedure": "citizen.step_ingest_events", "layer": "bronze",
          "description": "the collector's JSON payloads (query logs, content events) into bronze through dwh_etl.ingest_json; what is not an event is quarantined",
          "sources": ["citizen_src.analytics_payloads"], "targets": ["bronze.citizen_query_logs", "bronze.citizen_content_events"],
@@ -158,8 +165,10 @@ DECLARE
          "spec": {"typing": "engine", "ts_column": "updated_at", "timezone_setting": "citizen.timezone",
                   "loads": [
                       {"target": "silver.citizen_departments", "bronze": "bronze.citizen_departments", "key": ["department_id"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "departments"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.department_name IS NULL THEN 'department_name is missing' END"]},
                       {"target": "silver.citizen_services", "bronze": "bronze.citizen_services", "key": ["service_id"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "services"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.service_name IS NULL THEN 'service_name is missing' END",
                                   "CASE WHEN t.service_category IS NULL THEN 'service_category is missing' END",
                                   "CASE WHEN t.department_id IS NULL THEN 'department_id is missing' END",
@@ -167,24 +176,29 @@ DECLARE
                                   "CASE WHEN t.priority_level IS NULL THEN 'priority_level is missing' WHEN t.priority_level NOT BETWEEN 1 AND 5 THEN 'priority_level ' || t.priority_level || ' is not between 1 and 5' END",
                                   "CASE WHEN t.service_type IS NULL THEN 'service_type is missing' WHEN t.service_type NOT IN ('api', 'scraped', 'document') THEN 'service_type ' || dwh_etl.quote_reason(t.service_type) || ' is not api, scraped or document' END"]},
                       {"target": "silver.citizen_users", "bronze": "bronze.citizen_users", "key": ["user_id"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "users"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.user_type IS NULL THEN 'user_type is missing' WHEN t.user_type NOT IN ('citizen', 'admin', 'api_client') THEN 'user_type ' || dwh_etl.quote_reason(t.user_type) || ' is not citizen, admin or api_client' END",
                                   "CASE WHEN t.language_preference !~ '^[a-z]{2,3}$' THEN 'language_preference ' || dwh_etl.quote_reason(t.language_preference) || ' is not an ISO 639 code' END"]},
                       {"target": "silver.citizen_languages", "bronze": "bronze.citizen_languages", "key": ["language_code"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "languages"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.language_code !~ '^[a-z]{2,3}$' THEN 'language_code ' || dwh_etl.quote_reason(t.language_code) || ' is not an ISO 639 code' END",
                                   "CASE WHEN t.language_name IS NULL THEN 'language_name is missing' END",
                                   "CASE WHEN t.script_type IS NULL THEN 'script_type is missing' WHEN t.script_type NOT IN ('latin', 'devanagari', 'bengali', 'gujarati', 'gurmukhi', 'kannada', 'malayalam', 'odia', 'tamil', 'telugu', 'perso_arabic', 'meitei', 'ol_chiki') THEN 'script_type ' || dwh_etl.quote_reason(t.script_type) || ' is unknown' END",
                                   "CASE WHEN t.is_rtl IS NULL THEN 'is_rtl is missing' WHEN t.is_rtl <> (t.script_type = 'perso_arabic') THEN 'is_rtl ' || t.is_rtl || ' contradicts script ' || dwh_etl.quote_reason(t.script_type) END"]},
                       {"target": "silver.citizen_query_types", "bronze": "bronze.citizen_query_types", "key": ["query_type"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "query_types"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.query_type NOT IN ('search', 'status_check', 'verification', 'information') THEN 'query_type ' || dwh_etl.quote_reason(t.query_type) || ' is not search, status_check, verification or information' END",
                                   "CASE WHEN t.query_category IS NULL THEN 'query_category is missing' WHEN t.query_category NOT IN ('general', 'specific', 'procedural') THEN 'query_category ' || dwh_etl.quote_reason(t.query_category) || ' is not general, specific or procedural' END",
                                   "CASE WHEN t.complexity_level IS NULL THEN 'complexity_level is missing' WHEN t.complexity_level NOT IN ('simple', 'moderate', 'complex') THEN 'complexity_level ' || dwh_etl.quote_reason(t.complexity_level) || ' is not simple, moderate or complex' END",
                                   "CASE WHEN t.expected_response_time_ms <= 0 THEN 'expected_response_time_ms ' || t.expected_response_time_ms || ' is not positive' END",
                                   "CASE WHEN t.is_api_required IS NULL THEN 'is_api_required is missing' END"]},
                       {"target": "silver.citizen_content_types", "bronze": "bronze.citizen_content_types", "key": ["content_type"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "content_types"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.content_type NOT IN ('procedure', 'document', 'faq', 'article') THEN 'content_type ' || dwh_etl.quote_reason(t.content_type) || ' is not procedure, document, faq or article' END",
                                   "CASE WHEN t.type_name IS NULL THEN 'type_name is missing' END",
                                   "CASE WHEN t.is_downloadable IS NULL THEN 'is_downloadable is missing' END"]},
                       {"target": "silver.citizen_content_sources", "bronze": "bronze.citizen_content_sources", "key": ["source_name"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "content_sources"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.source_type IS NULL THEN 'source_type is missing' WHEN t.source_type NOT IN ('api', 'scraped', 'manual', 'document') THEN 'source_type ' || dwh_etl.quote_reason(t.source_type) || ' is not api, scraped, manual or document' END",
                                   "CASE WHEN t.reliability_score IS NULL THEN 'reliability_score is missing' WHEN t.reliability_score NOT BETWEEN 0 AND 1 THEN 'reliability_score ' || t.reliability_score || ' is not between 0 and 1' END",
                                   "CASE WHEN t.update_frequency IS NULL THEN 'update_frequency is missing' WHEN t.update_frequency NOT IN ('real_time', 'daily', 'weekly', 'monthly') THEN 'update_frequency ' || dwh_etl.quote_reason(t.update_frequency) || ' is not real_time, daily, weekly or monthly' END",
@@ -195,14 +209,15 @@ DECLARE
                                   "CASE WHEN t.finished_at < t.started_at THEN 'finished_at is before started_at' END",
                                   "CASE WHEN t.items_fetched < 0 OR t.items_changed < 0 THEN 'item counts are negative' END"]},
                       {"target": "silver.citizen_contents", "bronze": "bronze.citizen_contents", "key": ["content_id"],
+                       "tombstones": {"table": "bronze.citizen_deleted_records", "key": "record_id", "deleted_at": "deleted_at", "match": {"table_name": "contents"}, "flag": "is_deleted"},
                        "checks": ["CASE WHEN t.content_type IS NULL THEN 'content_type is missing' WHEN t.content_type NOT IN ('procedure', 'document', 'faq', 'article') THEN 'content_type ' || dwh_etl.quote_reason(t.content_type) || ' is not procedure, document, faq or article' END",
                                   "CASE WHEN t.title IS NULL THEN 'title is missing' WHEN length(t.title) > 500 THEN 'title is longer than 500 characters' END",
                                   "CASE WHEN t.language_code IS NULL THEN 'language_code is missing' WHEN t.language_code !~ '^[a-z]{2,3}$' THEN 'language_code ' || dwh_etl.quote_reason(t.language_code) || ' is not an ISO 639 code' END",
                                   "CASE WHEN t.source_name IS NULL THEN 'source_name is missing' END"]}]},
-         "description": "reference tables, users, contents and syncs typed, the seed's vocabularies and ranges checked, bad rows quarantined with every reason, latest state per key",
+         "description": "reference tables, users, contents and syncs typed, the seed's vocabularies and ranges checked, bad rows quarantined with every reason, latest state per key; the tombstones of bronze.citizen_deleted_records flag their key deleted",
          "sources": ["bronze.citizen_departments", "bronze.citizen_services", "bronze.citizen_users", "bronze.citizen_languages",
                      "bronze.citizen_query_types", "bronze.citizen_content_types", "bronze.citizen_content_sources",
-                     "bronze.citizen_content_syncs", "bronze.citizen_contents"],
+                     "bronze.citizen_content_syncs", "bronze.citizen_contents", "bronze.citizen_deleted_records"],
          "targets": ["silver.citizen_departments", "silver.citizen_services", "silver.citizen_users", "silver.citizen_languages",
                      "silver.citizen_query_types", "silver.citizen_content_types", "silver.citizen_content_sources",
                      "silver.citizen_content_syncs", "silver.citizen_contents"],
@@ -235,7 +250,8 @@ DECLARE
                       {"dimension": "citizen.dim_content_type", "view": "silver.citizen_dim_content_type_source", "lineage_source": "silver.citizen_content_types"}]},
          "description": "dim_service, dim_user, dim_content (SCD2) and dim_query_type, dim_language, dim_content_source, dim_content_type (Type 1)",
          "sources": ["silver.citizen_services", "silver.citizen_departments", "silver.citizen_users", "silver.citizen_contents",
-                     "silver.citizen_query_types", "silver.citizen_languages", "silver.citizen_content_sources", "silver.citizen_content_types"],
+                     "silver.citizen_query_types", "silver.citizen_languages", "silver.citizen_content_sources", "silver.citizen_content_types",
+                     "bronze.citizen_deleted_records"],
          "targets": ["citizen.dim_service", "citizen.dim_user", "citizen.dim_content", "citizen.dim_query_type",
                      "citizen.dim_language", "citizen.dim_content_source", "citizen.dim_content_type"],
          "feeds": [["silver.citizen_services", "citizen.dim_service"], ["silver.citizen_departments", "citizen.dim_service"],

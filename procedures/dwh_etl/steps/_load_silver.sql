@@ -88,6 +88,9 @@ DECLARE
     v_skip     bigint[] := '{}'::bigint[];  -- the _bronze_id of the tombstones a later arrival of their key overrides
     v_arrival  boolean;           -- the bronze table keeps its rows' arrival at the source (0049)
     v_by_arrival boolean := false; -- upsert: versions ordered by arrival where both sides know it (attack 10)
+    v_copy_r   text;              -- the bronze columns (not technical) of a row r / b: a copy of silver's state
+    v_copy_b   text;
+    v_back     text;              -- SQL: a copy of silver's state reached the source after the tombstone (attack 16)
     v_keytype  text;              -- the SQL type of the (one) key column
     v_keys     text[];
     v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
@@ -1073,9 +1076,30 @@ BEGIN
                                     FROM %3$s AS s WHERE s.%1$I = ANY ($1::%4$s[]) AND NOT s.%5$I',
                                    v_key[1], v_ts, v_rel, v_keytype, v_tomb->>'flag')
                     USING v_keys;
+                    -- The key came back after the tombstone (_back) also when its bronze row of silver's state
+                    -- arrived before it: a delete and a re-insert of the same values in one window leave silver's
+                    -- row as it was (a copy changes nothing, _source_bronze_id names the first delivery), so
+                    -- only a copy of that row that reached the source after the tombstone tells that the source
+                    -- held the key again, valid, after the deletion (attack 16: the tombstone extracted again
+                    -- deleted a restored user). A re-insert with other values is silver's state when it was
+                    -- valid (then b is it), and leaves the key deleted when it was not. Looked up among the
+                    -- bronze rows ingested since the tombstone reached the source (the _ingested_at index).
+                    SELECT string_agg(format('r.%I', a.attname), ', ' ORDER BY a.attnum),
+                           string_agg(format('b.%I', a.attname), ', ' ORDER BY a.attnum)
+                    INTO v_copy_r, v_copy_b
+                    FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid = to_regclass(v_bronze) AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_';
+                    v_back := CASE WHEN v_copy_r IS NOT NULL AND EXISTS (
+                                        SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                        WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = v_key[1] AND NOT a.attisdropped)
+                                   THEN format('EXISTS (SELECT 1 FROM %s AS r WHERE r._ingested_at > cand._arrived '
+                                               'AND r._source_arrived_at > cand._arrived AND btrim(r.%I::text) = cand._key '
+                                               'AND ROW(%s) IS NOT DISTINCT FROM ROW(%s))',
+                                               to_regclass(v_bronze), v_key[1], v_copy_r, v_copy_b)
+                              ELSE 'false' END;
                     EXECUTE format($q$
                         WITH cand AS MATERIALIZED (
-                            SELECT d._bronze_id, d._source_arrived_at AS _arrived, c._source_bronze_id,
+                            SELECT d._bronze_id, d._source_arrived_at AS _arrived, c._source_bronze_id, c._key,
                                    c._ts <= dwh_etl.try_timestamptz(d.%4$I, $3) AS _by_time
                             FROM %1$s AS d
                             JOIN _silver_current AS c ON c._key = (%2$s)::text
@@ -1085,12 +1109,12 @@ BEGIN
                               AND dwh_etl.try_timestamptz(d.%4$I, $3) <= $4
                         )
                         SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
-                                            FILTER (WHERE cand._by_time AND b._source_arrived_at > cand._arrived), '{}'),
+                                            FILTER (WHERE cand._by_time AND (b._source_arrived_at > cand._arrived OR %6$s)), '{}'),
                                COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
-                                            FILTER (WHERE NOT cand._by_time AND b._source_arrived_at < cand._arrived), '{}')
+                                            FILTER (WHERE NOT cand._by_time AND b._source_arrived_at < cand._arrived AND NOT %6$s), '{}')
                         FROM cand
                         JOIN %5$s AS b ON b._bronze_id = cand._source_bronze_id
-                        $q$, to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_tomb->>'deleted_at', to_regclass(v_bronze))
+                        $q$, to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_tomb->>'deleted_at', to_regclass(v_bronze), v_back)
                     INTO v_tskip, v_tforce
                     USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
                     v_skip := v_skip || v_tskip;
