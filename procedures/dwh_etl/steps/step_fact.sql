@@ -160,6 +160,8 @@ DECLARE
     v_repointed  bigint := 0::bigint;
     v_event_mark text;
     v_max_event  timestamptz;
+    v_dim_tables text[] := '{}'::text[];  -- the registered dimensions looked up (their loads cap the window)
+    v_cap        timestamptz;
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -297,6 +299,7 @@ BEGIN
                 v_problems := v_problems || format('lookup %s: %s is not a registered dimension (dwh_etl.dimension_specs)', v_i, COALESCE(quote_literal(v_lookup->>'dimension'), 'no dimension'));
                 CONTINUE;
             END IF;
+            v_dim_tables := v_dim_tables || v_dim.target_table::text;
         END IF;
         v_key := COALESCE(v_lookup->>'key', v_dim.surrogate_key);
         v_cols := CASE WHEN jsonb_typeof(v_lookup->'columns') = 'array'
@@ -408,7 +411,21 @@ BEGIN
     END IF;
 
     -- ---- stage the window's rows, with their dimension keys ------------------------------------------
-    v_win := dwh_etl.window_bounds(v_target::text);
+    -- Dimensions first (race 16): the window stops where the loads of the dimensions looked up have read
+    -- (their watermarks), while rows wait for them (dwh_etl._dimension_pending_since). Each load's window
+    -- stops at the start of the oldest open transaction when it runs: one that was open while the
+    -- dimensions loaded (a concurrent maintenance step) and ended before this step let the fact read the
+    -- run's new sales, whose new customers the dimension had not loaded yet: NULL keys, the step failed.
+    -- Rows left out are read by the next run (the window is marked held back, so it is not skipped).
+    -- Read under the step's lock (window_bounds takes it again): a run that waited for the other
+    -- pipeline's fact step sees the dimensions as that pipeline left them.
+    PERFORM dwh_etl.lock_step(v_target::text);
+    SELECT min(dwh_etl._dimension_pending_since(t.table_name)) INTO v_cap
+    FROM (SELECT DISTINCT u.table_name FROM unnest(v_dim_tables) AS u (table_name)) AS t;
+    v_win := dwh_etl.window_bounds(v_target::text, v_cap);
+    IF v_cap < now() THEN
+        PERFORM set_config('dwh.window_held_back', 'on', false);
+    END IF;
     -- a restatement (dwh_etl.restate) recomputes the rows of its event dates only; the window it set
     -- covers what was loaded so far
     v_restate := dwh_etl._restate_override('dates', v_target::text);
