@@ -140,7 +140,11 @@ BEGIN
     -- customers' load and the sales' load of a run (any session's query, a concurrent maintenance run),
     -- the customers' window had stopped before the extraction and the sales' had not, and every new sale
     -- was quarantined as an unknown customer, for good. The silver tables the step declares as sources, other than its own
-    -- target, whose loads have rows waiting (dwh_etl._silver_pending_since); NULL: no cap.
+    -- target, whose loads have rows waiting (dwh_etl._silver_pending_since); NULL: no cap. Read under
+    -- the step's lock (window_bounds takes it again): a run that waited for the other pipeline's load of
+    -- this table (daily and incremental share it) sees the references as that load left them, not a cap
+    -- computed before the wait (race 16, as dwh_etl.step_fact does for its dimensions).
+    PERFORM dwh_etl.lock_step(v_target);
     SELECT min(dwh_etl._silver_pending_since(src.table_name))
     INTO v_ref_cap
     FROM dwh_etl.get_run_context(p_run_id) AS ctx
