@@ -91,6 +91,7 @@ DECLARE
     v_copy_r   text;              -- the bronze columns (not technical) of a row r / b: a copy of silver's state
     v_copy_b   text;
     v_back     text;              -- SQL: a copy of silver's state reached the source after the tombstone (attack 16)
+    v_back_cte text;              -- SQL: the CTE "back" of those tombstones (one hash join, review 16)
     v_keytype  text;              -- the SQL type of the (one) key column
     v_keys     text[];
     v_force    bigint[] := '{}'::bigint[];  -- the _bronze_id of window rows that replace an older-arrived silver row
@@ -1087,20 +1088,30 @@ BEGIN
                     -- held the key again, valid, after the deletion (attack 16: the tombstone extracted again
                     -- deleted a restored user). A re-insert with other values is silver's state when it was
                     -- valid (then b is it), and leaves the key deleted when it was not. Looked up among the
-                    -- bronze rows ingested since the tombstone reached the source (the _ingested_at index).
+                    -- bronze rows ingested since the tombstone reached the source.
                     SELECT string_agg(format('r.%I', a.attname), ', ' ORDER BY a.attnum),
                            string_agg(format('b.%I', a.attname), ', ' ORDER BY a.attnum)
                     INTO v_copy_r, v_copy_b
                     FROM pg_catalog.pg_attribute AS a
                     WHERE a.attrelid = to_regclass(v_bronze) AND a.attnum > 0 AND NOT a.attisdropped AND a.attname !~ '^_';
-                    v_back := CASE WHEN v_copy_r IS NOT NULL AND EXISTS (
-                                        SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                        WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = v_key[1] AND NOT a.attisdropped)
-                                   THEN format('EXISTS (SELECT 1 FROM %s AS r WHERE r._ingested_at > cand._arrived '
-                                               'AND r._source_arrived_at > cand._arrived AND btrim(r.%I::text) = cand._key '
-                                               'AND ROW(%s) IS NOT DISTINCT FROM ROW(%s))',
-                                               to_regclass(v_bronze), v_key[1], v_copy_r, v_copy_b)
-                              ELSE 'false' END;
+                    -- One join of the window's tombstones with the bronze rows ingested since the earliest
+                    -- of them, on the key (a hash join), not a lookup per tombstone: a purge of N keys in a
+                    -- window that also ingested M rows of the table cost N x M row comparisons (review 16:
+                    -- 5000 deletes beside 5000 updates took citizen's silver step 2.3 s, now 0.3 s).
+                    IF v_copy_r IS NOT NULL AND EXISTS (
+                            SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = to_regclass(v_bronze) AND a.attname = v_key[1] AND NOT a.attisdropped) THEN
+                        v_back_cte := format(E',\n back AS MATERIALIZED (SELECT DISTINCT cand._bronze_id FROM cand '
+                                             'JOIN %1$s AS b ON b._bronze_id = cand._source_bronze_id '
+                                             'JOIN %1$s AS r ON btrim(r.%2$I::text) = cand._key AND r._ingested_at > cand._arrived '
+                                             'AND r._source_arrived_at > cand._arrived AND ROW(%3$s) IS NOT DISTINCT FROM ROW(%4$s) '
+                                             'WHERE r._ingested_at > (SELECT min(c2._arrived) FROM cand AS c2))',
+                                             to_regclass(v_bronze), v_key[1], v_copy_r, v_copy_b);
+                        v_back := '(cand._bronze_id IN (SELECT back._bronze_id FROM back))';
+                    ELSE
+                        v_back_cte := '';
+                        v_back := 'false';
+                    END IF;
                     EXECUTE format($q$
                         WITH cand AS MATERIALIZED (
                             SELECT d._bronze_id, d._source_arrived_at AS _arrived, c._source_bronze_id, c._key,
@@ -1111,14 +1122,14 @@ BEGIN
                               AND d._ingested_at < $2%3$s
                               AND d._source_arrived_at IS NOT NULL
                               AND dwh_etl.try_timestamptz(d.%4$I, $3) <= $4
-                        )
+                        )%7$s
                         SELECT COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
                                             FILTER (WHERE cand._by_time AND (b._source_arrived_at > cand._arrived OR %6$s)), '{}'),
                                COALESCE(array_agg(cand._bronze_id ORDER BY cand._bronze_id)
                                             FILTER (WHERE NOT cand._by_time AND b._source_arrived_at < cand._arrived AND NOT %6$s), '{}')
                         FROM cand
                         JOIN %5$s AS b ON b._bronze_id = cand._source_bronze_id
-                        $q$, to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_tomb->>'deleted_at', to_regclass(v_bronze), v_back)
+                        $q$, to_regclass(v_tomb->>'table'), v_tkey, v_tmatch, v_tomb->>'deleted_at', to_regclass(v_bronze), v_back, v_back_cte)
                     INTO v_tskip, v_tforce
                     USING v_win.from_ts, v_win.to_ts, v_zone, v_bounds.max_ts;
                     v_skip := v_skip || v_tskip;
