@@ -65,6 +65,10 @@ def problems(doc: dict, quarantine: dict | None) -> tuple[list[str], list[str]]:
     blockers = doc.get("window_blockers", [])
     if blockers:
         bad.append(f"{_plural(len(blockers), 'open transaction')} holding load windows back")
+    held = doc.get("held_back_runs", [])
+    if held:
+        warn.append(f"{_plural(len(held), 'pipeline')} whose last run held load windows back "
+                    f"({_names(held, 'pipeline')}): their newer rows wait for the next run")
     unsynced = [s for s in doc.get("schedule", []) if s.get("state") not in ("ok", "pipeline inactive", None)]
     if unsynced:
         warn.append(f"{_plural(len(unsynced), 'schedule')} not synced to pg_cron")
@@ -128,7 +132,9 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
             ("missed_schedules", "missed_schedules", None),
             ("stale_runs", "stale_runs", None),
             ("interrupted_runs", "interrupted_runs", None),
-            ("window_blockers", "window_blockers (open transactions holding load windows back)", None)):
+            ("window_blockers", "window_blockers (open transactions holding load windows back)", None),
+            ("held_back_runs", "held_back_runs (load windows that stopped early: the rows past them wait for the next run)",
+             ["run_id", "pipeline", "run_date", "steps", "held_back_by"])):
         rows = doc.get(key, [])
         if rows:
             blocks.append(_table(title, rows, columns, state))

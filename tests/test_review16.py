@@ -203,22 +203,27 @@ def test_a_dimension_step_failing_every_run_fails_the_run_and_skips_its_facts(wo
                   (BASE + 11_502,)) == "failing 16"
 
 
-@pytest.mark.xfail(strict=True, reason="dwh status (dwh_etl.status_report) does not show a step whose window was held "
-                                       "back (metrics.windows_held_back), by a dimension with rows pending or by an open "
-                                       "transaction: a new status section is not a contained change (its CLI and docs)")
 def test_dwh_status_names_a_fact_window_held_back_by_its_dimension(world):
-    """DEFECT (low, visibility), left: a fact run without its dimension step (`--select` of the fact) loads
-    nothing past the dimension's load and completes; `dwh status` names neither the held-back window nor the
-    dimension it waits for, so an operator who runs the fact alone sees a healthy, completed run while the
+    """Was a DEFECT (low, visibility; fixed: status section held_back_runs, a warning of `dwh status`): a fact
+    run without its dimension step (`--select` of the fact) loads nothing past the dimension's load and
+    completes; `dwh status` named neither the held-back window nor the step, so an operator who runs the
+    fact alone saw a healthy, completed run while the
     rows wait (for the next run that loads the dimension: nothing is lost)."""
     conn = world
     conn.execute("UPDATE citizen_src.users SET location_district = 'held 16b', updated_at = now() WHERE user_id = %s",
                  (BASE + 11_501,))
     run_steps(conn, ["citizen_extract", "citizen_silver_entities"])
     run_steps(conn, ["citizen_fct_service_queries"])
-    report = scalar(conn, "SELECT dwh_etl.status_report()::text")
+    report = json.loads(scalar(conn, "SELECT dwh_etl.status_report()::text"))
+    held = [h for h in report["held_back_runs"] if h["pipeline"] == "daily"]
+    assert len(held) == 1 and "citizen_fct_service_queries" in held[0]["steps"].split(", "), report["held_back_runs"]
+    from dwh_cli.status_view import problems, status_text
+    bad, warn = problems(report, None)
+    assert any(w.startswith("1 pipeline whose last run held load windows back (daily)") for w in warn), warn
+    assert "held_back_runs (load windows that stopped early" in status_text(report)
     run_daily(conn)   # the rows are loaded by the next full run (leave the world as it was)
-    assert "held" in report and "citizen_fct_service_queries" in report
+    after = json.loads(scalar(conn, "SELECT dwh_etl.status_report()::text"))
+    assert [h for h in after["held_back_runs"] if h["pipeline"] == "daily"] == []
 
 
 # ===================================================================================================

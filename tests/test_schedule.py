@@ -226,7 +226,7 @@ def test_status_report_shows_cron_health_and_schedule(conn, cron_conn, db):
     report = scalar(conn, "SELECT dwh_etl.status_report()")
     assert list(report)[:6] == ["pipelines", "recent_runs", "last_run_steps", "watermarks", "freshness", "failed_checks"]
     assert list(report)[6:] == ["freshness_sla", "schedule", "cron_health", "missed_schedules", "stale_runs",
-                                "interrupted_runs", "window_blockers", "sources"]
+                                "interrupted_runs", "window_blockers", "sources", "held_back_runs"]
     assert [(h["item"], h["ok"]) for h in report["cron_health"]] == [
         ("preloaded", True), ("extension", True), ("launcher", True), ("jobs", False), ("last job runs", True)]
     assert report["cron_health"][1]["detail"] == "pg_cron in database postgres (reached through dblink)"

@@ -9,7 +9,8 @@
 -- it. A stale run is marked 'running' but its backend is gone, or its pid belongs to a session started
 -- after the run (a crash restart reuses pids; the next run closes it as failed). An
 -- interrupted run is marked 'running', its session alive and idle (it holds the lock). window_blockers:
--- open transactions holding every load window back (dwh_etl.window_blockers).
+-- open transactions holding every load window back (dwh_etl.window_blockers). held_back_runs: the latest
+-- run of a pipeline whose steps' windows stopped early (metrics windows_held_back): rows wait for the next run.
 -- Not STABLE: reaching pg_cron may go through dblink.
 DROP FUNCTION IF EXISTS dwh_etl.status_report(integer);
 CREATE OR REPLACE FUNCTION dwh_etl.status_report(
@@ -145,6 +146,19 @@ AS $$
                             -- restart, pid wrap-around); NULL: another role's session, assume it is the run's
                             AND (a.backend_start IS NULL OR a.backend_start <= pr.started_at))
     ),
+    held_back_runs AS (
+        -- the latest run of each pipeline (skipped ones aside) whose steps' load windows stopped early
+        -- (dwh_etl.window_bounds: an open transaction, or a dimension/reference load with rows pending):
+        -- it completed, and the rows past those windows wait for the next run (nothing lost, but not
+        -- loaded yet: a `dwh run daily --select` of a fact alone, a long analyst transaction)
+        SELECT r.run_id, r.pipeline_name AS pipeline, r.run_date, r.status,
+               (SELECT string_agg(DISTINCT e, ', ') FROM jsonb_array_elements_text(r.metrics->'windows_held_back') AS e) AS steps,
+               r.metrics->'window_held_back_by' AS held_back_by
+        FROM ranked_runs AS r
+        WHERE r.worked_rn = 1
+          AND jsonb_typeof(r.metrics->'windows_held_back') = 'array'
+          AND jsonb_array_length(r.metrics->'windows_held_back') > 0
+    ),
     interrupted_runs AS (
         -- marked 'running', its session alive but no longer running it (a CALL interrupted outside a
         -- step): the session still holds the pipeline's lock until it runs it again or ends
@@ -182,7 +196,8 @@ AS $$
         'stale_runs',    COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM stale_runs AS r), '[]'::json),
         'interrupted_runs', COALESCE((SELECT json_agg(to_json(r) ORDER BY r.run_id) FROM interrupted_runs AS r), '[]'::json),
         'window_blockers', COALESCE((SELECT json_agg(to_json(b) ORDER BY b.xact_start) FROM dwh_etl.window_blockers() AS b), '[]'::json),
-        'sources',       COALESCE((SELECT json_agg(to_json(s) ORDER BY s.source_name) FROM dwh_etl.source_status() AS s), '[]'::json)
+        'sources',       COALESCE((SELECT json_agg(to_json(s) ORDER BY s.source_name) FROM dwh_etl.source_status() AS s), '[]'::json),
+        'held_back_runs', COALESCE((SELECT json_agg(to_json(h) ORDER BY h.pipeline) FROM held_back_runs AS h), '[]'::json)
     );
 $$;
-COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale and interrupted runs, sessions holding load windows back (what dwh status prints).';
+COMMENT ON FUNCTION dwh_etl.status_report(integer) IS 'Status of the warehouse as json: pipelines, recent runs, steps of the latest runs, watermarks, freshness, failing checks, freshness SLAs, schedule, cron health, missed schedules, stale and interrupted runs, sessions holding load windows back, latest runs whose windows stopped early (what dwh status prints).';
