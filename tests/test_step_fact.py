@@ -432,9 +432,16 @@ def test_the_first_sales_load_leaves_every_partition_of_the_fact_indexed(conn):
     disable_other_areas(conn)
     conn.execute("CALL sales_src.generate(p_scale => 0.02, p_seed => 0.5)")
     before = [r[:4] for r in index_defs(conn, "sales.fact_sales")]
+    silver_before = index_defs(conn, "silver.sales_sales")
     conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)")
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") >= 10000
     assert [r[:4] for r in index_defs(conn, "sales.fact_sales")] == before
+    # silver's first load took the same bulk path (silver.bulk_rows, 10,000 rows): its secondary indexes
+    # are new objects, built after the write, the same definitions and valid; its primary key stayed
+    silver_after = index_defs(conn, "silver.sales_sales")
+    assert [r[:4] for r in silver_after] == [r[:4] for r in silver_before] and all(r[2] for r in silver_after)
+    assert {r[0] for r in silver_after if r[4] in {b[4] for b in silver_before}} == {"sales_sales_pk"}
+    assert scalar(conn, "SELECT count(*) FROM silver.sales_sales") == scalar(conn, "SELECT count(*) FROM sales.fact_sales")
     parents = scalar(conn, "SELECT count(*) FROM pg_index WHERE indrelid = 'sales.fact_sales'::regclass")
     assert rows(conn, """
         SELECT p.relid::regclass::text, count(i.indexrelid), bool_and(i.indisvalid)

@@ -151,7 +151,6 @@ DECLARE
     v_lock       text;
     v_rows       text := '_fact_rows';  -- the staged rows; on a distributed target, the push-down path's subquery
     v_push       boolean := false;
-    v_idx        record;
     v_empty      boolean := false;  -- the target has no row (bulk path: its secondary indexes built after the write)
     v_drop_fks   boolean := false;
     v_idx_add    text[] := '{}'::text[];  -- bulk path into an empty target: its secondary indexes, built after the write
@@ -635,7 +634,7 @@ BEGIN
     -- cost more than they do. Same rows, same errors, either way.
     -- Bulk path into an empty target (a first load, a rebuild): its secondary indexes (neither unique nor
     -- behind a constraint: the ON CONFLICT arbiters and the keys stay) are dropped for the write and
-    -- built after it, in this transaction, from their own definitions (pg_get_indexdef, comments kept):
+    -- built after it, in this transaction, from their own definitions (dwh_etl._drop_secondary_indexes):
     -- one sort per index instead of a descent per row and index (sales at scale 0.3, 300k lines into
     -- seven such indexes: the INSERT 2.6 s with them; 0.8 s without, plus 1.0 s to build them). A
     -- non-empty target keeps them (rebuilding them over its old rows would cost more). Same locks as the
@@ -665,38 +664,9 @@ BEGIN
                 v_fk_add := v_fk_add || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_target, v_fk.conname, v_fk.def);
                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_target, v_fk.conname);
             END LOOP;
-            FOR v_idx IN
-                -- a partitioned table's index is defined ON ONLY the parent (its partitions' attached
-                -- after): built again ON the parent, it builds theirs too
-                SELECT x.name, x.note,
-                       CASE WHEN x.kind = 'I' THEN overlay(x.def PLACING ' ON ' FROM x.at FOR 9) ELSE x.def END AS def
-                FROM (SELECT format('%I.%I', n.nspname, ic.relname) AS name, ic.relkind AS kind,
-                             pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
-                             length('CREATE INDEX ' || quote_ident(ic.relname)) + 1 AS at,
-                             pg_catalog.obj_description(i.indexrelid, 'pg_class') AS note
-                      FROM pg_catalog.pg_index AS i
-                      JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
-                      JOIN pg_catalog.pg_namespace AS n ON n.oid = ic.relnamespace
-                      WHERE v_empty
-                        AND i.indrelid = v_target
-                        AND NOT i.indisunique
-                        AND i.indisvalid
-                        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)
-                        -- what a definition does not carry stays: the index a DBA clustered the table on,
-                        -- statistics targets set on an index's columns
-                        AND NOT i.indisclustered
-                        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                        WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
-                -- (a definition not of the expected form keeps its index)
-                WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
-                ORDER BY x.name
-            LOOP
-                v_idx_add := v_idx_add || v_idx.def;
-                IF v_idx.note IS NOT NULL THEN
-                    v_idx_add := v_idx_add || format('COMMENT ON INDEX %s IS %L', v_idx.name, v_idx.note);
-                END IF;
-                EXECUTE format('DROP INDEX %s', v_idx.name);
-            END LOOP;
+            IF v_empty THEN
+                v_idx_add := dwh_etl._drop_secondary_indexes(v_target);
+            END IF;
             PERFORM set_config('lock_timeout', v_lock, true);
         EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             -- the drops were rolled back with the subtransaction
