@@ -433,6 +433,7 @@ def test_the_first_sales_load_leaves_every_partition_of_the_fact_indexed(conn):
     conn.execute("CALL sales_src.generate(p_scale => 0.02, p_seed => 0.5)")
     before = [r[:4] for r in index_defs(conn, "sales.fact_sales")]
     silver_before = index_defs(conn, "silver.sales_sales")
+    bronze_before = index_defs(conn, "bronze.sales_sales")
     conn.execute("CALL dwh_etl.run_pipeline(p_pipeline => 'daily', p_run_date => CURRENT_DATE, p_run_id => NULL)")
     assert scalar(conn, "SELECT count(*) FROM sales.fact_sales") >= 10000
     assert [r[:4] for r in index_defs(conn, "sales.fact_sales")] == before
@@ -442,6 +443,11 @@ def test_the_first_sales_load_leaves_every_partition_of_the_fact_indexed(conn):
     assert [r[:4] for r in silver_after] == [r[:4] for r in silver_before] and all(r[2] for r in silver_after)
     assert {r[0] for r in silver_after if r[4] in {b[4] for b in silver_before}} == {"sales_sales_pk"}
     assert scalar(conn, "SELECT count(*) FROM silver.sales_sales") == scalar(conn, "SELECT count(*) FROM sales.fact_sales")
+    # and bronze's first extraction (dwh_etl.extract_incremental into an empty table): _ingested_at's index
+    # built after the write
+    bronze_after = index_defs(conn, "bronze.sales_sales")
+    assert [r[:4] for r in bronze_after] == [r[:4] for r in bronze_before] and all(r[2] for r in bronze_after)
+    assert {r[0] for r in bronze_after if r[4] in {b[4] for b in bronze_before}} == {"sales_sales_pk"}
     parents = scalar(conn, "SELECT count(*) FROM pg_index WHERE indrelid = 'sales.fact_sales'::regclass")
     assert rows(conn, """
         SELECT p.relid::regclass::text, count(i.indexrelid), bool_and(i.indisvalid)

@@ -37,6 +37,10 @@ DECLARE
     v_rows    bigint;
     v_run     dwh_etl.run_context := dwh_etl.get_run_context(p_run_id);
     v_arrival boolean;
+    v_empty   boolean := false;
+    v_idx_add text[] := '{}'::text[];  -- bulk path into an empty table: its secondary indexes, built after the write
+    v_stmt    text;
+    v_lock    text;
 BEGIN
     IF v_src IS NULL OR v_tgt IS NULL THEN
         RAISE EXCEPTION 'extract % -> %: % does not exist', p_source, p_target,
@@ -87,6 +91,30 @@ BEGIN
         RETURN 0;
     END IF;
 
+    -- Bulk path of a first extraction into an empty table (issue 15): its secondary indexes (the
+    -- _ingested_at btree) are dropped for the write and built after it, in this transaction
+    -- (dwh_etl._drop_secondary_indexes, as the silver and fact steps do; 300k sales lines: the INSERT
+    -- 0.67 -> 0.45 s, the index built in 0.06 s). The primary key stays. DROP INDEX locks the table
+    -- (ACCESS EXCLUSIVE until the step commits: a file load into it waits); 2 s at most to get the
+    -- lock, else the indexes stay. Not on Citus.
+    IF v_from = '-infinity'::timestamptz
+       AND dwh_etl.citus_table_type(v_tgt) IS NULL
+       AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_tgt), 'USAGE') THEN
+        EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM ONLY %s)', v_tgt) INTO v_empty;
+        IF v_empty THEN
+            v_lock := current_setting('lock_timeout');
+            BEGIN
+                PERFORM set_config('lock_timeout', '2s', true);
+                v_idx_add := dwh_etl._drop_secondary_indexes(v_tgt);
+                PERFORM set_config('lock_timeout', v_lock, true);
+            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+                -- the drops were rolled back with the subtransaction
+                v_idx_add := '{}'::text[];
+                PERFORM set_config('lock_timeout', v_lock, true);
+                RAISE NOTICE 'extract into %: the table is busy (%), rows indexed one by one', v_tgt, SQLERRM;
+            END;
+        END IF;
+    END IF;
     EXECUTE format(
         'INSERT INTO %s (%s, _batch_id, _ingested_at, _source%s)
          SELECT %s, $1, now(), $2%s
@@ -100,6 +128,9 @@ BEGIN
         v_src, p_ts_column, p_ts_column)
     USING v_run.batch_id, p_source, v_from, v_to;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    FOREACH v_stmt IN ARRAY v_idx_add LOOP
+        EXECUTE v_stmt;
+    END LOOP;
 
     PERFORM dwh_lineage.log_ingestion(p_target, v_run.batch_id, p_source, v_rows, v_run.run_id);
     CALL dwh_etl.set_watermark(p_target, p_ts_column, v_to);
