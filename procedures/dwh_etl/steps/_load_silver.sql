@@ -868,7 +868,7 @@ BEGIN
                 -- the drops were rolled back with the subtransaction
                 v_idx_add := '{}'::text[];
                 PERFORM set_config('lock_timeout', v_lock, true);
-                RAISE NOTICE 'silver %: the table is busy (%), rows indexed one by one', v_target, SQLERRM;
+                RAISE NOTICE 'silver load into %: the table is busy (%), rows indexed one by one', v_target, SQLERRM;
             END;
         END IF;
         v_sql := format($q$
