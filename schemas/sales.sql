@@ -311,12 +311,6 @@ CREATE INDEX fact_sales_date_customer_idx ON ONLY sales.fact_sales USING btree (
 CREATE INDEX fact_sales_product_idx ON ONLY sales.fact_sales USING btree (product_key);
 
 --
--- Name: fact_sales_sale_id_idx; Type: INDEX; Schema: sales; Owner: -
---
-
-CREATE INDEX fact_sales_sale_id_idx ON ONLY sales.fact_sales USING btree (sale_id);
-
---
 -- Name: fact_sales_transaction_brin; Type: INDEX; Schema: sales; Owner: -
 --
 

@@ -1,0 +1,17 @@
+-- depends: 0074_citizen_worktree_deletes
+-- Issue 15: sales.fact_sales_sale_id_idx (0003) duplicated the primary key. fact_sales_pk is
+-- (sale_id, date_key): its leading column is sale_id, so it serves every lookup by sale_id alone just as
+-- well, in every partition: the fact step's probes of a small batch (the affected-queue inserts and the
+-- replace-mode DELETE ... USING _fact_rows by sale_id; its v_probe test accepts any btree whose leading
+-- columns are the natural key), dwh_etl._fact_repoint's UPDATE by sale_id, the batch-scoped quality rule
+-- fact_sales_sale_unique (sale_id unique across partitions, which the PK cannot guarantee: its
+-- IN (keys of the batch) is read from the PK's index-only scans), dwh lineage --key sale_id=N. Measured
+-- on a scale-0.3 warehouse with and without it: the same plans with fact_sales_pk's partitions in place
+-- of the dropped index's, the same times (a next day's delete and queue inserts 5-7 ms either way; the
+-- uniqueness rule over a first load's 300k keys 120-126 vs 125-128 ms). It cost a ~70-80 ms build on
+-- every first load or rebuild (the bulk path builds the fact's secondary indexes after the write) and a
+-- tree descent per written row on every load, and 6.8 MB at scale 0.3.
+-- Citus needs no index on the distribution column (sale_id); its unique constraint, the PK, includes it.
+-- Dropping a partitioned index drops its partitions' indexes; partitions created later
+-- (dwh_etl.sec_ensure_partitions: CREATE TABLE ... PARTITION OF) get the parent's indexes only.
+DROP INDEX IF EXISTS sales.fact_sales_sale_id_idx;
