@@ -38,6 +38,7 @@ BEGIN
                 AND i.indisvalid
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k WHERE k.conindid = i.indexrelid)
                 AND NOT i.indisclustered
+                AND ic.reltablespace = 0
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                                 WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
         WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
