@@ -6,7 +6,8 @@ as a table of ratios against its target:
 
   scd        the SCD engine against the hand-written floor and `dbt snapshot` (scripts/bench/scd.py)
   load       `dwh load` of a CSV against a raw `\\copy` of the same file (scripts/bench_load.py)
-  warehouse  the sales pipeline at scale 1, layer by layer, against each layer's floor (warehouse.py)
+  warehouse  the sales pipeline at scale 1, layer by layer, against each layer's floor and guarded floor
+             (warehouse.py)
   noop       a `dwh run daily` with nothing new, and the next day (noop.py)
 
 --quick runs every comparison at a small size with one round: to check that the benchmark works, not to
