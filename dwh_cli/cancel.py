@@ -20,8 +20,8 @@ from . import complete
 def cancel(ctx, run_id, pipeline, wait_s, as_json):
     """Cancel a running run (default: every running run, or those of --pipeline).
 
-    The run's backend is sent a cancel: the runner records the running step cancelled and the run
-    failed, the step's own writes roll back, steps already committed stay (dwh retry goes on from the
+    The run's backend is sent a cancel: the runner records the running step and the run cancelled,
+    the step's own writes roll back, steps already committed stay (dwh retry goes on from the
     cancelled step). Only a backend that still holds the pipeline's run lock is signalled.
 
     \b

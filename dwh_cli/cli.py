@@ -8,6 +8,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import sys
 
 import click
@@ -15,7 +16,7 @@ import psycopg
 
 from . import __version__, complete, interrupt
 from .config import Settings
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, DwhError, UsageFailure, from_psycopg
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, DwhError, UsageFailure, from_psycopg
 from .output import document, duration, set_wide, table
 from .select import select_options
 
@@ -115,6 +116,10 @@ class DwhGroup(click.Group):
                 failure = exc
             except psycopg.Error as exc:
                 failure = from_psycopg(exc)
+            except BrokenPipeError:  # `dwh ... | head`: the reader has what it wanted
+                interrupt.disarm()
+                stdout_gone()
+                ctx.exit(EXIT_BROKEN_PIPE)
             except OSError as exc:  # e.g. a data directory we may not enter: a message, not a traceback
                 failure = DwhError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
             interrupt.disarm()
@@ -989,6 +994,17 @@ def schedule_remove(ctx, pipeline: str | None, as_json: bool):
         _print_actions(rows)
 
 
+def stdout_gone() -> None:
+    """stdout's reader left (a pipe to `head`): print nothing more, also not when Python flushes stdout
+    at exit (which would report the broken pipe again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         # Record Ctrl-C from now on (DwhGroup.invoke turns it into exit 130); before a command runs
@@ -998,6 +1014,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # outside a command
         err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # outside a command (click's help into `| head`)
+        stdout_gone()
+        sys.exit(EXIT_BROKEN_PIPE)
 
 
 __all__ = ["cli", "main", "EXIT_USAGE"]

@@ -11,6 +11,7 @@ EXIT_CONNECT = 3  # cannot connect / server unreachable
 EXIT_UNKNOWN_PIPELINE = 4  # SQLSTATE DW001
 EXIT_ALREADY_RUNNING = 5  # SQLSTATE DW002
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # stdout's reader left (`dwh ls | head`), as a shell reports a SIGPIPE death
 
 SQLSTATE_EXIT = {
     "DW001": EXIT_UNKNOWN_PIPELINE,
@@ -95,8 +96,13 @@ def from_psycopg(exc: psycopg.Error, prefix: str | None = None) -> DwhError:
         code = EXIT_CONNECT
     else:
         code = EXIT_FAILURE
-    return DwhError(message, detail=diag.message_detail, hint=diag.message_hint,
-                    exit_code=code, sqlstate=sqlstate)
+    hint = diag.message_hint
+    if sqlstate == "3F000" and not hint and any(f'schema "{s}" does not exist' in message
+                                                 for s in ("dwh_etl", "dwh_lineage")):
+        # a database dwh never migrated (a new server, or --dsn naming another database)
+        hint = ("this database has no warehouse (dwh_etl): run dwh migrate there, or check --dsn / DWH_DSN / "
+                "PG* (dwh info shows the connection)")
+    return DwhError(message, detail=diag.message_detail, hint=hint, exit_code=code, sqlstate=sqlstate)
 
 
 def _first_line(text: str) -> str:

@@ -119,7 +119,9 @@ def status_text(doc: dict, quarantine: dict | None = None, verbose: bool = False
                               "rows_written", "error"], state))
     steps = doc.get("last_run_steps", [])
     if steps:
-        not_ok = [s for s in steps if s.get("status") != "completed"]
+        # a step a --select left out is no problem (the count line still has it)
+        not_ok = [s for s in steps if s.get("status") != "completed"
+                  and not (s.get("status") == "skipped" and s.get("error") == "not selected")]
         by_status: dict[str, int] = {}
         for s in steps:
             by_status[s.get("status") or "?"] = by_status.get(s.get("status") or "?", 0) + 1

@@ -26,12 +26,14 @@ RESERVED = {"postgres", "dwh_owner", "public", "none", "current_user", "session_
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: str, *, removing: bool = False) -> str:
     if not NAME_RE.match(name):
         raise DwhError(f"invalid user name {name!r}",
                        hint="1-63 characters: letters, digits, _ . - (starting with a letter or _)")
     if name.lower().startswith("pg_") or name.lower() in RESERVED:
-        raise DwhError(f"user name {name!r} is reserved", hint="pick another name")
+        raise DwhError(f"user name {name!r} is reserved",
+                       hint=("dwh db user remove removes only the logins dwh db user add made (dwh db user list)"
+                             if removing else "pick another name"))
     return name
 
 
@@ -96,7 +98,7 @@ def remove_user(conninfo: str, name: str) -> dict:
     a role with CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS or owning a schema, a database or objects
     of the warehouse's schemas); its sessions are ended, objects it owns elsewhere in this database pass
     to the current user."""
-    validate_name(name)
+    validate_name(name, removing=True)
     with connect(conninfo) as conn:
         try:
             row = conn.execute("""

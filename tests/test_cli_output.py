@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 
+import psycopg
 import pytest
 
 from dwh_cli.cli import cli
@@ -130,6 +131,16 @@ def test_status_starts_with_one_summary_line(runner, dsn, conn, monkeypatch):
     assert "only" in again.stdout and "boom" in again.stdout  # the failed step is listed
 
 
+def test_status_does_not_list_the_steps_a_selection_left_out(runner, dsn):
+    assert runner.invoke(cli, ["--dsn", dsn, "run", "daily", "--date", "2025-01-31",
+                               "--select", "sales_silver_products"]).exit_code == 0
+    result = runner.invoke(cli, ["--dsn", dsn, "status"])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("last_run_steps"))
+    assert "skipped" in line and "completed" in line, line  # counted ...
+    assert "not selected" not in result.stdout  # ... not listed as needing attention
+
+
 # -- progress ---------------------------------------------------------------------------------------
 def test_run_prints_step_n_of_n_and_elapsed_time(runner, dsn, conn):
     total = conn.execute("SELECT count(*) FROM dwh_etl.steps WHERE pipeline_name = 'daily' AND is_enabled").fetchone()[0]
@@ -190,6 +201,32 @@ def test_usage_errors_exit_2_in_dwh_style(runner, args, message):
     assert lines[1].startswith("Usage: ")
     assert lines[-1].startswith("hint: ") and "-h shows the options" in lines[-1]
     assert "Error:" not in result.stderr and result.stdout == ""
+
+
+def test_a_closed_stdout_ends_quietly_with_141(runner, monkeypatch, tmp_path):
+    # `dwh ... | head`: the reader left; no "error: [Errno 32] Broken pipe"
+    import click
+
+    import dwh_cli.cli as cli_module
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    gone = []
+    monkeypatch.setattr(click, "echo", closed)
+    monkeypatch.setattr(cli_module, "stdout_gone", lambda: gone.append(True))
+    result = runner.invoke(cli, ["--data-dir", str(tmp_path / "pgdata"), "db", "url"])
+    assert result.exit_code == 141 and gone, result.output
+    assert "error" not in result.output and "Broken pipe" not in result.output
+
+
+def test_a_database_without_the_warehouse_says_to_migrate():
+    from dwh_cli.errors import from_psycopg
+
+    exc = from_psycopg(psycopg.errors.InvalidSchemaName('schema "dwh_etl" does not exist'))
+    assert exc.exit_code == 1 and "dwh migrate" in exc.hint
+    other = from_psycopg(psycopg.errors.InvalidSchemaName('schema "mine" does not exist'))
+    assert other.hint is None
 
 
 def test_click_errors_and_dwh_errors_share_one_style(runner, dsn):

@@ -5,7 +5,8 @@
 -- cannot be reached, the notice says exactly what to drop there.
 -- fdw: drops the foreign schema, the user mapping and the server.
 -- The local copies and their tombstones stay (the data the warehouse already has is not lost) unless
--- p_drop_tables; the area's source_schema setting is left alone. Superuser; call it outside an explicit
+-- p_drop_tables; the area's source_schema setting is left alone (a notice says so, a warning with
+-- p_drop_tables: the area's next run would fail). Superuser; call it outside an explicit
 -- transaction block (it commits).
 CREATE OR REPLACE PROCEDURE dwh_etl.source_remove(
     p_name        text,
@@ -87,7 +88,22 @@ BEGIN
     END IF;
     RAISE NOTICE 'source % removed%', p_name,
                  CASE WHEN p_drop_tables THEN ' with its tables'
-                      ELSE format('; its tables stay in %s (drop them with p_drop_tables => true)', v_src.landing_schema) END;
+                      ELSE format('; its tables stay in %s (dwh source remove --drop-tables, p_drop_tables => true, drops them)',
+                                  v_src.landing_schema) END;
+    -- the area attached with --area still reads the schema: say so, and how to point it elsewhere
+    IF v_src.area IS NOT NULL
+       AND (SELECT s.value FROM dwh_etl.settings AS s WHERE s.key = v_src.area || '.source_schema') = v_src.into_schema THEN
+        v_msg := format('area %s still reads %s (setting %s.source_schema)%s', v_src.area, v_src.into_schema, v_src.area,
+                        CASE WHEN p_drop_tables THEN ', which is gone: its next run fails at extraction'
+                             ELSE ': its runs load no further change of the source' END);
+        v_t := format('point the area at its source: UPDATE dwh_etl.settings SET value = ''<schema>'' WHERE key = %L (the demo: %L)',
+                      v_src.area || '.source_schema', v_src.area || '_src');
+        IF p_drop_tables THEN
+            RAISE WARNING '%', v_msg USING HINT = v_t;
+        ELSE
+            RAISE NOTICE '%', v_msg USING HINT = v_t;
+        END IF;
+    END IF;
 END;
 $$;
 REVOKE EXECUTE ON PROCEDURE dwh_etl.source_remove(text, boolean) FROM PUBLIC, etl_service;

@@ -72,7 +72,7 @@ BEGIN
                     USING ERRCODE = 'insufficient_privilege',
                           HINT = format('GRANT pg_signal_backend TO %I (as a superuser), or SELECT pg_cancel_backend(%s) as a role that may', current_user, v_run.backend_pid);
             END;
-            note := CASE WHEN cancelled THEN 'cancel sent: the runner records the running step cancelled and the run failed'
+            note := CASE WHEN cancelled THEN 'cancel sent: the runner records the running step and the run cancelled'
                          ELSE 'the backend did not take the signal' END;
         END IF;
         RETURN NEXT;
