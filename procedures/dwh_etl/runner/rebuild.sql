@@ -29,6 +29,8 @@ DECLARE
     v_steps   text[];
     v_bronze  text;
     v_unknown text;
+    v_refs    text;  -- foreign keys into the rebuilt tables from tables outside the rebuild
+    v_ref_steps text;  -- the steps writing those tables
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM dwh_etl.pipelines WHERE pipeline_name = p_pipeline) THEN
         RAISE EXCEPTION 'unknown pipeline %', quote_literal(COALESCE(p_pipeline, 'NULL'))
@@ -131,6 +133,43 @@ BEGIN
     IF v_steps IS NULL THEN
         RAISE EXCEPTION 'nothing to rebuild among the steps %: bronze steps are not rebuilt', array_to_string(p_steps, ', ')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- A rebuilt table is emptied and reloaded (a dimension with new surrogate keys): a table outside the
+    -- rebuild with a foreign key into it would point at rows that are gone. The emptying failed on the
+    -- key with a raw error ("violates foreign key constraint", and dwh retry repeated it) when --select
+    -- chose a dimension without its facts; with ON DELETE CASCADE (a DBA's table) it would have emptied
+    -- that table silently. Refused up front, naming the tables and what to add (review 17).
+    SELECT string_agg(format('%s references %s (%s)', k.conrelid::regclass, k.confrelid::regclass, k.conname),
+                      '; ' ORDER BY k.conrelid::regclass::text, k.conname),
+           string_agg(DISTINCT w.step_name, ' ' ORDER BY w.step_name)
+    INTO v_refs, v_ref_steps
+    FROM (SELECT DISTINCT to_regclass(t) AS rel
+          FROM dwh_etl.steps AS s
+          CROSS JOIN LATERAL unnest(s.target_tables) AS t
+          WHERE s.pipeline_name = p_pipeline AND s.step_name = ANY (v_steps)) AS r
+    JOIN pg_catalog.pg_constraint AS k
+      ON k.contype = 'f'
+     AND k.conparentid = 0
+     AND k.confrelid = r.rel
+     AND k.conrelid <> r.rel
+    LEFT JOIN dwh_etl.steps AS w
+      ON w.pipeline_name = p_pipeline
+     AND w.is_enabled
+     AND EXISTS (SELECT 1 FROM unnest(w.target_tables) AS wt WHERE to_regclass(wt) = k.conrelid)
+    WHERE NOT EXISTS (SELECT 1
+                      FROM dwh_etl.steps AS s
+                      CROSS JOIN LATERAL unnest(s.target_tables) AS t
+                      WHERE s.pipeline_name = p_pipeline AND s.step_name = ANY (v_steps)
+                        AND to_regclass(t) = k.conrelid);
+    IF v_refs IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot rebuild %: tables outside the rebuild point at rows it would replace: %',
+                        COALESCE(v_table, p_target), v_refs
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'a rebuild empties each table and reloads it (a dimension gets new surrogate keys); nothing was changed',
+                  HINT = CASE WHEN v_ref_steps IS NOT NULL
+                              THEN format('rebuild their steps too: add them to the selection (%s), or rebuild without --select (everything downstream is rebuilt)', v_ref_steps)
+                              ELSE 'those tables are loaded by no step of this pipeline: drop or re-point their foreign keys first' END;
     END IF;
 
     CALL dwh_etl._restate_run(
