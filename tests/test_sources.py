@@ -411,6 +411,17 @@ def test_a_source_that_goes_down_fails_only_its_step_and_the_next_run_catches_up
             assert exc.value.sqlstate == "DW003"
             warnings = [w for r in conn.execute("SELECT warnings FROM dwh_etl.source_status()") for w in r[0]]
             assert any("unreachable" in w for w in warnings), warnings
+            # the fdw source itself says so (review 17: it stayed 'pulled', without a warning, while every
+            # run failed at it): the failed pull from the step's record, and the check of the remote now
+            fdw = lambda remote: conn.execute(
+                "SELECT state, warnings FROM dwh_etl.source_status(p_check_remote => %s) WHERE source_name = 'shopf'",
+                (remote,)).fetchone()
+            state, warns = fdw(True)
+            assert state == "unreachable", (state, warns)
+            assert any(w.startswith("the last pull failed (") and "source shopf" in w and "cannot be read" in w
+                       for w in warns), warns
+            assert any(w.startswith("source unreachable: ") for w in warns), warns
+            assert fdw(False)[0] == "pull failed"
         finally:
             source_proc.start()
         src = connect_when_up(info)
@@ -418,5 +429,7 @@ def test_a_source_that_goes_down_fails_only_its_step_and_the_next_run_catches_up
                     "unit_price, transaction_date) VALUES (140, 1040, 1, 1, 10, 1, 999.00, now())")
         run_daily(conn)
         assert 140 in fact_sale_ids(conn)
+        assert conn.execute("SELECT state, warnings FROM dwh_etl.source_status() WHERE source_name = 'shopf'").fetchone() \
+            == ("pulled", [])
         wait_for(conn, "SELECT count(*) FROM shop.sales WHERE sale_id = 140", 1)
         src.close()

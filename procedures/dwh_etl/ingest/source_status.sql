@@ -4,7 +4,8 @@
 -- stopped: enabled but no apply worker, which is what an apply error looks like; the server log has
 -- it), how long since the source was last heard from (lag), and, when p_check_remote, how much WAL the
 -- slot holds back on the source (retained_wal_bytes; read through the subscription's own connection).
--- fdw: when the last pull committed and how many rows it wrote.
+-- fdw: when the last pull committed and how many rows it wrote; 'pull failed' when a run's pull failed
+-- since (the step's record), 'unreachable' when p_check_remote and a foreign table cannot be read now.
 -- warnings lists what needs a person: a disabled or stopped subscription, lag beyond sources.max_lag,
 -- a slot holding more than sources.max_retained_wal (a stalled slot fills the source's disk), a slot
 -- that is gone or lost its WAL, a table no longer published on the source (dropped there: its copy
@@ -40,6 +41,8 @@ DECLARE
     v_slot     record;
     v_missing  text;
     v_msg      text;
+    v_det      text;
+    v_fail     record;
 BEGIN
     FOR v_src IN
         SELECT s.*, sub.oid AS sub_oid, sub.subenabled, sub.subconninfo,
@@ -68,6 +71,35 @@ BEGIN
         retained_wal_bytes := NULL;
         IF v_src.mode = 'fdw' THEN
             state := CASE WHEN v_src.last_sync_at IS NULL THEN 'not pulled yet' ELSE 'pulled' END;
+            -- A pull that failed rolled back with its step: only the step's record says so. The latest
+            -- failure of the step `sources` naming this source since its last pull committed (a source
+            -- down looked 'pulled' and healthy here while every run failed at it: review 17).
+            SELECT sr.started_at, sr.error_message INTO v_fail
+            FROM dwh_lineage.step_runs AS sr
+            WHERE sr.step_name = 'sources'
+              AND sr.status = 'failed'
+              AND sr.started_at > COALESCE(v_src.last_sync_at, '-infinity'::timestamptz)
+              AND sr.error_message LIKE 'source ' || replace(v_src.source_name, '_', '\_') || ' %'
+            ORDER BY sr.started_at DESC
+            LIMIT 1;
+            IF FOUND THEN
+                state := 'pull failed';
+                warnings := warnings || format('the last pull failed (%s UTC): %s',
+                                               to_char(v_fail.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                                               v_fail.error_message);
+            END IF;
+            -- reachable now? one row of one of its foreign tables (postgres_fdw, with the server's
+            -- connect_timeout, setting sources.connect_timeout)
+            IF p_check_remote THEN
+                BEGIN
+                    EXECUTE format('SELECT 1 FROM %I.%I LIMIT 1', v_src.foreign_schema, v_src.tables[1]);
+                EXCEPTION WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_det = PG_EXCEPTION_DETAIL;
+                    state := 'unreachable';
+                    warnings := warnings || format('source unreachable: %s%s', v_msg,
+                                                   COALESCE(': ' || NULLIF(split_part(v_det, E'\n', 1), ''), ''));
+                END;
+            END IF;
         ELSIF v_src.sub_oid IS NULL THEN
             state := 'missing';
             warnings := warnings || format('subscription %s is gone: dwh source remove %s, then add it again', v_src.subscription, v_src.source_name);
