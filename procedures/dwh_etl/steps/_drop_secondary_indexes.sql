@@ -6,9 +6,14 @@
 -- them; 0.8 s without, plus 1.0 s to build them) and dwh_etl._load_silver (300k sales lines: the
 -- _loaded_at btree and the _batch_id bloom index cost ~0.25 s per load, built after in ~0.08 s).
 -- What a definition does not carry keeps its index: the index a DBA clustered the table on, statistics
--- targets set on an index's columns, an invalid index, a definition not of the expected form.
+-- targets set on an index's columns, an index in a tablespace of its own, an invalid index, a definition
+-- not of the expected form. A session with default_tablespace set keeps them all (built again then, they
+-- would move there: review 17).
 -- A partitioned table's index is defined ON ONLY the parent (its partitions' attached after): built
--- again ON the parent, it builds theirs too.
+-- again ON the parent, it builds theirs too, from the parent's definition; so it is kept where one of
+-- its partitions' indexes carries what that definition does not (review 17: a partition's index moved to
+-- a tablespace of its own, or with a comment, storage options, a statistics target, or clustered on,
+-- came back without them).
 -- The caller owns the table, checked it is empty and not distributed (Citus), and handles the lock:
 -- DROP INDEX takes ACCESS EXCLUSIVE on the table until the transaction ends (run it under a short
 -- lock_timeout and catch lock_not_available: the write then keeps the indexes).
@@ -40,7 +45,18 @@ BEGIN
                 AND NOT i.indisclustered
                 AND ic.reltablespace = 0
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                                WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS x
+                                WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+                AND NOT EXISTS (SELECT 1
+                                FROM pg_catalog.pg_partition_tree(i.indexrelid) AS t
+                                JOIN pg_catalog.pg_class AS pc ON pc.oid = t.relid
+                                JOIN pg_catalog.pg_index AS pi ON pi.indexrelid = t.relid
+                                WHERE t.level > 0
+                                  AND (pc.reltablespace <> 0 OR pi.indisclustered
+                                       OR pc.reloptions IS DISTINCT FROM ic.reloptions
+                                       OR pg_catalog.obj_description(t.relid, 'pg_class') IS NOT NULL
+                                       OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                                                  WHERE a.attrelid = t.relid AND a.attstattarget >= 0)))
+                AND pg_catalog.current_setting('default_tablespace') = '') AS x
         WHERE x.kind <> 'I' OR substr(x.def, x.at, 9) = ' ON ONLY '
         ORDER BY x.name
     LOOP
