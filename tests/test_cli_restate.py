@@ -102,6 +102,19 @@ def test_rebuild_json_and_errors(runner, dsn, loaded):
     dim = next(r for r in doc["replaced"] if r["table"] == "sales.dim_customer")
     assert dim["rows_deleted"] == dim["rows_after"] == versions
 
+    # a rebuild empties silver by DELETE in its one transaction: readers keep the old rows until it
+    # commits, so silver's bulk path (indexes dropped, which locks readers out) is not taken there, even
+    # for a batch above silver.bulk_rows (review 17): the same index objects after it
+    idx = "SELECT array_agg(indexrelid ORDER BY indexrelid) FROM pg_index WHERE indrelid = 'silver.sales_sales'::regclass"
+    before = scalar(loaded, idx)
+    loaded.execute("INSERT INTO dwh_etl.settings (key, value) VALUES ('silver.bulk_rows', '1')")
+    try:
+        result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "silver.sales_sales"])
+        assert result.exit_code == 0, result.output
+    finally:
+        loaded.execute("DELETE FROM dwh_etl.settings WHERE key = 'silver.bulk_rows'")
+    assert scalar(loaded, idx) == before
+
     result = runner.invoke(cli, ["--dsn", dsn, "rebuild", "bronze.sales_sales"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: bronze.sales_sales is loaded by extraction (sales_extract): bronze is not rebuilt\n")

@@ -855,8 +855,12 @@ BEGIN
         -- the _loaded_at btree and the _batch_id bloom index cost ~0.25 s in the INSERT, ~0.08 s built
         -- after). The primary key and unique keys stay. DROP INDEX locks the table (ACCESS EXCLUSIVE,
         -- until the step commits; readers of an empty table wait for its first rows): 2 s at most to get
-        -- it, else the indexes stay. Not on Citus. The same rows and errors either way.
+        -- it, else the indexes stay. Not on Citus. The same rows and errors either way. Not when the table
+        -- is empty only to this transaction, which deleted its rows (a rebuild, one transaction): readers
+        -- still see the old rows until it commits, and the lock would have held them off for the whole
+        -- rebuild, fact and marts included (review 17).
         IF v_empty AND v_accepted >= dwh_etl.get_setting('silver.bulk_rows', '10000')::bigint
+           AND pg_catalog.pg_stat_get_xact_tuples_deleted(v_rel) = 0
            AND dwh_etl.citus_table_type(v_rel) IS NULL
            AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_rel), 'USAGE') THEN
             v_lock := current_setting('lock_timeout');
