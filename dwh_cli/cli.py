@@ -637,7 +637,11 @@ def docs_serve(ctx, out: str, port: int):
     from .docs import ensure_site, serve
 
     ensure_site(lambda: conninfo(ctx), Path(out))
-    server = serve(out, port)
+    try:
+        server = serve(out, port)
+    except OSError as exc:  # a port in use (or not ours to take): say which, and what to do
+        raise DwhError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}",
+                       hint="choose another port: dwh docs serve --port N (0 picks a free one)") from exc
     err(f"serving {out} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()

@@ -97,6 +97,11 @@ def from_psycopg(exc: psycopg.Error, prefix: str | None = None) -> DwhError:
     else:
         code = EXIT_FAILURE
     hint = diag.message_hint
+    if sqlstate == "42501" and not hint and any(f"permission denied for schema {s}" in message
+                                                 for s in ("dwh_etl", "dwh_lineage")):
+        # an analyst's login running what etl_service does (dwh load, run, cdc): say which role it needs
+        hint = ("this login may not use the warehouse's engine: loading, running and retrying need a member of "
+                "etl_service (or the owner); analyst_role reads gold (README, Roles; dwh db user add NAME --role etl)")
     if sqlstate == "3F000" and not hint and any(f'schema "{s}" does not exist' in message
                                                  for s in ("dwh_etl", "dwh_lineage")):
         # a database dwh never migrated (a new server, or --dsn naming another database)

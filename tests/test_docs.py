@@ -279,7 +279,7 @@ def test_docs_generate_writes_a_page_per_relation_with_its_lineage_picture(site,
     """).fetchone()[0]
 
 
-def test_docs_serve_serves_the_site_on_localhost(site):
+def test_docs_serve_serves_the_site_on_localhost(site, runner):
     from dwh_cli.docs import serve
 
     server = serve(site, 0)
@@ -290,6 +290,12 @@ def test_docs_serve_serves_the_site_on_localhost(site):
         assert host == "127.0.0.1"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/t/sales.fact_sales.html", timeout=10) as resp:
             assert resp.status == 200 and b'data-table="silver.sales_sales"' in resp.read()
+        # the port taken: one error naming it and what to do (it was "error: [Errno 98] Address already in use")
+        result = runner.invoke(cli, ["--dsn", "host=/nonexistent", "docs", "serve", "--out", str(site),
+                                     "--port", str(port)])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: cannot serve on 127.0.0.1:{port}: Address already in use\n"), result.stderr
+        assert "--port N" in result.stderr and "Traceback" not in result.stderr
     finally:
         server.shutdown()
         server.server_close()

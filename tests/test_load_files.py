@@ -406,6 +406,8 @@ def test_analyst_login_cannot_load_files(dsn, conn, tmp_path):
     res = dwh(analyst, "load", "bronze.sales_customers", write(tmp_path / "c.csv", "customer_id\n1\n"))
     assert res.exit_code == 1
     assert "permission denied" in res.stderr
+    # and which role it needs (readme17: the raw "permission denied for schema dwh_etl" alone)
+    assert "need a member of etl_service" in res.stderr and "--role etl" in res.stderr, res.stderr
     assert scalar(conn, "SELECT count(*) FROM bronze.sales_customers") == 0
     assert rows(conn, """
         SELECT has_function_privilege('analyst_role', p.oid, 'EXECUTE')

@@ -394,6 +394,10 @@ def test_a_source_that_goes_down_fails_only_its_step_and_the_next_run_catches_up
         wait_ready(conn)
         run_daily(conn)
         assert fact_sale_ids(conn) == [100, 101, 102, 103]
+        # a replicated source is not pulled, and says why (it said "no fdw source")
+        with pytest.raises(psycopg.Error) as pulled:
+            conn.execute("SELECT dwh_etl.sec_source_pull('shopr')")
+        assert str(pulled.value).startswith("source 'shopr' is replicated, not pulled"), pulled.value
         src.close()
         source_proc.stop()
         try:

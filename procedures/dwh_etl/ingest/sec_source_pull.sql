@@ -60,8 +60,15 @@ BEGIN
     PERFORM pg_catalog.set_config('TimeZone', 'UTC', true);
     SELECT * INTO v_src FROM dwh_etl.sources AS s WHERE s.source_name = p_name AND s.mode = 'fdw' FOR NO KEY UPDATE;
     IF NOT FOUND THEN
+        -- a replicated source is not pulled: say so, not "no fdw source" (readme17)
+        IF EXISTS (SELECT 1 FROM dwh_etl.sources AS s WHERE s.source_name = p_name AND s.mode = 'replicate') THEN
+            RAISE EXCEPTION 'source % is replicated, not pulled: its subscription keeps its copies current', quote_literal(p_name)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'dwh source status shows its state and lag; only fdw sources are pulled';
+        END IF;
         RAISE EXCEPTION 'no fdw source %', quote_literal(COALESCE(p_name, 'NULL'))
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'dwh source list shows the sources and their modes';
     END IF;
     FOREACH v_t IN ARRAY v_src.tables LOOP
         SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
