@@ -354,15 +354,18 @@ def info_problems(doc: dict) -> list[str]:
     """What in a ``dwh info`` document needs attention, one short phrase each."""
     problems = []
     ext = {e["name"]: e for e in doc.get("extensions", [])}
-    for name in ("plpgsql", "pg_cron", "dblink"):
+    for name in ("plpgsql", "dblink"):
         if not (ext.get(name) or {}).get("installed"):
             problems.append(f"extension {name} not installed")
     for role in doc.get("roles", []):
         if not role["exists"]:
             problems.append(f"role {role['role']} missing")
-    for item in doc.get("pg_cron", []):
-        if not item["ok"]:
-            problems.append(f"pg_cron {item['item']}: {item['detail']}")
+    # pg_cron is optional (README, "Using an existing server"): without it, a note (info_notes), not a
+    # problem; installed, its health counts
+    if (ext.get("pg_cron") or {}).get("installed"):
+        for item in doc.get("pg_cron", []):
+            if not item["ok"]:
+                problems.append(f"pg_cron {item['item']}: {item['detail']}")
     mig = doc.get("migrations", {})
     if "error" in mig:
         problems.append(f"migrations unknown: {mig['error']}")
@@ -370,6 +373,15 @@ def info_problems(doc: dict) -> list[str]:
         problems.append(f"{len(mig.get('pending', []))} migration(s) and "
                         f"{mig.get('procedure_files_pending', 0)} procedure file(s) pending: run dwh migrate")
     return problems
+
+
+def info_notes(doc: dict) -> list[str]:
+    """What a ``dwh info`` document lacks that dwh works without."""
+    ext = {e["name"]: e for e in doc.get("extensions", [])}
+    if not (ext.get("pg_cron") or {}).get("installed"):
+        return ["pg_cron is not installed here: pipelines run with dwh run (or any scheduler); dwh schedule "
+                "needs pg_cron (README, Scheduling and operations)"]
+    return []
 
 
 @cli.command()
@@ -391,12 +403,15 @@ def info(ctx, as_json: bool):
 
     doc = info_report(settings(ctx), log=err)
     problems = info_problems(doc)
-    doc = {"ready": not problems, "problems": problems, **doc}
+    notes = info_notes(doc)
+    doc = {"ready": not problems, "problems": problems, "notes": notes, **doc}
     if as_json:
         emit_json(doc)
         return
     click.echo("ready" if not problems else "not ready: " + "; ".join(problems))
-    rest = {k: v for k, v in doc.items() if k not in ("ready", "problems")}
+    for note in notes:
+        click.echo(f"note: {note}")
+    rest = {k: v for k, v in doc.items() if k not in ("ready", "problems", "notes")}
     click.echo(document(rest))
 
 
