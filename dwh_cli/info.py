@@ -35,7 +35,7 @@ def info(settings: Settings, log=lambda _m: None) -> dict:
             "server_version": pi.parameter_status("server_version"),
             "server_time_zone": conn.execute("SELECT current_setting('TimeZone')").fetchone()[0],
             "server_time_utc": conn.execute(
-                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'").fetchone()[0],
+                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"')").fetchone()[0],
         }
         doc["extensions"] = _rows(conn, """
             SELECT w.name, e.extversion AS installed, a.default_version AS available

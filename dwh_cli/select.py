@@ -133,7 +133,7 @@ def test(conninfo: str, select: list[str] | None, exclude: list[str] | None) -> 
 # -- printing --------------------------------------------------------------------------------------
 def _ts(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")  # the human style (README)
     if value is None:
         return ""
     return str(value)

@@ -8,6 +8,7 @@ loaded once (tests/conftest.py sales_only_loaded_template).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -127,6 +128,8 @@ def test_dry_run_prints_steps_order_and_windows_and_writes_nothing(loaded, dsn, 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("dry run of pipeline daily for 2025-01-01: ")
     assert "sales_fact_sales" in result.stdout and "window" in result.stdout
+    # windows in the human style of timestamps (README: 2026-12-02 17:03:14Z; it printed "... UTC")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)", result.stdout) and " UTC" not in result.stdout, result.stdout
     assert conn.execute(COUNTS).fetchone() == before
 
 

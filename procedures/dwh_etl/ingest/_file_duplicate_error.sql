@@ -18,7 +18,7 @@ BEGIN
     WHERE f.file_id = p_earlier;
     RAISE EXCEPTION '% was already loaded into % (file %, % rows, %)',
                     p_file_name, p_target, v_f.file_id, v_f.rows_landed,
-                    to_char(v_f.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
+                    to_char(v_f.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
         USING ERRCODE = 'DW030',
               DETAIL = format('same content (sha256) as file %s, %s, in dwh_etl.loaded_files', v_f.file_id, v_f.file_name),
               HINT = 'dwh load --force (CALL dwh_etl.file_begin(..., p_force => true)) loads it again';
