@@ -96,6 +96,10 @@ def finish(res: RunResult, as_json: bool) -> None:
     """Print the run (or its JSON), then fail with its error's exit code when it has one."""
     from .cli import emit_json
 
+    if res.error and res.run_id is None:
+        # refused before any run was recorded (nothing to retry, a run holds the pipeline, a bad target):
+        # the error alone, not a run document of pipeline "?" (readme17)
+        raise res.error
     if as_json:
         emit_json(result_dict(res))
     else:

@@ -170,6 +170,10 @@ def test_retry(runner, dsn, loaded):
     result = runner.invoke(cli, ["--dsn", dsn, "retry"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no failed run to retry\n")
+    # --json: the error as one JSON line on stderr, no run document (it printed pipeline "?", status failed)
+    result = runner.invoke(cli, ["--dsn", dsn, "retry", "--json"])
+    assert result.exit_code == 1 and result.stdout == "", result.stdout
+    assert json.loads(result.stderr.splitlines()[-1])["error"] == "no failed run to retry", result.stderr
 
     loaded.execute("ALTER TABLE sales.customer_metrics RENAME TO customer_metrics_away")
     result = runner.invoke(cli, ["--dsn", dsn, "run", "daily", "--json"])
