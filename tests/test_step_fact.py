@@ -290,6 +290,11 @@ def test_a_fact_step_registers_and_runs_in_a_pipeline(tiny):
     ({"lookups": [{"table": "tfact.nothing", "surrogate_key": "k", "natural_key": ["id"]}],
       "affected_queue": {"table": "tfact.nothing"}},
      ["lookup 1: table 'tfact.nothing' needs surrogate_key and natural_key", "affected_queue"]),
+    # a typo is refused, never ignored (docs17: "lookup" loaded every row with its key NULL)
+    ({"lookup": [{"dimension": "tfact.dim_thing"}], "deleted_colum": "gone"},
+     ["unknown key(s) 'deleted_colum', 'lookup' (known: view, target"]),
+    ({"lookups": [{"dimension": "tfact.dim_thing", "wiat": "always"}]},
+     ["lookup 1: unknown key(s) 'wiat' (known: dimension or table"]),
 ])
 def test_a_bad_spec_fails_the_step_naming_it_and_every_problem(tiny, change, problems):
     conn = tiny

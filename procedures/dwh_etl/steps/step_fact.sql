@@ -161,6 +161,7 @@ DECLARE
     v_max_event  timestamptz;
     v_dim_tables text[] := '{}'::text[];  -- the registered dimensions looked up (their loads cap the window)
     v_cap        timestamptz;
+    v_unknown    text;         -- spec keys this step does not know
 BEGIN
     v_step := COALESCE(v_run.step_name, format('(fact step of %s)', COALESCE(p_spec->>'target', 'no target')));
     v_batch := COALESCE(v_run.batch_id, gen_random_uuid());
@@ -204,6 +205,29 @@ BEGIN
     END IF;
     IF p_spec ? 'lookups' AND jsonb_typeof(p_spec->'lookups') IS DISTINCT FROM 'array' THEN
         v_problems := v_problems || 'lookups must be an array'::text;
+    END IF;
+    -- a key this step does not know is a typo, never ignored (docs17: "lookup" for "lookups" loaded every
+    -- row with its dimension key NULL; "deleted_colum" kept deleted rows), as the dimension kind refuses
+    v_unknown := (SELECT string_agg(quote_literal(k), ', ' ORDER BY k) FROM jsonb_object_keys(p_spec) AS k
+                  WHERE k NOT IN ('view', 'target', 'natural_key', 'mode', 'window_column', 'event_time', 'lookups',
+                                  'late_window', 'date_key', 'partitioned', 'partitions_ahead', 'time_of_day',
+                                  'deleted_column', 'affected_queue', 'lineage_source'));
+    IF v_unknown IS NOT NULL THEN
+        v_problems := v_problems || format('unknown key(s) %s (known: view, target, natural_key, mode, window_column, event_time, '
+                                           'lookups, late_window, date_key, partitioned, partitions_ahead, time_of_day, '
+                                           'deleted_column, affected_queue, lineage_source)', v_unknown);
+    END IF;
+    SELECT string_agg(format('lookup %s: unknown key(s) %s', l.n, l.bad), '; ' ORDER BY l.n)
+    INTO v_unknown
+    FROM (SELECT e.n, (SELECT string_agg(quote_literal(k), ', ' ORDER BY k) FROM jsonb_object_keys(e.e) AS k
+                       WHERE k NOT IN ('dimension', 'table', 'surrogate_key', 'natural_key', 'key', 'columns', 'at',
+                                       'current', 'wait', 'inferred')) AS bad
+          FROM jsonb_array_elements(CASE jsonb_typeof(p_spec->'lookups') WHEN 'array' THEN p_spec->'lookups' ELSE '[]' END)
+               WITH ORDINALITY AS e (e, n)
+          WHERE jsonb_typeof(e.e) = 'object') AS l
+    WHERE l.bad IS NOT NULL;
+    IF v_unknown IS NOT NULL THEN
+        v_problems := v_problems || format('%s (known: dimension or table, surrogate_key, natural_key, key, columns, at, current, wait, inferred)', v_unknown);
     END IF;
     BEGIN
         v_late := (p_spec->>'late_window')::interval;
