@@ -35,8 +35,11 @@ def test_every_bronze_table_has_the_engine_columns_and_file_defaults(conn):
 def test_create_from_a_source_table_and_bring_up_to_date(conn):
     conn.execute("CREATE TABLE public.src_thing (id int, name text, _dwh_arrived_at timestamptz)")
     conn.execute("CALL dwh_etl.create_bronze('bronze.toy_thing', p_like => 'public.src_thing', p_comment => 'toy')")
+    # _source_arrived_at (migration 0078): the extraction keeps the source's arrival time in it, which orders
+    # a restore (a re-insert with its old updated_at) after its tombstone; a new area following
+    # docs/ADDING_AN_AREA.md had none and its restored records stayed deleted (docs17)
     assert columns(conn, "bronze.toy_thing") == ["_bronze_id", "id", "name", "_batch_id", "_ingested_at", "_source",
-                                                 "_source_line"]
+                                                 "_source_line", "_source_arrived_at"]
     assert conn.execute("SELECT obj_description('bronze.toy_thing'::regclass)").fetchone()[0] == "toy"
     # the load path works: a file-style insert takes its batch and source from the defaults' settings
     conn.execute("INSERT INTO bronze.toy_thing (id, name, _batch_id, _source) VALUES ('1', 'a', gen_random_uuid(), 't')")

@@ -108,6 +108,14 @@ def test_a_second_call_removes_what_is_no_longer_listed(conn, toy):
     ({"rules": [{"name": "r"}, {"name": "r"}]}, "listed twice"),
     ({"pipelines": [{"pipeline": "daily"}]}, "cannot own pipeline"),
     ({"demo": []}, "must be a JSON object"),
+    # a typo in an entry's key was ignored (docs17): the step registered without its dependency, the
+    # dimension without its Type 2 columns (changes dropped from history), the rule without its columns
+    ({"pipelines": [{"pipeline": "toy_p", "schedules": []}],
+      "steps": [{"step": "toy_a", "procedure": "toy.step_noop", "layer": "ops", "depend_on": ["x"]}]},
+     "steps entry 'toy_a' has unknown key\\(s\\) 'depend_on'"),
+    ({"dimensions": [{"dimension": "toy.dim_thing", "target": "toy.dim_thing", "surrogate_key": "thing_key",
+                      "natural_key": ["id"], "type2_column": ["v"]}]}, "dimensions entry 'toy.dim_thing' has unknown key"),
+    ({"rules": [{"name": "r", "table": "toy.out", "type": "not_null", "column": ["v"]}]}, "rules entry 'r' has unknown key"),
 ])
 def test_a_malformed_spec_is_refused_before_anything_is_written(conn, toy, spec, message):
     with pytest.raises(psycopg.Error, match=message):

@@ -32,7 +32,8 @@
 --   rules       register_rules (upsert listed, remove unlisted).
 -- Then the area's column lineage is derived again (dwh_lineage.refresh_column_lineage): a custom step
 -- declares its own with the key "columns" of its entry (see dwh_lineage.derive_column_lineage).
--- An unknown key, a non-array list or an entry without its name is refused before anything is written;
+-- An unknown key (of the spec or of an entry), a non-array list or an entry without its name is refused
+-- before anything is written;
 -- dependency and kind checks of the tables themselves still apply. Owner only.
 CREATE OR REPLACE PROCEDURE dwh_etl.register_area(
     p_area text,
@@ -46,6 +47,16 @@ DECLARE
     c_lists   CONSTANT text[] := '{settings,tables,dimensions,pipelines,step_pipelines,steps,rules}'::text[];
     c_names   CONSTANT jsonb := '{"settings": "key", "tables": "table", "dimensions": "dimension",
                                   "pipelines": "pipeline", "steps": "step", "rules": "name"}'::jsonb;
+    c_entry_keys CONSTANT jsonb := '{
+        "settings":   ["key", "value", "description"],
+        "tables":     ["table", "layer", "description"],
+        "dimensions": ["dimension", "target", "surrogate_key", "natural_key", "type2_columns", "type1_columns",
+                       "change_ts", "deleted_flag", "delete_policy", "type1_scope", "description"],
+        "pipelines":  ["pipeline", "description", "schedules"],
+        "steps":      ["step", "kind", "procedure", "spec", "layer", "pipelines", "depends_on", "sources", "targets",
+                       "feeds", "description", "columns"],
+        "rules":      ["name", "table", "type", "columns", "params", "severity", "scope", "threshold_type",
+                       "threshold", "description"]}'::jsonb;
     v_bad     text;
     v_key     text;
     v_default jsonb;
@@ -100,6 +111,26 @@ BEGIN
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'area %: % is listed twice', p_area, v_bad
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- every key of an entry is one the registry reads: a typo ("depend_on", "pipeline", "type2_column",
+    -- "column") was ignored and the entry registered without it (a step run before its dependency or
+    -- outside daily, a tier change dropped from a dimension's history; docs17)
+    SELECT format('%s entry %s has unknown key(s) %s', l.key, quote_literal(e->>(c_names->>l.key)),
+                  string_agg(quote_literal(k), ', ' ORDER BY k)),
+           l.key
+    INTO v_bad, v_key
+    FROM jsonb_each(c_entry_keys) AS l
+    CROSS JOIN LATERAL jsonb_array_elements(COALESCE(p_spec->l.key, '[]')) AS e
+    CROSS JOIN LATERAL jsonb_object_keys(e) AS k
+    WHERE NOT l.value ? k
+    GROUP BY l.key, e
+    ORDER BY l.key
+    LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'area %: %', p_area, v_bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('known keys of %s entries: %s', v_key,
+                                (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_array_elements_text(c_entry_keys->v_key) AS k));
     END IF;
 
     INSERT INTO dwh_etl.areas AS a (area, description, demo, spec)
