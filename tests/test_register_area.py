@@ -116,6 +116,18 @@ def test_a_second_call_removes_what_is_no_longer_listed(conn, toy):
     ({"dimensions": [{"dimension": "toy.dim_thing", "target": "toy.dim_thing", "surrogate_key": "thing_key",
                       "natural_key": ["id"], "type2_column": ["v"]}]}, "dimensions entry 'toy.dim_thing' has unknown key"),
     ({"rules": [{"name": "r", "table": "toy.out", "type": "not_null", "column": ["v"]}]}, "rules entry 'r' has unknown key"),
+    # names that do not exist and schedules that do not parse (docs17: accepted by dwh migrate; a rule on a
+    # missing table and a missing table in "tables" or "sources" never failed at all)
+    ({"tables": [{"table": "toy.nothing", "layer": "gold"}]}, "table 'toy.nothing' does not exist"),
+    ({"pipelines": [{"pipeline": "toy_p", "schedules": ["0 25 * * *"]}]},
+     "pipeline 'toy_p': schedule '0 25 \\* \\* \\*' is not a cron expression"),
+    ({"pipelines": [{"pipeline": "toy_p", "schedules": []}],
+      "steps": [{"step": "toy_a", "procedure": "toy.step_noop", "layer": "ops", "sources": ["toy.nothing"],
+                 "targets": ["toy.out"]}]}, "step 'toy_a': sources 'toy.nothing' does not exist"),
+    ({"rules": [{"name": "r", "table": "toy.nowhere", "type": "not_null", "columns": ["v"]}]},
+     "rule 'r': table 'toy.nowhere' does not exist"),
+    ({"rules": [{"name": "r", "table": "toy.out", "type": "not_null", "columns": ["nope"]}]},
+     "rule 'r': toy.out has no column 'nope'"),
 ])
 def test_a_malformed_spec_is_refused_before_anything_is_written(conn, toy, spec, message):
     with pytest.raises(psycopg.Error, match=message):

@@ -133,6 +133,31 @@ BEGIN
                                 (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_array_elements_text(c_entry_keys->v_key) AS k));
     END IF;
 
+    -- every name the spec gives exists, and every schedule parses, before anything is written (docs17: a
+    -- table that does not exist in "tables", "sources" or "targets", a rule on a missing table or column,
+    -- a schedule '0 25 * * *' were accepted by dwh migrate; some never failed at all, others only at the
+    -- first run). The registry is applied last (procedures/ORDER): the area's objects exist by then.
+    SELECT string_agg(x.problem, '; ' ORDER BY x.o, x.problem) INTO v_bad
+    FROM (SELECT 1 AS o, format('table %s does not exist', quote_literal(e->>'table')) AS problem
+          FROM jsonb_array_elements(COALESCE(p_spec->'tables', '[]')) AS e
+          WHERE to_regclass(e->>'table') IS NULL
+          UNION
+          SELECT 2, format('step %s: %s %s does not exist', quote_literal(e->>'step'), l.k, quote_literal(t))
+          FROM jsonb_array_elements(COALESCE(p_spec->'steps', '[]')) AS e
+          CROSS JOIN (VALUES ('sources'), ('targets')) AS l (k)
+          CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(e->l.k) WHEN 'array' THEN e->l.k ELSE '[]' END) AS t
+          WHERE to_regclass(t) IS NULL
+          UNION
+          SELECT 3, format('pipeline %s: schedule %s is not a cron expression (5 fields or @macro)', quote_literal(e->>'pipeline'), quote_literal(c))
+          FROM jsonb_array_elements(COALESCE(p_spec->'pipelines', '[]')) AS e
+          CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(e->'schedules') WHEN 'array' THEN e->'schedules' ELSE '[]' END) AS c
+          WHERE NOT dwh_etl._cron_valid(c)) AS x;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'area %: %', p_area, v_bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'create the tables first (a migration), or correct the names; nothing was registered';
+    END IF;
+
     INSERT INTO dwh_etl.areas AS a (area, description, demo, spec)
     VALUES (p_area, p_spec->>'description', COALESCE(p_spec->'demo', '{}'), p_spec)
     ON CONFLICT (area) DO UPDATE

@@ -8,7 +8,26 @@ CREATE OR REPLACE PROCEDURE dwh_etl.register_rules(
 LANGUAGE plpgsql
 SET search_path = dwh_etl, pg_temp
 AS $$
+DECLARE
+    v_bad text;
 BEGIN
+    -- a rule on a table or column that does not exist is refused, naming it (docs17: it was registered, and
+    -- a rule on a missing table never failed at all)
+    SELECT string_agg(x.problem, '; ' ORDER BY x.problem) INTO v_bad
+    FROM (SELECT format('rule %s: table %s does not exist', quote_literal(e->>'name'), quote_nullable(e->>'table')) AS problem
+          FROM jsonb_array_elements(p_rules) AS e
+          WHERE to_regclass(e->>'table') IS NULL
+          UNION
+          SELECT format('rule %s: %s has no column %s', quote_literal(e->>'name'), e->>'table', quote_literal(c))
+          FROM jsonb_array_elements(p_rules) AS e
+          CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(e->'columns') WHEN 'array' THEN e->'columns' ELSE '[]' END) AS c
+          WHERE to_regclass(e->>'table') IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = to_regclass(e->>'table') AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped)) AS x;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'area %: %', p_area, v_bad
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'nothing was registered';
+    END IF;
     DELETE FROM dwh_etl.quality_rules AS q
     WHERE q.area = p_area
       AND q.rule_name NOT IN (SELECT e->>'name' FROM jsonb_array_elements(p_rules) AS e);
