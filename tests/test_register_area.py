@@ -128,6 +128,9 @@ def test_a_second_call_removes_what_is_no_longer_listed(conn, toy):
      "rule 'r': table 'toy.nowhere' does not exist"),
     ({"rules": [{"name": "r", "table": "toy.out", "type": "not_null", "columns": ["nope"]}]},
      "rule 'r': toy.out has no column 'nope'"),
+    ({"dimensions": [{"dimension": "toy.dim_thing", "target": "toy.dim_thing", "surrogate_key": "thing_key",
+                      "natural_key": ["tier"], "type2_columns": ["v"]}]},
+     "dimension 'toy.dim_thing': toy.dim_thing has no column 'tier' \\(natural_key\\)"),
 ])
 def test_a_malformed_spec_is_refused_before_anything_is_written(conn, toy, spec, message):
     with pytest.raises(psycopg.Error, match=message):

@@ -134,9 +134,9 @@ BEGIN
     END IF;
 
     -- every name the spec gives exists, and every schedule parses, before anything is written (docs17: a
-    -- table that does not exist in "tables", "sources" or "targets", a rule on a missing table or column,
-    -- a schedule '0 25 * * *' were accepted by dwh migrate; some never failed at all, others only at the
-    -- first run). The registry is applied last (procedures/ORDER): the area's objects exist by then.
+    -- table that does not exist in "tables", "sources" or "targets", a dimension's target or columns, a
+    -- rule on a missing table or column, a schedule '0 25 * * *' were accepted by dwh migrate; some never
+    -- failed at all, others only at the first run). The registry is applied last (procedures/ORDER): the area's objects exist by then.
     SELECT string_agg(x.problem, '; ' ORDER BY x.o, x.problem) INTO v_bad
     FROM (SELECT 1 AS o, format('table %s does not exist', quote_literal(e->>'table')) AS problem
           FROM jsonb_array_elements(COALESCE(p_spec->'tables', '[]')) AS e
@@ -151,7 +151,24 @@ BEGIN
           SELECT 3, format('pipeline %s: schedule %s is not a cron expression (5 fields or @macro)', quote_literal(e->>'pipeline'), quote_literal(c))
           FROM jsonb_array_elements(COALESCE(p_spec->'pipelines', '[]')) AS e
           CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(e->'schedules') WHEN 'array' THEN e->'schedules' ELSE '[]' END) AS c
-          WHERE NOT dwh_etl._cron_valid(c)) AS x;
+          WHERE NOT dwh_etl._cron_valid(c)
+          UNION
+          SELECT 4, format('dimension %s: target %s does not exist', quote_literal(e->>'dimension'), quote_nullable(e->>'target'))
+          FROM jsonb_array_elements(COALESCE(p_spec->'dimensions', '[]')) AS e
+          WHERE to_regclass(e->>'target') IS NULL
+          UNION
+          SELECT 5, format('dimension %s: %s has no column %s (%s)', quote_literal(e->>'dimension'), e->>'target', quote_literal(c.col), c.k)
+          FROM jsonb_array_elements(COALESCE(p_spec->'dimensions', '[]')) AS e
+          CROSS JOIN LATERAL (
+              SELECT k, t.col
+              -- (change_ts names a column of the step's view, not of the target)
+              FROM (VALUES ('surrogate_key'), ('natural_key'), ('type2_columns'), ('type1_columns'), ('deleted_flag')) AS v (k)
+              CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(e->v.k) WHEN 'array' THEN e->v.k
+                                                                                       WHEN 'string' THEN jsonb_build_array(e->v.k)
+                                                                                       ELSE '[]' END) AS t (col)) AS c
+          WHERE to_regclass(e->>'target') IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid = to_regclass(e->>'target') AND a.attname = c.col AND a.attnum > 0 AND NOT a.attisdropped)) AS x;
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'area %: %', p_area, v_bad
             USING ERRCODE = 'invalid_parameter_value',
