@@ -114,3 +114,27 @@ def test_dim_time_of_day_is_completed_whatever_extra_row_a_dba_added(conn):
     assert rows(conn, "SELECT count(*), count(*) FILTER (WHERE time_key = 235959) FROM gold.dim_time_of_day") == [(86401, 1)]
     conn.execute("CALL dwh_etl.generate_dim_time_of_day()")
     assert scalar(conn, "SELECT count(*) FROM gold.dim_time_of_day") == 86401
+
+
+def test_a_busy_table_keeps_its_indexes_and_says_so(conn, dsn):
+    """dwh_etl._drop_secondary_indexes_if_free (silver's upsert, bronze's first extraction): while another
+    session holds the table (an analyst's open transaction), the drops wait 2 s at most, are rolled back,
+    and a NOTICE names the load; the write then keeps the indexes. Free, the statements come back."""
+    import psycopg
+
+    conn.execute("CREATE SCHEMA r17b; CREATE TABLE r17b.t (id int PRIMARY KEY, a int); CREATE INDEX t_a_idx ON r17b.t (a)")
+    before = index_state(conn, "r17b")
+    notes = []
+    conn.add_notice_handler(lambda d: notes.append(d.message_primary))
+    with psycopg.connect(dsn, autocommit=False) as reader:
+        reader.execute("SELECT count(*) FROM r17b.t")
+        with conn.transaction():
+            assert scalar(conn, "SELECT dwh_etl._drop_secondary_indexes_if_free('r17b.t', 'a test load')") == []
+            assert scalar(conn, "SHOW lock_timeout") == "0"
+        reader.rollback()
+    assert index_state(conn, "r17b") == before
+    assert any(n.startswith("a test load: the table is busy (") for n in notes), notes
+    with conn.transaction():
+        assert scalar(conn, "SELECT dwh_etl._drop_secondary_indexes_if_free('r17b.t', 'a test load')") \
+            == ["CREATE INDEX t_a_idx ON r17b.t USING btree (a)"]
+        conn.execute("CREATE INDEX t_a_idx ON r17b.t USING btree (a)")

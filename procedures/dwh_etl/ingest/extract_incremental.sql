@@ -40,7 +40,6 @@ DECLARE
     v_empty   boolean := false;
     v_idx_add text[] := '{}'::text[];  -- bulk path into an empty table: its secondary indexes, built after the write
     v_stmt    text;
-    v_lock    text;
 BEGIN
     IF v_src IS NULL OR v_tgt IS NULL THEN
         RAISE EXCEPTION 'extract % -> %: % does not exist', p_source, p_target,
@@ -102,17 +101,7 @@ BEGIN
        AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_tgt), 'USAGE') THEN
         EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM ONLY %s)', v_tgt) INTO v_empty;
         IF v_empty THEN
-            v_lock := current_setting('lock_timeout');
-            BEGIN
-                PERFORM set_config('lock_timeout', '2s', true);
-                v_idx_add := dwh_etl._drop_secondary_indexes(v_tgt);
-                PERFORM set_config('lock_timeout', v_lock, true);
-            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-                -- the drops were rolled back with the subtransaction
-                v_idx_add := '{}'::text[];
-                PERFORM set_config('lock_timeout', v_lock, true);
-                RAISE NOTICE 'extract into %: the table is busy (%), rows indexed one by one', v_tgt, SQLERRM;
-            END;
+            v_idx_add := dwh_etl._drop_secondary_indexes_if_free(v_tgt, format('extract into %s', v_tgt));
         END IF;
     END IF;
     EXECUTE format(

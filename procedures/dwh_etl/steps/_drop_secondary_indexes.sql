@@ -72,3 +72,35 @@ $$;
 COMMENT ON FUNCTION dwh_etl._drop_secondary_indexes(regclass) IS 'Bulk path into an empty table: drop its secondary (non-unique, constraint-free) indexes; returns the statements that build them again after the write.';
 REVOKE EXECUTE ON FUNCTION dwh_etl._drop_secondary_indexes(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dwh_etl._drop_secondary_indexes(regclass) TO etl_service;
+
+-- The same for a caller that has no other lock to take (a silver load, bronze's first extraction): the
+-- drops wait 2 s at most for the table's lock (an analyst's open transaction reading it); busy, they are
+-- rolled back, a NOTICE says so (p_label names the load), and the write keeps the indexes ('{}').
+CREATE OR REPLACE FUNCTION dwh_etl._drop_secondary_indexes_if_free(
+    p_table regclass,
+    p_label text
+)
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_lock text := pg_catalog.current_setting('lock_timeout');
+    v_add  text[];
+BEGIN
+    BEGIN
+        PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
+        v_add := dwh_etl._drop_secondary_indexes(p_table);
+        PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        -- the drops were rolled back with the subtransaction
+        v_add := '{}'::text[];
+        PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+        RAISE NOTICE '%: the table is busy (%), rows indexed one by one', p_label, SQLERRM;
+    END;
+    RETURN v_add;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION dwh_etl._drop_secondary_indexes_if_free(regclass, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dwh_etl._drop_secondary_indexes_if_free(regclass, text) TO etl_service;
+COMMENT ON FUNCTION dwh_etl._drop_secondary_indexes_if_free(regclass, text) IS 'dwh_etl._drop_secondary_indexes waiting 2 s at most for the table''s lock; busy, nothing is dropped (a NOTICE says so).';

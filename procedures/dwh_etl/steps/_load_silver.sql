@@ -119,7 +119,6 @@ DECLARE
     v_keep     bigint[] := '{}'::bigint[];  -- upsert: the _bronze_id of the tie entries a copy leaves open
     v_idx_add  text[] := '{}'::text[];  -- upsert, bulk path into an empty table: its secondary indexes, built after the write
     v_stmt     text;
-    v_lock     text;
 BEGIN
     IF v_scd2 THEN
         SELECT * INTO v_dim FROM dwh_etl.dimension_specs AS d WHERE d.dimension_name = p_load->>'dimension';
@@ -863,17 +862,7 @@ BEGIN
            AND pg_catalog.pg_stat_get_xact_tuples_deleted(v_rel) = 0
            AND dwh_etl.citus_table_type(v_rel) IS NULL
            AND pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = v_rel), 'USAGE') THEN
-            v_lock := current_setting('lock_timeout');
-            BEGIN
-                PERFORM set_config('lock_timeout', '2s', true);
-                v_idx_add := dwh_etl._drop_secondary_indexes(v_rel);
-                PERFORM set_config('lock_timeout', v_lock, true);
-            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-                -- the drops were rolled back with the subtransaction
-                v_idx_add := '{}'::text[];
-                PERFORM set_config('lock_timeout', v_lock, true);
-                RAISE NOTICE 'silver load into %: the table is busy (%), rows indexed one by one', v_target, SQLERRM;
-            END;
+            v_idx_add := dwh_etl._drop_secondary_indexes_if_free(v_rel, format('silver load into %s', v_target));
         END IF;
         v_sql := format($q$
             INSERT INTO %1$s AS s (%2$s, _batch_id, _loaded_at%5$s)
